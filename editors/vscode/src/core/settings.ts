@@ -1,0 +1,120 @@
+//! Maps the `hearth.*` VS Code settings to the server's initializationOptions (docs/protocol.md).
+
+/** Devices the server accepts. */
+export const DEVICES = ["auto", "cpu", "cuda", "metal"] as const;
+export type Device = (typeof DEVICES)[number];
+
+/** The keys of docs/protocol.md "Initialization", exactly as the server reads them. */
+export interface ServerOptions {
+  model?: string;
+  draftModel: string | null;
+  device: Device;
+  multiline: boolean;
+  debounceMs: number;
+  contextBudget: number;
+  maxTokens: number;
+  enabledLanguages: string[];
+}
+
+/** Settings only the client reads. */
+export interface ClientSettings {
+  enabled: boolean;
+  serverPath: string;
+  extraArgs: string[];
+  requestTimeoutMs: number;
+}
+
+export interface Settings {
+  client: ClientSettings;
+  server: ServerOptions;
+  /** Human-readable notes about values that were out of range and replaced. */
+  warnings: string[];
+}
+
+/** What `vscode.workspace.getConfiguration("hearth").get(key)` returns: anything. */
+export type RawGet = (key: string) => unknown;
+
+const LIMITS = {
+  debounceMs: { min: 0, max: 2000, fallback: 30 },
+  contextBudget: { min: 64, max: 32768, fallback: 1024 },
+  maxTokens: { min: 1, max: 1024, fallback: 64 },
+  requestTimeoutMs: { min: 100, max: 60000, fallback: 3000 },
+} as const;
+
+function str(value: unknown): string | undefined {
+  return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
+}
+
+function num(key: keyof typeof LIMITS, value: unknown, warnings: string[]): number {
+  const { min, max, fallback } = LIMITS[key];
+  if (value === undefined || value === null) return fallback;
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    warnings.push(`hearth.${key} must be a number; using ${fallback}.`);
+    return fallback;
+  }
+  const clamped = Math.min(max, Math.max(min, Math.round(value)));
+  if (clamped !== value) warnings.push(`hearth.${key} = ${value} is outside ${min}..${max}; using ${clamped}.`);
+  return clamped;
+}
+
+function languages(value: unknown, warnings: string[]): string[] {
+  if (value === undefined || value === null) return ["*"];
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
+    warnings.push("hearth.enabledLanguages must be a list of language ids; using [\"*\"].");
+    return ["*"];
+  }
+  const ids = [...new Set(value.map((v: string) => v.trim()).filter((v) => v !== ""))];
+  return ids.length === 0 ? ["*"] : ids;
+}
+
+/** Reads every setting, validating and defaulting each one. Never throws. */
+export function readSettings(get: RawGet): Settings {
+  const warnings: string[] = [];
+  const deviceRaw = get("device") ?? "auto";
+  let device: Device = "auto";
+  if (typeof deviceRaw === "string" && (DEVICES as readonly string[]).includes(deviceRaw)) {
+    device = deviceRaw as Device;
+  } else {
+    warnings.push(`hearth.device = ${JSON.stringify(deviceRaw)} is not one of ${DEVICES.join(", ")}; using auto.`);
+  }
+  const model = str(get("model"));
+  const extraArgs = get("serverArgs");
+  const server: ServerOptions = {
+    draftModel: str(get("draftModel")) ?? null,
+    device,
+    multiline: get("multiline") === true,
+    debounceMs: num("debounceMs", get("debounceMs"), warnings),
+    contextBudget: num("contextBudget", get("contextBudget"), warnings),
+    maxTokens: num("maxTokens", get("maxTokens"), warnings),
+    enabledLanguages: languages(get("enabledLanguages"), warnings),
+  };
+  if (model !== undefined) server.model = model;
+  return {
+    client: {
+      enabled: get("enable") !== false,
+      serverPath: str(get("serverPath")) ?? "",
+      extraArgs: Array.isArray(extraArgs) ? extraArgs.filter((a): a is string => typeof a === "string") : [],
+      requestTimeoutMs: num("requestTimeoutMs", get("requestTimeoutMs"), warnings),
+    },
+    server,
+    warnings,
+  };
+}
+
+/** The payload of `workspace/didChangeConfiguration`, as docs/protocol.md describes it. */
+export function didChangeConfigurationParams(server: ServerOptions): { settings: { hearth: ServerOptions } } {
+  return { settings: { hearth: server } };
+}
+
+/** Whether a settings change needs a new server process rather than a didChangeConfiguration. */
+export function needsRestart(before: Settings, after: Settings): boolean {
+  return (
+    before.client.serverPath !== after.client.serverPath ||
+    before.client.extraArgs.join("\u0000") !== after.client.extraArgs.join("\u0000")
+  );
+}
+
+/** Whether completions are wanted for a document of this language. */
+export function languageEnabled(server: ServerOptions, languageId: string): boolean {
+  return server.enabledLanguages.includes("*") || server.enabledLanguages.includes(languageId);
+}

@@ -1,0 +1,366 @@
+//! VS Code glue: starts `hearth serve`, shows its status, serves inline completions and the edit/context commands.
+
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import * as vscode from "vscode";
+import {
+  CloseAction,
+  DidChangeConfigurationNotification,
+  ErrorAction,
+  ExecuteCommandRequest,
+  LanguageClient,
+  State,
+  type LanguageClientOptions,
+  type ServerOptions,
+} from "vscode-languageclient/node";
+import { findBinary } from "./core/binary";
+import { buildPreview, describeFile, staleFiles, summarizePreview, type Preview, type PreviewFile } from "./core/diffModel";
+import { COMMANDS, contextArgs, editArgs, parseContextResult, parseEditResult, renderContext, STATUS_NOTIFICATION, type EditScope } from "./core/protocol";
+import { CrashTracker, crashMessage } from "./core/restart";
+import { didChangeConfigurationParams, languageEnabled, needsRestart, readSettings, type Settings } from "./core/settings";
+import { initialStatus, nextStatus, viewStatus, type StatusEvent, type StatusState } from "./core/status";
+import { withTimeout } from "./core/timeout";
+
+const PREVIEW_SCHEME = "hearth-proposed";
+
+class Hearth implements vscode.Disposable {
+  private client: LanguageClient | undefined;
+  private settings: Settings;
+  private status: StatusState = initialStatus;
+  private readonly crashes = new CrashTracker();
+  private readonly output = vscode.window.createOutputChannel("Hearth", { log: true });
+  private readonly statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  private readonly proposed = new Map<string, string>();
+  private readonly disposables: vscode.Disposable[] = [];
+
+  constructor(private readonly context: vscode.ExtensionContext) {
+    this.settings = this.readSettings();
+    this.statusItem.command = "hearth.showOutput";
+    this.statusItem.show();
+    this.render();
+    this.disposables.push(
+      this.output,
+      this.statusItem,
+      vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, {
+        provideTextDocumentContent: (uri) => this.proposed.get(uri.toString()) ?? "",
+      }),
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration("hearth")) void this.onSettingsChanged();
+      }),
+    );
+    const commands: Record<string, (...args: unknown[]) => unknown> = {
+      "hearth.toggle": () => this.toggle(),
+      "hearth.restart": () => this.restart(),
+      "hearth.showOutput": () => this.output.show(),
+      "hearth.acceptWord": () => vscode.commands.executeCommand("editor.action.inlineSuggest.acceptNextWord"),
+      "hearth.acceptLine": () => vscode.commands.executeCommand("editor.action.inlineSuggest.acceptNextLine"),
+      "hearth.editSelection": () => this.edit("selection"),
+      "hearth.refactorRepository": () => this.edit("repository"),
+      "hearth.showContext": () => this.showContext(),
+    };
+    for (const [id, run] of Object.entries(commands)) this.disposables.push(vscode.commands.registerCommand(id, run));
+  }
+
+  private readSettings(): Settings {
+    const config = vscode.workspace.getConfiguration("hearth");
+    const settings = readSettings((key) => config.get(key));
+    for (const w of settings.warnings) this.output.warn(w);
+    void vscode.commands.executeCommand("setContext", "hearth.completionsEnabled", settings.client.enabled);
+    return settings;
+  }
+
+  private transition(event: StatusEvent): void {
+    this.status = nextStatus(this.status, event);
+    this.render();
+  }
+
+  private render(): void {
+    const view = viewStatus(this.status, this.settings.client.enabled);
+    this.statusItem.text = `$(${view.icon}) ${view.text}`;
+    this.statusItem.tooltip = view.tooltip;
+    this.statusItem.backgroundColor =
+      view.severity === "normal" ? undefined : new vscode.ThemeColor(`statusBarItem.${view.severity}Background`);
+  }
+
+  async start(): Promise<void> {
+    if (this.client !== undefined) return;
+    const found = findBinary({
+      setting: this.settings.client.serverPath,
+      pathEnv: process.env.PATH,
+      extensionPath: this.context.extensionPath,
+      platform: process.platform,
+      home: os.homedir(),
+      workspaceFolder: vscode.workspace.workspaceFolders?.[0]?.uri.fsPath,
+      isExecutable: (file) => {
+        try {
+          fs.accessSync(file, fs.constants.X_OK);
+          return fs.statSync(file).isFile();
+        } catch {
+          return false;
+        }
+      },
+    });
+    if (!found.ok) {
+      this.output.error(`${found.message}\nSearched:\n  ${found.searched.join("\n  ")}`);
+      this.transition({ type: "startFailed", message: found.message });
+      void this.offerFix(found.message);
+      return;
+    }
+    this.output.info(`Starting ${found.path} serve (found via ${found.source}).`);
+    const server: ServerOptions = { command: found.path, args: ["serve", ...this.settings.client.extraArgs] };
+    const client = new LanguageClient("hearth", "Hearth", server, this.clientOptions());
+    client.onDidChangeState((e) => {
+      if (e.newState === State.Starting) this.transition({ type: "starting" });
+      else if (e.newState === State.Running) this.transition({ type: "running" });
+      else if (e.newState === State.Stopped && this.status.kind !== "crashed" && this.status.kind !== "error") this.transition({ type: "stopped" });
+    });
+    client.onNotification(STATUS_NOTIFICATION, (payload: unknown) => {
+      this.transition({ type: "notification", payload });
+      if (this.status.kind === "error") this.output.error(`Server: ${this.status.message}`);
+    });
+    this.client = client;
+    this.transition({ type: "starting" });
+    try {
+      await client.start();
+    } catch (e) {
+      const message = `Hearth could not start ${found.path}: ${e instanceof Error ? e.message : String(e)}`;
+      this.output.error(message);
+      this.client = undefined;
+      this.transition({ type: "startFailed", message });
+      void this.offerFix(message);
+    }
+  }
+
+  private clientOptions(): LanguageClientOptions {
+    return {
+      documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+      initializationOptions: this.settings.server,
+      outputChannel: this.output,
+      errorHandler: {
+        error: (error) => {
+          this.output.error(`Connection error: ${error.message}`);
+          return { action: ErrorAction.Continue };
+        },
+        closed: () => {
+          const { restart, recent } = this.crashes.onCrash(Date.now());
+          const message = crashMessage(recent, restart);
+          this.output.error(message);
+          this.transition({ type: "crashed", message });
+          if (!restart) void this.offerFix(message);
+          return { action: restart ? CloseAction.Restart : CloseAction.DoNotRestart, message, handled: true };
+        },
+      },
+      middleware: {
+        // Ghost text is the interface; the server's plain completions would duplicate it in the suggest list.
+        provideCompletionItem: () => undefined,
+        provideInlineCompletionItems: async (document, position, context, token, next) => {
+          const { client: c, server } = this.settings;
+          if (!c.enabled || !languageEnabled(server, document.languageId)) return null;
+          const { value, timedOut } = await withTimeout(
+            token,
+            c.requestTimeoutMs,
+            () => new vscode.CancellationTokenSource(),
+            (t) => next(document, position, context, t),
+            null,
+          );
+          if (timedOut) this.output.debug(`Inline completion timed out after ${c.requestTimeoutMs} ms and was cancelled.`);
+          return value;
+        },
+      },
+    };
+  }
+
+  private async offerFix(message: string): Promise<void> {
+    const choice = await vscode.window.showErrorMessage(message, "Restart server", "Open settings", "Show output");
+    if (choice === "Restart server") await this.restart();
+    else if (choice === "Open settings") await vscode.commands.executeCommand("workbench.action.openSettings", "hearth");
+    else if (choice === "Show output") this.output.show();
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    if (client !== undefined) {
+      try {
+        await client.stop(5000);
+      } catch (e) {
+        this.output.warn(`Stopping the server: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    this.transition({ type: "stopped" });
+  }
+
+  async restart(): Promise<void> {
+    this.crashes.reset();
+    await this.stop();
+    await this.start();
+  }
+
+  private async toggle(): Promise<void> {
+    const config = vscode.workspace.getConfiguration("hearth");
+    await config.update("enable", !this.settings.client.enabled, vscode.ConfigurationTarget.Global);
+  }
+
+  private async onSettingsChanged(): Promise<void> {
+    const before = this.settings;
+    this.settings = this.readSettings();
+    this.render();
+    if (needsRestart(before, this.settings)) {
+      this.output.info("Server path or arguments changed; restarting the server.");
+      await this.restart();
+    } else if (this.client?.isRunning()) {
+      await this.client.sendNotification(DidChangeConfigurationNotification.type, didChangeConfigurationParams(this.settings.server));
+    } else if (this.client === undefined) {
+      await this.start();
+    }
+  }
+
+  private runningClient(): LanguageClient | undefined {
+    if (this.client?.isRunning()) return this.client;
+    void this.offerFix("The Hearth server is not running.");
+    return undefined;
+  }
+
+  private async readText(uri: string): Promise<string | undefined> {
+    try {
+      return (await vscode.workspace.openTextDocument(vscode.Uri.parse(uri))).getText();
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async edit(scope: EditScope): Promise<void> {
+    const client = this.runningClient();
+    if (client === undefined) return;
+    const editor = vscode.window.activeTextEditor;
+    if (scope === "selection" && editor === undefined) {
+      void vscode.window.showWarningMessage("Open a file and select the code to edit.");
+      return;
+    }
+    const instruction = await vscode.window.showInputBox({
+      title: scope === "selection" ? "Hearth: Edit selection" : "Hearth: Refactor across the repository",
+      prompt: scope === "selection" ? "What should change in the selection (or the whole file when nothing is selected)?" : "What should change across the repository?",
+      placeHolder: scope === "selection" ? "e.g. add type hints" : "e.g. rename fetch_user to load_user",
+      ignoreFocusOut: true,
+    });
+    if (instruction === undefined || instruction.trim() === "") return;
+    const effectiveScope: EditScope = scope === "selection" && editor!.selection.isEmpty ? "file" : scope;
+    const range = editor && !editor.selection.isEmpty ? client.code2ProtocolConverter.asRange(editor.selection) : undefined;
+    let args;
+    try {
+      args = editArgs(instruction, effectiveScope, editor?.document.uri.toString(), effectiveScope === "selection" ? range : undefined);
+    } catch (e) {
+      void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
+      return;
+    }
+    let preview: Preview;
+    let report = "";
+    try {
+      const raw = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: "Hearth is preparing the edit…", cancellable: true },
+        (_progress, token) => client.sendRequest(ExecuteCommandRequest.type, { command: COMMANDS.edit, arguments: [args] }, token),
+      );
+      const result = parseEditResult(raw);
+      report = result.report;
+      if (report !== "") this.output.info(`Edit report:\n${report}`);
+      preview = await buildPreview(result.edit, (uri) => this.readText(uri));
+    } catch (e) {
+      const message = `Hearth edit failed: ${e instanceof Error ? e.message : String(e)}`;
+      this.output.error(message);
+      void vscode.window.showErrorMessage(message, "Show output").then((c) => c && this.output.show());
+      return;
+    }
+    for (const p of preview.problems) this.output.warn(`Edit not shown: ${p}`);
+    if (preview.files.length === 0) {
+      void vscode.window.showInformationMessage(`Hearth proposed no changes.${report ? ` ${report}` : ""}`);
+      return;
+    }
+    await this.review(preview, report);
+  }
+
+  private async showDiff(file: PreviewFile): Promise<void> {
+    const original = vscode.Uri.parse(file.uri);
+    const proposed = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: original.path, query: String(Date.now()) });
+    this.proposed.set(proposed.toString(), file.after);
+    const name = path.basename(original.path);
+    await vscode.commands.executeCommand("vscode.diff", original, proposed, `${name}: current ↔ Hearth's proposal`, { preview: true });
+  }
+
+  private async review(preview: Preview, report: string): Promise<void> {
+    const summary = summarizePreview(preview);
+    const extra = [...preview.resourceOperations.map((r) => `not applied: ${r}`), ...preview.problems];
+    if (preview.files.length === 1) await this.showDiff(preview.files[0]!);
+    for (;;) {
+      type Item = vscode.QuickPickItem & { action: "apply" | "discard" | PreviewFile };
+      const items: Item[] = [
+        { label: "$(check) Apply", description: summary, action: "apply" },
+        { label: "$(close) Discard", action: "discard" },
+        { label: "Files", kind: vscode.QuickPickItemKind.Separator, action: "discard" },
+        ...preview.files.map((f): Item => ({ label: describeFile(f, vscode.workspace.asRelativePath(vscode.Uri.parse(f.uri))), description: "show diff", action: f })),
+      ];
+      const picked = await vscode.window.showQuickPick(items, {
+        title: `Review Hearth's edit: ${summary}`,
+        placeHolder: [report, ...extra].filter((s) => s !== "").join(" · ") || "Pick a file to see its diff, then apply or discard.",
+        ignoreFocusOut: true,
+      });
+      if (picked === undefined || picked.action === "discard") return;
+      if (picked.action === "apply") break;
+      await this.showDiff(picked.action);
+    }
+    const stale = await staleFiles(preview, (uri) => this.readText(uri));
+    if (stale.length > 0) {
+      void vscode.window.showErrorMessage(`Not applied: ${stale.map((u) => vscode.workspace.asRelativePath(vscode.Uri.parse(u))).join(", ")} changed since Hearth proposed the edit. Run it again.`);
+      return;
+    }
+    const edit = new vscode.WorkspaceEdit();
+    for (const f of preview.files) {
+      const uri = vscode.Uri.parse(f.uri);
+      edit.set(uri, f.edits.map((e) => new vscode.TextEdit(new vscode.Range(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character), e.newText)));
+    }
+    const ok = await vscode.workspace.applyEdit(edit);
+    if (!ok) void vscode.window.showErrorMessage("VS Code refused to apply Hearth's edit; nothing was changed.");
+    else void vscode.window.setStatusBarMessage(`Hearth: applied, ${summary}. Undo with Ctrl+Z in each file.`, 5000);
+  }
+
+  private async showContext(): Promise<void> {
+    const client = this.runningClient();
+    const editor = vscode.window.activeTextEditor;
+    if (client === undefined) return;
+    if (editor === undefined) {
+      void vscode.window.showWarningMessage("Open a file and put the cursor where you want to see the context.");
+      return;
+    }
+    const pos = editor.selection.active;
+    try {
+      const raw = await client.sendRequest(ExecuteCommandRequest.type, {
+        command: COMMANDS.context,
+        arguments: [contextArgs(editor.document.uri.toString(), { line: pos.line, character: pos.character })],
+      });
+      const where = `${vscode.workspace.asRelativePath(editor.document.uri)}:${pos.line + 1}:${pos.character + 1}`;
+      const doc = await vscode.workspace.openTextDocument({ language: "markdown", content: renderContext(parseContextResult(raw), where) });
+      await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
+    } catch (e) {
+      const message = `Hearth could not show the context: ${e instanceof Error ? e.message : String(e)}`;
+      this.output.error(message);
+      void vscode.window.showErrorMessage(message);
+    }
+  }
+
+  dispose(): void {
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+let hearth: Hearth | undefined;
+
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  hearth = new Hearth(context);
+  context.subscriptions.push(hearth);
+  await hearth.start();
+}
+
+export async function deactivate(): Promise<void> {
+  await hearth?.stop();
+  hearth = undefined;
+}

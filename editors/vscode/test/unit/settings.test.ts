@@ -1,0 +1,88 @@
+//! Settings mapping: VS Code settings in, initializationOptions and didChangeConfiguration out.
+
+import { test } from "node:test";
+import * as assert from "node:assert/strict";
+import { didChangeConfigurationParams, languageEnabled, needsRestart, readSettings } from "../../src/core/settings";
+
+const from = (values: Record<string, unknown>) => (key: string) => values[key];
+
+test("defaults match docs/protocol.md", () => {
+  const s = readSettings(from({}));
+  assert.deepEqual(s.server, {
+    draftModel: null,
+    device: "auto",
+    multiline: false,
+    debounceMs: 30,
+    contextBudget: 1024,
+    maxTokens: 64,
+    enabledLanguages: ["*"],
+  });
+  assert.equal("model" in s.server, false, "an unset model is left to the server's default");
+  assert.deepEqual(s.client, { enabled: true, serverPath: "", extraArgs: [], requestTimeoutMs: 3000 });
+  assert.deepEqual(s.warnings, []);
+});
+
+test("every user setting maps to its protocol key", () => {
+  const s = readSettings(
+    from({
+      model: " /models/tiny ",
+      draftModel: "/models/draft",
+      device: "cuda",
+      multiline: true,
+      debounceMs: 75,
+      contextBudget: 2048,
+      maxTokens: 128,
+      enabledLanguages: ["python", "rust", "python", " "],
+      enable: false,
+      serverPath: "~/bin/hearth",
+      serverArgs: ["--log", "debug", 3],
+    }),
+  );
+  assert.deepEqual(s.server, {
+    model: "/models/tiny",
+    draftModel: "/models/draft",
+    device: "cuda",
+    multiline: true,
+    debounceMs: 75,
+    contextBudget: 2048,
+    maxTokens: 128,
+    enabledLanguages: ["python", "rust"],
+  });
+  assert.equal(s.client.enabled, false);
+  assert.equal(s.client.serverPath, "~/bin/hearth");
+  assert.deepEqual(s.client.extraArgs, ["--log", "debug"]);
+  assert.deepEqual(s.warnings, []);
+});
+
+test("bad values fall back with a warning instead of reaching the server", () => {
+  const s = readSettings(from({ device: "tpu", debounceMs: -5, contextBudget: "lots", enabledLanguages: "python", maxTokens: 1e9 }));
+  assert.equal(s.server.device, "auto");
+  assert.equal(s.server.debounceMs, 0);
+  assert.equal(s.server.contextBudget, 1024);
+  assert.equal(s.server.maxTokens, 1024);
+  assert.deepEqual(s.server.enabledLanguages, ["*"]);
+  assert.equal(s.warnings.length, 5);
+  assert.match(s.warnings.join("\n"), /hearth\.device = "tpu"/);
+  assert.match(s.warnings.join("\n"), /hearth\.debounceMs = -5 is outside 0\.\.2000; using 0/);
+});
+
+test("didChangeConfiguration nests the options under `hearth`", () => {
+  const s = readSettings(from({ multiline: true }));
+  assert.deepEqual(didChangeConfigurationParams(s.server), { settings: { hearth: s.server } });
+  assert.equal(didChangeConfigurationParams(s.server).settings.hearth.multiline, true);
+});
+
+test("only the server path and arguments need a restart", () => {
+  const base = readSettings(from({}));
+  assert.equal(needsRestart(base, readSettings(from({ model: "x", multiline: true, device: "cpu" }))), false);
+  assert.equal(needsRestart(base, readSettings(from({ serverPath: "/opt/hearth" }))), true);
+  assert.equal(needsRestart(base, readSettings(from({ serverArgs: ["--log", "debug"] }))), true);
+});
+
+test("language filter", () => {
+  const all = readSettings(from({})).server;
+  const some = readSettings(from({ enabledLanguages: ["python"] })).server;
+  assert.equal(languageEnabled(all, "go"), true);
+  assert.equal(languageEnabled(some, "python"), true);
+  assert.equal(languageEnabled(some, "go"), false);
+});
