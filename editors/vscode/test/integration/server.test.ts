@@ -1,0 +1,208 @@
+//! The real `hearth serve` with the tiny model, driven as the extension drives it: initialize with the
+//! settings mapping, status notifications, inline completion with cancellation, hearth.edit/context/status.
+//! Needs HEARTH_BIN and HEARTH_TEST_MODEL; fails (does not skip) without them.
+
+import { after, before, describe, test } from "node:test";
+import * as assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { execFileSync } from "node:child_process";
+import { pathToFileURL } from "node:url";
+import { CancellationTokenSource, ResponseError } from "vscode-languageserver-protocol/node";
+import { clientCapabilities, requireBinary, requireModel, startServer, type Server } from "../harness";
+import { didChangeConfigurationParams, readSettings } from "../../src/core/settings";
+import { initialStatus, nextStatus, type StatusState } from "../../src/core/status";
+import { contextArgs, editArgs, inlineItems, parseContextResult, parseEditResult } from "../../src/core/protocol";
+import { buildPreview, collectEdits } from "../../src/core/diffModel";
+import { withTimeout } from "../../src/core/timeout";
+
+const READY_MS = Number(process.env.HEARTH_READY_TIMEOUT_MS ?? 300_000);
+const REQUEST_MS = Number(process.env.HEARTH_REQUEST_TIMEOUT_MS ?? 120_000);
+
+const MAIN = `from helpers import mean_of
+
+
+def add(a, b):
+    return a + b
+
+
+def total(values):
+    result = 0
+    for v in values:
+        result = result + v
+    return result
+
+
+def average(values):
+    return `;
+const HELPERS = `def mean_of(values):
+    """Arithmetic mean of a non-empty list."""
+    return sum(values) / len(values)
+`;
+
+/** Whole-line positions of the end of MAIN. */
+function endOf(text: string) {
+  const lines = text.split("\n");
+  return { line: lines.length - 1, character: lines[lines.length - 1]!.length };
+}
+
+describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * REQUEST_MS }, () => {
+  let server: Server;
+  let root: string;
+  let mainUri: string;
+  let helpersUri: string;
+  let documentText = MAIN;
+  let status: StatusState = initialStatus;
+
+  const request = <T = unknown>(method: string, params: unknown): Promise<T> => {
+    const source = new CancellationTokenSource();
+    const timer = setTimeout(() => source.cancel(), REQUEST_MS);
+    return server.connection.sendRequest<T>(method, params, source.token).finally(() => clearTimeout(timer));
+  };
+  const inline = (position: { line: number; character: number }) =>
+    request("textDocument/inlineCompletion", { textDocument: { uri: mainUri }, position, context: { triggerKind: 1 } });
+
+  before(async () => {
+    const bin = requireBinary();
+    const model = path.resolve(requireModel());
+    root = fs.mkdtempSync(path.join(os.tmpdir(), "hearth-vscode-it-"));
+    fs.writeFileSync(path.join(root, "main.py"), MAIN);
+    fs.writeFileSync(path.join(root, "helpers.py"), HELPERS);
+    execFileSync("git", ["init", "-q", root]);
+    execFileSync("git", ["-C", root, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", "."]);
+    execFileSync("git", ["-C", root, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "init"]);
+    mainUri = pathToFileURL(path.join(root, "main.py")).href;
+    helpersUri = pathToFileURL(path.join(root, "helpers.py")).href;
+    server = startServer(bin, ["serve", "--model", model], root);
+    server.connection.onNotification("hearth/status", (payload: unknown) => {
+      status = nextStatus(status, { type: "notification", payload });
+    });
+    status = nextStatus(nextStatus(status, { type: "starting" }), { type: "running" });
+    const settings = readSettings((key) => (key === "model" ? model : undefined));
+    const init = await request<{ capabilities: Record<string, unknown> }>("initialize", {
+      processId: process.pid,
+      clientInfo: { name: "hearth-vscode-integration-test" },
+      rootUri: pathToFileURL(root).href,
+      workspaceFolders: [{ uri: pathToFileURL(root).href, name: "ws" }],
+      capabilities: clientCapabilities,
+      initializationOptions: settings.server,
+    });
+    const caps = init.capabilities;
+    assert.ok(caps.inlineCompletionProvider, `no inlineCompletionProvider in ${JSON.stringify(caps)}`);
+    const commands = (caps.executeCommandProvider as { commands?: string[] } | undefined)?.commands ?? [];
+    for (const c of ["hearth.edit", "hearth.context", "hearth.status"]) assert.ok(commands.includes(c), `server does not advertise ${c}`);
+    await server.connection.sendNotification("initialized", {});
+    await server.connection.sendNotification("textDocument/didOpen", { textDocument: { uri: mainUri, languageId: "python", version: 1, text: MAIN } });
+    await server.waitForStatus("ready", READY_MS);
+  });
+
+  after(async () => {
+    if (server) {
+      const code = await server.close();
+      assert.equal(code, 0, `server exited with ${code} after shutdown/exit\n${server.stderr().slice(-4000)}`);
+    }
+    if (root) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  test("hearth/status notifications drive the status bar to ready", () => {
+    assert.equal(status.kind, "ready", JSON.stringify(server.statuses));
+    for (const raw of server.rawStatuses) {
+      assert.ok(["loading", "indexing", "ready", "error"].includes((raw as { state?: string }).state ?? ""), `malformed hearth/status ${JSON.stringify(raw)}`);
+    }
+  });
+
+  test("hearth.status returns the last status payload", async () => {
+    const s = await request<{ state: string }>("workspace/executeCommand", { command: "hearth.status", arguments: [] });
+    assert.equal(s.state, "ready");
+  });
+
+  test("inline completion returns ghost text at the cursor", async () => {
+    const result = await inline(endOf(MAIN));
+    const items = inlineItems(result);
+    assert.ok(items.length > 0, `no inline completion items: ${JSON.stringify(result)}`);
+    assert.ok(items[0]!.insertText.trim().length > 0, `empty insertText: ${JSON.stringify(result)}`);
+    assert.ok(!items[0]!.insertText.includes("<|"), `special tokens leaked into ghost text: ${JSON.stringify(items[0])}`);
+    if (items[0]!.range) {
+      assert.equal(items[0]!.range.start.line, endOf(MAIN).line, "the replaced range starts on the cursor line");
+    }
+  });
+
+  test("a completion cancelled as the user types on does not break the server", async () => {
+    const source = new CancellationTokenSource();
+    const pending = server.connection.sendRequest("textDocument/inlineCompletion", { textDocument: { uri: mainUri }, position: endOf(MAIN), context: { triggerKind: 2 } }, source.token);
+    source.cancel();
+    await pending.then(
+      () => undefined, // It may finish before the cancellation lands.
+      (e: unknown) => assert.ok(e instanceof ResponseError && e.code === -32800, `cancelled request failed with ${String(e)}`),
+    );
+    // The user typed "sum(": the document changes and a new request is answered.
+    documentText = MAIN + "sum(";
+    await server.connection.sendNotification("textDocument/didChange", {
+      textDocument: { uri: mainUri, version: 2 },
+      contentChanges: [{ range: { start: endOf(MAIN), end: endOf(MAIN) }, text: "sum(" }],
+    });
+    const r = await withTimeout(new CancellationTokenSource().token, REQUEST_MS, () => new CancellationTokenSource(), (t) =>
+      server.connection.sendRequest("textDocument/inlineCompletion", { textDocument: { uri: mainUri }, position: endOf(documentText), context: { triggerKind: 2 } }, t),
+      "timed out",
+    );
+    assert.equal(r.timedOut, false, "the server answers the next request after a cancellation");
+  });
+
+  test("settings change without restart: multiline on, then a language filter", async () => {
+    const multiline = readSettings((k) => (k === "multiline" ? true : undefined)).server;
+    await server.connection.sendNotification("workspace/didChangeConfiguration", didChangeConfigurationParams(multiline));
+    const r = inlineItems(await inline(endOf(documentText)));
+    assert.ok(Array.isArray(r));
+    const rustOnly = readSettings((k) => (k === "enabledLanguages" ? ["rust"] : undefined)).server;
+    await server.connection.sendNotification("workspace/didChangeConfiguration", didChangeConfigurationParams(rustOnly));
+    assert.deepEqual(inlineItems(await inline(endOf(documentText))), [], "python is not enabled any more");
+    const defaults = readSettings(() => undefined).server;
+    await server.connection.sendNotification("workspace/didChangeConfiguration", didChangeConfigurationParams(defaults));
+    assert.ok(inlineItems(await inline(endOf(documentText))).length > 0, "completions come back when python is enabled again");
+  });
+
+  test("hearth.edit on a selection returns a WorkspaceEdit the review can show", async () => {
+    const selection = { start: { line: 7, character: 0 }, end: { line: 11, character: 17 } }; // def total ... return result
+    const raw = await request("workspace/executeCommand", { command: "hearth.edit", arguments: [editArgs("use the built-in sum", "selection", mainUri, selection)] });
+    const result = parseEditResult(raw);
+    const collected = collectEdits(result.edit);
+    for (const f of collected.files) {
+      assert.equal(f.uri, mainUri, "a selection edit only touches its file");
+      for (const e of f.edits) {
+        assert.ok(e.range.start.line >= selection.start.line && e.range.end.line <= selection.end.line, `edit outside the selection: ${JSON.stringify(e.range)}`);
+      }
+    }
+    const preview = await buildPreview(result.edit, async (uri) => (uri === mainUri ? documentText : undefined));
+    assert.deepEqual(preview.problems, [], "the edit applies cleanly to the open document");
+    assert.equal(typeof result.report, "string");
+  });
+
+  test("hearth.edit across the repository plans within the workspace", async () => {
+    const raw = await request("workspace/executeCommand", { command: "hearth.edit", arguments: [editArgs("rename mean_of to arithmetic_mean", "repository")] });
+    const result = parseEditResult(raw);
+    const rootUri = pathToFileURL(root).href;
+    for (const step of result.plan) assert.ok(step.uri.startsWith(rootUri), `plan step outside the workspace: ${step.uri}`);
+    const texts: Record<string, string> = { [mainUri]: documentText, [helpersUri]: HELPERS };
+    const preview = await buildPreview(result.edit, async (uri) => texts[uri] ?? (fs.existsSync(new URL(uri)) ? fs.readFileSync(new URL(uri), "utf8") : undefined));
+    assert.deepEqual(preview.problems, []);
+    for (const f of preview.files) assert.ok(f.uri.startsWith(rootUri), `edit outside the workspace: ${f.uri}`);
+  });
+
+  test("hearth.context shows the snippets and the prompt used", async () => {
+    const raw = await request("workspace/executeCommand", { command: "hearth.context", arguments: [contextArgs(mainUri, endOf(MAIN))] });
+    const ctx = parseContextResult(raw);
+    assert.ok(ctx.prompt.includes("def average(values):"), `the prompt lacks the prefix: ${ctx.prompt.slice(0, 500)}`);
+    for (const s of ctx.snippets) {
+      assert.ok(s.endLine >= s.startLine, JSON.stringify(s));
+      assert.ok(s.text.length > 0);
+    }
+  });
+
+  test("malformed command arguments get an error and the server keeps serving", async () => {
+    await assert.rejects(request("workspace/executeCommand", { command: "hearth.edit", arguments: [42] }), (e: unknown) => e instanceof ResponseError);
+    await assert.rejects(request("workspace/executeCommand", { command: "hearth.context", arguments: [{ uri: "file:///nope.py" }] }), (e: unknown) => e instanceof ResponseError);
+    const s = await request<{ state: string }>("workspace/executeCommand", { command: "hearth.status", arguments: [] });
+    assert.equal(s.state, "ready");
+  });
+});
