@@ -1,0 +1,93 @@
+--- Options for require("hearth").setup(): defaults, validation, and the server's initializationOptions.
+local M = {}
+
+M.defaults = {
+  -- The server command line. The default finds `hearth` on PATH.
+  cmd = { "hearth", "serve" },
+  -- Filetypes that start the server and get ghost text. "*" means every filetype.
+  filetypes = { "python", "rust", "lua", "javascript", "typescript", "javascriptreact", "typescriptreact", "go", "c", "cpp", "java", "sh" },
+  root_markers = { ".git", "Cargo.toml", "pyproject.toml", "package.json" },
+  -- Passed to the server as initializationOptions and workspace/didChangeConfiguration (docs/protocol.md).
+  server = {
+    model = nil, -- folder, .gguf or Hugging Face id; nil = the server's default
+    draftModel = nil,
+    device = "auto",
+    multiline = false,
+    debounceMs = 30,
+    contextBudget = 1024,
+    maxTokens = 64,
+    enabledLanguages = { "*" },
+  },
+  -- "auto": Neovim's vim.lsp.inline_completion where it exists (0.12+), else Hearth's own extmark ghost text.
+  backend = "auto",
+  -- Show suggestions while typing; false: only on keymaps.request.
+  auto_trigger = true,
+  -- Client-side wait after a keystroke before asking (extmark backend; the native one waits 200 ms).
+  debounce_ms = 75,
+  -- A suggestion request not answered in this time is cancelled.
+  timeout_ms = 3000,
+  -- Insert-mode keys; false disables one. accept falls back to the key itself when no suggestion shows.
+  keymaps = {
+    accept = "<Tab>",
+    accept_word = "<M-Right>",
+    accept_line = "<M-Down>",
+    dismiss = "<C-]>",
+    request = "<M-\\>",
+  },
+  -- :HearthEdit shows a diff and asks before applying (:HearthEdit! applies at once).
+  review_edits = true,
+}
+
+local DEVICES = { auto = true, cpu = true, cuda = true, metal = true }
+
+--- Merges user options over the defaults and checks them. Returns the config and a list of problems.
+function M.resolve(user)
+  local problems = {}
+  local cfg = vim.tbl_deep_extend("force", vim.deepcopy(M.defaults), user or {})
+  if type(user) == "table" and user.filetypes ~= nil then cfg.filetypes = user.filetypes end
+  if type(user) == "table" and user.cmd ~= nil then cfg.cmd = user.cmd end
+  if type(cfg.cmd) == "string" then cfg.cmd = { cfg.cmd, "serve" } end
+  if type(cfg.cmd) ~= "table" or type(cfg.cmd[1]) ~= "string" or cfg.cmd[1] == "" then
+    table.insert(problems, "cmd must be a list like { 'hearth', 'serve' }")
+    cfg.cmd = vim.deepcopy(M.defaults.cmd)
+  end
+  if not DEVICES[cfg.server.device] then
+    table.insert(problems, ("server.device = %s is not auto, cpu, cuda or metal; using auto"):format(vim.inspect(cfg.server.device)))
+    cfg.server.device = "auto"
+  end
+  if cfg.backend ~= "auto" and cfg.backend ~= "native" and cfg.backend ~= "extmark" then
+    table.insert(problems, ("backend = %s is not auto, native or extmark; using auto"):format(vim.inspect(cfg.backend)))
+    cfg.backend = "auto"
+  end
+  for _, key in ipairs({ "debounce_ms", "timeout_ms" }) do
+    if type(cfg[key]) ~= "number" or cfg[key] < 0 then
+      table.insert(problems, ("%s must be a number >= 0; using %d"):format(key, M.defaults[key]))
+      cfg[key] = M.defaults[key]
+    end
+  end
+  return cfg, problems
+end
+
+--- Whether Neovim's own inline completion module is there and wanted.
+function M.use_native(cfg)
+  local has = vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil
+  if cfg.backend == "native" and not has then return false end
+  return cfg.backend == "native" or (cfg.backend == "auto" and has)
+end
+
+--- The server options as sent on the wire: nil values dropped, draftModel explicit.
+function M.server_options(cfg)
+  local out = {}
+  for k, v in pairs(cfg.server) do
+    if v ~= nil then out[k] = v end
+  end
+  if out.draftModel == nil then out.draftModel = vim.NIL end
+  return out
+end
+
+function M.filetype_enabled(cfg, ft)
+  if ft == nil or ft == "" then return false end
+  return vim.tbl_contains(cfg.filetypes, "*") or vim.tbl_contains(cfg.filetypes, ft)
+end
+
+return M

@@ -1,0 +1,277 @@
+-- End-to-end test: a real headless Neovim drives the real `hearth serve` through this plugin.
+-- Run with tests/run.sh (HEARTH_BIN, HEARTH_TEST_MODEL; HEARTH_NVIM_BACKEND = native | extmark).
+-- Steps run in a coroutine that yields to the main loop, so typed keys are processed as a user's would be.
+
+local READY_MS = tonumber(vim.env.HEARTH_READY_TIMEOUT_MS or "300000")
+local REQUEST_MS = tonumber(vim.env.HEARTH_REQUEST_TIMEOUT_MS or "60000")
+local BACKEND = vim.env.HEARTH_NVIM_BACKEND or "auto"
+
+local results = { passed = 0, failed = 0 }
+local messages = {}
+local real_notify = vim.notify
+vim.notify = function(msg, level, opts)
+  messages[#messages + 1] = { msg = msg, level = level }
+  io.stderr:write(("[notify %s] %s\n"):format(level or "-", msg))
+  return real_notify(msg, level, opts)
+end
+
+local function log(s) io.stdout:write(s .. "\n") end
+
+local co
+local function sleep(ms)
+  vim.defer_fn(function() assert(coroutine.resume(co)) end, ms)
+  coroutine.yield()
+end
+--- Waits (yielding to the main loop) until cond() is truthy; errors with `what` after timeout_ms.
+local function wait_for(what, timeout_ms, cond)
+  local deadline = vim.uv.now() + timeout_ms
+  while true do
+    local ok, v = pcall(cond)
+    if ok and v then return v end
+    if vim.uv.now() > deadline then error(("timed out after %d ms waiting for %s"):format(timeout_ms, what), 2) end
+    sleep(50)
+  end
+end
+local function feed(keys)
+  vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "m", false)
+  sleep(30)
+end
+local function check(name, fn)
+  local ok, err = xpcall(fn, debug.traceback)
+  if ok then
+    results.passed = results.passed + 1
+    log("ok - " .. name)
+  else
+    results.failed = results.failed + 1
+    log("not ok - " .. name .. "\n    " .. tostring(err):gsub("\n", "\n    "))
+  end
+end
+local function eq(a, b, what)
+  if a ~= b then error(("%s: expected %s, got %s"):format(what or "value", vim.inspect(b), vim.inspect(a)), 2) end
+end
+local function truthy(v, what)
+  if not v then error(what or "expected a true value", 2) end
+  return v
+end
+
+local function health_lines()
+  vim.cmd("checkhealth hearth")
+  local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+  vim.cmd("bwipeout!")
+  return lines
+end
+
+local function server_pids()
+  local pids = {}
+  for _, pid in ipairs(vim.api.nvim_get_proc_children(vim.fn.getpid())) do
+    -- The server is Neovim's only long-lived child.
+    pids[#pids + 1] = pid
+  end
+  return pids
+end
+
+local function main()
+  local bin = vim.env.HEARTH_BIN
+  if not bin or bin == "" or vim.fn.executable(bin) ~= 1 then
+    error(("HEARTH_BIN=%s is not an executable. Build the server (cargo build -p hearth-cli) and set HEARTH_BIN=$CARGO_TARGET_DIR/debug/hearth."):format(tostring(bin)))
+  end
+  local model = vim.env.HEARTH_TEST_MODEL
+  if not model or vim.fn.isdirectory(model) ~= 1 then
+    error(("HEARTH_TEST_MODEL=%s is not a model folder (shared/models/tiny-coder)"):format(tostring(model)))
+  end
+  model = vim.fn.fnamemodify(model, ":p"):gsub("/$", "")
+
+  local root = vim.fn.tempname() .. "-hearth-nvim"
+  vim.fn.mkdir(root, "p")
+  vim.fn.writefile({
+    "from helpers import mean_of",
+    "",
+    "",
+    "def add(a, b):",
+    "    return a + b",
+    "",
+    "",
+    "def total(values):",
+    "    result = 0",
+    "    for v in values:",
+    "        result = result + v",
+    "    return result",
+    "",
+    "",
+    "def average(values):",
+    "    return ",
+  }, root .. "/main.py")
+  vim.fn.writefile({ "def mean_of(values):", "    return sum(values) / len(values)" }, root .. "/helpers.py")
+  vim.fn.system({ "git", "-C", root, "init", "-q" })
+  vim.cmd.cd(root)
+
+  local hearth = require("hearth")
+  local opts = {
+    cmd = { bin, "serve", "--model", model },
+    server = { model = model },
+    backend = BACKEND,
+    review_edits = false,
+  }
+
+  check("a missing binary gives a clear message, and checkhealth says so", function()
+    hearth.setup(vim.tbl_extend("force", opts, { cmd = { root .. "/no-such-hearth", "serve" } }))
+    vim.cmd.edit(root .. "/helpers.py")
+    sleep(100)
+    local found
+    for _, m in ipairs(messages) do
+      if m.msg:match("cannot run") and m.msg:match("no%-such%-hearth") and m.msg:match("HearthRestart") then found = m end
+    end
+    truthy(found, "no 'cannot run … :HearthRestart' message; got " .. vim.inspect(messages))
+    eq(found.level, vim.log.levels.ERROR, "message level")
+    local text = table.concat(health_lines(), "\n")
+    truthy(text:match("ERROR[^\n]*server binary"), "checkhealth does not report the missing binary:\n" .. text)
+    vim.cmd("bwipeout!")
+  end)
+
+  hearth.setup(opts)
+  vim.cmd.edit(root .. "/main.py")
+  local buf = vim.api.nvim_get_current_buf()
+
+  check("the server starts for a Python file and reports ready", function()
+    wait_for("the hearth client to attach", 20000, function() return hearth.client(buf) end)
+    wait_for("hearth/status ready", READY_MS, function() return hearth.status.last and hearth.status.last.state == "ready" end)
+    local statuses = {}
+    vim.api.nvim_create_autocmd("User", { pattern = "HearthStatus", callback = function(ev) statuses[#statuses + 1] = ev.data end })
+    truthy(hearth.status_line():match("^Hearth: ready"), hearth.status_line())
+  end)
+
+  check(":checkhealth hearth reports OK for binary, model and index", function()
+    local lines = health_lines()
+    local text = table.concat(lines, "\n")
+    truthy(text:match("OK[^\n]*server binary"), "binary not OK:\n" .. text)
+    truthy(text:match("OK[^\n]*model: "), "model not OK:\n" .. text)
+    truthy(text:match("OK[^\n]*index: ready"), "index not OK:\n" .. text)
+    truthy(not text:match("ERROR"), "checkhealth reports an ERROR:\n" .. text)
+  end)
+
+  local last_line = vim.api.nvim_buf_line_count(buf)
+  local before = vim.api.nvim_buf_get_lines(buf, last_line - 1, last_line, false)[1]
+
+  check("typing shows ghost text; Tab accepts it into the buffer", function()
+    vim.api.nvim_win_set_cursor(0, { last_line, #before })
+    feed("A")
+    eq(vim.api.nvim_get_mode().mode, "i", "mode")
+    local ghost = wait_for("ghost text", REQUEST_MS, function() return hearth.suggestion(buf) end)
+    truthy(vim.trim(ghost) ~= "", "the ghost text is blank")
+    local ns = require("hearth.config").use_native(hearth.config) and vim.api.nvim_get_namespaces()["nvim.lsp.inline_completion"] or require("hearth.ghost").ns
+    truthy(#vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, {}) > 0, "no ghost text extmark")
+    eq(vim.api.nvim_buf_get_lines(buf, last_line - 1, last_line, false)[1], before, "the buffer is unchanged while ghost text shows")
+    feed("<Tab>")
+    wait_for("the suggestion to be inserted", 5000, function()
+      return vim.api.nvim_buf_get_lines(buf, last_line - 1, last_line, false)[1] ~= before
+    end)
+    local after = table.concat(vim.api.nvim_buf_get_lines(buf, last_line - 1, -1, false), "\n")
+    eq(after, before .. ghost, "buffer after accepting")
+    eq(hearth.suggestion(buf), nil, "ghost text after accepting")
+    feed("<Esc>")
+  end)
+
+  check("a request not answered in time is cancelled, and the next one still works", function()
+    local cancels = 0
+    local au = vim.api.nvim_create_autocmd("LspRequest", {
+      callback = function(ev)
+        local r = ev.data.request
+        if r.method == "textDocument/inlineCompletion" and r.type == "cancel" then cancels = cancels + 1 end
+      end,
+    })
+    local timeouts = 0
+    local au2 = vim.api.nvim_create_autocmd("User", { pattern = "HearthTimeout", callback = function() timeouts = timeouts + 1 end })
+    hearth.config.timeout_ms = 0
+    feed("Go    x = add(")
+    wait_for("a timeout cancel", 10000, function() return timeouts > 0 and cancels > 0 end)
+    feed("<Esc>")
+    hearth.config.timeout_ms = 3000
+    feed("A1, ")
+    local ghost = wait_for("ghost text after the timeout", REQUEST_MS, function() return hearth.suggestion(buf) end)
+    truthy(ghost ~= "")
+    feed("<C-]>")
+    wait_for("dismiss", 2000, function() return hearth.suggestion(buf) == nil end)
+    feed("<Esc>")
+    vim.api.nvim_del_autocmd(au)
+    vim.api.nvim_del_autocmd(au2)
+  end)
+
+  check("accept-word inserts only the first word of the suggestion", function()
+    feed("Go")
+    feed("def scale(values, k):<CR>return [")
+    local ghost = wait_for("ghost text", REQUEST_MS, function() return hearth.suggestion(buf) end)
+    local row = vim.api.nvim_win_get_cursor(0)[1]
+    local line = vim.api.nvim_get_current_line()
+    feed("<M-Right>")
+    local word = require("hearth.util").first_word(ghost)
+    wait_for("a word to be inserted", 5000, function() return vim.api.nvim_buf_get_lines(buf, row - 1, row, false)[1] ~= line end)
+    eq(vim.api.nvim_buf_get_lines(buf, row - 1, row, false)[1], line .. (word:match("^[^\n]*")), "line after accept-word")
+    feed("<Esc>")
+  end)
+
+  check(":HearthStatus shows the state", function()
+    local out = vim.api.nvim_exec2("HearthStatus", { output = true }).output
+    truthy(out:match("Hearth: ready"), out)
+  end)
+
+  check(":HearthContext opens the context used", function()
+    vim.api.nvim_win_set_cursor(0, { last_line, 0 })
+    local wins = #vim.api.nvim_list_wins()
+    vim.cmd("HearthContext")
+    wait_for("a context window", REQUEST_MS, function() return #vim.api.nvim_list_wins() > wins end)
+    local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
+    truthy(lines[1]:match("^# Context used at main%.py:"), lines[1])
+    eq(vim.bo.filetype, "markdown", "filetype")
+    truthy(table.concat(lines, "\n"):match("## Full prompt"), "no prompt section")
+    vim.cmd("close")
+  end)
+
+  check(":HearthEdit! applies through the undo history", function()
+    eq(vim.api.nvim_get_current_buf(), buf, "current buffer")
+    vim.cmd("normal! u") -- a fresh undo point
+    vim.cmd("let &undolevels = &undolevels")
+    local original = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    require("hearth.edit").last = nil
+    vim.cmd("8,12HearthEdit! use the built-in sum function")
+    wait_for("the edit result", REQUEST_MS, function() return require("hearth.edit").last end)
+    local last = require("hearth.edit").last
+    eq(#last.preview.problems, 0, "problems " .. vim.inspect(last.preview.problems))
+    truthy(last.preview.files > 0, "no change proposed: " .. vim.inspect(last.result))
+    local edited = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    truthy(not vim.deep_equal(edited, original), "the buffer did not change")
+    vim.cmd("undo")
+    eq(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"), table.concat(original, "\n"), "one undo restores the buffer")
+  end)
+
+  check("a crashed server gives a clear message, and :HearthRestart brings it back", function()
+    local client = truthy(hearth.client(buf), "no client")
+    local pids = server_pids()
+    truthy(#pids > 0, "no server process found")
+    for _, pid in ipairs(pids) do vim.uv.kill(pid, "sigkill") end
+    wait_for("the exit message", 10000, function()
+      for _, m in ipairs(messages) do
+        if m.msg:match("server exited") and m.msg:match(":HearthRestart") then return true end
+      end
+    end)
+    wait_for("the client to go", 10000, function() return vim.lsp.get_client_by_id(client.id) == nil or vim.lsp.get_client_by_id(client.id):is_stopped() end)
+    truthy(hearth.status_line():match("error"), hearth.status_line())
+    vim.cmd("HearthRestart")
+    wait_for("a new client", 20000, function() local c = hearth.client(buf); return c and c.id ~= client.id end)
+    wait_for("ready after restart", READY_MS, function() return hearth.status.last and hearth.status.last.state == "ready" end)
+    feed("Go    return mean_of(")
+    wait_for("ghost text after restart", REQUEST_MS, function() return hearth.suggestion(buf) end)
+    feed("<Esc>")
+  end)
+end
+
+co = coroutine.create(function()
+  local ok, err = xpcall(main, debug.traceback)
+  if not ok then
+    results.failed = results.failed + 1
+    log("not ok - setup\n    " .. tostring(err):gsub("\n", "\n    "))
+  end
+  pcall(require("hearth").stop)
+  log(("nvim (%s backend): %d passed, %d failed"):format(BACKEND, results.passed, results.failed))
+  vim.cmd(results.failed == 0 and "qall!" or "cquit! 1")
+end)
+vim.schedule(function() assert(coroutine.resume(co)) end)
