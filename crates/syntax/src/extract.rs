@@ -1,0 +1,646 @@
+//! Extraction from a parse tree: symbols, retrieval chunks, references and syntax-error counts.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use hearth_base::LineIndex;
+use tree_sitter::{Node, Parser, QueryCursor, StreamingIterator, Tree};
+
+use crate::queries::queries;
+use crate::{Language, SyntaxError};
+
+/// A definition longer than this many lines becomes several chunks (an outline plus its members, or
+/// windows that each repeat the definition's first line as a header).
+pub const MAX_CHUNK_LINES: u32 = 60;
+
+/// Longest signature line kept, in bytes.
+const MAX_SIGNATURE_BYTES: usize = 240;
+
+/// A span of the text: byte offsets (end exclusive) and zero-based lines (end inclusive: the line of the
+/// last character).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TextRange {
+    pub start_byte: usize,
+    pub end_byte: usize,
+    pub start_line: u32,
+    pub end_line: u32,
+}
+
+impl TextRange {
+    fn of(node: Node<'_>) -> Self {
+        TextRange {
+            start_byte: node.start_byte(),
+            end_byte: node.end_byte(),
+            start_line: node.start_position().row as u32,
+            end_line: node.end_position().row as u32,
+        }
+    }
+
+    pub fn contains(&self, other: &TextRange) -> bool {
+        self.start_byte <= other.start_byte && other.end_byte <= self.end_byte
+    }
+}
+
+/// What a definition is. `Method` is any function whose nearest enclosing definition is a type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SymbolKind {
+    Function,
+    Method,
+    Class,
+    Struct,
+    Enum,
+    Union,
+    Interface,
+    Trait,
+    Impl,
+    Module,
+    Namespace,
+    Constant,
+    Variable,
+    Type,
+    Macro,
+    Field,
+}
+
+impl SymbolKind {
+    pub const ALL: [SymbolKind; 16] = [
+        SymbolKind::Function,
+        SymbolKind::Method,
+        SymbolKind::Class,
+        SymbolKind::Struct,
+        SymbolKind::Enum,
+        SymbolKind::Union,
+        SymbolKind::Interface,
+        SymbolKind::Trait,
+        SymbolKind::Impl,
+        SymbolKind::Module,
+        SymbolKind::Namespace,
+        SymbolKind::Constant,
+        SymbolKind::Variable,
+        SymbolKind::Type,
+        SymbolKind::Macro,
+        SymbolKind::Field,
+    ];
+
+    /// The name used in query captures (`@definition.<name>`) and in the index.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Class => "class",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Enum => "enum",
+            SymbolKind::Union => "union",
+            SymbolKind::Interface => "interface",
+            SymbolKind::Trait => "trait",
+            SymbolKind::Impl => "impl",
+            SymbolKind::Module => "module",
+            SymbolKind::Namespace => "namespace",
+            SymbolKind::Constant => "constant",
+            SymbolKind::Variable => "variable",
+            SymbolKind::Type => "type",
+            SymbolKind::Macro => "macro",
+            SymbolKind::Field => "field",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<SymbolKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Types whose member functions are methods.
+    fn is_type(self) -> bool {
+        matches!(
+            self,
+            SymbolKind::Class
+                | SymbolKind::Struct
+                | SymbolKind::Enum
+                | SymbolKind::Union
+                | SymbolKind::Interface
+                | SymbolKind::Trait
+                | SymbolKind::Impl
+        )
+    }
+
+    /// Kinds that name a scope for what they contain (fields and variables do not).
+    fn is_scope(self) -> bool {
+        !matches!(self, SymbolKind::Field | SymbolKind::Variable | SymbolKind::Constant | SymbolKind::Macro)
+    }
+}
+
+/// A definition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Symbol {
+    pub name: String,
+    pub kind: SymbolKind,
+    /// The whole definition.
+    pub range: TextRange,
+    /// Just the name (where go-to-definition should land).
+    pub name_range: TextRange,
+    /// The definition's first line, trimmed (`pub fn parse(text: &str) -> Tree {`).
+    pub signature: String,
+    /// Enclosing definitions, outermost first, joined with `::` (Rust, C++) or `.`; for Go methods the
+    /// receiver type.
+    pub scope: Option<String>,
+}
+
+/// What a retrieval chunk holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ChunkKind {
+    Function,
+    Method,
+    /// A type, module or impl block. When longer than [`MAX_CHUNK_LINES`], its text is an outline: its own
+    /// lines plus the first line of each member, whose bodies are chunks of their own.
+    Class,
+    /// Top-level code outside any definition (imports, statements), in windows of at most
+    /// [`MAX_CHUNK_LINES`].
+    Block,
+}
+
+impl ChunkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChunkKind::Function => "function",
+            ChunkKind::Method => "method",
+            ChunkKind::Class => "class",
+            ChunkKind::Block => "block",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<ChunkKind> {
+        [ChunkKind::Function, ChunkKind::Method, ChunkKind::Class, ChunkKind::Block]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// A piece of a file worth showing a model on its own: whole lines, at most [`MAX_CHUNK_LINES`] of them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    pub kind: ChunkKind,
+    /// The definition's name; empty for blocks.
+    pub name: String,
+    /// The lines (and whole-line bytes) this chunk covers.
+    pub range: TextRange,
+    /// For a window into a long definition (not its first): the definition's first line.
+    pub header: Option<String>,
+    /// The text: the covered lines, or an outline for long classes.
+    pub text: String,
+}
+
+/// One use of an identifier.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    pub name: String,
+    pub range: TextRange,
+}
+
+/// A parse tree with its language.
+pub struct Parsed {
+    pub lang: Language,
+    pub tree: Tree,
+}
+
+impl Parsed {
+    /// ERROR and MISSING nodes in the tree (0 for a text that parses cleanly).
+    pub fn error_count(&self) -> usize {
+        let root = self.tree.root_node();
+        if !root.has_error() {
+            return 0;
+        }
+        let mut count = 0;
+        walk(root, &mut |node| {
+            if node.is_error() || node.is_missing() {
+                count += 1;
+                return false;
+            }
+            node.has_error()
+        });
+        count
+    }
+}
+
+/// Everything the index takes from one file.
+#[derive(Clone, Debug)]
+pub struct FileSyntax {
+    pub lang: Language,
+    pub symbols: Vec<Symbol>,
+    pub chunks: Vec<Chunk>,
+    pub references: Vec<Reference>,
+    /// ERROR and MISSING nodes; the rest of the file is still extracted.
+    pub error_count: usize,
+}
+
+/// Parse `text`. Syntax errors are not failures: the tree holds ERROR nodes and parses on past them.
+pub fn parse(lang: Language, text: &str) -> Result<Parsed, SyntaxError> {
+    thread_local! {
+        static PARSER: RefCell<Parser> = RefCell::new(Parser::new());
+    }
+    PARSER.with(|parser| {
+        let mut parser = parser.borrow_mut();
+        parser
+            .set_language(&lang.grammar())
+            .map_err(|e| SyntaxError::Grammar { language: lang.name(), message: e.to_string() })?;
+        let tree = parser.parse(text, None).ok_or(SyntaxError::ParseFailed { language: lang.name() })?;
+        Ok(Parsed { lang, tree })
+    })
+}
+
+/// Parse once and extract everything.
+pub fn analyze(lang: Language, text: &str) -> Result<FileSyntax, SyntaxError> {
+    let parsed = parse(lang, text)?;
+    let lines = LineIndex::new(text);
+    Ok(FileSyntax {
+        lang,
+        symbols: extract_symbols(&parsed, text, &lines)?,
+        chunks: extract_chunks(&parsed, text, &lines)?,
+        references: references(&parsed, text),
+        error_count: parsed.error_count(),
+    })
+}
+
+/// ERROR and MISSING nodes in `text`: an edit that raises this number broke the syntax.
+pub fn error_count(lang: Language, text: &str) -> Result<usize, SyntaxError> {
+    Ok(parse(lang, text)?.error_count())
+}
+
+/// Every occurrence of the identifier `name` in code: never inside strings or comments, never as part
+/// of a longer identifier. In source order. The rename engine edits exactly these ranges.
+pub fn identifier_occurrences(lang: Language, text: &str, name: &str) -> Result<Vec<TextRange>, SyntaxError> {
+    let parsed = parse(lang, text)?;
+    let mut out = Vec::new();
+    for_each_identifier(&parsed, text, |node, ident| {
+        if ident == name {
+            out.push(TextRange::of(node));
+        }
+    });
+    Ok(out)
+}
+
+/// The definitions in a parsed text, in source order.
+pub fn symbols(parsed: &Parsed, text: &str) -> Result<Vec<Symbol>, SyntaxError> {
+    extract_symbols(parsed, text, &LineIndex::new(text))
+}
+
+/// The retrieval chunks of a parsed text, in source order of their first line.
+pub fn chunks(parsed: &Parsed, text: &str) -> Result<Vec<Chunk>, SyntaxError> {
+    extract_chunks(parsed, text, &LineIndex::new(text))
+}
+
+/// Every identifier used in a parsed text (definitions' names included), in source order.
+pub fn references(parsed: &Parsed, text: &str) -> Vec<Reference> {
+    let mut out = Vec::new();
+    for_each_identifier(parsed, text, |node, ident| {
+        out.push(Reference { name: ident.to_string(), range: TextRange::of(node) });
+    });
+    out
+}
+
+fn for_each_identifier<'t>(parsed: &Parsed, text: &'t str, mut f: impl FnMut(Node<'_>, &'t str)) {
+    walk(parsed.tree.root_node(), &mut |node| {
+        if node.child_count() == 0 {
+            if parsed.lang.is_identifier_kind(node.kind()) {
+                if let Some(ident) = text.get(node.byte_range()) {
+                    f(node, ident);
+                }
+            }
+            return false;
+        }
+        true
+    });
+}
+
+/// Pre-order walk; `visit` returns whether to descend into the node's children.
+fn walk(root: Node<'_>, visit: &mut dyn FnMut(Node<'_>) -> bool) {
+    let mut cursor = root.walk();
+    loop {
+        let descend = visit(cursor.node());
+        if descend && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return;
+            }
+        }
+    }
+}
+
+fn node_text<'t>(text: &'t str, node: Node<'_>) -> &'t str {
+    text.get(node.byte_range()).unwrap_or("")
+}
+
+/// Byte range of whole lines `first..=last`, without the final newline.
+fn line_span(lines: &LineIndex, text: &str, first: u32, last: u32) -> (usize, usize) {
+    let start = lines.line_start(first).unwrap_or(text.len());
+    let end = match lines.line_start(last + 1) {
+        Ok(next) => next.saturating_sub(1).max(start),
+        Err(_) => text.len(),
+    };
+    (start, end)
+}
+
+fn line_text<'t>(lines: &LineIndex, text: &'t str, line: u32) -> &'t str {
+    let (start, end) = line_span(lines, text, line, line);
+    text[start..end].trim_end_matches('\r')
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn scope_separator(lang: Language) -> &'static str {
+    match lang {
+        Language::Rust | Language::Cpp => "::",
+        _ => ".",
+    }
+}
+
+/// A symbol's display name: one line, and for impl blocks the type without generics (`impl<T> Foo<T>` is `Foo`).
+fn clean_name(raw: &str, kind: SymbolKind) -> String {
+    let first_line = raw.lines().next().unwrap_or("").trim();
+    if kind == SymbolKind::Impl {
+        return first_line.split('<').next().unwrap_or(first_line).trim().to_string();
+    }
+    first_line.to_string()
+}
+
+fn extract_symbols(parsed: &Parsed, text: &str, lines: &LineIndex) -> Result<Vec<Symbol>, SyntaxError> {
+    let query = &queries(parsed.lang)?.symbols;
+    let capture_names = query.capture_names();
+    let mut cursor = QueryCursor::new();
+    let mut matches = cursor.matches(query, parsed.tree.root_node(), text.as_bytes());
+    // One symbol per (definition node, name node); the earliest pattern in the file wins.
+    let mut found: HashMap<(usize, usize), (usize, Symbol, Option<String>)> = HashMap::new();
+    while let Some(m) = matches.next() {
+        let (mut def, mut name, mut scope) = (None, None, None);
+        for capture in m.captures {
+            match capture_names[capture.index as usize] {
+                "name" => name = Some(capture.node),
+                "scope" => scope = Some(node_text(text, capture.node).to_string()),
+                other => {
+                    if let Some(kind) = other.strip_prefix("definition.").and_then(SymbolKind::parse) {
+                        def = Some((capture.node, kind));
+                    }
+                }
+            }
+        }
+        let (Some((def, kind)), Some(name)) = (def, name) else { continue };
+        let name_text = clean_name(node_text(text, name), kind);
+        if name_text.is_empty() {
+            continue;
+        }
+        let range = TextRange::of(def);
+        let signature = truncate(line_text(lines, text, range.start_line).trim(), MAX_SIGNATURE_BYTES).to_string();
+        let symbol =
+            Symbol { name: name_text, kind, range, name_range: TextRange::of(name), signature, scope: None };
+        let key = (range.start_byte, symbol.name_range.start_byte);
+        match found.get(&key) {
+            Some((pattern, _, _)) if *pattern <= m.pattern_index => {}
+            _ => {
+                found.insert(key, (m.pattern_index, symbol, scope));
+            }
+        }
+    }
+    let mut symbols: Vec<(Symbol, Option<String>)> = found.into_values().map(|(_, s, scope)| (s, scope)).collect();
+    symbols.sort_by(|(a, _), (b, _)| {
+        (a.range.start_byte, std::cmp::Reverse(a.range.end_byte), a.name_range.start_byte).cmp(&(
+            b.range.start_byte,
+            std::cmp::Reverse(b.range.end_byte),
+            b.name_range.start_byte,
+        ))
+    });
+    assign_scopes(parsed.lang, symbols)
+}
+
+/// Fill in `scope` from the enclosing definitions, and turn functions inside types into methods.
+fn assign_scopes(lang: Language, symbols: Vec<(Symbol, Option<String>)>) -> Result<Vec<Symbol>, SyntaxError> {
+    let sep = scope_separator(lang);
+    // Open scopes: (end byte, kind, qualified name).
+    let mut stack: Vec<(usize, SymbolKind, String)> = Vec::new();
+    let mut out = Vec::with_capacity(symbols.len());
+    for (mut symbol, explicit_scope) in symbols {
+        while stack.last().is_some_and(|(end, _, _)| *end <= symbol.range.start_byte) {
+            stack.pop();
+        }
+        let parent = stack.last();
+        if symbol.kind == SymbolKind::Function
+            && (parent.is_some_and(|(_, kind, _)| kind.is_type()) || explicit_scope.is_some())
+        {
+            symbol.kind = SymbolKind::Method;
+        }
+        symbol.scope = explicit_scope.or_else(|| parent.map(|(_, _, qualified)| qualified.clone()));
+        if symbol.kind.is_scope() {
+            let qualified = match &symbol.scope {
+                Some(scope) => format!("{scope}{sep}{}", symbol.name),
+                None => symbol.name.clone(),
+            };
+            stack.push((symbol.range.end_byte, symbol.kind, qualified));
+        }
+        out.push(symbol);
+    }
+    Ok(out)
+}
+
+/// A chunk-query match, before splitting.
+struct Candidate {
+    range: TextRange,
+    kind: ChunkKind,
+    name: String,
+    children: Vec<Candidate>,
+}
+
+fn extract_chunks(parsed: &Parsed, text: &str, lines: &LineIndex) -> Result<Vec<Chunk>, SyntaxError> {
+    let query = &queries(parsed.lang)?.chunks;
+    let capture_names = query.capture_names();
+    let mut cursor = QueryCursor::new();
+    let mut matches = cursor.matches(query, parsed.tree.root_node(), text.as_bytes());
+    let mut flat: Vec<(TextRange, ChunkKind, String)> = Vec::new();
+    while let Some(m) = matches.next() {
+        let (mut node, mut name) = (None, String::new());
+        for capture in m.captures {
+            match capture_names[capture.index as usize] {
+                "name" => name = node_text(text, capture.node).lines().next().unwrap_or("").trim().to_string(),
+                other => {
+                    if let Some(kind) = other.strip_prefix("chunk.").and_then(ChunkKind::parse) {
+                        node = Some((TextRange::of(capture.node), kind));
+                    }
+                }
+            }
+        }
+        if let Some((range, kind)) = node {
+            flat.push((range, kind, name));
+        }
+    }
+    flat.sort_by_key(|(r, _, _)| (r.start_byte, std::cmp::Reverse(r.end_byte)));
+    flat.dedup_by(|b, a| a.0.start_byte == b.0.start_byte && a.0.end_byte == b.0.end_byte);
+
+    let roots = nest(flat);
+    let mut out = Vec::new();
+    let mut covered = vec![false; lines.line_count() as usize];
+    for root in &roots {
+        for line in root.range.start_line..=root.range.end_line {
+            if let Some(c) = covered.get_mut(line as usize) {
+                *c = true;
+            }
+        }
+        emit_chunk(root, false, text, lines, &mut out);
+    }
+    emit_blocks(&covered, text, lines, &mut out);
+    out.sort_by_key(|c| (c.range.start_line, c.range.end_line));
+    Ok(out)
+}
+
+/// Turn a start-sorted list of ranges into a forest by containment.
+fn nest(flat: Vec<(TextRange, ChunkKind, String)>) -> Vec<Candidate> {
+    fn attach(forest: &mut Vec<Candidate>, candidate: Candidate) {
+        if let Some(last) = forest.last_mut() {
+            if last.range.contains(&candidate.range) {
+                attach(&mut last.children, candidate);
+                return;
+            }
+        }
+        forest.push(candidate);
+    }
+    let mut roots = Vec::new();
+    for (range, kind, name) in flat {
+        attach(&mut roots, Candidate { range, kind, name, children: Vec::new() });
+    }
+    roots
+}
+
+fn whole_lines(text: &str, lines: &LineIndex, first: u32, last: u32) -> (TextRange, String) {
+    let (start, end) = line_span(lines, text, first, last);
+    (TextRange { start_byte: start, end_byte: end, start_line: first, end_line: last }, text[start..end].to_string())
+}
+
+fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: &mut Vec<Chunk>) {
+    let kind = if c.kind == ChunkKind::Function && in_type { ChunkKind::Method } else { c.kind };
+    let (first, last) = (c.range.start_line, c.range.end_line);
+    if last - first < MAX_CHUNK_LINES {
+        let (range, body) = whole_lines(text, lines, first, last);
+        out.push(Chunk { kind, name: c.name.clone(), range, header: None, text: body });
+        return;
+    }
+    if !c.children.is_empty() {
+        // Outline: own lines, plus the first line of each member; members become chunks of their own.
+        let mut outline: Vec<&str> = Vec::new();
+        let mut members = c.children.iter().peekable();
+        let mut line = first;
+        while line <= last && outline.len() < MAX_CHUNK_LINES as usize {
+            match members.peek() {
+                Some(m) if line >= m.range.start_line => {
+                    outline.push(line_text(lines, text, m.range.start_line));
+                    line = line.max(m.range.end_line + 1);
+                    members.next();
+                }
+                _ => {
+                    outline.push(line_text(lines, text, line));
+                    line += 1;
+                }
+            }
+        }
+        let (range, _) = whole_lines(text, lines, first, last);
+        out.push(Chunk { kind, name: c.name.clone(), range, header: None, text: outline.join("\n") });
+        let member_of_type = c.kind == ChunkKind::Class;
+        for child in &c.children {
+            emit_chunk(child, member_of_type, text, lines, out);
+        }
+        return;
+    }
+    // A long body: windows, each after the first headed by the definition's first line.
+    let header = line_text(lines, text, first).to_string();
+    let mut start = first;
+    while start <= last {
+        let end = (start + MAX_CHUNK_LINES - 1).min(last);
+        let (range, body) = whole_lines(text, lines, start, end);
+        let header = (start != first).then(|| header.clone());
+        out.push(Chunk { kind, name: c.name.clone(), range, header, text: body });
+        start = end + 1;
+    }
+}
+
+/// Chunks for runs of lines outside every definition, skipping blank runs.
+fn emit_blocks(covered: &[bool], text: &str, lines: &LineIndex, out: &mut Vec<Chunk>) {
+    let mut line = 0usize;
+    while line < covered.len() {
+        if covered[line] {
+            line += 1;
+            continue;
+        }
+        let start = line;
+        while line < covered.len() && !covered[line] && line - start < MAX_CHUNK_LINES as usize {
+            line += 1;
+        }
+        let (range, body) = whole_lines(text, lines, start as u32, line as u32 - 1);
+        if !body.trim().is_empty() {
+            out.push(Chunk { kind: ChunkKind::Block, name: String::new(), range, header: None, text: body });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_query_compiles_against_its_grammar() {
+        for lang in Language::ALL {
+            if let Err(e) = queries(lang) {
+                panic!("{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn error_count_rises_when_syntax_breaks() {
+        let good = "fn main() { let x = 1; }\n";
+        let bad = "fn main() { let x = ; }\n";
+        assert_eq!(error_count(Language::Rust, good).unwrap(), 0);
+        assert!(error_count(Language::Rust, bad).unwrap() > 0);
+        assert!(error_count(Language::Python, "def f(:\n  pass\n").unwrap() > 0);
+    }
+
+    #[test]
+    fn identifier_occurrences_skip_strings_comments_and_longer_names() {
+        let text = "fn count(n: u32) -> u32 {\n    // count is recursive\n    let s = \"count\";\n    count(n - 1) + counter\n}\n";
+        let hits = identifier_occurrences(Language::Rust, text, "count").unwrap();
+        let lines: Vec<u32> = hits.iter().map(|r| r.start_line).collect();
+        assert_eq!(lines, vec![0, 3]);
+        for hit in hits {
+            assert_eq!(&text[hit.start_byte..hit.end_byte], "count");
+        }
+    }
+
+    #[test]
+    fn long_functions_become_headed_windows() {
+        let body: String = (0..130).map(|i| format!("    let v{i} = {i};\n")).collect();
+        let text = format!("fn long() {{\n{body}}}\n");
+        let chunks = chunks(&parse(Language::Rust, &text).unwrap(), &text).unwrap();
+        let spans: Vec<(u32, u32, bool)> =
+            chunks.iter().map(|c| (c.range.start_line, c.range.end_line, c.header.is_some())).collect();
+        assert_eq!(spans, vec![(0, 59, false), (60, 119, true), (120, 131, true)]);
+        assert_eq!(chunks[1].header.as_deref(), Some("fn long() {"));
+        assert!(chunks.iter().all(|c| c.text.lines().count() <= MAX_CHUNK_LINES as usize));
+    }
+
+    #[test]
+    fn a_file_with_syntax_errors_is_extracted_as_far_as_it_parses() {
+        let text = "def ok():\n    return 1\n\ndef broken(:\n    pass\n\nclass Later:\n    def m(self):\n        pass\n";
+        let file = analyze(Language::Python, text).unwrap();
+        assert!(file.error_count > 0);
+        let names: Vec<&str> = file.symbols.iter().map(|s| s.name.as_str()).collect();
+        assert!(names.contains(&"ok"), "{names:?}");
+        assert!(names.contains(&"Later"), "{names:?}");
+    }
+}

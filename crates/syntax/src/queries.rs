@@ -1,0 +1,60 @@
+//! The query files of `grammars/`, embedded at build time and compiled once per language.
+
+use std::sync::OnceLock;
+
+use tree_sitter::Query;
+
+use crate::{Language, SyntaxError};
+
+/// Compiled queries of one language, with the capture indices the extractors need.
+pub(crate) struct LanguageQueries {
+    pub symbols: Query,
+    pub chunks: Query,
+}
+
+fn sources(lang: Language) -> (&'static str, &'static str) {
+    macro_rules! files {
+        ($dir:literal) => {
+            (
+                include_str!(concat!("../../../grammars/", $dir, "/symbols.scm")),
+                include_str!(concat!("../../../grammars/", $dir, "/chunks.scm")),
+            )
+        };
+    }
+    match lang {
+        Language::Rust => files!("rust"),
+        Language::Python => files!("python"),
+        Language::JavaScript => files!("javascript"),
+        Language::TypeScript => files!("typescript"),
+        Language::Tsx => files!("tsx"),
+        Language::Go => files!("go"),
+        Language::Java => files!("java"),
+        Language::C => files!("c"),
+        Language::Cpp => files!("cpp"),
+        Language::CSharp => files!("c_sharp"),
+        Language::Ruby => files!("ruby"),
+        Language::Lua => files!("lua"),
+    }
+}
+
+fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
+    let grammar = lang.grammar();
+    let (symbols, chunks) = sources(lang);
+    let build = |file: &'static str, src: &str| {
+        Query::new(&grammar, src).map_err(|e| SyntaxError::Query { language: lang.name(), file, message: e.to_string() })
+    };
+    Ok(LanguageQueries { symbols: build("symbols.scm", symbols)?, chunks: build("chunks.scm", chunks)? })
+}
+
+/// The compiled queries of `lang`; compiled on first use, shared by all threads afterwards.
+pub(crate) fn queries(lang: Language) -> Result<&'static LanguageQueries, SyntaxError> {
+    static CELLS: [OnceLock<Result<LanguageQueries, String>>; Language::ALL.len()] =
+        [const { OnceLock::new() }; Language::ALL.len()];
+    let slot = Language::ALL.iter().position(|l| *l == lang).expect("every language is in ALL");
+    let compiled = CELLS[slot].get_or_init(|| compile(lang).map_err(|e| e.to_string()));
+    compiled.as_ref().map_err(|message| SyntaxError::Query {
+        language: lang.name(),
+        file: "symbols.scm or chunks.scm",
+        message: message.clone(),
+    })
+}

@@ -1,0 +1,2 @@
+(function_declaration name: (_) @name) @chunk.function
+(assignment_statement (variable_list . name: (identifier) @name) (expression_list . value: (function_definition))) @chunk.function
