@@ -1,0 +1,81 @@
+//! The prompt's token budget: how many tokens go to retrieved context, the prefix and the suffix.
+
+/// How the prompt budget is shared.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BudgetPolicy {
+    /// Most of the available tokens that retrieved context may take.
+    pub max_context_share: f32,
+    /// Give tokens that a short prefix or suffix leaves unused to the other side.
+    /// Off reproduces the fixed 2:1 cut of the reference evaluation protocol.
+    pub rebalance: bool,
+}
+
+impl Default for BudgetPolicy {
+    fn default() -> Self {
+        BudgetPolicy { max_context_share: 0.35, rebalance: true }
+    }
+}
+
+/// Token counts for each part of a prompt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Split {
+    pub context: usize,
+    pub prefix: usize,
+    pub suffix: usize,
+}
+
+/// Prompt tokens a request may use: the configured budget, capped so that the prompt plus the new
+/// tokens fit in the model's window (the tiny model was trained on 384 positions).
+pub fn prompt_limit(context_budget: usize, max_positions: usize, max_tokens: usize) -> usize {
+    context_budget.min(max_positions.saturating_sub(max_tokens))
+}
+
+impl BudgetPolicy {
+    /// Most tokens retrieved context may take out of `available` (the limit less the template's fixed tokens).
+    pub fn context_cap(&self, available: usize) -> usize {
+        (available as f32 * self.max_context_share.clamp(0.0, 1.0)) as usize
+    }
+
+    /// Splits what context left between prefix and suffix, 2:1, given how many tokens each side has.
+    pub fn split(&self, available: usize, context: usize, prefix_len: usize, suffix_len: usize) -> Split {
+        let rest = available.saturating_sub(context);
+        let suffix_cap = rest / 3;
+        let prefix_cap = rest - suffix_cap;
+        let mut prefix = prefix_len.min(prefix_cap);
+        let mut suffix = suffix_len.min(suffix_cap);
+        if self.rebalance {
+            prefix = prefix_len.min(rest - suffix);
+            suffix = suffix_len.min(rest - prefix);
+        }
+        Split { context, prefix, suffix }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_protocol_cut_is_200_and_100() {
+        let fixed = BudgetPolicy { rebalance: false, ..Default::default() };
+        assert_eq!(fixed.split(300, 0, 5000, 5000), Split { context: 0, prefix: 200, suffix: 100 });
+        assert_eq!(fixed.split(300, 0, 5000, 7), Split { context: 0, prefix: 200, suffix: 7 });
+        assert_eq!(fixed.split(300, 0, 50, 5000), Split { context: 0, prefix: 50, suffix: 100 });
+    }
+
+    #[test]
+    fn rebalancing_gives_unused_tokens_to_the_other_side() {
+        let policy = BudgetPolicy::default();
+        assert_eq!(policy.split(300, 0, 5000, 7), Split { context: 0, prefix: 293, suffix: 7 });
+        assert_eq!(policy.split(300, 0, 50, 5000), Split { context: 0, prefix: 50, suffix: 250 });
+        assert_eq!(policy.split(300, 90, 5000, 5000), Split { context: 90, prefix: 140, suffix: 70 });
+        assert_eq!(policy.split(300, 400, 10, 10), Split { context: 400, prefix: 0, suffix: 0 });
+    }
+
+    #[test]
+    fn limit_leaves_room_for_new_tokens() {
+        assert_eq!(prompt_limit(1024, 384, 64), 320);
+        assert_eq!(prompt_limit(303, 384, 48), 303);
+        assert_eq!(prompt_limit(1024, 32, 64), 0);
+    }
+}

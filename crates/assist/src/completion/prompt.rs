@@ -1,0 +1,279 @@
+//! Prompt building: cut the text around the cursor to the token budget and fill the template.
+//!
+//! Editors send whole files (hundreds of KB). Tokenizing all of it on every keystroke would cost more
+//! than decoding, so each side is tokenized from a window around the cursor that grows until it holds
+//! the tokens the budget asks for plus a margin. The window starts (or ends) at a line boundary and the
+//! margin tokens are dropped, so the kept tokens are those of tokenizing the whole text and cutting.
+
+use super::budget::{BudgetPolicy, Split};
+use super::codec::Codec;
+use super::template::{ContextFile, Frame, Template};
+
+/// Tokens tokenized beyond the cut and then dropped, so the window edge does not change the kept tokens.
+const WINDOW_MARGIN: usize = 24;
+/// First guess of bytes per token for sizing a window.
+const BYTES_PER_TOKEN: usize = 6;
+
+/// The document around the cursor.
+#[derive(Clone, Copy, Debug)]
+pub struct PromptInput<'a> {
+    pub text: &'a str,
+    /// Byte offset of the cursor; must be a char boundary.
+    pub offset: usize,
+    pub path: Option<&'a str>,
+    pub repo_name: Option<&'a str>,
+}
+
+/// A prompt ready for decoding, with what went into it.
+#[derive(Clone, Debug, Default)]
+pub struct Prompt {
+    pub ids: Vec<u32>,
+    pub split: Split,
+    /// The retrieved files that fit, in prompt order.
+    pub context: Vec<ContextFile>,
+}
+
+/// The last at most `cap` tokens of `text`, as if all of it were tokenized.
+pub fn tail_tokens(codec: &dyn Codec, text: &str, cap: usize) -> Vec<u32> {
+    if cap == 0 {
+        return Vec::new();
+    }
+    let mut bytes = (cap + WINDOW_MARGIN) * BYTES_PER_TOKEN;
+    loop {
+        let start = line_start_before(text, text.len().saturating_sub(bytes));
+        let ids = codec.encode(&text[start..]);
+        if start == 0 || ids.len() >= cap + WINDOW_MARGIN {
+            return ids[ids.len().saturating_sub(cap)..].to_vec();
+        }
+        bytes *= 2;
+    }
+}
+
+/// The first at most `cap` tokens of `text`, as if all of it were tokenized.
+pub fn head_tokens(codec: &dyn Codec, text: &str, cap: usize) -> Vec<u32> {
+    if cap == 0 {
+        return Vec::new();
+    }
+    let mut bytes = (cap + WINDOW_MARGIN) * BYTES_PER_TOKEN;
+    loop {
+        let end = line_end_after(text, bytes.min(text.len()));
+        let mut ids = codec.encode(&text[..end]);
+        if end == text.len() || ids.len() >= cap + WINDOW_MARGIN {
+            ids.truncate(cap);
+            return ids;
+        }
+        bytes *= 2;
+    }
+}
+
+/// Start of the line holding byte `at` (or `at` rounded to a char boundary in a line without breaks).
+fn line_start_before(text: &str, at: usize) -> usize {
+    if at == 0 {
+        return 0;
+    }
+    match text[..at].rfind('\n') {
+        Some(nl) => nl + 1,
+        None => 0,
+    }
+}
+
+/// End of the line holding byte `at`, past its newline.
+fn line_end_after(text: &str, at: usize) -> usize {
+    let mut at = at;
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    match text[at..].find('\n') {
+        Some(nl) => at + nl + 1,
+        None => text.len(),
+    }
+}
+
+/// Builds the prompt for `input` within `limit` tokens, fitting as many of `context` (best first) as the
+/// policy allows.
+pub fn build(
+    codec: &dyn Codec,
+    template: &Template,
+    input: PromptInput,
+    context: &[ContextFile],
+    limit: usize,
+    policy: &BudgetPolicy,
+) -> Prompt {
+    let available = limit.saturating_sub(template.fixed_len());
+    let (context_ids, used) = fit_context(codec, template, &input, context, policy.context_cap(available));
+    let rest = available - context_ids.len();
+    let prefix = tail_tokens(codec, &input.text[..input.offset], rest);
+    let suffix = head_tokens(codec, &input.text[input.offset..], rest);
+    let split = policy.split(available, context_ids.len(), prefix.len(), suffix.len());
+    let prefix = &prefix[prefix.len() - split.prefix..];
+    let suffix = &suffix[..split.suffix];
+    Prompt { ids: template.render(&context_ids, prefix, suffix), split, context: used }
+}
+
+/// Context tokens within `cap`: files that do not fit are skipped, and no context at all when even the
+/// frame around them does not fit.
+fn fit_context(
+    codec: &dyn Codec,
+    template: &Template,
+    input: &PromptInput,
+    context: &[ContextFile],
+    cap: usize,
+) -> (Vec<u32>, Vec<ContextFile>) {
+    if context.is_empty() || cap == 0 {
+        return (Vec::new(), Vec::new());
+    }
+    let frame = Frame { repo_name: input.repo_name, path: input.path, context };
+    let (head, files, tail) = template.context_parts(codec, &frame);
+    let mut total = head.len() + tail.len();
+    let mut ids = head;
+    let mut used = Vec::new();
+    for (file, file_ids) in context.iter().zip(files) {
+        if total + file_ids.len() <= cap {
+            total += file_ids.len();
+            ids.extend(file_ids);
+            used.push(file.clone());
+        }
+    }
+    if used.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    ids.extend(tail);
+    (ids, used)
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{expect, Expect};
+
+    use super::*;
+    use crate::completion::codec::CharCodec;
+    use crate::completion::template::FimSpecials;
+
+    const QWEN: FimSpecials = FimSpecials { prefix: 1, suffix: 3, middle: 2, file_sep: Some(6), repo_name: Some(5) };
+    const PLAIN: FimSpecials = FimSpecials { file_sep: None, repo_name: None, ..QWEN };
+
+    /// `fixture` holds `$0` at the cursor; context files follow `//- path` lines after a `---` line.
+    fn check(specials: FimSpecials, limit: usize, policy: BudgetPolicy, fixture: &str, expect: Expect) {
+        let (doc, files) = fixture.split_once("---\n").unwrap_or((fixture, ""));
+        let offset = doc.find("$0").expect("fixture needs $0");
+        let text = doc.replacen("$0", "", 1);
+        let context: Vec<ContextFile> = files
+            .split("//- ")
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                let (path, text) = f.split_once('\n').unwrap();
+                ContextFile { path: path.to_string(), text: text.to_string() }
+            })
+            .collect();
+        let template = Template::new(specials, "#");
+        let input = PromptInput { text: &text, offset, path: Some("pkg/main.py"), repo_name: Some("demo") };
+        let prompt = build(&CharCodec, &template, input, &context, limit, &policy);
+        let split = prompt.split;
+        let shown = template.display(&CharCodec, &prompt.ids);
+        let actual = format!(
+            "context {} prefix {} suffix {} total {}\n{shown}",
+            split.context,
+            split.prefix,
+            split.suffix,
+            prompt.ids.len()
+        );
+        expect.assert_eq(&actual);
+    }
+
+    const FIXED: BudgetPolicy = BudgetPolicy { max_context_share: 0.5, rebalance: false };
+    const REBALANCE: BudgetPolicy = BudgetPolicy { max_context_share: 0.5, rebalance: true };
+
+    #[test]
+    fn everything_fits() {
+        check(
+            QWEN,
+            100,
+            FIXED,
+            "def add(a, b):\n    return $0\n\nprint(add(1, 2))\n",
+            expect![[r#"
+                context 0 prefix 26 suffix 19 total 48
+                <|fim_prefix|>def add(a, b):
+                    return <|fim_suffix|>
+
+                print(add(1, 2))
+                <|fim_middle|>"#]],
+        );
+    }
+
+    #[test]
+    fn fixed_split_cuts_prefix_from_the_left_and_suffix_from_the_right() {
+        check(
+            QWEN,
+            3 + 15,
+            FIXED,
+            "import os\nx = os.path.$0join(a, b)\nprint(x)\n",
+            expect![[r#"
+                context 0 prefix 10 suffix 5 total 18
+                <|fim_prefix|>= os.path.<|fim_suffix|>join(<|fim_middle|>"#]],
+        );
+    }
+
+    #[test]
+    fn rebalancing_gives_a_short_suffix_budget_to_the_prefix() {
+        check(
+            QWEN,
+            3 + 15,
+            REBALANCE,
+            "import os\nx = os.path.$0\n",
+            expect![[r#"
+                context 0 prefix 14 suffix 1 total 18
+                <|fim_prefix|>s
+                x = os.path.<|fim_suffix|>
+                <|fim_middle|>"#]],
+        );
+    }
+
+    #[test]
+    fn repo_level_format_with_context_that_fits() {
+        check(
+            QWEN,
+            3 + 120,
+            REBALANCE,
+            "from util import helper\nhelper($0)\n---\n//- pkg/util.py\ndef helper(x):\n    pass\n//- pkg/big.py\nthis file is much too long to fit into the context budget of the prompt at all\n",
+            expect![[r#"
+                context 56 prefix 31 suffix 2 total 92
+                <|repo_name|>demo
+                <|file_sep|>pkg/util.py
+                def helper(x):
+                    pass
+                <|file_sep|>pkg/main.py
+                <|fim_prefix|>from util import helper
+                helper(<|fim_suffix|>)
+                <|fim_middle|>"#]],
+        );
+    }
+
+    #[test]
+    fn models_without_file_separators_get_commented_fragments() {
+        check(
+            PLAIN,
+            3 + 80,
+            REBALANCE,
+            "helper($0)\n---\n//- pkg/util.py\ndef helper(x): pass\n",
+            expect![[r#"
+                context 35 prefix 7 suffix 2 total 47
+                <|fim_prefix|># pkg/util.py
+                def helper(x): pass
+
+                helper(<|fim_suffix|>)
+                <|fim_middle|>"#]],
+        );
+    }
+
+    #[test]
+    fn windows_match_whole_text_tokenization_on_long_text() {
+        let text: String = (0..2000).map(|i| format!("line {i} of a long file\n")).collect();
+        let all = CharCodec.encode(&text);
+        assert_eq!(tail_tokens(&CharCodec, &text, 200), all[all.len() - 200..]);
+        assert_eq!(head_tokens(&CharCodec, &text, 100), all[..100]);
+        assert_eq!(tail_tokens(&CharCodec, "short", 200), CharCodec.encode("short"));
+        let unicode = "é".repeat(5000);
+        assert_eq!(head_tokens(&CharCodec, &unicode, 7).len(), 7);
+        assert_eq!(tail_tokens(&CharCodec, &unicode, 7).len(), 7);
+    }
+}

@@ -1,0 +1,10 @@
+//! The assist engine: what Hearth does with a model and an index, independent of any editor protocol.
+//!
+//! [`completion`] turns a document and a cursor into a ghost-text completion: prompt templates, the token
+//! budget, retrieval, decoding with prefix reuse and speculation, post-processing, latest-wins scheduling.
+
+pub mod completion;
+
+pub use completion::{
+    Completion, CompletionError, CompletionOptions, CompletionRequest, ContextSource, Snippet,
+};
