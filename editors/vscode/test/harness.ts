@@ -19,6 +19,8 @@ export interface Server {
   stderr: () => string;
   exited: Promise<number | null>;
   waitForStatus(state: ServerStatus["state"], timeoutMs: number): Promise<ServerStatus>;
+  /** Also called with each raw `hearth/status` payload (a second onNotification would replace the harness's). */
+  onStatus(listener: (payload: unknown) => void): void;
   close(): Promise<number | null>;
 }
 
@@ -56,8 +58,10 @@ export function startServer(command: string, args: string[], cwd: string): Serve
   const statuses: ServerStatus[] = [];
   const rawStatuses: unknown[] = [];
   const waiters: { state: string; resolve: (s: ServerStatus) => void }[] = [];
+  const listeners: ((payload: unknown) => void)[] = [];
   connection.onNotification("hearth/status", (payload: unknown) => {
     rawStatuses.push(payload);
+    for (const l of listeners) l(payload);
     const status = parseServerStatus(payload);
     if (status === undefined) return;
     statuses.push(status);
@@ -80,6 +84,9 @@ export function startServer(command: string, args: string[], cwd: string): Serve
     rawStatuses,
     stderr: () => stderr,
     exited,
+    onStatus(listener) {
+      listeners.push(listener);
+    },
     waitForStatus(state, timeoutMs) {
       const seen = statuses.find((s) => s.state === state);
       if (seen) return Promise.resolve(seen);

@@ -75,7 +75,7 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     mainUri = pathToFileURL(path.join(root, "main.py")).href;
     helpersUri = pathToFileURL(path.join(root, "helpers.py")).href;
     server = startServer(bin, ["serve", "--model", model], root);
-    server.connection.onNotification("hearth/status", (payload: unknown) => {
+    server.onStatus((payload) => {
       status = nextStatus(status, { type: "notification", payload });
     });
     status = nextStatus(nextStatus(status, { type: "starting" }), { type: "running" });
