@@ -243,6 +243,31 @@ local function main()
     eq(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"), table.concat(original, "\n"), "one undo restores the buffer")
   end)
 
+  check(":HearthEdit shows the diff for review; Discard changes nothing", function()
+    local original = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
+    local shown
+    local real_select = vim.ui.select
+    vim.ui.select = function(items, o, on_choice)
+      shown = { items = items, prompt = o.prompt, ft = vim.bo.filetype, lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) }
+      on_choice("Discard")
+    end
+    hearth.config.review_edits = true
+    require("hearth.edit").last = nil
+    local ok, err = pcall(function()
+      vim.cmd("8,12HearthEdit use the built-in sum function")
+      wait_for("the review", REQUEST_MS, function() return shown end)
+    end)
+    vim.ui.select = real_select
+    hearth.config.review_edits = false
+    assert(ok, err)
+    eq(shown.ft, "diff", "review buffer filetype")
+    truthy(vim.deep_equal(shown.items, { "Apply", "Discard" }), vim.inspect(shown.items))
+    local text = table.concat(shown.lines, "\n")
+    truthy(text:match("%+%+%+ b/main%.py") and text:match("\n@@ "), "no unified diff of main.py in the review:\n" .. text)
+    eq(vim.api.nvim_get_current_buf(), buf, "back in the edited buffer")
+    truthy(vim.deep_equal(vim.api.nvim_buf_get_lines(buf, 0, -1, false), original), "Discard changed the buffer")
+  end)
+
   check("a crashed server gives a clear message, and :HearthRestart brings it back", function()
     local client = truthy(hearth.client(buf), "no client")
     local pids = server_pids()
