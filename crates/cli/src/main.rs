@@ -1,0 +1,103 @@
+//! `hearth`: command-line glue over the Hearth libraries. Each command group lives in its own module.
+
+mod generate;
+mod index_cmd;
+mod models;
+mod serve_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "hearth", version, about = "A local code assistant: completions and edits from models you own.")]
+struct Cli {
+    /// Log filter (also RUST_LOG), e.g. `info` or `hearth=debug`. Logs go to stderr.
+    #[arg(long, global = true)]
+    log: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text with a model (FIM or left-to-right), optionally with speculative decoding.
+    Generate(generate::GenerateArgs),
+    /// List local models, or download one (the only command that uses the network).
+    Models {
+        #[command(subcommand)]
+        command: models::ModelsCommand,
+    },
+    /// Benchmarks that print figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Build or update the repository index.
+    Index(index_cmd::IndexArgs),
+    /// Search the index.
+    Search(index_cmd::SearchArgs),
+    /// Look up symbol definitions in the index.
+    Symbols(index_cmd::SymbolsArgs),
+    /// Show what retrieval would send to the model at FILE:LINE:COL.
+    Context(index_cmd::ContextArgs),
+    /// Run the language server on stdio.
+    Serve(serve_cmd::ServeArgs),
+    /// Complete at FILE:LINE:COL as the server would.
+    Complete(serve_cmd::CompleteArgs),
+    /// Evaluate completion quality.
+    Eval {
+        #[command(subcommand)]
+        command: EvalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Prompt and decode speed, time to first token, speculative acceptance.
+    Decode(generate::BenchDecodeArgs),
+    /// Indexing speed, update and retrieval latency on a source tree.
+    Index(index_cmd::BenchIndexArgs),
+    /// Replay a typing session through the real server.
+    Typing(serve_cmd::BenchTypingArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalCommand {
+    /// Fill-in-the-middle quality and latency on a JSONL file of cases.
+    Fim(serve_cmd::EvalFimArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_logging(cli.log.as_deref());
+    let result = match cli.command {
+        Command::Generate(args) => generate::run(args),
+        Command::Models { command } => models::run(command),
+        Command::Bench { command } => match command {
+            BenchCommand::Decode(args) => generate::bench_decode(args),
+            BenchCommand::Index(args) => index_cmd::bench(args),
+            BenchCommand::Typing(args) => serve_cmd::bench_typing(args),
+        },
+        Command::Index(args) => index_cmd::index(args),
+        Command::Search(args) => index_cmd::search(args),
+        Command::Symbols(args) => index_cmd::symbols(args),
+        Command::Context(args) => index_cmd::context(args),
+        Command::Serve(args) => serve_cmd::serve(args),
+        Command::Complete(args) => serve_cmd::complete(args),
+        Command::Eval { command: EvalCommand::Fim(args) } => serve_cmd::eval_fim(args),
+    };
+    if let Err(err) = result {
+        // One line a user can act on: the chain of causes, outermost first.
+        let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
+        eprintln!("error: {}", chain.join(": "));
+        std::process::exit(1);
+    }
+}
+
+fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}

@@ -1,0 +1,393 @@
+//! Decoding on top of hearth-model: greedy and seeded sampling, stop conditions, streaming text,
+//! prefix reuse across calls, and speculative decoding that never changes the output.
+
+mod proposer;
+mod sampling;
+mod session;
+mod text;
+
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hearth_base::{CancelToken, Cancelled};
+use hearth_model::{LoadedModel, ModelError, ModelInfo, Tensor, Tokenizer};
+
+pub use proposer::{DraftModel, ExternalText, Lookup, LookupThenDraft, Proposal, Proposer};
+pub use sampling::{argmax, Sampler, Sampling};
+pub use session::{common_prefix, Session};
+pub use text::TextStream;
+
+/// The largest verification window (pending token + proposals); quantized GPU kernels stay on
+/// their fast path up to 8 rows.
+pub const MAX_WINDOW: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("empty prompt: at least one token is needed")]
+    EmptyPrompt,
+    #[error("the prompt has {prompt} tokens but the model's context holds {capacity}")]
+    PromptTooLong { prompt: usize, capacity: usize },
+    #[error("the draft model does not share the target's tokenizer ({0})")]
+    DraftMismatch(String),
+}
+
+impl From<Cancelled> for DecodeError {
+    fn from(_: Cancelled) -> Self {
+        DecodeError::Cancelled
+    }
+}
+
+impl From<candle_core::Error> for DecodeError {
+    fn from(e: candle_core::Error) -> Self {
+        DecodeError::Model(e.into())
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StopConditions {
+    pub token_ids: Vec<u32>,
+    pub strings: Vec<String>,
+    /// Also stop on the model's end-of-sequence tokens and on any special token.
+    pub special_tokens: bool,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Speculation {
+    pub draft: bool,
+    pub lookup: bool,
+    /// Upper bound on the verification window, at most [`MAX_WINDOW`].
+    pub max_window: usize,
+}
+
+impl Default for Speculation {
+    fn default() -> Self {
+        Speculation { draft: false, lookup: false, max_window: MAX_WINDOW }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenerateParams {
+    pub max_tokens: usize,
+    pub sampling: Sampling,
+    pub stop: StopConditions,
+    pub speculation: Speculation,
+    /// Extra token streams (e.g. retrieved snippets) for the lookup proposer.
+    pub lookup_sources: Vec<Vec<u32>>,
+}
+
+impl Default for GenerateParams {
+    fn default() -> Self {
+        GenerateParams {
+            max_tokens: 64,
+            sampling: Sampling::Greedy,
+            stop: StopConditions { special_tokens: true, ..Default::default() },
+            speculation: Speculation::default(),
+            lookup_sources: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    MaxTokens,
+    StopToken,
+    StopString,
+    Caller,
+    ContextFull,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Stats {
+    pub prompt_tokens: usize,
+    /// Prompt tokens whose KV entries were reused from the previous call.
+    pub reused_prompt_tokens: usize,
+    /// Seconds until the first new token was known (prompt processing plus one step).
+    pub prompt_secs: f64,
+    /// Seconds spent after the first token.
+    pub decode_secs: f64,
+    /// Target forward passes after prefill.
+    pub steps: usize,
+    pub proposed: usize,
+    pub accepted: usize,
+}
+
+impl Stats {
+    pub fn acceptance_rate(&self) -> f64 {
+        if self.proposed == 0 { 0.0 } else { self.accepted as f64 / self.proposed as f64 }
+    }
+
+    /// Tokens produced per target step (1.0 without speculation).
+    pub fn mean_accepted_length(&self, generated: usize) -> f64 {
+        if self.steps == 0 { 0.0 } else { generated as f64 / self.steps as f64 }
+    }
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Generation {
+    pub tokens: Vec<u32>,
+    pub text: String,
+    pub stop_reason: StopReason,
+    pub stats: Stats,
+}
+
+/// A target model (and optional draft) with their caches. Keeps the KV cache between calls:
+/// a prompt that shares a prefix with the previous one only pays for the rest.
+/// `Send`, not `Sync`: one request at a time.
+pub struct Engine {
+    target: Session,
+    tokenizer: Arc<Tokenizer>,
+    info: ModelInfo,
+    draft: Option<DraftModel>,
+    external: ExternalText,
+    window: usize,
+}
+
+impl Engine {
+    pub fn new(target: &LoadedModel, draft: Option<&LoadedModel>) -> Result<Self, DecodeError> {
+        let capacity = target.info.max_positions.min(32_768);
+        Self::with_capacity(target, draft, capacity)
+    }
+
+    /// `capacity` bounds the KV cache (and so the prompt plus the new tokens).
+    pub fn with_capacity(target: &LoadedModel, draft: Option<&LoadedModel>, capacity: usize) -> Result<Self, DecodeError> {
+        let draft = match draft {
+            Some(d) => {
+                check_same_tokenizer(&target.tokenizer, &d.tokenizer)?;
+                Some(DraftModel::new(d, capacity.min(d.info.max_positions))?)
+            }
+            None => None,
+        };
+        Ok(Engine {
+            target: Session::new(target.model.clone(), capacity)?,
+            tokenizer: target.tokenizer.clone(),
+            info: target.info.clone(),
+            draft,
+            external: ExternalText::new(),
+            window: 4,
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn tokenizer(&self) -> &Arc<Tokenizer> {
+        &self.tokenizer
+    }
+
+    pub fn has_draft(&self) -> bool {
+        self.draft.is_some()
+    }
+
+    /// Positions the KV cache holds: the prompt plus new tokens must fit.
+    pub fn capacity(&self) -> usize {
+        self.target.capacity()
+    }
+
+    /// Turns prefix reuse across calls on or off (off: every call recomputes its whole prompt).
+    pub fn set_prefix_reuse(&mut self, on: bool) {
+        self.target.reuse_prefix = on;
+        if let Some(d) = &mut self.draft {
+            d.set_prefix_reuse(on);
+        }
+    }
+
+    /// Generates after `prompt`. `on_text` receives text as it is produced and may stop early.
+    pub fn generate(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, DecodeError> {
+        let start = Instant::now();
+        let Some((&last, head)) = prompt.split_last() else { return Err(DecodeError::EmptyPrompt) };
+        let capacity = self.target.capacity();
+        if prompt.len() >= capacity {
+            return Err(DecodeError::PromptTooLong { prompt: prompt.len(), capacity });
+        }
+        cancel.check()?;
+        let reused = self.target.sync(head)?;
+        cancel.check()?;
+
+        let stop_ids = self.stop_ids(&params.stop);
+        let mut stream = TextStream::new(self.tokenizer.clone(), params.stop.strings.clone());
+        let mut sampler = Sampler::new(params.sampling.clone());
+        self.external.clear();
+        for src in &params.lookup_sources {
+            self.external.feed(src.clone());
+        }
+        let spec = &params.speculation;
+        let max_window = spec.max_window.clamp(1, MAX_WINDOW);
+        let mut stats = Stats { prompt_tokens: prompt.len(), reused_prompt_tokens: reused, ..Default::default() };
+        let mut context = prompt.to_vec();
+        let mut out = Vec::new();
+        let mut pending = last;
+        let mut first_token_at = None;
+        let stop_reason = 'outer: loop {
+            cancel.check()?;
+            let remaining = params.max_tokens.saturating_sub(out.len());
+            if remaining == 0 {
+                break StopReason::MaxTokens;
+            }
+            let room = capacity - self.target.tokens().len();
+            if room == 0 {
+                break StopReason::ContextFull;
+            }
+            let k = self.window.min(max_window - 1).min(remaining - 1).min(room - 1);
+            let proposal = if k > 0 && (spec.lookup || (spec.draft && self.draft.is_some())) {
+                self.propose(&context, k, spec, &mut sampler)?
+            } else {
+                Proposal::default()
+            };
+            let base = self.target.tokens().len();
+            let mut input = Vec::with_capacity(1 + proposal.tokens.len());
+            input.push(pending);
+            input.extend_from_slice(&proposal.tokens);
+            let logits = self.target.step(&input)?;
+            let (accepted, next) = verify(&logits, &proposal, &mut sampler)?;
+            self.target.rollback(base + 1 + accepted);
+            stats.steps += 1;
+            stats.proposed += proposal.tokens.len();
+            stats.accepted += accepted;
+            self.adapt_window(accepted, proposal.tokens.len(), max_window);
+            first_token_at.get_or_insert_with(Instant::now);
+
+            for &t in proposal.tokens[..accepted].iter().chain(std::iter::once(&next)) {
+                if stop_ids.contains(&t) {
+                    break 'outer StopReason::StopToken;
+                }
+                out.push(t);
+                context.push(t);
+                let (delta, hit_stop) = stream.push(t);
+                if !delta.is_empty() && on_text(&delta).is_break() {
+                    break 'outer StopReason::Caller;
+                }
+                if hit_stop {
+                    break 'outer StopReason::StopString;
+                }
+                if out.len() >= params.max_tokens {
+                    break 'outer StopReason::MaxTokens;
+                }
+            }
+            pending = next;
+        };
+        let first = first_token_at.unwrap_or_else(Instant::now);
+        stats.prompt_secs = (first - start).as_secs_f64();
+        stats.decode_secs = first.elapsed().as_secs_f64();
+        Ok(Generation { tokens: out, text: stream.into_text(), stop_reason, stats })
+    }
+
+    /// Log-probabilities of each `continuation` token after `context` (teacher forcing).
+    pub fn score(&mut self, context: &[u32], continuation: &[u32]) -> Result<Vec<f32>, DecodeError> {
+        let Some((&last, head)) = context.split_last() else { return Err(DecodeError::EmptyPrompt) };
+        if continuation.is_empty() {
+            return Ok(Vec::new());
+        }
+        let needed = context.len() + continuation.len();
+        if needed > self.target.capacity() {
+            return Err(DecodeError::PromptTooLong { prompt: needed, capacity: self.target.capacity() });
+        }
+        self.target.sync(head)?;
+        let mut input = vec![last];
+        input.extend_from_slice(&continuation[..continuation.len() - 1]);
+        let rows: Vec<Vec<f32>> = self.target.step(&input)?.to_vec2()?;
+        Ok(rows.iter().zip(continuation).map(|(row, &t)| log_softmax_at(row, t as usize)).collect())
+    }
+
+    fn stop_ids(&self, stop: &StopConditions) -> Vec<u32> {
+        let mut ids = stop.token_ids.clone();
+        if stop.special_tokens {
+            ids.extend(&self.info.eos_ids);
+            ids.extend(self.tokenizer.special_ids());
+        }
+        ids
+    }
+
+    fn propose(&mut self, context: &[u32], k: usize, spec: &Speculation, sampler: &mut Sampler) -> Result<Proposal, DecodeError> {
+        if spec.lookup {
+            let p = Lookup::both(self.external.clone()).propose(context, k, sampler)?;
+            if p.tokens.len() >= 2.min(k) || !spec.draft {
+                return Ok(p);
+            }
+        }
+        match &mut self.draft {
+            Some(d) if spec.draft => Ok(d.propose(context, k, sampler)?),
+            _ => Ok(Proposal::default()),
+        }
+    }
+
+    /// Grow the window after a fully accepted proposal, shrink it after a mostly rejected one.
+    fn adapt_window(&mut self, accepted: usize, proposed: usize, max_window: usize) {
+        if proposed == 0 {
+            return;
+        }
+        if accepted == proposed {
+            self.window = (self.window + 1).min(max_window - 1).max(1);
+        } else if accepted * 2 < proposed {
+            self.window = self.window.saturating_sub(1).max(1);
+        }
+    }
+}
+
+/// Checks a proposal against the target's logits (`[1 + k, vocab]`). Returns how many proposed
+/// tokens are accepted and the token that follows them. Greedy: a proposal survives while it
+/// equals the argmax. Sampling: rejection sampling, so tokens follow the target's distribution.
+fn verify(logits: &Tensor, proposal: &Proposal, sampler: &mut Sampler) -> Result<(usize, u32), DecodeError> {
+    let k = proposal.tokens.len();
+    if sampler.is_greedy() {
+        let best: Vec<u32> = logits.argmax(1)?.to_vec1()?;
+        let accepted = proposal.tokens.iter().zip(&best).take_while(|(p, b)| p == b).count();
+        return Ok((accepted, best[accepted]));
+    }
+    let rows: Vec<Vec<f32>> = logits.to_vec2()?;
+    for i in 0..k {
+        let d = proposal.tokens[i] as usize;
+        let p = sampler.probs(&rows[i]);
+        let q_d = proposal.dists.as_ref().map(|q| q[i][d]).unwrap_or(1.0);
+        if q_d > 0.0 && sampler.uniform() < (p[d] / q_d).min(1.0) {
+            continue;
+        }
+        // Rejected: draw from the normalised residual max(0, p - q).
+        let mut residual: Vec<f32> = match &proposal.dists {
+            Some(q) => p.iter().zip(&q[i]).map(|(a, b)| (a - b).max(0.0)).collect(),
+            None => {
+                let mut r = p.clone();
+                r[d] = 0.0;
+                r
+            }
+        };
+        if residual.iter().sum::<f32>() <= 0.0 {
+            residual = p;
+        }
+        sampling::normalize(&mut residual);
+        return Ok((i, sampler.draw(&residual)));
+    }
+    let p = sampler.probs(&rows[k]);
+    Ok((k, sampler.draw(&p)))
+}
+
+fn log_softmax_at(row: &[f32], i: usize) -> f32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let lse = row.iter().map(|&x| ((x - max) as f64).exp()).sum::<f64>().ln() as f32 + max;
+    row[i] - lse
+}
+
+fn check_same_tokenizer(a: &Tokenizer, b: &Tokenizer) -> Result<(), DecodeError> {
+    let probe = "def main():\n    return {'key': [1, 2.5]}  # ünïcode\n";
+    if a.encode(probe) != b.encode(probe) {
+        return Err(DecodeError::DraftMismatch("they encode the same text differently".into()));
+    }
+    for id in [0u32, 1, 2, 3, 100, 1000] {
+        if a.token(id) != b.token(id) {
+            return Err(DecodeError::DraftMismatch(format!("token {id} differs")));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,260 @@
+//! Loads open-weight code models (Hugging Face safetensors folders, GGUF files) and runs them
+//! with a KV cache the caller owns and can roll back, returning logits for every new position.
+
+mod device;
+mod error;
+mod kv_cache;
+pub mod models;
+mod resolve;
+mod tokenizer;
+mod transformer;
+mod weights;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub use candle_core::{DType, Device, Tensor};
+use candle_core::quantized::gguf_file;
+
+pub use device::{describe as describe_device, select as select_device, DeviceChoice};
+pub use error::{ModelError, Result};
+pub use kv_cache::KvCache;
+pub use resolve::{hf_cache_dir, hf_folder, list_local, ollama_dir, resolve, LocalModel, ModelFiles};
+pub use tokenizer::{FimTokens, Tokenizer};
+pub use transformer::{Logits, Spec, Transformer};
+
+use error::InFile;
+
+/// The model families Hearth knows, each with its own FIM conventions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Qwen2,
+    Llama,
+    StarCoder2,
+}
+
+impl Family {
+    fn from_name(name: &str) -> Option<Family> {
+        match name.to_ascii_lowercase().as_str() {
+            "qwen2" | "qwen2forcausallm" => Some(Family::Qwen2),
+            "llama" | "llamaforcausallm" => Some(Family::Llama),
+            "starcoder2" | "starcoder2forcausallm" => Some(Family::StarCoder2),
+            _ => None,
+        }
+    }
+}
+
+/// What callers need to know about a loaded model.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ModelInfo {
+    pub family: Family,
+    pub name: String,
+    pub path: PathBuf,
+    /// e.g. `safetensors f32` or `gguf q8_0`.
+    pub format: String,
+    pub device: String,
+    pub fim: Option<FimTokens>,
+    /// Tokens that end generation.
+    pub eos_ids: Vec<u32>,
+    /// Positions the model was trained for.
+    pub max_positions: usize,
+    pub vocab_size: usize,
+    /// Bytes of weights on disk, for bandwidth estimates.
+    pub weight_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    pub device: DeviceChoice,
+    /// Compute dtype for safetensors weights; default F32 on the CPU, BF16 on a GPU.
+    pub dtype: Option<DType>,
+}
+
+/// A model ready to run: weights, tokenizer and facts. Cheap to share: the weights are read-only.
+pub struct LoadedModel {
+    pub model: Arc<Transformer>,
+    pub tokenizer: Arc<Tokenizer>,
+    pub info: ModelInfo,
+    /// A warning to show the user, e.g. a GPU that was asked for but is missing.
+    pub warning: Option<String>,
+}
+
+impl LoadedModel {
+    /// A fresh KV cache holding up to `capacity` positions (clamped to the context length).
+    pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
+        self.model.new_cache(capacity)
+    }
+}
+
+/// Loads `spec` (folder, `.gguf`, `ollama:NAME`, or an HF id already in the local cache) on the CPU
+/// or the device asked for.
+pub fn load(spec: &str, device: DeviceChoice) -> Result<LoadedModel> {
+    load_with(spec, &LoadOptions { device, dtype: None })
+}
+
+pub fn load_with(spec: &str, opts: &LoadOptions) -> Result<LoadedModel> {
+    let files = resolve(spec)?;
+    let (device, warning) = select_device(opts.device);
+    if let Some(w) = &warning {
+        tracing::warn!("{w}");
+    }
+    let mut loaded = match &files {
+        ModelFiles::HfFolder { dir, config, weights, tokenizer } => load_hf(dir, config, weights, tokenizer, &device, opts.dtype)?,
+        ModelFiles::Gguf { path } => load_gguf(path, &device)?,
+    };
+    loaded.info.weight_bytes = files.weight_bytes();
+    loaded.warning = warning;
+    Ok(loaded)
+}
+
+fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, device: &Device, dtype: Option<DType>) -> Result<LoadedModel> {
+    let text = std::fs::read_to_string(config).map_err(|source| ModelError::Io { path: config.into(), source })?;
+    let json: serde_json::Value = serde_json::from_str(&text).in_file(config)?;
+    let arch = json["model_type"]
+        .as_str()
+        .or_else(|| json["architectures"].get(0).and_then(|a| a.as_str()))
+        .unwrap_or("<none>")
+        .to_string();
+    let family = Family::from_name(&arch).ok_or_else(|| ModelError::UnknownArchitecture { path: config.into(), arch: arch.clone() })?;
+    let spec = match family {
+        Family::Qwen2 => serde_json::from_value::<models::qwen2::Config>(json.clone()).in_file(config)?.spec(),
+        Family::Llama => serde_json::from_value::<models::llama::Config>(json.clone()).in_file(config)?.spec(),
+        Family::StarCoder2 => serde_json::from_value::<models::starcoder2::Config>(json.clone()).in_file(config)?.spec(),
+    };
+    spec.validate(config)?;
+    let tok = Tokenizer::from_file(tokenizer)?;
+    check_vocab(&tok, &spec, tokenizer)?;
+    let dtype = dtype.unwrap_or(if device.is_cpu() {
+        DType::F32
+    } else {
+        match json["torch_dtype"].as_str() {
+            Some("float32") => DType::F32,
+            Some("float16") => DType::F16,
+            _ => DType::BF16,
+        }
+    });
+    let ws = weights::WeightSource::safetensors(weights, dtype, device)?;
+    let model = Transformer::load(spec, &ws)?;
+    let eos = eos_from_config(dir, &json).unwrap_or_else(|| tok.default_eos());
+    let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+    Ok(finish(model, tok, family, name, dir, format!("safetensors {}", dtype_name(dtype)), eos, device))
+}
+
+fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
+    let mut file = File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
+    let content = gguf_file::Content::read(&mut file).map_err(|e| {
+        ModelError::bad_file(path, format!("not a readable GGUF file ({})", e.to_string().lines().next().unwrap_or("")))
+    })?;
+    check_gguf_extent(&content, &file, path)?;
+    let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+    let family = Family::from_name(&arch).ok_or_else(|| ModelError::UnknownArchitecture { path: path.into(), arch: arch.clone() })?;
+    let md = models::GgufMeta { content: &content, arch: &arch, path };
+    let spec = match family {
+        Family::Qwen2 => models::qwen2::spec_from_gguf(&md)?,
+        Family::Llama => models::llama::spec_from_gguf(&md)?,
+        Family::StarCoder2 => models::starcoder2::spec_from_gguf(&md)?,
+    };
+    spec.validate(path)?;
+    let tok = Tokenizer::from_gguf(&content, path)?;
+    check_vocab(&tok, &spec, path)?;
+    let mut eos: Vec<u32> = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"]
+        .iter()
+        .filter_map(|k| content.metadata.get(*k).and_then(|v| v.to_u32().ok()))
+        .collect();
+    eos.dedup();
+    if eos.is_empty() {
+        eos = tok.default_eos();
+    }
+    let name = content
+        .metadata
+        .get("general.name")
+        .and_then(|v| v.to_string().ok())
+        .cloned()
+        .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().to_string());
+    let ws = weights::WeightSource::gguf(path, content, file, device);
+    let format = format!("gguf {}", ws.gguf_dtype("model.layers.0.self_attn.q_proj.weight").map(|d| format!("{d:?}").to_lowercase()).unwrap_or_default());
+    let model = Transformer::load(spec, &ws)?;
+    Ok(finish(model, tok, family, name, path, format, eos, device))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish(model: Transformer, tok: Tokenizer, family: Family, name: String, path: &Path, format: String, eos: Vec<u32>, device: &Device) -> LoadedModel {
+    let spec = model.spec().clone();
+    let info = ModelInfo {
+        family,
+        name,
+        path: path.to_path_buf(),
+        format,
+        device: describe_device(device),
+        fim: tok.fim_tokens(),
+        eos_ids: eos,
+        max_positions: spec.max_positions,
+        vocab_size: spec.vocab_size,
+        weight_bytes: 0,
+    };
+    LoadedModel { model: Arc::new(model), tokenizer: Arc::new(tok), info, warning: None }
+}
+
+fn check_vocab(tok: &Tokenizer, spec: &Spec, path: &Path) -> Result<()> {
+    if tok.vocab_size() > spec.vocab_size {
+        return Err(ModelError::VocabMismatch {
+            path: path.into(),
+            tokenizer: tok.vocab_size(),
+            model: spec.vocab_size,
+            hint: "the tokenizer belongs to another model",
+        });
+    }
+    Ok(())
+}
+
+/// `eos_token_id` from generation_config.json, else config.json; a number or a list.
+fn eos_from_config(dir: &Path, config: &serde_json::Value) -> Option<Vec<u32>> {
+    let gen: Option<serde_json::Value> =
+        std::fs::read_to_string(dir.join("generation_config.json")).ok().and_then(|t| serde_json::from_str(&t).ok());
+    let value = gen.as_ref().map(|g| &g["eos_token_id"]).filter(|v| !v.is_null()).unwrap_or(&config["eos_token_id"]);
+    let ids: Vec<u32> = match value {
+        serde_json::Value::Number(n) => n.as_u64().map(|n| vec![n as u32])?,
+        serde_json::Value::Array(a) => a.iter().filter_map(|v| v.as_u64()).map(|n| n as u32).collect(),
+        _ => return None,
+    };
+    (!ids.is_empty()).then_some(ids)
+}
+
+/// A truncated GGUF file fails here, naming the first tensor that lies past the end.
+fn check_gguf_extent(content: &gguf_file::Content, file: &File, path: &Path) -> Result<()> {
+    let len = file.metadata().map_err(|source| ModelError::Io { path: path.into(), source })?.len();
+    for (name, info) in &content.tensor_infos {
+        let elems = info.shape.elem_count();
+        let bytes = elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+        let end = content.tensor_data_offset + info.offset + bytes as u64;
+        if end > len {
+            return Err(ModelError::bad_file(path, format!("truncated: tensor `{name}` ends at byte {end} but the file has {len}")));
+        }
+    }
+    Ok(())
+}
+
+fn dtype_name(dtype: DType) -> String {
+    format!("{dtype:?}").to_lowercase()
+}
+
+/// Locations of the shared test assets (`../shared` beside the repository, or `$HEARTH_SHARED`).
+#[doc(hidden)]
+pub mod testing {
+    use std::path::PathBuf;
+
+    pub fn shared_dir() -> PathBuf {
+        if let Some(p) = std::env::var_os("HEARTH_SHARED") {
+            return PathBuf::from(p);
+        }
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+        assert!(dir.join("models").is_dir(), "test assets not found at {} (set HEARTH_SHARED)", dir.display());
+        dir.canonicalize().unwrap_or(dir)
+    }
+
+    pub fn model_path(name: &str) -> String {
+        shared_dir().join("models").join(name).display().to_string()
+    }
+}

@@ -1,0 +1,175 @@
+//! Tokenizers from `tokenizer.json` or rebuilt from GGUF metadata, plus the FIM special tokens.
+
+use std::path::Path;
+
+use candle_core::quantized::gguf_file;
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
+
+use crate::{ModelError, Result};
+
+/// Special tokens for fill-in-the-middle and repository-level prompts.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct FimTokens {
+    pub prefix: u32,
+    pub suffix: u32,
+    pub middle: u32,
+    pub pad: Option<u32>,
+    pub file_sep: Option<u32>,
+    pub repo_name: Option<u32>,
+}
+
+/// Token spellings per family: (prefix, suffix, middle, pad, file separator, repo name).
+const FIM_SPELLINGS: &[[&str; 6]] = &[
+    ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"],
+    ["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<file_sep>", "<repo_name>"],
+    ["▁<PRE>", "▁<SUF>", "▁<MID>", "", "", ""],
+    ["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "", "", ""],
+];
+
+/// End-of-sequence spellings searched when the config names none.
+const EOS_SPELLINGS: &[&str] = &["<|endoftext|>", "</s>", "<|EOT|>", "▁<EOT>", "<EOT>", "<|im_end|>", "<｜end▁of▁sentence｜>"];
+
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    special: Vec<u32>,
+}
+
+impl Tokenizer {
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let inner = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| ModelError::bad_file(path, format!("cannot read tokenizer: {e}")))?;
+        Ok(Self::wrap(inner))
+    }
+
+    /// Rebuilds a byte-level BPE tokenizer from `tokenizer.ggml.*` metadata.
+    pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Self> {
+        let md = |k: &str| content.metadata.get(k);
+        let bad = |m: String| ModelError::bad_file(path, m);
+        let model = md("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("");
+        if model != "gpt2" {
+            return Err(bad(format!(
+                "GGUF tokenizer model `{model}` is not supported (only byte-level BPE, `gpt2`); use the model's Hugging Face folder with tokenizer.json instead"
+            )));
+        }
+        let strings = |k: &str| -> Result<Vec<String>> {
+            let v = md(k).ok_or_else(|| bad(format!("GGUF metadata lacks `{k}`")))?;
+            let list = v.to_vec().map_err(|_| bad(format!("`{k}` is not a list")))?;
+            list.iter().map(|s| s.to_string().cloned().map_err(|_| bad(format!("`{k}` holds a non-string")))).collect()
+        };
+        let tokens = strings("tokenizer.ggml.tokens")?;
+        let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
+            .into_iter()
+            .map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| bad(format!("bad merge `{m}`"))))
+            .collect::<Result<_>>()?;
+        let types: Vec<i32> = match md("tokenizer.ggml.token_type").and_then(|v| v.to_vec().ok()) {
+            Some(list) => list.iter().map(|v| v.to_i32().unwrap_or(1)).collect(),
+            None => vec![1; tokens.len()],
+        };
+        let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(|e| bad(format!("cannot build BPE tokenizer: {e}")))?;
+        let mut inner = tokenizers::Tokenizer::new(bpe);
+        let pre = md("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("default");
+        inner.with_pre_tokenizer(Some(pre_tokenizer(pre).map_err(|e| bad(format!("pre-tokenizer `{pre}`: {e}")))?));
+        inner.with_decoder(Some(ByteLevel::default()));
+        // Control (3) and user-defined (4) tokens are matched whole, as llama.cpp does.
+        let specials: Vec<AddedToken> = tokens
+            .iter()
+            .zip(&types)
+            .filter(|(_, &t)| t == 3 || t == 4)
+            .map(|(s, _)| AddedToken::from(s.clone(), true))
+            .collect();
+        inner.add_special_tokens(&specials);
+        Ok(Self::wrap(inner))
+    }
+
+    fn wrap(inner: tokenizers::Tokenizer) -> Self {
+        let special = inner
+            .get_added_vocabulary()
+            .get_added_tokens_decoder()
+            .iter()
+            .filter(|(_, t)| t.special)
+            .map(|(&id, _)| id)
+            .collect();
+        Tokenizer { inner, special }
+    }
+
+    /// Token ids of `text`, without BOS or other added special tokens.
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        match self.inner.encode_fast(text, false) {
+            Ok(enc) => enc.get_ids().to_vec(),
+            Err(e) => {
+                tracing::warn!("tokenizer failed on {} bytes of text: {e}", text.len());
+                Vec::new()
+            }
+        }
+    }
+
+    /// Text of `ids`. Special tokens are kept so that nothing is silently dropped.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, false).unwrap_or_default()
+    }
+
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    pub fn token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// Ids of all special (added, control) tokens.
+    pub fn special_ids(&self) -> &[u32] {
+        &self.special
+    }
+
+    pub fn fim_tokens(&self) -> Option<FimTokens> {
+        FIM_SPELLINGS.iter().find_map(|s| {
+            let id = |t: &str| if t.is_empty() { None } else { self.token_id(t) };
+            Some(FimTokens {
+                prefix: id(s[0])?,
+                suffix: id(s[1])?,
+                middle: id(s[2])?,
+                pad: id(s[3]),
+                file_sep: id(s[4]),
+                repo_name: id(s[5]),
+            })
+        })
+    }
+
+    pub fn default_eos(&self) -> Vec<u32> {
+        EOS_SPELLINGS.iter().filter_map(|s| self.token_id(s)).collect()
+    }
+}
+
+fn pre_tokenizer(name: &str) -> tokenizers::Result<PreTokenizerWrapper> {
+    let splits: &[&str] = match name {
+        "qwen2" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
+        "llama-bpe" | "llama3" | "smaug-bpe" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
+        "starcoder" | "refact" => &[r"\p{N}", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"],
+        "deepseek-coder" => &[r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", r"[一-龥ࠀ-一가-퟿]+", r"\p{N}"],
+        other => {
+            if !matches!(other, "gpt-2" | "gpt2" | "default") {
+                tracing::warn!("unknown GGUF pre-tokenizer `{other}`; using GPT-2's");
+            }
+            return Ok(ByteLevel::new(false, true, true).into());
+        }
+    };
+    let mut seq: Vec<PreTokenizerWrapper> = splits
+        .iter()
+        .map(|re| Split::new(SplitPattern::Regex(re.to_string()), SplitDelimiterBehavior::Isolated, false).map(Into::into))
+        .collect::<tokenizers::Result<_>>()?;
+    seq.push(ByteLevel::new(false, true, false).into());
+    Ok(Sequence::new(seq).into())
+}

@@ -1,0 +1,212 @@
+//! Where tensors come from: Hugging Face safetensors (one file or sharded) or a GGUF file.
+//! Model code asks for tensors by their Hugging Face name; GGUF names are mapped here.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::{gguf_file, GgmlDType, QMatMul, QTensor};
+use candle_core::{DType, Device, Tensor};
+
+use crate::error::InFile;
+use crate::{ModelError, Result};
+
+pub enum WeightSource {
+    Safetensors {
+        files: candle_core::safetensors::MmapedSafetensors,
+        dtype: DType,
+        device: Device,
+        paths: Vec<PathBuf>,
+    },
+    Gguf {
+        content: gguf_file::Content,
+        file: std::sync::Mutex<File>,
+        path: PathBuf,
+        device: Device,
+    },
+}
+
+impl WeightSource {
+    /// Memory-maps safetensors files; tensors are converted to `dtype` as they are read.
+    pub fn safetensors(paths: &[PathBuf], dtype: DType, device: &Device) -> Result<Self> {
+        for p in paths {
+            check_safetensors_header(p)?;
+        }
+        // SAFETY: the files are opened read-only; as with every mmap-based loader, a file changed
+        // on disk while mapped is undefined behaviour, which is the standard trade for zero-copy loads.
+        let files = unsafe { candle_core::safetensors::MmapedSafetensors::multi(paths) }
+            .in_file(paths.first().map(|p| p.as_path()).unwrap_or(Path::new("?")))?;
+        Ok(WeightSource::Safetensors { files, dtype, device: device.clone(), paths: paths.to_vec() })
+    }
+
+    pub fn gguf(path: &Path, content: gguf_file::Content, file: File, device: &Device) -> Self {
+        WeightSource::Gguf { content, file: std::sync::Mutex::new(file), path: path.to_path_buf(), device: device.clone() }
+    }
+
+    pub fn device(&self) -> &Device {
+        match self {
+            WeightSource::Safetensors { device, .. } | WeightSource::Gguf { device, .. } => device,
+        }
+    }
+
+    /// The dtype activations are computed in.
+    pub fn compute_dtype(&self) -> DType {
+        match self {
+            WeightSource::Safetensors { dtype, .. } => *dtype,
+            WeightSource::Gguf { .. } => DType::F32,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            WeightSource::Safetensors { paths, .. } => &paths[0],
+            WeightSource::Gguf { path, .. } => path,
+        }
+    }
+
+    pub fn contains(&self, hf_name: &str) -> bool {
+        match self {
+            WeightSource::Safetensors { files, .. } => files.get(hf_name).is_ok(),
+            WeightSource::Gguf { content, .. } => content.tensor_infos.contains_key(&gguf_name(hf_name)),
+        }
+    }
+
+    /// A dense tensor in the compute dtype.
+    pub fn tensor(&self, hf_name: &str) -> Result<Tensor> {
+        match self {
+            WeightSource::Safetensors { files, dtype, device, .. } => {
+                let t = files.load(hf_name, device).map_err(|e| self.missing(hf_name, e))?;
+                Ok(t.to_dtype(*dtype)?)
+            }
+            WeightSource::Gguf { device, .. } => Ok(self.qtensor(hf_name)?.dequantize(device)?),
+        }
+    }
+
+    /// A dense tensor checked against the shape the config implies.
+    pub fn tensor_shaped(&self, hf_name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.tensor(hf_name)?;
+        self.check_shape(hf_name, t.dims(), shape)?;
+        Ok(t)
+    }
+
+    /// A matmul weight `[out, in]`: kept quantized for quantized GGUF tensors, dense otherwise.
+    pub fn matmul(&self, hf_name: &str, shape: &[usize]) -> Result<QMatMul> {
+        match self {
+            WeightSource::Safetensors { .. } => Ok(QMatMul::Tensor(self.tensor_shaped(hf_name, shape)?)),
+            WeightSource::Gguf { .. } => {
+                let q = self.qtensor(hf_name)?;
+                self.check_shape(hf_name, q.shape().dims(), shape)?;
+                Ok(QMatMul::from_qtensor(q)?)
+            }
+        }
+    }
+
+    /// The GGUF storage type of a tensor, if this source is GGUF.
+    pub fn gguf_dtype(&self, hf_name: &str) -> Option<GgmlDType> {
+        match self {
+            WeightSource::Gguf { content, .. } => content.tensor_infos.get(&gguf_name(hf_name)).map(|i| i.ggml_dtype),
+            WeightSource::Safetensors { .. } => None,
+        }
+    }
+
+    fn qtensor(&self, hf_name: &str) -> Result<QTensor> {
+        let WeightSource::Gguf { content, file, device, .. } = self else { unreachable!("qtensor on safetensors") };
+        let name = gguf_name(hf_name);
+        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        content.tensor(&mut *file, &name, device).map_err(|e| self.missing(&name, e))
+    }
+
+    fn missing(&self, name: &str, e: candle_core::Error) -> ModelError {
+        let msg = e.to_string();
+        let msg = msg.lines().next().unwrap_or("");
+        ModelError::bad_file(self.path(), format!("cannot read tensor `{name}`: {msg}"))
+    }
+
+    fn check_shape(&self, name: &str, got: &[usize], want: &[usize]) -> Result<()> {
+        if got != want {
+            return Err(ModelError::bad_file(
+                self.path(),
+                format!("tensor `{name}` has shape {got:?} but the config implies {want:?} (config and weights do not match)"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Reads a safetensors header eagerly so a truncated or corrupt file fails with a clear message
+/// instead of a crash later.
+fn check_safetensors_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let mut f = File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
+    let file_len = f.metadata().map_err(|source| ModelError::Io { path: path.into(), source })?.len();
+    let mut len_bytes = [0u8; 8];
+    f.read_exact(&mut len_bytes).map_err(|_| ModelError::bad_file(path, "not a safetensors file: shorter than its 8-byte header length"))?;
+    let header_len = u64::from_le_bytes(len_bytes);
+    if header_len > 100 << 20 || 8 + header_len > file_len {
+        return Err(ModelError::bad_file(path, "not a safetensors file: header length is past the end of the file"));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    f.read_exact(&mut header).map_err(|source| ModelError::Io { path: path.into(), source })?;
+    let header: HashMap<String, serde_json::Value> =
+        serde_json::from_slice(&header).map_err(|e| ModelError::bad_file(path, format!("corrupt safetensors header: {e}")))?;
+    let data_len = file_len - 8 - header_len;
+    for (name, info) in &header {
+        if name == "__metadata__" {
+            continue;
+        }
+        let end = info.get("data_offsets").and_then(|o| o.get(1)).and_then(|e| e.as_u64()).unwrap_or(0);
+        if end > data_len {
+            return Err(ModelError::bad_file(
+                path,
+                format!("truncated: tensor `{name}` ends at byte {end} of the data but the file holds {data_len}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Maps a Hugging Face tensor name to llama.cpp's GGUF name.
+pub fn gguf_name(hf: &str) -> String {
+    const TOP: &[(&str, &str)] = &[
+        ("model.embed_tokens.weight", "token_embd.weight"),
+        ("model.norm.weight", "output_norm.weight"),
+        ("model.norm.bias", "output_norm.bias"),
+        ("lm_head.weight", "output.weight"),
+    ];
+    if let Some((_, g)) = TOP.iter().find(|(h, _)| *h == hf) {
+        return g.to_string();
+    }
+    const LAYER: &[(&str, &str)] = &[
+        ("self_attn.q_proj", "attn_q"),
+        ("self_attn.k_proj", "attn_k"),
+        ("self_attn.v_proj", "attn_v"),
+        ("self_attn.o_proj", "attn_output"),
+        ("mlp.gate_proj", "ffn_gate"),
+        ("mlp.up_proj", "ffn_up"),
+        ("mlp.down_proj", "ffn_down"),
+        ("mlp.c_fc", "ffn_up"),
+        ("mlp.c_proj", "ffn_down"),
+        ("input_layernorm", "attn_norm"),
+        ("post_attention_layernorm", "ffn_norm"),
+    ];
+    if let Some(rest) = hf.strip_prefix("model.layers.") {
+        if let Some((idx, rest)) = rest.split_once('.') {
+            for (h, g) in LAYER {
+                if let Some(suffix) = rest.strip_prefix(h) {
+                    return format!("blk.{idx}.{g}{suffix}");
+                }
+            }
+        }
+    }
+    hf.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn maps_hf_names_to_gguf() {
+        assert_eq!(super::gguf_name("model.layers.3.self_attn.q_proj.bias"), "blk.3.attn_q.bias");
+        assert_eq!(super::gguf_name("model.layers.10.mlp.down_proj.weight"), "blk.10.ffn_down.weight");
+        assert_eq!(super::gguf_name("lm_head.weight"), "output.weight");
+    }
+}
