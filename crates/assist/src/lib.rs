@@ -6,5 +6,5 @@
 pub mod completion;
 
 pub use completion::{
-    Completion, CompletionError, CompletionOptions, CompletionRequest, ContextSource, Snippet,
+    Completer, Completion, CompletionError, CompletionOptions, CompletionRequest, ContextSource, Snippet,
 };

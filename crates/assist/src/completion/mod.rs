@@ -8,7 +8,7 @@
 pub mod budget;
 pub mod codec;
 pub mod context;
-//mod engine;
+mod engine;
 pub mod metrics;
 pub mod postprocess;
 pub mod prompt;
@@ -17,7 +17,7 @@ pub mod template;
 
 pub use budget::BudgetPolicy;
 pub use context::{ContextQuery, ContextSource, Snippet};
-//pub use engine::{Completer, LoadSpec};
+pub use engine::{Completer, LoadSpec};
 pub use scheduler::{LatestWins, Ticket};
 
 /// How to complete; the language server fills it from the user's settings.

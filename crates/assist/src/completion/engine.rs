@@ -1,0 +1,268 @@
+//! The completer: a loaded model behind a mutex, and the path of one completion request through
+//! retrieval, prompt building, decoding (hearth-decode, with prefix reuse and lookup speculation) and
+//! post-processing.
+
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::Instant;
+
+use hearth_base::CancelToken;
+use hearth_decode::{DecodeError, Engine, GenerateParams, Sampling, Speculation, StopConditions};
+use hearth_model::{DeviceChoice, LoadedModel, ModelInfo, Tokenizer};
+
+use super::budget::prompt_limit;
+use super::context::{ContextQuery, ContextSource, Snippet};
+use super::postprocess::Surroundings;
+use super::prompt::{self, Prompt, PromptInput};
+use super::template::{line_comment_for, ContextFile, FimSpecials, Template};
+use super::{Completion, CompletionError, CompletionOptions, CompletionRequest, Timings};
+
+/// Which model to load, as settings name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoadSpec {
+    /// Folder, `.gguf` file or Hugging Face id.
+    pub model: String,
+    pub draft: Option<String>,
+    /// `auto`, `cpu`, `cuda`, `cuda:N` or `metal`.
+    pub device: String,
+}
+
+/// Bytes of text after the cursor that post-processing looks at.
+const SUFFIX_LOOKAHEAD: usize = 4096;
+
+/// Completes code with one model. Requests take turns on the engine; a cancelled request gives it up
+/// at the next token.
+pub struct Completer {
+    engine: Mutex<Engine>,
+    tokenizer: Arc<Tokenizer>,
+    info: ModelInfo,
+    specials: FimSpecials,
+    context: RwLock<Option<Arc<dyn ContextSource>>>,
+    warning: Option<String>,
+    draft_name: Option<String>,
+}
+
+/// A prompt and what it was built from.
+struct Built {
+    prompt: Prompt,
+    template: Template,
+    snippets: Vec<Snippet>,
+    retrieve_ms: f64,
+}
+
+impl From<DecodeError> for CompletionError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Cancelled => CompletionError::Cancelled,
+            DecodeError::Model(m) => CompletionError::Model(m),
+            other => CompletionError::Decode(other.to_string()),
+        }
+    }
+}
+
+impl Completer {
+    /// Loads the model (and draft) that `spec` names.
+    pub fn load(spec: &LoadSpec) -> Result<Completer, CompletionError> {
+        let device: DeviceChoice = spec.device.parse().map_err(CompletionError::Decode)?;
+        let target = hearth_model::load(&spec.model, device)?;
+        let draft = match &spec.draft {
+            Some(d) => Some(hearth_model::load(d, device)?),
+            None => None,
+        };
+        Completer::new(&target, draft.as_ref())
+    }
+
+    pub fn new(target: &LoadedModel, draft: Option<&LoadedModel>) -> Result<Completer, CompletionError> {
+        let fim = target.info.fim.clone().ok_or_else(|| CompletionError::NoFim(target.info.name.clone()))?;
+        let specials =
+            FimSpecials { prefix: fim.prefix, suffix: fim.suffix, middle: fim.middle, file_sep: fim.file_sep, repo_name: fim.repo_name };
+        let engine = Engine::new(target, draft)?;
+        Ok(Completer {
+            engine: Mutex::new(engine),
+            tokenizer: target.tokenizer.clone(),
+            info: target.info.clone(),
+            specials,
+            context: RwLock::new(None),
+            warning: target.warning.clone(),
+            draft_name: draft.map(|d| d.info.name.clone()),
+        })
+    }
+
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// A warning from loading (e.g. a GPU asked for but missing).
+    pub fn warning(&self) -> Option<String> {
+        self.warning.clone()
+    }
+
+    /// e.g. `tiny-coder (gguf q8_0, cpu)`.
+    pub fn describe(&self) -> String {
+        let draft = self.draft_name.as_ref().map(|d| format!(", draft {d}")).unwrap_or_default();
+        format!("{} ({}, {}{draft})", self.info.name, self.info.format, self.info.device)
+    }
+
+    pub fn set_context_source(&self, source: Option<Arc<dyn ContextSource>>) {
+        *self.context.write().unwrap_or_else(|p| p.into_inner()) = source;
+    }
+
+    /// Turns KV prefix reuse across requests on or off.
+    pub fn set_prefix_reuse(&self, on: bool) {
+        self.lock_engine().set_prefix_reuse(on);
+    }
+
+    fn lock_engine(&self) -> MutexGuard<'_, Engine> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Completes at the cursor of `request`.
+    pub fn complete(
+        &self,
+        request: &CompletionRequest,
+        options: &CompletionOptions,
+        cancel: &CancelToken,
+    ) -> Result<Completion, CompletionError> {
+        let start = Instant::now();
+        check_offset(request)?;
+        let built = self.build(request, options, cancel)?;
+        let prompt_ms = ms(start) - built.retrieve_ms;
+        let text = request.text;
+        let line_start = text[..request.offset].rfind('\n').map_or(0, |i| i + 1);
+        let mut suffix_end = (request.offset + SUFFIX_LOOKAHEAD).min(text.len());
+        while !text.is_char_boundary(suffix_end) {
+            suffix_end -= 1;
+        }
+        let surroundings = Surroundings {
+            line_prefix: &text[line_start..request.offset],
+            suffix: &text[request.offset..suffix_end],
+            multiline: options.multiline,
+        };
+        let params = GenerateParams {
+            max_tokens: options.max_tokens,
+            sampling: Sampling::Greedy,
+            stop: StopConditions {
+                token_ids: Vec::new(),
+                strings: if options.multiline { Vec::new() } else { vec!["\n".into()] },
+                special_tokens: true,
+            },
+            speculation: Speculation { draft: options.draft, lookup: options.lookup, ..Speculation::default() },
+            lookup_sources: self.lookup_sources(request, &built),
+        };
+        let queued = Instant::now();
+        let mut engine = self.lock_engine();
+        let queue_ms = ms(queued);
+        cancel.check()?;
+        let mut raw = String::new();
+        let mut on_text = |delta: &str| {
+            raw.push_str(delta);
+            if delta.contains('\n') && surroundings.end_of(&raw, false).is_some() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        };
+        let generation = engine.generate(&built.prompt.ids, &params, cancel, &mut on_text)?;
+        drop(engine);
+        let stats = &generation.stats;
+        Ok(Completion {
+            text: surroundings.finish(&generation.text),
+            raw: generation.text.clone(),
+            prompt_tokens: stats.prompt_tokens,
+            reused_prompt_tokens: stats.reused_prompt_tokens,
+            generated_tokens: generation.tokens.len(),
+            proposed: stats.proposed,
+            accepted: stats.accepted,
+            stop_reason: serde_json::to_value(generation.stop_reason)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            context: built.snippets,
+            prompt: String::new(),
+            timings: Timings {
+                queue_ms,
+                retrieve_ms: built.retrieve_ms,
+                prompt_ms,
+                prefill_ms: stats.prompt_secs * 1000.0,
+                decode_ms: stats.decode_secs * 1000.0,
+                total_ms: ms(start),
+            },
+        })
+    }
+
+    /// The prompt (readable) and the snippets that a completion at the cursor would use.
+    pub fn preview(&self, request: &CompletionRequest, options: &CompletionOptions, cancel: &CancelToken) -> (String, Vec<Snippet>) {
+        if check_offset(request).is_err() {
+            return (String::new(), Vec::new());
+        }
+        match self.build(request, options, cancel) {
+            Ok(built) => (built.template.display(self.tokenizer.as_ref(), &built.prompt.ids), built.snippets),
+            Err(_) => (String::new(), Vec::new()),
+        }
+    }
+
+    /// The prompt ids a completion at the cursor would decode after.
+    pub fn prompt_ids(&self, request: &CompletionRequest, options: &CompletionOptions) -> Result<Vec<u32>, CompletionError> {
+        check_offset(request)?;
+        Ok(self.build(request, options, &CancelToken::new())?.prompt.ids)
+    }
+
+    /// Log-probabilities of `continuation` after `prompt`, teacher-forced.
+    pub fn score(&self, prompt: &[u32], continuation: &[u32]) -> Result<Vec<f32>, CompletionError> {
+        Ok(self.lock_engine().score(prompt, continuation)?)
+    }
+
+    fn build(&self, request: &CompletionRequest, options: &CompletionOptions, cancel: &CancelToken) -> Result<Built, CompletionError> {
+        let language = request.language.or_else(|| request.path.and_then(|p| p.rsplit('.').next())).unwrap_or("");
+        let template = Template::new(self.specials, line_comment_for(language));
+        let limit = prompt_limit(options.context_budget, self.info.max_positions, options.max_tokens);
+        let started = Instant::now();
+        let snippets = match (options.retrieval, self.context.read().unwrap_or_else(|p| p.into_inner()).clone()) {
+            (true, Some(source)) => {
+                let query = ContextQuery { path: request.path, text: request.text, offset: request.offset, language: request.language };
+                let cap = options.budget.context_cap(limit.saturating_sub(template.fixed_len()));
+                source.retrieve(&query, cap, cancel)
+            }
+            _ => Vec::new(),
+        };
+        let retrieve_ms = ms(started);
+        cancel.check()?;
+        let files: Vec<ContextFile> = snippets.iter().map(|s| ContextFile { path: s.path.clone(), text: s.text.clone() }).collect();
+        let input = PromptInput { text: request.text, offset: request.offset, path: request.path, repo_name: request.repo_name };
+        let prompt = prompt::build(self.tokenizer.as_ref(), &template, input, &files, limit, &options.budget);
+        let used: Vec<Snippet> = snippets
+            .into_iter()
+            .filter(|s| prompt.context.iter().any(|f| f.path == s.path && f.text == s.text))
+            .collect();
+        Ok(Built { prompt, template, snippets: used, retrieve_ms })
+    }
+
+    /// Token streams the lookup proposer may copy from: the text after the cursor and the snippets
+    /// (the prompt itself is searched by the engine).
+    fn lookup_sources(&self, request: &CompletionRequest, built: &Built) -> Vec<Vec<u32>> {
+        let mut sources: Vec<Vec<u32>> = built.snippets.iter().map(|s| self.tokenizer.encode(&s.text)).collect();
+        let mut end = (request.offset + SUFFIX_LOOKAHEAD).min(request.text.len());
+        while !request.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        if built.prompt.split.suffix > 0 {
+            sources.push(self.tokenizer.encode(&request.text[request.offset..end]));
+        }
+        sources
+    }
+}
+
+fn check_offset(request: &CompletionRequest) -> Result<(), CompletionError> {
+    if request.offset > request.text.len() || !request.text.is_char_boundary(request.offset) {
+        return Err(CompletionError::BadOffset { offset: request.offset, len: request.text.len() });
+    }
+    Ok(())
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}

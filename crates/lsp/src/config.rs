@@ -1,0 +1,197 @@
+//! Settings: the keys of `initializationOptions`, `workspace/didChangeConfiguration` and the TOML config
+//! file, their layering, and the model choice (`--model` > `HEARTH_MODEL` > client > file > bundled).
+
+use std::path::PathBuf;
+
+use hearth_assist::completion::{CompletionOptions, LoadSpec};
+use serde::{Deserialize, Serialize};
+
+/// One layer of settings; unset keys fall through to the layer below.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Settings {
+    pub model: Option<String>,
+    #[serde(alias = "draft_model")]
+    pub draft_model: Option<String>,
+    pub device: Option<String>,
+    pub multiline: Option<bool>,
+    #[serde(alias = "debounce_ms")]
+    pub debounce_ms: Option<u64>,
+    #[serde(alias = "context_budget")]
+    pub context_budget: Option<usize>,
+    #[serde(alias = "max_tokens")]
+    pub max_tokens: Option<usize>,
+    #[serde(alias = "enabled_languages")]
+    pub enabled_languages: Option<Vec<String>>,
+    /// Reuse the KV cache of the previous request's common prefix (on by default; benchmarks turn it off).
+    #[serde(alias = "prefix_reuse")]
+    pub prefix_reuse: Option<bool>,
+    /// Retrieve context from the index.
+    pub retrieval: Option<bool>,
+    /// Speculate with n-gram lookup in the document and snippets.
+    pub lookup: Option<bool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings are not valid: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+}
+
+impl Settings {
+    /// Settings from client JSON: either the keys themselves or the same keys under `"hearth"`.
+    pub fn from_client(value: &serde_json::Value) -> Result<Settings, SettingsError> {
+        let value = value.get("hearth").unwrap_or(value);
+        if value.is_null() {
+            return Ok(Settings::default());
+        }
+        Ok(serde_json::from_value(value.clone())?)
+    }
+
+    /// Settings from the text of a TOML config file (camelCase or snake_case keys).
+    pub fn from_toml(path: PathBuf, text: &str) -> Result<Settings, SettingsError> {
+        let value: toml::Table = toml::from_str(text).map_err(|e| SettingsError::File { path: path.clone(), message: e.to_string() })?;
+        let value = value.get("hearth").and_then(|v| v.as_table()).cloned().unwrap_or(value);
+        let json = serde_json::to_value(value).map_err(|e| SettingsError::File { path: path.clone(), message: e.to_string() })?;
+        serde_json::from_value(json).map_err(|e| SettingsError::File { path, message: e.to_string() })
+    }
+
+    /// `self` with every key that `over` sets replaced.
+    pub fn overlay(&self, over: &Settings) -> Settings {
+        macro_rules! pick {
+            ($($f:ident),*) => { Settings { $($f: over.$f.clone().or_else(|| self.$f.clone())),* } };
+        }
+        pick!(
+            model,
+            draft_model,
+            device,
+            multiline,
+            debounce_ms,
+            context_budget,
+            max_tokens,
+            enabled_languages,
+            prefix_reuse,
+            retrieval,
+            lookup
+        )
+    }
+}
+
+/// Where the model setting came from, for logs and `hearth/status`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum ModelSource {
+    CommandLine,
+    Environment,
+    Client,
+    ConfigFile,
+    Bundled,
+}
+
+/// Settings the server starts with, from the command line and the user's config file.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// `--model` or `HEARTH_MODEL`, with which of the two it was.
+    pub model_override: Option<(String, ModelSource)>,
+    /// The config file's settings.
+    pub file: Settings,
+    /// The demo model shipped in the repository, if found.
+    pub bundled_model: Option<PathBuf>,
+}
+
+/// Settings after layering, with defaults filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Effective {
+    pub load: Option<LoadSpec>,
+    pub model_source: ModelSource,
+    pub options: CompletionOptions,
+    pub debounce_ms: u64,
+    pub enabled_languages: Vec<String>,
+    pub prefix_reuse: bool,
+}
+
+impl ServerOptions {
+    /// Resolves the file layer, then `client` on top, then the command line's model.
+    pub fn effective(&self, client: &Settings) -> Effective {
+        let s = self.file.overlay(client);
+        let (model, model_source) = match (&self.model_override, &client.model, &self.file.model) {
+            (Some((m, source)), _, _) => (Some(m.clone()), source.clone()),
+            (None, Some(m), _) => (Some(m.clone()), ModelSource::Client),
+            (None, None, Some(m)) => (Some(m.clone()), ModelSource::ConfigFile),
+            (None, None, None) => (self.bundled_model.as_ref().map(|p| p.display().to_string()), ModelSource::Bundled),
+        };
+        let defaults = CompletionOptions::default();
+        let options = CompletionOptions {
+            multiline: s.multiline.unwrap_or(defaults.multiline),
+            max_tokens: s.max_tokens.unwrap_or(defaults.max_tokens).clamp(1, 1024),
+            context_budget: s.context_budget.unwrap_or(defaults.context_budget).max(16),
+            retrieval: s.retrieval.unwrap_or(defaults.retrieval),
+            lookup: s.lookup.unwrap_or(defaults.lookup),
+            ..defaults
+        };
+        Effective {
+            load: model.map(|model| LoadSpec {
+                model,
+                draft: s.draft_model.clone().filter(|d| !d.is_empty()),
+                device: s.device.clone().unwrap_or_else(|| "auto".into()),
+            }),
+            model_source,
+            options,
+            debounce_ms: s.debounce_ms.unwrap_or(30).min(2000),
+            enabled_languages: s.enabled_languages.clone().unwrap_or_else(|| vec!["*".into()]),
+            prefix_reuse: s.prefix_reuse.unwrap_or(true),
+        }
+    }
+}
+
+impl Effective {
+    pub fn language_enabled(&self, language: &str) -> bool {
+        self.enabled_languages.iter().any(|l| l == "*" || l == language)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(cli: Option<(&str, ModelSource)>, file_model: Option<&str>) -> ServerOptions {
+        ServerOptions {
+            model_override: cli.map(|(m, s)| (m.to_string(), s)),
+            file: Settings { model: file_model.map(String::from), debounce_ms: Some(5), ..Default::default() },
+            bundled_model: Some(PathBuf::from("/repo/models/tiny-coder-q8_0.gguf")),
+        }
+    }
+
+    #[test]
+    fn model_precedence() {
+        let client = Settings::from_client(&serde_json::json!({"model": "client.gguf"})).unwrap();
+        let none = Settings::default();
+        let model = |o: &ServerOptions, c: &Settings| {
+            let e = o.effective(c);
+            (e.load.unwrap().model, e.model_source)
+        };
+        assert_eq!(model(&options(Some(("cli", ModelSource::CommandLine)), Some("file")), &client), ("cli".into(), ModelSource::CommandLine));
+        assert_eq!(model(&options(Some(("env", ModelSource::Environment)), Some("file")), &client), ("env".into(), ModelSource::Environment));
+        assert_eq!(model(&options(None, Some("file")), &client), ("client.gguf".into(), ModelSource::Client));
+        assert_eq!(model(&options(None, Some("file")), &none), ("file".into(), ModelSource::ConfigFile));
+        assert_eq!(model(&options(None, None), &none), ("/repo/models/tiny-coder-q8_0.gguf".into(), ModelSource::Bundled));
+    }
+
+    #[test]
+    fn client_settings_layer_over_the_file_and_accept_a_hearth_section() {
+        let client = Settings::from_client(&serde_json::json!({"hearth": {"multiline": true, "maxTokens": 12, "unknown": 1}})).unwrap();
+        let e = options(None, None).effective(&client);
+        assert!(e.options.multiline);
+        assert_eq!(e.options.max_tokens, 12);
+        assert_eq!(e.debounce_ms, 5);
+        assert!(Settings::from_client(&serde_json::json!({"maxTokens": "many"})).is_err());
+    }
+
+    #[test]
+    fn toml_file_accepts_both_key_styles() {
+        let s = Settings::from_toml("c.toml".into(), "model = \"m.gguf\"\ndebounce_ms = 10\ncontextBudget = 256\n").unwrap();
+        assert_eq!((s.model.as_deref(), s.debounce_ms, s.context_budget), (Some("m.gguf"), Some(10), Some(256)));
+        assert!(Settings::from_toml("c.toml".into(), "model = [").is_err());
+    }
+}

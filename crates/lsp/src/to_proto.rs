@@ -1,0 +1,84 @@
+//! Byte offsets and Hearth results to protocol types, plus the LSP 3.18 inline completion types that
+//! lsp-types 0.94 lacks.
+
+use hearth_base::{LineIndex, WideEncoding};
+use serde::{Deserialize, Serialize};
+use tower_lsp::lsp_types::{self, CompletionItem, CompletionItemKind, CompletionTextEdit, Position, Range, TextEdit};
+
+/// LSP position of a byte offset (clamped to the end of the text).
+pub fn position(text: &str, index: &LineIndex, offset: usize) -> Position {
+    let lc = index.line_col(text, offset.min(text.len()), WideEncoding::Utf16).expect("offset clamped to the text");
+    Position::new(lc.line, lc.col)
+}
+
+/// `textDocument/inlineCompletion` params (LSP 3.18).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InlineCompletionParams {
+    pub text_document: lsp_types::TextDocumentIdentifier,
+    pub position: Position,
+    #[serde(default)]
+    pub context: Option<InlineCompletionContext>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InlineCompletionContext {
+    /// 1 = invoked explicitly, 2 = automatically while typing.
+    pub trigger_kind: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_completion_info: Option<serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InlineCompletionList {
+    pub items: Vec<InlineCompletionItem>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct InlineCompletionItem {
+    pub insert_text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter_text: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub range: Option<Range>,
+}
+
+/// The inline completion result for `text` inserted at `at`.
+pub fn inline_completion(text: String, at: Position) -> InlineCompletionList {
+    InlineCompletionList { items: vec![InlineCompletionItem { insert_text: text, filter_text: None, range: Some(Range::new(at, at)) }] }
+}
+
+/// A `textDocument/completion` item that inserts `text` at `at`, labelled by its first line.
+pub fn completion_item(text: String, at: Position) -> CompletionItem {
+    let first_line = text.lines().next().unwrap_or("").trim();
+    let label = if text.contains('\n') { format!("{first_line}…") } else { first_line.to_string() };
+    CompletionItem {
+        label,
+        kind: Some(CompletionItemKind::TEXT),
+        detail: Some("hearth".into()),
+        text_edit: Some(CompletionTextEdit::Edit(TextEdit { range: Range::new(at, at), new_text: text })),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::expect;
+
+    use super::*;
+
+    #[test]
+    fn inline_completion_json_shape() {
+        let list = inline_completion("x + 1)".into(), Position::new(2, 8));
+        expect![[r#"{"items":[{"insertText":"x + 1)","range":{"start":{"line":2,"character":8},"end":{"line":2,"character":8}}}]}"#]]
+            .assert_eq(&serde_json::to_string(&list).unwrap());
+        let params: InlineCompletionParams = serde_json::from_str(
+            r#"{"textDocument":{"uri":"file:///a.py"},"position":{"line":0,"character":3},"context":{"triggerKind":2}}"#,
+        )
+        .unwrap();
+        assert_eq!(params.context.unwrap().trigger_kind, 2);
+    }
+}
