@@ -1,0 +1,937 @@
+//! The [`Index`]: a Tantivy index on disk plus the in-memory tables retrieval reads, kept fresh by full
+//! syncs, path batches and editor overlays.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use hearth_syntax::{analyze, Language, SymbolKind};
+use serde::{Deserialize, Serialize};
+use tantivy::collector::{Count, DocSetCollector, TopDocs};
+use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
+use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::tokenizer::{TextAnalyzer, TokenStream, Tokenizer};
+use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::git::GitState;
+use crate::schema::{self, Fields, DOC_CHUNK, DOC_FILE, SCHEMA_VERSION};
+use crate::tokenizer::{CodeTokenizer, CODE_TOKENIZER};
+use crate::walk::{self, Candidate, SkipReason, Skipped};
+use crate::IndexError;
+
+/// Recent edits remembered for retrieval.
+const MAX_RECENT_EDITS: usize = 16;
+/// Name of the file beside the Tantivy files that records the schema version and the root.
+const META_FILE: &str = "hearth.json";
+
+/// How to open an index. `Default` suits a daemon.
+#[derive(Clone, Debug)]
+pub struct IndexOptions {
+    /// Where the index lives; default [`Index::default_dir`].
+    pub index_dir: Option<PathBuf>,
+    /// Files larger than this are skipped unread (default 1 MiB).
+    pub max_file_size: u64,
+    /// Parser threads for syncs (default: available cores).
+    pub threads: usize,
+    /// Tantivy writer heap (default 64 MiB; Tantivy needs at least 15 MiB).
+    pub writer_memory: usize,
+}
+
+impl Default for IndexOptions {
+    fn default() -> Self {
+        IndexOptions {
+            index_dir: None,
+            max_file_size: 1 << 20,
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            writer_memory: 64 << 20,
+        }
+    }
+}
+
+/// A definition, as `symbols(name)` returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SymbolDef {
+    /// Root-relative, `/`-separated.
+    pub path: Arc<str>,
+    pub name: String,
+    pub kind: SymbolKind,
+    pub scope: Option<String>,
+    pub signature: String,
+    /// Zero-based lines of the whole definition, end inclusive.
+    pub start_line: u32,
+    pub end_line: u32,
+    /// Zero-based line and byte column of the name.
+    pub name_line: u32,
+    pub name_col: u32,
+}
+
+/// One occurrence of a name, as `references(name)` returns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub path: String,
+    /// Zero-based line and byte column.
+    pub line: u32,
+    pub col: u32,
+    pub start_byte: usize,
+    pub end_byte: usize,
+}
+
+/// A chunk that matched `search`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchHit {
+    pub path: String,
+    pub kind: String,
+    pub name: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub score: f32,
+}
+
+/// Where a sync stands, for progress bars.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub files_done: usize,
+    pub files_total: usize,
+    pub bytes_done: u64,
+}
+
+/// What a sync or update did.
+#[derive(Clone, Debug, Default)]
+pub struct SyncStats {
+    /// Files the walk (or the batch) considered.
+    pub files_seen: usize,
+    /// Files parsed and written.
+    pub files_indexed: usize,
+    /// Files whose size or mtime changed but whose content did not.
+    pub files_unchanged: usize,
+    pub files_removed: usize,
+    pub bytes_indexed: u64,
+    pub symbols: usize,
+    pub chunks: usize,
+    pub skipped: Vec<Skipped>,
+    pub elapsed: Duration,
+}
+
+/// Totals of the whole index.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexStats {
+    pub files: usize,
+    pub source_bytes: u64,
+    pub symbols: usize,
+    pub chunks: u64,
+    pub index_bytes: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    schema_version: u32,
+    root: PathBuf,
+}
+
+/// Compact form of a symbol in a file document's stored JSON.
+#[derive(Serialize, Deserialize)]
+struct StoredSymbol {
+    n: String,
+    k: String,
+    s: u32,
+    e: u32,
+    l: u32,
+    c: u32,
+    g: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct FileEntry {
+    pub lang: Language,
+    pub hash: u64,
+    pub size: u64,
+    /// 0 when the indexed text came from an overlay (the next sync re-reads the disk).
+    pub mtime_ns: u64,
+    /// Distinct names this file defines (keys into `State::symbols`).
+    pub defined: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct RecentEdit {
+    pub path: String,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub at: Instant,
+}
+
+/// What retrieval reads without touching the disk index.
+#[derive(Default)]
+pub(crate) struct State {
+    pub files: HashMap<String, FileEntry>,
+    pub symbols: HashMap<String, Vec<SymbolDef>>,
+    pub overlays: HashMap<String, Arc<str>>,
+    pub recent_edits: VecDeque<RecentEdit>,
+    pub git: GitState,
+}
+
+impl State {
+    fn remove_file(&mut self, rel: &str) -> bool {
+        let Some(entry) = self.files.remove(rel) else { return false };
+        for name in entry.defined {
+            if let Some(defs) = self.symbols.get_mut(&name) {
+                defs.retain(|d| &*d.path != rel);
+                if defs.is_empty() {
+                    self.symbols.remove(&name);
+                }
+            }
+        }
+        true
+    }
+
+    fn insert_file(&mut self, rel: &str, entry: FileEntry, symbols: Vec<SymbolDef>) {
+        self.remove_file(rel);
+        for symbol in symbols {
+            self.symbols.entry(symbol.name.clone()).or_default().push(symbol);
+        }
+        self.files.insert(rel.to_string(), entry);
+    }
+}
+
+/// A file parsed and turned into documents, ready to write.
+struct Prepared {
+    rel: String,
+    entry: FileEntry,
+    symbols: Vec<SymbolDef>,
+    docs: Vec<TantivyDocument>,
+    chunks: usize,
+}
+
+enum Outcome {
+    Indexed(Box<Prepared>),
+    Unchanged { rel: String, size: u64, mtime_ns: u64 },
+    Skipped(Skipped),
+}
+
+/// The index of one repository root. Share it with `Arc`: every method takes `&self`; writes are
+/// serialized inside, reads never wait for Tantivy writes.
+pub struct Index {
+    root: PathBuf,
+    dir: PathBuf,
+    options: IndexOptions,
+    tantivy: tantivy::Index,
+    pub(crate) fields: Fields,
+    pub(crate) reader: IndexReader,
+    /// None when another process holds the writer lock: the index is then read-only.
+    writer: Mutex<Option<IndexWriter>>,
+    pub(crate) state: RwLock<State>,
+    rebuild_reason: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Index {
+    /// The default index directory for a root: `<cache dir>/hearth/index/<hash of the root path>`.
+    pub fn default_dir(root: &Path) -> Option<PathBuf> {
+        let key = xxhash_rust::xxh3::xxh3_64(root.to_string_lossy().as_bytes());
+        Some(dirs::cache_dir()?.join("hearth").join("index").join(format!("{key:016x}")))
+    }
+
+    /// Open (or create) the index of `root`. An index with another schema version, or one Tantivy cannot
+    /// read, is deleted and recreated empty, with a warning saying why ([`Index::rebuild_reason`]). Call
+    /// [`Index::sync`] next to bring it up to date: it only re-reads files whose size or mtime changed.
+    pub fn open(root: &Path, options: IndexOptions) -> Result<Index, IndexError> {
+        let root = root.canonicalize().map_err(|e| IndexError::Root { root: root.to_path_buf(), source: e })?;
+        if !root.is_dir() {
+            return Err(IndexError::Root {
+                root,
+                source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            });
+        }
+        let dir = match &options.index_dir {
+            Some(dir) => dir.clone(),
+            None => Self::default_dir(&root).ok_or(IndexError::NoCacheDir)?,
+        };
+        match Self::open_existing(&root, &dir, &options) {
+            Ok(Some(index)) => Ok(index),
+            Ok(None) => Self::create(root, dir, options, None),
+            Err(reason) => {
+                tracing::warn!("index at {} {reason}: rebuilding it from scratch", dir.display());
+                std::fs::remove_dir_all(&dir).map_err(|e| IndexError::io(&dir, e))?;
+                Self::create(root, dir, options, Some(reason))
+            }
+        }
+    }
+
+    /// Ok(None): nothing there yet. Err(reason): something there that must be rebuilt.
+    fn open_existing(root: &Path, dir: &Path, options: &IndexOptions) -> Result<Option<Index>, String> {
+        let meta_path = dir.join(META_FILE);
+        let meta = match std::fs::read(&meta_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
+                return if empty { Ok(None) } else { Err(format!("has no {META_FILE}")) };
+            }
+            Err(e) => return Err(format!("has an unreadable {META_FILE} ({e})")),
+        };
+        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| format!("has a corrupt {META_FILE} ({e})"))?;
+        if meta.schema_version != SCHEMA_VERSION {
+            return Err(format!("has schema version {}, this build uses {SCHEMA_VERSION}", meta.schema_version));
+        }
+        let tantivy = tantivy::Index::open_in_dir(dir).map_err(|e| format!("cannot be opened ({e})"))?;
+        let corrupt = tantivy.validate_checksum().map_err(|e| format!("cannot be checked ({e})"))?;
+        if !corrupt.is_empty() {
+            let mut names: Vec<String> = corrupt.iter().map(|p| p.display().to_string()).collect();
+            names.sort();
+            return Err(format!("is corrupt (bad checksum in {})", names.join(", ")));
+        }
+        let index = Self::assemble(root.to_path_buf(), dir.to_path_buf(), options.clone(), tantivy, None)
+            .map_err(|e| format!("cannot be opened ({e})"))?;
+        index.load_state().map_err(|e| format!("cannot be read ({e})"))?;
+        Ok(Some(index))
+    }
+
+    fn create(root: PathBuf, dir: PathBuf, options: IndexOptions, reason: Option<String>) -> Result<Index, IndexError> {
+        std::fs::create_dir_all(&dir).map_err(|e| IndexError::io(&dir, e))?;
+        let (schema, _) = schema::build();
+        let tantivy = tantivy::Index::create_in_dir(&dir, schema)?;
+        let meta = Meta { schema_version: SCHEMA_VERSION, root: root.clone() };
+        let meta_path = dir.join(META_FILE);
+        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serializes"))
+            .map_err(|e| IndexError::io(&meta_path, e))?;
+        Self::assemble(root, dir, options, tantivy, reason)
+    }
+
+    fn assemble(
+        root: PathBuf,
+        dir: PathBuf,
+        options: IndexOptions,
+        tantivy: tantivy::Index,
+        rebuild_reason: Option<String>,
+    ) -> Result<Index, IndexError> {
+        tantivy.tokenizers().register(CODE_TOKENIZER, TextAnalyzer::from(CodeTokenizer::default()));
+        let (_, fields) = schema::build();
+        let reader = tantivy.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let writer = match tantivy.writer_with_num_threads(1, options.writer_memory.max(15 << 20)) {
+            Ok(writer) => Some(writer),
+            Err(tantivy::TantivyError::LockFailure(..)) => {
+                tracing::warn!("index at {} is being written by another process: opening it read-only", dir.display());
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Index {
+            root,
+            dir,
+            options,
+            tantivy,
+            fields,
+            reader,
+            writer: Mutex::new(writer),
+            state: RwLock::new(State::default()),
+            rebuild_reason,
+        })
+    }
+
+    /// Fill the in-memory tables from the file documents.
+    fn load_state(&self) -> tantivy::Result<()> {
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(Term::from_field_text(self.fields.doc_type, DOC_FILE), IndexRecordOption::Basic);
+        let mut addresses: Vec<_> = searcher.search(&query, &DocSetCollector)?.into_iter().collect();
+        addresses.sort();
+        let mut state = self.write_state();
+        for address in addresses {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text = |f| doc.get_first(f).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let num = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0);
+            let rel = text(self.fields.path);
+            let Some(lang) = Language::from_name(&text(self.fields.lang)) else { continue };
+            let stored: Vec<StoredSymbol> = serde_json::from_str(&text(self.fields.symbols))
+                .map_err(|e| tantivy::TantivyError::InvalidArgument(format!("symbols of {rel}: {e}")))?;
+            let path: Arc<str> = Arc::from(rel.as_str());
+            let symbols: Vec<SymbolDef> = stored
+                .into_iter()
+                .filter_map(|s| {
+                    Some(SymbolDef {
+                        path: path.clone(),
+                        kind: SymbolKind::parse(&s.k)?,
+                        name: s.n,
+                        scope: s.p,
+                        signature: s.g,
+                        start_line: s.s,
+                        end_line: s.e,
+                        name_line: s.l,
+                        name_col: s.c,
+                    })
+                })
+                .collect();
+            let entry = FileEntry {
+                lang,
+                hash: num(self.fields.hash),
+                size: num(self.fields.size),
+                mtime_ns: num(self.fields.mtime),
+                defined: distinct_names(&symbols),
+            };
+            state.insert_file(&rel, entry, symbols);
+        }
+        Ok(())
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Why the index was rebuilt on open, if it was.
+    pub fn rebuild_reason(&self) -> Option<&str> {
+        self.rebuild_reason.as_deref()
+    }
+
+    /// Whether another process holds the writer (updates then fail with [`IndexError::ReadOnly`]).
+    pub fn is_read_only(&self) -> bool {
+        lock(&self.writer).is_none()
+    }
+
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write_state(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Root-relative path of `path` (absolute, or already relative to the root).
+    pub fn relative_path(&self, path: &Path) -> Option<String> {
+        if path.is_relative() {
+            return walk::relative(Path::new(""), path).or_else(|| walk::relative(&self.root, &self.root.join(path)));
+        }
+        walk::relative(&self.root, path).or_else(|| {
+            let canonical = path.canonicalize().ok().or_else(|| {
+                let parent = path.parent()?.canonicalize().ok()?;
+                Some(parent.join(path.file_name()?))
+            })?;
+            walk::relative(&self.root, &canonical)
+        })
+    }
+
+    /// Bring the index up to date with the working tree: walk it (honouring ignore files), re-read files
+    /// whose size or mtime changed, re-parse those whose content hash changed, drop files that are gone,
+    /// and commit once. Files with an overlay are left to the overlay. `progress` is called after each
+    /// file. The first sync of a new index is the full build.
+    pub fn sync(&self, progress: &mut dyn FnMut(Progress)) -> Result<SyncStats, IndexError> {
+        let started = Instant::now();
+        let mut skipped = Vec::new();
+        let walked = walk::walk(&self.root, &self.root, false, self.options.max_file_size, &mut skipped);
+        let git = GitState::read(&self.root);
+        let (to_read, removed, seen) = {
+            let state = self.read_state();
+            let present: HashSet<&str> = walked.iter().map(|c| c.rel.as_str()).collect();
+            let removed: Vec<String> = state
+                .files
+                .keys()
+                .filter(|rel| !present.contains(String::as_str(rel)) && !state.overlays.contains_key(*rel))
+                .cloned()
+                .collect();
+            let seen = walked.len();
+            let to_read: Vec<Candidate> = walked
+                .into_iter()
+                .filter(|c| !state.overlays.contains_key(&c.rel))
+                .filter(|c| state.files.get(&c.rel).is_none_or(|f| f.size != c.size || f.mtime_ns != c.mtime_ns))
+                .collect();
+            (to_read, removed, seen)
+        };
+        self.write_state().git = git;
+        let mut stats = self.apply(to_read, removed, skipped, seen, progress)?;
+        stats.elapsed = started.elapsed();
+        Ok(stats)
+    }
+
+    /// Re-index just these paths (files or directories, absolute or root-relative) in one commit: changed
+    /// files are re-parsed, vanished ones dropped, ignore rules still apply. The watcher calls this.
+    pub fn update_paths(&self, paths: &[PathBuf]) -> Result<SyncStats, IndexError> {
+        let started = Instant::now();
+        let mut skipped = Vec::new();
+        let mut candidates: HashMap<String, Candidate> = HashMap::new();
+        let mut removed = Vec::new();
+        let mut dirs_walked = HashSet::new();
+        for path in paths {
+            let abs = if path.is_absolute() { path.clone() } else { self.root.join(path) };
+            let Some(rel) = self.relative_path(&abs) else { continue };
+            if abs.is_dir() {
+                for c in walk::walk(&self.root, &abs, false, self.options.max_file_size, &mut skipped) {
+                    candidates.insert(c.rel.clone(), c);
+                }
+                continue;
+            }
+            let Some(parent) = abs.parent() else { continue };
+            let accepted = if dirs_walked.insert(parent.to_path_buf()) {
+                walk::walk(&self.root, parent, true, self.options.max_file_size, &mut skipped)
+            } else {
+                Vec::new()
+            };
+            for c in accepted {
+                candidates.insert(c.rel.clone(), c);
+            }
+            if !candidates.contains_key(&rel) {
+                removed.push(rel);
+            }
+        }
+        let wanted: HashSet<String> = paths.iter().filter_map(|p| self.relative_path(&self.root.join(p))).collect();
+        let (to_read, removed) = {
+            let state = self.read_state();
+            // A deleted directory: everything known under it goes.
+            let mut gone: Vec<String> = removed
+                .into_iter()
+                .flat_map(|rel| {
+                    let prefix = format!("{rel}/");
+                    let mut under: Vec<String> =
+                        state.files.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+                    if state.files.contains_key(&rel) {
+                        under.push(rel);
+                    }
+                    under
+                })
+                .filter(|rel| !state.overlays.contains_key(rel))
+                .collect();
+            gone.sort();
+            gone.dedup();
+            let to_read: Vec<Candidate> = candidates
+                .into_values()
+                .filter(|c| wanted.contains(&c.rel) || wanted.iter().any(|w| c.rel.starts_with(&format!("{w}/"))))
+                .filter(|c| !state.overlays.contains_key(&c.rel))
+                .collect();
+            (to_read, gone)
+        };
+        skipped.retain(|s| wanted.contains(&s.path));
+        let seen = to_read.len();
+        let mut stats = self.apply(to_read, removed, skipped, seen, &mut |_| {})?;
+        stats.elapsed = started.elapsed();
+        Ok(stats)
+    }
+
+    /// Refresh the git state (HEAD, changed and recently committed files) without touching files.
+    pub fn refresh_git(&self) {
+        let git = GitState::read(&self.root);
+        self.write_state().git = git;
+    }
+
+    /// HEAD's commit id as of the last sync or git refresh.
+    pub fn git_head(&self) -> Option<String> {
+        self.read_state().git.head.clone()
+    }
+
+    /// Read, parse and write `to_read`, delete `removed`, commit once.
+    fn apply(
+        &self,
+        to_read: Vec<Candidate>,
+        removed: Vec<String>,
+        mut skipped: Vec<Skipped>,
+        files_seen: usize,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<SyncStats, IndexError> {
+        let mut guard = lock(&self.writer);
+        let writer = guard.as_mut().ok_or(IndexError::ReadOnly)?;
+        let mut stats = SyncStats { files_seen, ..SyncStats::default() };
+        for s in &skipped {
+            tracing::info!("skipping {}: {}", s.path, s.reason);
+        }
+        let mut to_delete: Vec<String> = removed;
+        to_delete.extend(skipped.iter().map(|s| s.path.clone()));
+        let known_hashes: HashMap<String, u64> = {
+            let state = self.read_state();
+            to_read.iter().filter_map(|c| Some((c.rel.clone(), state.files.get(&c.rel)?.hash))).collect()
+        };
+        let total = to_read.len();
+        let mut progress_state = Progress { files_done: 0, files_total: total, bytes_done: 0 };
+        let next = AtomicUsize::new(0);
+        let threads = self.options.threads.clamp(1, 16).min(total.max(1));
+        std::thread::scope(|scope| -> Result<(), IndexError> {
+            let (tx, rx) = mpsc::sync_channel::<Outcome>(64);
+            for _ in 0..threads {
+                let tx = tx.clone();
+                let (next, to_read, known_hashes, fields) = (&next, &to_read, &known_hashes, self.fields);
+                scope.spawn(move || loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(c) = to_read.get(i) else { break };
+                    let outcome = prepare_from_disk(&fields, c, known_hashes.get(&c.rel).copied());
+                    if tx.send(outcome).is_err() {
+                        break;
+                    }
+                });
+            }
+            drop(tx);
+            for outcome in rx {
+                match outcome {
+                    Outcome::Indexed(prepared) => {
+                        stats.bytes_indexed += prepared.entry.size;
+                        progress_state.bytes_done += prepared.entry.size;
+                        self.write_prepared(writer, *prepared, &mut stats)?;
+                    }
+                    Outcome::Unchanged { rel, size, mtime_ns } => {
+                        stats.files_unchanged += 1;
+                        if let Some(entry) = self.write_state().files.get_mut(&rel) {
+                            entry.size = size;
+                            entry.mtime_ns = mtime_ns;
+                        }
+                    }
+                    Outcome::Skipped(s) => {
+                        tracing::info!("skipping {}: {}", s.path, s.reason);
+                        to_delete.push(s.path.clone());
+                        skipped.push(s);
+                    }
+                }
+                progress_state.files_done += 1;
+                progress(progress_state);
+            }
+            Ok(())
+        })?;
+        {
+            let mut state = self.write_state();
+            for rel in &to_delete {
+                writer.delete_term(Term::from_field_text(self.fields.path, rel));
+                if state.remove_file(rel) {
+                    stats.files_removed += 1;
+                }
+            }
+        }
+        if stats.files_indexed > 0 || !to_delete.is_empty() {
+            writer.commit()?;
+            self.reader.reload()?;
+        }
+        stats.skipped = skipped;
+        Ok(stats)
+    }
+
+    fn write_prepared(&self, writer: &IndexWriter, prepared: Prepared, stats: &mut SyncStats) -> Result<(), IndexError> {
+        writer.delete_term(Term::from_field_text(self.fields.path, &prepared.rel));
+        for doc in prepared.docs {
+            writer.add_document(doc)?;
+        }
+        stats.files_indexed += 1;
+        stats.symbols += prepared.symbols.len();
+        stats.chunks += prepared.chunks;
+        self.write_state().insert_file(&prepared.rel, prepared.entry, prepared.symbols);
+        Ok(())
+    }
+
+    /// Index `text` as the content of `path` (an open document's unsaved text). The overlay wins over the
+    /// disk until [`Index::clear_overlay`]; the changed lines count as a recent edit for retrieval.
+    /// Costs one single-file update; callers debounce keystrokes.
+    pub fn set_overlay(&self, path: &Path, text: &str) -> Result<(), IndexError> {
+        let rel = self.relative_path(path).ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
+        let lang = Language::from_path(Path::new(&rel));
+        let previous = self.text_of(&rel);
+        {
+            let mut state = self.write_state();
+            state.overlays.insert(rel.clone(), Arc::from(text));
+            if let Some(previous) = previous {
+                if let Some((start_line, end_line)) = changed_lines(&previous, text) {
+                    state.recent_edits.retain(|e| !(e.path == rel && e.start_line <= end_line && start_line <= e.end_line));
+                    state.recent_edits.push_front(RecentEdit { path: rel.clone(), start_line, end_line, at: Instant::now() });
+                    state.recent_edits.truncate(MAX_RECENT_EDITS);
+                }
+            }
+        }
+        let Some(lang) = lang else { return Ok(()) };
+        let outcome = prepare_text(&self.fields, rel.clone(), lang, text, 0);
+        self.write_single(rel, outcome)
+    }
+
+    /// Drop the overlay of `path` and re-index it from the disk (or drop it if the file is gone).
+    pub fn clear_overlay(&self, path: &Path) -> Result<(), IndexError> {
+        let rel = self.relative_path(path).ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
+        if self.write_state().overlays.remove(&rel).is_none() {
+            return Ok(());
+        }
+        self.update_paths(&[PathBuf::from(&rel)]).map(|_| ())
+    }
+
+    fn write_single(&self, rel: String, outcome: Result<Prepared, SkipReason>) -> Result<(), IndexError> {
+        let mut guard = lock(&self.writer);
+        let writer = guard.as_mut().ok_or(IndexError::ReadOnly)?;
+        match outcome {
+            Ok(prepared) => self.write_prepared(writer, prepared, &mut SyncStats::default())?,
+            Err(reason) => {
+                tracing::info!("skipping {rel}: {reason}");
+                writer.delete_term(Term::from_field_text(self.fields.path, &rel));
+                self.write_state().remove_file(&rel);
+            }
+        }
+        writer.commit()?;
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The current text of a root-relative path: its overlay, else the disk.
+    pub fn text_of(&self, rel: &str) -> Option<Arc<str>> {
+        if let Some(text) = self.read_state().overlays.get(rel) {
+            return Some(text.clone());
+        }
+        let bytes = std::fs::read(self.root.join(rel)).ok()?;
+        String::from_utf8(bytes).ok().map(Arc::from)
+    }
+
+    /// Definitions named exactly `name`, best first (files changed recently first, then by path).
+    pub fn symbols(&self, name: &str) -> Vec<SymbolDef> {
+        let state = self.read_state();
+        let mut defs = state.symbols.get(name).cloned().unwrap_or_default();
+        defs.sort_by(|a, b| {
+            state.git.recency(&b.path).total_cmp(&state.git.recency(&a.path)).then_with(|| {
+                (&a.path, a.start_line).cmp(&(&b.path, b.start_line))
+            })
+        });
+        defs
+    }
+
+    /// Definitions whose name contains every part of `query` (case-insensitive), at most `limit`.
+    pub fn find_symbols(&self, query: &str, limit: usize) -> Vec<SymbolDef> {
+        let needle = query.to_lowercase();
+        let state = self.read_state();
+        let mut names: Vec<&String> = state.symbols.keys().filter(|n| n.to_lowercase().contains(&needle)).collect();
+        names.sort_by_key(|n| (n.len(), n.to_string()));
+        names.into_iter().flat_map(|n| state.symbols[n].iter().cloned()).take(limit).collect()
+    }
+
+    /// Every occurrence of the identifier `name` in indexed files (overlays win), definitions included,
+    /// never inside strings or comments. In path order.
+    pub fn references(&self, name: &str) -> Result<Vec<Location>, IndexError> {
+        let searcher = self.reader.searcher();
+        let query = TermQuery::new(Term::from_field_text(self.fields.refs, name), IndexRecordOption::Basic);
+        let mut paths = HashSet::new();
+        for address in searcher.search(&query, &DocSetCollector)? {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            if let Some(path) = doc.get_first(self.fields.path).and_then(|v| v.as_str()) {
+                paths.insert(path.to_string());
+            }
+        }
+        let mut paths: Vec<String> = paths.into_iter().collect();
+        paths.sort();
+        let langs: HashMap<String, Language> = {
+            let state = self.read_state();
+            paths.iter().filter_map(|p| Some((p.clone(), state.files.get(p)?.lang))).collect()
+        };
+        let mut out = Vec::new();
+        for rel in paths {
+            let Some(&lang) = langs.get(&rel) else { continue };
+            let Some(text) = self.text_of(&rel) else { continue };
+            let lines = hearth_base::LineIndex::new(&text);
+            for range in hearth_syntax::identifier_occurrences(lang, &text, name)? {
+                let line_start = lines.line_start(range.start_line).unwrap_or(0);
+                out.push(Location {
+                    path: rel.clone(),
+                    line: range.start_line,
+                    col: (range.start_byte - line_start) as u32,
+                    start_byte: range.start_byte,
+                    end_byte: range.end_byte,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Chunks ranked by BM25 over the identifiers of `query` (split like code: `parseUrl` finds `parse_url`).
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
+        let mut tokenizer = CodeTokenizer::default();
+        let mut stream = tokenizer.token_stream(query);
+        let mut terms = Vec::new();
+        while let Some(token) = stream.next() {
+            terms.push(token.text.clone());
+        }
+        terms.sort();
+        terms.dedup();
+        let clauses: Vec<(Occur, Box<dyn Query>)> = terms
+            .iter()
+            .map(|t| {
+                let q: Box<dyn Query> = Box::new(TermQuery::new(
+                    Term::from_field_text(self.fields.body, t),
+                    IndexRecordOption::WithFreqs,
+                ));
+                (Occur::Should, q)
+            })
+            .collect();
+        self.chunk_hits(&BooleanQuery::new(clauses), limit)
+    }
+
+    pub(crate) fn chunk_hits(&self, query: &dyn Query, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
+        let searcher = self.reader.searcher();
+        let top = searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?;
+        let mut hits = Vec::with_capacity(top.len());
+        for (score, address) in top {
+            let doc: TantivyDocument = searcher.doc(address)?;
+            let text = |f| doc.get_first(f).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let num = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            hits.push(SearchHit {
+                path: text(self.fields.path),
+                kind: text(self.fields.kind),
+                name: text(self.fields.name),
+                start_line: num(self.fields.start_line),
+                end_line: num(self.fields.end_line),
+                score,
+            });
+        }
+        Ok(hits)
+    }
+
+    /// Totals, and the size of the index directory.
+    pub fn stats(&self) -> Result<IndexStats, IndexError> {
+        let searcher = self.reader.searcher();
+        let chunk_query = TermQuery::new(Term::from_field_text(self.fields.doc_type, DOC_CHUNK), IndexRecordOption::Basic);
+        let chunks = searcher.search(&chunk_query, &Count)? as u64;
+        let state = self.read_state();
+        Ok(IndexStats {
+            files: state.files.len(),
+            source_bytes: state.files.values().map(|f| f.size).sum(),
+            symbols: state.symbols.values().map(Vec::len).sum(),
+            chunks,
+            index_bytes: dir_size(&self.dir),
+        })
+    }
+
+    /// Wait for Tantivy's background merges to finish (benchmarks measure the settled size).
+    pub fn wait_merging(&self) -> Result<(), IndexError> {
+        let mut guard = lock(&self.writer);
+        if let Some(writer) = guard.take() {
+            writer.wait_merging_threads()?;
+            *guard = Some(self.tantivy.writer_with_num_threads(1, self.options.writer_memory.max(15 << 20))?);
+        }
+        Ok(())
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+fn distinct_names(symbols: &[SymbolDef]) -> Vec<String> {
+    let mut names: Vec<String> = symbols.iter().map(|s| s.name.clone()).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// First and last changed line (in the new text) between two versions, or None if equal.
+fn changed_lines(old: &str, new: &str) -> Option<(u32, u32)> {
+    if old == new {
+        return None;
+    }
+    let old_lines: Vec<&str> = old.lines().collect();
+    let new_lines: Vec<&str> = new.lines().collect();
+    let prefix = old_lines.iter().zip(&new_lines).take_while(|(a, b)| a == b).count();
+    let suffix = old_lines[prefix..].iter().rev().zip(new_lines[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let last = new_lines.len().saturating_sub(suffix + 1).max(prefix);
+    Some((prefix as u32, last as u32))
+}
+
+fn prepare_from_disk(fields: &Fields, c: &Candidate, known_hash: Option<u64>) -> Outcome {
+    let skip = |reason| Outcome::Skipped(Skipped { path: c.rel.clone(), reason });
+    let bytes = match std::fs::read(&c.abs) {
+        Ok(bytes) => bytes,
+        Err(e) => return skip(SkipReason::Unreadable { error: e.to_string() }),
+    };
+    let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
+    if known_hash == Some(hash) {
+        return Outcome::Unchanged { rel: c.rel.clone(), size: c.size, mtime_ns: c.mtime_ns };
+    }
+    let text = match walk::decode(bytes) {
+        Ok(text) => text,
+        Err(reason) => return skip(reason),
+    };
+    match prepare_text(fields, c.rel.clone(), c.lang, &text, c.mtime_ns) {
+        Ok(prepared) => Outcome::Indexed(Box::new(prepared)),
+        Err(reason) => skip(reason),
+    }
+}
+
+/// Parse a file and build its documents: one file document (hash, references, definitions, symbols as
+/// JSON) and one document per chunk.
+fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_ns: u64) -> Result<Prepared, SkipReason> {
+    let syntax = analyze(lang, text).map_err(|e| SkipReason::Unparsable { error: e.to_string() })?;
+    let path: Arc<str> = Arc::from(rel.as_str());
+    let lines = hearth_base::LineIndex::new(text);
+    let symbols: Vec<SymbolDef> = syntax
+        .symbols
+        .iter()
+        .map(|s| SymbolDef {
+            path: path.clone(),
+            name: s.name.clone(),
+            kind: s.kind,
+            scope: s.scope.clone(),
+            signature: s.signature.clone(),
+            start_line: s.range.start_line,
+            end_line: s.range.end_line,
+            name_line: s.name_range.start_line,
+            name_col: (s.name_range.start_byte - lines.line_start(s.name_range.start_line).unwrap_or(0)) as u32,
+        })
+        .collect();
+    let stored: Vec<StoredSymbol> = symbols
+        .iter()
+        .map(|s| StoredSymbol {
+            n: s.name.clone(),
+            k: s.kind.as_str().to_string(),
+            s: s.start_line,
+            e: s.end_line,
+            l: s.name_line,
+            c: s.name_col,
+            g: s.signature.clone(),
+            p: s.scope.clone(),
+        })
+        .collect();
+    let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
+    let mut file_doc = TantivyDocument::default();
+    file_doc.add_text(fields.path, &rel);
+    file_doc.add_text(fields.doc_type, DOC_FILE);
+    file_doc.add_text(fields.lang, lang.name());
+    file_doc.add_u64(fields.hash, hash);
+    file_doc.add_u64(fields.size, text.len() as u64);
+    file_doc.add_u64(fields.mtime, mtime_ns);
+    let mut refs: Vec<&str> = syntax.references.iter().map(|r| r.name.as_str()).collect();
+    refs.sort_unstable();
+    refs.dedup();
+    for name in refs {
+        file_doc.add_text(fields.refs, name);
+    }
+    let defined = distinct_names(&symbols);
+    for name in &defined {
+        file_doc.add_text(fields.defs, name);
+    }
+    file_doc.add_text(fields.defs_text, defined.join(" "));
+    file_doc.add_text(fields.symbols, serde_json::to_string(&stored).expect("symbols serialize"));
+    let mut docs = vec![file_doc];
+    for chunk in &syntax.chunks {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(fields.path, &rel);
+        doc.add_text(fields.doc_type, DOC_CHUNK);
+        doc.add_text(fields.kind, chunk.kind.as_str());
+        doc.add_text(fields.name, &chunk.name);
+        doc.add_u64(fields.start_line, chunk.range.start_line as u64);
+        doc.add_u64(fields.end_line, chunk.range.end_line as u64);
+        if let Some(header) = &chunk.header {
+            doc.add_text(fields.header, header);
+        }
+        doc.add_text(fields.body, &chunk.text);
+        if text.get(chunk.range.start_byte..chunk.range.end_byte) != Some(chunk.text.as_str()) {
+            doc.add_text(fields.text, &chunk.text);
+        }
+        docs.push(doc);
+    }
+    let entry = FileEntry { lang, hash, size: text.len() as u64, mtime_ns, defined };
+    Ok(Prepared { rel, entry, symbols, docs, chunks: syntax.chunks.len() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_lines;
+
+    #[test]
+    fn changed_lines_spans_the_edit_in_the_new_text() {
+        assert_eq!(changed_lines("a\nb\nc\n", "a\nb\nc\n"), None);
+        assert_eq!(changed_lines("a\nb\nc\n", "a\nX\nc\n"), Some((1, 1)));
+        assert_eq!(changed_lines("a\nb\nc\n", "a\nb\nX\nY\nc\n"), Some((2, 3)));
+        assert_eq!(changed_lines("a\nb\nc\n", "a\nc\n"), Some((1, 1)));
+    }
+}

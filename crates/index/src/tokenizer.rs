@@ -1,0 +1,154 @@
+//! The code-aware Tantivy tokenizer: identifiers, whole and split at camelCase, snake_case and digits.
+
+use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
+
+/// The name the tokenizer is registered under in the Tantivy index.
+pub(crate) const CODE_TOKENIZER: &str = "hearth_code";
+
+/// Shortest token kept, in bytes: single letters match everything and tell nothing.
+const MIN_TOKEN_LEN: usize = 2;
+/// Longest token kept, in bytes (long runs are data, not names).
+const MAX_TOKEN_LEN: usize = 64;
+
+/// Emits, for every identifier, its lower-cased whole and then each lower-cased part when it has
+/// several: `parseHTTPRequest_v2` gives `parsehttprequest_v2`, `parse`, `http`, `request`, `v2`.
+/// Pure numbers are skipped.
+#[derive(Clone, Default)]
+pub struct CodeTokenizer {
+    tokens: Vec<Token>,
+}
+
+pub struct CodeTokenStream<'a> {
+    tokens: &'a mut Vec<Token>,
+    next: usize,
+}
+
+impl Tokenizer for CodeTokenizer {
+    type TokenStream<'a> = CodeTokenStream<'a>;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
+        self.tokens.clear();
+        let mut position = 0;
+        for_each_identifier(text, |start, ident| {
+            let mut push = |from: usize, word: &str| {
+                if (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&word.len()) {
+                    self.tokens.push(Token {
+                        offset_from: start + from,
+                        offset_to: start + from + word.len(),
+                        position,
+                        text: word.to_lowercase(),
+                        position_length: 1,
+                    });
+                    position += 1;
+                }
+            };
+            push(0, ident);
+            let parts = identifier_parts(ident);
+            if parts.len() > 1 || parts.first().is_some_and(|(_, part)| part.len() != ident.len()) {
+                for (from, part) in parts {
+                    push(from, part);
+                }
+            }
+        });
+        CodeTokenStream { tokens: &mut self.tokens, next: 0 }
+    }
+}
+
+impl TokenStream for CodeTokenStream<'_> {
+    fn advance(&mut self) -> bool {
+        self.next += 1;
+        self.next <= self.tokens.len()
+    }
+
+    fn token(&self) -> &Token {
+        &self.tokens[self.next - 1]
+    }
+
+    fn token_mut(&mut self) -> &mut Token {
+        &mut self.tokens[self.next - 1]
+    }
+}
+
+fn is_ident_char(c: char) -> bool {
+    c == '_' || c.is_alphanumeric()
+}
+
+/// Calls `f(byte_offset, identifier)` for every maximal run of identifier characters that is not a
+/// pure number.
+pub(crate) fn for_each_identifier<'t>(text: &'t str, mut f: impl FnMut(usize, &'t str)) {
+    let mut start = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (start, is_ident_char(c)) {
+            (None, true) => start = Some(i),
+            (Some(s), false) => {
+                let ident = &text[s..i];
+                if !ident.starts_with(|c: char| c.is_ascii_digit()) {
+                    f(s, ident);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The parts of an identifier with their byte offsets: split at `_`, at lower-to-upper case changes,
+/// before the last capital of an acronym (`HTTPServer` is `HTTP`, `Server`); digits stay with the letters
+/// before them (`utf8ToUtf16` is `utf8`, `To`, `Utf16`).
+pub fn identifier_parts(ident: &str) -> Vec<(usize, &str)> {
+    let chars: Vec<(usize, char)> = ident.char_indices().collect();
+    let mut parts = Vec::new();
+    let mut start: Option<usize> = None;
+    for (k, &(i, c)) in chars.iter().enumerate() {
+        if c == '_' {
+            if let Some(s) = start.take() {
+                parts.push((s, &ident[s..i]));
+            }
+            continue;
+        }
+        if let Some(s) = start {
+            let prev = chars[k - 1].1;
+            let next = chars.get(k + 1).map(|&(_, n)| n);
+            let boundary = (prev.is_lowercase() && c.is_uppercase())
+                || (prev.is_uppercase() && c.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+                || (prev.is_ascii_digit() && c.is_uppercase());
+            if boundary {
+                parts.push((s, &ident[s..i]));
+                start = Some(i);
+            }
+        } else {
+            start = Some(i);
+        }
+    }
+    if let Some(s) = start {
+        parts.push((s, &ident[s..]));
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> Vec<String> {
+        let mut tokenizer = CodeTokenizer::default();
+        let mut stream = tokenizer.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(t) = stream.next() {
+            assert_eq!(text[t.offset_from..t.offset_to].to_lowercase(), t.text);
+            out.push(t.text.clone());
+        }
+        out
+    }
+
+    #[test]
+    fn splits_camel_snake_acronyms_and_digits_and_keeps_the_whole() {
+        assert_eq!(
+            tokens("parseHTTPRequest_v2(x, 42) + max_len"),
+            ["parsehttprequest_v2", "parse", "http", "request", "v2", "max_len", "max", "len"]
+        );
+        assert_eq!(tokens("XMLHttpRequest"), ["xmlhttprequest", "xml", "http", "request"]);
+        assert_eq!(tokens("__init__ self.données"), ["__init__", "init", "self", "données"]);
+        assert_eq!(tokens("utf8ToUtf16 Vec2D"), ["utf8toutf16", "utf8", "to", "utf16", "vec2d", "vec2"]);
+    }
+}

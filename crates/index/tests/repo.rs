@@ -1,0 +1,391 @@
+//! The index on real git repositories built with git2 in temp dirs, with a real Tantivy index on disk.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
+
+use hearth_index::{approximate_tokens, Index, IndexOptions, Reason, RetrieveRequest, SkipReason, WatchEvent};
+
+struct TestRepo {
+    root: tempfile::TempDir,
+    index_dir: tempfile::TempDir,
+    repo: git2::Repository,
+}
+
+impl TestRepo {
+    fn new() -> TestRepo {
+        let root = tempfile::tempdir().unwrap();
+        let repo = git2::Repository::init(root.path()).unwrap();
+        let mut config = repo.config().unwrap();
+        config.set_str("user.name", "Hearth Test").unwrap();
+        config.set_str("user.email", "test@hearth.invalid").unwrap();
+        TestRepo { root, index_dir: tempfile::tempdir().unwrap(), repo }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    fn write(&self, rel: &str, text: impl AsRef<[u8]>) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    fn remove(&self, rel: &str) {
+        std::fs::remove_file(self.path(rel)).unwrap();
+    }
+
+    /// Stage everything (deletions too) and commit on the current branch.
+    fn commit(&self, message: &str) -> git2::Oid {
+        let mut index = self.repo.index().unwrap();
+        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+        index.update_all(["*"], None).unwrap();
+        index.write().unwrap();
+        let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = self.repo.signature().unwrap();
+        let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        self.repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap()
+    }
+
+    fn checkout(&self, branch: &str) {
+        let reference = format!("refs/heads/{branch}");
+        let object = self.repo.revparse_single(&reference).unwrap();
+        let mut options = git2::build::CheckoutBuilder::new();
+        options.force().remove_untracked(false);
+        self.repo.checkout_tree(&object, Some(&mut options)).unwrap();
+        self.repo.set_head(&reference).unwrap();
+    }
+
+    fn open(&self) -> Index {
+        let options = IndexOptions { index_dir: Some(self.index_dir.path().join("idx")), ..IndexOptions::default() };
+        Index::open(self.root.path(), options).unwrap()
+    }
+}
+
+fn synced(repo: &TestRepo) -> Index {
+    let index = repo.open();
+    index.sync(&mut |_| {}).unwrap();
+    index
+}
+
+fn def_paths(index: &Index, name: &str) -> Vec<String> {
+    index.symbols(name).iter().map(|d| d.path.to_string()).collect()
+}
+
+/// Logs written while `f` runs on this thread.
+fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
+    #[derive(Clone)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer(Arc::new(Mutex::new(Vec::new())));
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    let out = tracing::subscriber::with_default(subscriber, f);
+    let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    (out, logs)
+}
+
+#[test]
+fn ignore_rules_and_vendored_trees_are_honoured() {
+    let repo = TestRepo::new();
+    repo.write(".gitignore", "generated/\n*.tmp.rs\n");
+    repo.write(".ignore", "scratch.py\n");
+    repo.write(".git/info/exclude", "local_only.rs\n");
+    repo.write("src/lib.rs", "pub fn kept() {}\n");
+    repo.write("generated/out.rs", "pub fn from_generated_dir() {}\n");
+    repo.write("src/cache.tmp.rs", "pub fn from_tmp_file() {}\n");
+    repo.write("scratch.py", "def from_scratch():\n    pass\n");
+    repo.write("local_only.rs", "fn from_info_exclude() {}\n");
+    repo.write("node_modules/pkg/index.js", "function fromNodeModules() {}\n");
+    repo.write("README.md", "# not code\n");
+    let index = synced(&repo);
+    assert_eq!(def_paths(&index, "kept"), ["src/lib.rs"]);
+    for hidden in ["from_generated_dir", "from_tmp_file", "from_scratch", "from_info_exclude", "fromNodeModules"] {
+        assert!(index.symbols(hidden).is_empty(), "{hidden} should be ignored");
+    }
+    assert_eq!(index.stats().unwrap().files, 1);
+}
+
+#[test]
+fn second_sync_reads_nothing_and_one_edit_reparses_one_file() {
+    let repo = TestRepo::new();
+    for i in 0..5 {
+        repo.write(&format!("m{i}.py"), format!("def f{i}():\n    return {i}\n"));
+    }
+    let index = repo.open();
+    let first = index.sync(&mut |_| {}).unwrap();
+    assert_eq!(first.files_indexed, 5);
+    let again = index.sync(&mut |_| {}).unwrap();
+    assert_eq!((again.files_indexed, again.files_unchanged, again.files_removed), (0, 0, 0));
+    std::thread::sleep(Duration::from_millis(20));
+    repo.write("m3.py", "def f3_renamed():\n    return 3\n");
+    let third = index.sync(&mut |_| {}).unwrap();
+    assert_eq!(third.files_indexed, 1);
+    assert!(index.symbols("f3").is_empty());
+    assert_eq!(def_paths(&index, "f3_renamed"), ["m3.py"]);
+    drop(index);
+    // Reopened: the state comes back from disk, and nothing needs re-reading.
+    let reopened = repo.open();
+    assert_eq!(def_paths(&reopened, "f1"), ["m1.py"]);
+    assert_eq!(reopened.sync(&mut |_| {}).unwrap().files_indexed, 0);
+}
+
+#[test]
+fn unsaved_overlay_wins_over_the_disk() {
+    let repo = TestRepo::new();
+    repo.write("app.py", "def on_disk():\n    pass\n");
+    let index = synced(&repo);
+    assert_eq!(def_paths(&index, "on_disk"), ["app.py"]);
+
+    index.set_overlay(&repo.path("app.py"), "def in_editor():\n    pass\n").unwrap();
+    assert!(index.symbols("on_disk").is_empty());
+    assert_eq!(def_paths(&index, "in_editor"), ["app.py"]);
+
+    // The disk changes under the open document: the overlay still wins, by watcher batch or full sync.
+    repo.write("app.py", "def disk_again():\n    pass\n");
+    index.update_paths(&[repo.path("app.py")]).unwrap();
+    index.sync(&mut |_| {}).unwrap();
+    assert!(index.symbols("disk_again").is_empty());
+    assert_eq!(def_paths(&index, "in_editor"), ["app.py"]);
+    assert_eq!(index.references("in_editor").unwrap().len(), 1);
+
+    index.clear_overlay(&repo.path("app.py")).unwrap();
+    assert!(index.symbols("in_editor").is_empty());
+    assert_eq!(def_paths(&index, "disk_again"), ["app.py"]);
+}
+
+#[test]
+fn rename_delete_and_readd_are_reflected() {
+    let repo = TestRepo::new();
+    repo.write("src/alpha.rs", "pub fn alpha() -> u32 { 1 }\n");
+    repo.write("src/main.rs", "fn main() { alpha(); }\n");
+    repo.commit("init");
+    let index = synced(&repo);
+    assert_eq!(def_paths(&index, "alpha"), ["src/alpha.rs"]);
+
+    std::fs::rename(repo.path("src/alpha.rs"), repo.path("src/beta.rs")).unwrap();
+    index.update_paths(&[repo.path("src/alpha.rs"), repo.path("src/beta.rs")]).unwrap();
+    assert_eq!(def_paths(&index, "alpha"), ["src/beta.rs"]);
+
+    repo.remove("src/beta.rs");
+    let stats = index.sync(&mut |_| {}).unwrap();
+    assert_eq!(stats.files_removed, 1);
+    assert!(index.symbols("alpha").is_empty());
+    let refs: Vec<String> = index.references("alpha").unwrap().iter().map(|l| l.path.clone()).collect();
+    assert_eq!(refs, ["src/main.rs"]);
+
+    repo.write("src/alpha.rs", "pub fn alpha() -> u32 { 2 }\n");
+    index.update_paths(&[PathBuf::from("src/alpha.rs")]).unwrap();
+    assert_eq!(def_paths(&index, "alpha"), ["src/alpha.rs"]);
+
+    // A deleted directory takes its files along.
+    std::fs::remove_dir_all(repo.path("src")).unwrap();
+    index.update_paths(&[repo.path("src")]).unwrap();
+    assert_eq!(index.stats().unwrap().files, 0);
+}
+
+#[test]
+fn checkout_of_another_branch_removes_stale_symbols_through_the_watcher() {
+    let repo = TestRepo::new();
+    repo.write("core.rs", "pub fn on_both() {}\n");
+    repo.commit("main work");
+    let main = repo.repo.head().unwrap().peel_to_commit().unwrap();
+    repo.repo.branch("feature", &main, false).unwrap();
+    let main_branch = repo.repo.head().unwrap().shorthand().unwrap().to_string();
+    repo.checkout("feature");
+    repo.write("feature.rs", "pub fn only_on_feature() {}\n");
+    repo.write("core.rs", "pub fn on_both() {}\npub fn core_on_feature() {}\n");
+    repo.commit("feature work");
+
+    let index = Arc::new(synced(&repo));
+    assert_eq!(def_paths(&index, "only_on_feature"), ["feature.rs"]);
+    assert_eq!(def_paths(&index, "core_on_feature"), ["core.rs"]);
+
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
+    let _watch = index.watch(move |event| tx.lock().unwrap().send(event).unwrap()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    repo.checkout(&main_branch);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !index.symbols("only_on_feature").is_empty() || !index.symbols("core_on_feature").is_empty() {
+        let remaining = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(remaining) {
+            Ok(WatchEvent::Failed(e)) => panic!("watch batch failed: {e}"),
+            Ok(_) => {}
+            Err(_) => panic!("the watcher did not drop the feature branch's symbols within 20 s"),
+        }
+    }
+    assert_eq!(def_paths(&index, "on_both"), ["core.rs"]);
+    assert_eq!(index.git_head(), Some(main.id().to_string()));
+}
+
+#[test]
+fn watcher_reindexes_a_saved_file() {
+    let repo = TestRepo::new();
+    repo.write("lib.rs", "fn before_save() {}\n");
+    let index = Arc::new(synced(&repo));
+    let _watch = index.watch(|_| {}).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    repo.write("lib.rs", "fn after_save() {}\n");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while index.symbols("after_save").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "the watcher did not pick up the save within 20 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(index.symbols("before_save").is_empty());
+}
+
+#[test]
+fn truncated_index_is_rebuilt_with_a_reason() {
+    let repo = TestRepo::new();
+    repo.write("a.go", "package a\n\nfunc Alpha() int { return 1 }\n");
+    drop(synced(&repo));
+
+    let idx = repo.index_dir.path().join("idx");
+    let largest = std::fs::read_dir(&idx)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e != "json" && e != "lock"))
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let len = std::fs::metadata(&largest).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&largest).unwrap();
+    file.set_len(len / 2).unwrap();
+    drop(file);
+
+    let (index, logs) = capture_logs(|| repo.open());
+    let reason = index.rebuild_reason().expect("a truncated index must be rebuilt").to_string();
+    assert!(reason.contains("corrupt") || reason.contains("cannot"), "{reason}");
+    assert!(logs.contains("rebuilding it from scratch"), "{logs}");
+    assert!(index.symbols("Alpha").is_empty());
+    index.sync(&mut |_| {}).unwrap();
+    assert_eq!(def_paths(&index, "Alpha"), ["a.go"]);
+}
+
+#[test]
+fn older_schema_version_is_rebuilt() {
+    let repo = TestRepo::new();
+    repo.write("a.rb", "class Greeter\n  def hello\n  end\nend\n");
+    drop(synced(&repo));
+    let meta = repo.index_dir.path().join("idx/hearth.json");
+    let text = std::fs::read_to_string(&meta).unwrap();
+    let older = text.replace(&format!("\"schema_version\": {}", hearth_index::SCHEMA_VERSION), "\"schema_version\": 0");
+    assert_ne!(text, older);
+    std::fs::write(&meta, older).unwrap();
+    let index = repo.open();
+    assert_eq!(
+        index.rebuild_reason(),
+        Some(format!("has schema version 0, this build uses {}", hearth_index::SCHEMA_VERSION).as_str())
+    );
+    index.sync(&mut |_| {}).unwrap();
+    assert_eq!(def_paths(&index, "hello"), ["a.rb"]);
+}
+
+#[test]
+fn invalid_utf8_and_a_50_mb_file_are_skipped_with_a_logged_reason() {
+    let repo = TestRepo::new();
+    repo.write("good.rs", "fn good() {}\n");
+    let mut bad = b"fn bad() {}\n// caf".to_vec();
+    bad.extend_from_slice(&[0xe9, b'\n']);
+    repo.write("bad.rs", bad);
+    repo.write("huge.rs", "// filler line\n".repeat(50 * 1024 * 1024 / 15 + 1));
+    repo.write("blob.c", b"int x;\0\0\0binary".to_vec());
+
+    let index = repo.open();
+    let (stats, logs) = capture_logs(|| index.sync(&mut |_| {}).unwrap());
+    let reason = |path: &str| stats.skipped.iter().find(|s| s.path == path).map(|s| s.reason.clone());
+    assert_eq!(reason("bad.rs"), Some(SkipReason::InvalidUtf8 { offset: 18 }));
+    assert!(matches!(reason("huge.rs"), Some(SkipReason::TooLarge { size, .. }) if size >= 50 * 1024 * 1024));
+    assert_eq!(reason("blob.c"), Some(SkipReason::Binary));
+    assert!(logs.contains("skipping bad.rs: not valid UTF-8"), "{logs}");
+    assert!(logs.contains("skipping huge.rs: 5242"), "{logs}");
+    assert_eq!(def_paths(&index, "good"), ["good.rs"]);
+    assert!(index.symbols("bad").is_empty());
+    assert_eq!(stats.files_indexed, 1);
+}
+
+#[test]
+fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
+    let repo = TestRepo::new();
+    repo.write(
+        "src/config.rs",
+        "pub struct Config {\n    pub port: u16,\n}\n\npub fn parse_config(text: &str) -> Config {\n    let port = text.trim().parse().unwrap_or(8080);\n    Config { port }\n}\n",
+    );
+    repo.write(
+        "src/server.rs",
+        "pub fn start_listener(port: u16) {\n    let address = format!(\"0.0.0.0:{port}\");\n    bind_socket(&address);\n}\n\nfn bind_socket(address: &str) {\n    println!(\"{address}\");\n}\n",
+    );
+    repo.write("src/unrelated.rs", "pub fn compute_checksum(bytes: &[u8]) -> u32 {\n    bytes.iter().map(|b| *b as u32).sum()\n}\n");
+    let main = "use crate::config::parse_config;\n\nfn main() {\n    let config: Config = parse_config(\"80\");\n    let address = format!(\"0.0.0.0:{}\", config.port);\n    \n}\n";
+    repo.write("src/main.rs", main);
+    repo.commit("init");
+    let index = synced(&repo);
+    index.set_overlay(&repo.path("src/unrelated.rs"), "pub fn compute_checksum(bytes: &[u8]) -> u32 {\n    bytes.iter().map(|b| *b as u32).sum::<u32>() + 1\n}\n").unwrap();
+
+    let cursor = main.find("    \n}").unwrap() + 4;
+    let request = |budget| RetrieveRequest {
+        path: Path::new("src/main.rs"),
+        text: Some(main),
+        offset: cursor,
+        budget_tokens: budget,
+        count_tokens: &approximate_tokens,
+    };
+    let snippets = index.retrieve(&request(2000)).unwrap();
+    let summary: Vec<String> = snippets.iter().map(|s| format!("{}:{} {}", s.path, s.start_line, s.reason)).collect();
+    // The definitions of the names used next to the cursor come first.
+    let mut top: Vec<(&str, String)> = snippets[..2]
+        .iter()
+        .map(|s| match &s.reason {
+            Reason::Definition { name, .. } => (s.path.as_str(), name.clone()),
+            other => panic!("expected definitions first, got {other}: {summary:#?}"),
+        })
+        .collect();
+    top.sort();
+    assert_eq!(top, [("src/config.rs", "Config".to_string()), ("src/config.rs", "parse_config".to_string())]);
+    assert!(snippets.iter().any(|s| s.text.starts_with("pub fn parse_config(text: &str) -> Config {")), "{summary:#?}");
+    assert!(snippets.iter().any(|s| s.path == "src/server.rs" && matches!(s.reason, Reason::Similar { .. })), "{summary:#?}");
+    assert!(snippets.iter().any(|s| s.path == "src/unrelated.rs" && matches!(s.reason, Reason::RecentEdit { .. })), "{summary:#?}");
+    assert!(snippets.iter().all(|s| s.path != "src/main.rs"), "the cursor's own window is never retrieved: {summary:#?}");
+    for w in snippets.windows(2) {
+        assert!(w[0].score >= w[1].score);
+    }
+
+    let cost = |s: &hearth_index::Snippet| approximate_tokens(&s.header()) + approximate_tokens(&s.text);
+    let small = index.retrieve(&request(60)).unwrap();
+    assert!(!small.is_empty() && small.len() < snippets.len());
+    assert!(small.iter().map(cost).sum::<usize>() <= 60);
+    assert!(index.retrieve(&request(0)).unwrap().is_empty());
+}
+
+#[test]
+fn references_skip_strings_and_comments_and_search_splits_identifiers() {
+    let repo = TestRepo::new();
+    repo.write("a.ts", "export function loadUser(id: string) { return id; }\n// loadUser is cached\nconst s = \"loadUser\";\n");
+    repo.write("b.ts", "import { loadUser } from './a';\nloadUser('1');\nconst loadUserLater = 1;\n");
+    let index = synced(&repo);
+    let refs: Vec<(String, u32)> = index.references("loadUser").unwrap().into_iter().map(|l| (l.path, l.line)).collect();
+    assert_eq!(refs, [("a.ts".to_string(), 0), ("b.ts".to_string(), 0), ("b.ts".to_string(), 1)]);
+    // snake_case finds camelCase: both files' chunks, and nothing for a name no file uses.
+    let mut hits: Vec<String> = index.search("load_user", 5).unwrap().into_iter().map(|h| h.path).collect();
+    hits.sort();
+    hits.dedup();
+    assert_eq!(hits, ["a.ts", "b.ts"]);
+    assert!(index.search("save_user", 5).unwrap().iter().all(|h| h.score < 1.0 || h.path == "a.ts" || h.path == "b.ts"));
+    assert!(index.search("nonexistent_thing", 5).unwrap().is_empty());
+}
