@@ -2,7 +2,8 @@
 # Editor clients' CI: VS Code extension (typecheck, unit tests, .vsix, integration test against the real
 # server) and the Neovim plugin (headless end-to-end test against the real server, both ghost-text backends).
 #
-#   editors/ci.sh [unit|integration|all]      (default: all)
+#   editors/ci.sh [unit|integration|all|e2e]  (default: all)
+# e2e (opt-in, not part of all): the .vsix inside a real VS Code (code-server) driven by Chromium.
 #
 # Env: HEARTH_BIN (default $CARGO_TARGET_DIR/debug/hearth, built with `cargo build -p hearth-cli` if missing),
 #      HEARTH_TEST_MODEL (default ../shared/models/tiny-coder beside the repository).
@@ -76,5 +77,6 @@ case "$phase" in
   unit) vscode_unit ;;
   integration) need_server; vscode_integration; neovim_integration ;;
   all) vscode_unit; need_server; vscode_integration; neovim_integration ;;
-  *) echo "usage: editors/ci.sh [unit|integration|all]" >&2; exit 2 ;;
+  e2e) need_server; section "VS Code in code-server + Chromium against $HEARTH_BIN"; (cd "$editors/vscode" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && test/e2e/run.sh) ;;
+  *) echo "usage: editors/ci.sh [unit|integration|all|e2e]" >&2; exit 2 ;;
 esac

@@ -23,6 +23,7 @@ import { initialStatus, nextStatus, viewStatus, type StatusEvent, type StatusSta
 import { withTimeout } from "./core/timeout";
 
 const PREVIEW_SCHEME = "hearth-proposed";
+const CONTEXT_SCHEME = "hearth-context";
 
 class Hearth implements vscode.Disposable {
   private client: LanguageClient | undefined;
@@ -31,7 +32,9 @@ class Hearth implements vscode.Disposable {
   private readonly crashes = new CrashTracker();
   private readonly output = vscode.window.createOutputChannel("Hearth", { log: true });
   private readonly statusItem = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
+  /** Read-only virtual documents: proposed file contents and context pages, by URI. */
   private readonly proposed = new Map<string, string>();
+  private contextPages = 0;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -43,6 +46,9 @@ class Hearth implements vscode.Disposable {
       this.output,
       this.statusItem,
       vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, {
+        provideTextDocumentContent: (uri) => this.proposed.get(uri.toString()) ?? "",
+      }),
+      vscode.workspace.registerTextDocumentContentProvider(CONTEXT_SCHEME, {
         provideTextDocumentContent: (uri) => this.proposed.get(uri.toString()) ?? "",
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
@@ -338,7 +344,10 @@ class Hearth implements vscode.Disposable {
         arguments: [contextArgs(editor.document.uri.toString(), { line: pos.line, character: pos.character })],
       });
       const where = `${vscode.workspace.asRelativePath(editor.document.uri)}:${pos.line + 1}:${pos.character + 1}`;
-      const doc = await vscode.workspace.openTextDocument({ language: "markdown", content: renderContext(parseContextResult(raw), where) });
+      const uri = vscode.Uri.from({ scheme: CONTEXT_SCHEME, path: `/Hearth context ${++this.contextPages}.md` });
+      this.proposed.set(uri.toString(), renderContext(parseContextResult(raw), where));
+      const doc = await vscode.workspace.openTextDocument(uri);
+      await vscode.languages.setTextDocumentLanguage(doc, "markdown");
       await vscode.window.showTextDocument(doc, { viewColumn: vscode.ViewColumn.Beside, preview: true });
     } catch (e) {
       const message = `Hearth could not show the context: ${e instanceof Error ? e.message : String(e)}`;

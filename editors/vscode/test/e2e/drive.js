@@ -1,0 +1,153 @@
+// Drives the Hearth extension inside code-server with Chromium, as a user would, and checks what shows.
+// Started by run.sh; prints "ok - …" per check and "vscode e2e: N passed, N failed".
+const { chromium } = require("playwright-core");
+const fs = require("fs");
+const path = require("path");
+
+const work = process.env.HEARTH_E2E_WORK;
+const url = process.env.HEARTH_E2E_URL;
+const shots = process.env.HEARTH_E2E_SHOTS || work;
+const READY_MS = Number(process.env.HEARTH_READY_TIMEOUT_MS || 300000);
+const mainPy = path.join(work, "ws", "main.py");
+const results = { passed: 0, failed: 0 };
+
+let failureShot = async () => undefined;
+async function check(name, fn) {
+  try {
+    await fn();
+    results.passed++;
+    console.log(`ok - ${name}`);
+  } catch (e) {
+    results.failed++;
+    await failureShot(name.replace(/[^a-z]+/gi, "-").slice(0, 40));
+    console.log(`not ok - ${name}\n    ${String(e && e.stack || e).replace(/\n/g, "\n    ")}`);
+  }
+}
+function assert(cond, msg) {
+  if (!cond) throw new Error(msg);
+}
+async function until(what, timeoutMs, fn) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn().catch(() => undefined);
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+(async () => {
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--no-sandbox"] });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const shot = (name) => page.screenshot({ path: path.join(shots, `vscode-${name}.png`) });
+  failureShot = (name) => shot(`failed-${name}`).catch(() => undefined);
+  const statusText = async () => (await page.locator("[id='hearth.hearth'], [id*='hearth']").allInnerTexts()).join(" ").trim();
+  const ghostText = async () => (await page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text").allInnerTexts()).join("").replace(/\u00a0/g, " ");
+  const command = async (title) => {
+    await page.keyboard.press("F1");
+    await page.waitForSelector(".quick-input-widget input", { state: "visible" });
+    await page.keyboard.type(title);
+    await page.waitForTimeout(400);
+    await page.keyboard.press("Enter");
+  };
+  const saveAll = async () => {
+    await command("File: Save All Files");
+    await page.waitForTimeout(500);
+  };
+  const toasts = async () => (await page.locator(".notifications-toasts .notification-toast").allInnerTexts()).join("\n");
+
+  await page.goto(`${url}/?folder=${encodeURIComponent(path.join(work, "ws"))}`);
+  await page.waitForSelector(".monaco-workbench", { timeout: 60000 });
+
+  await check("the status bar goes from loading to ready", async () => {
+    const text = await until("status bar ready", READY_MS, async () => {
+      const t = await statusText();
+      return /^Hearth$/.test(t) ? t : undefined;
+    });
+    assert(text === "Hearth", text);
+  });
+
+  await page.keyboard.press("Control+P");
+  await page.keyboard.type("main.py");
+  await page.waitForTimeout(600);
+  await page.keyboard.press("Enter");
+  await page.waitForSelector(".monaco-editor .view-lines", { timeout: 20000 });
+  await page.waitForTimeout(1000);
+
+  await check("typing shows ghost text and Tab accepts it", async () => {
+    const before = fs.readFileSync(mainPy, "utf8");
+    await page.keyboard.press("Control+End");
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("End");
+    await page.keyboard.type("s");
+    await page.keyboard.press("Backspace");
+    const ghost = await until("ghost text", 60000, ghostText);
+    await shot("ghost");
+    await page.keyboard.press("Tab");
+    await page.waitForTimeout(300);
+    await saveAll();
+    const after = fs.readFileSync(mainPy, "utf8");
+    assert(after !== before, "the file did not change after Tab");
+    const firstLine = ghost.split("\n")[0].trim();
+    assert(after.includes(firstLine), `the accepted text ${JSON.stringify(firstLine)} is not in the file:\n${after}`);
+  });
+
+  await check("Hearth: Edit selection… shows a diff for review and applies on Apply", async () => {
+    const before = fs.readFileSync(mainPy, "utf8");
+    await page.keyboard.press("Control+G");
+    await page.keyboard.type("8");
+    await page.keyboard.press("Enter");
+    await page.keyboard.press("Home");
+    for (let i = 0; i < 5; i++) await page.keyboard.press("Shift+ArrowDown");
+    await command("Hearth: Edit selection");
+    await page.waitForSelector(".quick-input-widget input", { state: "visible" });
+    await page.keyboard.type("use the built-in sum function");
+    await page.keyboard.press("Enter");
+    await until("the review list", 120000, async () => (await page.locator(".quick-input-widget .quick-input-list").innerText()).includes("Apply"));
+    assert(await page.locator(".monaco-diff-editor").count() > 0, "no diff editor opened");
+    await shot("review");
+    await page.keyboard.press("Enter"); // "Apply" is the first item
+    await page.waitForTimeout(500);
+    await saveAll();
+    const after = fs.readFileSync(mainPy, "utf8");
+    assert(after !== before, "the file did not change after Apply");
+  });
+
+  await check("Hearth: Show context used opens the snippets and prompt", async () => {
+    await page.keyboard.press("Control+P");
+    await page.keyboard.type("main.py");
+    await page.waitForTimeout(500);
+    await page.keyboard.press("Enter");
+    await page.waitForTimeout(500);
+    await command("Hearth: Show context used");
+    await until("the context page", 60000, async () => (await page.locator(".monaco-editor .view-lines").allInnerTexts()).join("\n").replace(/\u00a0/g, " ").includes("Context used at"));
+    await shot("context");
+  });
+
+  await check("a missing binary shows a clear error with a way to fix it", async () => {
+    const settingsPath = path.join(work, "data", "User", "settings.json");
+    const settings = JSON.parse(fs.readFileSync(settingsPath, "utf8"));
+    settings["hearth.serverPath"] = "/nonexistent/hearth";
+    // Edit the settings as a user would, in VS Code's settings.json editor.
+    await command("Preferences: Open User Settings (JSON)");
+    await page.waitForTimeout(1500);
+    await page.keyboard.press("Control+A");
+    await page.keyboard.insertText(JSON.stringify(settings, null, 2));
+    await page.keyboard.press("Control+S");
+    const toast = await until("the error message", 30000, async () => {
+      const t = await toasts();
+      return /Cannot find the `hearth` binary|\/nonexistent\/hearth/.test(t) ? t : undefined;
+    });
+    assert(/Restart server/.test(toast) && /Open settings/.test(toast), `no recovery buttons in: ${toast}`);
+    assert(/Hearth: error/.test(await statusText()), `status bar: ${await statusText()}`);
+    await shot("missing-binary");
+  });
+
+  await browser.close();
+  console.log(`vscode e2e: ${results.passed} passed, ${results.failed} failed`);
+  process.exit(results.failed === 0 ? 0 : 1);
+})().catch((e) => {
+  console.error(e);
+  console.log(`vscode e2e: ${results.passed} passed, ${results.failed + 1} failed`);
+  process.exit(1);
+});
