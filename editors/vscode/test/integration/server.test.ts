@@ -54,6 +54,7 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
   let helpersUri: string;
   let documentText = MAIN;
   let status: StatusState = initialStatus;
+  let capabilities: Record<string, unknown> = {};
 
   const request = <T = unknown>(method: string, params: unknown): Promise<T> => {
     const source = new CancellationTokenSource();
@@ -88,10 +89,8 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
       capabilities: clientCapabilities,
       initializationOptions: settings.server,
     });
-    const caps = init.capabilities;
-    assert.ok(caps.inlineCompletionProvider, `no inlineCompletionProvider in ${JSON.stringify(caps)}`);
-    const commands = (caps.executeCommandProvider as { commands?: string[] } | undefined)?.commands ?? [];
-    for (const c of ["hearth.edit", "hearth.context", "hearth.status"]) assert.ok(commands.includes(c), `server does not advertise ${c}`);
+    capabilities = init.capabilities;
+    assert.ok(capabilities.inlineCompletionProvider, `no inlineCompletionProvider in ${JSON.stringify(capabilities)}`);
     await server.connection.sendNotification("initialized", {});
     await server.connection.sendNotification("textDocument/didOpen", { textDocument: { uri: mainUri, languageId: "python", version: 1, text: MAIN } });
     await server.waitForStatus("ready", READY_MS);
@@ -103,6 +102,11 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
       assert.equal(code, 0, `server exited with ${code} after shutdown/exit\n${server.stderr().slice(-4000)}`);
     }
     if (root) fs.rmSync(root, { recursive: true, force: true });
+  });
+
+  test("the server advertises the commands the extension calls", () => {
+    const commands = (capabilities.executeCommandProvider as { commands?: string[] } | undefined)?.commands ?? [];
+    for (const c of ["hearth.edit", "hearth.context", "hearth.status"]) assert.ok(commands.includes(c), `server does not advertise ${c}: ${JSON.stringify(commands)}`);
   });
 
   test("hearth/status notifications drive the status bar to ready", () => {
