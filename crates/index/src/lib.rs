@@ -6,6 +6,7 @@
 //! [`Index::retrieve`], [`Index::symbols`] and [`Index::references`]. See `ARCHITECTURE.md` beside
 //! this crate's `Cargo.toml` for the design.
 
+pub mod bench;
 mod git;
 mod retrieve;
 mod schema;

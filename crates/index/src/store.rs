@@ -294,7 +294,11 @@ impl Index {
     fn create(root: PathBuf, dir: PathBuf, options: IndexOptions, reason: Option<String>) -> Result<Index, IndexError> {
         std::fs::create_dir_all(&dir).map_err(|e| IndexError::io(&dir, e))?;
         let (schema, _) = schema::build();
-        let tantivy = tantivy::Index::create_in_dir(&dir, schema)?;
+        let settings = tantivy::IndexSettings {
+            docstore_compression: tantivy::store::Compressor::Zstd(tantivy::store::ZstdCompressor::default()),
+            ..tantivy::IndexSettings::default()
+        };
+        let tantivy = tantivy::Index::builder().schema(schema).settings(settings).create_in_dir(&dir)?;
         let meta = Meta { schema_version: SCHEMA_VERSION, root: root.clone() };
         let meta_path = dir.join(META_FILE);
         std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serializes"))

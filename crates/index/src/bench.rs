@@ -1,0 +1,215 @@
+//! The index benchmark behind `hearth bench index`: cold build, single-file updates, retrieval latency,
+//! index size and peak RSS on a source tree, side by side with `ctags -R` and ripgrep in the same run.
+//! It never writes into the tree: updates go through overlays, and the index lives in a temp dir.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::{approximate_tokens, Index, IndexError, IndexOptions, Progress, RetrieveRequest};
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    pub root: PathBuf,
+    /// Retrieval calls, at random cursor positions.
+    pub retrievals: usize,
+    /// Single-file updates (each an overlay set and then cleared: a re-index from disk).
+    pub updates: usize,
+    pub budget_tokens: usize,
+    /// Run `ctags -R` and `rg` on the same tree.
+    pub compare: bool,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+/// Percentiles of a set of latencies, in milliseconds.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Latency {
+    pub count: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<Duration>) -> Latency {
+        if samples.is_empty() {
+            return Latency::default();
+        }
+        samples.sort();
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+        Latency { count: samples.len(), p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) }
+    }
+}
+
+/// A run of an external tool on the same tree.
+#[derive(Clone, Debug, Serialize)]
+pub struct ToolRun {
+    pub command: String,
+    pub seconds: f64,
+    /// Set when the tool is missing or failed.
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub root: PathBuf,
+    pub files: usize,
+    pub source_bytes: u64,
+    pub skipped: usize,
+    pub symbols: usize,
+    pub chunks: u64,
+    pub cold_seconds: f64,
+    pub cold_mb_per_s: f64,
+    pub files_per_s: f64,
+    /// A second sync with nothing changed (stat walk only).
+    pub noop_sync_seconds: f64,
+    pub overlay_update: Latency,
+    pub disk_update: Latency,
+    pub retrieve: Latency,
+    pub retrieve_mean_snippets: f64,
+    pub index_bytes: u64,
+    pub index_fraction: f64,
+    pub peak_rss_bytes: Option<u64>,
+    pub tools: Vec<ToolRun>,
+}
+
+/// Peak resident set size of this process (Linux; None elsewhere).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Run the benchmark. `progress` sees the cold build's progress.
+pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(Progress)) -> Result<BenchReport, IndexError> {
+    let index_dir = std::env::temp_dir().join(format!("hearth-bench-index-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&index_dir);
+    let result = run_in(options, &index_dir, progress);
+    let _ = std::fs::remove_dir_all(&index_dir);
+    result
+}
+
+fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Progress)) -> Result<BenchReport, IndexError> {
+    let index_options =
+        IndexOptions { index_dir: Some(index_dir.to_path_buf()), threads: options.threads, ..IndexOptions::default() };
+    let index = Index::open(&options.root, index_options)?;
+
+    let started = Instant::now();
+    let cold = index.sync(progress)?;
+    let cold_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    index.sync(&mut |_| {})?;
+    let noop_sync_seconds = started.elapsed().as_secs_f64();
+
+    // Size as built, before the updates below leave deleted documents behind.
+    index.wait_merging()?;
+    let built = index.stats()?;
+
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let mut files: Vec<String> = index.read_state().files.keys().cloned().collect();
+    files.sort();
+
+    let (mut overlay_times, mut disk_times) = (Vec::new(), Vec::new());
+    for _ in 0..options.updates.min(files.len()) {
+        let rel = &files[rng.random_range(0..files.len())];
+        let Some(text) = index.text_of(rel) else { continue };
+        let edited = format!("{text}\n// hearth bench edit\n");
+        let path = index.root().join(rel);
+        let t = Instant::now();
+        index.set_overlay(&path, &edited)?;
+        overlay_times.push(t.elapsed());
+        let t = Instant::now();
+        index.clear_overlay(&path)?;
+        disk_times.push(t.elapsed());
+    }
+
+    let mut retrieve_times = Vec::new();
+    let mut snippets = 0usize;
+    for _ in 0..options.retrievals {
+        if files.is_empty() {
+            break;
+        }
+        let rel = &files[rng.random_range(0..files.len())];
+        let Some(text) = index.text_of(rel) else { continue };
+        let line_starts: Vec<usize> =
+            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let offset = line_starts[rng.random_range(0..line_starts.len())];
+        let request = RetrieveRequest {
+            path: Path::new(rel),
+            text: Some(&text),
+            offset,
+            budget_tokens: options.budget_tokens,
+            count_tokens: &approximate_tokens,
+        };
+        let t = Instant::now();
+        let got = index.retrieve(&request)?;
+        retrieve_times.push(t.elapsed());
+        snippets += got.len();
+    }
+
+    let stats = index.stats()?;
+    let tools = if options.compare { compare_tools(&options.root) } else { Vec::new() };
+    Ok(BenchReport {
+        root: index.root().to_path_buf(),
+        files: stats.files,
+        source_bytes: stats.source_bytes,
+        skipped: cold.skipped.len(),
+        symbols: stats.symbols,
+        chunks: stats.chunks,
+        cold_seconds,
+        cold_mb_per_s: cold.bytes_indexed as f64 / 1e6 / cold_seconds.max(1e-9),
+        files_per_s: cold.files_indexed as f64 / cold_seconds.max(1e-9),
+        noop_sync_seconds,
+        overlay_update: Latency::of(overlay_times),
+        disk_update: Latency::of(disk_times),
+        retrieve_mean_snippets: snippets as f64 / retrieve_times.len().max(1) as f64,
+        retrieve: Latency::of(retrieve_times),
+        index_bytes: built.index_bytes,
+        index_fraction: built.index_bytes as f64 / built.source_bytes.max(1) as f64,
+        peak_rss_bytes: peak_rss_bytes(),
+        tools,
+    })
+}
+
+/// ctags restricted to the languages Hearth parses, then ripgrep listing files and reading every byte.
+fn compare_tools(root: &Path) -> Vec<ToolRun> {
+    let tags = std::env::temp_dir().join(format!("hearth-bench-tags-{}", std::process::id()));
+    let root_str = root.to_string_lossy().to_string();
+    let tags_str = tags.to_string_lossy().to_string();
+    let runs = vec![
+        vec![
+            "ctags".to_string(),
+            "-R".into(),
+            "--languages=Rust,Python,JavaScript,TypeScript,Go,Java,C,C++,C#,Ruby,Lua".into(),
+            "-f".into(),
+            tags_str,
+            root_str.clone(),
+        ],
+        vec!["rg".into(), "--files".into(), root_str.clone()],
+        vec!["rg".into(), "-c".into(), "--no-messages".into(), "".into(), root_str],
+    ];
+    let out = runs
+        .into_iter()
+        .map(|argv| {
+            let command = argv.iter().map(|a| if a.is_empty() { "''".to_string() } else { a.clone() }).collect::<Vec<_>>().join(" ");
+            let started = Instant::now();
+            let status = Command::new(&argv[0]).args(&argv[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let seconds = started.elapsed().as_secs_f64();
+            let error = match status {
+                Ok(s) if s.success() || (argv[0] == "rg" && s.code() == Some(1)) => None,
+                Ok(s) => Some(format!("exited with {s}")),
+                Err(e) => Some(e.to_string()),
+            };
+            ToolRun { command, seconds, error }
+        })
+        .collect();
+    let _ = std::fs::remove_file(&tags);
+    out
+}
