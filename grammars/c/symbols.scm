@@ -11,4 +11,6 @@
 (preproc_function_def name: (identifier) @name) @definition.macro
 (enumerator name: (identifier) @name) @definition.constant
 (field_declaration declarator: (field_identifier) @name) @definition.field
+(field_declaration declarator: (array_declarator declarator: (field_identifier) @name)) @definition.field
+(field_declaration declarator: (pointer_declarator declarator: (field_identifier) @name)) @definition.field
 (translation_unit (declaration declarator: (init_declarator declarator: (identifier) @name)) @definition.variable)

@@ -28,11 +28,14 @@ pub struct TextRange {
 
 impl TextRange {
     fn of(node: Node<'_>) -> Self {
+        let (start, end) = (node.start_position(), node.end_position());
+        // A node that swallows its trailing newline (`#define X 1\n`) ends on the line before.
+        let end_line = if end.column == 0 && end.row > start.row { end.row - 1 } else { end.row };
         TextRange {
             start_byte: node.start_byte(),
             end_byte: node.end_byte(),
-            start_line: node.start_position().row as u32,
-            end_line: node.end_position().row as u32,
+            start_line: start.row as u32,
+            end_line: end_line as u32,
         }
     }
 
@@ -470,7 +473,11 @@ fn extract_chunks(parsed: &Parsed, text: &str, lines: &LineIndex) -> Result<Vec<
         let (mut node, mut name) = (None, String::new());
         for capture in m.captures {
             match capture_names[capture.index as usize] {
-                "name" => name = node_text(text, capture.node).lines().next().unwrap_or("").trim().to_string(),
+                "name" => {
+                    let first_line = node_text(text, capture.node).lines().next().unwrap_or("");
+                    // `Cache<K>` is the chunk of `Cache`.
+                    name = first_line.split('<').next().unwrap_or("").trim().to_string();
+                }
                 other => {
                     if let Some(kind) = other.strip_prefix("chunk.").and_then(ChunkKind::parse) {
                         node = Some((TextRange::of(capture.node), kind));
@@ -570,7 +577,7 @@ fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: 
     }
 }
 
-/// Chunks for runs of lines outside every definition, skipping blank runs.
+/// Chunks for runs of lines outside every definition, skipping runs without a word in them.
 fn emit_blocks(covered: &[bool], text: &str, lines: &LineIndex, out: &mut Vec<Chunk>) {
     let mut line = 0usize;
     while line < covered.len() {
@@ -583,7 +590,8 @@ fn emit_blocks(covered: &[bool], text: &str, lines: &LineIndex, out: &mut Vec<Ch
             line += 1;
         }
         let (range, body) = whole_lines(text, lines, start as u32, line as u32 - 1);
-        if !body.trim().is_empty() {
+        // Blank runs and lone closing braces say nothing.
+        if body.chars().any(char::is_alphanumeric) {
             out.push(Chunk { kind: ChunkKind::Block, name: String::new(), range, header: None, text: body });
         }
     }
