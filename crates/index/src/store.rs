@@ -893,10 +893,7 @@ fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_
     file_doc.add_u64(fields.hash, hash);
     file_doc.add_u64(fields.size, text.len() as u64);
     file_doc.add_u64(fields.mtime, mtime_ns);
-    let mut refs: Vec<&str> = syntax.references.iter().map(|r| r.name.as_str()).collect();
-    refs.sort_unstable();
-    refs.dedup();
-    for name in refs {
+    for name in &syntax.reference_names {
         file_doc.add_text(fields.refs, name);
     }
     let defined = distinct_names(&symbols);

@@ -15,11 +15,13 @@ const MAX_TOKEN_LEN: usize = 64;
 /// Pure numbers are skipped.
 #[derive(Clone, Default)]
 pub struct CodeTokenizer {
+    /// Reused between texts (with their `String`s): only `tokens[..used]` belong to the current text.
     tokens: Vec<Token>,
+    used: usize,
 }
 
 pub struct CodeTokenStream<'a> {
-    tokens: &'a mut Vec<Token>,
+    tokens: &'a mut [Token],
     next: usize,
 }
 
@@ -27,22 +29,35 @@ impl Tokenizer for CodeTokenizer {
     type TokenStream<'a> = CodeTokenStream<'a>;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> CodeTokenStream<'a> {
-        self.tokens.clear();
-        let mut position = 0;
+        self.used = 0;
+        let (tokens, used) = (&mut self.tokens, &mut self.used);
         for_each_identifier(text, |start, ident| {
             let mut push = |from: usize, word: &str| {
-                if (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&word.len()) {
-                    self.tokens.push(Token {
-                        offset_from: start + from,
-                        offset_to: start + from + word.len(),
-                        position,
-                        text: word.to_lowercase(),
-                        position_length: 1,
-                    });
-                    position += 1;
+                if !(MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&word.len()) {
+                    return;
                 }
+                if *used == tokens.len() {
+                    tokens.push(Token::default());
+                }
+                let token = &mut tokens[*used];
+                token.offset_from = start + from;
+                token.offset_to = start + from + word.len();
+                token.position = *used;
+                token.position_length = 1;
+                token.text.clear();
+                if word.is_ascii() {
+                    token.text.push_str(word);
+                    token.text.make_ascii_lowercase();
+                } else {
+                    token.text.extend(word.chars().flat_map(char::to_lowercase));
+                }
+                *used += 1;
             };
             push(0, ident);
+            // Fast path: `foo`, `x86` have no parts.
+            if ident.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+                return;
+            }
             let parts = identifier_parts(ident);
             if parts.len() > 1 || parts.first().is_some_and(|(_, part)| part.len() != ident.len()) {
                 for (from, part) in parts {
@@ -50,7 +65,7 @@ impl Tokenizer for CodeTokenizer {
                 }
             }
         });
-        CodeTokenStream { tokens: &mut self.tokens, next: 0 }
+        CodeTokenStream { tokens: &mut self.tokens[..self.used], next: 0 }
     }
 }
 

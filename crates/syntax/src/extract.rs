@@ -229,7 +229,9 @@ pub struct FileSyntax {
     pub lang: Language,
     pub symbols: Vec<Symbol>,
     pub chunks: Vec<Chunk>,
-    pub references: Vec<Reference>,
+    /// The distinct identifiers the text uses (definitions' names included), sorted. For positions, see
+    /// [`references`] and [`identifier_occurrences`].
+    pub reference_names: Vec<String>,
     /// ERROR and MISSING nodes; the rest of the file is still extracted.
     pub error_count: usize,
 }
@@ -257,7 +259,7 @@ pub fn analyze(lang: Language, text: &str) -> Result<FileSyntax, SyntaxError> {
         lang,
         symbols: extract_symbols(&parsed, text, &lines)?,
         chunks: extract_chunks(&parsed, text, &lines)?,
-        references: references(&parsed, text),
+        reference_names: reference_names(&parsed, text),
         error_count: parsed.error_count(),
     })
 }
@@ -297,6 +299,16 @@ pub fn references(parsed: &Parsed, text: &str) -> Vec<Reference> {
         out.push(Reference { name: ident.to_string(), range: TextRange::of(node) });
     });
     out
+}
+
+fn reference_names(parsed: &Parsed, text: &str) -> Vec<String> {
+    let mut names = std::collections::HashSet::new();
+    for_each_identifier(parsed, text, |_, ident| {
+        names.insert(ident);
+    });
+    let mut names: Vec<String> = names.into_iter().map(str::to_string).collect();
+    names.sort_unstable();
+    names
 }
 
 fn for_each_identifier<'t>(parsed: &Parsed, text: &'t str, mut f: impl FnMut(Node<'_>, &'t str)) {
