@@ -54,6 +54,19 @@ local function truthy(v, what)
   return v
 end
 
+--- Waits for :HearthEdit's result; fails at once with the server's message when the command fails.
+local function wait_for_edit(seen_before)
+  local failure
+  local result = wait_for("the edit result", REQUEST_MS, function()
+    for i = seen_before + 1, #messages do
+      if messages[i].msg:match("hearth%.edit failed") or messages[i].msg:match("returned no edit") then failure = messages[i].msg end
+    end
+    return failure or require("hearth.edit").last
+  end)
+  if failure then error(failure, 2) end
+  return result
+end
+
 local function health_lines()
   vim.cmd("checkhealth hearth")
   local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
@@ -158,6 +171,7 @@ local function main()
     eq(vim.api.nvim_get_mode().mode, "i", "mode")
     local ghost = wait_for("ghost text", REQUEST_MS, function() return hearth.suggestion(buf) end)
     truthy(vim.trim(ghost) ~= "", "the ghost text is blank")
+    log(("    ghost text: %q"):format(ghost))
     local ns = require("hearth.config").use_native(hearth.config) and vim.api.nvim_get_namespaces()["nvim.lsp.inline_completion"] or require("hearth.ghost").ns
     truthy(#vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, {}) > 0, "no ghost text extmark")
     eq(vim.api.nvim_buf_get_lines(buf, last_line - 1, last_line, false)[1], before, "the buffer is unchanged while ghost text shows")
@@ -232,8 +246,9 @@ local function main()
     vim.cmd("let &undolevels = &undolevels")
     local original = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
     require("hearth.edit").last = nil
+    local seen = #messages
     vim.cmd("8,12HearthEdit! use the built-in sum function")
-    wait_for("the edit result", REQUEST_MS, function() return require("hearth.edit").last end)
+    wait_for_edit(seen)
     local last = require("hearth.edit").last
     eq(#last.preview.problems, 0, "problems " .. vim.inspect(last.preview.problems))
     truthy(last.preview.files > 0, "no change proposed: " .. vim.inspect(last.result))
@@ -254,7 +269,9 @@ local function main()
     hearth.config.review_edits = true
     require("hearth.edit").last = nil
     local ok, err = pcall(function()
+      local seen = #messages
       vim.cmd("8,12HearthEdit use the built-in sum function")
+      wait_for_edit(seen)
       wait_for("the review", REQUEST_MS, function() return shown end)
     end)
     vim.ui.select = real_select
