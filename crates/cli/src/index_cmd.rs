@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use clap::Args;
 use hearth_base::{LineCol, LineIndex, WideEncoding};
-use hearth_index::bench::{BenchOptions, BenchReport};
-use hearth_index::{approximate_tokens, Index, IndexOptions, RetrieveRequest, SymbolDef, SyncStats};
+use hearth_index::bench::BenchOptions;
+use hearth_index::{
+    approximate_tokens, Index, IndexOptions, RetrieveRequest, SymbolDef, SyncStats,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -104,25 +106,41 @@ pub struct BenchIndexArgs {
 
 /// The git work tree containing `start` (a file or directory), else `start`'s directory.
 fn find_root(start: &Path) -> anyhow::Result<PathBuf> {
-    let start = start.canonicalize().with_context(|| format!("cannot open {}", start.display()))?;
-    let dir = if start.is_dir() { start.clone() } else { start.parent().map(Path::to_path_buf).unwrap_or_default() };
-    Ok(dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf).unwrap_or(dir))
+    let start = start
+        .canonicalize()
+        .with_context(|| format!("cannot open {}", start.display()))?;
+    let dir = if start.is_dir() {
+        start.clone()
+    } else {
+        start.parent().map(Path::to_path_buf).unwrap_or_default()
+    };
+    Ok(dir
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .map(Path::to_path_buf)
+        .unwrap_or(dir))
 }
 
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} files {binary_bytes_per_sec} eta {eta}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} files {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template"),
     );
     bar
 }
 
 /// Open the index of `root` and bring it up to date, with a progress bar on a terminal.
 fn open_synced(root: &Path, location: &IndexLocation) -> anyhow::Result<(Index, SyncStats)> {
-    let options =
-        IndexOptions { index_dir: location.index_dir.clone(), max_file_size: location.max_file_size, ..IndexOptions::default() };
-    let index = Index::open(root, options).with_context(|| format!("cannot open the index of {}", root.display()))?;
+    let options = IndexOptions {
+        index_dir: location.index_dir.clone(),
+        max_file_size: location.max_file_size,
+        ..IndexOptions::default()
+    };
+    let index = Index::open(root, options)
+        .with_context(|| format!("cannot open the index of {}", root.display()))?;
     if let Some(reason) = index.rebuild_reason() {
         eprintln!("note: the index {reason}; rebuilt it");
     }
@@ -204,8 +222,20 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
         println!("no matches for {:?}", args.query);
     }
     for hit in hits {
-        let name = if hit.name.is_empty() { String::new() } else { format!(" {}", hit.name) };
-        println!("{}:{}-{}  {}{}  ({:.2})", hit.path, hit.start_line + 1, hit.end_line + 1, hit.kind, name, hit.score);
+        let name = if hit.name.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", hit.name)
+        };
+        println!(
+            "{}:{}-{}  {}{}  ({:.2})",
+            hit.path,
+            hit.start_line + 1,
+            hit.end_line + 1,
+            hit.kind,
+            name,
+            hit.score
+        );
     }
     Ok(())
 }
@@ -227,7 +257,11 @@ fn symbol_json(def: &SymbolDef) -> serde_json::Value {
 pub fn symbols(args: SymbolsArgs) -> anyhow::Result<()> {
     let root = find_root(args.root.as_deref().unwrap_or(Path::new(".")))?;
     let (index, _) = open_synced(&root, &args.location)?;
-    let mut defs = if args.fuzzy { index.find_symbols(&args.name, args.limit) } else { index.symbols(&args.name) };
+    let mut defs = if args.fuzzy {
+        index.find_symbols(&args.name, args.limit)
+    } else {
+        index.symbols(&args.name)
+    };
     defs.truncate(args.limit);
     if args.json {
         let out: Vec<_> = defs.iter().map(symbol_json).collect();
@@ -238,8 +272,20 @@ pub fn symbols(args: SymbolsArgs) -> anyhow::Result<()> {
         println!("no definition of {:?}", args.name);
     }
     for def in defs {
-        let scope = def.scope.as_deref().map(|s| format!(" in {s}")).unwrap_or_default();
-        println!("{}:{}:{}  {} {}{}", def.path, def.name_line + 1, def.name_col + 1, def.kind.as_str(), def.name, scope);
+        let scope = def
+            .scope
+            .as_deref()
+            .map(|s| format!(" in {s}"))
+            .unwrap_or_default();
+        println!(
+            "{}:{}:{}  {} {}{}",
+            def.path,
+            def.name_line + 1,
+            def.name_col + 1,
+            def.kind.as_str(),
+            def.name,
+            scope
+        );
         println!("    {}", def.signature);
     }
     Ok(())
@@ -252,8 +298,12 @@ fn parse_position(position: &str) -> anyhow::Result<(PathBuf, u32, u32)> {
     let (Some(col), Some(line), Some(file)) = (col, line, file) else {
         bail!("expected FILE:LINE:COL, got {position:?}");
     };
-    let line: u32 = line.parse().with_context(|| format!("bad line in {position:?}"))?;
-    let col: u32 = col.parse().with_context(|| format!("bad column in {position:?}"))?;
+    let line: u32 = line
+        .parse()
+        .with_context(|| format!("bad line in {position:?}"))?;
+    let col: u32 = col
+        .parse()
+        .with_context(|| format!("bad column in {position:?}"))?;
     if line == 0 || col == 0 {
         bail!("LINE and COL are one-based in {position:?}");
     }
@@ -266,10 +316,18 @@ pub fn context(args: ContextArgs) -> anyhow::Result<()> {
         Some(root) => root.clone(),
         None => find_root(&file)?,
     };
-    let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
     let lines = LineIndex::new(&text);
     let offset = lines
-        .offset(&text, LineCol { line: line - 1, col: col - 1 }, WideEncoding::Utf32)
+        .offset(
+            &text,
+            LineCol {
+                line: line - 1,
+                col: col - 1,
+            },
+            WideEncoding::Utf32,
+        )
         .with_context(|| format!("{} has no line {line}", file.display()))?;
     let (index, _) = open_synced(&root, &args.location)?;
     let abs = file.canonicalize()?;
@@ -287,7 +345,10 @@ pub fn context(args: ContextArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&snippets)?);
         return Ok(());
     }
-    let used: usize = snippets.iter().map(|s| approximate_tokens(&s.header()) + approximate_tokens(&s.text)).sum();
+    let used: usize = snippets
+        .iter()
+        .map(|s| approximate_tokens(&s.header()) + approximate_tokens(&s.text))
+        .sum();
     println!(
         "{} snippets, ~{used} of {} tokens, retrieved in {:.2} ms",
         snippets.len(),
@@ -295,7 +356,14 @@ pub fn context(args: ContextArgs) -> anyhow::Result<()> {
         elapsed.as_secs_f64() * 1e3
     );
     for s in snippets {
-        println!("\n── {}:{}-{}  {}  (score {:.2})", s.path, s.start_line + 1, s.end_line + 1, s.reason, s.score);
+        println!(
+            "\n── {}:{}-{}  {}  (score {:.2})",
+            s.path,
+            s.start_line + 1,
+            s.end_line + 1,
+            s.reason,
+            s.score
+        );
         println!("{}", s.text);
     }
     Ok(())
@@ -309,7 +377,9 @@ pub fn bench(args: BenchIndexArgs) -> anyhow::Result<()> {
         budget_tokens: args.budget,
         compare: !args.no_compare,
         seed: 7,
-        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        threads: args
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
     let bar = progress_bar();
     let report = hearth_index::bench::run(&options, &mut |p| {
@@ -320,50 +390,9 @@ pub fn bench(args: BenchIndexArgs) -> anyhow::Result<()> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&report);
+        print!("{}", report.markdown());
     }
     Ok(())
-}
-
-/// The report as BENCHMARKS.md rows.
-fn print_report(r: &BenchReport) {
-    println!("tree: {} ({} files, {:.1} MB indexed, {} skipped)", r.root.display(), r.files, megabytes(r.source_bytes), r.skipped);
-    println!("| measure | figure | goal |");
-    println!("|---|---|---|");
-    println!("| cold index | {:.2} s, {:.1} MB/s, {:.0} files/s | ≥ 10 MB/s, ≤ 2× ctags |", r.cold_seconds, r.cold_mb_per_s, r.files_per_s);
-    println!("| no-op re-sync (stat walk) | {:.3} s | |", r.noop_sync_seconds);
-    println!(
-        "| single-file update, overlay (n={}) | p50 {:.1} ms, p99 {:.1} ms | p50 < 20 ms |",
-        r.overlay_update.count, r.overlay_update.p50_ms, r.overlay_update.p99_ms
-    );
-    println!(
-        "| single-file update, from disk (n={}) | p50 {:.1} ms, p99 {:.1} ms | p50 < 20 ms |",
-        r.disk_update.count, r.disk_update.p50_ms, r.disk_update.p99_ms
-    );
-    println!(
-        "| retrieve() (n={}, {:.1} snippets avg) | p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms | p99 < 5 ms |",
-        r.retrieve.count, r.retrieve_mean_snippets, r.retrieve.p50_ms, r.retrieve.p99_ms, r.retrieve.max_ms
-    );
-    println!(
-        "| index size | {:.1} MB, {:.0}% of source | < 50% |",
-        megabytes(r.index_bytes),
-        100.0 * r.index_fraction
-    );
-    if let Some(peak) = r.peak_rss_bytes {
-        println!("| peak RSS (whole bench process) | {:.0} MB | < 500 MB |", megabytes(peak));
-    }
-    println!("| symbols / chunks | {} / {} | |", r.symbols, r.chunks);
-    for tool in &r.tools {
-        match &tool.error {
-            None => println!(
-                "| `{}` | {:.2} s (hearth cold index is {:.1}× this) | |",
-                tool.command,
-                tool.seconds,
-                r.cold_seconds / tool.seconds.max(1e-9)
-            ),
-            Some(e) => println!("| `{}` | failed: {e} | |", tool.command),
-        }
-    }
 }
 
 #[cfg(test)]

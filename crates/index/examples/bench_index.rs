@@ -3,9 +3,15 @@
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let root = args.next().expect("usage: bench_index PATH [RETRIEVALS] [UPDATES]");
-    let retrievals = args.next().map_or(1000, |a| a.parse().expect("RETRIEVALS is a number"));
-    let updates = args.next().map_or(200, |a| a.parse().expect("UPDATES is a number"));
+    let root = args
+        .next()
+        .expect("usage: bench_index PATH [RETRIEVALS] [UPDATES]");
+    let retrievals = args
+        .next()
+        .map_or(1000, |a| a.parse().expect("RETRIEVALS is a number"));
+    let updates = args
+        .next()
+        .map_or(200, |a| a.parse().expect("UPDATES is a number"));
     let options = hearth_index::bench::BenchOptions {
         root: root.into(),
         retrievals,
@@ -16,7 +22,13 @@ fn main() {
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };
     match hearth_index::bench::run(&options, &mut |_| {}) {
-        Ok(report) => println!("{}", serde_json::to_string_pretty(&report).expect("report serializes")),
+        Ok(report) => {
+            print!("{}", report.markdown());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).expect("report serializes")
+            );
+        }
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(1);

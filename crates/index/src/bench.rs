@@ -42,8 +42,14 @@ impl Latency {
             return Latency::default();
         }
         samples.sort();
-        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
-        Latency { count: samples.len(), p50_ms: at(0.5), p99_ms: at(0.99), max_ms: at(1.0) }
+        let at =
+            |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+        Latency {
+            count: samples.len(),
+            p50_ms: at(0.5),
+            p99_ms: at(0.99),
+            max_ms: at(1.0),
+        }
     }
 }
 
@@ -71,12 +77,99 @@ pub struct BenchReport {
     pub noop_sync_seconds: f64,
     pub overlay_update: Latency,
     pub disk_update: Latency,
+    /// A Tantivy commit after one single-file update (what makes it visible to BM25; fsyncs).
+    pub commit: Latency,
     pub retrieve: Latency,
     pub retrieve_mean_snippets: f64,
     pub index_bytes: u64,
     pub index_fraction: f64,
     pub peak_rss_bytes: Option<u64>,
     pub tools: Vec<ToolRun>,
+}
+
+impl BenchReport {
+    /// The report as a BENCHMARKS.md table, ratios against the other tools included.
+    pub fn markdown(&self) -> String {
+        use std::fmt::Write;
+        let r = self;
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        let mut out = String::new();
+        writeln!(
+            out,
+            "tree: {} ({} files, {:.1} MB indexed, {} skipped)",
+            r.root.display(),
+            r.files,
+            mb(r.source_bytes),
+            r.skipped
+        )
+        .unwrap();
+        writeln!(out, "| measure | figure | goal |").unwrap();
+        writeln!(out, "|---|---|---|").unwrap();
+        writeln!(
+            out,
+            "| cold index | {:.2} s, {:.1} MB/s, {:.0} files/s | ≥ 10 MB/s, ≤ 2× ctags |",
+            r.cold_seconds, r.cold_mb_per_s, r.files_per_s
+        )
+        .unwrap();
+        writeln!(
+            out,
+            "| no-op re-sync (stat walk) | {:.3} s | |",
+            r.noop_sync_seconds
+        )
+        .unwrap();
+        writeln!(
+                out,
+            "| single-file update via overlay: parse + tables + writer, no commit (n={}) | p50 {:.1} ms, p99 {:.1} ms | p50 < 20 ms |",
+            r.overlay_update.count, r.overlay_update.p50_ms, r.overlay_update.p99_ms
+        ).unwrap();
+        writeln!(
+                out,
+            "| single-file update from disk (clear_overlay: read + parse + tables + writer, no commit) (n={}) | p50 {:.1} ms, p99 {:.1} ms | p50 < 20 ms |",
+            r.disk_update.count, r.disk_update.p50_ms, r.disk_update.p99_ms
+        ).unwrap();
+        writeln!(
+            out,
+            "| Tantivy commit after one update (n={}) | p50 {:.1} ms, p99 {:.1} ms | |",
+            r.commit.count, r.commit.p50_ms, r.commit.p99_ms
+        )
+        .unwrap();
+        writeln!(
+                out,
+            "| retrieve() (n={}, {:.1} snippets avg) | p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms | p99 < 5 ms |",
+            r.retrieve.count, r.retrieve_mean_snippets, r.retrieve.p50_ms, r.retrieve.p99_ms, r.retrieve.max_ms
+        ).unwrap();
+        writeln!(
+            out,
+            "| index size | {:.1} MB, {:.0}% of source | < 50% |",
+            mb(r.index_bytes),
+            100.0 * r.index_fraction
+        )
+        .unwrap();
+        if let Some(peak) = r.peak_rss_bytes {
+            writeln!(
+                out,
+                "| peak RSS (whole bench process) | {:.0} MB | < 500 MB |",
+                mb(peak)
+            )
+            .unwrap();
+        }
+        writeln!(out, "| symbols / chunks | {} / {} | |", r.symbols, r.chunks).unwrap();
+        for tool in &r.tools {
+            match &tool.error {
+                None => writeln!(
+                    out,
+                    "| `{}` | {:.2} s (hearth cold index is {:.1}× this) | |",
+                    tool.command,
+                    tool.seconds,
+                    r.cold_seconds / tool.seconds.max(1e-9)
+                ),
+                Some(e) => writeln!(out, "| `{}` | failed: {e} | |", tool.command),
+            }
+            .unwrap();
+        }
+
+        out
+    }
 }
 
 /// Peak resident set size of this process (Linux; None elsewhere).
@@ -88,7 +181,10 @@ pub fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// Run the benchmark. `progress` sees the cold build's progress.
-pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(Progress)) -> Result<BenchReport, IndexError> {
+pub fn run(
+    options: &BenchOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BenchReport, IndexError> {
     let index_dir = std::env::temp_dir().join(format!("hearth-bench-index-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&index_dir);
     let result = run_in(options, &index_dir, progress);
@@ -96,9 +192,16 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(Progress)) -> Result
     result
 }
 
-fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Progress)) -> Result<BenchReport, IndexError> {
-    let index_options =
-        IndexOptions { index_dir: Some(index_dir.to_path_buf()), threads: options.threads, ..IndexOptions::default() };
+fn run_in(
+    options: &BenchOptions,
+    index_dir: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<BenchReport, IndexError> {
+    let index_options = IndexOptions {
+        index_dir: Some(index_dir.to_path_buf()),
+        threads: options.threads,
+        ..IndexOptions::default()
+    };
     let index = Index::open(&options.root, index_options)?;
 
     let started = Instant::now();
@@ -116,18 +219,25 @@ fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Pro
     let mut files: Vec<String> = index.read_state().files.keys().cloned().collect();
     files.sort();
 
-    let (mut overlay_times, mut disk_times) = (Vec::new(), Vec::new());
+    let (mut overlay_times, mut disk_times, mut commit_times) =
+        (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.updates.min(files.len()) {
         let rel = &files[rng.random_range(0..files.len())];
-        let Some(text) = index.text_of(rel) else { continue };
+        let Some(text) = index.text_of(rel) else {
+            continue;
+        };
         let edited = format!("{text}\n// hearth bench edit\n");
         let path = index.root().join(rel);
         let t = Instant::now();
         index.set_overlay(&path, &edited)?;
         overlay_times.push(t.elapsed());
         let t = Instant::now();
+        index.commit()?;
+        commit_times.push(t.elapsed());
+        let t = Instant::now();
         index.clear_overlay(&path)?;
         disk_times.push(t.elapsed());
+        index.commit()?;
     }
 
     let mut retrieve_times = Vec::new();
@@ -137,9 +247,12 @@ fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Pro
             break;
         }
         let rel = &files[rng.random_range(0..files.len())];
-        let Some(text) = index.text_of(rel) else { continue };
-        let line_starts: Vec<usize> =
-            std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let Some(text) = index.text_of(rel) else {
+            continue;
+        };
+        let line_starts: Vec<usize> = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
         let offset = line_starts[rng.random_range(0..line_starts.len())];
         let request = RetrieveRequest {
             path: Path::new(rel),
@@ -155,7 +268,11 @@ fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Pro
     }
 
     let stats = index.stats()?;
-    let tools = if options.compare { compare_tools(&options.root) } else { Vec::new() };
+    let tools = if options.compare {
+        compare_tools(&options.root)
+    } else {
+        Vec::new()
+    };
     Ok(BenchReport {
         root: index.root().to_path_buf(),
         files: stats.files,
@@ -169,6 +286,7 @@ fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Pro
         noop_sync_seconds,
         overlay_update: Latency::of(overlay_times),
         disk_update: Latency::of(disk_times),
+        commit: Latency::of(commit_times),
         retrieve_mean_snippets: snippets as f64 / retrieve_times.len().max(1) as f64,
         retrieve: Latency::of(retrieve_times),
         index_bytes: built.index_bytes,
@@ -193,21 +311,45 @@ fn compare_tools(root: &Path) -> Vec<ToolRun> {
             root_str.clone(),
         ],
         vec!["rg".into(), "--files".into(), root_str.clone()],
-        vec!["rg".into(), "-c".into(), "--no-messages".into(), "".into(), root_str],
+        vec![
+            "rg".into(),
+            "-c".into(),
+            "--no-messages".into(),
+            "".into(),
+            root_str,
+        ],
     ];
     let out = runs
         .into_iter()
         .map(|argv| {
-            let command = argv.iter().map(|a| if a.is_empty() { "''".to_string() } else { a.clone() }).collect::<Vec<_>>().join(" ");
+            let command = argv
+                .iter()
+                .map(|a| {
+                    if a.is_empty() {
+                        "''".to_string()
+                    } else {
+                        a.clone()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
             let started = Instant::now();
-            let status = Command::new(&argv[0]).args(&argv[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let status = Command::new(&argv[0])
+                .args(&argv[1..])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
             let seconds = started.elapsed().as_secs_f64();
             let error = match status {
                 Ok(s) if s.success() || (argv[0] == "rg" && s.code() == Some(1)) => None,
                 Ok(s) => Some(format!("exited with {s}")),
                 Err(e) => Some(e.to_string()),
             };
-            ToolRun { command, seconds, error }
+            ToolRun {
+                command,
+                seconds,
+                error,
+            }
         })
         .collect();
     let _ = std::fs::remove_file(&tags);

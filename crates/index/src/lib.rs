@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 pub use git::GitState;
 pub use retrieve::{approximate_tokens, Reason, RetrieveRequest, Snippet};
 pub use schema::SCHEMA_VERSION;
-pub use store::{Index, IndexOptions, IndexStats, Location, Progress, SearchHit, SymbolDef, SyncStats};
+pub use store::{
+    Index, IndexOptions, IndexStats, Location, Progress, SearchHit, SymbolDef, SyncStats,
+};
 pub use tokenizer::identifier_parts;
 pub use walk::{SkipReason, Skipped};
 pub use watch::{WatchEvent, WatchHandle};
@@ -29,11 +31,17 @@ pub use watch::{WatchEvent, WatchHandle};
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("cannot index {}: {source}", root.display())]
-    Root { root: PathBuf, source: std::io::Error },
+    Root {
+        root: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no cache directory on this system; pass IndexOptions::index_dir")]
     NoCacheDir,
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{} is outside the indexed root", .0.display())]
     OutsideRoot(PathBuf),
     #[error("the index is read-only: another process is writing it")]
@@ -48,6 +56,9 @@ pub enum IndexError {
 
 impl IndexError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        IndexError::Io { path: path.to_path_buf(), source }
+        IndexError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
 }

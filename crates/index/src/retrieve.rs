@@ -34,14 +34,111 @@ const RECENT_CONTEXT_LINES: u32 = 3;
 
 /// Words that look like identifiers but are keywords or builtins in the languages Hearth reads.
 const STOP_WORDS: &[&str] = &[
-    "as", "async", "await", "bool", "break", "case", "catch", "char", "class", "const", "continue", "def", "default",
-    "del", "do", "elif", "else", "end", "enum", "except", "export", "extends", "false", "final", "finally", "fn",
-    "for", "from", "func", "function", "go", "if", "impl", "import", "in", "int", "interface", "is", "let", "local",
-    "loop", "match", "mod", "mut", "new", "nil", "none", "None", "not", "null", "or", "and", "package", "pass",
-    "private", "protected", "pub", "public", "raise", "ref", "return", "self", "Self", "static", "str", "String",
-    "struct", "super", "switch", "then", "this", "throw", "trait", "true", "True", "False", "try", "type", "typeof",
-    "unsafe", "use", "using", "var", "void", "where", "while", "with", "yield", "usize", "u8", "u16", "u32", "u64",
-    "i32", "i64", "f32", "f64", "Option", "Some", "Ok", "Err", "Result", "Vec", "len", "std",
+    "as",
+    "async",
+    "await",
+    "bool",
+    "break",
+    "case",
+    "catch",
+    "char",
+    "class",
+    "const",
+    "continue",
+    "def",
+    "default",
+    "del",
+    "do",
+    "elif",
+    "else",
+    "end",
+    "enum",
+    "except",
+    "export",
+    "extends",
+    "false",
+    "final",
+    "finally",
+    "fn",
+    "for",
+    "from",
+    "func",
+    "function",
+    "go",
+    "if",
+    "impl",
+    "import",
+    "in",
+    "int",
+    "interface",
+    "is",
+    "let",
+    "local",
+    "loop",
+    "match",
+    "mod",
+    "mut",
+    "new",
+    "nil",
+    "none",
+    "None",
+    "not",
+    "null",
+    "or",
+    "and",
+    "package",
+    "pass",
+    "private",
+    "protected",
+    "pub",
+    "public",
+    "raise",
+    "ref",
+    "return",
+    "self",
+    "Self",
+    "static",
+    "str",
+    "String",
+    "struct",
+    "super",
+    "switch",
+    "then",
+    "this",
+    "throw",
+    "trait",
+    "true",
+    "True",
+    "False",
+    "try",
+    "type",
+    "typeof",
+    "unsafe",
+    "use",
+    "using",
+    "var",
+    "void",
+    "where",
+    "while",
+    "with",
+    "yield",
+    "usize",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
+    "i32",
+    "i64",
+    "f32",
+    "f64",
+    "Option",
+    "Some",
+    "Ok",
+    "Err",
+    "Result",
+    "Vec",
+    "len",
+    "std",
 ];
 
 /// What to retrieve for: a cursor in a file.
@@ -74,8 +171,14 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Definition { name, imported: false } => write!(f, "definition of `{name}`, used near the cursor"),
-            Reason::Definition { name, imported: true } => write!(f, "definition of `{name}`, imported by the file"),
+            Reason::Definition {
+                name,
+                imported: false,
+            } => write!(f, "definition of `{name}`, used near the cursor"),
+            Reason::Definition {
+                name,
+                imported: true,
+            } => write!(f, "definition of `{name}`, imported by the file"),
             Reason::Similar { bm25 } => write!(f, "similar code (BM25 {bm25:.1} over identifiers)"),
             Reason::RecentEdit { seconds_ago } => write!(f, "edited {seconds_ago}s ago"),
         }
@@ -127,7 +230,11 @@ impl Texts<'_> {
     /// Lines `first..=last` of a file (clamped), or None if it cannot be read.
     fn lines(&mut self, rel: &str, first: u32, last: u32) -> Option<(u32, u32, String)> {
         let text = self.get(rel)?;
-        let lines: Vec<&str> = text.lines().skip(first as usize).take((last.saturating_sub(first) + 1) as usize).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .skip(first as usize)
+            .take((last.saturating_sub(first) + 1) as usize)
+            .collect();
         if lines.is_empty() {
             return None;
         }
@@ -140,7 +247,9 @@ impl Index {
     /// cursor and imported by the file, chunks similar to the code before the cursor, and recently edited
     /// regions. Nothing overlapping the cursor's own window comes back, and no two snippets overlap.
     pub fn retrieve(&self, request: &RetrieveRequest<'_>) -> Result<Vec<Snippet>, IndexError> {
-        let rel = self.relative_path(request.path).ok_or_else(|| IndexError::OutsideRoot(request.path.to_path_buf()))?;
+        let rel = self
+            .relative_path(request.path)
+            .ok_or_else(|| IndexError::OutsideRoot(request.path.to_path_buf()))?;
         let owned;
         let text: &str = match request.text {
             Some(text) => text,
@@ -151,21 +260,39 @@ impl Index {
         };
         let offset = floor_char_boundary(text, request.offset);
         let cursor_line = text[..offset].matches('\n').count() as u32;
-        let window = (cursor_line.saturating_sub(WINDOW_BEFORE), cursor_line + WINDOW_AFTER);
-        let mut texts = Texts { index: self, cache: HashMap::new() };
+        let window = (
+            cursor_line.saturating_sub(WINDOW_BEFORE),
+            cursor_line + WINDOW_AFTER,
+        );
+        let mut texts = Texts {
+            index: self,
+            cache: HashMap::new(),
+        };
         texts.cache.insert(rel.clone(), Some(Arc::from(text)));
 
         let mut candidates = Vec::new();
         {
             let state = self.read_state();
-            self.definitions(&state, &rel, text, cursor_line, window, &mut texts, &mut candidates);
+            self.definitions(
+                &state,
+                &rel,
+                text,
+                cursor_line,
+                window,
+                &mut texts,
+                &mut candidates,
+            );
             self.recent_edits(&state, &rel, window, &mut texts, &mut candidates);
             for snippet in &mut candidates {
                 snippet.score *= 1.0 + 0.15 * state.git.recency(&snippet.path);
             }
         }
         self.similar(&rel, text, cursor_line, window, &mut texts, &mut candidates)?;
-        Ok(select(candidates, request.budget_tokens, request.count_tokens))
+        Ok(select(
+            candidates,
+            request.budget_tokens,
+            request.count_tokens,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -188,7 +315,11 @@ impl Index {
             if !near && !import {
                 continue;
             }
-            let weight = if near { 1.0 / (1.0 + line_no.abs_diff(cursor_line) as f32 / 6.0) } else { 0.35 };
+            let weight = if near {
+                1.0 / (1.0 + line_no.abs_diff(cursor_line) as f32 / 6.0)
+            } else {
+                0.35
+            };
             for_each_identifier(line, |_, ident| {
                 if ident.len() < 2 || STOP_WORDS.contains(&ident) {
                     return;
@@ -198,12 +329,15 @@ impl Index {
                 slot.1 |= import && !near;
             });
         }
-        let mut ranked: Vec<(&str, f32, bool)> = names.into_iter().map(|(n, (w, i))| (n, w, i)).collect();
+        let mut ranked: Vec<(&str, f32, bool)> =
+            names.into_iter().map(|(n, (w, i))| (n, w, i)).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
         let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
         let mut looked_up = 0;
         for (name, weight, imported) in ranked {
-            let Some(defs) = state.symbols.get(name) else { continue };
+            let Some(defs) = state.symbols.get(name) else {
+                continue;
+            };
             looked_up += 1;
             if looked_up > MAX_NAMES {
                 break;
@@ -211,13 +345,18 @@ impl Index {
             // Definitions visible in the cursor's own window are already in the prompt.
             let mut defs: Vec<(&SymbolDef, f32)> = defs
                 .iter()
-                .filter(|d| !(&*d.path == rel && d.start_line <= window.1 && d.end_line >= window.0))
+                .filter(|d| {
+                    !(&*d.path == rel && d.start_line <= window.1 && d.end_line >= window.0)
+                })
                 .map(|d| (d, affinity(rel, dir, &d.path)))
                 .collect();
             if defs.is_empty() {
                 continue;
             }
-            defs.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| (&a.0.path, a.0.start_line).cmp(&(&b.0.path, b.0.start_line))));
+            defs.sort_by(|a, b| {
+                b.1.total_cmp(&a.1)
+                    .then_with(|| (&a.0.path, a.0.start_line).cmp(&(&b.0.path, b.0.start_line)))
+            });
             let ambiguous = defs.len() > MAX_DEFS_PER_NAME;
             let spread = (defs.len() as f32).sqrt();
             for (def, affinity) in defs.into_iter().take(2) {
@@ -225,36 +364,62 @@ impl Index {
                     continue;
                 }
                 let last = def.end_line.min(def.start_line + MAX_DEFINITION_LINES - 1);
-                let Some((start_line, end_line, body)) = texts.lines(&def.path, def.start_line, last) else { continue };
+                let Some((start_line, end_line, body)) =
+                    texts.lines(&def.path, def.start_line, last)
+                else {
+                    continue;
+                };
                 out.push(Snippet {
                     path: def.path.to_string(),
                     start_line,
                     end_line,
                     text: body,
-                    reason: Reason::Definition { name: name.to_string(), imported },
+                    reason: Reason::Definition {
+                        name: name.to_string(),
+                        imported,
+                    },
                     score: weight * affinity * kind_weight(def) / spread.max(1.0),
                 });
             }
         }
     }
 
-    fn recent_edits(&self, state: &State, rel: &str, window: (u32, u32), texts: &mut Texts<'_>, out: &mut Vec<Snippet>) {
+    fn recent_edits(
+        &self,
+        state: &State,
+        rel: &str,
+        window: (u32, u32),
+        texts: &mut Texts<'_>,
+        out: &mut Vec<Snippet>,
+    ) {
         for (rank, edit) in state.recent_edits.iter().enumerate() {
-            if out.iter().filter(|s| matches!(s.reason, Reason::RecentEdit { .. })).count() >= MAX_RECENT {
+            if out
+                .iter()
+                .filter(|s| matches!(s.reason, Reason::RecentEdit { .. }))
+                .count()
+                >= MAX_RECENT
+            {
                 break;
             }
-            if edit.path == rel && edit.start_line <= window.1 + RECENT_CONTEXT_LINES && edit.end_line + RECENT_CONTEXT_LINES >= window.0 {
+            if edit.path == rel
+                && edit.start_line <= window.1 + RECENT_CONTEXT_LINES
+                && edit.end_line + RECENT_CONTEXT_LINES >= window.0
+            {
                 continue;
             }
             let first = edit.start_line.saturating_sub(RECENT_CONTEXT_LINES);
             let last = (edit.end_line + RECENT_CONTEXT_LINES).min(first + MAX_DEFINITION_LINES);
-            let Some((start_line, end_line, body)) = texts.lines(&edit.path, first, last) else { continue };
+            let Some((start_line, end_line, body)) = texts.lines(&edit.path, first, last) else {
+                continue;
+            };
             out.push(Snippet {
                 path: edit.path.clone(),
                 start_line,
                 end_line,
                 text: body,
-                reason: Reason::RecentEdit { seconds_ago: edit.at.elapsed().as_secs() },
+                reason: Reason::RecentEdit {
+                    seconds_ago: edit.at.elapsed().as_secs(),
+                },
                 score: 0.45 / (1.0 + rank as f32 * 0.3),
             });
         }
@@ -298,12 +463,16 @@ impl Index {
         let clauses: Vec<(Occur, Box<dyn Query>)> = rated
             .into_iter()
             .map(|(_, term)| {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
+                let q: Box<dyn Query> =
+                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
                 (Occur::Should, q)
             })
             .collect();
         let query = BooleanQuery::new(clauses);
-        let top = searcher.search(&query, &tantivy::collector::TopDocs::with_limit(MAX_SIMILAR * 2).order_by_score())?;
+        let top = searcher.search(
+            &query,
+            &tantivy::collector::TopDocs::with_limit(MAX_SIMILAR * 2).order_by_score(),
+        )?;
         let best = top.first().map_or(1.0, |(s, _)| *s).max(f32::EPSILON);
         let mut taken = 0;
         for (score, address) in top {
@@ -311,10 +480,19 @@ impl Index {
                 break;
             }
             let doc: TantivyDocument = searcher.doc(address)?;
-            let field_str = |f| doc.get_first(f).and_then(|v| v.as_str()).map(str::to_string);
+            let field_str = |f| {
+                doc.get_first(f)
+                    .and_then(|v| v.as_str())
+                    .map(str::to_string)
+            };
             let field_u32 = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
-            let Some(path) = field_str(self.fields.path) else { continue };
-            let (start, end) = (field_u32(self.fields.start_line), field_u32(self.fields.end_line));
+            let Some(path) = field_str(self.fields.path) else {
+                continue;
+            };
+            let (start, end) = (
+                field_u32(self.fields.start_line),
+                field_u32(self.fields.end_line),
+            );
             if path == rel && start <= window.1 && end >= window.0 {
                 continue;
             }
@@ -322,7 +500,9 @@ impl Index {
                 Some(outline) => Some((start, end, outline)),
                 None => texts.lines(&path, start, end),
             };
-            let Some((start_line, end_line, mut body)) = body else { continue };
+            let Some((start_line, end_line, mut body)) = body else {
+                continue;
+            };
             if let Some(header) = field_str(self.fields.header) {
                 body = format!("{header}\n    ...\n{body}");
             }
@@ -364,19 +544,33 @@ fn kind_weight(def: &SymbolDef) -> f32 {
 
 fn is_import_line(line: &str) -> bool {
     let line = line.trim_start();
-    ["use ", "import ", "from ", "#include", "require", "using ", "pub use "].iter().any(|p| line.starts_with(p))
+    [
+        "use ", "import ", "from ", "#include", "require", "using ", "pub use ",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
         || line.contains("require(")
 }
 
 /// Best first, no overlaps (a lower-ranked snippet overlapping a kept one is dropped), within budget.
-fn select(mut candidates: Vec<Snippet>, budget: usize, count_tokens: &dyn Fn(&str) -> usize) -> Vec<Snippet> {
-    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line))));
+fn select(
+    mut candidates: Vec<Snippet>,
+    budget: usize,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> Vec<Snippet> {
+    candidates.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)))
+    });
     let mut kept: Vec<Snippet> = Vec::new();
     let mut used = 0;
     for snippet in candidates {
-        let overlaps = kept
-            .iter()
-            .any(|k| k.path == snippet.path && k.start_line <= snippet.end_line && snippet.start_line <= k.end_line);
+        let overlaps = kept.iter().any(|k| {
+            k.path == snippet.path
+                && k.start_line <= snippet.end_line
+                && snippet.start_line <= k.end_line
+        });
         if overlaps {
             continue;
         }
@@ -419,7 +613,10 @@ mod tests {
             2 * header_cost + 6,
             &count,
         );
-        let got: Vec<(&str, u32)> = picked.iter().map(|s| (s.path.as_str(), s.start_line)).collect();
+        let got: Vec<(&str, u32)> = picked
+            .iter()
+            .map(|s| (s.path.as_str(), s.start_line))
+            .collect();
         assert_eq!(got, vec![("a.rs", 5), ("c.rs", 3)]);
     }
 }

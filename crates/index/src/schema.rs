@@ -56,7 +56,10 @@ pub(crate) fn build() -> (Schema, Fields) {
     };
     // Exact-match fields need no BM25 length norms.
     let raw_unstored = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer("raw").set_index_option(IndexRecordOption::Basic).set_fieldnorms(false),
+        TextFieldIndexing::default()
+            .set_tokenizer("raw")
+            .set_index_option(IndexRecordOption::Basic)
+            .set_fieldnorms(false),
     );
     let fields = Fields {
         path: b.add_text_field("path", STRING | STORED),

@@ -175,7 +175,9 @@ pub(crate) struct State {
 
 impl State {
     fn remove_file(&mut self, rel: &str) -> bool {
-        let Some(entry) = self.files.remove(rel) else { return false };
+        let Some(entry) = self.files.remove(rel) else {
+            return false;
+        };
         for name in entry.defined {
             if let Some(defs) = self.symbols.get_mut(&name) {
                 defs.retain(|d| &*d.path != rel);
@@ -190,7 +192,10 @@ impl State {
     fn insert_file(&mut self, rel: &str, entry: FileEntry, symbols: Vec<SymbolDef>) {
         self.remove_file(rel);
         for symbol in symbols {
-            self.symbols.entry(symbol.name.clone()).or_default().push(symbol);
+            self.symbols
+                .entry(symbol.name.clone())
+                .or_default()
+                .push(symbol);
         }
         self.files.insert(rel.to_string(), entry);
     }
@@ -207,7 +212,11 @@ struct Prepared {
 
 enum Outcome {
     Indexed(Box<Prepared>),
-    Unchanged { rel: String, size: u64, mtime_ns: u64 },
+    Unchanged {
+        rel: String,
+        size: u64,
+        mtime_ns: u64,
+    },
     Skipped(Skipped),
 }
 
@@ -223,7 +232,17 @@ pub struct Index {
     /// None when another process holds the writer lock: the index is then read-only.
     writer: Mutex<Option<IndexWriter>>,
     pub(crate) state: RwLock<State>,
+    /// When the last uncommitted write happened (None: Tantivy is up to date with `state`).
+    pending_since: Mutex<Option<Instant>>,
     rebuild_reason: Option<String>,
+}
+
+impl Drop for Index {
+    fn drop(&mut self) {
+        if let Err(e) = self.commit() {
+            tracing::warn!("index at {}: last commit failed: {e}", self.dir.display());
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -234,14 +253,22 @@ impl Index {
     /// The default index directory for a root: `<cache dir>/hearth/index/<hash of the root path>`.
     pub fn default_dir(root: &Path) -> Option<PathBuf> {
         let key = xxhash_rust::xxh3::xxh3_64(root.to_string_lossy().as_bytes());
-        Some(dirs::cache_dir()?.join("hearth").join("index").join(format!("{key:016x}")))
+        Some(
+            dirs::cache_dir()?
+                .join("hearth")
+                .join("index")
+                .join(format!("{key:016x}")),
+        )
     }
 
     /// Open (or create) the index of `root`. An index with another schema version, or one Tantivy cannot
     /// read, is deleted and recreated empty, with a warning saying why ([`Index::rebuild_reason`]). Call
     /// [`Index::sync`] next to bring it up to date: it only re-reads files whose size or mtime changed.
     pub fn open(root: &Path, options: IndexOptions) -> Result<Index, IndexError> {
-        let root = root.canonicalize().map_err(|e| IndexError::Root { root: root.to_path_buf(), source: e })?;
+        let root = root.canonicalize().map_err(|e| IndexError::Root {
+            root: root.to_path_buf(),
+            source: e,
+        })?;
         if !root.is_dir() {
             return Err(IndexError::Root {
                 root,
@@ -256,7 +283,10 @@ impl Index {
             Ok(Some(index)) => Ok(index),
             Ok(None) => Self::create(root, dir, options, None),
             Err(reason) => {
-                tracing::warn!("index at {} {reason}: rebuilding it from scratch", dir.display());
+                tracing::warn!(
+                    "index at {} {reason}: rebuilding it from scratch",
+                    dir.display()
+                );
                 std::fs::remove_dir_all(&dir).map_err(|e| IndexError::io(&dir, e))?;
                 Self::create(root, dir, options, Some(reason))
             }
@@ -264,45 +294,86 @@ impl Index {
     }
 
     /// Ok(None): nothing there yet. Err(reason): something there that must be rebuilt.
-    fn open_existing(root: &Path, dir: &Path, options: &IndexOptions) -> Result<Option<Index>, String> {
+    fn open_existing(
+        root: &Path,
+        dir: &Path,
+        options: &IndexOptions,
+    ) -> Result<Option<Index>, String> {
         let meta_path = dir.join(META_FILE);
         let meta = match std::fs::read(&meta_path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
-                return if empty { Ok(None) } else { Err(format!("has no {META_FILE}")) };
+                let empty = std::fs::read_dir(dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(true);
+                return if empty {
+                    Ok(None)
+                } else {
+                    Err(format!("has no {META_FILE}"))
+                };
             }
             Err(e) => return Err(format!("has an unreadable {META_FILE} ({e})")),
         };
-        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| format!("has a corrupt {META_FILE} ({e})"))?;
+        let meta: Meta = serde_json::from_slice(&meta)
+            .map_err(|e| format!("has a corrupt {META_FILE} ({e})"))?;
         if meta.schema_version != SCHEMA_VERSION {
-            return Err(format!("has schema version {}, this build uses {SCHEMA_VERSION}", meta.schema_version));
+            return Err(format!(
+                "has schema version {}, this build uses {SCHEMA_VERSION}",
+                meta.schema_version
+            ));
         }
-        let tantivy = tantivy::Index::open_in_dir(dir).map_err(|e| format!("cannot be opened ({e})"))?;
-        let corrupt = tantivy.validate_checksum().map_err(|e| format!("cannot be checked ({e})"))?;
+        let tantivy =
+            tantivy::Index::open_in_dir(dir).map_err(|e| format!("cannot be opened ({e})"))?;
+        let corrupt = tantivy
+            .validate_checksum()
+            .map_err(|e| format!("cannot be checked ({e})"))?;
         if !corrupt.is_empty() {
             let mut names: Vec<String> = corrupt.iter().map(|p| p.display().to_string()).collect();
             names.sort();
             return Err(format!("is corrupt (bad checksum in {})", names.join(", ")));
         }
-        let index = Self::assemble(root.to_path_buf(), dir.to_path_buf(), options.clone(), tantivy, None)
-            .map_err(|e| format!("cannot be opened ({e})"))?;
-        index.load_state().map_err(|e| format!("cannot be read ({e})"))?;
+        let index = Self::assemble(
+            root.to_path_buf(),
+            dir.to_path_buf(),
+            options.clone(),
+            tantivy,
+            None,
+        )
+        .map_err(|e| format!("cannot be opened ({e})"))?;
+        index
+            .load_state()
+            .map_err(|e| format!("cannot be read ({e})"))?;
         Ok(Some(index))
     }
 
-    fn create(root: PathBuf, dir: PathBuf, options: IndexOptions, reason: Option<String>) -> Result<Index, IndexError> {
+    fn create(
+        root: PathBuf,
+        dir: PathBuf,
+        options: IndexOptions,
+        reason: Option<String>,
+    ) -> Result<Index, IndexError> {
         std::fs::create_dir_all(&dir).map_err(|e| IndexError::io(&dir, e))?;
         let (schema, _) = schema::build();
         let settings = tantivy::IndexSettings {
-            docstore_compression: tantivy::store::Compressor::Zstd(tantivy::store::ZstdCompressor::default()),
+            docstore_compression: tantivy::store::Compressor::Zstd(
+                tantivy::store::ZstdCompressor::default(),
+            ),
             ..tantivy::IndexSettings::default()
         };
-        let tantivy = tantivy::Index::builder().schema(schema).settings(settings).create_in_dir(&dir)?;
-        let meta = Meta { schema_version: SCHEMA_VERSION, root: root.clone() };
+        let tantivy = tantivy::Index::builder()
+            .schema(schema)
+            .settings(settings)
+            .create_in_dir(&dir)?;
+        let meta = Meta {
+            schema_version: SCHEMA_VERSION,
+            root: root.clone(),
+        };
         let meta_path = dir.join(META_FILE);
-        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serializes"))
-            .map_err(|e| IndexError::io(&meta_path, e))?;
+        std::fs::write(
+            &meta_path,
+            serde_json::to_vec_pretty(&meta).expect("meta serializes"),
+        )
+        .map_err(|e| IndexError::io(&meta_path, e))?;
         Self::assemble(root, dir, options, tantivy, reason)
     }
 
@@ -313,13 +384,21 @@ impl Index {
         tantivy: tantivy::Index,
         rebuild_reason: Option<String>,
     ) -> Result<Index, IndexError> {
-        tantivy.tokenizers().register(CODE_TOKENIZER, TextAnalyzer::from(CodeTokenizer::default()));
+        tantivy
+            .tokenizers()
+            .register(CODE_TOKENIZER, TextAnalyzer::from(CodeTokenizer::default()));
         let (_, fields) = schema::build();
-        let reader = tantivy.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        let reader = tantivy
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
         let writer = match tantivy.writer_with_num_threads(1, options.writer_memory.max(15 << 20)) {
             Ok(writer) => Some(writer),
             Err(tantivy::TantivyError::LockFailure(..)) => {
-                tracing::warn!("index at {} is being written by another process: opening it read-only", dir.display());
+                tracing::warn!(
+                    "index at {} is being written by another process: opening it read-only",
+                    dir.display()
+                );
                 None
             }
             Err(e) => return Err(e.into()),
@@ -333,6 +412,7 @@ impl Index {
             reader,
             writer: Mutex::new(writer),
             state: RwLock::new(State::default()),
+            pending_since: Mutex::new(None),
             rebuild_reason,
         })
     }
@@ -340,18 +420,33 @@ impl Index {
     /// Fill the in-memory tables from the file documents.
     fn load_state(&self) -> tantivy::Result<()> {
         let searcher = self.reader.searcher();
-        let query = TermQuery::new(Term::from_field_text(self.fields.doc_type, DOC_FILE), IndexRecordOption::Basic);
-        let mut addresses: Vec<_> = searcher.search(&query, &DocSetCollector)?.into_iter().collect();
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.doc_type, DOC_FILE),
+            IndexRecordOption::Basic,
+        );
+        let mut addresses: Vec<_> = searcher
+            .search(&query, &DocSetCollector)?
+            .into_iter()
+            .collect();
         addresses.sort();
         let mut state = self.write_state();
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let text = |f| doc.get_first(f).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let text = |f| {
+                doc.get_first(f)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
             let num = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0);
             let rel = text(self.fields.path);
-            let Some(lang) = Language::from_name(&text(self.fields.lang)) else { continue };
+            let Some(lang) = Language::from_name(&text(self.fields.lang)) else {
+                continue;
+            };
             let stored: Vec<StoredSymbol> = serde_json::from_str(&text(self.fields.symbols))
-                .map_err(|e| tantivy::TantivyError::InvalidArgument(format!("symbols of {rel}: {e}")))?;
+                .map_err(|e| {
+                    tantivy::TantivyError::InvalidArgument(format!("symbols of {rel}: {e}"))
+                })?;
             let path: Arc<str> = Arc::from(rel.as_str());
             let symbols: Vec<SymbolDef> = stored
                 .into_iter()
@@ -410,7 +505,8 @@ impl Index {
     /// Root-relative path of `path` (absolute, or already relative to the root).
     pub fn relative_path(&self, path: &Path) -> Option<String> {
         if path.is_relative() {
-            return walk::relative(Path::new(""), path).or_else(|| walk::relative(&self.root, &self.root.join(path)));
+            return walk::relative(Path::new(""), path)
+                .or_else(|| walk::relative(&self.root, &self.root.join(path)));
         }
         walk::relative(&self.root, path).or_else(|| {
             let canonical = path.canonicalize().ok().or_else(|| {
@@ -428,7 +524,13 @@ impl Index {
     pub fn sync(&self, progress: &mut dyn FnMut(Progress)) -> Result<SyncStats, IndexError> {
         let started = Instant::now();
         let mut skipped = Vec::new();
-        let walked = walk::walk(&self.root, &self.root, false, self.options.max_file_size, &mut skipped);
+        let walked = walk::walk(
+            &self.root,
+            &self.root,
+            false,
+            self.options.max_file_size,
+            &mut skipped,
+        );
         let git = GitState::read(&self.root);
         let (to_read, removed, seen) = {
             let state = self.read_state();
@@ -436,25 +538,34 @@ impl Index {
             let removed: Vec<String> = state
                 .files
                 .keys()
-                .filter(|rel| !present.contains(String::as_str(rel)) && !state.overlays.contains_key(*rel))
+                .filter(|rel| {
+                    !present.contains(String::as_str(rel)) && !state.overlays.contains_key(*rel)
+                })
                 .cloned()
                 .collect();
             let seen = walked.len();
             let to_read: Vec<Candidate> = walked
                 .into_iter()
                 .filter(|c| !state.overlays.contains_key(&c.rel))
-                .filter(|c| state.files.get(&c.rel).is_none_or(|f| f.size != c.size || f.mtime_ns != c.mtime_ns))
+                .filter(|c| {
+                    state
+                        .files
+                        .get(&c.rel)
+                        .is_none_or(|f| f.size != c.size || f.mtime_ns != c.mtime_ns)
+                })
                 .collect();
             (to_read, removed, seen)
         };
         self.write_state().git = git;
-        let mut stats = self.apply(to_read, removed, skipped, seen, progress)?;
+        let mut stats = self.apply(to_read, removed, skipped, seen, progress, true)?;
         stats.elapsed = started.elapsed();
         Ok(stats)
     }
 
     /// Re-index just these paths (files or directories, absolute or root-relative) in one commit: changed
     /// files are re-parsed, vanished ones dropped, ignore rules still apply. The watcher calls this.
+    /// The in-memory tables change at once; the Tantivy commit is left to [`Index::commit`] (the
+    /// watcher commits once writes have been idle for a moment).
     pub fn update_paths(&self, paths: &[PathBuf]) -> Result<SyncStats, IndexError> {
         let started = Instant::now();
         let mut skipped = Vec::new();
@@ -462,17 +573,35 @@ impl Index {
         let mut removed = Vec::new();
         let mut dirs_walked = HashSet::new();
         for path in paths {
-            let abs = if path.is_absolute() { path.clone() } else { self.root.join(path) };
-            let Some(rel) = self.relative_path(&abs) else { continue };
+            let abs = if path.is_absolute() {
+                path.clone()
+            } else {
+                self.root.join(path)
+            };
+            let Some(rel) = self.relative_path(&abs) else {
+                continue;
+            };
             if abs.is_dir() {
-                for c in walk::walk(&self.root, &abs, false, self.options.max_file_size, &mut skipped) {
+                for c in walk::walk(
+                    &self.root,
+                    &abs,
+                    false,
+                    self.options.max_file_size,
+                    &mut skipped,
+                ) {
                     candidates.insert(c.rel.clone(), c);
                 }
                 continue;
             }
             let Some(parent) = abs.parent() else { continue };
             let accepted = if dirs_walked.insert(parent.to_path_buf()) {
-                walk::walk(&self.root, parent, true, self.options.max_file_size, &mut skipped)
+                walk::walk(
+                    &self.root,
+                    parent,
+                    true,
+                    self.options.max_file_size,
+                    &mut skipped,
+                )
             } else {
                 Vec::new()
             };
@@ -483,7 +612,10 @@ impl Index {
                 removed.push(rel);
             }
         }
-        let wanted: HashSet<String> = paths.iter().filter_map(|p| self.relative_path(&self.root.join(p))).collect();
+        let wanted: HashSet<String> = paths
+            .iter()
+            .filter_map(|p| self.relative_path(&self.root.join(p)))
+            .collect();
         let (to_read, removed) = {
             let state = self.read_state();
             // A deleted directory: everything known under it goes.
@@ -491,8 +623,12 @@ impl Index {
                 .into_iter()
                 .flat_map(|rel| {
                     let prefix = format!("{rel}/");
-                    let mut under: Vec<String> =
-                        state.files.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
+                    let mut under: Vec<String> = state
+                        .files
+                        .keys()
+                        .filter(|k| k.starts_with(&prefix))
+                        .cloned()
+                        .collect();
                     if state.files.contains_key(&rel) {
                         under.push(rel);
                     }
@@ -504,14 +640,17 @@ impl Index {
             gone.dedup();
             let to_read: Vec<Candidate> = candidates
                 .into_values()
-                .filter(|c| wanted.contains(&c.rel) || wanted.iter().any(|w| c.rel.starts_with(&format!("{w}/"))))
+                .filter(|c| {
+                    wanted.contains(&c.rel)
+                        || wanted.iter().any(|w| c.rel.starts_with(&format!("{w}/")))
+                })
                 .filter(|c| !state.overlays.contains_key(&c.rel))
                 .collect();
             (to_read, gone)
         };
         skipped.retain(|s| wanted.contains(&s.path));
         let seen = to_read.len();
-        let mut stats = self.apply(to_read, removed, skipped, seen, &mut |_| {})?;
+        let mut stats = self.apply(to_read, removed, skipped, seen, &mut |_| {}, false)?;
         stats.elapsed = started.elapsed();
         Ok(stats)
     }
@@ -535,10 +674,14 @@ impl Index {
         mut skipped: Vec<Skipped>,
         files_seen: usize,
         progress: &mut dyn FnMut(Progress),
+        commit_now: bool,
     ) -> Result<SyncStats, IndexError> {
         let mut guard = lock(&self.writer);
         let writer = guard.as_mut().ok_or(IndexError::ReadOnly)?;
-        let mut stats = SyncStats { files_seen, ..SyncStats::default() };
+        let mut stats = SyncStats {
+            files_seen,
+            ..SyncStats::default()
+        };
         for s in &skipped {
             tracing::info!("skipping {}: {}", s.path, s.reason);
         }
@@ -546,17 +689,25 @@ impl Index {
         to_delete.extend(skipped.iter().map(|s| s.path.clone()));
         let known_hashes: HashMap<String, u64> = {
             let state = self.read_state();
-            to_read.iter().filter_map(|c| Some((c.rel.clone(), state.files.get(&c.rel)?.hash))).collect()
+            to_read
+                .iter()
+                .filter_map(|c| Some((c.rel.clone(), state.files.get(&c.rel)?.hash)))
+                .collect()
         };
         let total = to_read.len();
-        let mut progress_state = Progress { files_done: 0, files_total: total, bytes_done: 0 };
+        let mut progress_state = Progress {
+            files_done: 0,
+            files_total: total,
+            bytes_done: 0,
+        };
         let next = AtomicUsize::new(0);
         let threads = self.options.threads.clamp(1, 16).min(total.max(1));
         std::thread::scope(|scope| -> Result<(), IndexError> {
             let (tx, rx) = mpsc::sync_channel::<Outcome>(64);
             for _ in 0..threads {
                 let tx = tx.clone();
-                let (next, to_read, known_hashes, fields) = (&next, &to_read, &known_hashes, self.fields);
+                let (next, to_read, known_hashes, fields) =
+                    (&next, &to_read, &known_hashes, self.fields);
                 scope.spawn(move || loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(c) = to_read.get(i) else { break };
@@ -574,7 +725,11 @@ impl Index {
                         progress_state.bytes_done += prepared.entry.size;
                         self.write_prepared(writer, *prepared, &mut stats)?;
                     }
-                    Outcome::Unchanged { rel, size, mtime_ns } => {
+                    Outcome::Unchanged {
+                        rel,
+                        size,
+                        mtime_ns,
+                    } => {
                         stats.files_unchanged += 1;
                         if let Some(entry) = self.write_state().files.get_mut(&rel) {
                             entry.size = size;
@@ -602,14 +757,21 @@ impl Index {
             }
         }
         if stats.files_indexed > 0 || !to_delete.is_empty() {
-            writer.commit()?;
-            self.reader.reload()?;
+            self.mark_pending();
+        }
+        if commit_now {
+            self.commit_locked(writer)?;
         }
         stats.skipped = skipped;
         Ok(stats)
     }
 
-    fn write_prepared(&self, writer: &IndexWriter, prepared: Prepared, stats: &mut SyncStats) -> Result<(), IndexError> {
+    fn write_prepared(
+        &self,
+        writer: &IndexWriter,
+        prepared: Prepared,
+        stats: &mut SyncStats,
+    ) -> Result<(), IndexError> {
         writer.delete_term(Term::from_field_text(self.fields.path, &prepared.rel));
         for doc in prepared.docs {
             writer.add_document(doc)?;
@@ -617,15 +779,19 @@ impl Index {
         stats.files_indexed += 1;
         stats.symbols += prepared.symbols.len();
         stats.chunks += prepared.chunks;
-        self.write_state().insert_file(&prepared.rel, prepared.entry, prepared.symbols);
+        self.write_state()
+            .insert_file(&prepared.rel, prepared.entry, prepared.symbols);
         Ok(())
     }
 
     /// Index `text` as the content of `path` (an open document's unsaved text). The overlay wins over the
     /// disk until [`Index::clear_overlay`]; the changed lines count as a recent edit for retrieval.
-    /// Costs one single-file update; callers debounce keystrokes.
+    /// Costs one single-file parse; the symbol table changes at once, BM25 sees it after the next
+    /// [`Index::commit`]. Callers debounce keystrokes.
     pub fn set_overlay(&self, path: &Path, text: &str) -> Result<(), IndexError> {
-        let rel = self.relative_path(path).ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
+        let rel = self
+            .relative_path(path)
+            .ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
         let lang = Language::from_path(Path::new(&rel));
         let previous = self.text_of(&rel);
         {
@@ -633,8 +799,15 @@ impl Index {
             state.overlays.insert(rel.clone(), Arc::from(text));
             if let Some(previous) = previous {
                 if let Some((start_line, end_line)) = changed_lines(&previous, text) {
-                    state.recent_edits.retain(|e| !(e.path == rel && e.start_line <= end_line && start_line <= e.end_line));
-                    state.recent_edits.push_front(RecentEdit { path: rel.clone(), start_line, end_line, at: Instant::now() });
+                    state.recent_edits.retain(|e| {
+                        !(e.path == rel && e.start_line <= end_line && start_line <= e.end_line)
+                    });
+                    state.recent_edits.push_front(RecentEdit {
+                        path: rel.clone(),
+                        start_line,
+                        end_line,
+                        at: Instant::now(),
+                    });
                     state.recent_edits.truncate(MAX_RECENT_EDITS);
                 }
             }
@@ -646,14 +819,20 @@ impl Index {
 
     /// Drop the overlay of `path` and re-index it from the disk (or drop it if the file is gone).
     pub fn clear_overlay(&self, path: &Path) -> Result<(), IndexError> {
-        let rel = self.relative_path(path).ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
+        let rel = self
+            .relative_path(path)
+            .ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
         if self.write_state().overlays.remove(&rel).is_none() {
             return Ok(());
         }
         self.update_paths(&[PathBuf::from(&rel)]).map(|_| ())
     }
 
-    fn write_single(&self, rel: String, outcome: Result<Prepared, SkipReason>) -> Result<(), IndexError> {
+    fn write_single(
+        &self,
+        rel: String,
+        outcome: Result<Prepared, SkipReason>,
+    ) -> Result<(), IndexError> {
         let mut guard = lock(&self.writer);
         let writer = guard.as_mut().ok_or(IndexError::ReadOnly)?;
         match outcome {
@@ -664,9 +843,41 @@ impl Index {
                 self.write_state().remove_file(&rel);
             }
         }
+        self.mark_pending();
+        Ok(())
+    }
+
+    fn mark_pending(&self) {
+        *lock(&self.pending_since) = Some(Instant::now());
+    }
+
+    fn commit_locked(&self, writer: &mut IndexWriter) -> Result<bool, IndexError> {
+        if lock(&self.pending_since).take().is_none() {
+            return Ok(false);
+        }
         writer.commit()?;
         self.reader.reload()?;
-        Ok(())
+        Ok(true)
+    }
+
+    /// Make every write so far durable and visible to BM25 search and `references` (one Tantivy commit,
+    /// with its fsyncs). Single-file updates and path batches leave this to the caller or the watcher;
+    /// `sync`, `search`, `references` and `stats` do it themselves. Returns whether there was anything.
+    pub fn commit(&self) -> Result<bool, IndexError> {
+        match lock(&self.writer).as_mut() {
+            Some(writer) => self.commit_locked(writer),
+            None => Ok(false),
+        }
+    }
+
+    /// [`Index::commit`] if there are writes and none in the last `idle`.
+    pub fn commit_if_idle(&self, idle: Duration) -> Result<bool, IndexError> {
+        let due = lock(&self.pending_since).is_some_and(|since| since.elapsed() >= idle);
+        if due {
+            self.commit()
+        } else {
+            Ok(false)
+        }
     }
 
     /// The current text of a root-relative path: its overlay, else the disk.
@@ -683,9 +894,11 @@ impl Index {
         let state = self.read_state();
         let mut defs = state.symbols.get(name).cloned().unwrap_or_default();
         defs.sort_by(|a, b| {
-            state.git.recency(&b.path).total_cmp(&state.git.recency(&a.path)).then_with(|| {
-                (&a.path, a.start_line).cmp(&(&b.path, b.start_line))
-            })
+            state
+                .git
+                .recency(&b.path)
+                .total_cmp(&state.git.recency(&a.path))
+                .then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)))
         });
         defs
     }
@@ -694,16 +907,28 @@ impl Index {
     pub fn find_symbols(&self, query: &str, limit: usize) -> Vec<SymbolDef> {
         let needle = query.to_lowercase();
         let state = self.read_state();
-        let mut names: Vec<&String> = state.symbols.keys().filter(|n| n.to_lowercase().contains(&needle)).collect();
+        let mut names: Vec<&String> = state
+            .symbols
+            .keys()
+            .filter(|n| n.to_lowercase().contains(&needle))
+            .collect();
         names.sort_by_key(|n| (n.len(), n.to_string()));
-        names.into_iter().flat_map(|n| state.symbols[n].iter().cloned()).take(limit).collect()
+        names
+            .into_iter()
+            .flat_map(|n| state.symbols[n].iter().cloned())
+            .take(limit)
+            .collect()
     }
 
     /// Every occurrence of the identifier `name` in indexed files (overlays win), definitions included,
     /// never inside strings or comments. In path order.
     pub fn references(&self, name: &str) -> Result<Vec<Location>, IndexError> {
+        self.commit()?;
         let searcher = self.reader.searcher();
-        let query = TermQuery::new(Term::from_field_text(self.fields.refs, name), IndexRecordOption::Basic);
+        let query = TermQuery::new(
+            Term::from_field_text(self.fields.refs, name),
+            IndexRecordOption::Basic,
+        );
         let mut paths = HashSet::new();
         for address in searcher.search(&query, &DocSetCollector)? {
             let doc: TantivyDocument = searcher.doc(address)?;
@@ -715,12 +940,19 @@ impl Index {
         paths.sort();
         let langs: HashMap<String, Language> = {
             let state = self.read_state();
-            paths.iter().filter_map(|p| Some((p.clone(), state.files.get(p)?.lang))).collect()
+            paths
+                .iter()
+                .filter_map(|p| Some((p.clone(), state.files.get(p)?.lang)))
+                .collect()
         };
         let mut out = Vec::new();
         for rel in paths {
-            let Some(&lang) = langs.get(&rel) else { continue };
-            let Some(text) = self.text_of(&rel) else { continue };
+            let Some(&lang) = langs.get(&rel) else {
+                continue;
+            };
+            let Some(text) = self.text_of(&rel) else {
+                continue;
+            };
             let lines = hearth_base::LineIndex::new(&text);
             for range in hearth_syntax::identifier_occurrences(lang, &text, name)? {
                 let line_start = lines.line_start(range.start_line).unwrap_or(0);
@@ -738,6 +970,7 @@ impl Index {
 
     /// Chunks ranked by BM25 over the identifiers of `query` (split like code: `parseUrl` finds `parse_url`).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
+        self.commit()?;
         let mut tokenizer = CodeTokenizer::default();
         let mut stream = tokenizer.token_stream(query);
         let mut terms = Vec::new();
@@ -759,13 +992,22 @@ impl Index {
         self.chunk_hits(&BooleanQuery::new(clauses), limit)
     }
 
-    pub(crate) fn chunk_hits(&self, query: &dyn Query, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
+    pub(crate) fn chunk_hits(
+        &self,
+        query: &dyn Query,
+        limit: usize,
+    ) -> Result<Vec<SearchHit>, IndexError> {
         let searcher = self.reader.searcher();
         let top = searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let text = |f| doc.get_first(f).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let text = |f| {
+                doc.get_first(f)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_string()
+            };
             let num = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
             hits.push(SearchHit {
                 path: text(self.fields.path),
@@ -781,8 +1023,12 @@ impl Index {
 
     /// Totals, and the size of the index directory.
     pub fn stats(&self) -> Result<IndexStats, IndexError> {
+        self.commit()?;
         let searcher = self.reader.searcher();
-        let chunk_query = TermQuery::new(Term::from_field_text(self.fields.doc_type, DOC_CHUNK), IndexRecordOption::Basic);
+        let chunk_query = TermQuery::new(
+            Term::from_field_text(self.fields.doc_type, DOC_CHUNK),
+            IndexRecordOption::Basic,
+        );
         let chunks = searcher.search(&chunk_query, &Count)? as u64;
         let state = self.read_state();
         Ok(IndexStats {
@@ -799,7 +1045,10 @@ impl Index {
         let mut guard = lock(&self.writer);
         if let Some(writer) = guard.take() {
             writer.wait_merging_threads()?;
-            *guard = Some(self.tantivy.writer_with_num_threads(1, self.options.writer_memory.max(15 << 20))?);
+            *guard = Some(
+                self.tantivy
+                    .writer_with_num_threads(1, self.options.writer_memory.max(15 << 20))?,
+            );
         }
         Ok(())
     }
@@ -807,7 +1056,14 @@ impl Index {
 
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|entries| entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
@@ -825,21 +1081,43 @@ fn changed_lines(old: &str, new: &str) -> Option<(u32, u32)> {
     }
     let old_lines: Vec<&str> = old.lines().collect();
     let new_lines: Vec<&str> = new.lines().collect();
-    let prefix = old_lines.iter().zip(&new_lines).take_while(|(a, b)| a == b).count();
-    let suffix = old_lines[prefix..].iter().rev().zip(new_lines[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
+    let prefix = old_lines
+        .iter()
+        .zip(&new_lines)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let suffix = old_lines[prefix..]
+        .iter()
+        .rev()
+        .zip(new_lines[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
     let last = new_lines.len().saturating_sub(suffix + 1).max(prefix);
     Some((prefix as u32, last as u32))
 }
 
 fn prepare_from_disk(fields: &Fields, c: &Candidate, known_hash: Option<u64>) -> Outcome {
-    let skip = |reason| Outcome::Skipped(Skipped { path: c.rel.clone(), reason });
+    let skip = |reason| {
+        Outcome::Skipped(Skipped {
+            path: c.rel.clone(),
+            reason,
+        })
+    };
     let bytes = match std::fs::read(&c.abs) {
         Ok(bytes) => bytes,
-        Err(e) => return skip(SkipReason::Unreadable { error: e.to_string() }),
+        Err(e) => {
+            return skip(SkipReason::Unreadable {
+                error: e.to_string(),
+            })
+        }
     };
     let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
     if known_hash == Some(hash) {
-        return Outcome::Unchanged { rel: c.rel.clone(), size: c.size, mtime_ns: c.mtime_ns };
+        return Outcome::Unchanged {
+            rel: c.rel.clone(),
+            size: c.size,
+            mtime_ns: c.mtime_ns,
+        };
     }
     let text = match walk::decode(bytes) {
         Ok(text) => text,
@@ -853,8 +1131,16 @@ fn prepare_from_disk(fields: &Fields, c: &Candidate, known_hash: Option<u64>) ->
 
 /// Parse a file and build its documents: one file document (hash, references, definitions, symbols as
 /// JSON) and one document per chunk.
-fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_ns: u64) -> Result<Prepared, SkipReason> {
-    let syntax = analyze(lang, text).map_err(|e| SkipReason::Unparsable { error: e.to_string() })?;
+fn prepare_text(
+    fields: &Fields,
+    rel: String,
+    lang: Language,
+    text: &str,
+    mtime_ns: u64,
+) -> Result<Prepared, SkipReason> {
+    let syntax = analyze(lang, text).map_err(|e| SkipReason::Unparsable {
+        error: e.to_string(),
+    })?;
     let path: Arc<str> = Arc::from(rel.as_str());
     let lines = hearth_base::LineIndex::new(text);
     let symbols: Vec<SymbolDef> = syntax
@@ -869,7 +1155,9 @@ fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_
             start_line: s.range.start_line,
             end_line: s.range.end_line,
             name_line: s.name_range.start_line,
-            name_col: (s.name_range.start_byte - lines.line_start(s.name_range.start_line).unwrap_or(0)) as u32,
+            name_col: (s.name_range.start_byte
+                - lines.line_start(s.name_range.start_line).unwrap_or(0))
+                as u32,
         })
         .collect();
     let stored: Vec<StoredSymbol> = symbols
@@ -901,7 +1189,10 @@ fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_
         file_doc.add_text(fields.defs, name);
     }
     file_doc.add_text(fields.defs_text, defined.join(" "));
-    file_doc.add_text(fields.symbols, serde_json::to_string(&stored).expect("symbols serialize"));
+    file_doc.add_text(
+        fields.symbols,
+        serde_json::to_string(&stored).expect("symbols serialize"),
+    );
     let mut docs = vec![file_doc];
     for chunk in &syntax.chunks {
         let mut doc = TantivyDocument::default();
@@ -920,8 +1211,20 @@ fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_
         }
         docs.push(doc);
     }
-    let entry = FileEntry { lang, hash, size: text.len() as u64, mtime_ns, defined };
-    Ok(Prepared { rel, entry, symbols, docs, chunks: syntax.chunks.len() })
+    let entry = FileEntry {
+        lang,
+        hash,
+        size: text.len() as u64,
+        mtime_ns,
+        defined,
+    };
+    Ok(Prepared {
+        rel,
+        entry,
+        symbols,
+        docs,
+        chunks: syntax.chunks.len(),
+    })
 }
 
 #[cfg(test)]

@@ -55,17 +55,27 @@ impl Tokenizer for CodeTokenizer {
             };
             push(0, ident);
             // Fast path: `foo`, `x86` have no parts.
-            if ident.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
+            if ident
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
                 return;
             }
             let parts = identifier_parts(ident);
-            if parts.len() > 1 || parts.first().is_some_and(|(_, part)| part.len() != ident.len()) {
+            if parts.len() > 1
+                || parts
+                    .first()
+                    .is_some_and(|(_, part)| part.len() != ident.len())
+            {
                 for (from, part) in parts {
                     push(from, part);
                 }
             }
         });
-        CodeTokenStream { tokens: &mut self.tokens[..self.used], next: 0 }
+        CodeTokenStream {
+            tokens: &mut self.tokens[..self.used],
+            next: 0,
+        }
     }
 }
 
@@ -92,7 +102,10 @@ fn is_ident_char(c: char) -> bool {
 /// pure number.
 pub(crate) fn for_each_identifier<'t>(text: &'t str, mut f: impl FnMut(usize, &'t str)) {
     let mut start = None;
-    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
         match (start, is_ident_char(c)) {
             (None, true) => start = Some(i),
             (Some(s), false) => {
@@ -125,7 +138,9 @@ pub fn identifier_parts(ident: &str) -> Vec<(usize, &str)> {
             let prev = chars[k - 1].1;
             let next = chars.get(k + 1).map(|&(_, n)| n);
             let boundary = (prev.is_lowercase() && c.is_uppercase())
-                || (prev.is_uppercase() && c.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
+                || (prev.is_uppercase()
+                    && c.is_uppercase()
+                    && next.is_some_and(|n| n.is_lowercase()))
                 || (prev.is_ascii_digit() && c.is_uppercase());
             if boundary {
                 parts.push((s, &ident[s..i]));
@@ -160,10 +175,28 @@ mod tests {
     fn splits_camel_snake_acronyms_and_digits_and_keeps_the_whole() {
         assert_eq!(
             tokens("parseHTTPRequest_v2(x, 42) + max_len"),
-            ["parsehttprequest_v2", "parse", "http", "request", "v2", "max_len", "max", "len"]
+            [
+                "parsehttprequest_v2",
+                "parse",
+                "http",
+                "request",
+                "v2",
+                "max_len",
+                "max",
+                "len"
+            ]
         );
-        assert_eq!(tokens("XMLHttpRequest"), ["xmlhttprequest", "xml", "http", "request"]);
-        assert_eq!(tokens("__init__ self.données"), ["__init__", "init", "self", "données"]);
-        assert_eq!(tokens("utf8ToUtf16 Vec2D"), ["utf8toutf16", "utf8", "to", "utf16", "vec2d", "vec2"]);
+        assert_eq!(
+            tokens("XMLHttpRequest"),
+            ["xmlhttprequest", "xml", "http", "request"]
+        );
+        assert_eq!(
+            tokens("__init__ self.données"),
+            ["__init__", "init", "self", "données"]
+        );
+        assert_eq!(
+            tokens("utf8ToUtf16 Vec2D"),
+            ["utf8toutf16", "utf8", "to", "utf16", "vec2d", "vec2"]
+        );
     }
 }

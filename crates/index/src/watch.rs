@@ -1,5 +1,6 @@
 //! The file watcher: notify events, debounced into batches on a thread of its own. A batch that touches
 //! git's HEAD or refs (a checkout, a pull) becomes one full sync; other batches re-index just their paths.
+//! The thread also commits pending writes (its own batches, overlays) once they have been idle a moment.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,13 +18,20 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 const MAX_BATCH_DELAY: Duration = Duration::from_secs(2);
 /// More paths than this in a batch: a full sync is cheaper than path by path.
 const MAX_BATCH_PATHS: usize = 256;
+/// Uncommitted writes (batches, overlays) are committed once none came for this long.
+const COMMIT_IDLE: Duration = Duration::from_millis(500);
 
 /// What a batch did, for the caller's logs or status line.
 #[derive(Debug)]
 pub enum WatchEvent {
-    Updated { paths: usize, stats: SyncStats },
+    Updated {
+        paths: usize,
+        stats: SyncStats,
+    },
     /// Git state changed (checkout, commit, pull) or the batch was large: the whole tree was synced.
-    Synced { stats: SyncStats },
+    Synced {
+        stats: SyncStats,
+    },
     Failed(IndexError),
 }
 
@@ -60,7 +68,11 @@ impl Index {
             .name("hearth-index-watch".into())
             .spawn(move || run(&index, &rx, &thread_stop, &on_batch))
             .map_err(|e| IndexError::io(self.root(), e))?;
-        Ok(WatchHandle { stop, thread: Some(thread), _watcher: watcher })
+        Ok(WatchHandle {
+            stop,
+            thread: Some(thread),
+            _watcher: watcher,
+        })
     }
 }
 
@@ -75,7 +87,12 @@ fn run(
     while !stop.load(Ordering::Acquire) {
         let first = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(event) => event,
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = index.commit_if_idle(COMMIT_IDLE) {
+                    on_batch(WatchEvent::Failed(e));
+                }
+                continue;
+            }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         };
         let started = Instant::now();
@@ -118,7 +135,10 @@ fn run(
             }
         } else if !paths.is_empty() {
             match index.update_paths(&paths) {
-                Ok(stats) => on_batch(WatchEvent::Updated { paths: paths.len(), stats }),
+                Ok(stats) => on_batch(WatchEvent::Updated {
+                    paths: paths.len(),
+                    stats,
+                }),
                 Err(e) => on_batch(WatchEvent::Failed(e)),
             }
         }

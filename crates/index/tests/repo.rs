@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use hearth_index::{approximate_tokens, Index, IndexOptions, Reason, RetrieveRequest, SkipReason, WatchEvent};
+use hearth_index::{
+    approximate_tokens, Index, IndexOptions, Reason, RetrieveRequest, SkipReason, WatchEvent,
+};
 
 struct TestRepo {
     root: tempfile::TempDir,
@@ -20,7 +22,11 @@ impl TestRepo {
         let mut config = repo.config().unwrap();
         config.set_str("user.name", "Hearth Test").unwrap();
         config.set_str("user.email", "test@hearth.invalid").unwrap();
-        TestRepo { root, index_dir: tempfile::tempdir().unwrap(), repo }
+        TestRepo {
+            root,
+            index_dir: tempfile::tempdir().unwrap(),
+            repo,
+        }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -40,14 +46,18 @@ impl TestRepo {
     /// Stage everything (deletions too) and commit on the current branch.
     fn commit(&self, message: &str) -> git2::Oid {
         let mut index = self.repo.index().unwrap();
-        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
         index.update_all(["*"], None).unwrap();
         index.write().unwrap();
         let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
         let sig = self.repo.signature().unwrap();
         let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
         let parents: Vec<&git2::Commit> = parent.iter().collect();
-        self.repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap()
+        self.repo
+            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
     }
 
     fn checkout(&self, branch: &str) {
@@ -55,12 +65,17 @@ impl TestRepo {
         let object = self.repo.revparse_single(&reference).unwrap();
         let mut options = git2::build::CheckoutBuilder::new();
         options.force().remove_untracked(false);
-        self.repo.checkout_tree(&object, Some(&mut options)).unwrap();
+        self.repo
+            .checkout_tree(&object, Some(&mut options))
+            .unwrap();
         self.repo.set_head(&reference).unwrap();
     }
 
     fn open(&self) -> Index {
-        let options = IndexOptions { index_dir: Some(self.index_dir.path().join("idx")), ..IndexOptions::default() };
+        let options = IndexOptions {
+            index_dir: Some(self.index_dir.path().join("idx")),
+            ..IndexOptions::default()
+        };
         Index::open(self.root.path(), options).unwrap()
     }
 }
@@ -72,7 +87,11 @@ fn synced(repo: &TestRepo) -> Index {
 }
 
 fn def_paths(index: &Index, name: &str) -> Vec<String> {
-    index.symbols(name).iter().map(|d| d.path.to_string()).collect()
+    index
+        .symbols(name)
+        .iter()
+        .map(|d| d.path.to_string())
+        .collect()
 }
 
 /// Logs written while `f` runs on this thread.
@@ -111,12 +130,24 @@ fn ignore_rules_and_vendored_trees_are_honoured() {
     repo.write("src/cache.tmp.rs", "pub fn from_tmp_file() {}\n");
     repo.write("scratch.py", "def from_scratch():\n    pass\n");
     repo.write("local_only.rs", "fn from_info_exclude() {}\n");
-    repo.write("node_modules/pkg/index.js", "function fromNodeModules() {}\n");
+    repo.write(
+        "node_modules/pkg/index.js",
+        "function fromNodeModules() {}\n",
+    );
     repo.write("README.md", "# not code\n");
     let index = synced(&repo);
     assert_eq!(def_paths(&index, "kept"), ["src/lib.rs"]);
-    for hidden in ["from_generated_dir", "from_tmp_file", "from_scratch", "from_info_exclude", "fromNodeModules"] {
-        assert!(index.symbols(hidden).is_empty(), "{hidden} should be ignored");
+    for hidden in [
+        "from_generated_dir",
+        "from_tmp_file",
+        "from_scratch",
+        "from_info_exclude",
+        "fromNodeModules",
+    ] {
+        assert!(
+            index.symbols(hidden).is_empty(),
+            "{hidden} should be ignored"
+        );
     }
     assert_eq!(index.stats().unwrap().files, 1);
 }
@@ -125,13 +156,23 @@ fn ignore_rules_and_vendored_trees_are_honoured() {
 fn second_sync_reads_nothing_and_one_edit_reparses_one_file() {
     let repo = TestRepo::new();
     for i in 0..5 {
-        repo.write(&format!("m{i}.py"), format!("def f{i}():\n    return {i}\n"));
+        repo.write(
+            &format!("m{i}.py"),
+            format!("def f{i}():\n    return {i}\n"),
+        );
     }
     let index = repo.open();
     let first = index.sync(&mut |_| {}).unwrap();
     assert_eq!(first.files_indexed, 5);
     let again = index.sync(&mut |_| {}).unwrap();
-    assert_eq!((again.files_indexed, again.files_unchanged, again.files_removed), (0, 0, 0));
+    assert_eq!(
+        (
+            again.files_indexed,
+            again.files_unchanged,
+            again.files_removed
+        ),
+        (0, 0, 0)
+    );
     std::thread::sleep(Duration::from_millis(20));
     repo.write("m3.py", "def f3_renamed():\n    return 3\n");
     let third = index.sync(&mut |_| {}).unwrap();
@@ -152,7 +193,9 @@ fn unsaved_overlay_wins_over_the_disk() {
     let index = synced(&repo);
     assert_eq!(def_paths(&index, "on_disk"), ["app.py"]);
 
-    index.set_overlay(&repo.path("app.py"), "def in_editor():\n    pass\n").unwrap();
+    index
+        .set_overlay(&repo.path("app.py"), "def in_editor():\n    pass\n")
+        .unwrap();
     assert!(index.symbols("on_disk").is_empty());
     assert_eq!(def_paths(&index, "in_editor"), ["app.py"]);
 
@@ -179,18 +222,27 @@ fn rename_delete_and_readd_are_reflected() {
     assert_eq!(def_paths(&index, "alpha"), ["src/alpha.rs"]);
 
     std::fs::rename(repo.path("src/alpha.rs"), repo.path("src/beta.rs")).unwrap();
-    index.update_paths(&[repo.path("src/alpha.rs"), repo.path("src/beta.rs")]).unwrap();
+    index
+        .update_paths(&[repo.path("src/alpha.rs"), repo.path("src/beta.rs")])
+        .unwrap();
     assert_eq!(def_paths(&index, "alpha"), ["src/beta.rs"]);
 
     repo.remove("src/beta.rs");
     let stats = index.sync(&mut |_| {}).unwrap();
     assert_eq!(stats.files_removed, 1);
     assert!(index.symbols("alpha").is_empty());
-    let refs: Vec<String> = index.references("alpha").unwrap().iter().map(|l| l.path.clone()).collect();
+    let refs: Vec<String> = index
+        .references("alpha")
+        .unwrap()
+        .iter()
+        .map(|l| l.path.clone())
+        .collect();
     assert_eq!(refs, ["src/main.rs"]);
 
     repo.write("src/alpha.rs", "pub fn alpha() -> u32 { 2 }\n");
-    index.update_paths(&[PathBuf::from("src/alpha.rs")]).unwrap();
+    index
+        .update_paths(&[PathBuf::from("src/alpha.rs")])
+        .unwrap();
     assert_eq!(def_paths(&index, "alpha"), ["src/alpha.rs"]);
 
     // A deleted directory takes its files along.
@@ -209,7 +261,10 @@ fn checkout_of_another_branch_removes_stale_symbols_through_the_watcher() {
     let main_branch = repo.repo.head().unwrap().shorthand().unwrap().to_string();
     repo.checkout("feature");
     repo.write("feature.rs", "pub fn only_on_feature() {}\n");
-    repo.write("core.rs", "pub fn on_both() {}\npub fn core_on_feature() {}\n");
+    repo.write(
+        "core.rs",
+        "pub fn on_both() {}\npub fn core_on_feature() {}\n",
+    );
     repo.commit("feature work");
 
     let index = Arc::new(synced(&repo));
@@ -218,12 +273,16 @@ fn checkout_of_another_branch_removes_stale_symbols_through_the_watcher() {
 
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let _watch = index.watch(move |event| tx.lock().unwrap().send(event).unwrap()).unwrap();
+    let _watch = index
+        .watch(move |event| tx.lock().unwrap().send(event).unwrap())
+        .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     repo.checkout(&main_branch);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !index.symbols("only_on_feature").is_empty() || !index.symbols("core_on_feature").is_empty() {
+    while !index.symbols("only_on_feature").is_empty()
+        || !index.symbols("core_on_feature").is_empty()
+    {
         let remaining = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(remaining) {
             Ok(WatchEvent::Failed(e)) => panic!("watch batch failed: {e}"),
@@ -245,7 +304,10 @@ fn watcher_reindexes_a_saved_file() {
     repo.write("lib.rs", "fn after_save() {}\n");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while index.symbols("after_save").is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the watcher did not pick up the save within 20 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watcher did not pick up the save within 20 s"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(index.symbols("before_save").is_empty());
@@ -265,13 +327,22 @@ fn truncated_index_is_rebuilt_with_a_reason() {
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
     let len = std::fs::metadata(&largest).unwrap().len();
-    let file = std::fs::OpenOptions::new().write(true).open(&largest).unwrap();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&largest)
+        .unwrap();
     file.set_len(len / 2).unwrap();
     drop(file);
 
     let (index, logs) = capture_logs(|| repo.open());
-    let reason = index.rebuild_reason().expect("a truncated index must be rebuilt").to_string();
-    assert!(reason.contains("corrupt") || reason.contains("cannot"), "{reason}");
+    let reason = index
+        .rebuild_reason()
+        .expect("a truncated index must be rebuilt")
+        .to_string();
+    assert!(
+        reason.contains("corrupt") || reason.contains("cannot"),
+        "{reason}"
+    );
     assert!(logs.contains("rebuilding it from scratch"), "{logs}");
     assert!(index.symbols("Alpha").is_empty());
     index.sync(&mut |_| {}).unwrap();
@@ -285,13 +356,22 @@ fn older_schema_version_is_rebuilt() {
     drop(synced(&repo));
     let meta = repo.index_dir.path().join("idx/hearth.json");
     let text = std::fs::read_to_string(&meta).unwrap();
-    let older = text.replace(&format!("\"schema_version\": {}", hearth_index::SCHEMA_VERSION), "\"schema_version\": 0");
+    let older = text.replace(
+        &format!("\"schema_version\": {}", hearth_index::SCHEMA_VERSION),
+        "\"schema_version\": 0",
+    );
     assert_ne!(text, older);
     std::fs::write(&meta, older).unwrap();
     let index = repo.open();
     assert_eq!(
         index.rebuild_reason(),
-        Some(format!("has schema version 0, this build uses {}", hearth_index::SCHEMA_VERSION).as_str())
+        Some(
+            format!(
+                "has schema version 0, this build uses {}",
+                hearth_index::SCHEMA_VERSION
+            )
+            .as_str()
+        )
     );
     index.sync(&mut |_| {}).unwrap();
     assert_eq!(def_paths(&index, "hello"), ["a.rb"]);
@@ -304,14 +384,28 @@ fn invalid_utf8_and_a_50_mb_file_are_skipped_with_a_logged_reason() {
     let mut bad = b"fn bad() {}\n// caf".to_vec();
     bad.extend_from_slice(&[0xe9, b'\n']);
     repo.write("bad.rs", bad);
-    repo.write("huge.rs", "// filler line\n".repeat(50 * 1024 * 1024 / 15 + 1));
+    repo.write(
+        "huge.rs",
+        "// filler line\n".repeat(50 * 1024 * 1024 / 15 + 1),
+    );
     repo.write("blob.c", b"int x;\0\0\0binary".to_vec());
 
     let index = repo.open();
     let (stats, logs) = capture_logs(|| index.sync(&mut |_| {}).unwrap());
-    let reason = |path: &str| stats.skipped.iter().find(|s| s.path == path).map(|s| s.reason.clone());
-    assert_eq!(reason("bad.rs"), Some(SkipReason::InvalidUtf8 { offset: 18 }));
-    assert!(matches!(reason("huge.rs"), Some(SkipReason::TooLarge { size, .. }) if size >= 50 * 1024 * 1024));
+    let reason = |path: &str| {
+        stats
+            .skipped
+            .iter()
+            .find(|s| s.path == path)
+            .map(|s| s.reason.clone())
+    };
+    assert_eq!(
+        reason("bad.rs"),
+        Some(SkipReason::InvalidUtf8 { offset: 18 })
+    );
+    assert!(
+        matches!(reason("huge.rs"), Some(SkipReason::TooLarge { size, .. }) if size >= 50 * 1024 * 1024)
+    );
     assert_eq!(reason("blob.c"), Some(SkipReason::Binary));
     assert!(logs.contains("skipping bad.rs: not valid UTF-8"), "{logs}");
     assert!(logs.contains("skipping huge.rs: 5242"), "{logs}");
@@ -347,7 +441,10 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
         count_tokens: &approximate_tokens,
     };
     let snippets = index.retrieve(&request(2000)).unwrap();
-    let summary: Vec<String> = snippets.iter().map(|s| format!("{}:{} {}", s.path, s.start_line, s.reason)).collect();
+    let summary: Vec<String> = snippets
+        .iter()
+        .map(|s| format!("{}:{} {}", s.path, s.start_line, s.reason))
+        .collect();
     // The definitions of the names used next to the cursor come first.
     let mut top: Vec<(&str, String)> = snippets[..2]
         .iter()
@@ -357,16 +454,41 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
         })
         .collect();
     top.sort();
-    assert_eq!(top, [("src/config.rs", "Config".to_string()), ("src/config.rs", "parse_config".to_string())]);
-    assert!(snippets.iter().any(|s| s.text.starts_with("pub fn parse_config(text: &str) -> Config {")), "{summary:#?}");
-    assert!(snippets.iter().any(|s| s.path == "src/server.rs" && matches!(s.reason, Reason::Similar { .. })), "{summary:#?}");
-    assert!(snippets.iter().any(|s| s.path == "src/unrelated.rs" && matches!(s.reason, Reason::RecentEdit { .. })), "{summary:#?}");
-    assert!(snippets.iter().all(|s| s.path != "src/main.rs"), "the cursor's own window is never retrieved: {summary:#?}");
+    assert_eq!(
+        top,
+        [
+            ("src/config.rs", "Config".to_string()),
+            ("src/config.rs", "parse_config".to_string())
+        ]
+    );
+    assert!(
+        snippets.iter().any(|s| s
+            .text
+            .starts_with("pub fn parse_config(text: &str) -> Config {")),
+        "{summary:#?}"
+    );
+    assert!(
+        snippets
+            .iter()
+            .any(|s| s.path == "src/server.rs" && matches!(s.reason, Reason::Similar { .. })),
+        "{summary:#?}"
+    );
+    assert!(
+        snippets
+            .iter()
+            .any(|s| s.path == "src/unrelated.rs" && matches!(s.reason, Reason::RecentEdit { .. })),
+        "{summary:#?}"
+    );
+    assert!(
+        snippets.iter().all(|s| s.path != "src/main.rs"),
+        "the cursor's own window is never retrieved: {summary:#?}"
+    );
     for w in snippets.windows(2) {
         assert!(w[0].score >= w[1].score);
     }
 
-    let cost = |s: &hearth_index::Snippet| approximate_tokens(&s.header()) + approximate_tokens(&s.text);
+    let cost =
+        |s: &hearth_index::Snippet| approximate_tokens(&s.header()) + approximate_tokens(&s.text);
     let small = index.retrieve(&request(60)).unwrap();
     assert!(!small.is_empty() && small.len() < snippets.len());
     assert!(small.iter().map(cost).sum::<usize>() <= 60);
@@ -377,15 +499,39 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
 fn references_skip_strings_and_comments_and_search_splits_identifiers() {
     let repo = TestRepo::new();
     repo.write("a.ts", "export function loadUser(id: string) { return id; }\n// loadUser is cached\nconst s = \"loadUser\";\n");
-    repo.write("b.ts", "import { loadUser } from './a';\nloadUser('1');\nconst loadUserLater = 1;\n");
+    repo.write(
+        "b.ts",
+        "import { loadUser } from './a';\nloadUser('1');\nconst loadUserLater = 1;\n",
+    );
     let index = synced(&repo);
-    let refs: Vec<(String, u32)> = index.references("loadUser").unwrap().into_iter().map(|l| (l.path, l.line)).collect();
-    assert_eq!(refs, [("a.ts".to_string(), 0), ("b.ts".to_string(), 0), ("b.ts".to_string(), 1)]);
+    let refs: Vec<(String, u32)> = index
+        .references("loadUser")
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.path, l.line))
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            ("a.ts".to_string(), 0),
+            ("b.ts".to_string(), 0),
+            ("b.ts".to_string(), 1)
+        ]
+    );
     // snake_case finds camelCase: both files' chunks, and nothing for a name no file uses.
-    let mut hits: Vec<String> = index.search("load_user", 5).unwrap().into_iter().map(|h| h.path).collect();
+    let mut hits: Vec<String> = index
+        .search("load_user", 5)
+        .unwrap()
+        .into_iter()
+        .map(|h| h.path)
+        .collect();
     hits.sort();
     hits.dedup();
     assert_eq!(hits, ["a.ts", "b.ts"]);
-    assert!(index.search("save_user", 5).unwrap().iter().all(|h| h.score < 1.0 || h.path == "a.ts" || h.path == "b.ts"));
+    assert!(index
+        .search("save_user", 5)
+        .unwrap()
+        .iter()
+        .all(|h| h.score < 1.0 || h.path == "a.ts" || h.path == "b.ts"));
     assert!(index.search("nonexistent_thing", 5).unwrap().is_empty());
 }

@@ -30,7 +30,11 @@ impl TextRange {
     fn of(node: Node<'_>) -> Self {
         let (start, end) = (node.start_position(), node.end_position());
         // A node that swallows its trailing newline (`#define X 1\n`) ends on the line before.
-        let end_line = if end.column == 0 && end.row > start.row { end.row - 1 } else { end.row };
+        let end_line = if end.column == 0 && end.row > start.row {
+            end.row - 1
+        } else {
+            end.row
+        };
         TextRange {
             start_byte: node.start_byte(),
             end_byte: node.end_byte(),
@@ -127,7 +131,10 @@ impl SymbolKind {
 
     /// Kinds that name a scope for what they contain (fields and variables do not).
     fn is_scope(self) -> bool {
-        !matches!(self, SymbolKind::Field | SymbolKind::Variable | SymbolKind::Constant | SymbolKind::Macro)
+        !matches!(
+            self,
+            SymbolKind::Field | SymbolKind::Variable | SymbolKind::Constant | SymbolKind::Macro
+        )
     }
 }
 
@@ -171,9 +178,14 @@ impl ChunkKind {
     }
 
     pub fn parse(name: &str) -> Option<ChunkKind> {
-        [ChunkKind::Function, ChunkKind::Method, ChunkKind::Class, ChunkKind::Block]
-            .into_iter()
-            .find(|k| k.as_str() == name)
+        [
+            ChunkKind::Function,
+            ChunkKind::Method,
+            ChunkKind::Class,
+            ChunkKind::Block,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
     }
 }
 
@@ -245,8 +257,13 @@ pub fn parse(lang: Language, text: &str) -> Result<Parsed, SyntaxError> {
         let mut parser = parser.borrow_mut();
         parser
             .set_language(&lang.grammar())
-            .map_err(|e| SyntaxError::Grammar { language: lang.name(), message: e.to_string() })?;
-        let tree = parser.parse(text, None).ok_or(SyntaxError::ParseFailed { language: lang.name() })?;
+            .map_err(|e| SyntaxError::Grammar {
+                language: lang.name(),
+                message: e.to_string(),
+            })?;
+        let tree = parser.parse(text, None).ok_or(SyntaxError::ParseFailed {
+            language: lang.name(),
+        })?;
         Ok(Parsed { lang, tree })
     })
 }
@@ -271,7 +288,11 @@ pub fn error_count(lang: Language, text: &str) -> Result<usize, SyntaxError> {
 
 /// Every occurrence of the identifier `name` in code: never inside strings or comments, never as part
 /// of a longer identifier. In source order. The rename engine edits exactly these ranges.
-pub fn identifier_occurrences(lang: Language, text: &str, name: &str) -> Result<Vec<TextRange>, SyntaxError> {
+pub fn identifier_occurrences(
+    lang: Language,
+    text: &str,
+    name: &str,
+) -> Result<Vec<TextRange>, SyntaxError> {
     let parsed = parse(lang, text)?;
     let mut out = Vec::new();
     for_each_identifier(&parsed, text, |node, ident| {
@@ -296,7 +317,10 @@ pub fn chunks(parsed: &Parsed, text: &str) -> Result<Vec<Chunk>, SyntaxError> {
 pub fn references(parsed: &Parsed, text: &str) -> Vec<Reference> {
     let mut out = Vec::new();
     for_each_identifier(parsed, text, |node, ident| {
-        out.push(Reference { name: ident.to_string(), range: TextRange::of(node) });
+        out.push(Reference {
+            name: ident.to_string(),
+            range: TextRange::of(node),
+        });
     });
     out
 }
@@ -385,12 +409,21 @@ fn scope_separator(lang: Language) -> &'static str {
 fn clean_name(raw: &str, kind: SymbolKind) -> String {
     let first_line = raw.lines().next().unwrap_or("").trim();
     if kind == SymbolKind::Impl {
-        return first_line.split('<').next().unwrap_or(first_line).trim().to_string();
+        return first_line
+            .split('<')
+            .next()
+            .unwrap_or(first_line)
+            .trim()
+            .to_string();
     }
     first_line.to_string()
 }
 
-fn extract_symbols(parsed: &Parsed, text: &str, lines: &LineIndex) -> Result<Vec<Symbol>, SyntaxError> {
+fn extract_symbols(
+    parsed: &Parsed,
+    text: &str,
+    lines: &LineIndex,
+) -> Result<Vec<Symbol>, SyntaxError> {
     let query = &queries(parsed.lang)?.symbols;
     let capture_names = query.capture_names();
     let mut cursor = QueryCursor::new();
@@ -404,21 +437,36 @@ fn extract_symbols(parsed: &Parsed, text: &str, lines: &LineIndex) -> Result<Vec
                 "name" => name = Some(capture.node),
                 "scope" => scope = Some(node_text(text, capture.node).to_string()),
                 other => {
-                    if let Some(kind) = other.strip_prefix("definition.").and_then(SymbolKind::parse) {
+                    if let Some(kind) = other
+                        .strip_prefix("definition.")
+                        .and_then(SymbolKind::parse)
+                    {
                         def = Some((capture.node, kind));
                     }
                 }
             }
         }
-        let (Some((def, kind)), Some(name)) = (def, name) else { continue };
+        let (Some((def, kind)), Some(name)) = (def, name) else {
+            continue;
+        };
         let name_text = clean_name(node_text(text, name), kind);
         if name_text.is_empty() {
             continue;
         }
         let range = TextRange::of(def);
-        let signature = truncate(line_text(lines, text, range.start_line).trim(), MAX_SIGNATURE_BYTES).to_string();
-        let symbol =
-            Symbol { name: name_text, kind, range, name_range: TextRange::of(name), signature, scope: None };
+        let signature = truncate(
+            line_text(lines, text, range.start_line).trim(),
+            MAX_SIGNATURE_BYTES,
+        )
+        .to_string();
+        let symbol = Symbol {
+            name: name_text,
+            kind,
+            range,
+            name_range: TextRange::of(name),
+            signature,
+            scope: None,
+        };
         let key = (range.start_byte, symbol.name_range.start_byte);
         match found.get(&key) {
             Some((pattern, _, _)) if *pattern <= m.pattern_index => {}
@@ -427,25 +475,39 @@ fn extract_symbols(parsed: &Parsed, text: &str, lines: &LineIndex) -> Result<Vec
             }
         }
     }
-    let mut symbols: Vec<(Symbol, Option<String>)> = found.into_values().map(|(_, s, scope)| (s, scope)).collect();
+    let mut symbols: Vec<(Symbol, Option<String>)> = found
+        .into_values()
+        .map(|(_, s, scope)| (s, scope))
+        .collect();
     symbols.sort_by(|(a, _), (b, _)| {
-        (a.range.start_byte, std::cmp::Reverse(a.range.end_byte), a.name_range.start_byte).cmp(&(
-            b.range.start_byte,
-            std::cmp::Reverse(b.range.end_byte),
-            b.name_range.start_byte,
-        ))
+        (
+            a.range.start_byte,
+            std::cmp::Reverse(a.range.end_byte),
+            a.name_range.start_byte,
+        )
+            .cmp(&(
+                b.range.start_byte,
+                std::cmp::Reverse(b.range.end_byte),
+                b.name_range.start_byte,
+            ))
     });
     assign_scopes(parsed.lang, symbols)
 }
 
 /// Fill in `scope` from the enclosing definitions, and turn functions inside types into methods.
-fn assign_scopes(lang: Language, symbols: Vec<(Symbol, Option<String>)>) -> Result<Vec<Symbol>, SyntaxError> {
+fn assign_scopes(
+    lang: Language,
+    symbols: Vec<(Symbol, Option<String>)>,
+) -> Result<Vec<Symbol>, SyntaxError> {
     let sep = scope_separator(lang);
     // Open scopes: (end byte, kind, qualified name).
     let mut stack: Vec<(usize, SymbolKind, String)> = Vec::new();
     let mut out = Vec::with_capacity(symbols.len());
     for (mut symbol, explicit_scope) in symbols {
-        while stack.last().is_some_and(|(end, _, _)| *end <= symbol.range.start_byte) {
+        while stack
+            .last()
+            .is_some_and(|(end, _, _)| *end <= symbol.range.start_byte)
+        {
             stack.pop();
         }
         let parent = stack.last();
@@ -475,7 +537,11 @@ struct Candidate {
     children: Vec<Candidate>,
 }
 
-fn extract_chunks(parsed: &Parsed, text: &str, lines: &LineIndex) -> Result<Vec<Chunk>, SyntaxError> {
+fn extract_chunks(
+    parsed: &Parsed,
+    text: &str,
+    lines: &LineIndex,
+) -> Result<Vec<Chunk>, SyntaxError> {
     let query = &queries(parsed.lang)?.chunks;
     let capture_names = query.capture_names();
     let mut cursor = QueryCursor::new();
@@ -488,7 +554,12 @@ fn extract_chunks(parsed: &Parsed, text: &str, lines: &LineIndex) -> Result<Vec<
                 "name" => {
                     let first_line = node_text(text, capture.node).lines().next().unwrap_or("");
                     // `Cache<K>` is the chunk of `Cache`.
-                    name = first_line.split('<').next().unwrap_or("").trim().to_string();
+                    name = first_line
+                        .split('<')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
                 }
                 other => {
                     if let Some(kind) = other.strip_prefix("chunk.").and_then(ChunkKind::parse) {
@@ -533,22 +604,48 @@ fn nest(flat: Vec<(TextRange, ChunkKind, String)>) -> Vec<Candidate> {
     }
     let mut roots = Vec::new();
     for (range, kind, name) in flat {
-        attach(&mut roots, Candidate { range, kind, name, children: Vec::new() });
+        attach(
+            &mut roots,
+            Candidate {
+                range,
+                kind,
+                name,
+                children: Vec::new(),
+            },
+        );
     }
     roots
 }
 
 fn whole_lines(text: &str, lines: &LineIndex, first: u32, last: u32) -> (TextRange, String) {
     let (start, end) = line_span(lines, text, first, last);
-    (TextRange { start_byte: start, end_byte: end, start_line: first, end_line: last }, text[start..end].to_string())
+    (
+        TextRange {
+            start_byte: start,
+            end_byte: end,
+            start_line: first,
+            end_line: last,
+        },
+        text[start..end].to_string(),
+    )
 }
 
 fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: &mut Vec<Chunk>) {
-    let kind = if c.kind == ChunkKind::Function && in_type { ChunkKind::Method } else { c.kind };
+    let kind = if c.kind == ChunkKind::Function && in_type {
+        ChunkKind::Method
+    } else {
+        c.kind
+    };
     let (first, last) = (c.range.start_line, c.range.end_line);
     if last - first < MAX_CHUNK_LINES {
         let (range, body) = whole_lines(text, lines, first, last);
-        out.push(Chunk { kind, name: c.name.clone(), range, header: None, text: body });
+        out.push(Chunk {
+            kind,
+            name: c.name.clone(),
+            range,
+            header: None,
+            text: body,
+        });
         return;
     }
     if !c.children.is_empty() {
@@ -570,7 +667,13 @@ fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: 
             }
         }
         let (range, _) = whole_lines(text, lines, first, last);
-        out.push(Chunk { kind, name: c.name.clone(), range, header: None, text: outline.join("\n") });
+        out.push(Chunk {
+            kind,
+            name: c.name.clone(),
+            range,
+            header: None,
+            text: outline.join("\n"),
+        });
         let member_of_type = c.kind == ChunkKind::Class;
         for child in &c.children {
             emit_chunk(child, member_of_type, text, lines, out);
@@ -584,7 +687,13 @@ fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: 
         let end = (start + MAX_CHUNK_LINES - 1).min(last);
         let (range, body) = whole_lines(text, lines, start, end);
         let header = (start != first).then(|| header.clone());
-        out.push(Chunk { kind, name: c.name.clone(), range, header, text: body });
+        out.push(Chunk {
+            kind,
+            name: c.name.clone(),
+            range,
+            header,
+            text: body,
+        });
         start = end + 1;
     }
 }
@@ -604,7 +713,13 @@ fn emit_blocks(covered: &[bool], text: &str, lines: &LineIndex, out: &mut Vec<Ch
         let (range, body) = whole_lines(text, lines, start as u32, line as u32 - 1);
         // Blank runs and lone closing braces say nothing.
         if body.chars().any(char::is_alphanumeric) {
-            out.push(Chunk { kind: ChunkKind::Block, name: String::new(), range, header: None, text: body });
+            out.push(Chunk {
+                kind: ChunkKind::Block,
+                name: String::new(),
+                range,
+                header: None,
+                text: body,
+            });
         }
     }
 }
@@ -647,11 +762,18 @@ mod tests {
         let body: String = (0..130).map(|i| format!("    let v{i} = {i};\n")).collect();
         let text = format!("fn long() {{\n{body}}}\n");
         let chunks = chunks(&parse(Language::Rust, &text).unwrap(), &text).unwrap();
-        let spans: Vec<(u32, u32, bool)> =
-            chunks.iter().map(|c| (c.range.start_line, c.range.end_line, c.header.is_some())).collect();
-        assert_eq!(spans, vec![(0, 59, false), (60, 119, true), (120, 131, true)]);
+        let spans: Vec<(u32, u32, bool)> = chunks
+            .iter()
+            .map(|c| (c.range.start_line, c.range.end_line, c.header.is_some()))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![(0, 59, false), (60, 119, true), (120, 131, true)]
+        );
         assert_eq!(chunks[1].header.as_deref(), Some("fn long() {"));
-        assert!(chunks.iter().all(|c| c.text.lines().count() <= MAX_CHUNK_LINES as usize));
+        assert!(chunks
+            .iter()
+            .all(|c| c.text.lines().count() <= MAX_CHUNK_LINES as usize));
     }
 
     #[test]

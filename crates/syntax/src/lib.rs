@@ -17,8 +17,8 @@ mod language;
 mod queries;
 
 pub use extract::{
-    analyze, chunks, error_count, identifier_occurrences, parse, references, symbols, Chunk, ChunkKind, FileSyntax,
-    Parsed, Reference, Symbol, SymbolKind, TextRange, MAX_CHUNK_LINES,
+    analyze, chunks, error_count, identifier_occurrences, parse, references, symbols, Chunk,
+    ChunkKind, FileSyntax, Parsed, Reference, Symbol, SymbolKind, TextRange, MAX_CHUNK_LINES,
 };
 pub use language::Language;
 
@@ -27,10 +27,17 @@ pub use language::Language;
 pub enum SyntaxError {
     /// The grammar crate and the tree-sitter runtime disagree on the ABI version.
     #[error("cannot load the {language} grammar: {message}")]
-    Grammar { language: &'static str, message: String },
+    Grammar {
+        language: &'static str,
+        message: String,
+    },
     /// A query file in `grammars/` does not compile against its grammar.
     #[error("query grammars/{language}/{file} is invalid: {message}")]
-    Query { language: &'static str, file: &'static str, message: String },
+    Query {
+        language: &'static str,
+        file: &'static str,
+        message: String,
+    },
     /// Tree-sitter gave up (it does so only when cancelled or out of memory).
     #[error("tree-sitter could not parse this {language} text")]
     ParseFailed { language: &'static str },

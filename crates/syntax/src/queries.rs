@@ -41,16 +41,26 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
     let grammar = lang.grammar();
     let (symbols, chunks) = sources(lang);
     let build = |file: &'static str, src: &str| {
-        Query::new(&grammar, src).map_err(|e| SyntaxError::Query { language: lang.name(), file, message: e.to_string() })
+        Query::new(&grammar, src).map_err(|e| SyntaxError::Query {
+            language: lang.name(),
+            file,
+            message: e.to_string(),
+        })
     };
-    Ok(LanguageQueries { symbols: build("symbols.scm", symbols)?, chunks: build("chunks.scm", chunks)? })
+    Ok(LanguageQueries {
+        symbols: build("symbols.scm", symbols)?,
+        chunks: build("chunks.scm", chunks)?,
+    })
 }
 
 /// The compiled queries of `lang`; compiled on first use, shared by all threads afterwards.
 pub(crate) fn queries(lang: Language) -> Result<&'static LanguageQueries, SyntaxError> {
     static CELLS: [OnceLock<Result<LanguageQueries, String>>; Language::ALL.len()] =
         [const { OnceLock::new() }; Language::ALL.len()];
-    let slot = Language::ALL.iter().position(|l| *l == lang).expect("every language is in ALL");
+    let slot = Language::ALL
+        .iter()
+        .position(|l| *l == lang)
+        .expect("every language is in ALL");
     let compiled = CELLS[slot].get_or_init(|| compile(lang).map_err(|e| e.to_string()));
     compiled.as_ref().map_err(|message| SyntaxError::Query {
         language: lang.name(),
