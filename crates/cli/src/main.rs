@@ -1,5 +1,6 @@
 //! `hearth`: command-line glue over the Hearth libraries. Each command group lives in its own module.
 
+mod edit_cmd;
 mod generate;
 mod index_cmd;
 mod models;
@@ -43,6 +44,9 @@ enum Command {
     Serve(serve_cmd::ServeArgs),
     /// Complete at FILE:LINE:COL as the server would.
     Complete(serve_cmd::CompleteArgs),
+    /// Edit code from an instruction: a selection, files, or the whole repository. Prints a diff;
+    /// writes only with --apply.
+    Edit(edit_cmd::EditArgs),
     /// Evaluate completion quality.
     Eval {
         #[command(subcommand)]
@@ -83,6 +87,7 @@ fn main() {
         Command::Context(args) => index_cmd::context(args),
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Complete(args) => serve_cmd::complete(args),
+        Command::Edit(args) => edit_cmd::edit(args),
         Command::Eval { command: EvalCommand::Fim(args) } => serve_cmd::eval_fim(args),
     };
     if let Err(err) = result {
