@@ -272,10 +272,11 @@ pub fn parse(lang: Language, text: &str) -> Result<Parsed, SyntaxError> {
 pub fn analyze(lang: Language, text: &str) -> Result<FileSyntax, SyntaxError> {
     let parsed = parse(lang, text)?;
     let lines = LineIndex::new(text);
+    let matches = run_queries(&parsed, text)?;
     Ok(FileSyntax {
         lang,
-        symbols: extract_symbols(&parsed, text, &lines)?,
-        chunks: extract_chunks(&parsed, text, &lines)?,
+        symbols: build_symbols(parsed.lang, text, &lines, matches.symbols),
+        chunks: build_chunks(text, &lines, matches.chunks),
         reference_names: reference_names(&parsed, text),
         error_count: parsed.error_count(),
     })
@@ -305,12 +306,19 @@ pub fn identifier_occurrences(
 
 /// The definitions in a parsed text, in source order.
 pub fn symbols(parsed: &Parsed, text: &str) -> Result<Vec<Symbol>, SyntaxError> {
-    extract_symbols(parsed, text, &LineIndex::new(text))
+    let matches = run_queries(parsed, text)?;
+    Ok(build_symbols(
+        parsed.lang,
+        text,
+        &LineIndex::new(text),
+        matches.symbols,
+    ))
 }
 
 /// The retrieval chunks of a parsed text, in source order of their first line.
 pub fn chunks(parsed: &Parsed, text: &str) -> Result<Vec<Chunk>, SyntaxError> {
-    extract_chunks(parsed, text, &LineIndex::new(text))
+    let matches = run_queries(parsed, text)?;
+    Ok(build_chunks(text, &LineIndex::new(text), matches.chunks))
 }
 
 /// Every identifier used in a parsed text (definitions' names included), in source order.
@@ -419,61 +427,90 @@ fn clean_name(raw: &str, kind: SymbolKind) -> String {
     first_line.to_string()
 }
 
-fn extract_symbols(
-    parsed: &Parsed,
-    text: &str,
-    lines: &LineIndex,
-) -> Result<Vec<Symbol>, SyntaxError> {
-    let query = &queries(parsed.lang)?.symbols;
+/// A symbols.scm match: (pattern index, symbol without scope, explicit `@scope`).
+type SymbolMatch = (usize, Symbol, Option<String>);
+/// A chunks.scm match: (node range, kind, name).
+type ChunkMatch = (TextRange, ChunkKind, String);
+
+struct QueryMatches {
+    symbols: Vec<SymbolMatch>,
+    chunks: Vec<ChunkMatch>,
+}
+
+/// One pass of the combined query over the tree.
+fn run_queries(parsed: &Parsed, text: &str) -> Result<QueryMatches, SyntaxError> {
+    let queries = queries(parsed.lang)?;
+    let query = &queries.combined;
     let capture_names = query.capture_names();
     let mut cursor = QueryCursor::new();
     let mut matches = cursor.matches(query, parsed.tree.root_node(), text.as_bytes());
-    // One symbol per (definition node, name node); the earliest pattern in the file wins.
-    let mut found: HashMap<(usize, usize), (usize, Symbol, Option<String>)> = HashMap::new();
+    let mut out = QueryMatches {
+        symbols: Vec::new(),
+        chunks: Vec::new(),
+    };
     while let Some(m) = matches.next() {
-        let (mut def, mut name, mut scope) = (None, None, None);
+        let (mut node, mut name, mut scope, mut kind) = (None, None, None, None);
         for capture in m.captures {
             match capture_names[capture.index as usize] {
                 "name" => name = Some(capture.node),
                 "scope" => scope = Some(node_text(text, capture.node).to_string()),
                 other => {
-                    if let Some(kind) = other
-                        .strip_prefix("definition.")
-                        .and_then(SymbolKind::parse)
-                    {
-                        def = Some((capture.node, kind));
-                    }
+                    node = Some(capture.node);
+                    kind = Some(other);
                 }
             }
         }
-        let (Some((def, kind)), Some(name)) = (def, name) else {
+        let (Some(node), Some(name), Some(kind)) = (node, name, kind) else {
             continue;
         };
-        let name_text = clean_name(node_text(text, name), kind);
-        if name_text.is_empty() {
-            continue;
-        }
-        let range = TextRange::of(def);
-        let signature = truncate(
-            line_text(lines, text, range.start_line).trim(),
-            MAX_SIGNATURE_BYTES,
-        )
-        .to_string();
-        let symbol = Symbol {
-            name: name_text,
-            kind,
-            range,
-            name_range: TextRange::of(name),
-            signature,
-            scope: None,
-        };
-        let key = (range.start_byte, symbol.name_range.start_byte);
-        match found.get(&key) {
-            Some((pattern, _, _)) if *pattern <= m.pattern_index => {}
-            _ => {
-                found.insert(key, (m.pattern_index, symbol, scope));
+        if m.pattern_index < queries.symbol_patterns {
+            let Some(kind) = kind.strip_prefix("definition.").and_then(SymbolKind::parse) else {
+                continue;
+            };
+            let name_text = clean_name(node_text(text, name), kind);
+            if name_text.is_empty() {
+                continue;
             }
+            let symbol = Symbol {
+                name: name_text,
+                kind,
+                range: TextRange::of(node),
+                name_range: TextRange::of(name),
+                signature: String::new(),
+                scope: None,
+            };
+            out.symbols.push((m.pattern_index, symbol, scope));
+        } else if let Some(kind) = kind.strip_prefix("chunk.").and_then(ChunkKind::parse) {
+            let first_line = node_text(text, name).lines().next().unwrap_or("");
+            // `Cache<K>` is the chunk of `Cache`.
+            let name = first_line
+                .split('<')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            out.chunks.push((TextRange::of(node), kind, name));
         }
+    }
+    Ok(out)
+}
+
+fn build_symbols(
+    lang: Language,
+    text: &str,
+    lines: &LineIndex,
+    matches: Vec<SymbolMatch>,
+) -> Vec<Symbol> {
+    // One symbol per (definition node, name node); the earliest pattern in the file wins.
+    let mut found: HashMap<(usize, usize), SymbolMatch> = HashMap::new();
+    for (pattern, mut symbol, scope) in matches {
+        let key = (symbol.range.start_byte, symbol.name_range.start_byte);
+        if found.get(&key).is_some_and(|(p, _, _)| *p <= pattern) {
+            continue;
+        }
+        let first = line_text(lines, text, symbol.range.start_line).trim();
+        symbol.signature = truncate(first, MAX_SIGNATURE_BYTES).to_string();
+        found.insert(key, (pattern, symbol, scope));
     }
     let mut symbols: Vec<(Symbol, Option<String>)> = found
         .into_values()
@@ -491,14 +528,11 @@ fn extract_symbols(
                 b.name_range.start_byte,
             ))
     });
-    assign_scopes(parsed.lang, symbols)
+    assign_scopes(lang, symbols)
 }
 
 /// Fill in `scope` from the enclosing definitions, and turn functions inside types into methods.
-fn assign_scopes(
-    lang: Language,
-    symbols: Vec<(Symbol, Option<String>)>,
-) -> Result<Vec<Symbol>, SyntaxError> {
+fn assign_scopes(lang: Language, symbols: Vec<(Symbol, Option<String>)>) -> Vec<Symbol> {
     let sep = scope_separator(lang);
     // Open scopes: (end byte, kind, qualified name).
     let mut stack: Vec<(usize, SymbolKind, String)> = Vec::new();
@@ -526,7 +560,7 @@ fn assign_scopes(
         }
         out.push(symbol);
     }
-    Ok(out)
+    out
 }
 
 /// A chunk-query match, before splitting.
@@ -537,41 +571,7 @@ struct Candidate {
     children: Vec<Candidate>,
 }
 
-fn extract_chunks(
-    parsed: &Parsed,
-    text: &str,
-    lines: &LineIndex,
-) -> Result<Vec<Chunk>, SyntaxError> {
-    let query = &queries(parsed.lang)?.chunks;
-    let capture_names = query.capture_names();
-    let mut cursor = QueryCursor::new();
-    let mut matches = cursor.matches(query, parsed.tree.root_node(), text.as_bytes());
-    let mut flat: Vec<(TextRange, ChunkKind, String)> = Vec::new();
-    while let Some(m) = matches.next() {
-        let (mut node, mut name) = (None, String::new());
-        for capture in m.captures {
-            match capture_names[capture.index as usize] {
-                "name" => {
-                    let first_line = node_text(text, capture.node).lines().next().unwrap_or("");
-                    // `Cache<K>` is the chunk of `Cache`.
-                    name = first_line
-                        .split('<')
-                        .next()
-                        .unwrap_or("")
-                        .trim()
-                        .to_string();
-                }
-                other => {
-                    if let Some(kind) = other.strip_prefix("chunk.").and_then(ChunkKind::parse) {
-                        node = Some((TextRange::of(capture.node), kind));
-                    }
-                }
-            }
-        }
-        if let Some((range, kind)) = node {
-            flat.push((range, kind, name));
-        }
-    }
+fn build_chunks(text: &str, lines: &LineIndex, mut flat: Vec<ChunkMatch>) -> Vec<Chunk> {
     flat.sort_by_key(|(r, _, _)| (r.start_byte, std::cmp::Reverse(r.end_byte)));
     flat.dedup_by(|b, a| a.0.start_byte == b.0.start_byte && a.0.end_byte == b.0.end_byte);
 
@@ -588,7 +588,7 @@ fn extract_chunks(
     }
     emit_blocks(&covered, text, lines, &mut out);
     out.sort_by_key(|c| (c.range.start_line, c.range.end_line));
-    Ok(out)
+    out
 }
 
 /// Turn a start-sorted list of ranges into a forest by containment.

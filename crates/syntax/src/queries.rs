@@ -6,10 +6,11 @@ use tree_sitter::Query;
 
 use crate::{Language, SyntaxError};
 
-/// Compiled queries of one language, with the capture indices the extractors need.
+/// The compiled queries of one language: symbols.scm and chunks.scm as one query, so one pass over the
+/// tree serves both; patterns below `symbol_patterns` come from symbols.scm.
 pub(crate) struct LanguageQueries {
-    pub symbols: Query,
-    pub chunks: Query,
+    pub combined: Query,
+    pub symbol_patterns: usize,
 }
 
 fn sources(lang: Language) -> (&'static str, &'static str) {
@@ -47,9 +48,13 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
             message: e.to_string(),
         })
     };
+    // Compiled alone first, so an error names the file it is in.
+    let symbol_patterns = build("symbols.scm", symbols)?.pattern_count();
+    build("chunks.scm", chunks)?;
+    let combined = build("symbols.scm + chunks.scm", &format!("{symbols}\n{chunks}"))?;
     Ok(LanguageQueries {
-        symbols: build("symbols.scm", symbols)?,
-        chunks: build("chunks.scm", chunks)?,
+        combined,
+        symbol_patterns,
     })
 }
 
