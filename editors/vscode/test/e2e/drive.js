@@ -103,7 +103,12 @@ async function until(what, timeoutMs, fn) {
     await page.waitForSelector(".quick-input-widget input", { state: "visible" });
     await page.keyboard.type("use the built-in sum function");
     await page.keyboard.press("Enter");
-    await until("the review list", 120000, async () => (await page.locator(".quick-input-widget .quick-input-list").innerText()).includes("Apply"));
+    const outcome = await until("the review list or an error", 120000, async () => {
+      const t = await toasts();
+      if (t.includes("Hearth edit failed")) return `error: ${t}`;
+      return (await page.locator(".quick-input-widget .quick-input-list").innerText()).includes("Apply") ? "review" : undefined;
+    });
+    assert(outcome === "review", outcome);
     assert(await page.locator(".monaco-diff-editor").count() > 0, "no diff editor opened");
     await shot("review");
     await page.keyboard.press("Enter"); // "Apply" is the first item
