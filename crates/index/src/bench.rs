@@ -58,6 +58,8 @@ impl Latency {
 pub struct ToolRun {
     pub command: String,
     pub seconds: f64,
+    /// CPU seconds the tool used (user + system).
+    pub cpu_seconds: Option<f64>,
     /// Set when the tool is missing or failed.
     pub error: Option<String>,
 }
@@ -71,6 +73,8 @@ pub struct BenchReport {
     pub symbols: usize,
     pub chunks: u64,
     pub cold_seconds: f64,
+    /// CPU seconds of the cold build (all threads): the figure to compare on a busy machine.
+    pub cold_cpu_seconds: Option<f64>,
     pub cold_mb_per_s: f64,
     pub files_per_s: f64,
     /// A second sync with nothing changed (stat walk only).
@@ -107,8 +111,8 @@ impl BenchReport {
         writeln!(out, "|---|---|---|").unwrap();
         writeln!(
             out,
-            "| cold index | {:.2} s, {:.1} MB/s, {:.0} files/s | ≥ 10 MB/s, ≤ 2× ctags |",
-            r.cold_seconds, r.cold_mb_per_s, r.files_per_s
+            "| cold index | {:.2} s wall, {:.2} CPU-s, {:.1} MB/s, {:.0} files/s | ≥ 10 MB/s, ≤ 2× ctags |",
+            r.cold_seconds, r.cold_cpu_seconds.unwrap_or(f64::NAN), r.cold_mb_per_s, r.files_per_s
         )
         .unwrap();
         writeln!(
@@ -158,10 +162,12 @@ impl BenchReport {
             match &tool.error {
                 None => writeln!(
                     out,
-                    "| `{}` | {:.2} s (hearth cold index is {:.1}× this) | |",
+                    "| `{}` | {:.2} s wall, {:.2} CPU-s (hearth cold index: {:.1}× the wall, {:.1}× the CPU) | |",
                     tool.command,
                     tool.seconds,
-                    r.cold_seconds / tool.seconds.max(1e-9)
+                    tool.cpu_seconds.unwrap_or(f64::NAN),
+                    r.cold_seconds / tool.seconds.max(1e-9),
+                    r.cold_cpu_seconds.unwrap_or(f64::NAN) / tool.cpu_seconds.unwrap_or(f64::NAN).max(1e-9)
                 ),
                 Some(e) => writeln!(out, "| `{}` | failed: {e} | |", tool.command),
             }
@@ -170,6 +176,27 @@ impl BenchReport {
 
         out
     }
+}
+
+/// CPU seconds (user + system) used so far by this process and by its waited-for children (Linux, from
+/// `/proc/self/stat`, assuming the usual 100 ticks a second).
+pub fn cpu_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest: Vec<u64> = stat
+        .rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let [utime, stime, cutime, cstime] = rest[..] else {
+        return None;
+    };
+    Some((
+        (utime + stime) as f64 / 100.0,
+        (cutime + cstime) as f64 / 100.0,
+    ))
 }
 
 /// Peak resident set size of this process (Linux; None elsewhere).
@@ -204,9 +231,13 @@ fn run_in(
     };
     let index = Index::open(&options.root, index_options)?;
 
+    let cpu_before = cpu_seconds();
     let started = Instant::now();
     let cold = index.sync(progress)?;
     let cold_seconds = started.elapsed().as_secs_f64();
+    let cold_cpu_seconds = cpu_before
+        .zip(cpu_seconds())
+        .map(|((before, _), (after, _))| after - before);
     let started = Instant::now();
     index.sync(&mut |_| {})?;
     let noop_sync_seconds = started.elapsed().as_secs_f64();
@@ -281,6 +312,7 @@ fn run_in(
         symbols: stats.symbols,
         chunks: stats.chunks,
         cold_seconds,
+        cold_cpu_seconds,
         cold_mb_per_s: cold.bytes_indexed as f64 / 1e6 / cold_seconds.max(1e-9),
         files_per_s: cold.files_indexed as f64 / cold_seconds.max(1e-9),
         noop_sync_seconds,
@@ -333,6 +365,7 @@ fn compare_tools(root: &Path) -> Vec<ToolRun> {
                 })
                 .collect::<Vec<_>>()
                 .join(" ");
+            let cpu_before = cpu_seconds();
             let started = Instant::now();
             let status = Command::new(&argv[0])
                 .args(&argv[1..])
@@ -340,6 +373,9 @@ fn compare_tools(root: &Path) -> Vec<ToolRun> {
                 .stderr(Stdio::null())
                 .status();
             let seconds = started.elapsed().as_secs_f64();
+            let cpu_seconds = cpu_before
+                .zip(cpu_seconds())
+                .map(|((_, before), (_, after))| after - before);
             let error = match status {
                 Ok(s) if s.success() || (argv[0] == "rg" && s.code() == Some(1)) => None,
                 Ok(s) => Some(format!("exited with {s}")),
@@ -348,6 +384,7 @@ fn compare_tools(root: &Path) -> Vec<ToolRun> {
             ToolRun {
                 command,
                 seconds,
+                cpu_seconds,
                 error,
             }
         })
