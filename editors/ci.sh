@@ -67,16 +67,37 @@ vscode_integration() {
 
 neovim_integration() {
   install_nvim
+  local rc=0
   for backend in native extmark; do
     section "Neovim ($backend ghost text): headless test against $HEARTH_BIN"
-    "$editors/neovim/tests/run.sh" "$backend"
+    "$editors/neovim/tests/run.sh" "$backend" || rc=1
   done
+  return $rc
+}
+
+# Runs every phase even when one fails, so one run shows all results; fails at the end if any failed.
+failed=()
+run() {
+  local name="$1" rc; shift
+  # Not in an `if`: there bash would ignore `set -e` inside the phase.
+  set +e
+  ( set -e; "$@" )
+  rc=$?
+  set -e
+  if [ $rc -ne 0 ]; then failed+=("$name"); fi
+}
+finish() {
+  if [ ${#failed[@]} -gt 0 ]; then
+    echo "editors/ci.sh: failed: ${failed[*]}" >&2
+    exit 1
+  fi
+  echo "editors/ci.sh: all editor checks passed"
 }
 
 case "$phase" in
-  unit) vscode_unit ;;
-  integration) need_server; vscode_integration; neovim_integration ;;
-  all) vscode_unit; need_server; vscode_integration; neovim_integration ;;
+  unit) run vscode-unit vscode_unit; finish ;;
+  integration) need_server; run vscode-integration vscode_integration; run neovim neovim_integration; finish ;;
+  all) run vscode-unit vscode_unit; need_server; run vscode-integration vscode_integration; run neovim neovim_integration; finish ;;
   e2e) need_server; section "VS Code in code-server + Chromium against $HEARTH_BIN"; (cd "$editors/vscode" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && test/e2e/run.sh) ;;
   *) echo "usage: editors/ci.sh [unit|integration|all|e2e]" >&2; exit 2 ;;
 esac
