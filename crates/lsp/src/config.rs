@@ -79,6 +79,25 @@ impl Settings {
     }
 }
 
+/// The user's config file: `$HEARTH_CONFIG`, else `hearth/config.toml` in the user's config dir
+/// (`~/.config` on Linux).
+pub fn user_config_path() -> Option<PathBuf> {
+    match std::env::var_os("HEARTH_CONFIG") {
+        Some(p) if !p.is_empty() => Some(PathBuf::from(p)),
+        _ => dirs::config_dir().map(|d| d.join("hearth").join("config.toml")),
+    }
+}
+
+/// Settings from the user's config file; none when it does not exist.
+pub fn read_user_settings() -> Result<Settings, SettingsError> {
+    let Some(path) = user_config_path() else { return Ok(Settings::default()) };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Settings::from_toml(path, &text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Settings::default()),
+        Err(e) => Err(SettingsError::File { path, message: e.to_string() }),
+    }
+}
+
 /// Where the model setting came from, for logs and `hearth/status`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub enum ModelSource {

@@ -7,9 +7,12 @@ pub mod from_proto;
 pub mod status;
 pub mod server;
 pub mod to_proto;
+mod transport;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -19,23 +22,59 @@ use tower_lsp::{ExitedError, LspService, Server};
 pub use config::{ModelSource, ServerOptions, Settings};
 pub use server::{Backend, ContextFactory};
 
-/// Serves LSP on `input`/`output` (stdio for `hearth serve`) until the client sends `exit`.
-pub async fn serve<I, O>(input: I, output: O, options: ServerOptions, context: Option<ContextFactory>)
+/// Serves LSP on `input`/`output` (stdio for `hearth serve`) until the client sends `exit` or closes
+/// the input. Returns the process exit code the protocol asks for: 0 after `shutdown`, else 1.
+pub async fn serve<I, O>(input: I, output: O, options: ServerOptions, context: Option<ContextFactory>) -> i32
 where
     I: AsyncRead + Unpin,
     O: AsyncWrite,
 {
     let (service, socket) = LspService::build(|client| Backend::new(client, options, context))
         .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+        .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
         .finish();
+    let (filtered, sink) = tokio::io::duplex(1 << 20);
     // Requests wait on the one model; a high limit keeps `didChange` from queueing behind them.
-    Server::new(input, output, socket).concurrency_level(64).serve(AdvertiseInline(service)).await;
+    let lifecycle = Arc::new(Lifecycle::default());
+    let service = Wrapped { inner: service, lifecycle: lifecycle.clone() };
+    let server = Server::new(filtered, output, socket).concurrency_level(64).serve(service);
+    let filter = transport::sanitize(input, sink);
+    tokio::pin!(server);
+    tokio::select! {
+        _ = &mut server => {}
+        _ = lifecycle.exit.notified() => {
+            // tower-lsp would wait for more input after `exit`; give it a moment to flush instead.
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), &mut server).await;
+        }
+        result = filter => {
+            if let Err(e) = result {
+                tracing::error!("reading the client's messages failed: {e}");
+            }
+            server.await; // the filter dropped its end of the pipe, so the server sees end of input
+        }
+    }
+    if lifecycle.shutdown.load(Ordering::Relaxed) {
+        0
+    } else {
+        1
+    }
 }
 
-/// Adds `inlineCompletionProvider` to the `initialize` result, which lsp-types 0.94 cannot express.
-struct AdvertiseInline<S>(S);
+/// Whether `shutdown` came, and a signal for `exit`.
+#[derive(Default)]
+struct Lifecycle {
+    shutdown: AtomicBool,
+    exit: tokio::sync::Notify,
+}
 
-impl<S> tower::Service<Request> for AdvertiseInline<S>
+/// Around tower-lsp's service: adds `inlineCompletionProvider` to the `initialize` result, which
+/// lsp-types 0.94 cannot express, and notes `shutdown` and `exit`.
+struct Wrapped<S> {
+    inner: S,
+    lifecycle: Arc<Lifecycle>,
+}
+
+impl<S> tower::Service<Request> for Wrapped<S>
 where
     S: tower::Service<Request, Response = Option<Response>, Error = ExitedError>,
     S::Future: Send + 'static,
@@ -45,12 +84,17 @@ where
     type Future = Pin<Box<dyn Future<Output = Result<Option<Response>, ExitedError>> + Send>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ExitedError>> {
-        self.0.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
         let initialize = request.method() == "initialize";
-        let response = self.0.call(request);
+        match request.method() {
+            "shutdown" => self.lifecycle.shutdown.store(true, Ordering::Relaxed),
+            "exit" => self.lifecycle.exit.notify_one(),
+            _ => {}
+        }
+        let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
             if !initialize {

@@ -38,6 +38,7 @@ enum ModelState {
 struct Stats {
     requests: AtomicU64,
     completed: AtomicU64,
+    /// Requests whose decoding (or the wait for it) stopped on a cancelled token.
     cancelled: AtomicU64,
     empty: AtomicU64,
     prompt_tokens: AtomicU64,
@@ -94,7 +95,7 @@ pub struct Backend {
     root: Mutex<Option<PathBuf>>,
     progress_supported: AtomicBool,
     progress_ids: AtomicU64,
-    stats: Stats,
+    stats: Arc<Stats>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -125,7 +126,7 @@ impl Backend {
             root: Mutex::default(),
             progress_supported: AtomicBool::new(false),
             progress_ids: AtomicU64::new(0),
-            stats: Stats::default(),
+            stats: Arc::default(),
         }
     }
 
@@ -269,10 +270,7 @@ impl Backend {
         let result = self.complete_ticket(&uri, position, &ticket.token, ticket.since_previous).await;
         guard.disarm();
         match result {
-            Err(CompleteError::Cancelled) => {
-                self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
-                Err(cancelled())
-            }
+            Err(CompleteError::Cancelled) => Err(cancelled()),
             Err(CompleteError::Lsp(e)) => Err(e),
             Ok(None) => {
                 self.stats.empty.fetch_add(1, Ordering::Relaxed);
@@ -310,6 +308,7 @@ impl Backend {
         let options = effective.options.clone();
         let text = doc.text.clone();
         let language = doc.language.clone();
+        let stats = self.stats.clone();
         let run = tokio::task::spawn_blocking(move || {
             let request = CompletionRequest {
                 text: &text,
@@ -318,15 +317,25 @@ impl Backend {
                 language: Some(&language),
                 repo_name: repo_name.as_deref(),
             };
-            completer.complete(&request, &options, &token)
+            let result = completer.complete(&request, &options, &token);
+            // Counted here, where the decoding loop returns, so that a request whose future was
+            // dropped on `$/cancelRequest` still shows whether its decoding stopped.
+            match &result {
+                Ok(c) => stats.record(c),
+                Err(CompletionError::Cancelled) => {
+                    stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {}
+            }
+            result
         });
         let completion = match run.await {
             Ok(Ok(c)) => c,
             Ok(Err(CompletionError::Cancelled)) => return Err(CompleteError::Cancelled),
+
             Ok(Err(e)) => return Err(Error { code: ErrorCode::InternalError, message: e.to_string().into(), data: None }.into()),
             Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
         };
-        self.stats.record(&completion);
         tracing::debug!(
             "completion in {:.1} ms: prompt {} (reused {}), {} new tokens, {:?}",
             completion.timings.total_ms,
@@ -358,6 +367,12 @@ impl Backend {
     ) -> Result<Option<to_proto::InlineCompletionList>> {
         let found = self.complete_at(params.text_document.uri, params.position).await?;
         Ok(found.map(|(text, at)| to_proto::inline_completion(text, at)))
+    }
+
+    /// Stands in for a message that could not be decoded (see `transport`): answers with a parse error.
+    pub async fn malformed_message(&self, params: Value) -> Result<Value> {
+        let reason = params.get("reason").and_then(|r| r.as_str()).unwrap_or("malformed message");
+        Err(Error { code: ErrorCode::ParseError, message: reason.to_string().into(), data: None })
     }
 
     fn context_command(&self, args: &[Value]) -> Result<Option<Value>> {

@@ -1,0 +1,141 @@
+//! `hearth eval fim`: fill-in-the-middle quality and latency on a JSONL file of cases, through the same
+//! completion path as the server, with the prompt protocol of `../shared/eval/README.md`.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Args;
+use hearth_assist::completion::metrics::{edit_similarity, percentile};
+use hearth_assist::completion::{BudgetPolicy, CompletionRequest};
+use hearth_base::CancelToken;
+use serde::Deserialize;
+
+use super::ModelArgs;
+
+#[derive(Args)]
+pub struct EvalFimArgs {
+    /// JSONL with `prefix`, `suffix`, `middle` (and `id`, `path`, `kind`) per line.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt tokens: 303 is the reference protocol (200 prefix + 100 suffix + 3 FIM tokens).
+    #[arg(long, default_value_t = 303)]
+    pub context_budget: usize,
+    #[arg(long, default_value_t = 48)]
+    pub max_tokens: usize,
+    /// Give a short side's unused budget to the other (the server does; the reference protocol does not).
+    #[arg(long)]
+    pub rebalance: bool,
+    /// Evaluate only the first N cases.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    path: Option<String>,
+    prefix: String,
+    suffix: String,
+    middle: String,
+}
+
+pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
+    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+    let mut cases = Vec::new();
+    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let case: Case = serde_json::from_str(&line).with_context(|| format!("{}:{}", args.file.display(), i + 1))?;
+        cases.push(case);
+        if args.limit.is_some_and(|n| cases.len() >= n) {
+            break;
+        }
+    }
+    let (completer, mut options) = args.model.load()?;
+    options.multiline = false;
+    options.max_tokens = args.max_tokens;
+    options.context_budget = args.context_budget;
+    options.budget = BudgetPolicy { rebalance: args.rebalance, ..BudgetPolicy::default() };
+    options.retrieval = false;
+    let cancel = CancelToken::new();
+
+    let (mut exact, mut exact_shown, mut similarity, mut empty, mut with_context) = (0usize, 0usize, 0.0f64, 0usize, 0usize);
+    let (mut nll_sum, mut nll_tokens, mut nll_case_sum) = (0.0f64, 0usize, 0.0f64);
+    let mut latencies = Vec::with_capacity(cases.len());
+    let mut per_case = Vec::new();
+    for case in &cases {
+        let text = format!("{}{}", case.prefix, case.suffix);
+        let request = CompletionRequest {
+            text: &text,
+            offset: case.prefix.len(),
+            path: case.path.as_deref(),
+            language: Some("python"),
+            repo_name: None,
+        };
+        let completion = completer.complete(&request, &options, &cancel)?;
+        latencies.push(completion.timings.total_ms);
+        let expected = case.middle.split('\n').next().unwrap_or("");
+        let got = completion.raw.split('\n').next().unwrap_or("").trim_end();
+        let shown = completion.text.as_deref().unwrap_or("").split('\n').next().unwrap_or("").trim_end();
+        exact += usize::from(got == expected.trim_end());
+        exact_shown += usize::from(shown == expected.trim_end());
+        similarity += edit_similarity(got, expected.trim_end());
+        empty += usize::from(got.is_empty());
+        with_context += usize::from(!completion.context.is_empty());
+
+        let prompt = completer.prompt_ids(&request, &options)?;
+        let target = completer.tokenizer().encode(&format!("{expected}\n"));
+        let logprobs = completer.score(&prompt, &target)?;
+        let nll: f64 = logprobs.iter().map(|&lp| -(lp as f64)).sum();
+        nll_sum += nll;
+        nll_tokens += logprobs.len();
+        nll_case_sum += nll / logprobs.len().max(1) as f64;
+        if args.json {
+            per_case.push(serde_json::json!({
+                "id": case.id, "expected": expected, "got": got, "shown": completion.text,
+                "nll": nll / logprobs.len().max(1) as f64, "ms": completion.timings.total_ms,
+            }));
+        }
+    }
+    let n = cases.len().max(1) as f64;
+    latencies.sort_by(f64::total_cmp);
+    let report = serde_json::json!({
+        "model": completer.describe(),
+        "file": args.file.display().to_string(),
+        "cases": cases.len(),
+        "contextBudget": args.context_budget,
+        "maxTokens": args.max_tokens,
+        "exactMatch": exact as f64 / n,
+        "exactMatchShown": exact_shown as f64 / n,
+        "editSimilarity": similarity / n,
+        "nllPerToken": nll_sum / nll_tokens.max(1) as f64,
+        "nllMeanOfCases": nll_case_sum / n,
+        "firstLineEmpty": empty as f64 / n,
+        "latencyP50Ms": percentile(&latencies, 50.0),
+        "latencyP90Ms": percentile(&latencies, 90.0),
+        "withContext": with_context as f64 / n,
+        "perCase": per_case,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        let f = |k: &str| report[k].as_f64().unwrap_or(f64::NAN);
+        println!("model            {}", completer.describe());
+        println!("cases            {}", cases.len());
+        println!("exact match      {:.3} (first line, raw greedy; {:.3} after post-processing)", f("exactMatch"), f("exactMatchShown"));
+        println!("edit similarity  {:.3}", f("editSimilarity"));
+        println!("NLL              {:.3} nats/token of the expected first line ({:.3} mean of cases)", f("nllPerToken"), f("nllMeanOfCases"));
+        println!("first line empty {:.1}%", 100.0 * f("firstLineEmpty"));
+        println!("latency          p50 {:.1} ms, p90 {:.1} ms", f("latencyP50Ms"), f("latencyP90Ms"));
+        println!("with context     {:.1}%", 100.0 * f("withContext"));
+    }
+    Ok(())
+}
