@@ -572,6 +572,7 @@ impl Index {
         let mut candidates: HashMap<String, Candidate> = HashMap::new();
         let mut removed = Vec::new();
         let mut dirs_walked = HashSet::new();
+        let mut filter = walk::DirFilter::new(&self.root);
         for path in paths {
             let abs = if path.is_absolute() {
                 path.clone()
@@ -581,6 +582,16 @@ impl Index {
             let Some(rel) = self.relative_path(&abs) else {
                 continue;
             };
+            let in_walked_dir = if abs.is_dir() {
+                filter.is_walked(&abs)
+            } else {
+                abs.parent().is_some_and(|p| filter.is_walked(p))
+            };
+            if !in_walked_dir {
+                // Inside an ignored or vendored directory (or one that is gone): not ours.
+                removed.push(rel);
+                continue;
+            }
             if abs.is_dir() {
                 for c in walk::walk(
                     &self.root,

@@ -81,12 +81,57 @@ pub(crate) fn relative(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let mut out = String::new();
     for part in rel.components() {
-        if !out.is_empty() {
-            out.push('/');
+        match part {
+            std::path::Component::Normal(name) => {
+                if !out.is_empty() {
+                    out.push('/');
+                }
+                out.push_str(name.to_str()?);
+            }
+            std::path::Component::CurDir => {}
+            _ => return None,
         }
-        out.push_str(part.as_os_str().to_str()?);
     }
     (!out.is_empty()).then_some(out)
+}
+
+/// Answers whether the full walk from the root would enter a directory: none of the directories on the
+/// way is ignored or vendored. Memoized, for batches of paths from the watcher.
+pub(crate) struct DirFilter<'r> {
+    root: &'r Path,
+    known: std::collections::HashMap<PathBuf, bool>,
+}
+
+impl<'r> DirFilter<'r> {
+    pub fn new(root: &'r Path) -> Self {
+        DirFilter {
+            root,
+            known: Default::default(),
+        }
+    }
+
+    pub fn is_walked(&mut self, dir: &Path) -> bool {
+        if dir == self.root {
+            return true;
+        }
+        if !dir.starts_with(self.root) {
+            return false;
+        }
+        if let Some(&known) = self.known.get(dir) {
+            return known;
+        }
+        let walked = match dir.parent() {
+            Some(parent) => {
+                self.is_walked(parent)
+                    && walker(parent, Some(1))
+                        .filter_map(Result::ok)
+                        .any(|e| e.depth() == 1 && e.path() == dir)
+            }
+            None => false,
+        };
+        self.known.insert(dir.to_path_buf(), walked);
+        walked
+    }
 }
 
 fn walker(dir: &Path, max_depth: Option<usize>) -> ignore::Walk {

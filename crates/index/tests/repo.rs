@@ -150,6 +150,26 @@ fn ignore_rules_and_vendored_trees_are_honoured() {
         );
     }
     assert_eq!(index.stats().unwrap().files, 1);
+
+    // Batches (the watcher's path) apply the same rules, including to files deep in ignored trees.
+    repo.write("generated/deeper/new.rs", "pub fn new_in_generated() {}\n");
+    repo.write(
+        "node_modules/pkg/lib/new.js",
+        "function newInNodeModules() {}\n",
+    );
+    repo.write("src/also_kept.rs", "pub fn also_kept() {}\n");
+    index
+        .update_paths(&[
+            repo.path("generated/deeper/new.rs"),
+            repo.path("node_modules/pkg/lib/new.js"),
+            repo.path("src/also_kept.rs"),
+            PathBuf::from("./scratch.py"),
+        ])
+        .unwrap();
+    assert!(index.symbols("new_in_generated").is_empty());
+    assert!(index.symbols("newInNodeModules").is_empty());
+    assert!(index.symbols("from_scratch").is_empty());
+    assert_eq!(def_paths(&index, "also_kept"), ["src/also_kept.rs"]);
 }
 
 #[test]
