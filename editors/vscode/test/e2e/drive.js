@@ -50,6 +50,14 @@ async function until(what, timeoutMs, fn) {
     await page.waitForTimeout(400);
     await page.keyboard.press("Enter");
   };
+  const openFile = async (name) => {
+    await page.keyboard.press("Control+P");
+    await page.keyboard.type(name);
+    await page.waitForTimeout(600);
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(".monaco-editor .view-lines", { timeout: 20000 });
+    await page.waitForTimeout(800);
+  };
   const saveAll = async () => {
     await command("File: Save All Files");
     await page.waitForTimeout(500);
@@ -67,12 +75,7 @@ async function until(what, timeoutMs, fn) {
     assert(text === "Hearth", text);
   });
 
-  await page.keyboard.press("Control+P");
-  await page.keyboard.type("main.py");
-  await page.waitForTimeout(600);
-  await page.keyboard.press("Enter");
-  await page.waitForSelector(".monaco-editor .view-lines", { timeout: 20000 });
-  await page.waitForTimeout(1000);
+  await openFile("main.py");
 
   await check("typing shows ghost text and Tab accepts it", async () => {
     const before = fs.readFileSync(mainPy, "utf8");
@@ -119,11 +122,7 @@ async function until(what, timeoutMs, fn) {
   });
 
   await check("Hearth: Show context used opens the snippets and prompt", async () => {
-    await page.keyboard.press("Control+P");
-    await page.keyboard.type("main.py");
-    await page.waitForTimeout(500);
-    await page.keyboard.press("Enter");
-    await page.waitForTimeout(500);
+    await openFile("main.py");
     await command("Hearth: Show context used");
     await until("the context page", 60000, async () => (await page.locator(".monaco-editor .view-lines").allInnerTexts()).join("\n").replace(/\u00a0/g, " ").includes("Context used at"));
     await shot("context");
