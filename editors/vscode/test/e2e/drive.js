@@ -115,7 +115,7 @@ async function until(what, timeoutMs, fn) {
     assert(await page.locator(".monaco-diff-editor").count() > 0, "no diff editor opened");
     await shot("review");
     await page.keyboard.press("Enter"); // "Apply" is the first item
-    await page.waitForTimeout(500);
+    await until("the progress notification to close", 5000, async () => !(await toasts()).includes("preparing the edit"));
     await saveAll();
     const after = fs.readFileSync(mainPy, "utf8");
     assert(after !== before, "the file did not change after Apply");
