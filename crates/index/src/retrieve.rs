@@ -11,7 +11,7 @@ use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 
-use crate::store::{Index, State, SymbolDef};
+use crate::store::{Index, State, SymbolEntry};
 use crate::tokenizer::for_each_identifier;
 use crate::walk::floor_char_boundary;
 use crate::IndexError;
@@ -343,7 +343,7 @@ impl Index {
                 break;
             }
             // Definitions visible in the cursor's own window are already in the prompt.
-            let mut defs: Vec<(&SymbolDef, f32)> = defs
+            let mut defs: Vec<(&SymbolEntry, f32)> = defs
                 .iter()
                 .filter(|d| {
                     !(&*d.path == rel && d.start_line <= window.1 && d.end_line >= window.0)
@@ -533,7 +533,7 @@ fn affinity(rel: &str, dir: &str, path: &str) -> f32 {
     }
 }
 
-fn kind_weight(def: &SymbolDef) -> f32 {
+fn kind_weight(def: &SymbolEntry) -> f32 {
     use hearth_syntax::SymbolKind::*;
     match def.kind {
         Function | Method | Class | Struct | Enum | Interface | Trait | Type | Macro => 1.0,

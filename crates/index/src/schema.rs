@@ -6,7 +6,7 @@ use tantivy::schema::{
 };
 
 /// Written to `hearth.json` beside the Tantivy files.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// `doc_type` values: one `file` document per file, one `chunk` document per retrieval chunk.
 pub(crate) const DOC_FILE: &str = "file";

@@ -139,7 +139,6 @@ struct StoredSymbol {
     e: u32,
     l: u32,
     c: u32,
-    g: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     p: Option<String>,
 }
@@ -151,8 +150,21 @@ pub(crate) struct FileEntry {
     pub size: u64,
     /// 0 when the indexed text came from an overlay (the next sync re-reads the disk).
     pub mtime_ns: u64,
-    /// Distinct names this file defines (keys into `State::symbols`).
-    pub defined: Vec<String>,
+    /// Distinct names this file defines (shared with the keys of `State::symbols`).
+    pub defined: Vec<Arc<str>>,
+}
+
+/// A definition as the symbol table keeps it: compact (the name is the table's key; the signature is
+/// read from the file when a caller asks for it).
+#[derive(Clone, Debug)]
+pub(crate) struct SymbolEntry {
+    pub path: Arc<str>,
+    pub scope: Option<Arc<str>>,
+    pub kind: SymbolKind,
+    pub start_line: u32,
+    pub end_line: u32,
+    pub name_line: u32,
+    pub name_col: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -167,7 +179,7 @@ pub(crate) struct RecentEdit {
 #[derive(Default)]
 pub(crate) struct State {
     pub files: HashMap<String, FileEntry>,
-    pub symbols: HashMap<String, Vec<SymbolDef>>,
+    pub symbols: HashMap<Arc<str>, Vec<SymbolEntry>>,
     pub overlays: HashMap<String, Arc<str>>,
     pub recent_edits: VecDeque<RecentEdit>,
     pub git: GitState,
@@ -179,24 +191,34 @@ impl State {
             return false;
         };
         for name in entry.defined {
-            if let Some(defs) = self.symbols.get_mut(&name) {
+            if let Some(defs) = self.symbols.get_mut(&*name) {
                 defs.retain(|d| &*d.path != rel);
                 if defs.is_empty() {
-                    self.symbols.remove(&name);
+                    self.symbols.remove(&*name);
                 }
             }
         }
         true
     }
 
-    fn insert_file(&mut self, rel: &str, entry: FileEntry, symbols: Vec<SymbolDef>) {
+    /// Replace a file's symbols; `entry.defined` is filled here, sharing the table's name keys.
+    fn insert_file(
+        &mut self,
+        rel: &str,
+        mut entry: FileEntry,
+        symbols: Vec<(String, SymbolEntry)>,
+    ) {
         self.remove_file(rel);
-        for symbol in symbols {
-            self.symbols
-                .entry(symbol.name.clone())
-                .or_default()
-                .push(symbol);
+        let mut defined: HashSet<Arc<str>> = HashSet::new();
+        for (name, symbol) in symbols {
+            let key = match self.symbols.get_key_value(name.as_str()) {
+                Some((key, _)) => key.clone(),
+                None => Arc::from(name),
+            };
+            defined.insert(key.clone());
+            self.symbols.entry(key).or_default().push(symbol);
         }
+        entry.defined = defined.into_iter().collect();
         self.files.insert(rel.to_string(), entry);
     }
 }
@@ -205,7 +227,7 @@ impl State {
 struct Prepared {
     rel: String,
     entry: FileEntry,
-    symbols: Vec<SymbolDef>,
+    symbols: Vec<(String, SymbolEntry)>,
     docs: Vec<TantivyDocument>,
     chunks: usize,
 }
@@ -448,20 +470,20 @@ impl Index {
                     tantivy::TantivyError::InvalidArgument(format!("symbols of {rel}: {e}"))
                 })?;
             let path: Arc<str> = Arc::from(rel.as_str());
-            let symbols: Vec<SymbolDef> = stored
+            let mut scopes = Interner::default();
+            let symbols: Vec<(String, SymbolEntry)> = stored
                 .into_iter()
                 .filter_map(|s| {
-                    Some(SymbolDef {
+                    let entry = SymbolEntry {
                         path: path.clone(),
                         kind: SymbolKind::parse(&s.k)?,
-                        name: s.n,
-                        scope: s.p,
-                        signature: s.g,
+                        scope: s.p.as_deref().map(|p| scopes.get(p)),
                         start_line: s.s,
                         end_line: s.e,
                         name_line: s.l,
                         name_col: s.c,
-                    })
+                    };
+                    Some((s.n, entry))
                 })
                 .collect();
             let entry = FileEntry {
@@ -469,7 +491,7 @@ impl Index {
                 hash: num(self.fields.hash),
                 size: num(self.fields.size),
                 mtime_ns: num(self.fields.mtime),
-                defined: distinct_names(&symbols),
+                defined: Vec::new(),
             };
             state.insert_file(&rel, entry, symbols);
         }
@@ -902,32 +924,78 @@ impl Index {
 
     /// Definitions named exactly `name`, best first (files changed recently first, then by path).
     pub fn symbols(&self, name: &str) -> Vec<SymbolDef> {
-        let state = self.read_state();
-        let mut defs = state.symbols.get(name).cloned().unwrap_or_default();
-        defs.sort_by(|a, b| {
-            state
-                .git
-                .recency(&b.path)
-                .total_cmp(&state.git.recency(&a.path))
-                .then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)))
-        });
-        defs
+        let mut entries = {
+            let state = self.read_state();
+            let mut entries = state.symbols.get(name).cloned().unwrap_or_default();
+            entries.sort_by(|a, b| {
+                state
+                    .git
+                    .recency(&b.path)
+                    .total_cmp(&state.git.recency(&a.path))
+                    .then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)))
+            });
+            entries
+        };
+        let mut texts = HashMap::new();
+        entries
+            .drain(..)
+            .map(|e| self.symbol_def(name, e, &mut texts))
+            .collect()
+    }
+
+    /// The public form of a table entry, with its signature read from the file's current text.
+    fn symbol_def(
+        &self,
+        name: &str,
+        entry: SymbolEntry,
+        texts: &mut HashMap<Arc<str>, Option<Arc<str>>>,
+    ) -> SymbolDef {
+        let text = texts
+            .entry(entry.path.clone())
+            .or_insert_with(|| self.text_of(&entry.path));
+        let signature = text
+            .as_deref()
+            .and_then(|t| t.lines().nth(entry.start_line as usize))
+            .map(|line| {
+                let line = line.trim();
+                line[..walk::floor_char_boundary(line, hearth_syntax::MAX_SIGNATURE_BYTES)]
+                    .to_string()
+            })
+            .unwrap_or_default();
+        SymbolDef {
+            path: entry.path,
+            name: name.to_string(),
+            kind: entry.kind,
+            scope: entry.scope.map(|s| s.to_string()),
+            signature,
+            start_line: entry.start_line,
+            end_line: entry.end_line,
+            name_line: entry.name_line,
+            name_col: entry.name_col,
+        }
     }
 
     /// Definitions whose name contains every part of `query` (case-insensitive), at most `limit`.
     pub fn find_symbols(&self, query: &str, limit: usize) -> Vec<SymbolDef> {
         let needle = query.to_lowercase();
-        let state = self.read_state();
-        let mut names: Vec<&String> = state
-            .symbols
-            .keys()
-            .filter(|n| n.to_lowercase().contains(&needle))
-            .collect();
-        names.sort_by_key(|n| (n.len(), n.to_string()));
-        names
+        let found: Vec<(Arc<str>, SymbolEntry)> = {
+            let state = self.read_state();
+            let mut names: Vec<&Arc<str>> = state
+                .symbols
+                .keys()
+                .filter(|n| n.to_lowercase().contains(&needle))
+                .collect();
+            names.sort_by_key(|n| (n.len(), n.to_string()));
+            names
+                .into_iter()
+                .flat_map(|n| state.symbols[n].iter().map(move |e| (n.clone(), e.clone())))
+                .take(limit)
+                .collect()
+        };
+        let mut texts = HashMap::new();
+        found
             .into_iter()
-            .flat_map(|n| state.symbols[n].iter().cloned())
-            .take(limit)
+            .map(|(name, e)| self.symbol_def(&name, e, &mut texts))
             .collect()
     }
 
@@ -1078,11 +1146,19 @@ fn dir_size(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-fn distinct_names(symbols: &[SymbolDef]) -> Vec<String> {
-    let mut names: Vec<String> = symbols.iter().map(|s| s.name.clone()).collect();
-    names.sort();
-    names.dedup();
-    names
+/// Shares equal strings (scopes repeat for every member of a type).
+#[derive(Default)]
+struct Interner(HashMap<String, Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(shared) = self.0.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(s);
+        self.0.insert(s.to_string(), shared.clone());
+        shared
+    }
 }
 
 /// First and last changed line (in the new text) between two versions, or None if equal.
@@ -1154,36 +1230,32 @@ fn prepare_text(
     })?;
     let path: Arc<str> = Arc::from(rel.as_str());
     let lines = hearth_base::LineIndex::new(text);
-    let symbols: Vec<SymbolDef> = syntax
-        .symbols
-        .iter()
-        .map(|s| SymbolDef {
+    let mut scopes = Interner::default();
+    let mut stored: Vec<StoredSymbol> = Vec::with_capacity(syntax.symbols.len());
+    let mut symbols: Vec<(String, SymbolEntry)> = Vec::with_capacity(syntax.symbols.len());
+    for s in syntax.symbols {
+        let name_col = (s.name_range.start_byte
+            - lines.line_start(s.name_range.start_line).unwrap_or(0)) as u32;
+        let entry = SymbolEntry {
             path: path.clone(),
-            name: s.name.clone(),
+            scope: s.scope.as_deref().map(|p| scopes.get(p)),
             kind: s.kind,
-            scope: s.scope.clone(),
-            signature: s.signature.clone(),
             start_line: s.range.start_line,
             end_line: s.range.end_line,
             name_line: s.name_range.start_line,
-            name_col: (s.name_range.start_byte
-                - lines.line_start(s.name_range.start_line).unwrap_or(0))
-                as u32,
-        })
-        .collect();
-    let stored: Vec<StoredSymbol> = symbols
-        .iter()
-        .map(|s| StoredSymbol {
+            name_col,
+        };
+        stored.push(StoredSymbol {
             n: s.name.clone(),
             k: s.kind.as_str().to_string(),
-            s: s.start_line,
-            e: s.end_line,
-            l: s.name_line,
-            c: s.name_col,
-            g: s.signature.clone(),
-            p: s.scope.clone(),
-        })
-        .collect();
+            s: entry.start_line,
+            e: entry.end_line,
+            l: entry.name_line,
+            c: name_col,
+            p: s.scope,
+        });
+        symbols.push((s.name, entry));
+    }
     let hash = xxhash_rust::xxh3::xxh3_64(text.as_bytes());
     let mut file_doc = TantivyDocument::default();
     file_doc.add_text(fields.path, &rel);
@@ -1195,7 +1267,9 @@ fn prepare_text(
     for name in &syntax.reference_names {
         file_doc.add_text(fields.refs, name);
     }
-    let defined = distinct_names(&symbols);
+    let mut defined: Vec<&str> = symbols.iter().map(|(name, _)| name.as_str()).collect();
+    defined.sort_unstable();
+    defined.dedup();
     for name in &defined {
         file_doc.add_text(fields.defs, name);
     }
@@ -1227,7 +1301,7 @@ fn prepare_text(
         hash,
         size: text.len() as u64,
         mtime_ns,
-        defined,
+        defined: Vec::new(),
     };
     Ok(Prepared {
         rel,

@@ -203,6 +203,17 @@ fn second_sync_reads_nothing_and_one_edit_reparses_one_file() {
     // Reopened: the state comes back from disk, and nothing needs re-reading.
     let reopened = repo.open();
     assert_eq!(def_paths(&reopened, "f1"), ["m1.py"]);
+    let f1 = &reopened.symbols("f1")[0];
+    assert_eq!(
+        (
+            f1.signature.as_str(),
+            f1.start_line,
+            f1.end_line,
+            f1.name_line,
+            f1.name_col
+        ),
+        ("def f1():", 0, 1, 0, 4)
+    );
     assert_eq!(reopened.sync(&mut |_| {}).unwrap().files_indexed, 0);
 }
 

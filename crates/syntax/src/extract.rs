@@ -14,7 +14,7 @@ use crate::{Language, SyntaxError};
 pub const MAX_CHUNK_LINES: u32 = 60;
 
 /// Longest signature line kept, in bytes.
-const MAX_SIGNATURE_BYTES: usize = 240;
+pub const MAX_SIGNATURE_BYTES: usize = 240;
 
 /// A span of the text: byte offsets (end exclusive) and zero-based lines (end inclusive: the line of the
 /// last character).

@@ -19,6 +19,7 @@ mod queries;
 pub use extract::{
     analyze, chunks, error_count, identifier_occurrences, parse, references, symbols, Chunk,
     ChunkKind, FileSyntax, Parsed, Reference, Symbol, SymbolKind, TextRange, MAX_CHUNK_LINES,
+    MAX_SIGNATURE_BYTES,
 };
 pub use language::Language;
 
