@@ -2,6 +2,7 @@
 
 mod bench;
 mod client;
+mod context;
 mod eval;
 
 use std::path::PathBuf;
@@ -94,6 +95,9 @@ pub struct ServeArgs {
     /// Speak LSP on stdin/stdout (the default and only transport).
     #[arg(long, default_value_t = true)]
     pub stdio: bool,
+    /// Don't index the workspace (completions then use the open document only).
+    #[arg(long)]
+    pub no_index: bool,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -101,7 +105,11 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // --draft and --device on the command line act like config-file settings.
     options.file = options.file.overlay(&args.model.flag_settings());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let code = runtime.block_on(hearth_lsp::serve(tokio::io::stdin(), tokio::io::stdout(), options, None));
+    let indexer: hearth_lsp::ContextFactory = std::sync::Arc::new(|root, progress| {
+        context::IndexContext::open(root, progress).map(|c| c.shared()).map_err(|e| format!("{e:#}"))
+    });
+    let indexer = (!args.no_index).then_some(indexer);
+    let code = runtime.block_on(hearth_lsp::serve(tokio::io::stdin(), tokio::io::stdout(), options, indexer));
     // Exit now: dropping the runtime would wait for the blocking read of stdin.
     std::process::exit(code)
 }

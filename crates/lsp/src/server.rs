@@ -20,8 +20,11 @@ use crate::documents::{Document, Documents};
 use crate::status::{HearthStatus, ProgressReporter, State as Phase, StatusParams};
 use crate::{from_proto, to_proto};
 
-/// Builds a context source (the repository index) for a workspace root; may take a while.
-pub type ContextFactory = Arc<dyn Fn(&Path) -> std::result::Result<Arc<dyn ContextSource>, String> + Send + Sync>;
+/// Builds a context source (the repository index) for a workspace root; may take a while, and reports
+/// progress as `(message, percent)`.
+pub type ContextFactory = Arc<
+    dyn Fn(&Path, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<Arc<dyn ContextSource>, String> + Send + Sync,
+>;
 
 /// The model as requests see it.
 #[derive(Clone)]
@@ -210,7 +213,12 @@ impl Backend {
         if previous.state == Phase::Ready {
             self.set_status(Phase::Indexing, Some(format!("indexing {}", root.display()))).await;
         }
-        let built = tokio::task::spawn_blocking(move || factory(&root)).await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let build = tokio::task::spawn_blocking(move || factory(&root, &mut |message, percent| drop(tx.send((message, percent)))));
+        while let Some((message, percent)) = rx.recv().await {
+            progress.report(message, percent).await;
+        }
+        let built = build.await;
         match built {
             Ok(Ok(source)) => {
                 *lock(&self.context) = Some(source.clone());
@@ -454,7 +462,12 @@ impl LanguageServer for Backend {
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let d = params.text_document;
-        lock(&self.docs).open(d.uri, Document::new(d.text, d.version, d.language_id));
+        let doc = Document::new(d.text, d.version, d.language_id);
+        if let Some(source) = lock(&self.context).clone() {
+            let (path, text) = (self.relative_path(&d.uri), doc.text.clone());
+            tokio::task::spawn_blocking(move || source.set_overlay(&path, &text));
+        }
+        lock(&self.docs).open(d.uri, doc);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -471,6 +484,10 @@ impl LanguageServer for Backend {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         self.scheduler.cancel(&params.text_document.uri);
+        if let Some(source) = lock(&self.context).clone() {
+            let path = self.relative_path(&params.text_document.uri);
+            tokio::task::spawn_blocking(move || source.clear_overlay(&path));
+        }
         lock(&self.docs).close(&params.text_document.uri);
     }
 

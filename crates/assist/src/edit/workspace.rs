@@ -1,0 +1,98 @@
+//! The one root an edit may touch: path checks (inside the root after resolving symlinks and `..`,
+//! never `.git/`, never ignored files), reading text, and git's view of uncommitted changes.
+
+use std::path::{Component, Path, PathBuf};
+
+use git2::{Repository, Status};
+
+use super::EditError;
+
+/// Files larger than this are never edited.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// A workspace root, canonical (symlinks resolved).
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    root: PathBuf,
+}
+
+/// A path that passed [`Workspace::resolve`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkspacePath {
+    /// Canonical absolute path.
+    pub abs: PathBuf,
+    /// Root-relative, `/`-separated (empty for the root itself).
+    pub rel: String,
+}
+
+impl Workspace {
+    pub fn new(root: &Path) -> Result<Self, EditError> {
+        let root = root.canonicalize().map_err(|source| EditError::Io { path: root.to_path_buf(), source })?;
+        Ok(Workspace { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Checks a user-given path (absolute, or relative to the root): it must exist, lie inside the
+    /// root once symlinks and `..` are resolved, not be in `.git/`, and not be ignored by git.
+    pub fn resolve(&self, path: &Path) -> Result<WorkspacePath, EditError> {
+        let joined = if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) };
+        let abs = joined.canonicalize().map_err(|source| EditError::Io { path: path.to_path_buf(), source })?;
+        let Ok(rel_path) = abs.strip_prefix(&self.root) else {
+            return Err(EditError::OutsideRoot { path: path.to_path_buf(), root: self.root.clone() });
+        };
+        if rel_path.components().any(|c| c == Component::Normal(".git".as_ref())) {
+            return Err(EditError::GitDir(path.to_path_buf()));
+        }
+        let rel = rel_path.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+        if !rel.is_empty() && self.is_ignored(&abs) {
+            return Err(EditError::Ignored(path.to_path_buf()));
+        }
+        Ok(WorkspacePath { abs, rel })
+    }
+
+    /// The file's text; refuses huge and non-UTF-8 files.
+    pub fn read(&self, path: &WorkspacePath) -> Result<String, EditError> {
+        let io = |source| EditError::Io { path: path.abs.clone(), source };
+        let size = std::fs::metadata(&path.abs).map_err(io)?.len();
+        if size > MAX_FILE_BYTES {
+            return Err(EditError::TooLarge { path: path.abs.clone(), size, limit: MAX_FILE_BYTES });
+        }
+        let bytes = std::fs::read(&path.abs).map_err(io)?;
+        String::from_utf8(bytes).map_err(|_| EditError::NotUtf8(path.abs.clone()))
+    }
+
+    /// Whether git ignores `abs` (false outside a repository).
+    pub fn is_ignored(&self, abs: &Path) -> bool {
+        let Some((repo, workdir)) = self.repository() else { return false };
+        let Ok(rel) = abs.strip_prefix(&workdir) else { return false };
+        repo.is_path_ignored(rel).unwrap_or(false)
+    }
+
+    /// Of `paths` (root-relative), those whose working-tree text differs from the last commit, or
+    /// that git does not track. Errors when the root is not in a git repository.
+    pub fn uncommitted(&self, paths: &[&str]) -> Result<Vec<String>, EditError> {
+        let Some((repo, workdir)) = self.repository() else {
+            return Err(EditError::NoRepository(self.root.display().to_string()));
+        };
+        let mut dirty = Vec::new();
+        for rel in paths {
+            let abs = self.root.join(rel);
+            let in_repo = abs.strip_prefix(&workdir).unwrap_or(Path::new(rel));
+            let status = repo.status_file(in_repo).unwrap_or(Status::WT_NEW);
+            if !status.is_empty() && status != Status::IGNORED {
+                dirty.push(rel.to_string());
+            }
+        }
+        Ok(dirty)
+    }
+
+    /// The repository holding the root and its canonical work tree.
+    fn repository(&self) -> Option<(Repository, PathBuf)> {
+        let repo = Repository::discover(&self.root).ok()?;
+        let workdir = repo.workdir()?.canonicalize().ok()?;
+        Some((repo, workdir))
+    }
+}

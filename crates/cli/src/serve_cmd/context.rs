@@ -1,0 +1,74 @@
+//! Retrieval for completions from the repository index: hearth-index behind assist's `ContextSource`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use hearth_assist::completion::{ContextQuery, ContextSource, Snippet};
+use hearth_base::CancelToken;
+use hearth_index::{approximate_tokens, Index, IndexOptions, RetrieveRequest};
+
+pub struct IndexContext {
+    index: Index,
+}
+
+impl IndexContext {
+    /// Opens (and builds or refreshes) the index of `root`, reporting progress as `(message, percent)`.
+    pub fn open(root: &Path, progress: &mut dyn FnMut(String, Option<u32>)) -> anyhow::Result<IndexContext> {
+        let index = Index::open(root, IndexOptions::default())?;
+        let stats = index.sync(&mut |p| {
+            let percent = (p.files_total > 0).then(|| (100 * p.files_done / p.files_total) as u32);
+            progress(format!("{}/{} files", p.files_done, p.files_total), percent);
+        })?;
+        tracing::info!("index of {}: {} files indexed, {} unchanged", root.display(), stats.files_indexed, stats.files_unchanged);
+        Ok(IndexContext { index })
+    }
+
+    pub fn shared(self) -> Arc<dyn ContextSource> {
+        Arc::new(self)
+    }
+}
+
+impl ContextSource for IndexContext {
+    fn retrieve(&self, query: &ContextQuery, budget_tokens: usize, cancel: &CancelToken) -> Vec<Snippet> {
+        let Some(path) = query.path else { return Vec::new() };
+        if cancel.is_cancelled() {
+            return Vec::new();
+        }
+        let request = RetrieveRequest {
+            path: Path::new(path),
+            text: Some(query.text),
+            offset: query.offset,
+            budget_tokens,
+            count_tokens: &approximate_tokens,
+        };
+        match self.index.retrieve(&request) {
+            Ok(snippets) => snippets
+                .into_iter()
+                .map(|s| Snippet {
+                    path: s.path,
+                    start_line: s.start_line,
+                    end_line: s.end_line,
+                    text: s.text,
+                    reason: s.reason.to_string(),
+                    score: s.score,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!("retrieval failed: {e}");
+                Vec::new()
+            }
+        }
+    }
+
+    fn set_overlay(&self, path: &str, text: &str) {
+        if let Err(e) = self.index.set_overlay(Path::new(path), text) {
+            tracing::debug!("overlay for {path}: {e}");
+        }
+    }
+
+    fn clear_overlay(&self, path: &str) {
+        if let Err(e) = self.index.clear_overlay(Path::new(path)) {
+            tracing::debug!("overlay for {path}: {e}");
+        }
+    }
+}
