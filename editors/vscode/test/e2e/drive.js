@@ -1,6 +1,7 @@
 // Drives the Hearth extension inside code-server with Chromium, as a user would, and checks what shows.
 // Started by run.sh; prints "ok - …" per check and "vscode e2e: N passed, N failed".
 const { chromium } = require("playwright-core");
+const { execFileSync } = require("child_process");
 const fs = require("fs");
 const path = require("path");
 
@@ -26,6 +27,22 @@ async function check(name, fn) {
 function assert(cond, msg) {
   if (!cond) throw new Error(msg);
 }
+/** Pids of `$HEARTH_BIN serve` processes descended from our code-server (never anyone else's). */
+function serverPids() {
+  const root = Number(fs.readFileSync(path.join(work, "cs.pid"), "utf8"));
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+    .split("\n")
+    .map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/))
+    .filter(Boolean)
+    .map(([, pid, ppid, args]) => ({ pid: Number(pid), ppid: Number(ppid), args }));
+  const parent = new Map(rows.map((r) => [r.pid, r.ppid]));
+  const descends = (pid) => {
+    for (let p = pid, i = 0; p > 1 && i < 50; p = parent.get(p) ?? 0, i++) if (p === root) return true;
+    return false;
+  };
+  return rows.filter((r) => r.args.startsWith(`${process.env.HEARTH_BIN} serve`) && descends(r.pid)).map((r) => r.pid);
+}
+
 async function until(what, timeoutMs, fn) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -126,6 +143,25 @@ async function until(what, timeoutMs, fn) {
     await command("Hearth: Show context used");
     await until("the context page", 60000, async () => (await page.locator(".monaco-editor .view-lines").allInnerTexts()).join("\n").replace(/\u00a0/g, " ").includes("Context used at"));
     await shot("context");
+  });
+
+  await check("a crashed server is restarted and completions come back", async () => {
+    const pids = serverPids();
+    assert(pids.length === 1, `expected one server process, found ${JSON.stringify(pids)}`);
+    process.kill(pids[0], "SIGKILL");
+    await until("a new server process", 30000, async () => {
+      const now = serverPids();
+      return now.length === 1 && now[0] !== pids[0];
+    });
+    await until("status bar ready again", READY_MS, async () => /^Hearth$/.test(await statusText()));
+    await openFile("main.py");
+    await page.keyboard.press("Control+End");
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("End");
+    await page.keyboard.type(" ");
+    await page.keyboard.press("Backspace");
+    await until("ghost text after the restart", 60000, ghostText);
+    await page.keyboard.press("Escape");
   });
 
   await check("a missing binary shows a clear error with a way to fix it", async () => {
