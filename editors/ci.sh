@@ -26,7 +26,7 @@ vscode_unit() {
   npm run --silent typecheck
   npm run --silent test:unit
   rm -f hearth.vsix
-  npx --no-install vsce package --out hearth.vsix
+  npx --no-install vsce package --no-dependencies --out hearth.vsix
   local unpacked
   unpacked="$(mktemp -d)"
   python3 -m zipfile -e hearth.vsix "$unpacked"

@@ -33,7 +33,7 @@ fi
 
 work="$(mktemp -d)"
 trap 'kill "$(cat "$work/cs.pid" 2>/dev/null)" 2>/dev/null || true; rm -rf "$work"' EXIT
-(cd "$ext_root" && npx --no-install vsce package --out "$work/hearth.vsix" >/dev/null)
+(cd "$ext_root" && npx --no-install vsce package --no-dependencies --out "$work/hearth.vsix" >/dev/null)
 node "$cs/out/node/entry.js" --extensions-dir "$work/ext" --user-data-dir "$work/data" --install-extension "$work/hearth.vsix" >/dev/null
 port="${HEARTH_E2E_PORT:-18765}"
 export HEARTH_E2E_WORK="$work" HEARTH_E2E_URL="http://127.0.0.1:$port"
