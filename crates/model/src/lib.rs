@@ -70,6 +70,9 @@ pub struct LoadOptions {
     pub device: DeviceChoice,
     /// Compute dtype for safetensors weights; default F32 on the CPU, BF16 on a GPU.
     pub dtype: Option<DType>,
+    /// Expand quantized GGUF weights to F32 at load: the exact quantized weights with F32
+    /// activations (more faithful, more memory) instead of quantized-activation kernels.
+    pub dequantize: bool,
 }
 
 /// A model ready to run: weights, tokenizer and facts. Cheap to share: the weights are read-only.
@@ -82,6 +85,18 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
+    /// `<prefix-token> P <suffix-token> S <middle-token>` (PSM order, no BOS), the format the FIM
+    /// models Hearth supports were trained on. `None` for models without FIM tokens.
+    pub fn fim_prompt(&self, prefix: &str, suffix: &str) -> Option<Vec<u32>> {
+        let fim = self.info.fim.as_ref()?;
+        let mut ids = vec![fim.prefix];
+        ids.extend(self.tokenizer.encode(prefix));
+        ids.push(fim.suffix);
+        ids.extend(self.tokenizer.encode(suffix));
+        ids.push(fim.middle);
+        Some(ids)
+    }
+
     /// A fresh KV cache holding up to `capacity` positions (clamped to the context length).
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         self.model.new_cache(capacity)
@@ -91,7 +106,7 @@ impl LoadedModel {
 /// Loads `spec` (folder, `.gguf`, `ollama:NAME`, or an HF id already in the local cache) on the CPU
 /// or the device asked for.
 pub fn load(spec: &str, device: DeviceChoice) -> Result<LoadedModel> {
-    load_with(spec, &LoadOptions { device, dtype: None })
+    load_with(spec, &LoadOptions { device, ..Default::default() })
 }
 
 pub fn load_with(spec: &str, opts: &LoadOptions) -> Result<LoadedModel> {
@@ -102,7 +117,7 @@ pub fn load_with(spec: &str, opts: &LoadOptions) -> Result<LoadedModel> {
     }
     let mut loaded = match &files {
         ModelFiles::HfFolder { dir, config, weights, tokenizer } => load_hf(dir, config, weights, tokenizer, &device, opts.dtype)?,
-        ModelFiles::Gguf { path } => load_gguf(path, &device)?,
+        ModelFiles::Gguf { path } => load_gguf(path, &device, opts.dequantize)?,
     };
     loaded.info.weight_bytes = files.weight_bytes();
     loaded.warning = warning;
@@ -142,7 +157,7 @@ fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, dev
     Ok(finish(model, tok, family, name, dir, format!("safetensors {}", dtype_name(dtype)), eos, device))
 }
 
-fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
+fn load_gguf(path: &Path, device: &Device, dequantize: bool) -> Result<LoadedModel> {
     let mut file = File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| {
         ModelError::bad_file(path, format!("not a readable GGUF file ({})", e.to_string().lines().next().unwrap_or("")))
@@ -173,8 +188,9 @@ fn load_gguf(path: &Path, device: &Device) -> Result<LoadedModel> {
         .and_then(|v| v.to_string().ok())
         .cloned()
         .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().to_string());
-    let ws = weights::WeightSource::gguf(path, content, file, device);
-    let format = format!("gguf {}", ws.gguf_dtype("model.layers.0.self_attn.q_proj.weight").map(|d| format!("{d:?}").to_lowercase()).unwrap_or_default());
+    let ws = weights::WeightSource::gguf(path, content, file, device, dequantize);
+    let stored = ws.gguf_dtype("model.layers.0.self_attn.q_proj.weight").map(|d| format!("{d:?}").to_lowercase()).unwrap_or_default();
+    let format = if dequantize { format!("gguf {stored} (dequantized to f32)") } else { format!("gguf {stored}") };
     let model = Transformer::load(spec, &ws)?;
     Ok(finish(model, tok, family, name, path, format, eos, device))
 }

@@ -23,6 +23,8 @@ pub enum WeightSource {
         file: std::sync::Mutex<File>,
         path: PathBuf,
         device: Device,
+        /// Expand quantized matmul weights to F32 (weight-only quantization, F32 activations).
+        dequantize: bool,
     },
 }
 
@@ -39,8 +41,8 @@ impl WeightSource {
         Ok(WeightSource::Safetensors { files, dtype, device: device.clone(), paths: paths.to_vec() })
     }
 
-    pub fn gguf(path: &Path, content: gguf_file::Content, file: File, device: &Device) -> Self {
-        WeightSource::Gguf { content, file: std::sync::Mutex::new(file), path: path.to_path_buf(), device: device.clone() }
+    pub fn gguf(path: &Path, content: gguf_file::Content, file: File, device: &Device, dequantize: bool) -> Self {
+        WeightSource::Gguf { content, file: std::sync::Mutex::new(file), path: path.to_path_buf(), device: device.clone(), dequantize }
     }
 
     pub fn device(&self) -> &Device {
@@ -93,9 +95,12 @@ impl WeightSource {
     pub fn matmul(&self, hf_name: &str, shape: &[usize]) -> Result<QMatMul> {
         match self {
             WeightSource::Safetensors { .. } => Ok(QMatMul::Tensor(self.tensor_shaped(hf_name, shape)?)),
-            WeightSource::Gguf { .. } => {
+            WeightSource::Gguf { dequantize, device, .. } => {
                 let q = self.qtensor(hf_name)?;
                 self.check_shape(hf_name, q.shape().dims(), shape)?;
+                if *dequantize {
+                    return Ok(QMatMul::Tensor(q.dequantize(device)?));
+                }
                 Ok(QMatMul::from_qtensor(q)?)
             }
         }
