@@ -11,7 +11,7 @@ use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 
-use crate::store::{Index, State, SymbolEntry};
+use crate::store::{Index, RecentEdit, State, SymbolEntry};
 use crate::tokenizer::for_each_identifier;
 use crate::walk::floor_char_boundary;
 use crate::IndexError;
@@ -30,6 +30,10 @@ const MAX_DEFINITION_LINES: u32 = 24;
 const MAX_SIMILAR: usize = 8;
 const MAX_SIMILAR_TERMS: usize = 12;
 const MAX_RECENT: usize = 4;
+/// Lines from the top of the cursor's file searched for imports.
+const IMPORT_SCAN_LINES: u32 = 300;
+/// Longest similar-chunk snippet, in lines (chunks are at most this long anyway).
+const MAX_CHUNK_LINES: u32 = hearth_syntax::MAX_CHUNK_LINES;
 const RECENT_CONTEXT_LINES: u32 = 3;
 
 /// Words that look like identifiers but are keywords or builtins in the languages Hearth reads.
@@ -270,159 +274,41 @@ impl Index {
         };
         texts.cache.insert(rel.clone(), Some(Arc::from(text)));
 
+        // Decide under the state lock; read texts after it (text reads take the lock themselves).
+        let (definitions, edits) = {
+            let state = self.read_state();
+            let definitions = definition_candidates(&state, &rel, text, cursor_line, window);
+            let edits: Vec<RecentEdit> = state.recent_edits.iter().cloned().collect();
+            (definitions, edits)
+        };
         let mut candidates = Vec::new();
+        for (name, def, imported, score) in definitions {
+            let span = (def.start_byte as usize, def.end_byte as usize);
+            let Some(body) = self.read_span(&def.path, span.0, span.1, MAX_DEFINITION_LINES) else {
+                continue;
+            };
+            candidates.push(Snippet {
+                path: def.path.to_string(),
+                start_line: def.start_line,
+                end_line: def.start_line + body.lines().count().max(1) as u32 - 1,
+                text: body,
+                reason: Reason::Definition { name, imported },
+                score,
+            });
+        }
+        recent_edits(&edits, &rel, window, &mut texts, &mut candidates);
+        self.similar(&rel, text, cursor_line, window, &mut candidates)?;
         {
             let state = self.read_state();
-            self.definitions(
-                &state,
-                &rel,
-                text,
-                cursor_line,
-                window,
-                &mut texts,
-                &mut candidates,
-            );
-            self.recent_edits(&state, &rel, window, &mut texts, &mut candidates);
             for snippet in &mut candidates {
                 snippet.score *= 1.0 + 0.15 * state.git.recency(&snippet.path);
             }
         }
-        self.similar(&rel, text, cursor_line, window, &mut texts, &mut candidates)?;
         Ok(select(
             candidates,
             request.budget_tokens,
             request.count_tokens,
         ))
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn definitions(
-        &self,
-        state: &State,
-        rel: &str,
-        text: &str,
-        cursor_line: u32,
-        window: (u32, u32),
-        texts: &mut Texts<'_>,
-        out: &mut Vec<Snippet>,
-    ) {
-        // Name -> (weight, imported): nearer the cursor weighs more; import lines weigh a fixed amount.
-        let mut names: HashMap<&str, (f32, bool)> = HashMap::new();
-        for (line_no, line) in text.lines().enumerate() {
-            let line_no = line_no as u32;
-            let near = line_no >= window.0 && line_no <= window.1;
-            let import = is_import_line(line);
-            if !near && !import {
-                continue;
-            }
-            let weight = if near {
-                1.0 / (1.0 + line_no.abs_diff(cursor_line) as f32 / 6.0)
-            } else {
-                0.35
-            };
-            for_each_identifier(line, |_, ident| {
-                if ident.len() < 2 || STOP_WORDS.contains(&ident) {
-                    return;
-                }
-                let slot = names.entry(ident).or_insert((0.0, false));
-                slot.0 = slot.0.max(weight);
-                slot.1 |= import && !near;
-            });
-        }
-        let mut ranked: Vec<(&str, f32, bool)> =
-            names.into_iter().map(|(n, (w, i))| (n, w, i)).collect();
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-        let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
-        let mut looked_up = 0;
-        for (name, weight, imported) in ranked {
-            let Some(defs) = state.symbols.get(name) else {
-                continue;
-            };
-            looked_up += 1;
-            if looked_up > MAX_NAMES {
-                break;
-            }
-            // Definitions visible in the cursor's own window are already in the prompt.
-            let mut defs: Vec<(&SymbolEntry, f32)> = defs
-                .iter()
-                .filter(|d| {
-                    !(&*d.path == rel && d.start_line <= window.1 && d.end_line >= window.0)
-                })
-                .map(|d| (d, affinity(rel, dir, &d.path)))
-                .collect();
-            if defs.is_empty() {
-                continue;
-            }
-            defs.sort_by(|a, b| {
-                b.1.total_cmp(&a.1)
-                    .then_with(|| (&a.0.path, a.0.start_line).cmp(&(&b.0.path, b.0.start_line)))
-            });
-            let ambiguous = defs.len() > MAX_DEFS_PER_NAME;
-            let spread = (defs.len() as f32).sqrt();
-            for (def, affinity) in defs.into_iter().take(2) {
-                if ambiguous && affinity < 0.9 {
-                    continue;
-                }
-                let last = def.end_line.min(def.start_line + MAX_DEFINITION_LINES - 1);
-                let Some((start_line, end_line, body)) =
-                    texts.lines(&def.path, def.start_line, last)
-                else {
-                    continue;
-                };
-                out.push(Snippet {
-                    path: def.path.to_string(),
-                    start_line,
-                    end_line,
-                    text: body,
-                    reason: Reason::Definition {
-                        name: name.to_string(),
-                        imported,
-                    },
-                    score: weight * affinity * kind_weight(def) / spread.max(1.0),
-                });
-            }
-        }
-    }
-
-    fn recent_edits(
-        &self,
-        state: &State,
-        rel: &str,
-        window: (u32, u32),
-        texts: &mut Texts<'_>,
-        out: &mut Vec<Snippet>,
-    ) {
-        for (rank, edit) in state.recent_edits.iter().enumerate() {
-            if out
-                .iter()
-                .filter(|s| matches!(s.reason, Reason::RecentEdit { .. }))
-                .count()
-                >= MAX_RECENT
-            {
-                break;
-            }
-            if edit.path == rel
-                && edit.start_line <= window.1 + RECENT_CONTEXT_LINES
-                && edit.end_line + RECENT_CONTEXT_LINES >= window.0
-            {
-                continue;
-            }
-            let first = edit.start_line.saturating_sub(RECENT_CONTEXT_LINES);
-            let last = (edit.end_line + RECENT_CONTEXT_LINES).min(first + MAX_DEFINITION_LINES);
-            let Some((start_line, end_line, body)) = texts.lines(&edit.path, first, last) else {
-                continue;
-            };
-            out.push(Snippet {
-                path: edit.path.clone(),
-                start_line,
-                end_line,
-                text: body,
-                reason: Reason::RecentEdit {
-                    seconds_ago: edit.at.elapsed().as_secs(),
-                },
-                score: 0.45 / (1.0 + rank as f32 * 0.3),
-            });
-        }
     }
 
     fn similar(
@@ -431,7 +317,6 @@ impl Index {
         text: &str,
         cursor_line: u32,
         window: (u32, u32),
-        texts: &mut Texts<'_>,
         out: &mut Vec<Snippet>,
     ) -> Result<(), IndexError> {
         let searcher = self.reader.searcher();
@@ -498,7 +383,17 @@ impl Index {
             }
             let body = match field_str(self.fields.text) {
                 Some(outline) => Some((start, end, outline)),
-                None => texts.lines(&path, start, end),
+                None => {
+                    let (from, to) = (
+                        field_u32(self.fields.start_byte),
+                        field_u32(self.fields.end_byte),
+                    );
+                    self.read_span(&path, from as usize, to as usize, MAX_CHUNK_LINES)
+                        .map(|body| {
+                            let last = start + body.lines().count().max(1) as u32 - 1;
+                            (start, last, body)
+                        })
+                }
             };
             let Some((start_line, end_line, mut body)) = body else {
                 continue;
@@ -517,6 +412,123 @@ impl Index {
             });
         }
         Ok(())
+    }
+}
+
+/// Definitions worth showing, as (name, definition, imported, score), best names first.
+fn definition_candidates(
+    state: &State,
+    rel: &str,
+    text: &str,
+    cursor_line: u32,
+    window: (u32, u32),
+) -> Vec<(String, SymbolEntry, bool, f32)> {
+    let mut out = Vec::new();
+    // Name -> (weight, imported): nearer the cursor weighs more; import lines weigh a fixed amount.
+    let mut names: HashMap<&str, (f32, bool)> = HashMap::new();
+    // Imports sit at the top; past that only the window matters (and big files stay cheap).
+    let scan_end = window.1.max(IMPORT_SCAN_LINES);
+    for (line_no, line) in text.lines().enumerate().take(scan_end as usize + 1) {
+        let line_no = line_no as u32;
+        let near = line_no >= window.0 && line_no <= window.1;
+        let import = is_import_line(line);
+        if !near && !import {
+            continue;
+        }
+        let weight = if near {
+            1.0 / (1.0 + line_no.abs_diff(cursor_line) as f32 / 6.0)
+        } else {
+            0.35
+        };
+        for_each_identifier(line, |_, ident| {
+            if ident.len() < 2 || STOP_WORDS.contains(&ident) {
+                return;
+            }
+            let slot = names.entry(ident).or_insert((0.0, false));
+            slot.0 = slot.0.max(weight);
+            slot.1 |= import && !near;
+        });
+    }
+    let mut ranked: Vec<(&str, f32, bool)> =
+        names.into_iter().map(|(n, (w, i))| (n, w, i)).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    let mut looked_up = 0;
+    for (name, weight, imported) in ranked {
+        let Some(defs) = state.symbols.get(name) else {
+            continue;
+        };
+        looked_up += 1;
+        if looked_up > MAX_NAMES {
+            break;
+        }
+        // Definitions visible in the cursor's own window are already in the prompt.
+        let mut defs: Vec<(&SymbolEntry, f32)> = defs
+            .iter()
+            .filter(|d| !(&*d.path == rel && d.start_line <= window.1 && d.end_line >= window.0))
+            .map(|d| (d, affinity(rel, dir, &d.path)))
+            .collect();
+        if defs.is_empty() {
+            continue;
+        }
+        defs.sort_by(|a, b| {
+            b.1.total_cmp(&a.1)
+                .then_with(|| (&a.0.path, a.0.start_line).cmp(&(&b.0.path, b.0.start_line)))
+        });
+        let ambiguous = defs.len() > MAX_DEFS_PER_NAME;
+        let spread = (defs.len() as f32).sqrt();
+        for (def, affinity) in defs.into_iter().take(2) {
+            if ambiguous && affinity < 0.9 {
+                continue;
+            }
+            out.push((
+                name.to_string(),
+                def.clone(),
+                imported,
+                weight * affinity * kind_weight(def) / spread.max(1.0),
+            ));
+        }
+    }
+    out
+}
+
+fn recent_edits(
+    edits: &[RecentEdit],
+    rel: &str,
+    window: (u32, u32),
+    texts: &mut Texts<'_>,
+    out: &mut Vec<Snippet>,
+) {
+    for (rank, edit) in edits.iter().enumerate() {
+        if out
+            .iter()
+            .filter(|s| matches!(s.reason, Reason::RecentEdit { .. }))
+            .count()
+            >= MAX_RECENT
+        {
+            break;
+        }
+        if edit.path == rel
+            && edit.start_line <= window.1 + RECENT_CONTEXT_LINES
+            && edit.end_line + RECENT_CONTEXT_LINES >= window.0
+        {
+            continue;
+        }
+        let first = edit.start_line.saturating_sub(RECENT_CONTEXT_LINES);
+        let last = (edit.end_line + RECENT_CONTEXT_LINES).min(first + MAX_DEFINITION_LINES);
+        let Some((start_line, end_line, body)) = texts.lines(&edit.path, first, last) else {
+            continue;
+        };
+        out.push(Snippet {
+            path: edit.path.clone(),
+            start_line,
+            end_line,
+            text: body,
+            reason: Reason::RecentEdit {
+                seconds_ago: edit.at.elapsed().as_secs(),
+            },
+            score: 0.45 / (1.0 + rank as f32 * 0.3),
+        });
     }
 }
 

@@ -6,7 +6,7 @@ use tantivy::schema::{
 };
 
 /// Written to `hearth.json` beside the Tantivy files.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `doc_type` values: one `file` document per file, one `chunk` document per retrieval chunk.
 pub(crate) const DOC_FILE: &str = "file";
@@ -25,9 +25,6 @@ pub(crate) struct Fields {
     pub mtime: Field,
     /// Distinct identifiers the file uses, verbatim (file documents; `references(name)`).
     pub refs: Field,
-    /// Names the file defines, verbatim (file documents; exact lookup) and tokenized (search).
-    pub defs: Field,
-    pub defs_text: Field,
     /// The file's symbols as JSON (file documents; loaded into memory on open).
     pub symbols: Field,
     /// Chunk documents: kind, name, lines, header, and the body indexed with the code tokenizer.
@@ -35,6 +32,9 @@ pub(crate) struct Fields {
     pub name: Field,
     pub start_line: Field,
     pub end_line: Field,
+    /// Byte span of the chunk's lines, so retrieval reads just those bytes.
+    pub start_byte: Field,
+    pub end_byte: Field,
     pub header: Field,
     pub body: Field,
     /// Stored only when a chunk is not a plain slice of its file (outlines of long classes).
@@ -69,13 +69,13 @@ pub(crate) fn build() -> (Schema, Fields) {
         size: b.add_u64_field("size", STORED),
         mtime: b.add_u64_field("mtime", STORED),
         refs: b.add_text_field("refs", raw_unstored.clone()),
-        defs: b.add_text_field("defs", raw_unstored),
-        defs_text: b.add_text_field("defs_text", code(false)),
         symbols: b.add_text_field("symbols", STORED),
         kind: b.add_text_field("kind", STRING | STORED),
         name: b.add_text_field("name", STORED),
         start_line: b.add_u64_field("start_line", STORED),
         end_line: b.add_u64_field("end_line", STORED),
+        start_byte: b.add_u64_field("start_byte", STORED),
+        end_byte: b.add_u64_field("end_byte", STORED),
         header: b.add_text_field("header", STORED),
         body: b.add_text_field("body", code(false)),
         text: b.add_text_field("text", STORED),

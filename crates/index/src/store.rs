@@ -139,6 +139,8 @@ struct StoredSymbol {
     e: u32,
     l: u32,
     c: u32,
+    b: u32,
+    d: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     p: Option<String>,
 }
@@ -161,6 +163,9 @@ pub(crate) struct SymbolEntry {
     pub path: Arc<str>,
     pub scope: Option<Arc<str>>,
     pub kind: SymbolKind,
+    /// Bytes from the start of the definition's first line to its end, for reading just that.
+    pub start_byte: u32,
+    pub end_byte: u32,
     pub start_line: u32,
     pub end_line: u32,
     pub name_line: u32,
@@ -477,6 +482,8 @@ impl Index {
                     let entry = SymbolEntry {
                         path: path.clone(),
                         kind: SymbolKind::parse(&s.k)?,
+                        start_byte: s.b,
+                        end_byte: s.d,
                         scope: s.p.as_deref().map(|p| scopes.get(p)),
                         start_line: s.s,
                         end_line: s.e,
@@ -913,6 +920,39 @@ impl Index {
         }
     }
 
+    /// At most `max_lines` whole lines of a file from byte `start` (a line start) up to byte `end`: from
+    /// the overlay, else read from the disk without reading the rest of the file.
+    pub(crate) fn read_span(
+        &self,
+        rel: &str,
+        start: usize,
+        end: usize,
+        max_lines: u32,
+    ) -> Option<String> {
+        const MAX_SPAN_BYTES: usize = 16 << 10;
+        let end = end.min(start + MAX_SPAN_BYTES);
+        let overlay = self.read_state().overlays.get(rel).cloned();
+        let bytes = match overlay {
+            Some(text) => text.as_bytes().get(start..end.min(text.len()))?.to_vec(),
+            None => {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut file = std::fs::File::open(self.root.join(rel)).ok()?;
+                file.seek(SeekFrom::Start(start as u64)).ok()?;
+                let mut bytes = Vec::with_capacity(end.saturating_sub(start));
+                file.take(end.saturating_sub(start) as u64)
+                    .read_to_end(&mut bytes)
+                    .ok()?;
+                bytes
+            }
+        };
+        let valid = match std::str::from_utf8(&bytes) {
+            Ok(text) => text,
+            Err(e) => std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()?,
+        };
+        let lines: Vec<&str> = valid.lines().take(max_lines as usize).collect();
+        (!lines.is_empty()).then(|| lines.join("\n"))
+    }
+
     /// The current text of a root-relative path: its overlay, else the disk.
     pub fn text_of(&self, rel: &str) -> Option<Arc<str>> {
         if let Some(text) = self.read_state().overlays.get(rel) {
@@ -1240,6 +1280,8 @@ fn prepare_text(
             path: path.clone(),
             scope: s.scope.as_deref().map(|p| scopes.get(p)),
             kind: s.kind,
+            start_byte: lines.line_start(s.range.start_line).unwrap_or(0) as u32,
+            end_byte: s.range.end_byte as u32,
             start_line: s.range.start_line,
             end_line: s.range.end_line,
             name_line: s.name_range.start_line,
@@ -1252,6 +1294,8 @@ fn prepare_text(
             e: entry.end_line,
             l: entry.name_line,
             c: name_col,
+            b: entry.start_byte,
+            d: entry.end_byte,
             p: s.scope,
         });
         symbols.push((s.name, entry));
@@ -1267,13 +1311,6 @@ fn prepare_text(
     for name in &syntax.reference_names {
         file_doc.add_text(fields.refs, name);
     }
-    let mut defined: Vec<&str> = symbols.iter().map(|(name, _)| name.as_str()).collect();
-    defined.sort_unstable();
-    defined.dedup();
-    for name in &defined {
-        file_doc.add_text(fields.defs, name);
-    }
-    file_doc.add_text(fields.defs_text, defined.join(" "));
     file_doc.add_text(
         fields.symbols,
         serde_json::to_string(&stored).expect("symbols serialize"),
@@ -1287,6 +1324,8 @@ fn prepare_text(
         doc.add_text(fields.name, &chunk.name);
         doc.add_u64(fields.start_line, chunk.range.start_line as u64);
         doc.add_u64(fields.end_line, chunk.range.end_line as u64);
+        doc.add_u64(fields.start_byte, chunk.range.start_byte as u64);
+        doc.add_u64(fields.end_byte, chunk.range.end_byte as u64);
         if let Some(header) = &chunk.header {
             doc.add_text(fields.header, header);
         }
