@@ -50,7 +50,7 @@ use hearth_index::Index;
 use hearth_syntax::Language;
 use serde::Serialize;
 
-pub use apply::{apply, apply_with, ApplyOptions, ApplyStep, Applied};
+pub use apply::{apply, apply_with, Applied, ApplyOptions, ApplyStep, TEMP_PREFIX};
 pub use diff::TextEdit;
 pub use instruction::{parse_rename, Rename};
 pub use rewrite::{

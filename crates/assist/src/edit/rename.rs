@@ -239,7 +239,7 @@ mod tests {
         Rename { from: "load".into(), to: "fetch".into(), in_comments: c, in_strings: s }
     }
 
-    fn spans(text: &str, r: &Rename) -> Vec<(&str, Place)> {
+    fn spans<'t>(text: &'t str, r: &Rename) -> Vec<(&'t str, Place)> {
         occurrences(Language::Python, text, r).unwrap().into_iter().map(|(range, p)| (&text[range], p)).collect()
     }
 
