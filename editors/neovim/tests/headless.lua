@@ -67,6 +67,25 @@ local function wait_for_edit(seen_before)
   return result
 end
 
+local status_events = 0
+vim.api.nvim_create_autocmd("User", { pattern = "HearthStatus", callback = function() status_events = status_events + 1 end })
+
+--- Waits until the server is ready, has sent no status for half a second, and says ready when asked
+--- (it may report the model ready and then start indexing).
+local function wait_for_ready()
+  local hearth = require("hearth")
+  local deadline = vim.uv.now() + READY_MS
+  while true do
+    local seen = status_events
+    sleep(500)
+    local client = hearth.client()
+    local resp = client and require("hearth.util").request_sync(client, "workspace/executeCommand", { command = "hearth.status", arguments = {} }, 2000)
+    local asked = resp and resp.result and resp.result.state
+    if seen == status_events and asked == "ready" and hearth.status.last and hearth.status.last.state == "ready" then return end
+    if vim.uv.now() > deadline then error(("not ready after %d ms (asked: %s, last: %s)"):format(READY_MS, tostring(asked), vim.inspect(hearth.status.last)), 2) end
+  end
+end
+
 local function health_lines()
   vim.cmd("checkhealth hearth")
   local lines = vim.api.nvim_buf_get_lines(0, 0, -1, false)
@@ -147,9 +166,7 @@ local function main()
 
   check("the server starts for a Python file and reports ready", function()
     wait_for("the hearth client to attach", 20000, function() return hearth.client(buf) end)
-    wait_for("hearth/status ready", READY_MS, function() return hearth.status.last and hearth.status.last.state == "ready" end)
-    local statuses = {}
-    vim.api.nvim_create_autocmd("User", { pattern = "HearthStatus", callback = function(ev) statuses[#statuses + 1] = ev.data end })
+    wait_for_ready()
     truthy(hearth.status_line():match("^Hearth: ready"), hearth.status_line())
   end)
 
@@ -299,7 +316,7 @@ local function main()
     truthy(hearth.status_line():match("error"), hearth.status_line())
     vim.cmd("HearthRestart")
     wait_for("a new client", 20000, function() local c = hearth.client(buf); return c and c.id ~= client.id end)
-    wait_for("ready after restart", READY_MS, function() return hearth.status.last and hearth.status.last.state == "ready" end)
+    wait_for_ready()
     feed("Go    return mean_of(")
     wait_for("ghost text after restart", REQUEST_MS, function() return hearth.suggestion(buf) end)
     feed("<Esc>")

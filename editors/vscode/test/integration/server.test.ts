@@ -94,6 +94,16 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     await server.connection.sendNotification("initialized", {});
     await server.connection.sendNotification("textDocument/didOpen", { textDocument: { uri: mainUri, languageId: "python", version: 1, text: MAIN } });
     await server.waitForStatus("ready", READY_MS);
+    // The server may report ready for the model and then start indexing: wait until it is ready, has
+    // sent nothing new for half a second, and says ready when asked.
+    const deadline = Date.now() + READY_MS;
+    for (;;) {
+      const seen = server.rawStatuses.length;
+      await new Promise((r) => setTimeout(r, 500));
+      const asked = await request<{ state: string }>("workspace/executeCommand", { command: "hearth.status", arguments: [] });
+      if (server.rawStatuses.length === seen && status.kind === "ready" && asked.state === "ready") break;
+      assert.ok(Date.now() < deadline, `not ready after ${READY_MS} ms: ${JSON.stringify(asked)}`);
+    }
   });
 
   after(async () => {
