@@ -11,6 +11,12 @@ use hearth_assist::completion::{BudgetPolicy, CompletionRequest};
 use hearth_base::CancelToken;
 use serde::Deserialize;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hearth_assist::completion::ContextSource;
+
+use super::context::IndexContext;
 use super::ModelArgs;
 
 #[derive(Args)]
@@ -30,6 +36,12 @@ pub struct EvalFimArgs {
     /// Evaluate only the first N cases.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// Retrieve context from the index of each case's `repo` (or of --repo).
+    #[arg(long)]
+    pub context: bool,
+    /// Repository root for cases without a `repo` field (implies --context).
+    #[arg(long)]
+    pub repo: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
 }
@@ -40,6 +52,12 @@ struct Case {
     id: String,
     #[serde(default)]
     path: Option<String>,
+    /// Repository root the path is relative to (cross-file cases).
+    #[serde(default)]
+    repo: Option<PathBuf>,
+    /// The cross-file name the answer uses; retrieval should bring its definition.
+    #[serde(default)]
+    name: Option<String>,
     prefix: String,
     suffix: String,
     middle: String,
@@ -64,14 +82,34 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
     options.max_tokens = args.max_tokens;
     options.context_budget = args.context_budget;
     options.budget = BudgetPolicy { rebalance: args.rebalance, ..BudgetPolicy::default() };
-    options.retrieval = false;
+    let retrieval = args.context || args.repo.is_some();
+    options.retrieval = retrieval;
     let cancel = CancelToken::new();
+    let mut indexes: HashMap<PathBuf, Arc<dyn ContextSource>> = HashMap::new();
+    let mut current_repo: Option<PathBuf> = None;
+    let (mut recall_hits, mut recall_cases) = (0usize, 0usize);
 
     let (mut exact, mut exact_shown, mut similarity, mut empty, mut with_context) = (0usize, 0usize, 0.0f64, 0usize, 0usize);
     let (mut nll_sum, mut nll_tokens, mut nll_case_sum) = (0.0f64, 0usize, 0.0f64);
     let mut latencies = Vec::with_capacity(cases.len());
     let mut per_case = Vec::new();
     for case in &cases {
+        if retrieval {
+            let repo = case.repo.clone().or_else(|| args.repo.clone()).context("--context needs cases with `repo` or --repo")?;
+            if current_repo.as_ref() != Some(&repo) {
+                let source = match indexes.get(&repo) {
+                    Some(s) => s.clone(),
+                    None => {
+                        eprintln!("indexing {}", repo.display());
+                        let source = IndexContext::open(&repo, &mut |_, _| {})?.shared();
+                        indexes.insert(repo.clone(), source.clone());
+                        source
+                    }
+                };
+                completer.set_context_source(Some(source));
+                current_repo = Some(repo);
+            }
+        }
         let text = format!("{}{}", case.prefix, case.suffix);
         let request = CompletionRequest {
             text: &text,
@@ -90,6 +128,10 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         similarity += edit_similarity(got, expected.trim_end());
         empty += usize::from(got.is_empty());
         with_context += usize::from(!completion.context.is_empty());
+        if let (true, Some(name)) = (options.retrieval, &case.name) {
+            recall_cases += 1;
+            recall_hits += usize::from(completion.context.iter().any(|s| defines(&s.text, name)));
+        }
 
         let prompt = completer.prompt_ids(&request, &options)?;
         let target = completer.tokenizer().encode(&format!("{expected}\n"));
@@ -102,6 +144,7 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
             per_case.push(serde_json::json!({
                 "id": case.id, "expected": expected, "got": got, "shown": completion.text,
                 "nll": nll / logprobs.len().max(1) as f64, "ms": completion.timings.total_ms,
+                "context": completion.context.iter().map(|s| format!("{}:{} {} ({} bytes)", s.path, s.start_line + 1, s.reason, s.text.len())).collect::<Vec<_>>(),
             }));
         }
     }
@@ -122,6 +165,7 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         "latencyP50Ms": percentile(&latencies, 50.0),
         "latencyP90Ms": percentile(&latencies, 90.0),
         "withContext": with_context as f64 / n,
+        "definitionRecall": (recall_cases > 0).then(|| recall_hits as f64 / recall_cases as f64),
         "perCase": per_case,
     });
     if args.json {
@@ -136,6 +180,38 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         println!("first line empty {:.1}%", 100.0 * f("firstLineEmpty"));
         println!("latency          p50 {:.1} ms, p90 {:.1} ms", f("latencyP50Ms"), f("latencyP90Ms"));
         println!("with context     {:.1}%", 100.0 * f("withContext"));
+        if recall_cases > 0 {
+            println!("recall           {:.1}% of cross-file cases got the definition of the name they use", 100.0 * f("definitionRecall"));
+        }
     }
     Ok(())
+}
+
+/// Whether `text` holds a top-level definition of `name` (def, class or assignment).
+fn defines(text: &str, name: &str) -> bool {
+    text.lines().any(|line| {
+        let rest = line.strip_prefix("async ").unwrap_or(line);
+        let defined = rest.strip_prefix("def ").or_else(|| rest.strip_prefix("class ")).unwrap_or(rest);
+        defined.strip_prefix(name).is_some_and(|after| {
+            let after = after.trim_start();
+            (defined.len() != rest.len() && (after.starts_with('(') || after.starts_with(':')))
+                || (after.starts_with('=') && !after.starts_with("=="))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defines;
+
+    #[test]
+    fn finds_top_level_definitions() {
+        assert!(defines("import x\ndef gather(*aws):\n    pass", "gather"));
+        assert!(defines("class Protocol(BaseProtocol):", "Protocol"));
+        assert!(defines("logger = logging.getLogger(__package__)", "logger"));
+        assert!(defines("async def sleep(delay):", "sleep"));
+        assert!(!defines("    logger.info('x')", "logger"));
+        assert!(!defines("def gatherer():", "gather"));
+        assert!(!defines("logger == 1", "logger"));
+    }
 }
