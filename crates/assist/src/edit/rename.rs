@@ -36,6 +36,8 @@ pub(crate) fn plan(
         let Some(lang) = Language::from_path(Path::new(&rel)) else { continue };
         let text = match texts.get(&rel) {
             Ok(text) => text,
+            // A file the user named must be readable; one the index found may be skipped.
+            Err(e) if request.scope != Scope::Repository => return Err(e),
             Err(e) => {
                 notes.push(format!("skipped {rel}: {e}"));
                 continue;

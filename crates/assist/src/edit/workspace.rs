@@ -39,6 +39,9 @@ impl Workspace {
     /// root once symlinks and `..` are resolved, not be in `.git/`, and not be ignored by git.
     pub fn resolve(&self, path: &Path) -> Result<WorkspacePath, EditError> {
         let joined = if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) };
+        if !lexically_inside(&joined, &self.root) && !joined.canonicalize().is_ok_and(|c| c.starts_with(&self.root)) {
+            return Err(EditError::OutsideRoot { path: path.to_path_buf(), root: self.root.clone() });
+        }
         let abs = joined.canonicalize().map_err(|source| EditError::Io { path: path.to_path_buf(), source })?;
         let Ok(rel_path) = abs.strip_prefix(&self.root) else {
             return Err(EditError::OutsideRoot { path: path.to_path_buf(), root: self.root.clone() });
@@ -95,4 +98,21 @@ impl Workspace {
         let workdir = repo.workdir()?.canonicalize().ok()?;
         Some((repo, workdir))
     }
+}
+
+/// Whether `path`, with `.` and `..` folded away (no symlinks resolved), lies under `root`.
+fn lexically_inside(path: &Path, root: &Path) -> bool {
+    let mut folded = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => {
+                if !folded.pop() {
+                    return false;
+                }
+            }
+            Component::CurDir => {}
+            other => folded.push(other),
+        }
+    }
+    folded.starts_with(root)
 }
