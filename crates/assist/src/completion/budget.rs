@@ -5,14 +5,27 @@
 pub struct BudgetPolicy {
     /// Most of the available tokens that retrieved context may take.
     pub max_context_share: f32,
+    /// Share of what context leaves that goes to the suffix (the prefix gets the rest).
+    pub suffix_share: f32,
     /// Give tokens that a short prefix or suffix leaves unused to the other side.
-    /// Off reproduces the fixed 2:1 cut of the reference evaluation protocol.
     pub rebalance: bool,
+    /// Start the prefix at a line boundary that moves in steps of this many bytes, so that consecutive
+    /// keystrokes share the prompt's head and its KV cache. 0 cuts exactly `prefix` tokens.
+    pub prefix_quantum: usize,
 }
 
 impl Default for BudgetPolicy {
+    /// The server's policy: a short suffix (in fill-in-the-middle order it follows the prefix, so it is
+    /// recomputed on every keystroke) and a prefix start that stays put while the user types.
     fn default() -> Self {
-        BudgetPolicy { max_context_share: 0.35, rebalance: true }
+        BudgetPolicy { max_context_share: 0.35, suffix_share: 0.2, rebalance: true, prefix_quantum: 256 }
+    }
+}
+
+impl BudgetPolicy {
+    /// The reference evaluation protocol: a fixed 2:1 cut, exactly the last/first tokens.
+    pub fn reference() -> Self {
+        BudgetPolicy { max_context_share: 0.35, suffix_share: 1.0 / 3.0, rebalance: false, prefix_quantum: 0 }
     }
 }
 
@@ -39,7 +52,7 @@ impl BudgetPolicy {
     /// Splits what context left between prefix and suffix, 2:1, given how many tokens each side has.
     pub fn split(&self, available: usize, context: usize, prefix_len: usize, suffix_len: usize) -> Split {
         let rest = available.saturating_sub(context);
-        let suffix_cap = rest / 3;
+        let suffix_cap = ((rest as f32 * self.suffix_share.clamp(0.0, 1.0)).round() as usize).min(rest);
         let prefix_cap = rest - suffix_cap;
         let mut prefix = prefix_len.min(prefix_cap);
         let mut suffix = suffix_len.min(suffix_cap);
@@ -57,7 +70,7 @@ mod tests {
 
     #[test]
     fn reference_protocol_cut_is_200_and_100() {
-        let fixed = BudgetPolicy { rebalance: false, ..Default::default() };
+        let fixed = BudgetPolicy::reference();
         assert_eq!(fixed.split(300, 0, 5000, 5000), Split { context: 0, prefix: 200, suffix: 100 });
         assert_eq!(fixed.split(300, 0, 5000, 7), Split { context: 0, prefix: 200, suffix: 7 });
         assert_eq!(fixed.split(300, 0, 50, 5000), Split { context: 0, prefix: 50, suffix: 100 });
@@ -65,10 +78,11 @@ mod tests {
 
     #[test]
     fn rebalancing_gives_unused_tokens_to_the_other_side() {
-        let policy = BudgetPolicy::default();
+        let policy = BudgetPolicy { rebalance: true, ..BudgetPolicy::reference() };
         assert_eq!(policy.split(300, 0, 5000, 7), Split { context: 0, prefix: 293, suffix: 7 });
         assert_eq!(policy.split(300, 0, 50, 5000), Split { context: 0, prefix: 50, suffix: 250 });
         assert_eq!(policy.split(300, 90, 5000, 5000), Split { context: 90, prefix: 140, suffix: 70 });
+        assert_eq!(BudgetPolicy::default().split(300, 0, 5000, 5000), Split { context: 0, prefix: 240, suffix: 60 });
         assert_eq!(policy.split(300, 400, 10, 10), Split { context: 400, prefix: 0, suffix: 0 });
     }
 

@@ -13,6 +13,8 @@ use super::template::{ContextFile, Frame, Template};
 const WINDOW_MARGIN: usize = 24;
 /// First guess of bytes per token for sizing a window.
 const BYTES_PER_TOKEN: usize = 6;
+/// Bytes per token assumed when placing an aligned prefix start (low, so the first try rarely overflows).
+const ALIGNED_BYTES_PER_TOKEN: usize = 4;
 
 /// The document around the cursor.
 #[derive(Clone, Copy, Debug)]
@@ -66,6 +68,40 @@ pub fn head_tokens(codec: &dyn Codec, text: &str, cap: usize) -> Vec<u32> {
     }
 }
 
+/// At most `cap` tokens from the end of `text`, starting at a line boundary chosen on a grid of
+/// `quantum` bytes: while text is appended, the start stays put until the tokens outgrow `cap`, so
+/// consecutive prompts share their head.
+pub fn aligned_tail_tokens(codec: &dyn Codec, text: &str, cap: usize, quantum: usize) -> Vec<u32> {
+    if cap == 0 {
+        return Vec::new();
+    }
+    let quantum = quantum.max(1);
+    let mut anchor = text.len().saturating_sub(cap * ALIGNED_BYTES_PER_TOKEN) / quantum * quantum;
+    loop {
+        let start = if anchor == 0 { 0 } else { line_start_from(text, anchor) };
+        let ids = codec.encode(&text[start..]);
+        if ids.len() <= cap || start >= text.len() {
+            return ids;
+        }
+        anchor += quantum;
+    }
+}
+
+/// First line start at or after byte `at` (or `at` itself, rounded up to a char, in a line without breaks).
+fn line_start_from(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    if text[..at].ends_with('\n') {
+        return at;
+    }
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    match text[at..].find('\n') {
+        Some(nl) if at + nl + 1 < text.len() => at + nl + 1,
+        _ => at,
+    }
+}
+
 /// Start of the line holding byte `at` (or `at` rounded to a char boundary in a line without breaks).
 fn line_start_before(text: &str, at: usize) -> usize {
     if at == 0 {
@@ -104,10 +140,16 @@ pub fn build(
     let rest = available - context_ids.len();
     let prefix = tail_tokens(codec, &input.text[..input.offset], rest);
     let suffix = head_tokens(codec, &input.text[input.offset..], rest);
-    let split = policy.split(available, context_ids.len(), prefix.len(), suffix.len());
-    let prefix = &prefix[prefix.len() - split.prefix..];
+    let mut split = policy.split(available, context_ids.len(), prefix.len(), suffix.len());
+    let prefix = if policy.prefix_quantum > 0 {
+        let aligned = aligned_tail_tokens(codec, &input.text[..input.offset], split.prefix, policy.prefix_quantum);
+        split.prefix = aligned.len();
+        aligned
+    } else {
+        prefix[prefix.len() - split.prefix..].to_vec()
+    };
     let suffix = &suffix[..split.suffix];
-    Prompt { ids: template.render(&context_ids, prefix, suffix), split, context: used }
+    Prompt { ids: template.render(&context_ids, &prefix, suffix), split, context: used }
 }
 
 /// Context tokens within `cap`: files that do not fit are skipped, and no context at all when even the
@@ -180,8 +222,8 @@ mod tests {
         expect.assert_eq(&actual);
     }
 
-    const FIXED: BudgetPolicy = BudgetPolicy { max_context_share: 0.5, rebalance: false };
-    const REBALANCE: BudgetPolicy = BudgetPolicy { max_context_share: 0.5, rebalance: true };
+    const FIXED: BudgetPolicy = BudgetPolicy { max_context_share: 0.5, suffix_share: 1.0 / 3.0, rebalance: false, prefix_quantum: 0 };
+    const REBALANCE: BudgetPolicy = BudgetPolicy { rebalance: true, ..FIXED };
 
     #[test]
     fn everything_fits() {
@@ -263,6 +305,33 @@ mod tests {
                 helper(<|fim_suffix|>)
                 <|fim_middle|>"#]],
         );
+    }
+
+    #[test]
+    fn aligned_prefix_keeps_its_start_while_typing() {
+        let mut text: String = (0..300).map(|i| format!("value_{i} = compute({i})\n")).collect();
+        let policy = BudgetPolicy { prefix_quantum: 64, ..REBALANCE };
+        let template = Template::new(QWEN, "#");
+        let mut previous: Option<Vec<u32>> = None;
+        let mut restarts = 0;
+        for ch in "result = total + other_value(42)".chars() {
+            text.push(ch);
+            let input = PromptInput { text: &text, offset: text.len(), path: None, repo_name: None };
+            let prompt = build(&CharCodec, &template, input, &[], 3 + 120, &policy);
+            // Between the cap less one quantum and one line, and the cap.
+            assert!(prompt.split.prefix <= 120 && prompt.split.prefix > 120 - 64 - 26, "{}", prompt.split.prefix);
+            let ids = prompt.ids;
+            if let Some(prev) = &previous {
+                let common = prev.iter().zip(&ids).take_while(|(a, b)| a == b).count();
+                if common < prev.len() - 3 {
+                    restarts += 1;
+                }
+            }
+            previous = Some(ids);
+        }
+        assert!(restarts <= 1, "{restarts} restarts");
+        let exact = build(&CharCodec, &template, PromptInput { text: &text, offset: text.len(), path: None, repo_name: None }, &[], 123, &REBALANCE);
+        assert_eq!(exact.split.prefix, 120);
     }
 
     #[test]

@@ -30,9 +30,10 @@ pub struct EvalFimArgs {
     pub context_budget: usize,
     #[arg(long, default_value_t = 48)]
     pub max_tokens: usize,
-    /// Give a short side's unused budget to the other (the server does; the reference protocol does not).
+    /// Cut the prompt as the server does (short suffix, line-aligned prefix start, rebalancing) instead
+    /// of the reference protocol's exact 2:1 cut.
     #[arg(long)]
-    pub rebalance: bool,
+    pub server_budget: bool,
     /// Evaluate only the first N cases.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -81,7 +82,7 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
     options.multiline = false;
     options.max_tokens = args.max_tokens;
     options.context_budget = args.context_budget;
-    options.budget = BudgetPolicy { rebalance: args.rebalance, ..BudgetPolicy::default() };
+    options.budget = if args.server_budget { BudgetPolicy::default() } else { BudgetPolicy::reference() };
     let retrieval = args.context || args.repo.is_some();
     options.retrieval = retrieval;
     let cancel = CancelToken::new();
