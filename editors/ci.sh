@@ -58,6 +58,12 @@ install_nvim() {
   "$NVIM" --version | head -1
 }
 
+neovim_unit() {
+  install_nvim
+  section "Neovim plugin: unit tests (no server)"
+  "$NVIM" --headless --clean --cmd "set rtp^=$editors/neovim" -l "$editors/neovim/tests/unit.lua"
+}
+
 vscode_integration() {
   section "VS Code extension: integration test against $HEARTH_BIN"
   cd "$editors/vscode"
@@ -101,9 +107,9 @@ finish() {
 }
 
 case "$phase" in
-  unit) run vscode-unit vscode_unit; finish ;;
+  unit) run vscode-unit vscode_unit; run neovim-unit neovim_unit; finish ;;
   integration) need_server; run vscode-integration vscode_integration; run neovim neovim_integration; finish ;;
-  all) run vscode-unit vscode_unit; need_server; run vscode-integration vscode_integration; run neovim neovim_integration; finish ;;
+  all) run vscode-unit vscode_unit; run neovim-unit neovim_unit; need_server; run vscode-integration vscode_integration; run neovim neovim_integration; finish ;;
   e2e) need_server; section "VS Code in code-server + Chromium against $HEARTH_BIN"; (cd "$editors/vscode" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && test/e2e/run.sh) ;;
   *) echo "usage: editors/ci.sh [unit|integration|all|e2e]" >&2; exit 2 ;;
 esac

@@ -28,11 +28,11 @@ function M.stop(client, force)
   return client.stop(force)
 end
 
---- The first "word" of a suggestion: leading blanks, then a run of word characters or of one other character.
+--- The first "word" of a suggestion: leading blanks, then a run of word characters or a run of punctuation.
 function M.first_word(text)
   local ws, rest = text:match("^(%s*)(.*)$")
   if rest == "" then return text end
-  local word = rest:match("^[%w_]+") or rest:match("^([^%w_%s])%1*")
+  local word = rest:match("^[%w_]+") or rest:match("^[^%w_%s]+")
   return ws .. (word or rest:sub(1, 1))
 end
 
