@@ -104,8 +104,13 @@ fn file_candidates(rel: &str, text: &str, instruction: &str) -> Result<Vec<Candi
     let Some(lang) = Language::from_path(Path::new(rel)) else { return Ok(Vec::new()) };
     let syntax = hearth_syntax::analyze(lang, text)?;
     let (code_like, other) = named_identifiers(instruction);
+    let names: Vec<String> = if code_like.is_empty() {
+        other.into_iter().filter(|w| w.len() >= 3 && !is_instruction_word(w)).collect()
+    } else {
+        code_like
+    };
     let mut out = Vec::new();
-    for name in code_like.iter().chain(&other) {
+    for name in &names {
         for s in syntax.symbols.iter().filter(|s| &s.name == name) {
             out.push(Candidate {
                 path: rel.into(),
@@ -131,10 +136,13 @@ fn repository_candidates(
     notes: &mut Vec<String>,
 ) -> Result<Vec<Candidate>, EditError> {
     let (code_like, other) = named_identifiers(instruction);
-    let names: Vec<String> = code_like
-        .into_iter()
-        .chain(other.into_iter().filter(|w| w.len() >= 3 && !index.symbols(w).is_empty()))
-        .collect();
+    // Plain words count as names only when nothing looks like code ("make `Parser` faster" names
+    // `Parser`; "make Parser faster" still finds it), and never the instruction's own verbs.
+    let names: Vec<String> = if code_like.is_empty() {
+        other.into_iter().filter(|w| w.len() >= 3 && !is_instruction_word(w) && !index.symbols(w).is_empty()).collect()
+    } else {
+        code_like
+    };
     let mut out = Vec::new();
     let mut chunks_of: BTreeMap<String, Option<Vec<Chunk>>> = BTreeMap::new();
     for name in &names {
@@ -159,7 +167,12 @@ fn repository_candidates(
         }
     }
     if out.is_empty() {
-        for hit in index.search(instruction, 64)? {
+        // The instruction's own verbs would match unrelated code ("add" finds `def add`); weak hits
+        // far below the best one are noise.
+        let query: Vec<&str> = instruction.split_whitespace().filter(|w| !is_instruction_word(w.trim_matches(|c: char| !c.is_alphanumeric()))).collect();
+        let hits = index.search(&query.join(" "), 64)?;
+        let best = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
+        for hit in hits.into_iter().filter(|h| h.score >= 0.4 * best) {
             out.push(Candidate {
                 path: hit.path,
                 start_line: hit.start_line,
@@ -206,4 +219,18 @@ fn merge(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
         }
     }
     out
+}
+
+/// Words of the request itself, not names in the code, however many symbols they match.
+fn is_instruction_word(word: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "a", "an", "to", "of", "in", "on", "at", "by", "it", "is", "be", "so", "as", "or",
+        "add", "remove", "delete", "make", "convert", "change", "update", "use", "replace", "rename", "move",
+        "extract", "inline", "fix", "refactor", "rewrite", "every", "all", "each", "the", "and", "with", "into",
+        "from", "for", "this", "that", "these", "those", "its", "their", "them", "new", "old", "callers",
+        "caller", "function", "functions", "method", "methods", "class", "parameter", "parameters", "argument",
+        "arguments", "type", "types", "hints", "async", "await", "callback", "callbacks", "test", "tests",
+        "docstring", "docstrings", "comment", "comments", "error", "errors", "handling", "log", "logging",
+    ];
+    WORDS.contains(&word.to_ascii_lowercase().as_str())
 }
