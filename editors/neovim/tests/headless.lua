@@ -302,6 +302,21 @@ local function main()
     truthy(vim.deep_equal(vim.api.nvim_buf_get_lines(buf, 0, -1, false), original), "Discard changed the buffer")
   end)
 
+  check(":HearthRefactor! renames across files, through each buffer's undo history", function()
+    local seen = #messages
+    require("hearth.edit").last = nil
+    vim.cmd("HearthRefactor! rename mean_of to arithmetic_mean")
+    local last = wait_for_edit(seen)
+    eq(#last.preview.problems, 0, "problems " .. vim.inspect(last.preview.problems))
+    eq(last.preview.files, 2, "files changed")
+    local helpers = vim.fn.bufnr(root .. "/helpers.py")
+    truthy(helpers > 0, "helpers.py was not loaded to apply the edit")
+    eq(vim.api.nvim_buf_get_lines(helpers, 0, 1, false)[1], "def arithmetic_mean(values):", "helpers.py line 1")
+    eq(vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1], "from helpers import arithmetic_mean", "main.py line 1")
+    vim.cmd("undo")
+    eq(vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1], "from helpers import mean_of", "main.py after undo")
+  end)
+
   check("a crashed server gives a clear message, and :HearthRestart brings it back", function()
     local client = truthy(hearth.client(buf), "no client")
     local pids = server_pids()

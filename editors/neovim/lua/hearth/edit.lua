@@ -106,7 +106,7 @@ function M.run(opts)
       return notify("no changes proposed" .. (result.report and result.report ~= "" and (": " .. result.report) or ""))
     end
     if opts.apply or not hearth.config.review_edits then
-      if apply(result.edit, encoding, preview.ticks) then notify(("applied to %d file(s); u undoes it"):format(preview.files)) end
+      if apply(result.edit, encoding, preview.ticks) then notify(("applied to %d file(s), unsaved (:wa writes them); u undoes it in each"):format(preview.files)) end
       return
     end
     local header = { "# Hearth proposes: " .. args.instruction }
@@ -117,7 +117,7 @@ function M.run(opts)
     vim.ui.select({ "Apply", "Discard" }, { prompt = ("Apply Hearth's edit to %d file(s)?"):format(preview.files) }, function(choice)
       if vim.api.nvim_buf_is_valid(review) then vim.api.nvim_buf_delete(review, { force = true }) end
       if choice == "Apply" and apply(result.edit, encoding, preview.ticks) then
-        notify(("applied to %d file(s); u undoes it"):format(preview.files))
+        notify(("applied to %d file(s), unsaved (:wa writes them); u undoes it in each"):format(preview.files))
       end
     end)
   end)

@@ -201,6 +201,11 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     const preview = await buildPreview(result.edit, async (uri) => texts[uri] ?? (fs.existsSync(new URL(uri)) ? fs.readFileSync(new URL(uri), "utf8") : undefined));
     assert.deepEqual(preview.problems, []);
     for (const f of preview.files) assert.ok(f.uri.startsWith(rootUri), `edit outside the workspace: ${f.uri}`);
+    // A rename is structural, not sampled: both files change, and every mention is renamed.
+    const after = Object.fromEntries(preview.files.map((f) => [f.uri, f.after]));
+    assert.ok(after[helpersUri]?.includes("def arithmetic_mean(values):"), `helpers.py not renamed: ${JSON.stringify(after[helpersUri])}`);
+    assert.ok(after[mainUri]?.includes("from helpers import arithmetic_mean"), `main.py's import not renamed: ${JSON.stringify(after[mainUri])}`);
+    for (const text of Object.values(after)) assert.ok(!/\bmean_of\b/.test(text), `mean_of left behind:\n${text}`);
   });
 
   test("hearth.context shows the snippets and the prompt used", async () => {
