@@ -6,6 +6,7 @@ mod error;
 mod kv_cache;
 pub mod models;
 mod resolve;
+pub mod synthetic;
 mod tokenizer;
 mod transformer;
 mod weights;
