@@ -142,6 +142,20 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     }
   });
 
+  test("clients without inline completion (Helix, Zed, eglot) get a completion item that inserts at the cursor", async () => {
+    const at = endOf(MAIN);
+    const result = await request<unknown>("textDocument/completion", { textDocument: { uri: mainUri }, position: at, context: { triggerKind: 1 } });
+    const items = (Array.isArray(result) ? result : (result as { items?: unknown[] } | null)?.items ?? []) as {
+      label?: string;
+      textEdit?: { range: { start: typeof at; end: typeof at }; newText: string };
+    }[];
+    assert.ok(items.length > 0, `no completion items: ${JSON.stringify(result)}`);
+    const edit = items[0]!.textEdit;
+    assert.ok(edit && edit.newText.trim() !== "", `the item has no textEdit: ${JSON.stringify(items[0])}`);
+    assert.deepEqual(edit.range, { start: at, end: at }, "the textEdit inserts at the cursor");
+    assert.equal(typeof items[0]!.label, "string");
+  });
+
   test("a completion cancelled as the user types on does not break the server", async () => {
     const source = new CancellationTokenSource();
     const pending = server.connection.sendRequest("textDocument/inlineCompletion", { textDocument: { uri: mainUri }, position: endOf(MAIN), context: { triggerKind: 2 } }, source.token);
