@@ -18,6 +18,7 @@ pub struct LspClient {
     stdin: Arc<tokio::sync::Mutex<ChildStdin>>,
     pending: Pending,
     next_id: AtomicI64,
+    /// Server notifications, in order (`hearth/status`, `$/progress`, logs).
     pub notifications: mpsc::UnboundedReceiver<Value>,
 }
 
@@ -56,7 +57,11 @@ impl LspClient {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().unwrap().insert(id, tx);
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).await?;
+        let mut message = json!({"jsonrpc": "2.0", "id": id, "method": method});
+        if !params.is_null() {
+            message["params"] = params;
+        }
+        self.send(&message).await?;
         Ok((id, rx))
     }
 
@@ -71,7 +76,11 @@ impl LspClient {
     }
 
     pub async fn notify(&self, method: &str, params: Value) -> anyhow::Result<()> {
-        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params})).await
+        let mut message = json!({"jsonrpc": "2.0", "method": method});
+        if !params.is_null() {
+            message["params"] = params;
+        }
+        self.send(&message).await
     }
 
     async fn send(&self, message: &Value) -> anyhow::Result<()> {
