@@ -13,7 +13,7 @@ use hearth_model::{DeviceChoice, LoadedModel, ModelInfo, Tokenizer};
 use super::budget::prompt_limit;
 use super::context::{ContextQuery, ContextSource, Snippet};
 use super::postprocess::Surroundings;
-use super::prompt::{self, Prompt, PromptInput};
+use super::prompt::{self, Prompt};
 use super::template::{line_comment_for, ContextFile, FimSpecials, Template};
 use super::{Completion, CompletionError, CompletionOptions, CompletionRequest, Timings};
 
@@ -232,8 +232,7 @@ impl Completer {
         let retrieve_ms = ms(started);
         cancel.check()?;
         let files: Vec<ContextFile> = snippets.iter().map(|s| ContextFile { path: s.path.clone(), text: s.text.clone() }).collect();
-        let input = PromptInput { text: request.text, offset: request.offset, path: request.path, repo_name: request.repo_name };
-        let prompt = prompt::build(self.tokenizer.as_ref(), &template, input, &files, limit, &options.budget);
+        let prompt = prompt::build(self.tokenizer.as_ref(), &template, request, &files, limit, &options.budget);
         let used: Vec<Snippet> = snippets
             .into_iter()
             .filter(|s| prompt.context.iter().any(|f| f.path == s.path && f.text == s.text))

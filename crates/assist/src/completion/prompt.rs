@@ -8,6 +8,7 @@
 use super::budget::{BudgetPolicy, Split};
 use super::codec::Codec;
 use super::template::{ContextFile, Frame, Template};
+use super::CompletionRequest;
 
 /// Tokens tokenized beyond the cut and then dropped, so the window edge does not change the kept tokens.
 const WINDOW_MARGIN: usize = 24;
@@ -15,16 +16,6 @@ const WINDOW_MARGIN: usize = 24;
 const BYTES_PER_TOKEN: usize = 6;
 /// Bytes per token assumed when placing an aligned prefix start (low, so the first try rarely overflows).
 const ALIGNED_BYTES_PER_TOKEN: usize = 4;
-
-/// The document around the cursor.
-#[derive(Clone, Copy, Debug)]
-pub struct PromptInput<'a> {
-    pub text: &'a str,
-    /// Byte offset of the cursor; must be a char boundary.
-    pub offset: usize,
-    pub path: Option<&'a str>,
-    pub repo_name: Option<&'a str>,
-}
 
 /// A prompt ready for decoding, with what went into it.
 #[derive(Clone, Debug, Default)]
@@ -130,13 +121,13 @@ fn line_end_after(text: &str, at: usize) -> usize {
 pub fn build(
     codec: &dyn Codec,
     template: &Template,
-    input: PromptInput,
+    input: &CompletionRequest,
     context: &[ContextFile],
     limit: usize,
     policy: &BudgetPolicy,
 ) -> Prompt {
     let available = limit.saturating_sub(template.fixed_len());
-    let (context_ids, used) = fit_context(codec, template, &input, context, policy.context_cap(available));
+    let (context_ids, used) = fit_context(codec, template, input, context, policy.context_cap(available));
     let rest = available - context_ids.len();
     let prefix = tail_tokens(codec, &input.text[..input.offset], rest);
     let suffix = head_tokens(codec, &input.text[input.offset..], rest);
@@ -157,7 +148,7 @@ pub fn build(
 fn fit_context(
     codec: &dyn Codec,
     template: &Template,
-    input: &PromptInput,
+    input: &CompletionRequest,
     context: &[ContextFile],
     cap: usize,
 ) -> (Vec<u32>, Vec<ContextFile>) {
@@ -208,8 +199,8 @@ mod tests {
             })
             .collect();
         let template = Template::new(specials, "#");
-        let input = PromptInput { text: &text, offset, path: Some("pkg/main.py"), repo_name: Some("demo") };
-        let prompt = build(&CharCodec, &template, input, &context, limit, &policy);
+        let input = CompletionRequest { language: None, text: &text, offset, path: Some("pkg/main.py"), repo_name: Some("demo") };
+        let prompt = build(&CharCodec, &template, &input, &context, limit, &policy);
         let split = prompt.split;
         let shown = template.display(&CharCodec, &prompt.ids);
         let actual = format!(
@@ -316,8 +307,8 @@ mod tests {
         let mut restarts = 0;
         for ch in "result = total + other_value(42)".chars() {
             text.push(ch);
-            let input = PromptInput { text: &text, offset: text.len(), path: None, repo_name: None };
-            let prompt = build(&CharCodec, &template, input, &[], 3 + 120, &policy);
+            let input = CompletionRequest { language: None, text: &text, offset: text.len(), path: None, repo_name: None };
+            let prompt = build(&CharCodec, &template, &input, &[], 3 + 120, &policy);
             // Between the cap less one quantum and one line, and the cap.
             assert!(prompt.split.prefix <= 120 && prompt.split.prefix > 120 - 64 - 26, "{}", prompt.split.prefix);
             let ids = prompt.ids;
@@ -330,7 +321,7 @@ mod tests {
             previous = Some(ids);
         }
         assert!(restarts <= 1, "{restarts} restarts");
-        let exact = build(&CharCodec, &template, PromptInput { text: &text, offset: text.len(), path: None, repo_name: None }, &[], 123, &REBALANCE);
+        let exact = build(&CharCodec, &template, &CompletionRequest { language: None, text: &text, offset: text.len(), path: None, repo_name: None }, &[], 123, &REBALANCE);
         assert_eq!(exact.split.prefix, 120);
     }
 
