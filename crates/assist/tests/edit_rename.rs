@@ -109,11 +109,11 @@ fn rename_across_languages_gives_the_exact_diff() {
     "#]].assert_eq(&show(&outcome.unified_diff()));
     expect![[r#"
         plan: structural rename of `parse_cfg` to `parse_config` (no model), 5 occurrence(s)
-          app/main.rs:5-5  reference to `parse_cfg`
-          config/parser.py:2-2  definition of `parse_cfg` (function)
-          config/parser.py:8-8  reference to `parse_cfg`
-          web/client.ts:1-1  reference to `parse_cfg`
-          web/client.ts:5-5  reference to `parse_cfg`
+          app/main.rs:5  reference to `parse_cfg`
+          config/parser.py:2  definition of `parse_cfg` (function)
+          config/parser.py:8  reference to `parse_cfg`
+          web/client.ts:1  reference to `parse_cfg`
+          web/client.ts:5  reference to `parse_cfg`
     "#]].assert_eq(&outcome.plan.to_string());
 
     // The same rename without the index (walking the tree) finds exactly the same occurrences.

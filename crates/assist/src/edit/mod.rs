@@ -208,7 +208,7 @@ impl fmt::Display for Plan {
             )?,
         }
         for r in &self.regions {
-            writeln!(f, "  {}:{}-{}  {}", r.path, r.start_line + 1, r.end_line + 1, r.reason)?;
+            writeln!(f, "  {}:{}  {}", r.path, lines(r.start_line, r.end_line), r.reason)?;
         }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
@@ -258,7 +258,7 @@ impl fmt::Display for Report {
         }
         writeln!(f)?;
         for d in &self.dropped {
-            writeln!(f, "dropped {}:{}-{}: {}", d.path, d.start_line + 1, d.end_line + 1, d.reason)?;
+            writeln!(f, "dropped {}:{}: {}", d.path, lines(d.start_line, d.end_line), d.reason)?;
         }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
@@ -278,6 +278,11 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// One-based `A-B`, or `A` for a single line.
+fn lines(start: u32, end: u32) -> String {
+    if start == end { format!("{}", start + 1) } else { format!("{}-{}", start + 1, end + 1) }
 }
 
 /// Everything one request produced. Nothing is on disk until [`apply`].
