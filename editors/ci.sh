@@ -2,8 +2,9 @@
 # Editor clients' CI: VS Code extension (typecheck, unit tests, .vsix, integration test against the real
 # server) and the Neovim plugin (headless end-to-end test against the real server, both ghost-text backends).
 #
-#   editors/ci.sh [unit|integration|all|e2e]  (default: all)
+#   editors/ci.sh [unit|integration|all|e2e|docs]  (default: all)
 # e2e (opt-in, not part of all): the .vsix inside a real VS Code (code-server) driven by Chromium.
+# docs (opt-in): docs/editors.md's Emacs/eglot setup, taken from the doc, against the real server.
 #
 # Env: HEARTH_BIN (default $CARGO_TARGET_DIR/debug/hearth, built with `cargo build -p hearth-cli` if missing),
 #      HEARTH_TEST_MODEL (default ../shared/models/tiny-coder beside the repository).
@@ -111,5 +112,6 @@ case "$phase" in
   integration) need_server; run vscode-integration vscode_integration; run neovim neovim_integration; finish ;;
   all) run vscode-unit vscode_unit; run neovim-unit neovim_unit; need_server; run vscode-integration vscode_integration; run neovim neovim_integration; finish ;;
   e2e) need_server; section "VS Code in code-server + Chromium against $HEARTH_BIN"; (cd "$editors/vscode" && { [ -d node_modules ] || npm ci --no-audit --no-fund; } && test/e2e/run.sh) ;;
-  *) echo "usage: editors/ci.sh [unit|integration|all|e2e]" >&2; exit 2 ;;
+  docs) need_server; section "docs/editors.md: Emacs + eglot against $HEARTH_BIN"; "$editors/other/check-docs.sh" ;;
+  *) echo "usage: editors/ci.sh [unit|integration|all|e2e|docs]" >&2; exit 2 ;;
 esac
