@@ -59,9 +59,29 @@ pub fn select(choice: DeviceChoice) -> (Device, Option<String>) {
     }
 }
 
+/// Sets candle's CPU thread count unless the user already chose one (`CANDLE_NUM_THREADS` or
+/// `RAYON_NUM_THREADS`). `None` picks by model size: for models under 100 MB a thread hand-off
+/// costs more than the matmul it splits, so one thread decodes faster; larger models use every core.
+/// Takes effect only before the first tensor operation of the process.
+pub fn configure_cpu_threads(requested: Option<usize>, weight_bytes: u64) {
+    let user_set = std::env::var_os("CANDLE_NUM_THREADS").is_some() || std::env::var_os("RAYON_NUM_THREADS").is_some();
+    let threads = match requested {
+        Some(n) => n.max(1),
+        None if user_set => return,
+        None if weight_bytes < 100_000_000 => 1,
+        None => return,
+    };
+    std::env::set_var("CANDLE_NUM_THREADS", threads.to_string());
+    std::env::set_var("RAYON_NUM_THREADS", threads.to_string());
+}
+
+pub fn cpu_threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
 pub fn describe(device: &Device) -> String {
     match device {
-        Device::Cpu => format!("cpu ({} threads)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)),
+        Device::Cpu => format!("cpu ({} threads)", cpu_threads()),
         Device::Cuda(_) => "cuda".to_string(),
         Device::Metal(_) => "metal".to_string(),
     }

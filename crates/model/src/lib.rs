@@ -18,7 +18,7 @@ use std::sync::Arc;
 pub use candle_core::{DType, Device, Tensor};
 use candle_core::quantized::gguf_file;
 
-pub use device::{describe as describe_device, select as select_device, DeviceChoice};
+pub use device::{configure_cpu_threads, cpu_threads, describe as describe_device, select as select_device, DeviceChoice};
 pub use error::{ModelError, Result};
 pub use kv_cache::KvCache;
 pub use resolve::{hf_cache_dir, hf_folder, list_local, ollama_dir, resolve, LocalModel, ModelFiles};
@@ -74,6 +74,8 @@ pub struct LoadOptions {
     /// Expand quantized GGUF weights to F32 at load: the exact quantized weights with F32
     /// activations (more faithful, more memory) instead of quantized-activation kernels.
     pub dequantize: bool,
+    /// CPU threads; `None` picks by model size (see [`configure_cpu_threads`]).
+    pub threads: Option<usize>,
 }
 
 /// A model ready to run: weights, tokenizer and facts. Cheap to share: the weights are read-only.
@@ -112,6 +114,7 @@ pub fn load(spec: &str, device: DeviceChoice) -> Result<LoadedModel> {
 
 pub fn load_with(spec: &str, opts: &LoadOptions) -> Result<LoadedModel> {
     let files = resolve(spec)?;
+    configure_cpu_threads(opts.threads, files.weight_bytes());
     let (device, warning) = select_device(opts.device);
     if let Some(w) = &warning {
         tracing::warn!("{w}");

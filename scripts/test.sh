@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every test of Hearth: the Rust workspace (unit, real-model and real-index tests), the LSP
+# end-to-end test with node's vscode-jsonrpc client, and the editor clients (VS Code extension,
+# headless Neovim) against the real `hearth serve`.
+#
+# Needs: cargo, node >= 20 with npm, python3 with pip, and ../shared beside the repository
+# (or HEARTH_SHARED pointing at it).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hearth/target}"
+export HEARTH_SHARED="${HEARTH_SHARED:-$(cd "$repo/.." && pwd)/shared}"
+export HEARTH_BIN="$CARGO_TARGET_DIR/debug/hearth"
+export HEARTH_TEST_MODEL="${HEARTH_TEST_MODEL:-$HEARTH_SHARED/models/tiny-coder}"
+if [ ! -d "$HEARTH_SHARED/models" ]; then
+  echo "scripts/test.sh: test assets not found at $HEARTH_SHARED (set HEARTH_SHARED)" >&2
+  exit 1
+fi
+
+echo "== cargo build (the binary the end-to-end tests drive)"
+cargo build --locked -p hearth-cli
+echo "== cargo test --workspace"
+cargo test --locked --workspace --no-fail-fast
+
+if [ -f tests/lsp-node/package.json ]; then
+  echo "== LSP end to end: node vscode-jsonrpc client against hearth serve"
+  (cd tests/lsp-node && npm ci --no-audit --no-fund && npm test)
+fi
+if [ -f editors/ci.sh ]; then
+  echo "== editor clients"
+  bash editors/ci.sh all
+fi
