@@ -6,6 +6,11 @@ local READY_MS = tonumber(vim.env.HEARTH_READY_TIMEOUT_MS or "300000")
 local REQUEST_MS = tonumber(vim.env.HEARTH_REQUEST_TIMEOUT_MS or "60000")
 local BACKEND = vim.env.HEARTH_NVIM_BACKEND or "auto"
 
+-- Keep Neovim's own messages ("-- INSERT --", "3 fewer lines") out of the report lines on stdout.
+vim.o.showmode = false
+vim.o.report = 100000
+vim.opt.shortmess:append("sWcCFI")
+
 local results = { passed = 0, failed = 0 }
 local messages = {}
 local real_notify = vim.notify
@@ -345,7 +350,8 @@ co = coroutine.create(function()
     log("not ok - setup\n    " .. tostring(err):gsub("\n", "\n    "))
   end
   pcall(require("hearth").stop)
-  log(("nvim (%s backend): %d passed, %d failed"):format(BACKEND, results.passed, results.failed))
+  local v = vim.version()
+  log(("nvim-%d.%d-%s: %d passed, %d failed"):format(v.major, v.minor, BACKEND, results.passed, results.failed))
   vim.cmd(results.failed == 0 and "qall!" or "cquit! 1")
 end)
 vim.schedule(function() assert(coroutine.resume(co)) end)

@@ -95,5 +95,5 @@ test("line length in each position encoding", function()
   eq(util.line_length(line, "utf-32"), 3)
 end)
 
-print(("nvim unit: %d passed, %d failed"):format(passed, failed))
+print(("nvim-unit: %d passed, %d failed"):format(passed, failed))
 if failed > 0 then os.exit(1) end

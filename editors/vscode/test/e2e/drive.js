@@ -1,5 +1,5 @@
 // Drives the Hearth extension inside code-server with Chromium, as a user would, and checks what shows.
-// Started by run.sh; prints "ok - …" per check and "vscode e2e: N passed, N failed".
+// Started by run.sh; prints "ok - …" per check and "vscode-e2e: N passed, N failed".
 const { chromium } = require("playwright-core");
 const { execFileSync } = require("child_process");
 const fs = require("fs");
@@ -184,10 +184,10 @@ async function until(what, timeoutMs, fn) {
   });
 
   await browser.close();
-  console.log(`vscode e2e: ${results.passed} passed, ${results.failed} failed`);
+  console.log(`vscode-e2e: ${results.passed} passed, ${results.failed} failed`);
   process.exit(results.failed === 0 ? 0 : 1);
 })().catch((e) => {
   console.error(e);
-  console.log(`vscode e2e: ${results.passed} passed, ${results.failed + 1} failed`);
+  console.log(`vscode-e2e: ${results.passed} passed, ${results.failed + 1} failed`);
   process.exit(1);
 });
