@@ -186,9 +186,9 @@ pub fn index(args: IndexArgs) -> anyhow::Result<()> {
     }
     println!("indexed {} in {:.2}s", index.root().display(), seconds);
     println!(
-        "  {} files read and parsed ({} unchanged, {} removed, {} skipped), {:.0} files/s, {:.1} MB/s",
+        "  {} files seen, {} parsed, {} removed, {} skipped; {:.0} files/s, {:.1} MB/s",
+        stats.files_seen,
         stats.files_indexed,
-        stats.files_seen.saturating_sub(stats.files_indexed),
         stats.files_removed,
         stats.skipped.len(),
         stats.files_indexed as f64 / seconds,
