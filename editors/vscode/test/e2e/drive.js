@@ -112,6 +112,21 @@ async function until(what, timeoutMs, fn) {
     assert(after.includes(firstLine), `the accepted text ${JSON.stringify(firstLine)} is not in the file:\n${after}`);
   });
 
+  await check("Hearth: Toggle inline completions turns ghost text off and on", async () => {
+    await command("Hearth: Toggle inline completions");
+    await until("the status bar to say completions are off", 10000, async () => (await statusText()).includes("completions off"));
+    await page.keyboard.press("Enter");
+    await page.keyboard.type("    x = ");
+    await page.waitForTimeout(3000);
+    assert((await ghostText()) === "", `ghost text while completions are off: ${await ghostText()}`);
+    await command("Hearth: Toggle inline completions");
+    await until("the status bar to say ready", 10000, async () => /^Hearth$/.test(await statusText()));
+    await page.keyboard.type("a");
+    await page.keyboard.press("Backspace");
+    await until("ghost text once completions are back on", 60000, ghostText);
+    await page.keyboard.press("Escape");
+  });
+
   await check("Hearth: Edit selection… shows a diff for review and applies on Apply", async () => {
     const before = fs.readFileSync(mainPy, "utf8");
     await page.keyboard.press("Control+G");
