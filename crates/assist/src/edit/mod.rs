@@ -54,7 +54,7 @@ pub use apply::{apply, apply_with, Applied, ApplyOptions, ApplyStep, TEMP_PREFIX
 pub use diff::TextEdit;
 pub use instruction::{parse_rename, Rename};
 pub use rewrite::{
-    PromptFormat, ModelRewriter, RewriteStats, RewriteTask, Rewriter, Rewritten,
+    shared_model, ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter, Rewritten,
 };
 pub use workspace::{Workspace, WorkspacePath};
 
@@ -85,6 +85,8 @@ pub enum EditError {
     Stale(String),
     #[error("apply stopped after writing {} of {} files ({}): {source}; every file is either old or new", applied.len(), total, applied.join(", "))]
     PartialApply { applied: Vec<String>, total: usize, source: std::io::Error },
+    #[error("loading the model: {0}")]
+    Model(String),
     #[error("this instruction needs a model (only renames are done without one)")]
     NoModel,
     #[error("a repository-wide rewrite needs the index: pass a file or a selection")]
