@@ -28,6 +28,8 @@ const MAX_DEFS_PER_NAME: usize = 3;
 /// Longest definition snippet, in lines.
 const MAX_DEFINITION_LINES: u32 = 24;
 const MAX_SIMILAR: usize = 8;
+/// Definitions read from disk per call, best first; more rarely fit a prompt budget anyway.
+const MAX_DEFINITION_READS: usize = 16;
 const MAX_SIMILAR_TERMS: usize = 12;
 const MAX_RECENT: usize = 4;
 /// Lines from the top of the cursor's file searched for imports.
@@ -281,6 +283,9 @@ impl Index {
             let edits: Vec<RecentEdit> = state.recent_edits.iter().cloned().collect();
             (definitions, edits)
         };
+        let mut definitions = definitions;
+        definitions.sort_by(|a, b| b.3.total_cmp(&a.3));
+        definitions.truncate(MAX_DEFINITION_READS);
         let mut candidates = Vec::new();
         for (name, def, imported, score) in definitions {
             let span = (def.start_byte as usize, def.end_byte as usize);
@@ -356,7 +361,7 @@ impl Index {
         let query = BooleanQuery::new(clauses);
         let top = searcher.search(
             &query,
-            &tantivy::collector::TopDocs::with_limit(MAX_SIMILAR * 2).order_by_score(),
+            &tantivy::collector::TopDocs::with_limit(MAX_SIMILAR + 4).order_by_score(),
         )?;
         let best = top.first().map_or(1.0, |(s, _)| *s).max(f32::EPSILON);
         let mut taken = 0;

@@ -221,7 +221,11 @@ impl State {
                 None => Arc::from(name),
             };
             defined.insert(key.clone());
-            self.symbols.entry(key).or_default().push(symbol);
+            // Most names have one definition: start at capacity 1, not the default 4.
+            self.symbols
+                .entry(key)
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(symbol);
         }
         entry.defined = defined.into_iter().collect();
         self.files.insert(rel.to_string(), entry);
@@ -743,7 +747,8 @@ impl Index {
         let next = AtomicUsize::new(0);
         let threads = self.options.threads.clamp(1, 16).min(total.max(1));
         std::thread::scope(|scope| -> Result<(), IndexError> {
-            let (tx, rx) = mpsc::sync_channel::<Outcome>(64);
+            // Small: each outcome holds a parsed file's documents.
+            let (tx, rx) = mpsc::sync_channel::<Outcome>(2 * threads);
             for _ in 0..threads {
                 let tx = tx.clone();
                 let (next, to_read, known_hashes, fields) =
