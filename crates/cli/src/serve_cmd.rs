@@ -4,6 +4,7 @@ mod bench;
 mod client;
 mod context;
 mod eval;
+mod listen;
 
 use std::path::PathBuf;
 
@@ -98,6 +99,15 @@ pub struct ServeArgs {
     /// Don't index the workspace (completions then use the open document only).
     #[arg(long)]
     pub no_index: bool,
+    /// Listen on a socket instead of stdio: `unix` (private Unix socket) or `tcp` (loopback, token).
+    #[arg(long, value_enum)]
+    pub listen: Option<listen::Listen>,
+    /// The Unix socket's path (default `$XDG_RUNTIME_DIR/hearth/hearth.sock`).
+    #[arg(long, requires = "listen")]
+    pub socket: Option<PathBuf>,
+    /// The loopback TCP port for `--listen tcp` (default: any free port).
+    #[arg(long, default_value_t = 0, requires = "listen")]
+    pub port: u16,
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -109,6 +119,9 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         context::IndexContext::open(root, progress).map(|c| c.shared()).map_err(|e| format!("{e:#}"))
     });
     let indexer = (!args.no_index).then_some(indexer);
+    if let Some(listen) = args.listen {
+        return listen::run(&runtime, listen, args.socket, args.port, options, indexer);
+    }
     let code = runtime.block_on(hearth_lsp::serve(tokio::io::stdin(), tokio::io::stdout(), options, indexer));
     // Exit now: dropping the runtime would wait for the blocking read of stdin.
     std::process::exit(code)

@@ -6,6 +6,7 @@ mod documents;
 pub mod from_proto;
 pub mod status;
 pub mod server;
+pub mod socket;
 pub mod to_proto;
 mod transport;
 
