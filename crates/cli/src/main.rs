@@ -3,6 +3,7 @@
 mod edit_cmd;
 mod generate;
 mod index_cmd;
+mod logging;
 mod models;
 mod serve_cmd;
 
@@ -14,6 +15,9 @@ struct Cli {
     /// Log filter (also RUST_LOG), e.g. `info` or `hearth=debug`. Logs go to stderr.
     #[arg(long, global = true)]
     log: Option<String>,
+    /// Log prompts and completions (SOURCE CODE) at debug level; off by default.
+    #[arg(long, global = true, env = "HEARTH_LOG_PROMPTS")]
+    log_prompts: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -72,7 +76,7 @@ enum EvalCommand {
 
 fn main() {
     let cli = Cli::parse();
-    init_logging(cli.log.as_deref());
+    logging::init(cli.log.as_deref(), cli.log_prompts);
     let result = match cli.command {
         Command::Generate(args) => generate::run(args),
         Command::Models { command } => models::run(command),
@@ -96,13 +100,4 @@ fn main() {
         eprintln!("error: {}", chain.join(": "));
         std::process::exit(1);
     }
-}
-
-fn init_logging(filter: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = match filter {
-        Some(f) => EnvFilter::new(f),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
-    };
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }

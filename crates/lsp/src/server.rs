@@ -345,13 +345,17 @@ impl Backend {
             Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
         };
         tracing::debug!(
-            "completion in {:.1} ms: prompt {} (reused {}), {} new tokens, {:?}",
+            "completion in {:.1} ms: prompt {} (reused {}), {} new tokens, {} chars",
             completion.timings.total_ms,
             completion.prompt_tokens,
             completion.reused_prompt_tokens,
             completion.generated_tokens,
-            completion.text
+            completion.text.as_ref().map_or(0, |t| t.chars().count())
         );
+        // Code in the logs only under this target, which `hearth --log-prompts` alone turns on.
+        let before: Vec<char> = doc.text.get(..offset).unwrap_or("").chars().rev().take(400).collect();
+        let before: String = before.into_iter().rev().collect();
+        tracing::debug!(target: "hearth_prompts", "{uri}: before the cursor {before:?}, completion {:?}", completion.text);
         Ok(completion.text.map(|t| (t, position)))
     }
 }

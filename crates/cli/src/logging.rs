@@ -1,0 +1,36 @@
+//! Logging to stderr with `tracing`. Source code stays out of the logs unless `--log-prompts` is given:
+//! the targets that carry code (tower-lsp's message trace, Hearth's prompt log) are clamped otherwise.
+
+use tracing_subscriber::filter::{Directive, EnvFilter};
+
+/// The tracing target of events that carry document text (prompts, completions); see hearth-lsp's server.
+pub const PROMPTS_TARGET: &str = "hearth_prompts";
+
+/// Installs the stderr logger: `filter` (else `RUST_LOG`, else `warn`), with code-bearing targets
+/// off unless `log_prompts`, which also prints a warning that says so.
+pub fn init(filter: Option<&str>, log_prompts: bool) {
+    let mut filter = match filter {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+    };
+    let traces = filter.max_level_hint().is_none_or(|level| level >= tracing_subscriber::filter::LevelFilter::TRACE);
+    for directive in code_directives(log_prompts, traces) {
+        filter = filter.add_directive(directive);
+    }
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    if log_prompts {
+        eprintln!(
+            "hearth: WARNING: --log-prompts is on: the logs will contain SOURCE CODE (prompts, document text and completions)"
+        );
+    }
+}
+
+/// tower-lsp traces every message (with whole documents) at `trace`, so it is held at `debug` when
+/// `traces` (the filter lets some trace through); the prompt log is at `debug`.
+fn code_directives(log_prompts: bool, traces: bool) -> Vec<Directive> {
+    let mut directives = vec![format!("{PROMPTS_TARGET}={}", if log_prompts { "debug" } else { "off" })];
+    if traces && !log_prompts {
+        directives.push("tower_lsp=debug".to_string());
+    }
+    directives.iter().map(|d| d.parse().expect("a valid directive")).collect()
+}
