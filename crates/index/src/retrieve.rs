@@ -375,7 +375,7 @@ impl Index {
                     .and_then(|v| v.as_str())
                     .map(str::to_string)
             };
-            let field_u32 = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            let field_u32 = |f| crate::schema::doc_u64(&doc, f) as u32;
             let Some(path) = field_str(self.fields.path) else {
                 continue;
             };

@@ -2,8 +2,9 @@
 //! changes: an index with another version is rebuilt on open.
 
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, STORED, STRING,
 };
+use tantivy::TantivyDocument;
 
 /// Written to `hearth.json` beside the Tantivy files.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -39,6 +40,16 @@ pub(crate) struct Fields {
     pub body: Field,
     /// Stored only when a chunk is not a plain slice of its file (outlines of long classes).
     pub text: Field,
+}
+
+/// A stored text field of a document ("" when absent).
+pub(crate) fn doc_str(doc: &TantivyDocument, field: Field) -> &str {
+    doc.get_first(field).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// A stored u64 field of a document (0 when absent).
+pub(crate) fn doc_u64(doc: &TantivyDocument, field: Field) -> u64 {
+    doc.get_first(field).and_then(|v| v.as_u64()).unwrap_or(0)
 }
 
 pub(crate) fn build() -> (Schema, Fields) {

@@ -463,13 +463,8 @@ impl Index {
         let mut state = self.write_state();
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let text = |f| {
-                doc.get_first(f)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let num = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0);
+            let text = |f| schema::doc_str(&doc, f).to_string();
+            let num = |f| schema::doc_u64(&doc, f);
             let rel = text(self.fields.path);
             let Some(lang) = Language::from_name(&text(self.fields.lang)) else {
                 continue;
@@ -1126,13 +1121,8 @@ impl Index {
         let mut hits = Vec::with_capacity(top.len());
         for (score, address) in top {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let text = |f| {
-                doc.get_first(f)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_string()
-            };
-            let num = |f| doc.get_first(f).and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+            let text = |f| schema::doc_str(&doc, f).to_string();
+            let num = |f| schema::doc_u64(&doc, f) as u32;
             hits.push(SearchHit {
                 path: text(self.fields.path),
                 kind: text(self.fields.kind),
