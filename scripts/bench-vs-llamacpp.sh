@@ -19,8 +19,8 @@ if [ ! -x "$bench" ]; then
   command -v cmake >/dev/null || { echo "installing cmake" >&2; apt-get update -qq && apt-get install -y -qq cmake >/dev/null; }
   mkdir -p "$cache"
   if [ ! -d "$cache/src" ]; then
-    python3 -m pip download --quiet --no-deps --no-binary :all: --no-build-isolation "llama-cpp-python==$version" -d "$cache/sdist" \
-      || python3 -m pip download --quiet --no-deps --no-binary :all: "llama-cpp-python==$version" -d "$cache/sdist"
+    # The source distribution only; its build tools may come as wheels.
+    python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" -d "$cache/sdist"
     tar -xzf "$cache"/sdist/llama_cpp_python-*.tar.gz -C "$cache"
     mv "$cache"/llama_cpp_python-*/vendor/llama.cpp "$cache/src"
   fi
@@ -31,8 +31,10 @@ fi
 
 hearth="${HEARTH_BIN:-}"
 if [ -z "$hearth" ]; then
-  (cd "$repo" && cargo build --release --locked -p hearth-cli >/dev/null)
-  hearth="$CARGO_TARGET_DIR/release/hearth"
+  # llama.cpp is built for this CPU (GGML_NATIVE=ON); build Hearth the same way, in its own target dir.
+  native="$HOME/.cache/hearth/target-native"
+  (cd "$repo" && RUSTFLAGS="-C target-cpu=native" CARGO_TARGET_DIR="$native" cargo build --release --locked -p hearth-cli >/dev/null)
+  hearth="$native/release/hearth"
 fi
 
 printf '%-28s %12s %12s %7s %12s %12s %7s\n' model "llama pp/s" "hearth pp/s" ratio "llama tg/s" "hearth tg/s" ratio
