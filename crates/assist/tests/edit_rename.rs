@@ -216,6 +216,16 @@ fn renaming_onto_an_existing_name_is_flagged() {
         "{:?}",
         outcome.plan.notes
     );
+    // A keyword as the new name breaks Python's syntax: the file is left out and the report says why.
+    // (The gate is tree-sitter's: grammars that recover silently from `config::while(..)` let it pass.)
+    let outcome = run(&repo, true, "rename parse_cfg to while");
+    let changed: Vec<&str> = outcome.files.iter().map(|f| f.path.as_str()).collect();
+    assert!(!changed.contains(&"config/parser.py"), "{changed:?}");
+    assert!(
+        outcome.report.notes.iter().any(|n| n.contains("config/parser.py left unchanged: renaming to `while` breaks its syntax")),
+        "{:?}",
+        outcome.report.notes
+    );
     let outcome = run(&repo, true, "rename no_such_name to other");
     assert!(outcome.files.is_empty());
     assert!(outcome.plan.notes.iter().any(|n| n.contains("no occurrence of `no_such_name`")));

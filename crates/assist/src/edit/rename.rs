@@ -111,24 +111,29 @@ pub(crate) fn apply_plan(
         by_file.entry(&r.path).or_default().push(r.start_byte..r.end_byte);
     }
     let mut files = Vec::new();
+    let mut notes = Vec::new();
+    let mut renamed = 0;
     for (rel, mut ranges) in by_file {
         let old = texts.get(rel)?;
+        let count = ranges.len();
         ranges.sort_by_key(|r| std::cmp::Reverse(r.start));
         let mut new = old.clone();
         for range in ranges {
             new.replace_range(range, to);
         }
+        // The same gate as model rewrites: a keyword as the new name must not break the file.
+        if let Some(lang) = Language::from_path(Path::new(rel)) {
+            if hearth_syntax::error_count(lang, &new)? > hearth_syntax::error_count(lang, &old)? {
+                notes.push(format!("{rel} left unchanged: renaming to `{to}` breaks its syntax (a keyword?)"));
+                continue;
+            }
+        }
+        renamed += count;
         files.push(FileChange { path: rel.to_string(), abs_path: workspace.root().join(rel), old, new });
     }
-    let report = Report {
-        files_changed: files.len(),
-        notes: {
-            let mut notes = vec![format!("{} occurrence(s) renamed in {} file(s)", plan.regions.len(), files.len())];
-            notes.extend(plan.notes.iter().cloned());
-            notes
-        },
-        ..Report::default()
-    };
+    notes.insert(0, format!("{renamed} occurrence(s) renamed in {} file(s)", files.len()));
+    notes.extend(plan.notes.iter().cloned());
+    let report = Report { files_changed: files.len(), notes, ..Report::default() };
     Ok((files, report))
 }
 
