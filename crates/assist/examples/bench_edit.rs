@@ -107,8 +107,9 @@ fn report(rows: &[Row], format: PromptFormat, model: &str) {
     }
     println!();
     println!("model {model}, {format:?} prompt format, greedy, lookup over the original region, window up to 8");
-    let groups: [(&str, Box<dyn Fn(&Row) -> bool>); 2] =
-        [("all regions", Box::new(|_| true)), ("output mostly copies the input (copy >= 0.8)", Box::new(|r| r.copy_ratio >= 0.8))];
+    type Keep = fn(&Row) -> bool;
+    let groups: [(&str, Keep); 2] =
+        [("all regions", |_| true), ("output mostly copies the input (copy >= 0.8)", |r| r.copy_ratio >= 0.8)];
     for (name, keep) in groups {
         let sel: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
         if sel.is_empty() {

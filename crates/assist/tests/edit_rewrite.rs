@@ -23,7 +23,7 @@ struct Scripted {
 }
 
 impl Scripted {
-    fn new(answers: &[(&str, bool)]) -> (Box<dyn Rewriter>, Arc<Mutex<Vec<u32>>>) {
+    fn boxed(answers: &[(&str, bool)]) -> (Box<dyn Rewriter>, Arc<Mutex<Vec<u32>>>) {
         let attempts = Arc::new(Mutex::new(Vec::new()));
         let answers = answers.iter().map(|(a, c)| (a.to_string(), *c)).collect();
         (Box::new(Scripted { answers, attempts: attempts.clone() }), attempts)
@@ -63,7 +63,7 @@ fn run_with(repo: &Repo, scope: Scope, instruction: &str, rewriters: &mut [Box<d
 fn a_rewrite_that_breaks_the_syntax_is_retried_then_dropped_and_reported() {
     let repo = Repo::new(&[("geometry.py", GEOMETRY_PY)]);
     let broken = "def area(w, h:\n    return w * h\n";
-    let (rewriter, attempts) = Scripted::new(&[(broken, true), (broken, true)]);
+    let (rewriter, attempts) = Scripted::boxed(&[(broken, true), (broken, true)]);
     let outcome = run_with(&repo, selection_of_area(), "add type hints", &mut [rewriter]).unwrap();
     assert_eq!(*attempts.lock().unwrap(), [1, 2]);
     assert!(outcome.files.is_empty(), "a broken rewrite must not be proposed");
@@ -81,7 +81,7 @@ fn a_rewrite_that_breaks_the_syntax_is_retried_then_dropped_and_reported() {
 fn a_retry_that_parses_is_accepted() {
     let repo = Repo::new(&[("geometry.py", GEOMETRY_PY)]);
     let fixed = "def area(w: float, h: float) -> float:\n    return w * h\n";
-    let (rewriter, attempts) = Scripted::new(&[("def area(w: float, h: float -> float:\n    return w * h\n", true), (fixed, true)]);
+    let (rewriter, attempts) = Scripted::boxed(&[("def area(w: float, h: float -> float:\n    return w * h\n", true), (fixed, true)]);
     let outcome = run_with(&repo, selection_of_area(), "add type hints", &mut [rewriter]).unwrap();
     assert_eq!(*attempts.lock().unwrap(), [1, 2]);
     assert_eq!((outcome.report.regions_rewritten, outcome.report.retried), (1, 1));
@@ -106,7 +106,7 @@ fn a_retry_that_parses_is_accepted() {
 #[test]
 fn an_unfinished_rewrite_is_dropped() {
     let repo = Repo::new(&[("geometry.py", GEOMETRY_PY)]);
-    let (rewriter, _) = Scripted::new(&[("def area(w, h):\n", false), ("def area(w, h):\n", false)]);
+    let (rewriter, _) = Scripted::boxed(&[("def area(w, h):\n", false), ("def area(w, h):\n", false)]);
     let outcome = run_with(&repo, selection_of_area(), "add type hints", &mut [rewriter]).unwrap();
     assert!(outcome.files.is_empty());
     assert!(outcome.report.dropped[0].reason.contains("did not finish"), "{:?}", outcome.report.dropped);

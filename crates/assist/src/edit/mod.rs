@@ -409,9 +409,8 @@ impl<'a> EditEngine<'a> {
                 });
             }
             drop(tx);
-            let mut done = 0;
-            for (i, result) in rx {
-                done += 1;
+            for (done, (i, result)) in rx.into_iter().enumerate() {
+                let done = done + 1;
                 let r = &plan.regions[i];
                 progress(EditProgress { done, total, message: format!("{}:{}-{}", r.path, r.start_line + 1, r.end_line + 1) });
                 results[i] = Some(result);
