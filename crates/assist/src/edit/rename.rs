@@ -43,6 +43,9 @@ pub(crate) fn plan(
                 continue;
             }
         };
+        if !text.contains(rename.from.as_str()) {
+            continue;
+        }
         let found = occurrences(lang, &text, rename)?;
         if found.is_empty() {
             continue;

@@ -2,6 +2,7 @@
 //! never `.git/`, never ignored files), reading text, and git's view of uncommitted changes.
 
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use git2::{Repository, Status};
 
@@ -10,10 +11,17 @@ use super::EditError;
 /// Files larger than this are never edited.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
-/// A workspace root, canonical (symlinks resolved).
-#[derive(Clone, Debug)]
+/// A workspace root, canonical (symlinks resolved), and the git repository holding it (opened once).
+#[derive(Clone)]
 pub struct Workspace {
     root: PathBuf,
+    repo: Arc<Mutex<Option<Option<(Repository, PathBuf)>>>>,
+}
+
+impl std::fmt::Debug for Workspace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Workspace").field("root", &self.root).finish()
+    }
 }
 
 /// A path that passed [`Workspace::resolve`].
@@ -28,7 +36,7 @@ pub struct WorkspacePath {
 impl Workspace {
     pub fn new(root: &Path) -> Result<Self, EditError> {
         let root = root.canonicalize().map_err(|source| EditError::Io { path: root.to_path_buf(), source })?;
-        Ok(Workspace { root })
+        Ok(Workspace { root, repo: Arc::default() })
     }
 
     pub fn root(&self) -> &Path {
@@ -69,34 +77,42 @@ impl Workspace {
 
     /// Whether git ignores `abs` (false outside a repository).
     pub fn is_ignored(&self, abs: &Path) -> bool {
-        let Some((repo, workdir)) = self.repository() else { return false };
-        let Ok(rel) = abs.strip_prefix(&workdir) else { return false };
-        repo.is_path_ignored(rel).unwrap_or(false)
+        self.with_repository(|repo| {
+            let Some((repo, workdir)) = repo else { return false };
+            let Ok(rel) = abs.strip_prefix(workdir) else { return false };
+            repo.is_path_ignored(rel).unwrap_or(false)
+        })
     }
 
     /// Of `paths` (root-relative), those whose working-tree text differs from the last commit, or
     /// that git does not track. Errors when the root is not in a git repository.
     pub fn uncommitted(&self, paths: &[&str]) -> Result<Vec<String>, EditError> {
-        let Some((repo, workdir)) = self.repository() else {
-            return Err(EditError::NoRepository(self.root.display().to_string()));
-        };
-        let mut dirty = Vec::new();
-        for rel in paths {
-            let abs = self.root.join(rel);
-            let in_repo = abs.strip_prefix(&workdir).unwrap_or(Path::new(rel));
-            let status = repo.status_file(in_repo).unwrap_or(Status::WT_NEW);
-            if !status.is_empty() && status != Status::IGNORED {
-                dirty.push(rel.to_string());
+        self.with_repository(|repo| {
+            let Some((repo, workdir)) = repo else {
+                return Err(EditError::NoRepository(self.root.display().to_string()));
+            };
+            let mut dirty = Vec::new();
+            for rel in paths {
+                let abs = self.root.join(rel);
+                let in_repo = abs.strip_prefix(workdir).unwrap_or(Path::new(rel));
+                let status = repo.status_file(in_repo).unwrap_or(Status::WT_NEW);
+                if !status.is_empty() && status != Status::IGNORED {
+                    dirty.push(rel.to_string());
+                }
             }
-        }
-        Ok(dirty)
+            Ok(dirty)
+        })
     }
 
-    /// The repository holding the root and its canonical work tree.
-    fn repository(&self) -> Option<(Repository, PathBuf)> {
-        let repo = Repository::discover(&self.root).ok()?;
-        let workdir = repo.workdir()?.canonicalize().ok()?;
-        Some((repo, workdir))
+    /// Runs `f` with the repository holding the root and its canonical work tree (discovered once).
+    fn with_repository<T>(&self, f: impl FnOnce(Option<&(Repository, PathBuf)>) -> T) -> T {
+        let mut slot = self.repo.lock().unwrap_or_else(|e| e.into_inner());
+        let repo = slot.get_or_insert_with(|| {
+            let repo = Repository::discover(&self.root).ok()?;
+            let workdir = repo.workdir()?.canonicalize().ok()?;
+            Some((repo, workdir))
+        });
+        f(repo.as_ref())
     }
 }
 
