@@ -325,13 +325,17 @@ impl<'a> EditEngine<'a> {
 
     /// The regions the request would touch and why, without generating anything.
     pub fn plan(&self, request: &EditRequest) -> Result<Plan, EditError> {
+        self.plan_with(request, &self.texts(request))
+    }
+
+    /// Plans over `texts`, which the run then edits: offsets stay valid even if the disk changes.
+    fn plan_with(&self, request: &EditRequest, texts: &Texts<'_>) -> Result<Plan, EditError> {
         if request.instruction.trim().is_empty() {
             return Err(EditError::EmptyInstruction);
         }
-        let texts = self.texts(request);
         match parse_rename(&request.instruction) {
-            Some(rename) => rename::plan(self.workspace, self.index, request, &rename, &texts),
-            None => plan::plan(self.workspace, self.index, request, &texts),
+            Some(rename) => rename::plan(self.workspace, self.index, request, &rename, texts),
+            None => plan::plan(self.workspace, self.index, request, texts),
         }
     }
 
@@ -346,8 +350,8 @@ impl<'a> EditEngine<'a> {
         cancel: &CancelToken,
         progress: &mut dyn FnMut(EditProgress),
     ) -> Result<EditOutcome, EditError> {
-        let plan = self.plan(request)?;
         let texts = self.texts(request);
+        let plan = self.plan_with(request, &texts)?;
         match &plan.strategy {
             Strategy::Rename { .. } => {
                 let (files, report) = rename::apply_plan(self.workspace, &plan, &texts)?;
