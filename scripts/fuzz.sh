@@ -18,5 +18,11 @@ for target in "${targets[@]}"; do
   case "$target" in fim_postprocess|edit_apply) features=(--features assist) ;; esac
   echo "== fuzz $target for ${seconds}s"
   mkdir -p "corpus/$target"
-  nice -n 19 cargo fuzz run "${features[@]}" "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=4096 2>&1 | tail -n 4
+  log="$(mktemp)"
+  if ! nice -n 19 cargo fuzz run "${features[@]}" "$target" "corpus/$target" -- -max_total_time="$seconds" -rss_limit_mb=4096 >"$log" 2>&1; then
+    tail -n 80 "$log"
+    echo "fuzz: $target failed; the input is in fuzz/artifacts/$target/" >&2
+    exit 1
+  fi
+  grep -E "DONE|^Done" "$log" | tail -n 2
 done
