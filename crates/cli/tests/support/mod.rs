@@ -102,6 +102,14 @@ impl Rpc {
         }
     }
 
+    /// The next message from the server, if one comes within `timeout`.
+    pub fn next(&mut self, timeout: Duration) -> Option<Value> {
+        if let Some(m) = self.seen.pop_front() {
+            return Some(m);
+        }
+        self.incoming.recv_timeout(timeout).ok()
+    }
+
     /// Sends a request and waits for its result; an error response fails the test.
     pub fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.request(method, params);

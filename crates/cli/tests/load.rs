@@ -1,0 +1,176 @@
+//! Load test of `hearth serve` (ignored by default; prints figures for BENCHMARKS.md): completion
+//! requests for minutes, most cancelled mid-flight, didChange storms across 20 documents, malformed
+//! messages mixed in; RSS sampled over time; the last answer must equal a fresh server's.
+//!
+//! `HEARTH_LOAD_SECS=300 cargo test -p hearth-cli --test load -- --ignored --nocapture`
+
+mod support;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::{hearth_bin, tiny_model, Rpc, PYTHON_SOURCE};
+
+const DOCS: usize = 20;
+const MAX_IN_FLIGHT: usize = 8;
+
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn server() -> (Child, Rpc) {
+    let mut child = Command::new(hearth_bin())
+        .args(["serve", "--no-index", "--model", &tiny_model()])
+        .env_remove("HEARTH_MODEL")
+        .env("HEARTH_CONFIG", "/nonexistent/hearth.toml")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let rpc = Rpc::new(child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    (child, rpc)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()).unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn completion_params(uri: &str, line: u32, character: u32) -> Value {
+    json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}, "context": {"triggerKind": 1}})
+}
+
+#[test]
+#[ignore]
+fn load() {
+    let seconds: u64 = std::env::var("HEARTH_LOAD_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(180);
+    let workspace = tempfile::tempdir().unwrap();
+    let (mut child, mut rpc) = server();
+    let pid = child.id();
+    rpc.start(workspace.path(), json!({"debounceMs": 0}));
+    let uris: Vec<String> = (0..DOCS).map(|i| format!("file://{}/doc{i}.py", workspace.path().display())).collect();
+    let mut lines = vec![PYTHON_SOURCE.lines().count() as u32; DOCS];
+    for uri in &uris {
+        rpc.open(uri, "python", PYTHON_SOURCE);
+    }
+    let mut versions = vec![1; DOCS];
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    let (mut sent, mut cancels, mut malformed, mut changes) = (0u64, 0u64, 0u64, 0u64);
+    let (mut served, mut cancelled, mut errors, mut parse_errors) = (0u64, 0u64, 0u64, 0u64);
+    let mut error_samples: Vec<String> = Vec::new();
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut in_flight: HashMap<i64, Instant> = HashMap::new();
+    let mut rss = vec![(0u64, rss_mib(pid))];
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut handle = |m: Value, in_flight: &mut HashMap<i64, Instant>| {
+        if m.get("method").is_some() {
+            return;
+        }
+        if m["id"].is_null() {
+            if m["error"]["code"] == -32700 {
+                parse_errors += 1;
+            }
+            return;
+        }
+        let Some(sent_at) = m["id"].as_i64().and_then(|id| in_flight.remove(&id)) else { return };
+        match m["error"]["code"].as_i64() {
+            None => {
+                served += 1;
+                latencies.push(sent_at.elapsed().as_secs_f64() * 1000.0);
+            }
+            Some(-32800) => cancelled += 1,
+            Some(_) => {
+                errors += 1;
+                if error_samples.len() < 5 {
+                    error_samples.push(m["error"].to_string());
+                }
+            }
+        }
+    };
+    while Instant::now() < deadline {
+        let doc = rng.below(DOCS as u64) as usize;
+        // A didChange storm: 1 to 10 edits typed into one document.
+        for _ in 0..=rng.below(10) {
+            let line = rng.below(lines[doc] as u64) as u32;
+            let text = if rng.below(4) == 0 { "\n".to_string() } else { ["x", "y = 1", "(", ")", "é", "🙂", " "][rng.below(7) as usize].to_string() };
+            lines[doc] += text.matches('\n').count() as u32;
+            versions[doc] += 1;
+            rpc.notify(
+                "textDocument/didChange",
+                json!({"textDocument": {"uri": uris[doc], "version": versions[doc]}, "contentChanges": [{
+                    "range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}, "text": text}]}),
+            );
+            changes += 1;
+        }
+        if rng.below(25) == 0 {
+            let junk: &[&[u8]] = &[b"Content-Length: 7\r\n\r\n{\"a\":1}", b"Content-Length: 4\r\n\r\n\xff\xfe{}", b"Content-Length: x\r\n\r\n", b"Content-Length: 5\r\n\r\n[1,2]"];
+            rpc.write_raw(junk[rng.below(junk.len() as u64) as usize]);
+            malformed += 1;
+        }
+        let line = rng.below(lines[doc] as u64) as u32;
+        let id = rpc.request("textDocument/inlineCompletion", completion_params(&uris[doc], line, rng.below(12) as u32));
+        in_flight.insert(id, Instant::now());
+        sent += 1;
+        if rng.below(5) < 4 {
+            std::thread::sleep(Duration::from_millis(rng.below(30)));
+            rpc.notify("$/cancelRequest", json!({"id": id}));
+            cancels += 1;
+        }
+        while let Some(m) = rpc.next(if in_flight.len() >= MAX_IN_FLIGHT { Duration::from_secs(30) } else { Duration::ZERO }) {
+            handle(m, &mut in_flight);
+            if in_flight.len() < MAX_IN_FLIGHT {
+                break;
+            }
+        }
+        let t = started.elapsed().as_secs();
+        if t >= rss.last().unwrap().0 + 15 {
+            rss.push((t, rss_mib(pid)));
+        }
+    }
+    while !in_flight.is_empty() {
+        match rpc.next(Duration::from_secs(60)) {
+            Some(m) => handle(m, &mut in_flight),
+            None => panic!("{} requests never answered", in_flight.len()),
+        }
+    }
+    rss.push((started.elapsed().as_secs(), rss_mib(pid)));
+
+    // The final request, on a known text, against a fresh server's answer to the same.
+    let final_uri = format!("file://{}/final.py", workspace.path().display());
+    rpc.open(&final_uri, "python", PYTHON_SOURCE);
+    let under_load = rpc.inline_completion(&final_uri, 7, 4);
+    rpc.shutdown();
+    assert!(child.wait().unwrap().success());
+    let (mut fresh_child, mut fresh) = server();
+    fresh.start(workspace.path(), json!({"debounceMs": 0}));
+    fresh.open(&final_uri, "python", PYTHON_SOURCE);
+    let reference = fresh.inline_completion(&final_uri, 7, 4);
+    fresh.shutdown();
+    fresh_child.wait().unwrap();
+
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pct = |p: f64| latencies.get(((latencies.len() as f64 - 1.0) * p).round() as usize).copied().unwrap_or(f64::NAN);
+    println!("load: {seconds} s, {DOCS} documents, {sent} completion requests ({cancels} cancelled by the client), {changes} didChange, {malformed} malformed messages");
+    println!("answers: {served} served, {cancelled} cancelled, {errors} errors {error_samples:?}, {parse_errors} parse errors for {malformed} malformed");
+    println!("served latency ms: p50 {:.1}, p90 {:.1}, p99 {:.1}, max {:.1}", pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+    println!("RSS MiB over time (s, MiB): {}", rss.iter().map(|(t, m)| format!("({t}, {m:.0})")).collect::<Vec<_>>().join(" "));
+    println!("final request under load: {under_load}; fresh server: {reference}; equal: {}", under_load == reference);
+    assert_eq!(under_load, reference, "the loaded server's final answer differs from a fresh server's");
+    assert_eq!(errors, 0, "{error_samples:?}");
+    assert_eq!(parse_errors, malformed);
+    assert!(served > 0);
+}
