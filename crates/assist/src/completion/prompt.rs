@@ -81,11 +81,11 @@ pub fn aligned_tail_tokens(codec: &dyn Codec, text: &str, cap: usize, quantum: u
 /// First line start at or after byte `at` (or `at` itself, rounded up to a char, in a line without breaks).
 fn line_start_from(text: &str, at: usize) -> usize {
     let mut at = at.min(text.len());
-    if text[..at].ends_with('\n') {
-        return at;
-    }
     while !text.is_char_boundary(at) {
         at += 1;
+    }
+    if text[..at].ends_with('\n') {
+        return at;
     }
     match text[at..].find('\n') {
         Some(nl) if at + nl + 1 < text.len() => at + nl + 1,
@@ -95,6 +95,10 @@ fn line_start_from(text: &str, at: usize) -> usize {
 
 /// Start of the line holding byte `at` (or `at` rounded to a char boundary in a line without breaks).
 fn line_start_before(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
     if at == 0 {
         return 0;
     }
@@ -181,6 +185,18 @@ mod tests {
     use super::*;
     use crate::completion::codec::CharCodec;
     use crate::completion::template::FimSpecials;
+
+    /// Found by the load test (crates/cli/tests/load.rs): a window edge inside a multi-byte character.
+    #[test]
+    fn windows_never_cut_inside_a_character() {
+        let text = "é🙂x\n🙂🙂(y = 1)\n".repeat(40);
+        for cap in [1, 7, 30, 64, 100, 300] {
+            for quantum in [1, 3, 64, 256] {
+                assert!(aligned_tail_tokens(&CharCodec, &text, cap, quantum).len() <= cap);
+            }
+            assert!(tail_tokens(&CharCodec, &text, cap).len() <= cap);
+        }
+    }
 
     const QWEN: FimSpecials = FimSpecials { prefix: 1, suffix: 3, middle: 2, file_sep: Some(6), repo_name: Some(5) };
     const PLAIN: FimSpecials = FimSpecials { file_sep: None, repo_name: None, ..QWEN };
