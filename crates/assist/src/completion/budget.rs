@@ -18,7 +18,7 @@ impl Default for BudgetPolicy {
     /// The server's policy: a short suffix (in fill-in-the-middle order it follows the prefix, so it is
     /// recomputed on every keystroke) and a prefix start that stays put while the user types.
     fn default() -> Self {
-        BudgetPolicy { max_context_share: 0.35, suffix_share: 0.2, rebalance: true, prefix_quantum: 256 }
+        BudgetPolicy { max_context_share: 0.35, suffix_share: 0.15, rebalance: true, prefix_quantum: 256 }
     }
 }
 
@@ -82,7 +82,7 @@ mod tests {
         assert_eq!(policy.split(300, 0, 5000, 7), Split { context: 0, prefix: 293, suffix: 7 });
         assert_eq!(policy.split(300, 0, 50, 5000), Split { context: 0, prefix: 50, suffix: 250 });
         assert_eq!(policy.split(300, 90, 5000, 5000), Split { context: 90, prefix: 140, suffix: 70 });
-        assert_eq!(BudgetPolicy::default().split(300, 0, 5000, 5000), Split { context: 0, prefix: 240, suffix: 60 });
+        assert_eq!(BudgetPolicy::default().split(300, 0, 5000, 5000), Split { context: 0, prefix: 255, suffix: 45 });
         assert_eq!(policy.split(300, 400, 10, 10), Split { context: 400, prefix: 0, suffix: 0 });
     }
 
