@@ -1,7 +1,7 @@
 //! The decoder-only transformer every supported family shares, with a caller-owned KV cache
 //! and logits for every new position. Family files only translate their config into [`Spec`].
 
-use candle_core::quantized::QMatMul;
+use candle_core::quantized::{GgmlDType, QMatMul};
 use candle_core::{DType, Device, Module, Tensor};
 
 use crate::kv_cache::KvCache;
@@ -280,8 +280,15 @@ impl Transformer {
             });
         }
         let norm = Norm::load(ws, "model.norm", &spec)?;
+        let embed_is_quantized = ws
+            .gguf_dtype("model.embed_tokens.weight")
+            .is_some_and(|d| !matches!(d, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16));
         let lm_head = if !spec.tie_embeddings || ws.contains("lm_head.weight") {
             ws.matmul("lm_head.weight", &[spec.vocab_size, spec.hidden_size])?
+        } else if embed_is_quantized {
+            // Tied and quantized: project with the quantized table rather than its F32 expansion,
+            // which would read 4x the bytes per token.
+            ws.matmul("model.embed_tokens.weight", &[spec.vocab_size, spec.hidden_size])?
         } else {
             QMatMul::Tensor(embed.clone())
         };
