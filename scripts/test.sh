@@ -30,3 +30,7 @@ if [ -f editors/ci.sh ]; then
   echo "== editor clients"
   bash editors/ci.sh all
 fi
+if [ "${HEARTH_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== fuzzing: a short time-boxed run of the light targets (fuzz/README.md)"
+  bash scripts/fuzz.sh 30
+fi
