@@ -24,8 +24,7 @@ pub struct ModelArgs {
     /// auto, cpu, cuda, cuda:N or metal.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
-    /// CPU threads (default: 1 for models under 100 MB, where splitting work costs more than it
-    /// saves, else all cores).
+    /// CPU threads (default: every physical core).
     #[arg(long)]
     pub threads: Option<usize>,
     /// Run quantized GGUF weights as F32 (exact quantized weights, F32 activations).

@@ -74,7 +74,7 @@ pub struct LoadOptions {
     /// Expand quantized GGUF weights to F32 at load: the exact quantized weights with F32
     /// activations (more faithful, more memory) instead of quantized-activation kernels.
     pub dequantize: bool,
-    /// CPU threads; `None` picks by model size (see [`configure_cpu_threads`]).
+    /// CPU threads; `None` keeps candle's default (every physical core).
     pub threads: Option<usize>,
 }
 
@@ -114,7 +114,7 @@ pub fn load(spec: &str, device: DeviceChoice) -> Result<LoadedModel> {
 
 pub fn load_with(spec: &str, opts: &LoadOptions) -> Result<LoadedModel> {
     let files = resolve(spec)?;
-    configure_cpu_threads(opts.threads, files.weight_bytes());
+    configure_cpu_threads(opts.threads);
     let (device, warning) = select_device(opts.device);
     if let Some(w) = &warning {
         tracing::warn!("{w}");
