@@ -297,7 +297,7 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<()> {
         }
         report["speculative"] = serde_json::Value::Object(results);
     }
-    report["peak_rss_mb"] = serde_json::json!(peak_rss_mb());
+    report["peak_rss_mb"] = serde_json::json!(hearth_index::bench::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -366,14 +366,6 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
-/// Peak resident memory of this process (VmHWM), in MB.
-pub fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(0.0)
-}
 
 fn print_table(report: &serde_json::Value) {
     let obj = report.as_object().unwrap();

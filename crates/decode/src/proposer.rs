@@ -72,7 +72,8 @@ impl Proposer for Lookup {
     }
 
     fn propose(&mut self, context: &[u32], max: usize, _: &mut Sampler) -> Result<Proposal, ModelError> {
-        let external = self.external.as_ref().map(|e| e.0.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default();
+        let guard = self.external.as_ref().map(|e| e.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let external: &[Vec<u32>] = guard.as_deref().map(Vec::as_slice).unwrap_or(&[]);
         for n in (self.min_ngram..=self.max_ngram.min(context.len())).rev() {
             let key = &context[context.len() - n..];
             // The context itself, excluding the trailing occurrence, latest match first.
@@ -85,7 +86,7 @@ impl Proposer for Lookup {
                     }
                 }
             }
-            for src in &external {
+            for src in external {
                 if let Some(found) = find_last(src, key) {
                     let tokens: Vec<u32> = src[found + n..].iter().take(max).copied().collect();
                     if !tokens.is_empty() {
