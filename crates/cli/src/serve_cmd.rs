@@ -116,7 +116,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     options.file = options.file.overlay(&args.model.flag_settings());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let indexer: hearth_lsp::ContextFactory = std::sync::Arc::new(|root, progress| {
-        context::IndexContext::open(root, progress).map(|c| c.shared()).map_err(|e| format!("{e:#}"))
+        context::IndexContext::open(root, progress).map(|c| c.into_repo()).map_err(|e| format!("{e:#}"))
     });
     let indexer = (!args.no_index).then_some(indexer);
     if let Some(listen) = args.listen {

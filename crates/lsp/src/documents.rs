@@ -67,6 +67,11 @@ impl Documents {
     pub fn uris(&self) -> Vec<Url> {
         self.open.keys().cloned().collect()
     }
+
+    /// Every open document's current text (shared, not copied).
+    pub fn texts(&self) -> Vec<(Url, Arc<String>)> {
+        self.open.iter().map(|(uri, doc)| (uri.clone(), doc.text.clone())).collect()
+    }
 }
 
 #[cfg(test)]

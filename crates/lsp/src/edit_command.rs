@@ -1,26 +1,33 @@
-//! `workspace/executeCommand` `hearth.edit`: protocol glue over `hearth_assist::edit`. Arguments in,
-//! `{edit: WorkspaceEdit, plan, report}` out; nothing is written here (the client applies the edit).
-//!
-//! Not wired yet: `server.rs` must declare `mod edit_command;` (lib.rs), advertise `hearth.edit`, and
-//! dispatch to [`run`] on a blocking thread (see the edits issue's report for the exact handler).
+//! `workspace/executeCommand` `hearth.edit` and the "Hearth: edit selection…" code action: protocol
+//! glue over `hearth_assist::edit`. Arguments in, `{edit: WorkspaceEdit, plan, report}` out; nothing is
+//! written here (the client applies the edit, after its review or through `workspace/applyEdit`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use hearth_assist::edit::{
-    shared_model, EditEngine, EditOutcome, EditRequest, ModelRewriter, Rewriter, Scope, Strategy, Workspace,
+    EditEngine, EditError, EditOutcome, EditRequest, ModelRewriter, RewriteTask, Rewriter, Rewritten, Scope, Strategy,
+    Workspace,
 };
 use hearth_base::{CancelToken, LineIndex};
+use hearth_index::Index;
+use hearth_model::LoadedModel;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tower_lsp::lsp_types::{Position, Range, TextEdit, Url, WorkspaceEdit};
+use tower_lsp::jsonrpc::{Error, ErrorCode};
+use tower_lsp::lsp_types::{CodeAction, CodeActionKind, Command, Position, Range, TextEdit, Url, WorkspaceEdit};
 
+use crate::server::invalid_params;
 use crate::{from_proto, to_proto};
+
+pub const COMMAND: &str = "hearth.edit";
+pub const CODE_ACTION_TITLE: &str = "Hearth: edit selection…";
 
 /// `{instruction, scope: "selection"|"file"|"repository", uri?, range?, apply?}`.
 #[derive(Clone, Debug, Deserialize)]
 pub struct EditArgs {
+    #[serde(default)]
     pub instruction: String,
     #[serde(default)]
     pub scope: Option<String>,
@@ -32,19 +39,85 @@ pub struct EditArgs {
     pub apply: bool,
 }
 
-/// What the server hands over: the workspace root, the open documents' texts, and the model to
-/// load for rewrites (`None`: renames only).
+impl EditArgs {
+    /// The command's first argument; a clear error when it is missing or malformed.
+    pub fn parse(arguments: &[Value]) -> Result<EditArgs, Error> {
+        let usage = "hearth.edit takes one argument {instruction, scope: selection|file|repository, uri?, range?, apply?}";
+        let value = arguments.first().ok_or_else(|| invalid_params(usage))?;
+        let args: EditArgs = serde_json::from_value(value.clone()).map_err(|e| invalid_params(format!("{usage}: {e}")))?;
+        if args.instruction.trim().is_empty() {
+            return Err(invalid_params(
+                "hearth.edit: the instruction is empty (the code action leaves it to the editor to ask for one)",
+            ));
+        }
+        Ok(args)
+    }
+}
+
+/// The "Hearth: edit selection…" code action for a non-empty range: its command is `hearth.edit` with
+/// scope selection and no instruction, which the editor asks the user for before running it.
+pub fn code_action(uri: Url, range: Range) -> CodeAction {
+    let arguments = vec![json!({"scope": "selection", "uri": uri, "range": range})];
+    CodeAction {
+        title: CODE_ACTION_TITLE.into(),
+        kind: Some(CodeActionKind::REFACTOR_REWRITE),
+        command: Some(Command { title: CODE_ACTION_TITLE.into(), command: COMMAND.into(), arguments: Some(arguments) }),
+        ..Default::default()
+    }
+}
+
+/// Whether a code action request's `only` filter lets `refactor.rewrite` through.
+pub fn kind_wanted(only: Option<&[CodeActionKind]>) -> bool {
+    let ours = CodeActionKind::REFACTOR_REWRITE;
+    only.is_none_or(|kinds| kinds.iter().any(|k| ours.as_str() == k.as_str() || ours.as_str().starts_with(&format!("{}.", k.as_str()))))
+}
+
+/// The model for rewrites: the weights the server loaded for completions (shared, not loaded
+/// again), and one rewriter with its own KV cache, made on the first model rewrite and reused.
+pub struct EditModel {
+    target: LoadedModel,
+    draft: Option<LoadedModel>,
+    rewriter: Mutex<Option<Arc<Mutex<ModelRewriter>>>>,
+}
+
+impl EditModel {
+    pub fn new(target: LoadedModel, draft: Option<LoadedModel>) -> Self {
+        EditModel { target, draft, rewriter: Mutex::default() }
+    }
+
+    fn rewriter(&self) -> Result<Box<dyn Rewriter>, EditError> {
+        let mut slot = self.rewriter.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(Arc::new(Mutex::new(ModelRewriter::new(&self.target, self.draft.as_ref())?)));
+        }
+        Ok(Box::new(SharedRewriter(slot.clone().expect("just set"))))
+    }
+}
+
+/// The server's one rewriter, taken region by region: concurrent edits take turns.
+struct SharedRewriter(Arc<Mutex<ModelRewriter>>);
+
+impl Rewriter for SharedRewriter {
+    fn rewrite(&mut self, task: &RewriteTask<'_>, cancel: &CancelToken) -> Result<Rewritten, EditError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).rewrite(task, cancel)
+    }
+}
+
+/// What the server hands over: the workspace root, the open documents' texts, the index when one
+/// is open, and the model for rewrites (or why there is none: renames need no model).
 pub struct EditInput {
     pub root: PathBuf,
     pub open: Vec<(Url, Arc<String>)>,
     pub args: EditArgs,
-    pub model: Option<(String, String)>,
+    pub model: Result<Arc<EditModel>, String>,
+    pub index: Option<Arc<Index>>,
 }
 
-/// Runs the edit; blocking (call it on a blocking thread). Returns the WorkspaceEdit and the
-/// command's JSON result.
-pub fn run(input: EditInput, cancel: &CancelToken) -> Result<(WorkspaceEdit, Value), String> {
-    let workspace = Workspace::new(&input.root).map_err(|e| e.to_string())?;
+/// Runs the edit; blocking (call it on a blocking thread). Reports `(message, percent)` as it goes:
+/// planning, region i of n, checking. Returns the WorkspaceEdit and the command's JSON result.
+pub fn run(input: EditInput, cancel: &CancelToken, progress: &mut dyn FnMut(String, Option<u32>)) -> Result<(WorkspaceEdit, Value), Error> {
+    progress("planning".into(), Some(0));
+    let workspace = Workspace::new(&input.root).map_err(edit_error)?;
     let root = workspace.root().to_path_buf();
     let mut open_documents = HashMap::new();
     for (uri, text) in &input.open {
@@ -53,39 +126,70 @@ pub fn run(input: EditInput, cancel: &CancelToken) -> Result<(WorkspaceEdit, Val
         }
     }
     let args = &input.args;
-    let path = |what: &str| -> Result<PathBuf, String> {
-        let uri = args.uri.as_ref().ok_or_else(|| format!("hearth.edit: scope {what} needs a uri"))?;
-        uri.to_file_path().map_err(|_| format!("hearth.edit: {uri} is not a file"))
+    let path = |what: &str| -> Result<PathBuf, Error> {
+        let uri = args.uri.as_ref().ok_or_else(|| invalid_params(format!("hearth.edit: scope {what} needs a uri")))?;
+        uri.to_file_path().map_err(|_| invalid_params(format!("hearth.edit: {uri} is not a file")))
     };
     let scope = match args.scope.as_deref().unwrap_or("repository") {
         "repository" => Scope::Repository,
         "file" => Scope::File(path("file")?),
         "selection" => {
             let file = path("selection")?;
-            let range = args.range.ok_or("hearth.edit: scope selection needs a range")?;
+            let range = args.range.ok_or_else(|| invalid_params("hearth.edit: scope selection needs a range"))?;
             let uri = args.uri.as_ref().expect("checked by path()");
             let text = match input.open.iter().find(|(u, _)| u == uri) {
                 Some((_, t)) => t.to_string(),
-                None => std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?,
+                None => workspace.read(&workspace.resolve(&file).map_err(edit_error)?).map_err(edit_error)?,
             };
-            let bytes = from_proto::span(&text, &LineIndex::new(&text), range).map_err(|e| e.to_string())?;
+            let bytes = from_proto::span(&text, &LineIndex::new(&text), range).map_err(|e| invalid_params(format!("hearth.edit: {e}")))?;
             Scope::Selection { path: file, range: bytes }
         }
-        other => return Err(format!("hearth.edit: unknown scope {other:?} (selection, file or repository)")),
+        other => return Err(invalid_params(format!("hearth.edit: unknown scope {other:?} (selection, file or repository)"))),
     };
-    let mut request = EditRequest::new(args.instruction.clone(), scope);
+    let mut request = EditRequest::new(args.instruction.trim(), scope);
     request.open_documents = open_documents;
 
-    let engine = EditEngine::new(&workspace, None);
-    let plan = engine.plan(&request).map_err(|e| e.to_string())?;
+    let engine = EditEngine::new(&workspace, input.index.as_deref());
+    let plan = engine.plan(&request).map_err(edit_error)?;
+    let regions = plan.regions.len();
+    progress(format!("{regions} region(s) planned"), Some(10));
     let mut rewriters: Vec<Box<dyn Rewriter>> = Vec::new();
-    if plan.strategy == Strategy::Rewrite && !plan.regions.is_empty() {
-        let Some((model, device)) = &input.model else { return Err("hearth.edit: no model is loaded".into()) };
-        let loaded = shared_model(model, device).map_err(|e| e.to_string())?;
-        rewriters.push(Box::new(ModelRewriter::new(&loaded, None).map_err(|e| e.to_string())?));
+    if plan.strategy == Strategy::Rewrite && regions > 0 {
+        let model = input.model.as_ref().map_err(|why| failed(format!("hearth.edit: this instruction needs the model, but {why}")))?;
+        rewriters.push(model.rewriter().map_err(edit_error)?);
     }
-    let outcome = engine.run(&request, &mut rewriters, cancel, &mut |_| {}).map_err(|e| e.to_string())?;
+    let outcome = engine
+        .run(&request, &mut rewriters, cancel, &mut |p| {
+            let percent = 10 + (80 * p.done / p.total.max(1)) as u32;
+            if p.done >= p.total {
+                progress("checking".into(), Some(percent));
+            } else {
+                progress(format!("region {} of {}: {}", p.done, p.total, p.message), Some(percent));
+            }
+        })
+        .map_err(edit_error)?;
     Ok(to_result(&root, &outcome))
+}
+
+/// `InvalidParams` for what the caller asked wrong; `RequestFailed` for what went wrong doing it.
+fn edit_error(e: EditError) -> Error {
+    match e {
+        EditError::Cancelled => Error::request_cancelled(),
+        EditError::OutsideRoot { .. }
+        | EditError::GitDir(_)
+        | EditError::Ignored(_)
+        | EditError::NotUtf8(_)
+        | EditError::TooLarge { .. }
+        | EditError::NoIndex
+        | EditError::EmptyInstruction
+        | EditError::BadSelection { .. } => invalid_params(format!("hearth.edit: {e}")),
+        other => failed(format!("hearth.edit: {other}")),
+    }
+}
+
+/// LSP's `RequestFailed` (-32803): the request was valid but could not be carried out.
+fn failed(message: String) -> Error {
+    Error { code: ErrorCode::ServerError(-32803), message: message.into(), data: None }
 }
 
 /// The outcome as protocol values: per-file `TextEdit`s (UTF-16 positions in the old text), the
@@ -166,8 +270,11 @@ mod tests {
         // b.py is open with unsaved text: the edit must be computed against it.
         let unsaved = format!("{b}print(load(2))\n");
         let args = EditArgs { instruction: "rename load to fetch".into(), scope: None, uri: None, range: None, apply: false };
-        let input = EditInput { root: root.clone(), open: vec![(b_uri.clone(), Arc::new(unsaved.clone()))], args, model: None };
-        let (edit, value) = run(input, &CancelToken::new()).unwrap();
+        let input = EditInput { root: root.clone(), open: vec![(b_uri.clone(), Arc::new(unsaved.clone()))], args, model: no_model(), index: None };
+        let mut steps = Vec::new();
+        let (edit, value) = run(input, &CancelToken::new(), &mut |m, p| steps.push((m, p))).unwrap();
+        let messages: Vec<&str> = steps.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(messages, ["planning", "4 region(s) planned", "checking"]);
         let changes = edit.changes.unwrap();
         assert_eq!(changes.len(), 2);
         let a_uri = Url::from_file_path(root.join("a.py")).unwrap();
@@ -181,19 +288,63 @@ mod tests {
         assert!(value["report"].as_str().unwrap().contains("2 file(s) changed"));
     }
 
+    fn no_model() -> Result<Arc<EditModel>, String> {
+        Err("the model is still loading".into())
+    }
+
+    fn run_quietly(input: EditInput) -> Result<(WorkspaceEdit, Value), Error> {
+        run(input, &CancelToken::new(), &mut |_, _| {})
+    }
+
     #[test]
     fn bad_arguments_give_clear_errors() {
         let dir = temp_root("args");
+        std::fs::write(dir.join("a.py"), "def a():\n    return 1\n").unwrap();
         let args = |scope: &str| EditArgs { instruction: "rename a to b".into(), scope: Some(scope.into()), uri: None, range: None, apply: false };
-        let input = |scope| EditInput { root: dir.clone(), open: vec![], args: args(scope), model: None };
-        assert!(run(input("file"), &CancelToken::new()).unwrap_err().contains("needs a uri"));
-        assert!(run(input("galaxy"), &CancelToken::new()).unwrap_err().contains("unknown scope"));
-        let rewrite = EditInput {
-            root: dir.clone(),
-            open: vec![],
-            args: EditArgs { instruction: "add logging".into(), scope: None, uri: None, range: None, apply: false },
-            model: None,
+        let input = |args| EditInput { root: dir.clone(), open: vec![], args, model: no_model(), index: None };
+        let message = |input| run_quietly(input).unwrap_err().message.to_string();
+        assert!(message(input(args("file"))).contains("needs a uri"));
+        assert!(message(input(args("galaxy"))).contains("unknown scope"));
+        // A file outside the workspace root is refused, with the parameters to blame.
+        let outside = temp_root("outside");
+        std::fs::write(outside.join("x.py"), "a = 1\n").unwrap();
+        let escape = EditArgs { uri: Some(Url::from_file_path(outside.join("x.py")).unwrap()), ..args("file") };
+        let err = run_quietly(input(escape)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidParams);
+        assert!(err.message.contains("outside the workspace root"), "{}", err.message);
+        // A model rewrite of a selection says why it cannot run without the model.
+        let selection = EditArgs {
+            instruction: "add logging".into(),
+            scope: Some("selection".into()),
+            uri: Some(Url::from_file_path(dir.join("a.py")).unwrap()),
+            range: Some(Range { start: Position::new(0, 0), end: Position::new(1, 12) }),
+            apply: false,
         };
-        assert!(run(rewrite, &CancelToken::new()).unwrap_err().contains("index"));
+        let err = run_quietly(input(selection)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::ServerError(-32803));
+        assert!(err.message.contains("needs the model, but the model is still loading"), "{}", err.message);
+        // A repository-wide rewrite needs the index.
+        let rewrite = EditArgs { instruction: "add logging".into(), ..args("repository") };
+        assert!(message(input(rewrite)).contains("index"));
+        // The argument itself.
+        assert!(EditArgs::parse(&[json!(42)]).unwrap_err().message.contains("takes one argument"));
+        assert!(EditArgs::parse(&[json!({"scope": "selection"})]).unwrap_err().message.contains("instruction is empty"));
+        assert!(EditArgs::parse(&[]).is_err());
+    }
+
+    #[test]
+    fn the_code_action_asks_for_a_selection_edit_without_an_instruction() {
+        let uri = Url::parse("file:///w/a.py").unwrap();
+        let range = Range { start: Position::new(1, 0), end: Position::new(3, 4) };
+        let action = code_action(uri.clone(), range);
+        assert_eq!(action.kind, Some(CodeActionKind::REFACTOR_REWRITE));
+        let command = action.command.unwrap();
+        assert_eq!(command.command, COMMAND);
+        assert_eq!(command.arguments.unwrap()[0], json!({"scope": "selection", "uri": uri, "range": range}));
+        assert!(kind_wanted(None));
+        assert!(kind_wanted(Some(&[CodeActionKind::REFACTOR])));
+        assert!(kind_wanted(Some(&[CodeActionKind::REFACTOR_REWRITE])));
+        assert!(!kind_wanted(Some(&[CodeActionKind::QUICKFIX, CodeActionKind::REFACTOR_EXTRACT])));
+        assert!(!kind_wanted(Some(&[CodeActionKind::new("refactor.re")])));
     }
 }

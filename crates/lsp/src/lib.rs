@@ -3,6 +3,7 @@
 
 pub mod config;
 mod documents;
+pub mod edit_command;
 pub mod from_proto;
 pub mod status;
 pub mod server;
@@ -21,7 +22,7 @@ use tower_lsp::jsonrpc::{Request, Response};
 use tower_lsp::{ExitedError, LspService, Server};
 
 pub use config::{ModelSource, ServerOptions, Settings};
-pub use server::{Backend, ContextFactory};
+pub use server::{Backend, ContextFactory, RepoContext};
 
 /// Serves LSP on `input`/`output` (stdio for `hearth serve`) until the client sends `exit` or closes
 /// the input. Returns the process exit code the protocol asks for: 0 after `shutdown`, else 1.

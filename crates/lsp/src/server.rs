@@ -1,5 +1,7 @@
-//! The language server backend: documents, settings, model loading, and the completion requests.
+//! The language server backend: documents, settings, model loading and indexing (one combined status),
+//! the completion requests, `hearth.edit` and its code action.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -9,6 +11,7 @@ use hearth_assist::completion::{
     Completer, Completion, CompletionError, CompletionRequest, ContextSource, LatestWins, LoadSpec,
 };
 use hearth_base::CancelToken;
+use hearth_index::Index;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
@@ -17,20 +20,26 @@ use tower_lsp::{Client, LanguageServer};
 
 use crate::config::{Effective, ModelSource, ServerOptions, Settings};
 use crate::documents::{Document, Documents};
-use crate::status::{HearthStatus, ProgressReporter, State as Phase, StatusParams};
+use crate::edit_command::{self, EditArgs, EditInput, EditModel};
+use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
 use crate::{from_proto, to_proto};
 
-/// Builds a context source (the repository index) for a workspace root; may take a while, and reports
-/// progress as `(message, percent)`.
-pub type ContextFactory = Arc<
-    dyn Fn(&Path, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<Arc<dyn ContextSource>, String> + Send + Sync,
->;
+/// The repository as requests see it: retrieval for completions, and the index itself for edits.
+pub struct RepoContext {
+    pub source: Arc<dyn ContextSource>,
+    pub index: Option<Arc<Index>>,
+}
 
-/// The model as requests see it.
+/// Builds the repository context (the index) for a workspace root; may take a while, and reports
+/// progress as `(message, percent)`.
+pub type ContextFactory =
+    Arc<dyn Fn(&Path, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<RepoContext, String> + Send + Sync>;
+
+/// The model as requests see it: the completer, and the same weights for edits.
 #[derive(Clone)]
 enum ModelState {
     Loading,
-    Ready(Arc<Completer>),
+    Ready(Arc<Completer>, Arc<EditModel>),
     Failed(String),
     /// No model configured at all (no bundled model found).
     Missing,
@@ -93,11 +102,16 @@ pub struct Backend {
     model: watch::Sender<ModelState>,
     loaded: Mutex<Option<LoadSpec>>,
     context: Mutex<Option<Arc<dyn ContextSource>>>,
+    index: Mutex<Option<Arc<Index>>>,
     scheduler: Arc<LatestWins<Url>>,
-    status: Mutex<StatusParams>,
+    phases: Mutex<(ModelPhase, IndexPhase)>,
+    /// The last status sent; held while sending, so notifications go out in the order of the phases.
+    status: tokio::sync::Mutex<StatusParams>,
     root: Mutex<Option<PathBuf>>,
     progress_supported: AtomicBool,
     progress_ids: AtomicU64,
+    /// Running `hearth.edit`s, cancelled on shutdown.
+    edits: Arc<Mutex<HashMap<u64, CancelToken>>>,
     stats: Arc<Stats>,
 }
 
@@ -105,7 +119,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn invalid_params(message: impl Into<String>) -> Error {
+pub(crate) fn invalid_params(message: impl Into<String>) -> Error {
     Error { code: ErrorCode::InvalidParams, message: message.into().into(), data: None }
 }
 
@@ -124,11 +138,14 @@ impl Backend {
             model: watch::channel(ModelState::Loading).0,
             loaded: Mutex::default(),
             context: Mutex::default(),
+            index: Mutex::default(),
             scheduler: LatestWins::new(),
-            status: Mutex::default(),
+            phases: Mutex::new((ModelPhase::Loading("starting".into()), IndexPhase::Absent)),
+            status: tokio::sync::Mutex::default(),
             root: Mutex::default(),
             progress_supported: AtomicBool::new(false),
             progress_ids: AtomicU64::new(0),
+            edits: Arc::default(),
             stats: Arc::default(),
         }
     }
@@ -137,10 +154,27 @@ impl Backend {
         self.options.effective(&lock(&self.client_settings))
     }
 
-    async fn set_status(&self, state: Phase, message: Option<String>) {
-        let params = StatusParams { state, message, percentage: None };
-        *lock(&self.status) = params.clone();
-        self.client.send_notification::<HearthStatus>(params).await;
+    async fn set_model_phase(&self, phase: ModelPhase) {
+        lock(&self.phases).0 = phase;
+        self.publish_status().await;
+    }
+
+    async fn set_index_phase(&self, phase: IndexPhase) {
+        lock(&self.phases).1 = phase;
+        self.publish_status().await;
+    }
+
+    /// Sends `hearth/status` when the combined status changed.
+    async fn publish_status(&self) {
+        let mut last = self.status.lock().await;
+        let params = {
+            let phases = lock(&self.phases);
+            combine(&phases.0, &phases.1)
+        };
+        if *last != params {
+            *last = params.clone();
+            self.client.send_notification::<HearthStatus>(params).await;
+        }
     }
 
     /// Loads the model the settings name, unless it is already loaded; reports progress and status.
@@ -150,7 +184,7 @@ impl Backend {
             let message = "no model configured and the bundled demo model was not found: set `model` or run with --model".to_string();
             self.model.send_replace(ModelState::Missing);
             self.client.show_message(MessageType::ERROR, &message).await;
-            self.set_status(Phase::Error, Some(message)).await;
+            self.set_model_phase(ModelPhase::Failed(message)).await;
             return;
         };
         if lock(&self.loaded).as_ref() == Some(&spec) {
@@ -160,18 +194,17 @@ impl Backend {
         self.model.send_replace(ModelState::Loading);
         let id = format!("hearth/load/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed));
         let progress = ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: loading model").await;
-        self.set_status(Phase::Loading, Some(format!("loading {}", spec.model))).await;
+        self.set_model_phase(ModelPhase::Loading(format!("loading {}", spec.model))).await;
         progress.report(format!("loading {}", spec.model), Some(10)).await;
         let load_spec = spec.clone();
         let started = Instant::now();
-        let loaded = tokio::task::spawn_blocking(move || Completer::load(&load_spec)).await;
+        let loaded = tokio::task::spawn_blocking(move || load_models(&load_spec)).await;
         if lock(&self.loaded).as_ref() != Some(&spec) {
             return; // settings changed while loading; the newer load reports
         }
         match loaded {
-            Ok(Ok(completer)) => {
+            Ok(Ok((completer, edit_model))) => {
                 completer.set_prefix_reuse(effective.prefix_reuse);
-                completer.set_context_source(lock(&self.context).clone());
                 let mut message = format!("{} ready in {:.1}s", completer.describe(), started.elapsed().as_secs_f64());
                 if effective.model_source == ModelSource::Bundled {
                     let demo = "using the bundled DEMO model (6.8M parameters, for trying Hearth out, not for real work); \
@@ -185,9 +218,12 @@ impl Backend {
                     self.client.show_message(MessageType::WARNING, format!("Hearth: {w}")).await;
                 }
                 tracing::info!("{message}");
-                self.model.send_replace(ModelState::Ready(Arc::new(completer)));
+                let completer = Arc::new(completer);
+                self.model.send_replace(ModelState::Ready(completer.clone(), Arc::new(edit_model)));
+                // After publishing: an index built meanwhile either sees the model or is seen here.
+                completer.set_context_source(lock(&self.context).clone());
                 progress.end(message.clone()).await;
-                self.set_status(Phase::Ready, Some(message)).await;
+                self.set_model_phase(ModelPhase::Ready(message)).await;
             }
             Ok(Err(err)) => self.load_failed(format!("cannot load model `{}`: {err}", spec.model), progress).await,
             Err(join) => self.load_failed(format!("model loading crashed: {join}"), progress).await,
@@ -199,7 +235,7 @@ impl Backend {
         self.model.send_replace(ModelState::Failed(message.clone()));
         progress.end(message.clone()).await;
         self.client.show_message(MessageType::ERROR, format!("Hearth: {message}")).await;
-        self.set_status(Phase::Error, Some(message)).await;
+        self.set_model_phase(ModelPhase::Failed(message)).await;
     }
 
     /// Builds the index for the workspace root, if this server has an indexer.
@@ -209,36 +245,38 @@ impl Backend {
         };
         let id = format!("hearth/index/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed));
         let progress = ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: indexing").await;
-        let previous = lock(&self.status).clone();
-        if previous.state == Phase::Ready {
-            self.set_status(Phase::Indexing, Some(format!("indexing {}", root.display()))).await;
-        }
+        let building = format!("indexing {}", root.display());
+        self.set_index_phase(IndexPhase::Building { message: building.clone(), percentage: None }).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let build = tokio::task::spawn_blocking(move || factory(&root, &mut |message, percent| drop(tx.send((message, percent)))));
         while let Some((message, percent)) = rx.recv().await {
             progress.report(message, percent).await;
+            // The status carries the percentage only (per-file messages go to `$/progress`).
+            self.set_index_phase(IndexPhase::Building { message: building.clone(), percentage: percent }).await;
         }
         let built = build.await;
-        match built {
-            Ok(Ok(source)) => {
-                *lock(&self.context) = Some(source.clone());
-                if let ModelState::Ready(c) = &*self.model.borrow() {
-                    c.set_context_source(Some(source));
+        let phase = match built {
+            Ok(Ok(repo)) => {
+                *lock(&self.context) = Some(repo.source.clone());
+                *lock(&self.index) = repo.index;
+                if let ModelState::Ready(c, _) = &*self.model.borrow() {
+                    c.set_context_source(Some(repo.source));
                 }
                 progress.end("index ready".into()).await;
+                IndexPhase::Ready
             }
             Ok(Err(message)) => {
                 tracing::warn!("no repository context: {message}");
                 progress.end(format!("no repository context: {message}")).await;
+                IndexPhase::Failed(message)
             }
             Err(join) => {
                 tracing::warn!("indexing crashed: {join}");
                 progress.end("indexing failed".into()).await;
+                IndexPhase::Failed("indexing crashed".into())
             }
-        }
-        if lock(&self.status).state == Phase::Indexing {
-            self.set_status(previous.state, previous.message).await;
-        }
+        };
+        self.set_index_phase(phase).await;
     }
 
     /// Waits for the model; errors when there is none.
@@ -250,7 +288,7 @@ impl Backend {
             .map_err(|_| Error::internal_error())?
             .clone();
         match state {
-            ModelState::Ready(c) => Ok(c),
+            ModelState::Ready(c, _) => Ok(c),
             ModelState::Failed(message) => Err(Error { code: ErrorCode::ServerError(-32001), message: message.into(), data: None }),
             ModelState::Missing => Err(Error { code: ErrorCode::ServerError(-32001), message: "no model configured".into(), data: None }),
             ModelState::Loading => unreachable!(),
@@ -360,6 +398,100 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// `hearth.edit`: plans and computes on a blocking thread (cancelled by `$/cancelRequest` or
+    /// shutdown), reports `$/progress`, and with `apply: true` sends the edit through `workspace/applyEdit`.
+    async fn edit_command(&self, params: ExecuteCommandParams) -> Result<Value> {
+        let args = EditArgs::parse(&params.arguments)?;
+        let root = lock(&self.root)
+            .clone()
+            .ok_or_else(|| invalid_params("hearth.edit needs a workspace folder (initialize with rootUri or workspaceFolders)"))?;
+        let model = match self.model.borrow().clone() {
+            ModelState::Ready(_, m) => Ok(m),
+            ModelState::Loading => Err("the model is still loading (try again when Hearth is ready)".to_string()),
+            ModelState::Failed(why) => Err(format!("the model failed to load: {why}")),
+            ModelState::Missing => Err("no model is configured".to_string()),
+        };
+        let apply = args.apply;
+        tracing::debug!(target: "hearth_prompts", "hearth.edit {:?} ({:?})", args.instruction, args.scope);
+        let input = EditInput { root, open: lock(&self.docs).texts(), args, model, index: lock(&self.index).clone() };
+
+        let id = self.progress_ids.fetch_add(1, Ordering::Relaxed);
+        let token = CancelToken::new();
+        lock(&self.edits).insert(id, token.clone());
+        let mut running = RunningEdit { token: token.clone(), id, registry: self.edits.clone(), progress: None };
+        let given = params.work_done_progress_params.work_done_token;
+        let supported = self.progress_supported.load(Ordering::Relaxed);
+        running.progress = Some(ProgressReporter::begin_with(&self.client, given, supported, &format!("hearth/edit/{id}"), "Hearth: edit").await);
+
+        let started = Instant::now();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let job = tokio::task::spawn_blocking(move || edit_command::run(input, &token, &mut |m, p| drop(tx.send((m, p)))));
+        while let Some((message, percent)) = rx.recv().await {
+            if let Some(p) = &running.progress {
+                p.report(message, percent).await;
+            }
+        }
+        let outcome = job.await.unwrap_or_else(|join| Err(Error { code: ErrorCode::InternalError, message: format!("hearth.edit crashed: {join}").into(), data: None }));
+        let progress = running.progress.take().expect("set above");
+        let (edit, mut value) = match outcome {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!("{}", e.message);
+                progress.end(e.message.to_string()).await;
+                return Err(e);
+            }
+        };
+        let files = edit.changes.as_ref().map_or(0, |c| c.len());
+        tracing::info!("hearth.edit: {files} file(s) changed in {:.1}s", started.elapsed().as_secs_f64());
+        if apply {
+            let (applied, reason) = if files == 0 {
+                (false, Some("nothing to apply: no file changed".to_string()))
+            } else {
+                progress.report("applying".into(), Some(95)).await;
+                match self.client.apply_edit(edit).await {
+                    Ok(r) => (r.applied, r.failure_reason),
+                    Err(e) => (false, Some(format!("workspace/applyEdit failed: {}", e.message))),
+                }
+            };
+            value["applied"] = json!(applied);
+            if let Some(reason) = reason {
+                value["failureReason"] = json!(reason);
+            }
+        }
+        progress.end(format!("{files} file(s) changed")).await;
+        Ok(value)
+    }
+}
+
+/// Loads the model (and draft) once; the completer and edits share the weights.
+fn load_models(spec: &LoadSpec) -> std::result::Result<(Completer, EditModel), CompletionError> {
+    let device: hearth_model::DeviceChoice = spec.device.parse().map_err(CompletionError::Decode)?;
+    let target = hearth_model::load(&spec.model, device)?;
+    let draft = spec.draft.as_ref().map(|d| hearth_model::load(d, device)).transpose()?;
+    let completer = Completer::new(&target, draft.as_ref())?;
+    Ok((completer, EditModel::new(target, draft)))
+}
+
+/// One running `hearth.edit`, registered so that shutdown cancels it. Dropping it (tower-lsp drops the
+/// handler's future on `$/cancelRequest`) cancels the work and ends its progress.
+struct RunningEdit {
+    token: CancelToken,
+    id: u64,
+    registry: Arc<Mutex<HashMap<u64, CancelToken>>>,
+    progress: Option<ProgressReporter>,
+}
+
+impl Drop for RunningEdit {
+    fn drop(&mut self) {
+        self.token.cancel();
+        lock(&self.registry).remove(&self.id);
+        if let (Some(progress), Ok(runtime)) = (self.progress.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(progress.end("cancelled".into()));
+        }
+    }
+}
+
 enum CompleteError {
     Cancelled,
     Lsp(Error),
@@ -400,7 +532,7 @@ impl Backend {
             .ok_or_else(|| invalid_params("hearth.context takes {uri, position}"))?;
         let doc = lock(&self.docs).get(&args.uri).cloned().ok_or_else(|| invalid_params(format!("unknown document {}", args.uri)))?;
         let offset = from_proto::offset(&doc.text, &doc.index, args.position).map_err(|e| invalid_params(e.to_string()))?;
-        let ModelState::Ready(completer) = self.model.borrow().clone() else {
+        let ModelState::Ready(completer, _) = self.model.borrow().clone() else {
             return Err(invalid_params("the model is not loaded yet"));
         };
         let path = self.relative_path(&args.uri);
@@ -441,9 +573,19 @@ impl LanguageServer for Backend {
                 ..Default::default()
             }),
             execute_command_provider: Some(ExecuteCommandOptions {
-                commands: vec!["hearth.context".into(), "hearth.status".into(), "hearth.stats".into()],
+                commands: vec![
+                    "hearth.context".into(),
+                    "hearth.status".into(),
+                    "hearth.stats".into(),
+                    edit_command::COMMAND.into(),
+                ],
                 ..Default::default()
             }),
+            code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
+                code_action_kinds: Some(vec![CodeActionKind::REFACTOR_REWRITE]),
+                resolve_provider: Some(false),
+                ..Default::default()
+            })),
             ..Default::default()
         };
         Ok(InitializeResult {
@@ -453,13 +595,16 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
-        self.ensure_model().await;
-        self.build_context().await;
+        // At the same time, so the status goes loading -> (indexing ->) ready and never back.
+        tokio::join!(self.ensure_model(), self.build_context());
     }
 
     async fn shutdown(&self) -> Result<()> {
         for uri in lock(&self.docs).uris() {
             self.scheduler.cancel(&uri);
+        }
+        for token in lock(&self.edits).values() {
+            token.cancel();
         }
         Ok(())
     }
@@ -501,7 +646,7 @@ impl LanguageServer for Backend {
                 let merged = lock(&self.client_settings).overlay(&changed);
                 *lock(&self.client_settings) = merged;
                 if let Some(c) = match &*self.model.borrow() {
-                    ModelState::Ready(c) => Some(c.clone()),
+                    ModelState::Ready(c, _) => Some(c.clone()),
                     _ => None,
                 } {
                     c.set_prefix_reuse(self.effective().prefix_reuse);
@@ -514,6 +659,17 @@ impl LanguageServer for Backend {
         }
     }
 
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        let (uri, range) = (params.text_document.uri, params.range);
+        if range.start == range.end || !edit_command::kind_wanted(params.context.only.as_deref()) || uri.to_file_path().is_err() {
+            return Ok(None);
+        }
+        if lock(&self.docs).get(&uri).is_none() {
+            return Ok(None);
+        }
+        Ok(Some(vec![CodeActionOrCommand::CodeAction(edit_command::code_action(uri, range))]))
+    }
+
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         let pos = params.text_document_position;
         let found = self.complete_at(pos.text_document.uri, pos.position).await?;
@@ -524,9 +680,10 @@ impl LanguageServer for Backend {
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
         match params.command.as_str() {
-            "hearth.status" => Ok(Some(serde_json::to_value(lock(&self.status).clone()).unwrap_or_default())),
+            "hearth.status" => Ok(Some(serde_json::to_value(self.status.lock().await.clone()).unwrap_or_default())),
             "hearth.stats" => Ok(Some(self.stats.to_json())),
             "hearth.context" => self.context_command(&params.arguments),
+            edit_command::COMMAND => self.edit_command(params).await.map(Some),
             other => Err(invalid_params(format!("unknown command {other}"))),
         }
     }

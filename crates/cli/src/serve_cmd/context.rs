@@ -1,4 +1,5 @@
-//! Retrieval for completions from the repository index: hearth-index behind assist's `ContextSource`.
+//! Retrieval for completions from the repository index: hearth-index behind assist's `ContextSource`
+//! (the server's edits use the same index).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -6,9 +7,10 @@ use std::sync::Arc;
 use hearth_assist::completion::{ContextQuery, ContextSource, Snippet};
 use hearth_base::CancelToken;
 use hearth_index::{approximate_tokens, Index, IndexOptions, RetrieveRequest};
+use hearth_lsp::RepoContext;
 
 pub struct IndexContext {
-    index: Index,
+    index: Arc<Index>,
 }
 
 impl IndexContext {
@@ -20,11 +22,17 @@ impl IndexContext {
             progress(format!("{}/{} files", p.files_done, p.files_total), percent);
         })?;
         tracing::info!("index of {}: {} files indexed, {} unchanged", root.display(), stats.files_indexed, stats.files_unchanged);
-        Ok(IndexContext { index })
+        Ok(IndexContext { index: Arc::new(index) })
     }
 
     pub fn shared(self) -> Arc<dyn ContextSource> {
         Arc::new(self)
+    }
+
+    /// For the server: retrieval for completions, and the same index for `hearth.edit`.
+    pub fn into_repo(self) -> RepoContext {
+        let index = self.index.clone();
+        RepoContext { source: self.shared(), index: Some(index) }
     }
 }
 
