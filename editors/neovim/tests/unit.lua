@@ -51,6 +51,17 @@ test("server options on the wire: nil dropped, draftModel explicit null", functi
   eq(vim.json.decode(vim.json.encode(wire)).draftModel, vim.NIL)
 end)
 
+test("log_prompts adds --log-prompts to the server command line, once", function()
+  eq(config.command(config.resolve({})), { "hearth", "serve" })
+  local cfg = config.resolve({ cmd = { "/opt/hearth", "serve", "--model", "/m" }, log_prompts = true })
+  eq(config.command(cfg), { "/opt/hearth", "serve", "--model", "/m", "--log-prompts" })
+  eq(cfg.cmd, { "/opt/hearth", "serve", "--model", "/m" })
+  eq(config.command(config.resolve({ cmd = { "hearth", "serve", "--log-prompts" }, log_prompts = true })), { "hearth", "serve", "--log-prompts" })
+  local bad, problems = config.resolve({ log_prompts = "yes" })
+  eq(bad.log_prompts, false)
+  eq(#problems, 1)
+end)
+
 test("filetype filter", function()
   local cfg = config.resolve({ filetypes = { "python" } })
   eq(config.filetype_enabled(cfg, "python"), true)

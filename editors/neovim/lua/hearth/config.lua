@@ -36,6 +36,9 @@ M.defaults = {
   },
   -- :HearthEdit shows a diff and asks before applying (:HearthEdit! applies at once).
   review_edits = true,
+  -- Start the server with --log-prompts: its log (:HearthLog) then holds SOURCE CODE (prompts,
+  -- completions), for debugging. Changing it takes a :HearthRestart.
+  log_prompts = false,
 }
 
 local DEVICES = { auto = true, cpu = true, cuda = true, metal = true }
@@ -59,6 +62,10 @@ function M.resolve(user)
     table.insert(problems, ("backend = %s is not auto, native or extmark; using auto"):format(vim.inspect(cfg.backend)))
     cfg.backend = "auto"
   end
+  if type(cfg.log_prompts) ~= "boolean" then
+    table.insert(problems, ("log_prompts = %s is not true or false; using false"):format(vim.inspect(cfg.log_prompts)))
+    cfg.log_prompts = false
+  end
   for _, key in ipairs({ "debounce_ms", "timeout_ms" }) do
     if type(cfg[key]) ~= "number" or cfg[key] < 0 then
       table.insert(problems, ("%s must be a number >= 0; using %d"):format(key, M.defaults[key]))
@@ -66,6 +73,13 @@ function M.resolve(user)
     end
   end
   return cfg, problems
+end
+
+--- The server command line: cmd, plus --log-prompts when log_prompts is on.
+function M.command(cfg)
+  local cmd = vim.deepcopy(cfg.cmd)
+  if cfg.log_prompts and not vim.tbl_contains(cmd, "--log-prompts") then cmd[#cmd + 1] = "--log-prompts" end
+  return cmd
 end
 
 --- Whether Neovim's own inline completion module is there and wanted.

@@ -76,16 +76,19 @@ local function apply(edit, encoding, ticks)
   return true
 end
 
---- opts: { instruction, scope = "selection"|"file"|"repository", range = {line1, line2}?, apply = bool }
+--- opts: { instruction, scope = "selection"|"file"|"repository", range = {line1, line2}?, apply = bool,
+---         bufnr?, uri?, lsp_range? (an LSP range, as the code action gives it) }
 function M.run(opts)
   local hearth = require("hearth")
-  local bufnr = vim.api.nvim_get_current_buf()
+  local bufnr = opts.bufnr or vim.api.nvim_get_current_buf()
   local client = hearth.client(bufnr)
   local encoding = client and client.offset_encoding or "utf-16"
   local args = { instruction = vim.trim(opts.instruction or ""), scope = opts.scope, apply = false }
   if args.instruction == "" then return notify("the instruction is empty", vim.log.levels.ERROR) end
-  if opts.scope ~= "repository" then args.uri = vim.uri_from_bufnr(bufnr) end
-  if opts.scope == "selection" and opts.range then
+  if opts.scope ~= "repository" then args.uri = opts.uri or vim.uri_from_bufnr(bufnr) end
+  if opts.scope == "selection" and opts.lsp_range then
+    args.range = opts.lsp_range
+  elseif opts.scope == "selection" and opts.range then
     local l1, l2 = opts.range[1], opts.range[2]
     local last = vim.api.nvim_buf_get_lines(bufnr, l2 - 1, l2, false)[1] or ""
     args.range = { start = { line = l1 - 1, character = 0 }, ["end"] = { line = l2 - 1, character = util.line_length(last, encoding) } }
@@ -120,6 +123,17 @@ function M.run(opts)
         notify(("applied to %d file(s), unsaved (:wa writes them); u undoes it in each"):format(preview.files))
       end
     end)
+  end)
+end
+
+--- The client side of the "Hearth: edit selection…" code action: its `hearth.edit` command comes
+--- without an instruction, so ask for one (vim.ui.input), then run the edit like :HearthEdit.
+function M.code_action(command, ctx)
+  local args = (command.arguments or {})[1] or {}
+  local bufnr = ctx and ctx.bufnr or vim.api.nvim_get_current_buf()
+  vim.ui.input({ prompt = "Hearth: edit selection… " }, function(instruction)
+    if instruction == nil or vim.trim(instruction) == "" then return end
+    M.run({ instruction = instruction, scope = args.scope or "selection", uri = args.uri, lsp_range = args.range, bufnr = bufnr })
   end)
 end
 

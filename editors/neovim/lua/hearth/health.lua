@@ -64,6 +64,10 @@ function M.check()
     h.info("model: the server's default (set server.model or --model in cmd)")
   end
 
+  if hearth.config.log_prompts then
+    h.warn("log_prompts is on: the server's log (:HearthLog) holds source code", { "Set log_prompts = false and :HearthRestart when done debugging" })
+  end
+
   local client = hearth.client()
   if not client then
     h.warn("server: not running in this Neovim", { "Open a file of a configured filetype, or run :HearthRestart" })

@@ -102,12 +102,14 @@ function M.start(bufnr)
   capabilities.textDocument.inlineCompletion = capabilities.textDocument.inlineCompletion or { dynamicRegistration = false }
   return vim.lsp.start({
     name = "hearth",
-    cmd = M.config.cmd,
+    cmd = config.command(M.config),
     root_dir = root,
     capabilities = capabilities,
     init_options = config.server_options(M.config),
     settings = { hearth = config.server_options(M.config) },
     handlers = { ["hearth/status"] = on_status },
+    -- The "Hearth: edit selection…" code action's command: ask for the instruction here.
+    commands = { ["hearth.edit"] = function(command, ctx) require("hearth.edit").code_action(command, ctx) end },
     on_attach = on_attach,
     on_exit = function(code, signal, client_id)
       M.status[client_id] = nil
