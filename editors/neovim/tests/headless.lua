@@ -200,6 +200,12 @@ local function main()
     truthy(not text:match("ERROR"), "checkhealth reports an ERROR:\n" .. text)
   end)
 
+  --- One :undo in the edited buffer brings back `original` (a list of lines).
+  local function undo_restores(original)
+    vim.cmd("undo")
+    eq(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"), table.concat(original, "\n"), "one undo restores the buffer")
+  end
+
   local last_line = vim.api.nvim_buf_line_count(buf)
   local before = vim.api.nvim_buf_get_lines(buf, last_line - 1, last_line, false)[1]
 
@@ -295,8 +301,7 @@ local function main()
     local expected = vim.deepcopy(original)
     for i = 9, 12 do expected[i] = expected[i]:gsub("%f[%w_]result%f[^%w_]", "acc") end
     eq(table.concat(edited, "\n"), table.concat(expected, "\n"), "the selection's `result` renamed, nothing else")
-    vim.cmd("undo")
-    eq(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"), table.concat(original, "\n"), "one undo restores the buffer")
+    undo_restores(original)
   end)
 
   check(":HearthEdit! with a model instruction: a plan and a report, the buffer changes only with a proposal", function()
@@ -321,8 +326,7 @@ local function main()
       truthy(told, "no 'no changes proposed: … dropped …' message")
       truthy(vim.deep_equal(vim.api.nvim_buf_get_lines(buf, 0, -1, false), original), "the buffer changed without a proposal")
     else
-      vim.cmd("undo")
-      truthy(vim.deep_equal(vim.api.nvim_buf_get_lines(buf, 0, -1, false), original), "one undo restores the buffer")
+      undo_restores(original)
     end
   end)
 
@@ -354,8 +358,7 @@ local function main()
     eq(edited[8], "def total(items):", "line 8")
     eq(edited[10], "    for v in items:", "line 10")
     eq(edited[15], original[15], "outside the selection (def average(values)) unchanged")
-    vim.cmd("undo")
-    eq(table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"), table.concat(original, "\n"), "one undo restores the buffer")
+    undo_restores(original)
   end)
 
   check(":HearthEdit shows the diff for review; Discard changes nothing", function()
