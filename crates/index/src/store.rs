@@ -424,7 +424,13 @@ impl Index {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()?;
         let writer = match tantivy.writer_with_num_threads(1, options.writer_memory.max(15 << 20)) {
-            Ok(writer) => Some(writer),
+            Ok(writer) => {
+                // A process killed mid-commit leaves files (`<segment>.<opstamp>.del`) the next commit would collide with.
+                if let Err(e) = writer.garbage_collect_files().wait() {
+                    tracing::warn!("cleaning up the index at {}: {e}", dir.display());
+                }
+                Some(writer)
+            }
             Err(tantivy::TantivyError::LockFailure(..)) => {
                 tracing::warn!(
                     "index at {} is being written by another process: opening it read-only",
