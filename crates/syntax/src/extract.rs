@@ -277,7 +277,7 @@ pub fn analyze(lang: Language, text: &str) -> Result<FileSyntax, SyntaxError> {
         lang,
         symbols: build_symbols(parsed.lang, text, &lines, matches.symbols),
         chunks: build_chunks(text, &lines, matches.chunks),
-        reference_names: reference_names(&parsed, text),
+        reference_names: reference_names(&parsed, text)?,
         error_count: parsed.error_count(),
     })
 }
@@ -300,7 +300,7 @@ pub fn identifier_occurrences(
         if ident == name {
             out.push(TextRange::of(node));
         }
-    });
+    })?;
     Ok(out)
 }
 
@@ -322,39 +322,56 @@ pub fn chunks(parsed: &Parsed, text: &str) -> Result<Vec<Chunk>, SyntaxError> {
 }
 
 /// Every identifier used in a parsed text (definitions' names included), in source order.
-pub fn references(parsed: &Parsed, text: &str) -> Vec<Reference> {
+pub fn references(parsed: &Parsed, text: &str) -> Result<Vec<Reference>, SyntaxError> {
     let mut out = Vec::new();
     for_each_identifier(parsed, text, |node, ident| {
         out.push(Reference {
             name: ident.to_string(),
             range: TextRange::of(node),
         });
-    });
-    out
+    })?;
+    Ok(out)
 }
 
-fn reference_names(parsed: &Parsed, text: &str) -> Vec<String> {
-    let mut names = std::collections::HashSet::new();
-    for_each_identifier(parsed, text, |_, ident| {
-        names.insert(ident);
-    });
-    let mut names: Vec<String> = names.into_iter().map(str::to_string).collect();
+fn reference_names(parsed: &Parsed, text: &str) -> Result<Vec<String>, SyntaxError> {
+    let mut names: Vec<&str> = Vec::new();
+    for_each_identifier(parsed, text, |_, ident| names.push(ident))?;
     names.sort_unstable();
-    names
+    names.dedup();
+    Ok(names.into_iter().map(str::to_string).collect())
 }
 
-fn for_each_identifier<'t>(parsed: &Parsed, text: &'t str, mut f: impl FnMut(Node<'_>, &'t str)) {
-    walk(parsed.tree.root_node(), &mut |node| {
-        if node.child_count() == 0 {
-            if parsed.lang.is_identifier_kind(node.kind()) {
-                if let Some(ident) = text.get(node.byte_range()) {
-                    f(node, ident);
-                }
-            }
-            return false;
+/// Every identifier leaf in source order. Kinds are compared by id (a table per grammar), not by name.
+fn for_each_identifier<'t>(
+    parsed: &Parsed,
+    text: &'t str,
+    mut f: impl FnMut(Node<'_>, &'t str),
+) -> Result<(), SyntaxError> {
+    let identifier_kinds = &queries(parsed.lang)?.identifier_kinds;
+    let mut cursor = parsed.tree.walk();
+    loop {
+        if cursor.goto_first_child() {
+            continue;
         }
-        true
-    });
+        let node = cursor.node();
+        if identifier_kinds
+            .get(node.kind_id() as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            if let Some(ident) = text.get(node.byte_range()) {
+                f(node, ident);
+            }
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// Pre-order walk; `visit` returns whether to descend into the node's children.

@@ -11,6 +11,8 @@ use crate::{Language, SyntaxError};
 pub(crate) struct LanguageQueries {
     pub combined: Query,
     pub symbol_patterns: usize,
+    /// Indexed by node kind id: whether that kind is an identifier (see `Language::is_identifier_kind`).
+    pub identifier_kinds: Vec<bool>,
 }
 
 fn sources(lang: Language) -> (&'static str, &'static str) {
@@ -52,9 +54,19 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
     let symbol_patterns = build("symbols.scm", symbols)?.pattern_count();
     build("chunks.scm", chunks)?;
     let combined = build("symbols.scm + chunks.scm", &format!("{symbols}\n{chunks}"))?;
+    let identifier_kinds = (0..grammar.node_kind_count())
+        .map(|id| {
+            let id = id as u16;
+            grammar.node_kind_is_named(id)
+                && grammar
+                    .node_kind_for_id(id)
+                    .is_some_and(|kind| lang.is_identifier_kind(kind))
+        })
+        .collect();
     Ok(LanguageQueries {
         combined,
         symbol_patterns,
+        identifier_kinds,
     })
 }
 
