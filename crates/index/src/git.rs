@@ -1,8 +1,9 @@
-//! Git state read with git2: HEAD, files changed in the working tree, and recently committed files.
-//! Retrieval ranks snippets from recently touched files higher.
+//! Git state read with git2: HEAD, the tracked files, files changed in the working tree, and recently
+//! committed files. The walk takes git's file list; retrieval ranks recently touched files higher.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Commits walked back from HEAD for recency.
 const RECENT_COMMITS: usize = 30;
@@ -17,6 +18,9 @@ pub struct GitState {
     /// Root-relative path to a recency in (0, 1]: 1 for files changed in the working tree, then
     /// decreasing with the age of the last commit that touched them.
     pub recency: HashMap<String, f32>,
+    /// Root-relative paths of the files in git's index (tracked) under the root. The walk indexes
+    /// these even where an ignore rule matches them, as git does.
+    pub tracked: Arc<HashSet<String>>,
 }
 
 impl GitState {
@@ -58,6 +62,18 @@ impl GitState {
             }
         };
         let mut state = GitState::default();
+
+        let mut tracked = HashSet::new();
+        for entry in repo.index()?.iter() {
+            const GITLINK: u32 = 0o160000;
+            if entry.mode == GITLINK {
+                continue;
+            }
+            if let Some(rel) = std::str::from_utf8(&entry.path).ok().and_then(to_rel) {
+                tracked.insert(rel);
+            }
+        }
+        state.tracked = Arc::new(tracked);
 
         let mut options = git2::StatusOptions::new();
         options

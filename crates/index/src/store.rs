@@ -558,14 +558,15 @@ impl Index {
     pub fn sync(&self, progress: &mut dyn FnMut(Progress)) -> Result<SyncStats, IndexError> {
         let started = Instant::now();
         let mut skipped = Vec::new();
+        let git = GitState::read(&self.root);
         let walked = walk::walk(
             &self.root,
             &self.root,
             false,
             self.options.max_file_size,
+            &git.tracked,
             &mut skipped,
         );
-        let git = GitState::read(&self.root);
         let (to_read, removed, seen) = {
             let state = self.read_state();
             let present: HashSet<&str> = walked.iter().map(|c| c.rel.as_str()).collect();
@@ -607,6 +608,7 @@ impl Index {
         let mut removed = Vec::new();
         let mut dirs_walked = HashSet::new();
         let mut filter = walk::DirFilter::new(&self.root);
+        let tracked = self.read_state().git.tracked.clone();
         for path in paths {
             let abs = if path.is_absolute() {
                 path.clone()
@@ -622,7 +624,24 @@ impl Index {
                 abs.parent().is_some_and(|p| filter.is_walked(p))
             };
             if !in_walked_dir {
-                // Inside an ignored or vendored directory (or one that is gone): not ours.
+                // Inside an ignored or vendored directory (or one that is gone): not ours, unless git
+                // tracks it.
+                let max = self.options.max_file_size;
+                let kept = if abs.is_dir() {
+                    walk::walk(&self.root, &abs, false, max, &tracked, &mut skipped)
+                        .into_iter()
+                        .filter(|c| tracked.contains(&c.rel))
+                        .collect()
+                } else if tracked.contains(&rel) {
+                    walk::tracked_candidate(&self.root, &rel, max, &mut skipped)
+                        .into_iter()
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                for c in kept {
+                    candidates.insert(c.rel.clone(), c);
+                }
                 removed.push(rel);
                 continue;
             }
@@ -632,6 +651,7 @@ impl Index {
                     &abs,
                     false,
                     self.options.max_file_size,
+                    &tracked,
                     &mut skipped,
                 ) {
                     candidates.insert(c.rel.clone(), c);
@@ -645,6 +665,7 @@ impl Index {
                     parent,
                     true,
                     self.options.max_file_size,
+                    &tracked,
                     &mut skipped,
                 )
             } else {
@@ -679,7 +700,7 @@ impl Index {
                     }
                     under
                 })
-                .filter(|rel| !state.overlays.contains_key(rel))
+                .filter(|rel| !state.overlays.contains_key(rel) && !candidates.contains_key(rel))
                 .collect();
             gone.sort();
             gone.dedup();

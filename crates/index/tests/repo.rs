@@ -173,6 +173,58 @@ fn ignore_rules_and_vendored_trees_are_honoured() {
 }
 
 #[test]
+fn git_tracked_files_are_indexed_even_where_an_ignore_rule_matches() {
+    let repo = TestRepo::new();
+    repo.write("src/lib.rs", "pub fn kept() {}\n");
+    repo.write("gen/schema.rs", "pub fn tracked_then_ignored() {}\n");
+    repo.write(".github/check.py", "def tracked_hidden():\n    pass\n");
+    repo.write(
+        "vendor/dep/dep.go",
+        "package dep\nfunc TrackedVendored() {}\n",
+    );
+    repo.commit("initial");
+    repo.write(".gitignore", "gen/\n*.local.rs\n");
+    repo.write("gen/untracked.rs", "pub fn untracked_in_ignored_dir() {}\n");
+    repo.write("cfg.local.rs", "pub fn untracked_ignored_file() {}\n");
+    repo.write("src/new.rs", "pub fn untracked_kept() {}\n");
+    repo.write(".hidden/new.py", "def untracked_hidden():\n    pass\n");
+    let index = synced(&repo);
+    // As git sees it: tracked files (ignored or hidden ones too) plus untracked files no rule ignores.
+    assert_eq!(def_paths(&index, "tracked_then_ignored"), ["gen/schema.rs"]);
+    assert_eq!(def_paths(&index, "tracked_hidden"), [".github/check.py"]);
+    assert_eq!(def_paths(&index, "untracked_kept"), ["src/new.rs"]);
+    for left_out in [
+        "untracked_in_ignored_dir",
+        "untracked_ignored_file",
+        "untracked_hidden",
+        "TrackedVendored",
+    ] {
+        assert!(index.symbols(left_out).is_empty(), "{left_out} is indexed");
+    }
+    assert_eq!(index.stats().unwrap().files, 4);
+
+    // The watcher's batches keep the tracked file and still leave the untracked one out.
+    repo.write("gen/schema.rs", "pub fn tracked_edited() {}\n");
+    repo.write("gen/untracked.rs", "pub fn untracked_edited() {}\n");
+    index
+        .update_paths(&[repo.path("gen/schema.rs"), repo.path("gen/untracked.rs")])
+        .unwrap();
+    assert_eq!(def_paths(&index, "tracked_edited"), ["gen/schema.rs"]);
+    assert!(index.symbols("tracked_then_ignored").is_empty());
+    assert!(index.symbols("untracked_edited").is_empty());
+    index.update_paths(&[repo.path("gen")]).unwrap();
+    assert_eq!(def_paths(&index, "tracked_edited"), ["gen/schema.rs"]);
+
+    // Once git stops tracking it (`git rm --cached`), the ignore rule applies again.
+    let mut git_index = repo.repo.index().unwrap();
+    git_index.remove_path(Path::new("gen/schema.rs")).unwrap();
+    git_index.write().unwrap();
+    index.sync(&mut |_| {}).unwrap();
+    assert!(index.symbols("tracked_edited").is_empty());
+    assert_eq!(def_paths(&index, "kept"), ["src/lib.rs"]);
+}
+
+#[test]
 fn second_sync_reads_nothing_and_one_edit_reparses_one_file() {
     let repo = TestRepo::new();
     for i in 0..5 {
