@@ -11,7 +11,7 @@ vim.o.showmode = false
 vim.o.report = 100000
 vim.opt.shortmess:append("sWcCFI")
 
-local results = { passed = 0, failed = 0, skipped = 0 }
+local results = { passed = 0, failed = 0 }
 local messages = {}
 local real_notify = vim.notify
 vim.notify = function(msg, level, opts)
@@ -41,13 +41,9 @@ local function feed(keys)
   vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "m", false)
   sleep(30)
 end
-local SKIP = {}
 local function check(name, fn)
-  local ok, err = xpcall(fn, function(e) return e == SKIP and e or debug.traceback(e) end)
-  if not ok and err == SKIP then
-    results.skipped = results.skipped + 1
-    log("ok - " .. name .. " # SKIP " .. SKIP.reason)
-  elseif ok then
+  local ok, err = xpcall(fn, debug.traceback)
+  if ok then
     results.passed = results.passed + 1
     log("ok - " .. name)
   else
@@ -55,13 +51,12 @@ local function check(name, fn)
     log("not ok - " .. name .. "\n    " .. tostring(err):gsub("\n", "\n    "))
   end
 end
---- Skips the current check unless the server advertises hearth.edit (strict once it does).
+--- Fails the current check unless the server advertises hearth.edit.
 local function needs_edit()
   local client = require("hearth").client()
   local commands = client and (client.server_capabilities.executeCommandProvider or {}).commands or {}
   if not vim.tbl_contains(commands, "hearth.edit") then
-    SKIP.reason = "the server does not advertise hearth.edit yet (it advertises " .. table.concat(commands, ", ") .. ")"
-    error(SKIP, 0)
+    error("the server does not advertise hearth.edit (it advertises " .. table.concat(commands, ", ") .. ")", 2)
   end
 end
 
@@ -443,7 +438,7 @@ co = coroutine.create(function()
   end
   pcall(require("hearth").stop)
   local v = vim.version()
-  log(("nvim-%d.%d-%s: %d passed, %d failed, %d skipped"):format(v.major, v.minor, BACKEND, results.passed, results.failed, results.skipped))
+  log(("nvim-%d.%d-%s: %d passed, %d failed"):format(v.major, v.minor, BACKEND, results.passed, results.failed))
   vim.cmd(results.failed == 0 and "qall!" or "cquit! 1")
 end)
 vim.schedule(function() assert(coroutine.resume(co)) end)

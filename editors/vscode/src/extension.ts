@@ -16,9 +16,20 @@ import {
 } from "vscode-languageclient/node";
 import { findBinary } from "./core/binary";
 import { buildPreview, describeFile, staleFiles, summarizePreview, type Preview, type PreviewFile } from "./core/diffModel";
-import { COMMANDS, contextArgs, editArgs, parseContextResult, parseEditResult, renderContext, STATUS_NOTIFICATION, type EditScope } from "./core/protocol";
+import {
+  codeActionEditArgs,
+  COMMANDS,
+  contextArgs,
+  editArgs,
+  parseContextResult,
+  parseEditResult,
+  renderContext,
+  STATUS_NOTIFICATION,
+  type EditArgs,
+  type EditScope,
+} from "./core/protocol";
 import { CrashTracker, crashMessage } from "./core/restart";
-import { didChangeConfigurationParams, languageEnabled, needsRestart, readSettings, type Settings } from "./core/settings";
+import { didChangeConfigurationParams, languageEnabled, needsRestart, readSettings, serverArgs, type Settings } from "./core/settings";
 import { initialStatus, nextStatus, viewStatus, type StatusEvent, type StatusState } from "./core/status";
 import { withTimeout } from "./core/timeout";
 
@@ -113,8 +124,12 @@ class Hearth implements vscode.Disposable {
       void this.offerFix(found.message);
       return;
     }
-    this.output.info(`Starting ${found.path} serve (found via ${found.source}).`);
-    const server: ServerOptions = { command: found.path, args: ["serve", ...this.settings.client.extraArgs] };
+    const args = serverArgs(this.settings.client);
+    this.output.info(`Starting ${found.path} ${args.join(" ")} (found via ${found.source}).`);
+    if (this.settings.client.logPrompts) {
+      this.output.warn("hearth.logPrompts is on: the server logs SOURCE CODE (prompts and completions) to this output. Turn it off when done debugging.");
+    }
+    const server: ServerOptions = { command: found.path, args };
     const client = new LanguageClient("hearth", "Hearth", server, this.clientOptions());
     client.onDidChangeState((e) => {
       if (e.newState === State.Starting) this.transition({ type: "starting" });
@@ -160,6 +175,9 @@ class Hearth implements vscode.Disposable {
       middleware: {
         // Ghost text is the interface; the server's plain completions would duplicate it in the suggest list.
         provideCompletionItem: () => undefined,
+        // The "Hearth: edit selection…" code action runs hearth.edit without an instruction: ask for
+        // one, then review the result like "Hearth: Edit selection…".
+        executeCommand: (command, args, next) => (command === COMMANDS.edit ? this.editFromCodeAction(args[0]) : next(command, args)),
         provideInlineCompletionItems: async (document, position, context, token, next) => {
           const { client: c, server } = this.settings;
           if (!c.enabled || !languageEnabled(server, document.languageId)) return null;
@@ -236,6 +254,15 @@ class Hearth implements vscode.Disposable {
     }
   }
 
+  private askInstruction(scope: EditScope): Thenable<string | undefined> {
+    return vscode.window.showInputBox({
+      title: scope === "repository" ? "Hearth: Refactor across the repository" : "Hearth: Edit selection",
+      prompt: scope === "repository" ? "What should change across the repository?" : "What should change in the selection (or the whole file when nothing is selected)?",
+      placeHolder: scope === "repository" ? "e.g. rename fetch_user to load_user" : "e.g. add type hints",
+      ignoreFocusOut: true,
+    });
+  }
+
   private async edit(scope: EditScope): Promise<void> {
     const client = this.runningClient();
     if (client === undefined) return;
@@ -244,12 +271,7 @@ class Hearth implements vscode.Disposable {
       void vscode.window.showWarningMessage("Open a file and select the code to edit.");
       return;
     }
-    const instruction = await vscode.window.showInputBox({
-      title: scope === "selection" ? "Hearth: Edit selection" : "Hearth: Refactor across the repository",
-      prompt: scope === "selection" ? "What should change in the selection (or the whole file when nothing is selected)?" : "What should change across the repository?",
-      placeHolder: scope === "selection" ? "e.g. add type hints" : "e.g. rename fetch_user to load_user",
-      ignoreFocusOut: true,
-    });
+    const instruction = await this.askInstruction(scope);
     if (instruction === undefined || instruction.trim() === "") return;
     const effectiveScope: EditScope = scope === "selection" && editor!.selection.isEmpty ? "file" : scope;
     const range = editor && !editor.selection.isEmpty ? client.code2ProtocolConverter.asRange(editor.selection) : undefined;
@@ -260,6 +282,27 @@ class Hearth implements vscode.Disposable {
       void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
       return;
     }
+    await this.runEdit(client, args);
+  }
+
+  /** The code action's command: its arguments name the selection; the user names the change. */
+  private async editFromCodeAction(raw: unknown): Promise<void> {
+    const client = this.runningClient();
+    if (client === undefined) return;
+    const instruction = await this.askInstruction("selection");
+    if (instruction === undefined || instruction.trim() === "") return;
+    let args;
+    try {
+      args = codeActionEditArgs(raw, instruction);
+    } catch (e) {
+      void vscode.window.showErrorMessage(e instanceof Error ? e.message : String(e));
+      return;
+    }
+    await this.runEdit(client, args);
+  }
+
+  /** Asks the server for the edit (with a cancellable progress notification), then the review. */
+  private async runEdit(client: LanguageClient, args: EditArgs): Promise<void> {
     let preview: Preview;
     let report = "";
     try {

@@ -16,7 +16,7 @@ export interface EditArgs {
 }
 
 export interface PlanStep { uri: string; range: Range; reason: string }
-export interface EditResult { edit: unknown; plan: PlanStep[]; report: string }
+export interface EditResult { edit: unknown; plan: PlanStep[]; report: string; applied?: boolean; failureReason?: string }
 
 export interface ContextSnippet { path: string; startLine: number; endLine: number; reason: string; text: string }
 export interface ContextResult { snippets: ContextSnippet[]; prompt: string }
@@ -34,6 +34,21 @@ export function editArgs(instruction: string, scope: EditScope, uri?: string, ra
   return args;
 }
 
+/**
+ * The arguments of the "Hearth: edit selection…" code action's `hearth.edit` command ({scope, uri,
+ * range}, no instruction) completed with the instruction the user typed.
+ */
+export function codeActionEditArgs(raw: unknown, instruction: string): EditArgs {
+  if (!isObject(raw) || typeof raw.uri !== "string" || !isRange(raw.range)) {
+    throw new ProtocolError("The code action's hearth.edit arguments lack a uri and a range.");
+  }
+  const scope = raw.scope === "file" || raw.scope === "repository" ? raw.scope : "selection";
+  return editArgs(instruction, scope, raw.uri, scope === "selection" ? raw.range : undefined);
+}
+
+const isPosition = (v: unknown): v is Position => isObject(v) && typeof v.line === "number" && typeof v.character === "number";
+const isRange = (v: unknown): v is Range => isObject(v) && isPosition(v.start) && isPosition(v.end);
+
 export function contextArgs(uri: string, position: Position): { uri: string; position: Position } {
   return { uri, position };
 }
@@ -45,11 +60,14 @@ export function parseEditResult(value: unknown): EditResult {
   if (!isObject(value)) throw new ProtocolError("hearth.edit returned no result");
   if (!isObject(value.edit)) throw new ProtocolError("hearth.edit result has no `edit` WorkspaceEdit");
   const plan = Array.isArray(value.plan) ? value.plan : [];
-  return {
+  const result: EditResult = {
     edit: value.edit,
     plan: plan.filter((p): p is PlanStep => isObject(p) && typeof p.uri === "string" && typeof p.reason === "string"),
     report: typeof value.report === "string" ? value.report : "",
   };
+  if (typeof value.applied === "boolean") result.applied = value.applied;
+  if (typeof value.failureReason === "string") result.failureReason = value.failureReason;
+  return result;
 }
 
 /** Validates a `hearth.context` result; throws ProtocolError naming what is wrong. */

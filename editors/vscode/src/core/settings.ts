@@ -22,6 +22,8 @@ export interface ClientSettings {
   serverPath: string;
   extraArgs: string[];
   requestTimeoutMs: number;
+  /** Start the server with --log-prompts (its log then holds source code). */
+  logPrompts: boolean;
 }
 
 export interface Settings {
@@ -95,6 +97,7 @@ export function readSettings(get: RawGet): Settings {
       serverPath: str(get("serverPath")) ?? "",
       extraArgs: Array.isArray(extraArgs) ? extraArgs.filter((a): a is string => typeof a === "string") : [],
       requestTimeoutMs: num("requestTimeoutMs", get("requestTimeoutMs"), warnings),
+      logPrompts: get("logPrompts") === true,
     },
     server,
     warnings,
@@ -110,8 +113,16 @@ export function didChangeConfigurationParams(server: ServerOptions): { settings:
 export function needsRestart(before: Settings, after: Settings): boolean {
   return (
     before.client.serverPath !== after.client.serverPath ||
-    before.client.extraArgs.join("\u0000") !== after.client.extraArgs.join("\u0000")
+    before.client.extraArgs.join("\u0000") !== after.client.extraArgs.join("\u0000") ||
+    before.client.logPrompts !== after.client.logPrompts
   );
+}
+
+/** The server's arguments: `serve`, the extra ones, and `--log-prompts` when hearth.logPrompts is on. */
+export function serverArgs(client: ClientSettings): string[] {
+  const args = ["serve", ...client.extraArgs];
+  if (client.logPrompts && !args.includes("--log-prompts")) args.push("--log-prompts");
+  return args;
 }
 
 /** Whether completions are wanted for a document of this language. */

@@ -12,7 +12,7 @@ export type StatusState =
   | { kind: "starting" }
   | { kind: "loading"; message?: string }
   | { kind: "indexing"; percentage?: number; message?: string }
-  | { kind: "ready"; message?: string }
+  | { kind: "ready"; message?: string; background?: string }
   | { kind: "error"; message: string }
   | { kind: "crashed"; message: string };
 
@@ -39,7 +39,11 @@ export function parseServerStatus(payload: unknown): ServerStatus | undefined {
   return status;
 }
 
-/** The next state. Notifications are ignored unless a server is up; malformed ones change nothing. */
+/**
+ * The next state. Notifications are ignored unless a server is up; malformed ones change nothing.
+ * Once ready, index work does not turn the bar back to indexing (it shows in the tooltip), and an
+ * indexing percentage never goes backwards: the bar never regresses to a worse state on its own.
+ */
 export function nextStatus(state: StatusState, event: StatusEvent): StatusState {
   switch (event.type) {
     case "starting":
@@ -63,10 +67,15 @@ export function nextStatus(state: StatusState, event: StatusEvent): StatusState 
       switch (status.state) {
         case "loading":
           return withMessage({ kind: "loading" });
-        case "indexing":
-          return status.percentage === undefined
-            ? withMessage({ kind: "indexing" })
-            : withMessage({ kind: "indexing", percentage: status.percentage });
+        case "indexing": {
+          if (state.kind === "ready") {
+            const pct = status.percentage === undefined ? "" : ` ${Math.round(status.percentage)}%`;
+            return { ...state, background: `indexing${pct}` };
+          }
+          const before = state.kind === "indexing" ? state.percentage : undefined;
+          const percentage = before === undefined ? status.percentage : Math.max(before, status.percentage ?? before);
+          return percentage === undefined ? withMessage({ kind: "indexing" }) : withMessage({ kind: "indexing", percentage });
+        }
         case "ready":
           return withMessage({ kind: "ready" });
         case "error":
@@ -102,7 +111,7 @@ export function viewStatus(state: StatusState, completionsEnabled: boolean): Sta
     case "ready":
       return {
         text: `Hearth${suffix}`,
-        tooltip: `${state.message ?? "Ready."} ${clickHint}`,
+        tooltip: `${state.message ?? "Ready."}${state.background ? ` (${state.background} in the background)` : ""} ${clickHint}`,
         icon: completionsEnabled ? "flame" : "circle-slash",
         severity: "normal",
       };

@@ -13,7 +13,7 @@ import { CancellationTokenSource, ResponseError } from "vscode-languageserver-pr
 import { clientCapabilities, requireBinary, requireModel, startServer, type Server } from "../harness";
 import { didChangeConfigurationParams, readSettings } from "../../src/core/settings";
 import { initialStatus, nextStatus, type StatusState } from "../../src/core/status";
-import { contextArgs, editArgs, inlineItems, parseContextResult, parseEditResult } from "../../src/core/protocol";
+import { codeActionEditArgs, contextArgs, editArgs, inlineItems, parseContextResult, parseEditResult } from "../../src/core/protocol";
 import { buildPreview, collectEdits } from "../../src/core/diffModel";
 import { withTimeout } from "../../src/core/timeout";
 
@@ -115,15 +115,11 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
   });
 
   const advertised = () => (capabilities.executeCommandProvider as { commands?: string[] } | undefined)?.commands ?? [];
-  /** The edit tests run, strictly, when the server advertises hearth.edit; until then they are reported as skipped. */
-  const editSkip = (t: { skip: (message: string) => void }) => {
-    if (advertised().includes("hearth.edit")) return false;
-    t.skip(`the server does not advertise hearth.edit yet (it advertises ${JSON.stringify(advertised())})`);
-    return true;
-  };
+  const edit = (args: unknown) => request("workspace/executeCommand", { command: "hearth.edit", arguments: [args] }).then(parseEditResult);
 
-  test("the server advertises the commands the extension calls", () => {
-    for (const c of ["hearth.context", "hearth.status"]) assert.ok(advertised().includes(c), `server does not advertise ${c}: ${JSON.stringify(advertised())}`);
+  test("the server advertises the commands and the code action the extension uses", () => {
+    for (const c of ["hearth.context", "hearth.status", "hearth.edit"]) assert.ok(advertised().includes(c), `server does not advertise ${c}: ${JSON.stringify(advertised())}`);
+    assert.deepEqual((capabilities.codeActionProvider as { codeActionKinds?: string[] }).codeActionKinds, ["refactor.rewrite"]);
   });
 
   test("hearth/status notifications drive the status bar to ready", () => {
@@ -197,12 +193,57 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     assert.ok(inlineItems(await inline(endOf(documentText))).length > 0, "completions come back when python is enabled again");
   });
 
-  test("hearth.edit on a selection returns a WorkspaceEdit the review can show", async (t) => {
-    if (editSkip(t)) return;
-    const selection = { start: { line: 7, character: 0 }, end: { line: 11, character: 17 } }; // def total ... return result
-    const raw = await request("workspace/executeCommand", { command: "hearth.edit", arguments: [editArgs("use the built-in sum", "selection", mainUri, selection)] });
-    const result = parseEditResult(raw);
+  const selection = { start: { line: 7, character: 0 }, end: { line: 11, character: 17 } }; // def total ... return result
+  /** MAIN (as the editor holds it) with `from` renamed to `to` in lines `first..last` (0-based) only. */
+  const renamedIn = (from: string, to: string, first: number, last: number) =>
+    documentText
+      .split("\n")
+      .map((l, i) => (i >= first && i <= last ? l.replace(new RegExp(`\\b${from}\\b`, "g"), to) : l))
+      .join("\n");
+
+  test("hearth.edit renames exactly within a selection; the review shows the unsaved document changed", async () => {
+    const result = await edit(editArgs("rename result to acc", "selection", mainUri, selection));
+    const preview = await buildPreview(result.edit, async (uri) => (uri === mainUri ? documentText : undefined));
+    assert.deepEqual(preview.problems, []);
+    assert.deepEqual(preview.files.map((f) => f.uri), [mainUri]);
+    assert.equal(preview.files[0]!.after, renamedIn("result", "acc", 8, 11));
+    assert.equal(result.plan.length, 4, JSON.stringify(result.plan));
+    assert.match(result.report, /1 file\(s\) changed/);
+  });
+
+  test('the code action "Hearth: edit selection…" gives the command the extension completes with an instruction', async () => {
+    const actions = await request<{ title: string; kind: string; command: { command: string; arguments: unknown[] } }[]>("textDocument/codeAction", {
+      textDocument: { uri: mainUri },
+      range: selection,
+      context: { diagnostics: [] },
+    });
+    assert.equal(actions.length, 1, JSON.stringify(actions));
+    assert.equal(actions[0]!.title, "Hearth: edit selection…");
+    assert.equal(actions[0]!.kind, "refactor.rewrite");
+    assert.equal(actions[0]!.command.command, "hearth.edit");
+    // What the extension's executeCommand middleware sends once the user typed the instruction.
+    const result = await edit(codeActionEditArgs(actions[0]!.command.arguments[0], "rename values to items"));
+    const preview = await buildPreview(result.edit, async (uri) => (uri === mainUri ? documentText : undefined));
+    assert.deepEqual(preview.problems, []);
+    assert.equal(preview.files[0]!.after, renamedIn("values", "items", 7, 11));
+    const none = await request<unknown[] | null>("textDocument/codeAction", { textDocument: { uri: mainUri }, range: { start: selection.start, end: selection.start }, context: { diagnostics: [] } });
+    assert.ok(none === null || none.length === 0, "no code action for an empty selection");
+  });
+
+  test("hearth.edit with apply: true asks the client through workspace/applyEdit and reports its answer", async () => {
+    const result = await edit({ ...editArgs("rename add to plus", "file", mainUri), apply: true });
+    assert.equal(result.applied, false);
+    assert.equal(result.failureReason, "the test client reviews edits itself");
+    assert.equal(collectEdits(result.edit).files.length, 1, "the edit is still returned for review");
+  });
+
+  test("hearth.edit with a model instruction returns a plan and a report (the tiny model may change nothing)", async () => {
+    const result = await edit(editArgs("use the built-in sum", "selection", mainUri, selection));
+    assert.equal(result.plan.length, 1, JSON.stringify(result.plan));
+    assert.equal(result.plan[0]!.uri, mainUri);
+    assert.match(result.report, /model rewrite of 1 region/);
     const collected = collectEdits(result.edit);
+    if (collected.files.length === 0) assert.match(result.report, /0 file\(s\) changed[^]*dropped main\.py:8-12: \S/, "no change: the report says why");
     for (const f of collected.files) {
       assert.equal(f.uri, mainUri, "a selection edit only touches its file");
       for (const e of f.edits) {
@@ -214,10 +255,8 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     assert.equal(typeof result.report, "string");
   });
 
-  test("hearth.edit across the repository plans within the workspace", async (t) => {
-    if (editSkip(t)) return;
-    const raw = await request("workspace/executeCommand", { command: "hearth.edit", arguments: [editArgs("rename mean_of to arithmetic_mean", "repository")] });
-    const result = parseEditResult(raw);
+  test("hearth.edit across the repository plans within the workspace", async () => {
+    const result = await edit(editArgs("rename mean_of to arithmetic_mean", "repository"));
     const rootUri = pathToFileURL(root).href;
     for (const step of result.plan) assert.ok(step.uri.startsWith(rootUri), `plan step outside the workspace: ${step.uri}`);
     const texts: Record<string, string> = { [mainUri]: documentText, [helpersUri]: HELPERS };

@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { editArgs, inlineItems, parseContextResult, parseEditResult, ProtocolError, renderContext } from "../../src/core/protocol";
+import { codeActionEditArgs, editArgs, inlineItems, parseContextResult, parseEditResult, ProtocolError, renderContext } from "../../src/core/protocol";
 
 const range = { start: { line: 1, character: 0 }, end: { line: 2, character: 0 } };
 
@@ -36,4 +36,15 @@ test("inline completion results: list, array, snippet strings, junk", () => {
   assert.deepEqual(inlineItems([{ insertText: { kind: "snippet", value: "x$0" }, range }]), [{ insertText: "x$0", range }]);
   assert.deepEqual(inlineItems(null), []);
   assert.deepEqual(inlineItems({ items: [{ nope: 1 }, 5] }), []);
+});
+
+test("the code action's hearth.edit arguments take the typed instruction", () => {
+  const raw = { scope: "selection", uri: "file:///a.py", range };
+  assert.deepEqual(codeActionEditArgs(raw, " add types "), { instruction: "add types", scope: "selection", uri: "file:///a.py", range, apply: false });
+  assert.throws(() => codeActionEditArgs(raw, "  "), /instruction is empty/);
+  assert.throws(() => codeActionEditArgs({ scope: "selection", uri: "file:///a.py" }, "x"), /lack a uri and a range/);
+  assert.throws(() => codeActionEditArgs(42, "x"), ProtocolError);
+  const applied = parseEditResult({ edit: { changes: {} }, plan: [], report: "", applied: false, failureReason: "refused" });
+  assert.equal(applied.applied, false);
+  assert.equal(applied.failureReason, "refused");
 });

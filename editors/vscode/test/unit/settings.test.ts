@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { didChangeConfigurationParams, languageEnabled, needsRestart, readSettings } from "../../src/core/settings";
+import { didChangeConfigurationParams, languageEnabled, needsRestart, readSettings, serverArgs } from "../../src/core/settings";
 
 const from = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -18,7 +18,7 @@ test("defaults match docs/protocol.md", () => {
     enabledLanguages: ["*"],
   });
   assert.equal("model" in s.server, false, "an unset model is left to the server's default");
-  assert.deepEqual(s.client, { enabled: true, serverPath: "", extraArgs: [], requestTimeoutMs: 3000 });
+  assert.deepEqual(s.client, { enabled: true, serverPath: "", extraArgs: [], requestTimeoutMs: 3000, logPrompts: false });
   assert.deepEqual(s.warnings, []);
 });
 
@@ -85,4 +85,14 @@ test("language filter", () => {
   assert.equal(languageEnabled(all, "go"), true);
   assert.equal(languageEnabled(some, "python"), true);
   assert.equal(languageEnabled(some, "go"), false);
+});
+
+test("hearth.logPrompts adds --log-prompts to the server's arguments and restarts it", () => {
+  const off = readSettings(from({ serverArgs: ["--no-index"] }));
+  const on = readSettings(from({ serverArgs: ["--no-index"], logPrompts: true }));
+  assert.deepEqual(serverArgs(off.client), ["serve", "--no-index"]);
+  assert.deepEqual(serverArgs(on.client), ["serve", "--no-index", "--log-prompts"]);
+  assert.deepEqual(serverArgs(readSettings(from({ serverArgs: ["--log-prompts"], logPrompts: true })).client), ["serve", "--log-prompts"]);
+  assert.equal(needsRestart(off, on), true);
+  assert.equal(readSettings(from({ logPrompts: "yes" })).client.logPrompts, false, "only a real true turns it on");
 });

@@ -65,3 +65,21 @@ test("completions toggled off shows in the bar", () => {
   assert.equal(viewStatus(ready, false).text, "Hearth (completions off)");
   assert.equal(viewStatus(ready, false).icon, "circle-slash");
 });
+
+test("once ready, index work shows in the tooltip, not as a step back to indexing", () => {
+  const ready = run([{ type: "starting" }, { type: "running" }, note({ state: "loading" }), note({ state: "ready", message: "tiny-coder ready" })]);
+  const reindexing = run([note({ state: "indexing", percentage: 10 }), note({ state: "indexing", percentage: 55.2 })], ready);
+  assert.equal(reindexing.kind, "ready");
+  assert.equal(viewStatus(reindexing, true).text, "Hearth");
+  assert.match(viewStatus(reindexing, true).tooltip, /^tiny-coder ready \(indexing 55% in the background\)/);
+  const done = nextStatus(reindexing, note({ state: "ready", message: "tiny-coder ready" }));
+  assert.deepEqual(done, { kind: "ready", message: "tiny-coder ready" });
+  // A model reload is a real change of state and shows.
+  assert.equal(viewStatus(nextStatus(done, note({ state: "loading", message: "other" })), true).text, "Hearth: loading model");
+});
+
+test("an indexing percentage never goes backwards", () => {
+  const s = run([{ type: "starting" }, { type: "running" }, note({ state: "indexing", percentage: 60 }), note({ state: "indexing", percentage: 20 }), note({ state: "indexing" })]);
+  assert.equal(viewStatus(s, true).text, "Hearth: indexing 60%");
+  assert.equal(viewStatus(nextStatus(s, note({ state: "indexing", percentage: 80 })), true).text, "Hearth: indexing 80%");
+});
