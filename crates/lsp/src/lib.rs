@@ -33,27 +33,36 @@ where
 {
     let (service, socket) = LspService::build(|client| Backend::new(client, options, context))
         .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
-        .custom_method(transport::MALFORMED_METHOD, Backend::malformed_message)
         .finish();
     let (filtered, sink) = tokio::io::duplex(1 << 20);
+    let (server_output, merged) = tokio::io::duplex(1 << 20);
+    let (replies, answers) = tokio::sync::mpsc::channel(transport::REPLY_QUEUE);
     // Requests wait on the one model; a high limit keeps `didChange` from queueing behind them.
     let lifecycle = Arc::new(Lifecycle::default());
     let service = Wrapped { inner: service, lifecycle: lifecycle.clone() };
-    let server = Server::new(filtered, output, socket).concurrency_level(64).serve(service);
-    let filter = transport::sanitize(input, sink);
-    tokio::pin!(server);
-    tokio::select! {
-        _ = &mut server => {}
-        _ = lifecycle.exit.notified() => {
-            // tower-lsp would wait for more input after `exit`; give it a moment to flush instead.
-            let _ = tokio::time::timeout(std::time::Duration::from_millis(100), &mut server).await;
-        }
-        result = filter => {
-            if let Err(e) = result {
-                tracing::error!("reading the client's messages failed: {e}");
+    let server = Server::new(filtered, server_output, socket).concurrency_level(64).serve(service);
+    let filter = transport::sanitize(input, sink, replies);
+    // Malformed input is answered by the filter; `merge` writes its answers between the server's frames.
+    let writer = transport::merge(merged, answers, Box::pin(output));
+    let session = async {
+        tokio::pin!(server);
+        tokio::select! {
+            _ = &mut server => {}
+            _ = lifecycle.exit.notified() => {
+                // tower-lsp would wait for more input after `exit`; give it a moment to flush instead.
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(100), &mut server).await;
             }
-            server.await; // the filter dropped its end of the pipe, so the server sees end of input
+            result = filter => {
+                if let Err(e) = result {
+                    tracing::error!("reading the client's messages failed: {e}");
+                }
+                server.await; // the filter dropped its end of the pipe, so the server sees end of input
+            }
         }
+    };
+    let (_, written) = tokio::join!(session, writer);
+    if let Err(e) = written {
+        tracing::error!("writing to the client failed: {e}");
     }
     if lifecycle.shutdown.load(Ordering::Relaxed) {
         0

@@ -513,12 +513,6 @@ impl Backend {
         Ok(found.map(|(text, at)| to_proto::inline_completion(text, at)))
     }
 
-    /// Stands in for a message that could not be decoded (see `transport`): answers with a parse error.
-    pub async fn malformed_message(&self, params: Value) -> Result<Value> {
-        let reason = params.get("reason").and_then(|r| r.as_str()).unwrap_or("malformed message");
-        Err(Error { code: ErrorCode::ParseError, message: reason.to_string().into(), data: None })
-    }
-
     fn context_command(&self, args: &[Value]) -> Result<Option<Value>> {
         #[derive(serde::Deserialize)]
         struct Args {
