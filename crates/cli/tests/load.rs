@@ -214,3 +214,35 @@ fn every_malformed_message_in_a_burst_is_answered() {
     rpc.shutdown();
     assert!(child.wait().unwrap().success());
 }
+
+/// Caps: with one decoding slot and no queue, requests that arrive while one decodes are refused with
+/// an error naming the cap; a 50 MB document is held but gets no completion; the server answers on.
+#[test]
+fn a_full_queue_refuses_and_a_huge_document_gets_no_completion() {
+    let workspace = tempfile::tempdir().unwrap();
+    let (mut child, mut rpc) = server();
+    rpc.start(workspace.path(), json!({"debounceMs": 0, "maxConcurrentRequests": 1, "maxQueuedRequests": 0, "maxTokens": 64}));
+    let uris: Vec<String> = (0..6).map(|i| format!("file://{}/q{i}.py", workspace.path().display())).collect();
+    for uri in &uris {
+        rpc.open(uri, "python", PYTHON_SOURCE);
+    }
+    // One request per document (so latest-wins cancels none), sent together.
+    let ids: Vec<i64> = uris.iter().map(|uri| rpc.request("textDocument/inlineCompletion", completion_params(uri, 7, 4))).collect();
+    let answers: Vec<Value> = ids.iter().map(|&id| rpc.response(id, Duration::from_secs(120))).collect();
+    let refused: Vec<&Value> = answers.iter().filter(|a| a["error"]["code"] == -32803).collect();
+    println!("{} of {} requests refused: {:?}", refused.len(), ids.len(), refused.first().map(|a| &a["error"]["message"]));
+    assert!(!refused.is_empty(), "no request was refused: {answers:?}");
+    assert!(refused.iter().all(|a| a["error"]["message"].as_str().unwrap().contains("maxQueuedRequests")));
+    assert!(answers.iter().any(|a| a.get("error").is_none()), "none was served: {answers:?}");
+
+    let huge_uri = format!("file://{}/huge.py", workspace.path().display());
+    let huge = "value = compute(1, 2)\n".repeat((50 << 20) / 22 + 1);
+    assert!(huge.len() >= 50 << 20, "{}", huge.len());
+    rpc.open(&huge_uri, "python", &huge);
+    assert_eq!(rpc.inline_completion(&huge_uri, 1000, 4), Value::Null, "a document over maxDocumentBytes gets no completion");
+    // The next request on a normal document is answered (`inline_completion` fails on an error).
+    let next = rpc.inline_completion(&uris[0], 7, 4);
+    println!("next answer: {next}");
+    rpc.shutdown();
+    assert!(child.wait().unwrap().success());
+}

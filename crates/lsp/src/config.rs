@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use hearth_assist::completion::{CompletionOptions, LoadSpec};
+
+use crate::limits::Caps;
 use serde::{Deserialize, Serialize};
 
 /// One layer of settings; unset keys fall through to the layer below.
@@ -30,6 +32,18 @@ pub struct Settings {
     pub retrieval: Option<bool>,
     /// Speculate with n-gram lookup in the document and snippets.
     pub lookup: Option<bool>,
+    /// Caps (load shedding): prompt tokens at most (bounds `contextBudget`).
+    #[serde(alias = "max_context_tokens")]
+    pub max_context_tokens: Option<usize>,
+    /// Completion requests decoding at once.
+    #[serde(alias = "max_concurrent_requests")]
+    pub max_concurrent_requests: Option<usize>,
+    /// Completion requests waiting for a slot; past it a request is refused with an error.
+    #[serde(alias = "max_queued_requests")]
+    pub max_queued_requests: Option<usize>,
+    /// Larger documents are kept but get no completions and are not sent to the index.
+    #[serde(alias = "max_document_bytes")]
+    pub max_document_bytes: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +88,11 @@ impl Settings {
             enabled_languages,
             prefix_reuse,
             retrieval,
-            lookup
+            lookup,
+            max_context_tokens,
+            max_concurrent_requests,
+            max_queued_requests,
+            max_document_bytes
         )
     }
 }
@@ -128,7 +146,16 @@ pub struct Effective {
     pub debounce_ms: u64,
     pub enabled_languages: Vec<String>,
     pub prefix_reuse: bool,
+    pub caps: Caps,
+    pub max_document_bytes: usize,
 }
+
+/// Defaults of the caps.
+pub const DEFAULT_MAX_CONTEXT_TOKENS: usize = 8192;
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 2;
+pub const DEFAULT_MAX_QUEUED_REQUESTS: usize = 16;
+/// As the index's default file-size limit.
+pub const DEFAULT_MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
 impl ServerOptions {
     /// Resolves the file layer, then `client` on top, then the command line's model.
@@ -144,7 +171,11 @@ impl ServerOptions {
         let options = CompletionOptions {
             multiline: s.multiline.unwrap_or(defaults.multiline),
             max_tokens: s.max_tokens.unwrap_or(defaults.max_tokens).clamp(1, 1024),
-            context_budget: s.context_budget.unwrap_or(defaults.context_budget).max(16),
+            context_budget: s
+                .context_budget
+                .unwrap_or(defaults.context_budget)
+                .min(s.max_context_tokens.unwrap_or(DEFAULT_MAX_CONTEXT_TOKENS))
+                .max(16),
             retrieval: s.retrieval.unwrap_or(defaults.retrieval),
             lookup: s.lookup.unwrap_or(defaults.lookup),
             ..defaults
@@ -160,6 +191,11 @@ impl ServerOptions {
             debounce_ms: s.debounce_ms.unwrap_or(30).min(2000),
             enabled_languages: s.enabled_languages.clone().unwrap_or_else(|| vec!["*".into()]),
             prefix_reuse: s.prefix_reuse.unwrap_or(true),
+            caps: Caps {
+                concurrent: s.max_concurrent_requests.unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS).max(1),
+                queued: s.max_queued_requests.unwrap_or(DEFAULT_MAX_QUEUED_REQUESTS),
+            },
+            max_document_bytes: s.max_document_bytes.unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES),
         }
     }
 }
@@ -205,6 +241,21 @@ mod tests {
         assert_eq!(e.options.max_tokens, 12);
         assert_eq!(e.debounce_ms, 5);
         assert!(Settings::from_client(&serde_json::json!({"maxTokens": "many"})).is_err());
+    }
+
+    #[test]
+    fn caps_have_defaults_and_bound_the_context_budget() {
+        let e = options(None, None).effective(&Settings::default());
+        assert_eq!(e.caps, Caps { concurrent: DEFAULT_MAX_CONCURRENT_REQUESTS, queued: DEFAULT_MAX_QUEUED_REQUESTS });
+        assert_eq!(e.max_document_bytes, DEFAULT_MAX_DOCUMENT_BYTES);
+        let client = Settings::from_client(&serde_json::json!({
+            "contextBudget": 100000, "maxContextTokens": 2048, "maxConcurrentRequests": 0, "maxQueuedRequests": 0, "maxDocumentBytes": 10
+        }))
+        .unwrap();
+        let e = options(None, None).effective(&client);
+        assert_eq!(e.options.context_budget, 2048);
+        assert_eq!(e.caps, Caps { concurrent: 1, queued: 0 });
+        assert_eq!(e.max_document_bytes, 10);
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod config;
 mod documents;
 pub mod edit_command;
 pub mod from_proto;
+pub mod limits;
 pub mod status;
 pub mod server;
 pub mod socket;

@@ -21,6 +21,7 @@ use tower_lsp::{Client, LanguageServer};
 use crate::config::{Effective, ModelSource, ServerOptions, Settings};
 use crate::documents::{Document, Documents};
 use crate::edit_command::{self, EditArgs, EditInput, EditModel};
+use crate::limits::{Limiter, Shed};
 use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
 use crate::{from_proto, to_proto};
 
@@ -113,6 +114,8 @@ pub struct Backend {
     /// Running `hearth.edit`s, cancelled on shutdown.
     edits: Arc<Mutex<HashMap<u64, CancelToken>>>,
     stats: Arc<Stats>,
+    /// Completion slots and queue (the caps in `Effective::caps`).
+    limiter: Arc<Limiter>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -122,6 +125,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub(crate) fn invalid_params(message: impl Into<String>) -> Error {
     Error { code: ErrorCode::InvalidParams, message: message.into().into(), data: None }
 }
+
+/// LSP's `RequestFailed`: the server refused a valid request (here: a cap was reached).
+const REQUEST_FAILED: i64 = -32803;
 
 fn cancelled() -> Error {
     Error::request_cancelled()
@@ -147,6 +153,7 @@ impl Backend {
             progress_ids: AtomicU64::new(0),
             edits: Arc::default(),
             stats: Arc::default(),
+            limiter: Arc::default(),
         }
     }
 
@@ -339,6 +346,10 @@ impl Backend {
         if !effective.language_enabled(&doc.language) {
             return Ok(None);
         }
+        if doc.text.len() > effective.max_document_bytes {
+            tracing::info!("no completion in {uri}: {} bytes, over maxDocumentBytes = {}", doc.text.len(), effective.max_document_bytes);
+            return Ok(None);
+        }
         // Debounce: at most one decode start per document per `debounceMs`; a request that comes sooner
         // waits out the rest, and is dropped if a newer one arrives meanwhile.
         let debounce = Duration::from_millis(effective.debounce_ms);
@@ -347,6 +358,15 @@ impl Backend {
         }
         token.check().map_err(|_| CompleteError::Cancelled)?;
         let completer = self.completer().await?;
+        let slot = match self.limiter.acquire(effective.caps, token).await {
+            Ok(slot) => slot,
+            Err(Shed::Cancelled) => return Err(CompleteError::Cancelled),
+            Err(Shed::QueueFull { queued }) => {
+                tracing::warn!("completion refused: the queue is full (maxQueuedRequests = {queued})");
+                let message = format!("Hearth is busy: the completion queue is full (maxQueuedRequests = {queued}); request refused");
+                return Err(Error { code: ErrorCode::ServerError(REQUEST_FAILED), message: message.into(), data: None }.into());
+            }
+        };
         token.check().map_err(|_| CompleteError::Cancelled)?;
         let path = self.relative_path(uri);
         let repo_name = lock(&self.root).as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().to_string());
@@ -356,6 +376,7 @@ impl Backend {
         let language = doc.language.clone();
         let stats = self.stats.clone();
         let run = tokio::task::spawn_blocking(move || {
+            let _slot = slot; // held until decoding stops, even when the request's future is dropped
             let request = CompletionRequest {
                 text: &text,
                 offset,
@@ -436,6 +457,10 @@ impl Backend {
         let progress = running.progress.take().expect("set above");
         let (edit, mut value) = match outcome {
             Ok(done) => done,
+            Err(e) if e.code == ErrorCode::RequestCancelled => {
+                progress.end("cancelled".into()).await;
+                return Err(e);
+            }
             Err(e) => {
                 tracing::warn!("{}", e.message);
                 progress.end(e.message.to_string()).await;
@@ -606,7 +631,10 @@ impl LanguageServer for Backend {
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
         let d = params.text_document;
         let doc = Document::new(d.text, d.version, d.language_id);
-        if let Some(source) = lock(&self.context).clone() {
+        let limit = self.effective().max_document_bytes;
+        if doc.text.len() > limit {
+            tracing::info!("{}: {} bytes, over maxDocumentBytes = {limit}: kept, but no completions and not indexed", d.uri, doc.text.len());
+        } else if let Some(source) = lock(&self.context).clone() {
             let (path, text) = (self.relative_path(&d.uri), doc.text.clone());
             tokio::task::spawn_blocking(move || source.set_overlay(&path, &text));
         }
