@@ -457,6 +457,10 @@ impl Backend {
         let progress = running.progress.take().expect("set above");
         let (edit, mut value) = match outcome {
             Ok(done) => done,
+            Err(e) if e.code == ErrorCode::RequestCancelled => {
+                progress.end("cancelled".into()).await;
+                return Err(e);
+            }
             Err(e) => {
                 tracing::warn!("{}", e.message);
                 progress.end(e.message.to_string()).await;

@@ -11,6 +11,7 @@ import {
   ExecuteCommandRequest,
   LanguageClient,
   State,
+  WorkDoneProgress,
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
@@ -46,6 +47,7 @@ class Hearth implements vscode.Disposable {
   /** Read-only virtual documents: proposed file contents and context pages, by URI. */
   private readonly proposed = new Map<string, string>();
   private contextPages = 0;
+  private edits = 0;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -306,9 +308,21 @@ class Hearth implements vscode.Disposable {
     let preview: Preview;
     let report = "";
     try {
+      // The server's `$/progress` (planning, region i of n, checking) on our token, in one notification;
+      // cancelling it sends `$/cancelRequest`, which stops the server's decoding.
+      const workDoneToken = `hearth-edit-${++this.edits}`;
       const raw = await vscode.window.withProgress(
         { location: vscode.ProgressLocation.Notification, title: "Hearth is preparing the edit…", cancellable: true },
-        (_progress, token) => client.sendRequest(ExecuteCommandRequest.type, { command: COMMANDS.edit, arguments: [args] }, token),
+        async (progress, token) => {
+          const steps = client.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
+            if (value.kind === "report" && value.message !== undefined) progress.report({ message: value.message });
+          });
+          try {
+            return await client.sendRequest(ExecuteCommandRequest.type, { command: COMMANDS.edit, arguments: [args], workDoneToken }, token);
+          } finally {
+            steps.dispose();
+          }
+        },
       );
       const result = parseEditResult(raw);
       report = result.report;

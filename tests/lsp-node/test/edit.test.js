@@ -83,6 +83,15 @@ function applied(edit) {
   return out;
 }
 
+/** The `end` report of a progress token, once it has come. */
+async function progressEnd(token) {
+  for (;;) {
+    const end = progress.find((p) => p.token === token && p.value.kind === 'end');
+    if (end) return end.value;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 async function waitForIdleReady() {
   const deadline = Date.now() + READY_MS;
   for (;;) {
@@ -190,7 +199,9 @@ test('a repository rename returns the exact WorkspaceEdit, computed on unsaved b
   assert.ok(result.plan.length === 5 && result.plan.every((p) => p.uri.startsWith(pathToFileURL(root).href) && p.reason), JSON.stringify(result.plan));
   assert.match(result.report, /structural rename of `mean_of` to `arithmetic_mean`/);
   assert.match(result.report, /3 file\(s\) changed/);
-  // Progress on the token the client gave: begin, planning ... checking, end.
+  // Progress on the token the client gave: begin, planning ... checking, end. ($/progress and the
+  // response travel separately, so the end may come after the result.)
+  await progressEnd('edit-progress-1');
   const mine = progress.filter((p) => p.token === 'edit-progress-1').map((p) => p.value);
   assert.equal(mine[0].kind, 'begin');
   assert.equal(mine[mine.length - 1].kind, 'end');
@@ -267,8 +278,20 @@ test('$/cancelRequest stops an edit and the server keeps serving', async () => {
   assert.match(applied(result.edit)['main.py'], /^def show\(values\):$/m);
 });
 
-test('shutdown and exit end the process cleanly', async () => {
+test('shutdown cancels a running edit; exit then ends the process cleanly', async () => {
+  const lines = Array.from({ length: 24 }, (_, i) => `    value_${i + 1} = compute(value_${i}, ${i})`);
+  const text = `def pipeline(value_0):\n${lines.join('\n')}\n    return value_24\n`;
+  fs.writeFileSync(path.join(root, 'long.py'), text);
+  await conn.sendNotification('textDocument/didOpen', { textDocument: { uri: uriOf('long.py'), languageId: 'python', version: 1, text } });
+  progress.length = 0;
+  const range = { start: { line: 0, character: 0 }, end: { line: 26, character: 0 } };
+  const outcome = execute({ instruction: 'convert to a class with one method per step', scope: 'selection', uri: uriOf('long.py'), range }, undefined, 'edit-shutdown')
+    .then((r) => `finished: ${r.report}`, (e) => e.code);
+  // Decoding has started once the plan is reported.
+  while (!progress.some((p) => p.token === 'edit-shutdown' && p.value.message === '1 region(s) planned')) await new Promise((r) => setTimeout(r, 10));
   await conn.sendRequest('shutdown');
+  assert.equal(await outcome, rpc.LSPErrorCodes.RequestCancelled);
+  assert.equal((await progressEnd('edit-shutdown')).message, 'cancelled');
   const exited = new Promise((resolve) => server.on('exit', (code) => resolve(code)));
   await conn.sendNotification('exit');
   assert.equal(await exited, 0, stderr.slice(-2000));

@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { execFileSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
-import { CancellationTokenSource, ResponseError } from "vscode-languageserver-protocol/node";
+import { CancellationTokenSource, ResponseError, WorkDoneProgress } from "vscode-languageserver-protocol/node";
 import { clientCapabilities, requireBinary, requireModel, startServer, type Server } from "../harness";
 import { didChangeConfigurationParams, readSettings } from "../../src/core/settings";
 import { initialStatus, nextStatus, type StatusState } from "../../src/core/status";
@@ -202,7 +202,21 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
       .join("\n");
 
   test("hearth.edit renames exactly within a selection; the review shows the unsaved document changed", async () => {
-    const result = await edit(editArgs("rename result to acc", "selection", mainUri, selection));
+    // As the extension sends it: with a workDoneToken whose `$/progress` it shows in its notification.
+    const steps: string[] = [];
+    const messages: string[] = [];
+    const listening = server.connection.onProgress(WorkDoneProgress.type, "hearth-edit-1", (value) => {
+      steps.push(value.kind);
+      if (value.kind === "report" && value.message !== undefined) messages.push(value.message);
+    });
+    const raw = await request("workspace/executeCommand", { command: "hearth.edit", arguments: [editArgs("rename result to acc", "selection", mainUri, selection)], workDoneToken: "hearth-edit-1" });
+    // `$/progress` and the response travel separately: the end may come after the result.
+    while (!steps.includes("end")) await new Promise((r) => setTimeout(r, 10));
+    listening.dispose();
+    const result = parseEditResult(raw);
+    assert.equal(steps[0], "begin");
+    assert.equal(steps[steps.length - 1], "end");
+    assert.deepEqual([messages[0], messages[messages.length - 1]], ["planning", "checking"], JSON.stringify(messages));
     const preview = await buildPreview(result.edit, async (uri) => (uri === mainUri ? documentText : undefined));
     assert.deepEqual(preview.problems, []);
     assert.deepEqual(preview.files.map((f) => f.uri), [mainUri]);
