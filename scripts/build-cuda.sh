@@ -1,20 +1,32 @@
 #!/usr/bin/env bash
-# Builds `hearth` with `--features cuda` on a machine without a GPU or a CUDA install.
+# Builds `hearth --features cuda` on a machine without a GPU or a CUDA install, as a binary that
+# also starts on machines without one (it then warns and runs on the CPU).
 #
 # nvcc, the CUDA headers and libcudart come from PyPI (CUDA 13.0: the GPU machines run driver 580,
 # whose CUDA is 13.0, and carry the cu13 libraries; PTX from a newer nvcc would not load there).
-# cudarc links libcuda, libcublas, libcublasLt, libcurand and libnvrtc at build time; instead of
-# downloading ~1 GB of wheels only to link, we link against stub libraries that export the same
-# symbols under the real sonames. At run time the real libraries of the GPU machine are loaded.
+#
+# candle-core 0.11 asks cudarc for `dynamic-linking`, which puts libcuda/libcublas/... in the
+# binary's DT_NEEDED list: without a driver the process dies in the loader, before main (candle
+# issue #3900). cudarc can instead open them with dlopen (`dynamic-loading`), but refuses both modes
+# at once, and candle-core gives no switch. So the build uses cudarc 0.19.10 from the local cargo
+# registry, with one change to its build script: `dynamic-linking` keeps its link search paths but
+# links nothing and compiles the dlopen code path. candle-kernels links `cudart` for its MoE/MMQ
+# kernels; the link finds `libcudart.a` (the toolkit's libcudart_static.a) first, so cudart is
+# inside the binary and needs only the driver, which it too opens lazily.
+#
+# The patch goes in through `--config patch...` on a copy of the working tree (tracked and
+# untracked, not ignored files), so the repository's Cargo.lock stays as it is.
 #
 # Usage: scripts/build-cuda.sh            (prints the path of the built binary on its last line)
 # Env:   CARGO_TARGET_DIR (default ~/.cache/hearth/target-cuda), CUDA_COMPUTE_CAP (default 90),
 #        HEARTH_CUDA_VENV (default ~/.cache/hearth/cuda-venv), NICE (default 19).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 
-VENV=${HEARTH_CUDA_VENV:-$HOME/.cache/hearth/cuda-venv}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/hearth/target-cuda}
+CACHE=$HOME/.cache/hearth
+VENV=${HEARTH_CUDA_VENV:-$CACHE/cuda-venv}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$CACHE/target-cuda}
 export CUDA_COMPUTE_CAP=${CUDA_COMPUTE_CAP:-90}
 
 # 1. The CUDA 13.0 toolkit pieces from PyPI (nvvm must be pinned too, or pip takes the newest).
@@ -27,29 +39,52 @@ export CUDA_HOME=$CUDA_ROOT CUDA_PATH=$CUDA_ROOT
 export PATH="$CUDA_ROOT/bin:$PATH"
 nvcc --version | tail -2
 
-# 2. Link-time stubs with the real sonames; symbol names come from cudarc's own bindings. They go in
-# $CUDA_HOME/lib/stubs, which cudarc's build script already searches (no RUSTFLAGS, so a release
-# target dir of the plain build can seed this one).
+# 2. Static cudart: `-lcudart` must find libcudart.a, and no libcudart.so, in a searched folder.
 STUBS=$CUDA_ROOT/lib/stubs
-CUDARC=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.10 | head -1)
 mkdir -p "$STUBS"
-stub() { # stub <link name> <soname> <cudarc sys module>
-  local name=$1 soname=$2 module=$3
-  [ -f "$STUBS/lib$name.so" ] && return 0
-  grep -o 'load::<_F>("[A-Za-z0-9_]*")' "$CUDARC/src/$module/sys/mod.rs" | sed 's/.*("\(.*\)")/\1/' |
-    sort -u | sed 's/.*/void &(void) {}/' >"$STUBS/$name.c"
-  cc -shared -fPIC -Wl,-soname,"$soname" -o "$STUBS/lib$name.so" "$STUBS/$name.c"
-}
-stub cuda libcuda.so.1 driver
-stub cublas libcublas.so.13 cublas
-stub cublasLt libcublasLt.so.13 cublaslt
-stub curand libcurand.so.10 curand
-stub nvrtc libnvrtc.so.13 nvrtc
-ln -sf "$CUDA_ROOT/lib/libcudart.so.13" "$STUBS/libcudart.so"
+rm -f "$STUBS/libcudart.so"
+ln -sf "$CUDA_ROOT/lib/libcudart_static.a" "$STUBS/libcudart.a"
 
-# 3. Build (niced: the build machine is shared).
+# 3. cudarc with the dlopen code path under candle's `dynamic-linking` feature.
+CUDARC_SRC=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/cudarc-0.19.10 | head -1)
+CUDARC=$CACHE/cudarc-0.19.10-dlopen
+if [ ! -f "$CUDARC/.patched" ]; then
+  rm -rf "$CUDARC" && cp -r "$CUDARC_SRC" "$CUDARC"
+  python3 - "$CUDARC/build.rs" <<'PY'
+import sys
+path = sys.argv[1]
+src = open(path).read()
+old = '    #[cfg(feature = "dynamic-linking")]\n    dynamic_linking(major, minor);\n'
+new = ('    #[cfg(feature = "dynamic-linking")]\n'
+       '    {\n'
+       '        // hearth: keep the search paths, link nothing, open the libraries with dlopen.\n'
+       '        for path in link_searches(major, minor) {\n'
+       '            println!("cargo:rustc-link-search=native={}", path.display());\n'
+       '        }\n'
+       '        println!("cargo:rustc-cfg=feature=\\"dynamic-loading\\"");\n'
+       '    }\n')
+assert src.count(old) == 1, "cudarc build.rs changed: the patch no longer applies"
+open(path, "w").write(src.replace(old, new))
+PY
+  touch "$CUDARC/.patched"
+fi
+
+# 4. A copy of the working tree to build in (tar keeps mtimes, so unchanged crates stay built).
+SRC=$CACHE/cuda-src
+rm -rf "$SRC" && mkdir -p "$SRC"
+git ls-files -co --exclude-standard -z | tar --null -T - -cf - | tar -xf - -C "$SRC"
+cd "$SRC"
+
+# 5. Build (niced: the build machine is shared).
 start=$(date +%s)
-nice -n "${NICE:-19}" cargo build --release --features cuda -p hearth-cli
+nice -n "${NICE:-19}" cargo build --release --features cuda -p hearth-cli \
+  --config "patch.crates-io.cudarc.path=\"$CUDARC\""
 echo "cuda build took $(( $(date +%s) - start )) s"
-ls -l "$CARGO_TARGET_DIR/release/hearth"
-echo "$CARGO_TARGET_DIR/release/hearth"
+bin=$CARGO_TARGET_DIR/release/hearth
+if readelf -d "$bin" | grep -E 'NEEDED.*(libcuda|libcublas|libcurand|libnvrtc|libcudart)'; then
+  echo "error: the binary still links CUDA libraries at load time" >&2
+  exit 1
+fi
+ls -l "$bin"
+cd "$repo"
+echo "$bin"

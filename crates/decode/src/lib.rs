@@ -150,7 +150,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(target: &LoadedModel, draft: Option<&LoadedModel>) -> Result<Self, DecodeError> {
-        let capacity = target.info.max_positions.min(32_768);
+        let capacity = target.info.max_positions.min(hearth_model::fit::DEFAULT_CACHE_POSITIONS);
         Self::with_capacity(target, draft, capacity)
     }
 

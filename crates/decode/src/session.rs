@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
+use hearth_model::fit::PREFILL_CHUNK;
 use hearth_model::{KvCache, Logits, ModelError, Tensor, Transformer};
-
-/// Prompts are processed in chunks so attention scratch memory stays bounded.
-const PREFILL_CHUNK: usize = 512;
 
 pub struct Session {
     model: Arc<Transformer>,

@@ -14,6 +14,9 @@ pub enum ModelError {
     NotFound { spec: String, message: String },
     #[error("the context is full: {needed} positions needed, the cache holds {capacity}")]
     ContextFull { needed: usize, capacity: usize },
+    /// The model does not fit in the free memory of the GPU the user asked for.
+    #[error("{0}")]
+    DoesNotFit(String),
     #[error("empty input: at least one token is needed")]
     EmptyInput,
     #[error("tensor computation failed: {0}")]

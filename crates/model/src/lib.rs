@@ -3,6 +3,7 @@
 
 mod device;
 mod error;
+pub mod fit;
 mod kv_cache;
 pub mod models;
 mod resolve;
@@ -76,6 +77,9 @@ pub struct LoadOptions {
     pub dequantize: bool,
     /// CPU threads; `None` keeps candle's default (every physical core).
     pub threads: Option<usize>,
+    /// Positions the caller's KV cache will hold, for the GPU memory estimate
+    /// (default [`fit::DEFAULT_CACHE_POSITIONS`], clamped to the model's context).
+    pub cache_positions: Option<usize>,
 }
 
 /// A model ready to run: weights, tokenizer and facts. Cheap to share: the weights are read-only.
@@ -116,19 +120,54 @@ pub fn load_with(spec: &str, opts: &LoadOptions) -> Result<LoadedModel> {
     let files = resolve(spec)?;
     configure_cpu_threads(opts.threads);
     let (device, warning) = select_device(opts.device);
-    if let Some(w) = &warning {
-        tracing::warn!("{w}");
-    }
-    let mut loaded = match &files {
-        ModelFiles::HfFolder { dir, config, weights, tokenizer } => load_hf(dir, config, weights, tokenizer, &device, opts.dtype)?,
-        ModelFiles::Gguf { path } => load_gguf(path, &device, opts.dequantize)?,
+    let mut place = Placement {
+        device,
+        warning,
+        forced: matches!(opts.device, DeviceChoice::Cuda(_) | DeviceChoice::Metal),
+        positions: opts.cache_positions.unwrap_or(fit::DEFAULT_CACHE_POSITIONS),
     };
+    let mut loaded = match &files {
+        ModelFiles::HfFolder { dir, config, weights, tokenizer } => load_hf(dir, config, weights, tokenizer, &mut place, opts.dtype)?,
+        ModelFiles::Gguf { path } => load_gguf(path, &mut place, opts.dequantize)?,
+    };
+    // Callers show `warning` to the user (the CLI on stderr, the server as a status message).
+    if let Some(w) = &place.warning {
+        tracing::debug!("{w}");
+    }
     loaded.info.weight_bytes = files.weight_bytes();
-    loaded.warning = warning;
+    loaded.warning = place.warning;
     Ok(loaded)
 }
 
-fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, device: &Device, dtype: Option<DType>) -> Result<LoadedModel> {
+/// Where a model is being loaded, and what the user should hear about it.
+struct Placement {
+    device: Device,
+    warning: Option<String>,
+    /// The user named the device: a model too large for it is an error, not a move to the CPU.
+    forced: bool,
+    positions: usize,
+}
+
+impl Placement {
+    /// Before weights go to a GPU: estimate what the model needs there and compare with the free
+    /// memory; move to the CPU (or refuse, when forced) if it does not fit.
+    fn check_fit(&mut self, spec: &Spec, weight_bytes: u64, dtype: DType, model: &Path) -> Result<()> {
+        let Some(free) = device::free_memory(&self.device) else { return Ok(()) };
+        let need = fit::MemoryEstimate::new(spec, weight_bytes, dtype.size_in_bytes(), self.positions);
+        tracing::debug!(?need, free, "GPU memory estimate");
+        match fit::decide(&need, free, self.forced, model, &describe_device(&self.device)) {
+            fit::Fit::Fits => Ok(()),
+            fit::Fit::UseCpu(message) => {
+                self.device = Device::Cpu;
+                self.warning = Some(message);
+                Ok(())
+            }
+            fit::Fit::Refuse(message) => Err(ModelError::DoesNotFit(message)),
+        }
+    }
+}
+
+fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, place: &mut Placement, dtype: Option<DType>) -> Result<LoadedModel> {
     let text = std::fs::read_to_string(config).map_err(|source| ModelError::Io { path: config.into(), source })?;
     let json: serde_json::Value = serde_json::from_str(&text).in_file(config)?;
     let arch = json["model_type"]
@@ -145,15 +184,20 @@ fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, dev
     spec.validate(config)?;
     let tok = Tokenizer::from_file(tokenizer)?;
     check_vocab(&tok, &spec, tokenizer)?;
-    let dtype = dtype.unwrap_or(if device.is_cpu() {
-        DType::F32
-    } else {
-        match json["torch_dtype"].as_str() {
-            Some("float32") => DType::F32,
-            Some("float16") => DType::F16,
-            _ => DType::BF16,
-        }
-    });
+    let dtype_on = |device: &Device| {
+        dtype.unwrap_or(if device.is_cpu() {
+            DType::F32
+        } else {
+            match json["torch_dtype"].as_str() {
+                Some("float32") => DType::F32,
+                Some("float16") => DType::F16,
+                _ => DType::BF16,
+            }
+        })
+    };
+    let gpu_dtype = dtype_on(&place.device);
+    place.check_fit(&spec, fit::parameter_count(&spec) * gpu_dtype.size_in_bytes() as u64, gpu_dtype, dir)?;
+    let (device, dtype) = (&place.device, dtype_on(&place.device));
     let ws = weights::WeightSource::safetensors(weights, dtype, device)?;
     let model = Transformer::load(spec, &ws)?;
     let eos = eos_from_config(dir, &json).unwrap_or_else(|| tok.default_eos());
@@ -161,7 +205,7 @@ fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, dev
     Ok(finish(model, tok, family, name, dir, format!("safetensors {}", dtype_name(dtype)), eos, device))
 }
 
-fn load_gguf(path: &Path, device: &Device, dequantize: bool) -> Result<LoadedModel> {
+fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<LoadedModel> {
     let mut file = File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
     let content = gguf_file::Content::read(&mut file).map_err(|e| {
         ModelError::bad_file(path, format!("not a readable GGUF file ({})", e.to_string().lines().next().unwrap_or("")))
@@ -192,6 +236,15 @@ fn load_gguf(path: &Path, device: &Device, dequantize: bool) -> Result<LoadedMod
         .and_then(|v| v.to_string().ok())
         .cloned()
         .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().to_string());
+    // GGUF computes in F32: quantized matmul weights stay as stored, the embedding table is
+    // expanded to F32, and `dequantize` expands everything.
+    let on_device = if dequantize {
+        fit::parameter_count(&spec) * 4
+    } else {
+        gguf_tensor_bytes(&content) + (spec.vocab_size * spec.hidden_size * 4) as u64
+    };
+    place.check_fit(&spec, on_device, DType::F32, path)?;
+    let device = &place.device;
     let ws = weights::WeightSource::gguf(path, content, file, device, dequantize);
     let stored = ws.gguf_dtype("model.layers.0.self_attn.q_proj.weight").map(|d| format!("{d:?}").to_lowercase()).unwrap_or_default();
     let format = if dequantize { format!("gguf {stored} (dequantized to f32)") } else { format!("gguf {stored}") };
@@ -246,14 +299,20 @@ fn eos_from_config(dir: &Path, config: &serde_json::Value) -> Option<Vec<u32>> {
 fn check_gguf_extent(content: &gguf_file::Content, file: &File, path: &Path) -> Result<()> {
     let len = file.metadata().map_err(|source| ModelError::Io { path: path.into(), source })?.len();
     for (name, info) in &content.tensor_infos {
-        let elems = info.shape.elem_count();
-        let bytes = elems / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
-        let end = content.tensor_data_offset + info.offset + bytes as u64;
+        let end = content.tensor_data_offset + info.offset + tensor_bytes(info);
         if end > len {
             return Err(ModelError::bad_file(path, format!("truncated: tensor `{name}` ends at byte {end} but the file has {len}")));
         }
     }
     Ok(())
+}
+
+fn tensor_bytes(info: &gguf_file::TensorInfo) -> u64 {
+    (info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size()) as u64
+}
+
+fn gguf_tensor_bytes(content: &gguf_file::Content) -> u64 {
+    content.tensor_infos.values().map(tensor_bytes).sum()
 }
 
 fn dtype_name(dtype: DType) -> String {
