@@ -3,11 +3,15 @@
 use std::path::Path;
 
 use candle_core::quantized::gguf_file;
+use tokenizers::decoders::byte_fallback::ByteFallback;
+use tokenizers::decoders::fuse::Fuse;
+use tokenizers::decoders::strip::Strip;
 use tokenizers::models::bpe::BPE;
+use tokenizers::normalizers::{Prepend, Replace};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::sequence::Sequence;
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
-use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
+use tokenizers::{AddedToken, DecoderWrapper, NormalizerWrapper, PreTokenizerWrapper, SplitDelimiterBehavior};
 
 use crate::{ModelError, Result};
 
@@ -45,39 +49,58 @@ impl Tokenizer {
         Ok(Self::wrap(inner))
     }
 
-    /// Rebuilds a byte-level BPE tokenizer from `tokenizer.ggml.*` metadata.
+    /// Rebuilds the tokenizer from `tokenizer.ggml.*` metadata: byte-level BPE (`gpt2`) or
+    /// SentencePiece BPE (`llama`).
     pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Self> {
         let md = |k: &str| content.metadata.get(k);
         let bad = |m: String| ModelError::bad_file(path, m);
-        let model = md("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("");
-        if model != "gpt2" {
-            return Err(bad(format!(
-                "GGUF tokenizer model `{model}` is not supported (only byte-level BPE, `gpt2`); use the model's Hugging Face folder with tokenizer.json instead"
-            )));
-        }
         let strings = |k: &str| -> Result<Vec<String>> {
             let v = md(k).ok_or_else(|| bad(format!("GGUF metadata lacks `{k}`")))?;
             let list = v.to_vec().map_err(|_| bad(format!("`{k}` is not a list")))?;
             list.iter().map(|s| s.to_string().cloned().map_err(|_| bad(format!("`{k}` holds a non-string")))).collect()
         };
         let tokens = strings("tokenizer.ggml.tokens")?;
-        let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
-            .into_iter()
-            .map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| bad(format!("bad merge `{m}`"))))
-            .collect::<Result<_>>()?;
         let types: Vec<i32> = match md("tokenizer.ggml.token_type").and_then(|v| v.to_vec().ok()) {
             Some(list) => list.iter().map(|v| v.to_i32().unwrap_or(1)).collect(),
             None => vec![1; tokens.len()],
         };
         let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .build()
-            .map_err(|e| bad(format!("cannot build BPE tokenizer: {e}")))?;
-        let mut inner = tokenizers::Tokenizer::new(bpe);
-        let pre = md("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("default");
-        inner.with_pre_tokenizer(Some(pre_tokenizer(pre).map_err(|e| bad(format!("pre-tokenizer `{pre}`: {e}")))?));
-        inner.with_decoder(Some(ByteLevel::default()));
+        let model = md("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("");
+        let mut inner = match model {
+            "gpt2" => {
+                let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
+                    .into_iter()
+                    .map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| bad(format!("bad merge `{m}`"))))
+                    .collect::<Result<_>>()?;
+                let bpe = BPE::builder()
+                    .vocab_and_merges(vocab, merges)
+                    .build()
+                    .map_err(|e| bad(format!("cannot build BPE tokenizer: {e}")))?;
+                let mut inner = tokenizers::Tokenizer::new(bpe);
+                let pre = md("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("default");
+                inner.with_pre_tokenizer(Some(pre_tokenizer(pre).map_err(|e| bad(format!("pre-tokenizer `{pre}`: {e}")))?));
+                inner.with_decoder(Some(ByteLevel::default()));
+                inner
+            }
+            "llama" => {
+                let scores: Vec<f32> = match md("tokenizer.ggml.scores").and_then(|v| v.to_vec().ok()) {
+                    Some(list) => list.iter().map(|v| v.to_f32().map_err(|_| bad("`tokenizer.ggml.scores` holds a non-number".into()))).collect::<Result<_>>()?,
+                    None => return Err(bad("GGUF metadata lacks `tokenizer.ggml.scores`".into())),
+                };
+                if scores.len() != tokens.len() {
+                    return Err(bad(format!("{} tokenizer scores for {} tokens", scores.len(), tokens.len())));
+                }
+                let unk = md("tokenizer.ggml.unknown_token_id").and_then(|v| v.to_u32().ok()).unwrap_or(0) as usize;
+                let space_prefix = md("tokenizer.ggml.add_space_prefix").and_then(|v| v.to_bool().ok()).unwrap_or(true);
+                sentencepiece_bpe(vocab, spm_merges(&tokens, &scores), tokens.get(unk).cloned(), space_prefix)
+                    .map_err(|e| bad(format!("cannot build SentencePiece tokenizer: {e}")))?
+            }
+            other => {
+                return Err(bad(format!(
+                    "GGUF tokenizer model `{other}` is not supported (byte-level BPE `gpt2` and SentencePiece `llama` are); use the model's Hugging Face folder with tokenizer.json instead"
+                )))
+            }
+        };
         // Control (3) and user-defined (4) tokens are matched whole, as llama.cpp does.
         let specials: Vec<AddedToken> = tokens
             .iter()
@@ -151,6 +174,58 @@ impl Tokenizer {
     pub fn default_eos(&self) -> Vec<u32> {
         EOS_SPELLINGS.iter().filter_map(|s| self.token_id(s)).collect()
     }
+}
+
+/// SentencePiece BPE as Hugging Face's `LlamaConverter` rebuilds it: BPE over `▁`-for-space text
+/// with byte fallback (`<0xXX>` tokens), no pre-tokenizer, and the matching decoder.
+fn sentencepiece_bpe(
+    vocab: tokenizers::models::bpe::Vocab,
+    merges: Vec<(String, String)>,
+    unk: Option<String>,
+    space_prefix: bool,
+) -> tokenizers::Result<tokenizers::Tokenizer> {
+    let mut builder = BPE::builder().vocab_and_merges(vocab, merges).fuse_unk(true).byte_fallback(true);
+    if let Some(unk) = unk {
+        builder = builder.unk_token(unk);
+    }
+    let mut inner = tokenizers::Tokenizer::new(builder.build()?);
+    let mut normalizers: Vec<NormalizerWrapper> = Vec::new();
+    if space_prefix {
+        normalizers.push(Prepend::new("▁".into()).into());
+    }
+    normalizers.push(Replace::new(" ", "▁")?.into());
+    inner.with_normalizer(Some(tokenizers::normalizers::Sequence::new(normalizers)));
+    let mut decoders: Vec<DecoderWrapper> =
+        vec![Replace::new("▁", " ")?.into(), ByteFallback::new().into(), Fuse::new().into()];
+    if space_prefix {
+        decoders.push(Strip::new(' ', 1, 0).into());
+    }
+    inner.with_decoder(Some(tokenizers::decoders::sequence::Sequence::new(decoders)));
+    Ok(inner)
+}
+
+/// BPE merges from SentencePiece scores (`generate_merges` in Hugging Face's converter): every
+/// split of a piece into two pieces of the vocabulary is a merge; merges rank by the merged piece's
+/// score, then by the lengths (in chars) of the left and right parts, longest first, then by the
+/// ids of the parts.
+fn spm_merges(tokens: &[String], scores: &[f32]) -> Vec<(String, String)> {
+    let ids: std::collections::HashMap<&str, usize> = tokens.iter().enumerate().map(|(i, t)| (t.as_str(), i)).collect();
+    let mut merges: Vec<(f32, usize, usize, &str, &str)> = Vec::new();
+    for (piece, &score) in tokens.iter().zip(scores) {
+        let mut local: Vec<(usize, usize, &str, &str)> = piece
+            .char_indices()
+            .skip(1)
+            .filter_map(|(at, _)| {
+                let (l, r) = piece.split_at(at);
+                Some((*ids.get(l)?, *ids.get(r)?, l, r))
+            })
+            .collect();
+        local.sort_by_key(|&(li, ri, _, _)| (li, ri));
+        merges.extend(local.into_iter().map(|(_, _, l, r)| (score, l.chars().count(), r.chars().count(), l, r)));
+    }
+    // Python's `sorted(..., reverse=True)` is stable: equal keys keep their order.
+    merges.sort_by(|a, b| (b.0, b.1, b.2).partial_cmp(&(a.0, a.1, a.2)).unwrap_or(std::cmp::Ordering::Equal));
+    merges.into_iter().map(|(_, _, _, l, r)| (l.to_string(), r.to_string())).collect()
 }
 
 fn pre_tokenizer(name: &str) -> tokenizers::Result<PreTokenizerWrapper> {
