@@ -169,7 +169,8 @@ impl Placement {
 
 fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, place: &mut Placement, dtype: Option<DType>) -> Result<LoadedModel> {
     let text = std::fs::read_to_string(config).map_err(|source| ModelError::Io { path: config.into(), source })?;
-    let json: serde_json::Value = serde_json::from_str(&text).in_file(config)?;
+    let mut json: serde_json::Value = serde_json::from_str(&text).in_file(config)?;
+    models::normalize_config(&mut json);
     let arch = json["model_type"]
         .as_str()
         .or_else(|| json["architectures"].get(0).and_then(|a| a.as_str()))

@@ -11,6 +11,25 @@ use candle_core::quantized::gguf_file;
 
 use crate::{ModelError, Result};
 
+/// Brings a transformers 5 `config.json` to the older layout the family configs mirror:
+/// transformers 5 writes the RoPE base and scaling under `rope_parameters` and the weights' dtype
+/// as `dtype`; older files (most on the Hub) have `rope_theta`, `rope_scaling` and `torch_dtype`.
+pub(crate) fn normalize_config(json: &mut serde_json::Value) {
+    let Some(obj) = json.as_object_mut() else { return };
+    if let Some(params) = obj.get("rope_parameters").and_then(|p| p.as_object()).cloned() {
+        if let (false, Some(theta)) = (obj.contains_key("rope_theta"), params.get("rope_theta")) {
+            obj.insert("rope_theta".into(), theta.clone());
+        }
+        let kind = params.get("rope_type").and_then(|t| t.as_str()).unwrap_or("default");
+        if kind != "default" && obj.get("rope_scaling").is_none_or(|s| s.is_null()) {
+            obj.insert("rope_scaling".into(), serde_json::Value::Object(params));
+        }
+    }
+    if let (false, Some(dtype)) = (obj.contains_key("torch_dtype"), obj.get("dtype").cloned()) {
+        obj.insert("torch_dtype".into(), dtype);
+    }
+}
+
 /// Typed access to `<arch>.*` GGUF metadata with errors that name the file and key.
 pub(crate) struct GgufMeta<'a> {
     pub content: &'a gguf_file::Content,
@@ -68,4 +87,22 @@ fn default_rope_theta() -> f64 {
 
 fn default_true() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_transformers_5_rope_parameters() {
+        let mut v = serde_json::json!({"rope_parameters": {"rope_theta": 5e5, "rope_type": "linear", "factor": 4.0}, "dtype": "bfloat16"});
+        super::normalize_config(&mut v);
+        assert_eq!(v["rope_theta"], 5e5);
+        assert_eq!(v["rope_scaling"]["rope_type"], "linear");
+        assert_eq!(v["rope_scaling"]["factor"], 4.0);
+        assert_eq!(v["torch_dtype"], "bfloat16");
+        // The older layout wins where both are present.
+        let mut old = serde_json::json!({"rope_theta": 1e4, "rope_parameters": {"rope_theta": 5e5, "rope_type": "default"}});
+        super::normalize_config(&mut old);
+        assert_eq!(old["rope_theta"], 1e4);
+        assert!(old.get("rope_scaling").is_none());
+    }
 }
