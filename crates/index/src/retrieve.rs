@@ -11,6 +11,7 @@ use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 
+use crate::schema::SegmentColumns;
 use crate::store::{Index, RecentEdit, State, SymbolEntry};
 use crate::tokenizer::for_each_identifier;
 use crate::walk::floor_char_boundary;
@@ -284,16 +285,23 @@ impl Index {
             (definitions, edits)
         };
         let mut definitions = definitions;
-        definitions.sort_by(|a, b| b.3.total_cmp(&a.3));
+        definitions.sort_by(|a, b| b.score.total_cmp(&a.score));
         definitions.truncate(MAX_DEFINITION_READS);
         let mut candidates = Vec::new();
-        for (name, def, imported, score) in definitions {
+        for Candidate {
+            name,
+            path,
+            def,
+            imported,
+            score,
+        } in definitions
+        {
             let span = (def.start_byte as usize, def.end_byte as usize);
-            let Some(body) = self.read_span(&def.path, span.0, span.1, MAX_DEFINITION_LINES) else {
+            let Some(body) = self.read_span(&path, span.0, span.1, MAX_DEFINITION_LINES) else {
                 continue;
             };
             candidates.push(Snippet {
-                path: def.path.to_string(),
+                path: path.to_string(),
                 start_line: def.start_line,
                 end_line: def.start_line + body.lines().count().max(1) as u32 - 1,
                 text: body,
@@ -365,45 +373,49 @@ impl Index {
         )?;
         let best = top.first().map_or(1.0, |(s, _)| *s).max(f32::EPSILON);
         let mut taken = 0;
+        let mut columns = SegmentColumns::new(&searcher);
         for (score, address) in top {
             if taken == MAX_SIMILAR {
                 break;
             }
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let field_str = |f| {
-                doc.get_first(f)
-                    .and_then(|v| v.as_str())
-                    .map(str::to_string)
-            };
-            let field_u32 = |f| crate::schema::doc_u64(&doc, f) as u32;
-            let Some(path) = field_str(self.fields.path) else {
+            let Some(chunk) = columns.chunk(address)? else {
                 continue;
             };
-            let (start, end) = (
-                field_u32(self.fields.start_line),
-                field_u32(self.fields.end_line),
-            );
-            if path == rel && start <= window.1 && end >= window.0 {
+            let (start, end) = (chunk.start_line, chunk.end_line);
+            if chunk.path == rel && start <= window.1 && end >= window.0 {
                 continue;
             }
-            let body = match field_str(self.fields.text) {
+            // Only windows and outlines store anything: most hits never touch the doc store.
+            let (mut header, mut outline) = (None, None);
+            if chunk.stored_extra {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                let field_str = |f| {
+                    doc.get_first(f)
+                        .and_then(|v| v.as_str())
+                        .map(str::to_string)
+                };
+                header = field_str(self.fields.header);
+                outline = field_str(self.fields.text);
+            }
+            let path = chunk.path;
+            let body = match outline {
                 Some(outline) => Some((start, end, outline)),
-                None => {
-                    let (from, to) = (
-                        field_u32(self.fields.start_byte),
-                        field_u32(self.fields.end_byte),
-                    );
-                    self.read_span(&path, from as usize, to as usize, MAX_CHUNK_LINES)
-                        .map(|body| {
-                            let last = start + body.lines().count().max(1) as u32 - 1;
-                            (start, last, body)
-                        })
-                }
+                None => self
+                    .read_span(
+                        &path,
+                        chunk.start_byte as usize,
+                        chunk.end_byte as usize,
+                        MAX_CHUNK_LINES,
+                    )
+                    .map(|body| {
+                        let last = start + body.lines().count().max(1) as u32 - 1;
+                        (start, last, body)
+                    }),
             };
             let Some((start_line, end_line, mut body)) = body else {
                 continue;
             };
-            if let Some(header) = field_str(self.fields.header) {
+            if let Some(header) = header {
                 body = format!("{header}\n    ...\n{body}");
             }
             taken += 1;
@@ -420,14 +432,23 @@ impl Index {
     }
 }
 
-/// Definitions worth showing, as (name, definition, imported, score), best names first.
+/// A definition worth showing, resolved out of the symbol table.
+struct Candidate {
+    name: String,
+    path: Arc<str>,
+    def: SymbolEntry,
+    imported: bool,
+    score: f32,
+}
+
+/// Definitions worth showing, best names first.
 fn definition_candidates(
     state: &State,
     rel: &str,
     text: &str,
     cursor_line: u32,
     window: (u32, u32),
-) -> Vec<(String, SymbolEntry, bool, f32)> {
+) -> Vec<Candidate> {
     let mut out = Vec::new();
     // Name -> (weight, imported): nearer the cursor weighs more; import lines weigh a fixed amount.
     let mut names: HashMap<&str, (f32, bool)> = HashMap::new();
@@ -458,6 +479,7 @@ fn definition_candidates(
         names.into_iter().map(|(n, (w, i))| (n, w, i)).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
     let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    let own_id = state.file_id(rel);
     let mut looked_up = 0;
     for (name, weight, imported) in ranked {
         let Some(defs) = state.symbols.get(name) else {
@@ -470,15 +492,18 @@ fn definition_candidates(
         // Definitions visible in the cursor's own window are already in the prompt.
         let mut defs: Vec<(&SymbolEntry, f32)> = defs
             .iter()
-            .filter(|d| !(&*d.path == rel && d.start_line <= window.1 && d.end_line >= window.0))
-            .map(|d| (d, affinity(rel, dir, &d.path)))
+            .filter(|d| {
+                !(Some(d.file) == own_id && d.start_line <= window.1 && d.end_line >= window.0)
+            })
+            .map(|d| (d, affinity(rel, dir, state.path(d.file))))
             .collect();
         if defs.is_empty() {
             continue;
         }
         defs.sort_by(|a, b| {
-            b.1.total_cmp(&a.1)
-                .then_with(|| (&a.0.path, a.0.start_line).cmp(&(&b.0.path, b.0.start_line)))
+            b.1.total_cmp(&a.1).then_with(|| {
+                (state.path(a.0.file), a.0.start_line).cmp(&(state.path(b.0.file), b.0.start_line))
+            })
         });
         let ambiguous = defs.len() > MAX_DEFS_PER_NAME;
         let spread = (defs.len() as f32).sqrt();
@@ -486,12 +511,13 @@ fn definition_candidates(
             if ambiguous && affinity < 0.9 {
                 continue;
             }
-            out.push((
-                name.to_string(),
-                def.clone(),
+            out.push(Candidate {
+                name: name.to_string(),
+                path: state.path(def.file).clone(),
+                def: def.clone(),
                 imported,
-                weight * affinity * kind_weight(def) / spread.max(1.0),
-            ));
+                score: weight * affinity * kind_weight(def) / spread.max(1.0),
+            });
         }
     }
     out

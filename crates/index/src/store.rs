@@ -9,14 +9,15 @@ use std::time::{Duration, Instant};
 
 use hearth_syntax::{analyze, Language, SymbolKind};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use tantivy::collector::{Count, DocSetCollector, TopDocs};
 use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
-use tantivy::schema::{IndexRecordOption, Value};
+use tantivy::schema::IndexRecordOption;
 use tantivy::tokenizer::{TextAnalyzer, TokenStream, Tokenizer};
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::git::GitState;
-use crate::schema::{self, Fields, DOC_CHUNK, DOC_FILE, SCHEMA_VERSION};
+use crate::schema::{self, Fields, SegmentColumns, DOC_CHUNK, DOC_FILE, SCHEMA_VERSION};
 use crate::tokenizer::{CodeTokenizer, CODE_TOKENIZER};
 use crate::walk::{self, Candidate, SkipReason, Skipped};
 use crate::IndexError;
@@ -147,20 +148,23 @@ struct StoredSymbol {
 
 #[derive(Clone, Debug)]
 pub(crate) struct FileEntry {
+    /// The file's slot in `State::paths`; symbol entries name their file by it.
+    pub id: u32,
     pub lang: Language,
     pub hash: u64,
     pub size: u64,
     /// 0 when the indexed text came from an overlay (the next sync re-reads the disk).
     pub mtime_ns: u64,
     /// Distinct names this file defines (shared with the keys of `State::symbols`).
-    pub defined: Vec<Arc<str>>,
+    pub defined: Box<[Arc<str>]>,
 }
 
-/// A definition as the symbol table keeps it: compact (the name is the table's key; the signature is
-/// read from the file when a caller asks for it).
+/// A definition as the symbol table keeps it: compact, 48 bytes (the name is the table's key, the file
+/// an id; the signature is read from the file when a caller asks for it).
 #[derive(Clone, Debug)]
 pub(crate) struct SymbolEntry {
-    pub path: Arc<str>,
+    /// Id of the defining file: `State::path(file)`.
+    pub file: u32,
     pub scope: Option<Arc<str>>,
     pub kind: SymbolKind,
     /// Bytes from the start of the definition's first line to its end, for reading just that.
@@ -180,29 +184,51 @@ pub(crate) struct RecentEdit {
     pub at: Instant,
 }
 
+/// The definitions of one name. Most names have exactly one: it lives inline, with no allocation.
+pub(crate) type Definitions = SmallVec<[SymbolEntry; 1]>;
+
 /// What retrieval reads without touching the disk index.
 #[derive(Default)]
 pub(crate) struct State {
     pub files: HashMap<String, FileEntry>,
-    pub symbols: HashMap<Arc<str>, Vec<SymbolEntry>>,
+    /// The path of each file id; None marks a free slot, reused by the next new file.
+    paths: Vec<Option<Arc<str>>>,
+    free_ids: Vec<u32>,
+    pub symbols: HashMap<Arc<str>, Definitions>,
     pub overlays: HashMap<String, Arc<str>>,
     pub recent_edits: VecDeque<RecentEdit>,
     pub git: GitState,
 }
 
 impl State {
+    /// The path of a file id that a symbol entry holds ("" for a stale id, which the table never holds).
+    pub fn path(&self, id: u32) -> &Arc<str> {
+        static NONE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
+        self.paths
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .unwrap_or(&NONE)
+    }
+
+    /// The id of an indexed file.
+    pub fn file_id(&self, rel: &str) -> Option<u32> {
+        self.files.get(rel).map(|f| f.id)
+    }
+
     fn remove_file(&mut self, rel: &str) -> bool {
         let Some(entry) = self.files.remove(rel) else {
             return false;
         };
-        for name in entry.defined {
-            if let Some(defs) = self.symbols.get_mut(&*name) {
-                defs.retain(|d| &*d.path != rel);
+        for name in entry.defined.iter() {
+            if let Some(defs) = self.symbols.get_mut(&**name) {
+                defs.retain(|d| d.file != entry.id);
                 if defs.is_empty() {
-                    self.symbols.remove(&*name);
+                    self.symbols.remove(&**name);
                 }
             }
         }
+        self.paths[entry.id as usize] = None;
+        self.free_ids.push(entry.id);
         true
     }
 
@@ -214,18 +240,26 @@ impl State {
         symbols: Vec<(String, SymbolEntry)>,
     ) {
         self.remove_file(rel);
+        let path: Arc<str> = Arc::from(rel);
+        entry.id = match self.free_ids.pop() {
+            Some(id) => {
+                self.paths[id as usize] = Some(path);
+                id
+            }
+            None => {
+                self.paths.push(Some(path));
+                (self.paths.len() - 1) as u32
+            }
+        };
         let mut defined: HashSet<Arc<str>> = HashSet::new();
-        for (name, symbol) in symbols {
+        for (name, mut symbol) in symbols {
             let key = match self.symbols.get_key_value(name.as_str()) {
                 Some((key, _)) => key.clone(),
                 None => Arc::from(name),
             };
             defined.insert(key.clone());
-            // Most names have one definition: start at capacity 1, not the default 4.
-            self.symbols
-                .entry(key)
-                .or_insert_with(|| Vec::with_capacity(1))
-                .push(symbol);
+            symbol.file = entry.id;
+            self.symbols.entry(key).or_default().push(symbol);
         }
         entry.defined = defined.into_iter().collect();
         self.files.insert(rel.to_string(), entry);
@@ -466,12 +500,13 @@ impl Index {
             .into_iter()
             .collect();
         addresses.sort();
+        let mut columns = SegmentColumns::new(&searcher);
         let mut state = self.write_state();
         for address in addresses {
             let doc: TantivyDocument = searcher.doc(address)?;
             let text = |f| schema::doc_str(&doc, f).to_string();
             let num = |f| schema::doc_u64(&doc, f);
-            let rel = text(self.fields.path);
+            let rel = columns.path(address)?;
             let Some(lang) = Language::from_name(&text(self.fields.lang)) else {
                 continue;
             };
@@ -479,13 +514,12 @@ impl Index {
                 .map_err(|e| {
                     tantivy::TantivyError::InvalidArgument(format!("symbols of {rel}: {e}"))
                 })?;
-            let path: Arc<str> = Arc::from(rel.as_str());
             let mut scopes = Interner::default();
             let symbols: Vec<(String, SymbolEntry)> = stored
                 .into_iter()
                 .filter_map(|s| {
                     let entry = SymbolEntry {
-                        path: path.clone(),
+                        file: 0,
                         kind: SymbolKind::parse(&s.k)?,
                         start_byte: s.b,
                         end_byte: s.d,
@@ -499,11 +533,12 @@ impl Index {
                 })
                 .collect();
             let entry = FileEntry {
+                id: 0,
                 lang,
                 hash: num(self.fields.hash),
                 size: num(self.fields.size),
                 mtime_ns: num(self.fields.mtime),
-                defined: Vec::new(),
+                defined: Box::default(),
             };
             state.insert_file(&rel, entry, symbols);
         }
@@ -991,22 +1026,28 @@ impl Index {
 
     /// Definitions named exactly `name`, best first (files changed recently first, then by path).
     pub fn symbols(&self, name: &str) -> Vec<SymbolDef> {
-        let mut entries = {
+        let entries = {
             let state = self.read_state();
-            let mut entries = state.symbols.get(name).cloned().unwrap_or_default();
-            entries.sort_by(|a, b| {
+            let mut entries: Vec<(Arc<str>, SymbolEntry)> = state
+                .symbols
+                .get(name)
+                .into_iter()
+                .flatten()
+                .map(|e| (state.path(e.file).clone(), e.clone()))
+                .collect();
+            entries.sort_by(|(a_path, a), (b_path, b)| {
                 state
                     .git
-                    .recency(&b.path)
-                    .total_cmp(&state.git.recency(&a.path))
-                    .then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)))
+                    .recency(b_path)
+                    .total_cmp(&state.git.recency(a_path))
+                    .then_with(|| (a_path, a.start_line).cmp(&(b_path, b.start_line)))
             });
             entries
         };
         let mut texts = HashMap::new();
         entries
-            .drain(..)
-            .map(|e| self.symbol_def(name, e, &mut texts))
+            .into_iter()
+            .map(|(path, e)| self.symbol_def(name, path, e, &mut texts))
             .collect()
     }
 
@@ -1014,12 +1055,13 @@ impl Index {
     fn symbol_def(
         &self,
         name: &str,
+        path: Arc<str>,
         entry: SymbolEntry,
         texts: &mut HashMap<Arc<str>, Option<Arc<str>>>,
     ) -> SymbolDef {
         let text = texts
-            .entry(entry.path.clone())
-            .or_insert_with(|| self.text_of(&entry.path));
+            .entry(path.clone())
+            .or_insert_with(|| self.text_of(&path));
         let signature = text
             .as_deref()
             .and_then(|t| t.lines().nth(entry.start_line as usize))
@@ -1030,7 +1072,7 @@ impl Index {
             })
             .unwrap_or_default();
         SymbolDef {
-            path: entry.path,
+            path,
             name: name.to_string(),
             kind: entry.kind,
             scope: entry.scope.map(|s| s.to_string()),
@@ -1045,7 +1087,7 @@ impl Index {
     /// Definitions whose name contains every part of `query` (case-insensitive), at most `limit`.
     pub fn find_symbols(&self, query: &str, limit: usize) -> Vec<SymbolDef> {
         let needle = query.to_lowercase();
-        let found: Vec<(Arc<str>, SymbolEntry)> = {
+        let found: Vec<(Arc<str>, Arc<str>, SymbolEntry)> = {
             let state = self.read_state();
             let mut names: Vec<&Arc<str>> = state
                 .symbols
@@ -1055,14 +1097,19 @@ impl Index {
             names.sort_by_key(|n| (n.len(), n.to_string()));
             names
                 .into_iter()
-                .flat_map(|n| state.symbols[n].iter().map(move |e| (n.clone(), e.clone())))
+                .flat_map(|n| {
+                    let state = &state;
+                    state.symbols[n]
+                        .iter()
+                        .map(move |e| (n.clone(), state.path(e.file).clone(), e.clone()))
+                })
                 .take(limit)
                 .collect()
         };
         let mut texts = HashMap::new();
         found
             .into_iter()
-            .map(|(name, e)| self.symbol_def(&name, e, &mut texts))
+            .map(|(name, path, e)| self.symbol_def(&name, path, e, &mut texts))
             .collect()
     }
 
@@ -1076,10 +1123,11 @@ impl Index {
             IndexRecordOption::Basic,
         );
         let mut paths = HashSet::new();
+        let mut columns = SegmentColumns::new(&searcher);
         for address in searcher.search(&query, &DocSetCollector)? {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            if let Some(path) = doc.get_first(self.fields.path).and_then(|v| v.as_str()) {
-                paths.insert(path.to_string());
+            let path = columns.path(address)?;
+            if !path.is_empty() {
+                paths.insert(path);
             }
         }
         let mut paths: Vec<String> = paths.into_iter().collect();
@@ -1146,16 +1194,17 @@ impl Index {
         let searcher = self.reader.searcher();
         let top = searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
+        let mut columns = SegmentColumns::new(&searcher);
         for (score, address) in top {
-            let doc: TantivyDocument = searcher.doc(address)?;
-            let text = |f| schema::doc_str(&doc, f).to_string();
-            let num = |f| schema::doc_u64(&doc, f) as u32;
+            let Some(chunk) = columns.chunk(address)? else {
+                continue;
+            };
             hits.push(SearchHit {
-                path: text(self.fields.path),
-                kind: text(self.fields.kind),
-                name: text(self.fields.name),
-                start_line: num(self.fields.start_line),
-                end_line: num(self.fields.end_line),
+                path: chunk.path,
+                kind: chunk.kind,
+                name: chunk.name,
+                start_line: chunk.start_line,
+                end_line: chunk.end_line,
                 score,
             });
         }
@@ -1175,7 +1224,7 @@ impl Index {
         Ok(IndexStats {
             files: state.files.len(),
             source_bytes: state.files.values().map(|f| f.size).sum(),
-            symbols: state.symbols.values().map(Vec::len).sum(),
+            symbols: state.symbols.values().map(|defs| defs.len()).sum(),
             chunks,
             index_bytes: dir_size(&self.dir),
         })
@@ -1290,7 +1339,6 @@ fn prepare_text(
     let syntax = analyze(lang, text).map_err(|e| SkipReason::Unparsable {
         error: e.to_string(),
     })?;
-    let path: Arc<str> = Arc::from(rel.as_str());
     let lines = hearth_base::LineIndex::new(text);
     let mut scopes = Interner::default();
     let mut stored: Vec<StoredSymbol> = Vec::with_capacity(syntax.symbols.len());
@@ -1299,7 +1347,7 @@ fn prepare_text(
         let name_col = (s.name_range.start_byte
             - lines.line_start(s.name_range.start_line).unwrap_or(0)) as u32;
         let entry = SymbolEntry {
-            path: path.clone(),
+            file: 0,
             scope: s.scope.as_deref().map(|p| scopes.get(p)),
             kind: s.kind,
             start_byte: lines.line_start(s.range.start_line).unwrap_or(0) as u32,
@@ -1348,21 +1396,26 @@ fn prepare_text(
         doc.add_u64(fields.end_line, chunk.range.end_line as u64);
         doc.add_u64(fields.start_byte, chunk.range.start_byte as u64);
         doc.add_u64(fields.end_byte, chunk.range.end_byte as u64);
+        let mut stored_extra = false;
         if let Some(header) = &chunk.header {
             doc.add_text(fields.header, header);
+            stored_extra = true;
         }
         doc.add_text(fields.body, &chunk.text);
         if text.get(chunk.range.start_byte..chunk.range.end_byte) != Some(chunk.text.as_str()) {
             doc.add_text(fields.text, &chunk.text);
+            stored_extra = true;
         }
+        doc.add_u64(fields.stored_extra, stored_extra as u64);
         docs.push(doc);
     }
     let entry = FileEntry {
+        id: 0,
         lang,
         hash,
         size: text.len() as u64,
         mtime_ns,
-        defined: Vec::new(),
+        defined: Box::default(),
     };
     Ok(Prepared {
         rel,
