@@ -88,6 +88,10 @@ pub struct BenchReport {
     pub index_bytes: u64,
     pub index_fraction: f64,
     pub peak_rss_bytes: Option<u64>,
+    /// Resident memory right after the cold build: (anonymous, file-backed), Linux only.
+    pub rss_after_build: Option<(u64, u64)>,
+    /// Peak RSS reached by the end of the cold build.
+    pub peak_rss_build_bytes: Option<u64>,
     pub tools: Vec<ToolRun>,
 }
 
@@ -157,6 +161,16 @@ impl BenchReport {
             )
             .unwrap();
         }
+        if let Some((anon, file)) = r.rss_after_build {
+            writeln!(
+                out,
+                "| RSS after the cold build | {:.0} MB anonymous + {:.0} MB file-backed (peak so far {:.0} MB) | |",
+                mb(anon),
+                mb(file),
+                mb(r.peak_rss_build_bytes.unwrap_or(0))
+            )
+            .unwrap();
+        }
         writeln!(out, "| symbols / chunks | {} / {} | |", r.symbols, r.chunks).unwrap();
         for tool in &r.tools {
             match &tool.error {
@@ -199,12 +213,25 @@ pub fn cpu_seconds() -> Option<(f64, f64)> {
     ))
 }
 
-/// Peak resident set size of this process (Linux; None elsewhere).
-pub fn peak_rss_bytes() -> Option<u64> {
+/// A `/proc/self/status` figure in bytes (`VmHWM`, `RssAnon`, ...; Linux, None elsewhere).
+fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| {
+        l.strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with(':'))
+    })?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+/// Peak resident set size of this process (Linux; None elsewhere).
+pub fn peak_rss_bytes() -> Option<u64> {
+    status_bytes("VmHWM")
+}
+
+/// Resident memory now: (anonymous, file-backed) (Linux; None elsewhere).
+pub fn rss_split_bytes() -> Option<(u64, u64)> {
+    Some((status_bytes("RssAnon")?, status_bytes("RssFile")?))
 }
 
 /// Run the benchmark. `progress` sees the cold build's progress.
@@ -235,6 +262,8 @@ fn run_in(
     let started = Instant::now();
     let cold = index.sync(progress)?;
     let cold_seconds = started.elapsed().as_secs_f64();
+    let rss_after_build = rss_split_bytes();
+    let peak_rss_build_bytes = peak_rss_bytes();
     let cold_cpu_seconds = cpu_before
         .zip(cpu_seconds())
         .map(|((before, _), (after, _))| after - before);
@@ -324,6 +353,8 @@ fn run_in(
         index_bytes: built.index_bytes,
         index_fraction: built.index_bytes as f64 / built.source_bytes.max(1) as f64,
         peak_rss_bytes: peak_rss_bytes(),
+        rss_after_build,
+        peak_rss_build_bytes,
         tools,
     })
 }
