@@ -8,6 +8,7 @@ pub mod from_proto;
 pub mod limits;
 pub mod status;
 pub mod server;
+mod shared_models;
 pub mod socket;
 pub mod to_proto;
 mod transport;

@@ -22,6 +22,7 @@ use crate::config::{Effective, ModelSource, ServerOptions, Settings};
 use crate::documents::{Document, Documents};
 use crate::edit_command::{self, EditArgs, EditInput, EditModel};
 use crate::limits::{Limiter, Shed};
+use crate::shared_models;
 use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
 use crate::{from_proto, to_proto};
 
@@ -492,8 +493,9 @@ impl Backend {
 /// Loads the model (and draft) once; the completer and edits share the weights.
 fn load_models(spec: &LoadSpec) -> std::result::Result<(Completer, EditModel), CompletionError> {
     let device: hearth_model::DeviceChoice = spec.device.parse().map_err(CompletionError::Decode)?;
-    let target = hearth_model::load(&spec.model, device)?;
-    let draft = spec.draft.as_ref().map(|d| hearth_model::load(d, device)).transpose()?;
+    // Weights shared with the process's other sessions (`--listen`); the completer's caches are this session's.
+    let target = shared_models::load(&spec.model, device)?;
+    let draft = spec.draft.as_ref().map(|d| shared_models::load(d, device)).transpose()?;
     let completer = Completer::new(&target, draft.as_ref())?;
     Ok((completer, EditModel::new(target, draft)))
 }
