@@ -127,17 +127,18 @@ async function until(what, timeoutMs, fn) {
     await page.keyboard.press("Escape");
   });
 
-  await check("Hearth: Edit selection… shows a diff for review and applies on Apply", async () => {
-    const before = fs.readFileSync(mainPy, "utf8");
+  /** Selects lines 8-12 of main.py (`def total` … `return`). */
+  const selectTotal = async () => {
     await page.keyboard.press("Control+G");
     await page.keyboard.type("8");
     await page.keyboard.press("Enter");
     await page.keyboard.press("Home");
     for (let i = 0; i < 5; i++) await page.keyboard.press("Shift+ArrowDown");
-    await command("Hearth: Edit selection");
+  };
+  /** Types the instruction into the input box, waits for the review list, applies, saves; returns main.py. */
+  const instructAndApply = async (instruction, afterReview = async () => undefined) => {
     await page.waitForSelector(".quick-input-widget input", { state: "visible" });
-    // A rename is exact and needs no model (the 6.8M demo model rarely finishes a rewrite).
-    await page.keyboard.type("rename result to acc");
+    await page.keyboard.type(instruction);
     await page.keyboard.press("Enter");
     const outcome = await until("the review list or an error", 120000, async () => {
       const t = await toasts();
@@ -145,12 +146,22 @@ async function until(what, timeoutMs, fn) {
       return (await page.locator(".quick-input-widget .quick-input-list").innerText()).includes("Apply") ? "review" : undefined;
     });
     assert(outcome === "review", outcome);
-    assert(await page.locator(".monaco-diff-editor").count() > 0, "no diff editor opened");
-    await shot("review");
+    await afterReview();
     await page.keyboard.press("Enter"); // "Apply" is the first item
     await until("the progress notification to close", 5000, async () => !(await toasts()).includes("preparing the edit"));
     await saveAll();
-    const after = fs.readFileSync(mainPy, "utf8");
+    return fs.readFileSync(mainPy, "utf8");
+  };
+
+  await check("Hearth: Edit selection… shows a diff for review and applies on Apply", async () => {
+    const before = fs.readFileSync(mainPy, "utf8");
+    await selectTotal();
+    await command("Hearth: Edit selection");
+    // A rename is exact and needs no model (the 6.8M demo model rarely finishes a rewrite).
+    const after = await instructAndApply("rename result to acc", async () => {
+      assert(await page.locator(".monaco-diff-editor").count() > 0, "no diff editor opened");
+      await shot("review");
+    });
     const expected = before.replace("    result = 0\n    for v in values:\n        result = result + v\n    return result\n", "    acc = 0\n    for v in values:\n        acc = acc + v\n    return acc\n");
     assert(expected !== before, "the test's main.py lacks the total() body");
     assert(after === expected, `main.py after Apply:\n${after}`);
@@ -159,29 +170,13 @@ async function until(what, timeoutMs, fn) {
   await check("the code action \"Hearth: edit selection…\" asks for the instruction, then reviews and applies", async () => {
     const before = fs.readFileSync(mainPy, "utf8");
     await openFile("main.py"); // the file itself, not the last review's diff
-    await page.keyboard.press("Control+G");
-    await page.keyboard.type("8");
-    await page.keyboard.press("Enter");
-    await page.keyboard.press("Home");
-    for (let i = 0; i < 5; i++) await page.keyboard.press("Shift+ArrowDown");
+    await selectTotal();
     await page.keyboard.press("Control+Period"); // the light bulb's menu
     const action = page.locator(".action-widget").getByText("Hearth: edit selection…");
     await until("Hearth's code action in the menu", 30000, async () => (await action.count()) > 0);
     await shot("code-action");
     await page.keyboard.press("Enter"); // its only entry is selected
-    await page.waitForSelector(".quick-input-widget input", { state: "visible" });
-    await page.keyboard.type("rename values to items");
-    await page.keyboard.press("Enter");
-    const outcome = await until("the review list or an error", 120000, async () => {
-      const t = await toasts();
-      if (t.includes("Hearth edit failed")) return `error: ${t}`;
-      return (await page.locator(".quick-input-widget .quick-input-list").innerText()).includes("Apply") ? "review" : undefined;
-    });
-    assert(outcome === "review", outcome);
-    await page.keyboard.press("Enter"); // "Apply"
-    await until("the progress notification to close", 5000, async () => !(await toasts()).includes("preparing the edit"));
-    await saveAll();
-    const after = fs.readFileSync(mainPy, "utf8");
+    const after = await instructAndApply("rename values to items");
     const expected = before.replace("def total(values):", "def total(items):").replace("    for v in values:", "    for v in items:");
     assert(after === expected, `main.py after Apply:\n${after}`);
   });
