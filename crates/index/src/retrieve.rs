@@ -490,23 +490,29 @@ fn definition_candidates(
             break;
         }
         // Definitions visible in the cursor's own window are already in the prompt.
-        let mut defs: Vec<(&SymbolEntry, f32)> = defs
-            .iter()
-            .filter(|d| {
-                !(Some(d.file) == own_id && d.start_line <= window.1 && d.end_line >= window.0)
-            })
-            .map(|d| (d, affinity(rel, dir, state.path(d.file))))
-            .collect();
-        if defs.is_empty() {
+        let outside_window = |d: &&SymbolEntry| {
+            !(Some(d.file) == own_id && d.start_line <= window.1 && d.end_line >= window.0)
+        };
+        let count = defs.iter().filter(outside_window).count();
+        if count == 0 {
             continue;
         }
+        // An ambiguous name (`fmt`, `from`: thousands of definitions on a big tree) keeps only
+        // definitions in the cursor's file or directory: test that cheaply before scoring, so a common
+        // name costs one pass and no sort of all its definitions.
+        let ambiguous = count > MAX_DEFS_PER_NAME;
+        let mut defs: Vec<(&SymbolEntry, f32)> = defs
+            .iter()
+            .filter(outside_window)
+            .filter(|d| !ambiguous || Some(d.file) == own_id || in_dir(state.path(d.file), dir))
+            .map(|d| (d, affinity(rel, dir, state.path(d.file))))
+            .collect();
         defs.sort_by(|a, b| {
             b.1.total_cmp(&a.1).then_with(|| {
                 (state.path(a.0.file), a.0.start_line).cmp(&(state.path(b.0.file), b.0.start_line))
             })
         });
-        let ambiguous = defs.len() > MAX_DEFS_PER_NAME;
-        let spread = (defs.len() as f32).sqrt();
+        let spread = (count as f32).sqrt();
         for (def, affinity) in defs.into_iter().take(2) {
             if ambiguous && affinity < 0.9 {
                 continue;
@@ -563,11 +569,16 @@ fn recent_edits(
     }
 }
 
+/// Whether `path` is directly in the directory `dir` ("" for the root).
+fn in_dir(path: &str, dir: &str) -> bool {
+    path.rsplit_once('/').map_or("", |(d, _)| d) == dir
+}
+
 /// How close a definition's file is to the cursor's file.
 fn affinity(rel: &str, dir: &str, path: &str) -> f32 {
     if path == rel {
         1.0
-    } else if path.rsplit_once('/').map_or("", |(d, _)| d) == dir {
+    } else if in_dir(path, dir) {
         0.9
     } else if path.split('/').next() == rel.split('/').next() {
         0.75
