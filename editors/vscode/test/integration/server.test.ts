@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { pathToFileURL } from "node:url";
 import { CancellationTokenSource, ResponseError, WorkDoneProgress } from "vscode-languageserver-protocol/node";
 import { clientCapabilities, requireBinary, requireModel, startServer, type Server } from "../harness";
-import { didChangeConfigurationParams, readSettings } from "../../src/core/settings";
+import { didChangeConfigurationParams, readSettings, serverArgs } from "../../src/core/settings";
 import { initialStatus, nextStatus, type StatusState } from "../../src/core/status";
 import { codeActionEditArgs, contextArgs, editArgs, inlineItems, parseContextResult, parseEditResult } from "../../src/core/protocol";
 import { buildPreview, collectEdits } from "../../src/core/diffModel";
@@ -299,5 +299,24 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     await assert.rejects(request("workspace/executeCommand", { command: "hearth.context", arguments: [{ uri: "file:///nope.py" }] }), (e: unknown) => e instanceof ResponseError);
     const s = await request<{ state: string }>("workspace/executeCommand", { command: "hearth.status", arguments: [] });
     assert.equal(s.state, "ready");
+  });
+});
+
+describe("hearth.logPrompts", { timeout: READY_MS }, () => {
+  test("the setting starts the server with --log-prompts, and the server warns once that it logs source code", async () => {
+    const settings = readSettings((key) => (key === "logPrompts" ? true : key === "serverArgs" ? ["--model", path.resolve(requireModel())] : undefined));
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), "hearth-vscode-logs-"));
+    const server = startServer(requireBinary(), serverArgs(settings.client), root);
+    try {
+      await server.connection.sendRequest("initialize", { processId: process.pid, rootUri: pathToFileURL(root).href, capabilities: clientCapabilities, initializationOptions: settings.server });
+      await server.connection.sendNotification("initialized", {});
+      await server.waitForStatus("ready", READY_MS);
+      const warnings = server.stderr().split("\n").filter((l) => l.includes("--log-prompts is on"));
+      assert.equal(warnings.length, 1, server.stderr().slice(-4000));
+      assert.match(warnings[0]!, /WARNING.*SOURCE CODE/);
+    } finally {
+      assert.equal(await server.close(), 0);
+      fs.rmSync(root, { recursive: true, force: true });
+    }
   });
 });
