@@ -12,10 +12,16 @@ targets=("$@")
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 # cargo fuzz needs nightly flags (-Zsanitizer); the stable toolchain accepts them with RUSTC_BOOTSTRAP.
 export RUSTC_BOOTSTRAP=1
-export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/hearth/fuzz-target}"
 for target in "${targets[@]}"; do
+  # One fuzzing process per target (libFuzzer's default). The assist targets build candle under
+  # ASan: they keep their own build dir, so the light targets' builds never invalidate theirs.
   features=()
-  case "$target" in fim_postprocess|edit_apply) features=(--features assist) ;; esac
+  export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/hearth/fuzz-target}"
+  case "$target" in
+    fim_postprocess|edit_apply)
+      features=(--features assist)
+      export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$HOME/.cache/hearth/fuzz-target-assist}" ;;
+  esac
   echo "== fuzz $target for ${seconds}s"
   mkdir -p "corpus/$target"
   log="$(mktemp)"
