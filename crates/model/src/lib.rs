@@ -5,6 +5,7 @@ mod device;
 mod error;
 pub mod fit;
 mod kv_cache;
+mod matvec;
 pub mod models;
 mod resolve;
 pub mod synthetic;

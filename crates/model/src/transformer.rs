@@ -2,9 +2,10 @@
 //! and logits for every new position. Family files only translate their config into [`Spec`].
 
 use candle_core::quantized::{GgmlDType, QMatMul};
-use candle_core::{DType, Device, Module, Tensor};
+use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor};
 
 use crate::kv_cache::KvCache;
+use crate::matvec;
 use crate::weights::WeightSource;
 use crate::{ModelError, Result};
 
@@ -84,7 +85,7 @@ impl Linear {
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.w.forward(x)?;
+        let y = project(&self.w, x)?;
         Ok(match &self.b {
             Some(b) => y.broadcast_add(b)?,
             None => y,
@@ -314,6 +315,23 @@ impl Transformer {
     /// Runs `tokens` after the positions already in `cache`, appends them to it, and returns
     /// F32 logits of shape `[n, vocab]` (`n` = tokens.len() for [`Logits::All`], 1 for [`Logits::Last`]).
     pub fn forward(&self, tokens: &[u32], cache: &mut KvCache, logits: Logits) -> Result<Tensor> {
+        let x = self.hidden(tokens, cache)?;
+        let x = match logits {
+            Logits::All => x,
+            Logits::Last => x.narrow(1, tokens.len() - 1, 1)?,
+        };
+        let out = project(&self.lm_head, &self.norm.forward(&x)?)?;
+        Ok(out.squeeze(0)?.to_dtype(DType::F32)?)
+    }
+
+    /// Fills `cache` with `tokens` without computing logits (prompt processing whose logits
+    /// nobody reads: the output head is the largest matmul of a small model).
+    pub fn prefill(&self, tokens: &[u32], cache: &mut KvCache) -> Result<()> {
+        self.hidden(tokens, cache).map(drop)
+    }
+
+    /// The transformer blocks over `tokens`: hidden states `[1, n, hidden]`, before the final norm.
+    fn hidden(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Tensor> {
         let n = tokens.len();
         if n == 0 {
             return Err(ModelError::EmptyInput);
@@ -332,13 +350,42 @@ impl Transformer {
             x = (x1 + h)?;
         }
         cache.advance(n);
-        let x = match logits {
-            Logits::All => x,
-            Logits::Last => x.narrow(1, n - 1, 1)?,
-        };
-        let out = self.lm_head.forward(&self.norm.forward(&x)?)?;
-        Ok(out.squeeze(0)?.to_dtype(DType::F32)?)
+        Ok(x)
     }
+}
+
+/// `x · wᵀ`. Dense F32/F16 weights on the CPU go through [`matvec`] (no per-call packing of the
+/// weights); quantized weights and other devices through candle.
+fn project(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
+    if let QMatMul::Tensor(dense) | QMatMul::TensorF16(dense) = w {
+        if x.device().is_cpu() && x.dtype() == DType::F32 && dense.is_contiguous() {
+            if let Some(y) = project_cpu(dense, x)? {
+                return Ok(y);
+            }
+        }
+    }
+    Ok(w.forward(x)?)
+}
+
+fn project_cpu(w: &Tensor, x: &Tensor) -> Result<Option<Tensor>> {
+    let (rows, cols) = w.dims2()?;
+    let n = x.elem_count() / cols;
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let y = {
+        let (storage, layout) = w.storage_and_layout();
+        let at = layout.start_offset();
+        let Storage::Cpu(cpu) = &*storage else { return Ok(None) };
+        match cpu {
+            CpuStorage::F32(v) => matvec::matmul_t(&xs, n, matvec::Weights::F32(&v[at..at + rows * cols]), rows, cols),
+            CpuStorage::F16(v) => matvec::matmul_t(&xs, n, matvec::Weights::F16(&v[at..at + rows * cols]), rows, cols),
+            _ => return Ok(None),
+        }
+    };
+    let mut dims = x.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = rows;
+    }
+    Ok(Some(Tensor::from_vec(y, dims, x.device())?))
 }
 
 /// Additive mask `[n, past + n]`: query `i` sees keys up to `past + i`.
