@@ -244,7 +244,9 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<()> {
         let (prompts, max_tokens) = match &args.fim_cases {
             Some(path) if !args.copy_task => {
                 let cases = read_fim_cases(path, args.cases)?;
-                (cases.iter().map(|(pre, suf)| fim_window(&target, pre, suf)).collect::<Vec<_>>(), 48)
+                // The eval protocol's window: the last 200 prefix tokens, the first 100 suffix tokens.
+                let window = |(pre, suf): &(String, String)| target.fim_window(pre, suf, 200, 100).context("the model has no FIM tokens");
+                (cases.iter().map(window).collect::<anyhow::Result<Vec<_>>>()?, 48)
             }
             _ => (vec![prompt.clone(); args.repeats.max(1)], args.gen_tokens),
         };
@@ -332,19 +334,6 @@ fn verify_costs(target: &LoadedModel, context: &[u32], windows: &[usize], repeat
         out.insert(format!("k{k}"), serde_json::json!({ "ms": ms, "relative": ms / first }));
     }
     Ok(serde_json::Value::Object(out))
-}
-
-/// The eval protocol's window: the last 200 prefix tokens and the first 100 suffix tokens.
-pub fn fim_window(m: &LoadedModel, prefix: &str, suffix: &str) -> Vec<u32> {
-    let fim = m.info.fim.clone().expect("FIM model");
-    let pre = m.tokenizer.encode(prefix);
-    let suf = m.tokenizer.encode(suffix);
-    let mut p = vec![fim.prefix];
-    p.extend(&pre[pre.len().saturating_sub(200)..]);
-    p.push(fim.suffix);
-    p.extend(suf.iter().take(100));
-    p.push(fim.middle);
-    p
 }
 
 pub fn read_fim_cases(path: &std::path::Path, limit: usize) -> anyhow::Result<Vec<(String, String)>> {

@@ -34,7 +34,7 @@ impl Session {
         let keep = if self.reuse_prefix { common_prefix(&self.tokens, tokens) } else { 0 };
         self.rollback(keep);
         for chunk in tokens[keep..].chunks(PREFILL_CHUNK) {
-            self.model.forward(chunk, &mut self.cache, Logits::Last)?;
+            self.model.prefill(chunk, &mut self.cache)?;
             self.tokens.extend_from_slice(chunk);
         }
         Ok(keep)

@@ -1,5 +1,10 @@
 //! Incremental detokenisation: emits text as tokens arrive, holds back incomplete UTF-8, and
 //! cuts the text at the first stop string.
+//!
+//! Each token decodes only a short tail of ids, as Hugging Face's `DecodeStream` does: the ids
+//! from `prefix_offset` on are decoded with and without the newest ones, and the difference is the
+//! new text. Decoding the tail with some context keeps spaces and merged bytes right, and the work
+//! per token stays constant instead of growing with the output.
 
 use std::sync::Arc;
 
@@ -8,6 +13,13 @@ use hearth_model::Tokenizer;
 pub struct TextStream {
     tokenizer: Arc<Tokenizer>,
     ids: Vec<u32>,
+    /// Start of the ids decoded as context for the next piece of text.
+    prefix_offset: usize,
+    /// Ids before this one are already in `decoded`.
+    read_offset: usize,
+    /// Text of `ids[..read_offset]`.
+    decoded: String,
+    /// Text handed out (a prefix of `decoded`, cut at a stop string once one is seen).
     text: String,
     emitted: usize,
     stops: Vec<String>,
@@ -17,7 +29,17 @@ pub struct TextStream {
 impl TextStream {
     pub fn new(tokenizer: Arc<Tokenizer>, stops: Vec<String>) -> Self {
         let stops = stops.into_iter().filter(|s| !s.is_empty()).collect();
-        TextStream { tokenizer, ids: Vec::new(), text: String::new(), emitted: 0, stops, stopped: false }
+        TextStream {
+            tokenizer,
+            ids: Vec::new(),
+            prefix_offset: 0,
+            read_offset: 0,
+            decoded: String::new(),
+            text: String::new(),
+            emitted: 0,
+            stops,
+            stopped: false,
+        }
     }
 
     /// Adds a token; returns the new text and whether a stop string was reached.
@@ -26,12 +48,10 @@ impl TextStream {
             return (String::new(), true);
         }
         self.ids.push(id);
-        let full = self.tokenizer.decode(&self.ids);
-        // A trailing replacement character is usually a multi-byte character still arriving.
-        let stable = full.strip_suffix('\u{FFFD}').unwrap_or(&full).to_string();
-        if stable.len() < self.emitted || !stable.is_char_boundary(self.emitted) {
+        if !self.decode_tail() {
             return (String::new(), false);
         }
+        let stable = &self.decoded;
         let search_from = self.stops.iter().map(|s| self.emitted.saturating_sub(s.len())).min().unwrap_or(self.emitted);
         let mut search_from = search_from;
         while !stable.is_char_boundary(search_from) {
@@ -40,13 +60,31 @@ impl TextStream {
         let cut = self.stops.iter().filter_map(|s| stable[search_from..].find(s.as_str()).map(|i| search_from + i)).min();
         let end = match cut {
             Some(c) => c.max(self.emitted),
-            None => self.emitted.max(stable.len() - self.held_back(&stable)),
+            None => self.emitted.max(stable.len() - self.held_back(stable)),
         };
         let delta = stable[self.emitted..end].to_string();
         self.emitted = end;
         self.text = stable[..end].to_string();
         self.stopped = cut.is_some();
         (delta, self.stopped)
+    }
+
+    /// Moves newly complete text into `decoded`. False while the newest ids end inside a
+    /// multi-byte character (the decoder shows it as U+FFFD) or add no text yet.
+    fn decode_tail(&mut self) -> bool {
+        let before = self.tokenizer.decode(&self.ids[self.prefix_offset..self.read_offset]);
+        let after = self.tokenizer.decode(&self.ids[self.prefix_offset..]);
+        if after.len() <= before.len() || after.ends_with('\u{FFFD}') {
+            return false;
+        }
+        match after.strip_prefix(before.as_str()) {
+            Some(new) => self.decoded.push_str(new),
+            // The context decodes differently once more ids follow: fall back to all the ids.
+            None => self.decoded = self.tokenizer.decode(&self.ids),
+        }
+        self.prefix_offset = self.read_offset;
+        self.read_offset = self.ids.len();
+        true
     }
 
     /// Text generated so far, without a stop string. Text held back at the end because it
@@ -67,5 +105,43 @@ impl TextStream {
             .flat_map(|s| (1..s.len().min(tail.len() + 1)).rev().filter(move |&n| s.is_char_boundary(n) && tail.ends_with(&s[..n])))
             .max()
             .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_model::testing::model_path;
+
+    fn stream_all(tok: &Arc<Tokenizer>, ids: &[u32]) -> (Vec<String>, String) {
+        let mut stream = TextStream::new(tok.clone(), Vec::new());
+        let deltas: Vec<String> = ids.iter().map(|&id| stream.push(id).0).collect();
+        (deltas, stream.into_text())
+    }
+
+    #[test]
+    fn multi_byte_characters_split_across_tokens_come_out_whole() {
+        let loaded = hearth_model::load(&model_path("tiny-coder"), hearth_model::DeviceChoice::Cpu).unwrap();
+        let tok = loaded.tokenizer.clone();
+        let text = "héllo 🦀 中文 ünïcödé\n    🔥🔥 done";
+        let ids = tok.encode(text);
+        let (deltas, all) = stream_all(&tok, &ids);
+        assert_eq!(deltas.concat(), text);
+        assert_eq!(all, text);
+        assert!(deltas.iter().all(|d| !d.contains('\u{FFFD}')), "{deltas:?}");
+        // Some character really was split: a token that added no text while its bytes were incomplete.
+        assert!(deltas.iter().any(|d| d.is_empty()), "no character spans tokens: {deltas:?}");
+    }
+
+    #[test]
+    fn sentencepiece_spaces_and_byte_fallback_stream_like_a_whole_decode() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/spm-tokenizer.gguf");
+        let tok = Arc::new(Tokenizer::from_gguf_file(&path).unwrap());
+        let text = "fn main() {\n    let s = \"\u{2028} é 🦀\";\n}";
+        let ids = tok.encode(text);
+        let (deltas, all) = stream_all(&tok, &ids);
+        assert_eq!(deltas.concat(), tok.decode(&ids));
+        assert_eq!(all, tok.decode(&ids));
+        assert!(deltas.iter().all(|d| !d.contains('\u{FFFD}')), "{deltas:?}");
     }
 }

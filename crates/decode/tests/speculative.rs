@@ -19,19 +19,11 @@ fn draft() -> LoadedModel {
 /// FIM prompts as the eval protocol builds them: the last 200 prefix tokens, the first 100 suffix tokens.
 fn fim_prompts(m: &LoadedModel, n: usize) -> Vec<Vec<u32>> {
     let text = std::fs::read_to_string(shared_dir().join("eval/fim-dev.jsonl")).unwrap();
-    let fim = m.info.fim.clone().unwrap();
     text.lines()
         .take(n)
         .map(|line| {
             let case: serde_json::Value = serde_json::from_str(line).unwrap();
-            let pre = m.tokenizer.encode(case["prefix"].as_str().unwrap());
-            let suf = m.tokenizer.encode(case["suffix"].as_str().unwrap());
-            let mut p = vec![fim.prefix];
-            p.extend(&pre[pre.len().saturating_sub(200)..]);
-            p.push(fim.suffix);
-            p.extend(suf.iter().take(100));
-            p.push(fim.middle);
-            p
+            m.fim_window(case["prefix"].as_str().unwrap(), case["suffix"].as_str().unwrap(), 200, 100).unwrap()
         })
         .collect()
 }

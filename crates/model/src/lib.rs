@@ -12,6 +12,7 @@ pub mod synthetic;
 mod tokenizer;
 mod transformer;
 mod weights;
+pub mod window;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,19 @@ impl LoadedModel {
         ids.extend(self.tokenizer.encode(prefix));
         ids.push(fim.suffix);
         ids.extend(self.tokenizer.encode(suffix));
+        ids.push(fim.middle);
+        Some(ids)
+    }
+
+    /// [`fim_prompt`](Self::fim_prompt) cut to the last `prefix_tokens` of the prefix and the first
+    /// `suffix_tokens` of the suffix (each side tokenized as a whole, then cut; see [`window`]).
+    pub fn fim_window(&self, prefix: &str, suffix: &str, prefix_tokens: usize, suffix_tokens: usize) -> Option<Vec<u32>> {
+        let fim = self.info.fim.as_ref()?;
+        let encode = |t: &str| self.tokenizer.encode(t);
+        let mut ids = vec![fim.prefix];
+        ids.extend(window::tail_tokens(&encode, prefix, prefix_tokens));
+        ids.push(fim.suffix);
+        ids.extend(window::head_tokens(&encode, suffix, suffix_tokens));
         ids.push(fim.middle);
         Some(ids)
     }

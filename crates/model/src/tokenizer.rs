@@ -49,6 +49,13 @@ impl Tokenizer {
         Ok(Self::wrap(inner))
     }
 
+    /// The tokenizer of a GGUF file, without loading its tensors.
+    pub fn from_gguf_file(path: &Path) -> Result<Self> {
+        let mut file = std::fs::File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
+        let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::bad_file(path, format!("not a readable GGUF file ({e})")))?;
+        Self::from_gguf(&content, path)
+    }
+
     /// Rebuilds the tokenizer from `tokenizer.ggml.*` metadata: byte-level BPE (`gpt2`) or
     /// SentencePiece BPE (`llama`).
     pub fn from_gguf(content: &gguf_file::Content, path: &Path) -> Result<Self> {

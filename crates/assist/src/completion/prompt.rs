@@ -10,10 +10,6 @@ use super::codec::Codec;
 use super::template::{ContextFile, Frame, Template};
 use super::CompletionRequest;
 
-/// Tokens tokenized beyond the cut and then dropped, so the window edge does not change the kept tokens.
-const WINDOW_MARGIN: usize = 24;
-/// First guess of bytes per token for sizing a window.
-const BYTES_PER_TOKEN: usize = 6;
 /// Bytes per token assumed when placing an aligned prefix start (low, so the first try rarely overflows).
 const ALIGNED_BYTES_PER_TOKEN: usize = 4;
 
@@ -28,35 +24,12 @@ pub struct Prompt {
 
 /// The last at most `cap` tokens of `text`, as if all of it were tokenized.
 pub fn tail_tokens(codec: &dyn Codec, text: &str, cap: usize) -> Vec<u32> {
-    if cap == 0 {
-        return Vec::new();
-    }
-    let mut bytes = (cap + WINDOW_MARGIN) * BYTES_PER_TOKEN;
-    loop {
-        let start = line_start_before(text, text.len().saturating_sub(bytes));
-        let ids = codec.encode(&text[start..]);
-        if start == 0 || ids.len() >= cap + WINDOW_MARGIN {
-            return ids[ids.len().saturating_sub(cap)..].to_vec();
-        }
-        bytes *= 2;
-    }
+    hearth_model::window::tail_tokens(&|t| codec.encode(t), text, cap)
 }
 
 /// The first at most `cap` tokens of `text`, as if all of it were tokenized.
 pub fn head_tokens(codec: &dyn Codec, text: &str, cap: usize) -> Vec<u32> {
-    if cap == 0 {
-        return Vec::new();
-    }
-    let mut bytes = (cap + WINDOW_MARGIN) * BYTES_PER_TOKEN;
-    loop {
-        let end = line_end_after(text, bytes.min(text.len()));
-        let mut ids = codec.encode(&text[..end]);
-        if end == text.len() || ids.len() >= cap + WINDOW_MARGIN {
-            ids.truncate(cap);
-            return ids;
-        }
-        bytes *= 2;
-    }
+    hearth_model::window::head_tokens(&|t| codec.encode(t), text, cap)
 }
 
 /// At most `cap` tokens from the end of `text`, starting at a line boundary chosen on a grid of
@@ -93,32 +66,6 @@ fn line_start_from(text: &str, at: usize) -> usize {
     }
 }
 
-/// Start of the line holding byte `at` (or `at` rounded to a char boundary in a line without breaks).
-fn line_start_before(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    if at == 0 {
-        return 0;
-    }
-    match text[..at].rfind('\n') {
-        Some(nl) => nl + 1,
-        None => 0,
-    }
-}
-
-/// End of the line holding byte `at`, past its newline.
-fn line_end_after(text: &str, at: usize) -> usize {
-    let mut at = at;
-    while !text.is_char_boundary(at) {
-        at += 1;
-    }
-    match text[at..].find('\n') {
-        Some(nl) => at + nl + 1,
-        None => text.len(),
-    }
-}
 
 /// Builds the prompt for `input` within `limit` tokens, fitting as many of `context` (best first) as the
 /// policy allows.
