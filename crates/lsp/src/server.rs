@@ -454,7 +454,8 @@ impl Backend {
                 p.report(message, percent).await;
             }
         }
-        let outcome = job.await.unwrap_or_else(|join| Err(Error { code: ErrorCode::InternalError, message: format!("hearth.edit crashed: {join}").into(), data: None }));
+        // A panic's message may quote source code: it stays out of the reply and the log.
+        let outcome = job.await.unwrap_or_else(|_| Err(Error { code: ErrorCode::InternalError, message: "hearth.edit crashed (an internal error)".into(), data: None }));
         let progress = running.progress.take().expect("set above");
         let (edit, mut value) = match outcome {
             Ok(done) => done,
