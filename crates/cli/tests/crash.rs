@@ -1,4 +1,5 @@
-//! Kill test: SIGKILL the real `hearth` binary at random moments during `hearth index` and during
+//! Kill test: SIGKILL the real `hearth` binary at random moments during `hearth index`, during
+//! `hearth serve` starting up (model load and background indexing), and during
 //! `hearth edit "rename ..." --apply` on a git repository of a few hundred files. After each kill the
 //! index opens (or is rebuilt) and answers `symbols`/`search` correctly, and every source file is
 //! byte-identical to its old or its new version.
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::Value;
-use support::hearth_bin;
+use serde_json::{json, Value};
+use support::{hearth_bin, tiny_model, Rpc};
 
 const MODULES: usize = 300;
 const OLD_NAME: &str = "parse_cfg";
@@ -87,11 +88,23 @@ fn temp_files(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-fn hearth(args: &[&str], index_dir: &Path) -> Command {
+/// Where the commands keep the index.
+#[derive(Clone, Copy)]
+enum IndexAt<'a> {
+    /// `HEARTH_INDEX_DIR` (what `hearth index` and `hearth edit` take).
+    Dir(&'a Path),
+    /// The default place under this cache home (`XDG_CACHE_HOME`), where `hearth serve` keeps it.
+    CacheHome(&'a Path),
+}
+
+fn hearth(args: &[&str], index: IndexAt) -> Command {
     let mut command = Command::new(hearth_bin());
+    match index {
+        IndexAt::Dir(dir) => command.env("HEARTH_INDEX_DIR", dir),
+        IndexAt::CacheHome(home) => command.env_remove("HEARTH_INDEX_DIR").env("XDG_CACHE_HOME", home),
+    };
     command
         .args(args)
-        .env("HEARTH_INDEX_DIR", index_dir)
         .env("HEARTH_CONFIG", "/nonexistent/hearth.toml")
         .env_remove("HEARTH_MODEL")
         .stdin(Stdio::null());
@@ -123,7 +136,7 @@ fn kill_after(mut command: Command, delay: Duration, until: Option<&dyn Fn() -> 
 
 /// The index answers correctly: it opens (syncing or rebuilding as it must), holds every file, and
 /// `symbols`/`search` find what the repository defines. Returns the note saying it was rebuilt, if any.
-fn check_index(root: &Path, index_dir: &Path, name: &str, module: usize) -> Option<String> {
+fn check_index(root: &Path, index_dir: IndexAt, name: &str, module: usize) -> Option<String> {
     let root_s = root.to_str().unwrap();
     let out = run_ok(hearth(&["index", root_s, "--json"], index_dir));
     let rebuilt = String::from_utf8_lossy(&out.stderr).lines().find(|l| l.contains("rebuilt")).map(str::to_string);
@@ -158,12 +171,12 @@ fn sigkill_during_index_and_edit_apply_leaves_a_usable_index_and_whole_files() {
     // Indexing: time a full build and an incremental sync uninterrupted, then kill at random points.
     let index_dir = indexes.path().join("index");
     let started = Instant::now();
-    run_ok(hearth(&["index", &root_s], &index_dir));
+    run_ok(hearth(&["index", &root_s], IndexAt::Dir(&index_dir)));
     let full = started.elapsed();
     let touched: Vec<(String, String)> = old.iter().step_by(3).map(|(p, t)| (p.clone(), format!("{t}# touched\n"))).collect();
     write_files(&root, &touched);
     let started = Instant::now();
-    run_ok(hearth(&["index", &root_s], &index_dir));
+    run_ok(hearth(&["index", &root_s], IndexAt::Dir(&index_dir)));
     let incremental = started.elapsed();
     println!("index: full build {:.0} ms, incremental sync of {} files {:.0} ms", full.as_secs_f64() * 1e3, touched.len(), incremental.as_secs_f64() * 1e3);
 
@@ -180,26 +193,63 @@ fn sigkill_during_index_and_edit_apply_leaves_a_usable_index_and_whole_files() {
             incremental
         };
         let delay = window.mul_f64(rng.random_range(0.0..1.1));
-        landed += kill_after(hearth(&["index", &root_s], &index_dir), delay, None) as usize;
-        rebuilt.extend(check_index(&root, &index_dir, OLD_NAME, rng.random_range(0..MODULES)));
+        landed += kill_after(hearth(&["index", &root_s], IndexAt::Dir(&index_dir)), delay, None) as usize;
+        rebuilt.extend(check_index(&root, IndexAt::Dir(&index_dir), OLD_NAME, rng.random_range(0..MODULES)));
     }
     println!("index: {kills} SIGKILLs, {landed} while indexing ran; afterwards the index opened and answered every time ({} rebuilt it: {rebuilt:?})", rebuilt.len());
     assert!(landed > 0, "no kill landed while indexing ran");
 
+    // The daemon: `hearth serve` loads the model and builds the index in the background after
+    // `initialize`; killed at random points of that, then the index is checked the same way.
+    let cache_home = indexes.path().join("cache");
+    let at = IndexAt::CacheHome(&cache_home);
+    let serve = || {
+        let mut command = hearth(&["serve", "--model", &tiny_model()], at);
+        command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null());
+        command.spawn().unwrap()
+    };
+    let started = Instant::now();
+    let mut child = serve();
+    let mut rpc = Rpc::new(child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    rpc.start(&root, json!({}));
+    let startup = started.elapsed();
+    rpc.shutdown();
+    child.wait().unwrap();
+    println!("serve: ready (model loaded, index built) {:.0} ms after start", startup.as_secs_f64() * 1e3);
+    let (mut landed, mut rebuilt) = (0, Vec::new());
+    for k in 0..kills {
+        if k % 2 == 0 {
+            let _ = std::fs::remove_dir_all(&cache_home);
+        } else {
+            let revision: Vec<(String, String)> = old.iter().skip(k % 3).step_by(3).map(|(p, t)| (p.clone(), format!("{t}# serve {k}\n"))).collect();
+            write_files(&root, &revision);
+        }
+        let mut child = serve();
+        let mut rpc = Rpc::new(child.stdout.take().unwrap(), child.stdin.take().unwrap());
+        rpc.request("initialize", json!({"processId": null, "rootUri": format!("file://{root_s}"), "capabilities": {}}));
+        rpc.notify("initialized", json!({}));
+        let delay = startup.mul_f64(rng.random_range(0.0..1.1));
+        std::thread::sleep(delay);
+        landed += (delay < startup) as usize;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        rebuilt.extend(check_index(&root, at, OLD_NAME, rng.random_range(0..MODULES)));
+    }
+    println!("serve: {kills} SIGKILLs, {landed} sooner than an uninterrupted start got ready; afterwards the index opened and answered every time ({} rebuilt it: {rebuilt:?})", rebuilt.len());
+
     // Edit: restore the old texts (committed, so the apply is allowed), time one uninterrupted apply.
     write_files(&root, &old);
     let edit = |dir: &Path| {
-        let mut command = hearth(&["edit", &format!("rename {OLD_NAME} to {NEW_NAME}"), "--root", &root_s, "--apply"], dir);
+        let mut command = hearth(&["edit", &format!("rename {OLD_NAME} to {NEW_NAME}"), "--root", &root_s, "--apply"], IndexAt::Dir(dir));
         command.current_dir(&root);
         command
     };
-    let staging = || !temp_files(&root).is_empty();
     let started = Instant::now();
     // stderr to a file: the plan it prints would fill a pipe nobody reads yet.
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = edit(&index_dir).stdout(Stdio::null()).stderr(log.reopen().unwrap()).spawn().unwrap();
     let give_up = Instant::now() + Duration::from_secs(120);
-    while !staging() && child.try_wait().unwrap().is_none() && Instant::now() < give_up {
+    while temp_files(&root).is_empty() && child.try_wait().unwrap().is_none() && Instant::now() < give_up {
         std::thread::sleep(Duration::from_micros(500));
     }
     let apply_started = started.elapsed();
@@ -212,17 +262,23 @@ fn sigkill_during_index_and_edit_apply_leaves_a_usable_index_and_whole_files() {
     let apply_window = whole.saturating_sub(apply_started);
     println!("edit: {} files renamed in {:.0} ms, the apply (first staged file to exit) {:.0} ms of it", new.len(), whole.as_secs_f64() * 1e3, apply_window.as_secs_f64() * 1e3);
 
-    let (mut before, mut mid, mut after) = (0, 0, 0);
+    let (mut before, mut staged, mut renaming, mut after) = (0, 0, 0, 0);
     for k in 0..kills {
         write_files(&root, &old);
         for temp in temp_files(&root) {
             std::fs::remove_file(temp).unwrap();
         }
-        // Half the kills at any point of the command, half inside the apply itself.
+        // Half the kills at any point of the command; half inside the apply itself, once a random
+        // number of the temporary files are staged (every fourth once all are, a few ms later, to
+        // catch the renames).
         if k % 2 == 0 {
             kill_after(edit(&index_dir), whole.mul_f64(rng.random_range(0.0..1.1)), None);
         } else {
-            kill_after(edit(&index_dir), apply_window.mul_f64(rng.random_range(0.0..1.0)), Some(&staging));
+            let (wanted, delay) = match k % 4 {
+                3 => (new.len(), Duration::from_micros(rng.random_range(0..5000))),
+                _ => (rng.random_range(1..=new.len()), Duration::ZERO),
+            };
+            kill_after(edit(&index_dir), delay, Some(&|| temp_files(&root).len() >= wanted));
         }
         let mut renamed = 0;
         for ((rel, old_text), (_, new_text)) in old.iter().zip(&new) {
@@ -236,13 +292,17 @@ fn sigkill_during_index_and_edit_apply_leaves_a_usable_index_and_whole_files() {
         let leftovers = temp_files(&root).len();
         match renamed {
             0 if leftovers == 0 => before += 1,
+            0 => staged += 1,
             n if n == new.len() => after += 1,
-            _ => mid += 1,
+            _ => renaming += 1,
         }
     }
-    println!("edit: {kills} SIGKILLs: {before} before the apply staged anything, {mid} mid-apply (temporary files staged or some files renamed), {after} after every file was renamed; every file old or new each time");
-    assert!(mid > 0, "no kill landed mid-apply");
+    println!(
+        "edit: {kills} SIGKILLs: {before} before the apply staged anything, {} mid-apply ({staged} while staging, {renaming} while renaming), {after} after every file was renamed; every file old or new each time",
+        staged + renaming
+    );
+    assert!(staged + renaming > 0, "no kill landed mid-apply");
     // The index is still usable after all that (the edit command syncs it first).
     write_files(&root, &old);
-    check_index(&root, &index_dir, OLD_NAME, 7);
+    check_index(&root, IndexAt::Dir(&index_dir), OLD_NAME, 7);
 }
