@@ -32,6 +32,8 @@ const MAX_SIMILAR: usize = 8;
 /// Definitions read from disk per call, best first; more rarely fit a prompt budget anyway.
 const MAX_DEFINITION_READS: usize = 16;
 const MAX_SIMILAR_TERMS: usize = 12;
+/// Distinct identifiers whose document frequency is looked up, out of which the rarest are kept.
+const MAX_TERM_LOOKUPS: usize = 48;
 const MAX_RECENT: usize = 4;
 /// Lines from the top of the cursor's file searched for imports.
 const IMPORT_SCAN_LINES: u32 = 300;
@@ -344,6 +346,12 @@ impl Index {
         }
         terms.sort();
         terms.dedup();
+        // Each candidate costs a dictionary lookup per segment: a line with thousands of identifiers
+        // (a data table) would cost a second. Longer identifiers tend to be the rarer ones.
+        if terms.len() > MAX_TERM_LOOKUPS {
+            terms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            terms.truncate(MAX_TERM_LOOKUPS);
+        }
         // The rarest terms carry the similarity; very common ones only cost time.
         let mut rated: Vec<(u64, Term)> = Vec::new();
         for t in terms {
