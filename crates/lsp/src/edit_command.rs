@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hearth_assist::edit::{
-    EditEngine, EditError, EditOutcome, EditRequest, ModelRewriter, RewriteTask, Rewriter, Rewritten, Scope, Strategy,
+    parse_rename, EditEngine, EditError, EditOutcome, EditRequest, ModelRewriter, RewriteTask, Rewriter, Rewritten, Scope,
     Workspace,
 };
 use hearth_base::{CancelToken, LineIndex};
@@ -150,13 +150,16 @@ pub fn run(input: EditInput, cancel: &CancelToken, progress: &mut dyn FnMut(Stri
     request.open_documents = open_documents;
 
     let engine = EditEngine::new(&workspace, input.index.as_deref());
-    let plan = engine.plan(&request).map_err(edit_error)?;
-    let regions = plan.regions.len();
-    progress(format!("{regions} region(s) planned"), Some(10));
     let mut rewriters: Vec<Box<dyn Rewriter>> = Vec::new();
-    if plan.strategy == Strategy::Rewrite && regions > 0 {
-        let model = input.model.as_ref().map_err(|why| failed(format!("hearth.edit: this instruction needs the model, but {why}")))?;
-        rewriters.push(model.rewriter().map_err(edit_error)?);
+    // A rename plans inside `run` only (planning is most of its time); a model rewrite plans first,
+    // to report the regions and to need the model only when there are some.
+    if parse_rename(&request.instruction).is_none() {
+        let regions = engine.plan(&request).map_err(edit_error)?.regions.len();
+        progress(format!("{regions} region(s) planned"), Some(10));
+        if regions > 0 {
+            let model = input.model.as_ref().map_err(|why| failed(format!("hearth.edit: this instruction needs the model, but {why}")))?;
+            rewriters.push(model.rewriter().map_err(edit_error)?);
+        }
     }
     let outcome = engine
         .run(&request, &mut rewriters, cancel, &mut |p| {
@@ -274,7 +277,7 @@ mod tests {
         let mut steps = Vec::new();
         let (edit, value) = run(input, &CancelToken::new(), &mut |m, p| steps.push((m, p))).unwrap();
         let messages: Vec<&str> = steps.iter().map(|(m, _)| m.as_str()).collect();
-        assert_eq!(messages, ["planning", "4 region(s) planned", "checking"]);
+        assert_eq!(messages, ["planning", "checking"]);
         let changes = edit.changes.unwrap();
         assert_eq!(changes.len(), 2);
         let a_uri = Url::from_file_path(root.join("a.py")).unwrap();
