@@ -471,7 +471,7 @@ fn invalid_utf8_and_a_50_mb_file_are_skipped_with_a_logged_reason() {
         "huge.rs",
         "// filler line\n".repeat(50 * 1024 * 1024 / 15 + 1),
     );
-    repo.write("blob.c", b"int x;\0\0\0binary".to_vec());
+    repo.write("blob.c", b"int x;\0\0\0binary");
 
     let index = repo.open();
     let (stats, logs) = capture_logs(|| index.sync(&mut |_| {}).unwrap());
