@@ -42,8 +42,9 @@ impl FileChange {
     /// The change as line-granular edits of the old text.
     pub fn text_edits(&self) -> Vec<TextEdit> {
         let diff = TextDiff::from_lines(&self.old, &self.new);
-        let old_starts = line_starts(&self.old);
-        let new_starts = line_starts(&self.new);
+        // Line starts from the diff's own lines, which also end at a lone `\r`.
+        let old_starts = line_starts(diff.old_slices());
+        let new_starts = line_starts(diff.new_slices());
         let mut edits = Vec::new();
         for op in diff.ops() {
             let (old_range, new_range) = match *op {
@@ -69,12 +70,12 @@ impl FileChange {
 }
 
 /// Byte offset of each line start, plus the text's end (so `starts[n]` ends line `n - 1`).
-fn line_starts(text: &str) -> Vec<usize> {
+fn line_starts(lines: &[&str]) -> Vec<usize> {
     let mut starts = vec![0];
-    starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-    if *starts.last().unwrap_or(&0) != text.len() {
-        starts.push(text.len());
-    }
+    starts.extend(lines.iter().scan(0, |end, line| {
+        *end += line.len();
+        Some(*end)
+    }));
     starts
 }
 
@@ -103,6 +104,9 @@ mod tests {
             ("", "new\n"),
             ("gone\n", ""),
             ("a\nb\nc\nd\n", "a\nd\n"),
+            // A lone `\r` ends a line for the diff too (found by fuzz/edit_apply).
+            ("-\u{b}\r\u{b}", ""),
+            ("a\rb\r\nc", "a\rB\r\nc\r"),
         ] {
             let c = change(old, new);
             assert_eq!(apply(old, &c.text_edits()), new, "{old:?} -> {new:?}");
