@@ -92,6 +92,8 @@ pub struct BenchReport {
     pub rss_after_build: Option<(u64, u64)>,
     /// Peak RSS reached by the end of the cold build.
     pub peak_rss_build_bytes: Option<u64>,
+    /// Resident memory at the end of the run (after updates and retrievals): (anonymous, file-backed).
+    pub rss_at_end: Option<(u64, u64)>,
     pub tools: Vec<ToolRun>,
 }
 
@@ -158,6 +160,15 @@ impl BenchReport {
                 out,
                 "| peak RSS (whole bench process) | {:.0} MB | < 500 MB |",
                 mb(peak)
+            )
+            .unwrap();
+        }
+        if let Some((anon, file)) = r.rss_at_end {
+            writeln!(
+                out,
+                "| RSS at the end (after updates and retrievals) | {:.0} MB anonymous + {:.0} MB file-backed | |",
+                mb(anon),
+                mb(file)
             )
             .unwrap();
         }
@@ -328,6 +339,7 @@ fn run_in(
     }
 
     let stats = index.stats()?;
+    let rss_at_end = rss_split_bytes();
     let tools = if options.compare {
         compare_tools(&options.root)
     } else {
@@ -355,6 +367,7 @@ fn run_in(
         peak_rss_bytes: peak_rss_bytes(),
         rss_after_build,
         peak_rss_build_bytes,
+        rss_at_end,
         tools,
     })
 }
