@@ -1,13 +1,14 @@
-//! `x · Wᵀ` on the CPU over row-major F32 or F16 weights, for the few-row products of decoding.
+//! `x · Wᵀ` on the CPU over row-major F32 or F16 weights, for the few-row products of
+//! speculative verification.
 //!
-//! candle's CPU matmul packs the weight matrix on every call; for a decode step (one row) or a
-//! verification window (up to 8 rows) that packing costs more than the product. Here each weight
-//! row is read once, straight from the model's storage (F16 rows are widened in a small buffer),
-//! and dotted with every row of `x`, four rows at a time so a loaded weight chunk is used four
-//! times. Output rows are split across rayon's pool (candle's CPU threads).
+//! candle's CPU matmul packs the weight matrix on every call; for a verification window (2 to 8
+//! rows) that packing costs more than the product. Here each weight row is read once, straight
+//! from the model's storage (F16 rows are widened in a small buffer), and dotted with every row of
+//! `x`, four rows at a time so a loaded weight chunk is used four times. It runs on the calling
+//! thread: handing these small products to rayon's pool cost more in thread switches than it saved
+//! on the 2-core machine (BENCHMARKS.md).
 
 use half::f16;
-use rayon::prelude::*;
 
 /// A weight matrix `[rows, cols]`, row-major.
 #[derive(Clone, Copy)]
@@ -16,11 +17,8 @@ pub enum Weights<'a> {
     F16(&'a [f16]),
 }
 
-/// Lanes per accumulator: two AVX registers, or four SSE ones; the compiler vectorises the loops.
-const LANES: usize = 16;
-
-/// Weight rows per rayon task: enough work to pay for the hand-off.
-const ROWS_PER_TASK: usize = 32;
+/// Weight rows per block of the output (the F16 widening buffer is reused within a block).
+const ROWS_PER_BLOCK: usize = 32;
 
 /// `y = x · wᵀ`: `x` is `[n, cols]`, `w` is `[rows, cols]`, `y` is `[n, rows]`, all row-major.
 pub fn matmul_t(x: &[f32], n: usize, w: Weights, rows: usize, cols: usize) -> Vec<f32> {
@@ -29,10 +27,10 @@ pub fn matmul_t(x: &[f32], n: usize, w: Weights, rows: usize, cols: usize) -> Ve
         Weights::F32(w) => assert_eq!(w.len(), rows * cols, "w is not [rows, cols]"),
         Weights::F16(w) => assert_eq!(w.len(), rows * cols, "w is not [rows, cols]"),
     }
-    // Results per weight row first (`[rows, n]`): each task owns a contiguous block.
+    // Results per weight row first (`[rows, n]`), in blocks of rows.
     let mut by_row = vec![0f32; rows * n];
-    by_row.par_chunks_mut(ROWS_PER_TASK * n).enumerate().for_each(|(task, out)| {
-        let first = task * ROWS_PER_TASK;
+    let block = |(index, out): (usize, &mut [f32])| {
+        let first = index * ROWS_PER_BLOCK;
         let mut widened = Vec::new();
         for (r, y) in out.chunks_exact_mut(n).enumerate() {
             let row = first + r;
@@ -46,7 +44,8 @@ pub fn matmul_t(x: &[f32], n: usize, w: Weights, rows: usize, cols: usize) -> Ve
             };
             dot_rows(w_row, x, cols, y);
         }
-    });
+    };
+    by_row.chunks_mut(ROWS_PER_BLOCK * n).enumerate().for_each(block);
     if n == 1 {
         return by_row;
     }
@@ -73,37 +72,57 @@ fn dot_rows(w: &[f32], x: &[f32], cols: usize, y: &mut [f32]) {
     }
 }
 
+/// Lanes of the one-row dot product: four AVX-512 or eight AVX registers of independent sums, so
+/// the adds do not wait on each other.
+const LANES: usize = 64;
+/// Lanes per row in [`dot4`]: 4 x 32 sums still fit in registers.
+const LANES4: usize = 32;
+
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; LANES];
     let (ac, bc) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
     let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(p, q)| p * q).sum();
     for (pa, pb) in ac.zip(bc) {
+        let (pa, pb): (&[f32; LANES], &[f32; LANES]) = (pa.try_into().unwrap(), pb.try_into().unwrap());
         for l in 0..LANES {
             acc[l] += pa[l] * pb[l];
         }
     }
-    acc.iter().sum::<f32>() + tail
+    hsum(acc) + tail
 }
 
 /// Four dot products sharing `w`: each chunk of `w` is loaded once.
 fn dot4(w: &[f32], x: [&[f32]; 4]) -> [f32; 4] {
-    let mut acc = [[0f32; LANES]; 4];
-    let full = w.len() / LANES * LANES;
-    for c in (0..full).step_by(LANES) {
-        let wc = &w[c..c + LANES];
+    let mut acc = [[0f32; LANES4]; 4];
+    let full = w.len() / LANES4 * LANES4;
+    for c in (0..full).step_by(LANES4) {
+        let wc: &[f32; LANES4] = w[c..c + LANES4].try_into().unwrap();
         for (acc, x) in acc.iter_mut().zip(&x) {
-            let xc = &x[c..c + LANES];
-            for l in 0..LANES {
+            let xc: &[f32; LANES4] = x[c..c + LANES4].try_into().unwrap();
+            for l in 0..LANES4 {
                 acc[l] += wc[l] * xc[l];
             }
         }
     }
     let mut out = [0f32; 4];
-    for ((o, acc), x) in out.iter_mut().zip(&acc).zip(&x) {
+    for ((o, acc), x) in out.iter_mut().zip(acc).zip(&x) {
         let tail: f32 = w[full..].iter().zip(&x[full..]).map(|(p, q)| p * q).sum();
-        *o = acc.iter().sum::<f32>() + tail;
+        *o = hsum(acc) + tail;
     }
     out
+}
+
+/// Sum of the lanes as a tree of halves: every step is one vector add, not a chain of scalar ones.
+#[inline(always)]
+fn hsum<const N: usize>(mut v: [f32; N]) -> f32 {
+    let mut n = N;
+    while n > 1 {
+        n /= 2;
+        for i in 0..n {
+            v[i] += v[i + n];
+        }
+    }
+    v[0]
 }
 
 #[cfg(test)]
@@ -136,9 +155,9 @@ mod tests {
 
     #[test]
     fn matches_the_plain_product_for_every_shape() {
-        // Row counts around the 4-row blocks, column counts around the 16-lane chunks, row counts
-        // around the 32-row tasks.
-        for &(n, rows, cols) in &[(1, 1, 1), (1, 33, 17), (2, 64, 256), (3, 5, 15), (4, 40, 48), (5, 70, 33), (8, 96, 256), (13, 31, 100)] {
+        // Row counts around the 4-row blocks, column counts around the 32/64-lane chunks, row counts
+        // around the 32-row blocks.
+        for &(n, rows, cols) in &[(1, 1, 1), (1, 33, 17), (2, 64, 256), (3, 5, 15), (4, 40, 48), (5, 70, 33), (8, 96, 256), (13, 31, 100), (1, 40, 200), (6, 20, 130), (4, 9, 64)] {
             let (x, w) = (values(n * cols, 7), values(rows * cols, 11));
             let want = reference(&x, n, &w, rows, cols);
             let got = matmul_t(&x, n, Weights::F32(&w), rows, cols);

@@ -354,11 +354,15 @@ impl Transformer {
     }
 }
 
-/// `x · wᵀ`. Dense F32/F16 weights on the CPU go through [`matvec`] (no per-call packing of the
-/// weights); quantized weights and other devices through candle.
+/// Rows of `x` for which [`matvec`] beats candle's packed gemm: verification windows. One row
+/// (a decode step) measured no faster, and prompt chunks reuse each packed block many times.
+const MATVEC_ROWS: std::ops::RangeInclusive<usize> = 2..=8;
+
+/// `x · wᵀ`. Verification windows against dense F32/F16 weights on the CPU go through [`matvec`]
+/// (no per-call packing of the weights); everything else through candle.
 fn project(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
     if let QMatMul::Tensor(dense) | QMatMul::TensorF16(dense) = w {
-        if x.device().is_cpu() && x.dtype() == DType::F32 && dense.is_contiguous() {
+        if x.device().is_cpu() && x.dtype() == DType::F32 && dense.is_contiguous() && MATVEC_ROWS.contains(&(x.elem_count() / dense.dim(1)?)) {
             if let Some(y) = project_cpu(dense, x)? {
                 return Ok(y);
             }

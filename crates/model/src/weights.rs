@@ -101,10 +101,6 @@ impl WeightSource {
                 if *dequantize {
                     return Ok(QMatMul::Tensor(q.dequantize(device)?));
                 }
-                if q.dtype() == GgmlDType::F16 && device.is_cpu() {
-                    // Kept as F16 (half the bytes per token); the CPU kernels widen rows as they go.
-                    return Ok(QMatMul::TensorF16(q.dequantize_f16(device)?));
-                }
                 Ok(QMatMul::from_qtensor(q)?)
             }
         }
