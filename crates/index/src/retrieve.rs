@@ -12,7 +12,7 @@ use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 
 use crate::schema::SegmentColumns;
-use crate::store::{Index, RecentEdit, State, SymbolEntry};
+use crate::store::{dir_of, Index, RecentEdit, State, SymbolEntry};
 use crate::tokenizer::for_each_identifier;
 use crate::walk::floor_char_boundary;
 use crate::IndexError;
@@ -486,8 +486,10 @@ fn definition_candidates(
     let mut ranked: Vec<(&str, f32, bool)> =
         names.into_iter().map(|(n, (w, i))| (n, w, i)).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-    let dir = rel.rsplit_once('/').map_or("", |(d, _)| d);
+    let dir = dir_of(rel);
     let own_id = state.file_id(rel);
+    // The cursor's file is in its directory too (when indexed).
+    let same_dir = state.files_in_dir(dir);
     let mut looked_up = 0;
     for (name, weight, imported) in ranked {
         let Some(defs) = state.symbols.get(name) else {
@@ -506,13 +508,13 @@ fn definition_candidates(
             continue;
         }
         // An ambiguous name (`fmt`, `from`: thousands of definitions on a big tree) keeps only
-        // definitions in the cursor's file or directory: test that cheaply before scoring, so a common
-        // name costs one pass and no sort of all its definitions.
+        // definitions in the cursor's file or directory: a binary search in the directory's sorted
+        // file ids before scoring, so a common name costs one pass and no sort of all its definitions.
         let ambiguous = count > MAX_DEFS_PER_NAME;
         let mut defs: Vec<(&SymbolEntry, f32)> = defs
             .iter()
             .filter(outside_window)
-            .filter(|d| !ambiguous || Some(d.file) == own_id || in_dir(state.path(d.file), dir))
+            .filter(|d| !ambiguous || same_dir.binary_search(&d.file).is_ok())
             .map(|d| (d, affinity(rel, dir, state.path(d.file))))
             .collect();
         defs.sort_by(|a, b| {
@@ -577,16 +579,11 @@ fn recent_edits(
     }
 }
 
-/// Whether `path` is directly in the directory `dir` ("" for the root).
-fn in_dir(path: &str, dir: &str) -> bool {
-    path.rsplit_once('/').map_or("", |(d, _)| d) == dir
-}
-
 /// How close a definition's file is to the cursor's file.
 fn affinity(rel: &str, dir: &str, path: &str) -> f32 {
     if path == rel {
         1.0
-    } else if in_dir(path, dir) {
+    } else if dir_of(path) == dir {
         0.9
     } else if path.split('/').next() == rel.split('/').next() {
         0.75

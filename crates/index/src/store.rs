@@ -194,6 +194,8 @@ pub(crate) struct State {
     /// The path of each file id; None marks a free slot, reused by the next new file.
     paths: Vec<Option<Arc<str>>>,
     free_ids: Vec<u32>,
+    /// File ids per directory ("" for the root), sorted: retrieval's same-directory test.
+    dirs: HashMap<String, Vec<u32>>,
     pub symbols: HashMap<Arc<str>, Definitions>,
     pub overlays: HashMap<String, Arc<str>>,
     pub recent_edits: VecDeque<RecentEdit>,
@@ -208,6 +210,11 @@ impl State {
             .get(id as usize)
             .and_then(Option::as_ref)
             .unwrap_or(&NONE)
+    }
+
+    /// The sorted ids of the indexed files directly in `dir` ("" for the root).
+    pub fn files_in_dir(&self, dir: &str) -> &[u32] {
+        self.dirs.get(dir).map_or(&[], Vec::as_slice)
     }
 
     /// The id of an indexed file.
@@ -228,6 +235,12 @@ impl State {
             }
         }
         self.paths[entry.id as usize] = None;
+        if let Some(ids) = self.dirs.get_mut(dir_of(rel)) {
+            ids.retain(|&id| id != entry.id);
+            if ids.is_empty() {
+                self.dirs.remove(dir_of(rel));
+            }
+        }
         self.free_ids.push(entry.id);
         true
     }
@@ -251,6 +264,10 @@ impl State {
                 (self.paths.len() - 1) as u32
             }
         };
+        let ids = self.dirs.entry(dir_of(rel).to_string()).or_default();
+        if let Err(at) = ids.binary_search(&entry.id) {
+            ids.insert(at, entry.id);
+        }
         let mut defined: HashSet<Arc<str>> = HashSet::new();
         for (name, mut symbol) in symbols {
             let key = match self.symbols.get_key_value(name.as_str()) {
@@ -264,6 +281,11 @@ impl State {
         entry.defined = defined.into_iter().collect();
         self.files.insert(rel.to_string(), entry);
     }
+}
+
+/// The directory part of a root-relative path ("" for a file at the root).
+pub(crate) fn dir_of(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 /// A file parsed and turned into documents, ready to write.
