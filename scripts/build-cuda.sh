@@ -17,6 +17,9 @@
 # The patch goes in through `--config patch...` on a copy of the working tree (tracked and
 # untracked, not ignored files), so the repository's Cargo.lock stays as it is.
 #
+# On a machine without a driver it then checks the fallback: `--device cuda` and the default device
+# each print one warning and the same text as `--device cpu`.
+#
 # Usage: scripts/build-cuda.sh            (prints the path of the built binary on its last line)
 # Env:   CARGO_TARGET_DIR (default ~/.cache/hearth/target-cuda), CUDA_COMPUTE_CAP (default 90),
 #        HEARTH_CUDA_VENV (default ~/.cache/hearth/cuda-venv), NICE (default 19).
@@ -87,4 +90,22 @@ if readelf -d "$bin" | grep -E 'NEEDED.*(libcuda|libcublas|libcurand|libnvrtc|li
 fi
 ls -l "$bin"
 cd "$repo"
+
+# 6. Without a driver (this build machine), the binary must start, warn once, and give the CPU's text.
+if ! ldconfig -p | grep -q 'libcuda\.so\.1'; then
+  model=models/tiny-coder-q8_0.gguf
+  gen() { "$bin" generate --model "$model" --prompt 'def fib(n):' --max-tokens 16 "$@"; }
+  cpu_text=$(gen --device cpu 2>/dev/null)
+  for device in cuda auto; do
+    text=$(gen --device "$device" 2>/tmp/hearth-cuda-fallback.err)
+    warnings=$(grep -c 'running on the CPU' /tmp/hearth-cuda-fallback.err || true)
+    if [ "$text" != "$cpu_text" ] || [ "$warnings" != 1 ]; then
+      echo "error: --device $device without a driver: $warnings warnings, text differs from the CPU's: $([ "$text" != "$cpu_text" ] && echo yes || echo no)" >&2
+      cat /tmp/hearth-cuda-fallback.err >&2
+      exit 1
+    fi
+    echo "no driver, --device $device: $(cat /tmp/hearth-cuda-fallback.err)"
+  done
+  echo "no driver: same text as --device cpu"
+fi
 echo "$bin"

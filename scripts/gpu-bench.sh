@@ -50,10 +50,16 @@ run_stage() {
   cp .gpu/*.gguf .gpu/tokenizer.json .gpu/fim-dev-60.jsonl "$pack/"
   cuda_libs
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-  if ldd "$pack/hearth" | grep 'not found'; then
-    echo "missing libraries (LD_LIBRARY_PATH=$LD_LIBRARY_PATH)" >&2
-    exit 1
-  fi
+  # The binary opens these with dlopen (scripts/build-cuda.sh); without one it would fall back to the CPU.
+  local lib dir found
+  for lib in libcuda.so.1 libcublas.so.13 libcublasLt.so.13 libcurand.so.10 libnvrtc.so.13; do
+    found=$(ldconfig -p | grep -c "$lib" || true)
+    for dir in ${LD_LIBRARY_PATH//:/ }; do [ -e "$dir/$lib" ] && found=1; done
+    if [ "$found" = 0 ]; then
+      echo "missing $lib (LD_LIBRARY_PATH=$LD_LIBRARY_PATH)" >&2
+      exit 1
+    fi
+  done
   HEARTH_BIN=$pack/hearth HEARTH_PACK=$pack OUT=${OUT:-/tmp/hearth-out} PYTHONUNBUFFERED=1 \
     timeout 580 python3 scripts/gpu_bench.py "$stage"
 }
