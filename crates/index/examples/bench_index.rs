@@ -1,6 +1,10 @@
 //! `cargo run --release -p hearth-index --example bench_index -- PATH [RETRIEVALS] [UPDATES]`: the same
 //! benchmark as `hearth bench index PATH --json`, without building the whole CLI.
 
+/// The same allocator as the `hearth` binary, so the figures match it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let root = args
