@@ -21,6 +21,9 @@ pub struct IndexLocation {
     /// Skip files larger than this many bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_file_size: u64,
+    /// The index holds at most this many bytes of source; files past it are left out (listed as skipped).
+    #[arg(long, default_value_t = IndexOptions::default().max_index_bytes)]
+    max_index_bytes: u64,
 }
 
 #[derive(Args)]
@@ -137,6 +140,7 @@ fn open_synced(root: &Path, location: &IndexLocation) -> anyhow::Result<(Index, 
     let options = IndexOptions {
         index_dir: location.index_dir.clone(),
         max_file_size: location.max_file_size,
+        max_index_bytes: location.max_index_bytes,
         ..IndexOptions::default()
     };
     let index = Index::open(root, options)

@@ -99,6 +99,12 @@ pub struct ServeArgs {
     /// Don't index the workspace (completions then use the open document only).
     #[arg(long)]
     pub no_index: bool,
+    /// The index holds at most this many bytes of source; files past it are left out, with a log line.
+    #[arg(long, default_value_t = hearth_index::IndexOptions::default().max_index_bytes)]
+    pub max_index_bytes: u64,
+    /// Files larger than this are not indexed.
+    #[arg(long, default_value_t = hearth_index::IndexOptions::default().max_file_size)]
+    pub max_file_size: u64,
     /// Listen on a socket instead of stdio: `unix` (private Unix socket) or `tcp` (loopback, token).
     #[arg(long, value_enum)]
     pub listen: Option<listen::Listen>,
@@ -115,8 +121,15 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // --draft and --device on the command line act like config-file settings.
     options.file = options.file.overlay(&args.model.flag_settings());
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    let indexer: hearth_lsp::ContextFactory = std::sync::Arc::new(|root, progress| {
-        context::IndexContext::open(root, progress).map(|c| c.into_repo()).map_err(|e| format!("{e:#}"))
+    let index_options = hearth_index::IndexOptions {
+        max_index_bytes: args.max_index_bytes,
+        max_file_size: args.max_file_size,
+        ..hearth_index::IndexOptions::default()
+    };
+    let indexer: hearth_lsp::ContextFactory = std::sync::Arc::new(move |root, progress| {
+        context::IndexContext::open(root, index_options.clone(), progress)
+            .map(|c| c.into_repo())
+            .map_err(|e| format!("{e:#}"))
     });
     let indexer = (!args.no_index).then_some(indexer);
     if let Some(listen) = args.listen {

@@ -34,6 +34,8 @@ pub struct IndexOptions {
     pub index_dir: Option<PathBuf>,
     /// Files larger than this are skipped unread (default 1 MiB).
     pub max_file_size: u64,
+    /// Total source bytes the index holds at most (default 4 GiB); files past it are skipped unread.
+    pub max_index_bytes: u64,
     /// Parser threads for syncs (default: available cores).
     pub threads: usize,
     /// Tantivy writer heap (default 64 MiB; Tantivy needs at least 15 MiB).
@@ -45,6 +47,7 @@ impl Default for IndexOptions {
         IndexOptions {
             index_dir: None,
             max_file_size: 1 << 20,
+            max_index_bytes: 4 << 30,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             writer_memory: 64 << 20,
         }
@@ -646,6 +649,13 @@ impl Index {
                         .is_none_or(|f| f.size != c.size || f.mtime_ns != c.mtime_ns)
                 })
                 .collect();
+            let to_read = cap_total_size(
+                &state.files,
+                &removed,
+                to_read,
+                self.options.max_index_bytes,
+                &mut skipped,
+            );
             (to_read, removed, seen)
         };
         self.write_state().git = git;
@@ -1264,6 +1274,34 @@ impl Index {
         }
         Ok(())
     }
+}
+
+/// Keeps the index within `limit` source bytes: files already indexed (and staying) count first, then
+/// the candidates in walk order; those that would pass the limit go to `skipped`, unread.
+fn cap_total_size(
+    files: &HashMap<String, FileEntry>,
+    removed: &[String],
+    candidates: Vec<Candidate>,
+    limit: u64,
+    skipped: &mut Vec<Skipped>,
+) -> Vec<Candidate> {
+    let replaced: HashSet<&str> = candidates.iter().map(|c| c.rel.as_str()).collect();
+    let gone: HashSet<&str> = removed.iter().map(String::as_str).collect();
+    let mut total: u64 = files
+        .iter()
+        .filter(|(rel, _)| !replaced.contains(rel.as_str()) && !gone.contains(rel.as_str()))
+        .map(|(_, f)| f.size)
+        .sum();
+    let mut kept = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        if total.saturating_add(c.size) > limit {
+            skipped.push(Skipped { path: c.rel, reason: SkipReason::OverIndexCap { limit } });
+        } else {
+            total += c.size;
+            kept.push(c);
+        }
+    }
+    kept
 }
 
 fn dir_size(dir: &Path) -> u64 {

@@ -45,6 +45,8 @@ pub(crate) struct Candidate {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkipReason {
     TooLarge { size: u64, limit: u64 },
+    /// Indexing it would take the index past [`crate::IndexOptions::max_index_bytes`] of source.
+    OverIndexCap { limit: u64 },
     Binary,
     InvalidUtf8 { offset: usize },
     Generated { marker: &'static str },
@@ -58,6 +60,9 @@ impl fmt::Display for SkipReason {
         match self {
             SkipReason::TooLarge { size, limit } => {
                 write!(f, "{size} bytes is over the {limit}-byte limit")
+            }
+            SkipReason::OverIndexCap { limit } => {
+                write!(f, "the index is at its cap of {limit} source bytes (raise max_index_bytes)")
             }
             SkipReason::Binary => write!(f, "binary (NUL byte near the start)"),
             SkipReason::InvalidUtf8 { offset } => {

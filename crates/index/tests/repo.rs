@@ -618,3 +618,42 @@ fn references_skip_strings_and_comments_and_search_splits_identifiers() {
         .all(|h| h.score < 1.0 || h.path == "a.ts" || h.path == "b.ts"));
     assert!(index.search("nonexistent_thing", 5).unwrap().is_empty());
 }
+
+#[test]
+fn index_size_cap_skips_files_past_it_and_a_raised_cap_takes_them() {
+    let repo = TestRepo::new();
+    for name in ["alpha", "beta", "gamma"] {
+        repo.write(&format!("{name}.rs"), format!("fn {name}() {{}}\n// {}\n", "x".repeat(80)));
+    }
+    let size = std::fs::metadata(repo.path("alpha.rs")).unwrap().len();
+    let open = |cap: u64| {
+        let options = IndexOptions {
+            index_dir: Some(repo.index_dir.path().join("idx")),
+            max_index_bytes: cap,
+            ..IndexOptions::default()
+        };
+        Index::open(repo.root.path(), options).unwrap()
+    };
+
+    let index = open(2 * size + 1);
+    let (stats, logs) = capture_logs(|| index.sync(&mut |_| {}).unwrap());
+    let capped: Vec<&str> = stats
+        .skipped
+        .iter()
+        .filter(|s| matches!(s.reason, SkipReason::OverIndexCap { .. }))
+        .map(|s| s.path.as_str())
+        .collect();
+    assert_eq!(stats.files_indexed, 2, "{:?}", stats.skipped);
+    assert_eq!(capped.len(), 1, "{:?}", stats.skipped);
+    assert!(logs.contains("at its cap of"), "{logs}");
+    let left_out = capped[0].trim_end_matches(".rs").to_string();
+    assert!(index.symbols(&left_out).is_empty());
+    // Another sync keeps the index at the cap instead of growing it.
+    assert_eq!(index.sync(&mut |_| {}).unwrap().files_indexed, 0);
+    drop(index);
+
+    let index = open(3 * size);
+    let stats = index.sync(&mut |_| {}).unwrap();
+    assert_eq!(stats.files_indexed, 1);
+    assert_eq!(def_paths(&index, &left_out), [format!("{left_out}.rs")]);
+}

@@ -15,8 +15,12 @@ pub struct IndexContext {
 
 impl IndexContext {
     /// Opens (and builds or refreshes) the index of `root`, reporting progress as `(message, percent)`.
-    pub fn open(root: &Path, progress: &mut dyn FnMut(String, Option<u32>)) -> anyhow::Result<IndexContext> {
-        let index = Index::open(root, IndexOptions::default())?;
+    pub fn open(
+        root: &Path,
+        options: IndexOptions,
+        progress: &mut dyn FnMut(String, Option<u32>),
+    ) -> anyhow::Result<IndexContext> {
+        let index = Index::open(root, options)?;
         let stats = index.sync(&mut |p| {
             let percent = (p.files_total > 0).then(|| (100 * p.files_done / p.files_total) as u32);
             progress(format!("{}/{} files", p.files_done, p.files_total), percent);

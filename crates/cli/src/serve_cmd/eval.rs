@@ -102,7 +102,7 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
                     Some(s) => s.clone(),
                     None => {
                         eprintln!("indexing {}", repo.display());
-                        let source = IndexContext::open(&repo, &mut |_, _| {})?.shared();
+                        let source = IndexContext::open(&repo, Default::default(), &mut |_, _| {})?.shared();
                         indexes.insert(repo.clone(), source.clone());
                         source
                     }
