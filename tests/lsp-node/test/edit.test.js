@@ -279,12 +279,13 @@ test('$/cancelRequest stops an edit and the server keeps serving', async () => {
 });
 
 test('shutdown cancels a running edit; exit then ends the process cleanly', async () => {
-  const lines = Array.from({ length: 24 }, (_, i) => `    value_${i + 1} = compute(value_${i}, ${i})`);
-  const text = `def pipeline(value_0):\n${lines.join('\n')}\n    return value_24\n`;
+  // Short enough to fit the tiny model's 384-token context, so the region is decoding when shutdown comes.
+  const lines = Array.from({ length: 8 }, (_, i) => `    value_${i + 1} = compute(value_${i}, ${i})`);
+  const text = `def pipeline(value_0):\n${lines.join('\n')}\n    return value_8\n`;
   fs.writeFileSync(path.join(root, 'long.py'), text);
   await conn.sendNotification('textDocument/didOpen', { textDocument: { uri: uriOf('long.py'), languageId: 'python', version: 1, text } });
   progress.length = 0;
-  const range = { start: { line: 0, character: 0 }, end: { line: 26, character: 0 } };
+  const range = { start: { line: 0, character: 0 }, end: { line: 10, character: 0 } };
   const outcome = execute({ instruction: 'convert to a class with one method per step', scope: 'selection', uri: uriOf('long.py'), range }, undefined, 'edit-shutdown')
     .then((r) => `finished: ${r.report}`, (e) => e.code);
   // Decoding has started once the plan is reported.
