@@ -73,6 +73,17 @@ where
     }
 }
 
+/// Runs a future that waits for a client's answer in its own task. tower-lsp 0.20 panics (and stops
+/// reading input) when an answer arrives for a request whose waiter was dropped, which is what
+/// `$/cancelRequest` does to a handler: a detached waiter outlives the handler. Await the handle.
+pub(crate) fn detached<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(future)
+}
+
 /// Whether `shutdown` came, and a signal for `exit`.
 #[derive(Default)]
 struct Lifecycle {

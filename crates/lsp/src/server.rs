@@ -476,7 +476,10 @@ impl Backend {
                 (false, Some("nothing to apply: no file changed".to_string()))
             } else {
                 progress.report("applying".into(), Some(95)).await;
-                match self.client.apply_edit(edit).await {
+                let client = self.client.clone();
+                // In its own task: a `$/cancelRequest` must not drop the wait for the client's answer.
+                let answer = crate::detached(async move { client.apply_edit(edit).await });
+                match answer.await.unwrap_or_else(|_| Err(Error::internal_error())) {
                     Ok(r) => (r.applied, r.failure_reason),
                     Err(e) => (false, Some(format!("workspace/applyEdit failed: {}", e.message))),
                 }

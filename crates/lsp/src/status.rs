@@ -88,7 +88,12 @@ impl ProgressReporter {
         let mut token = given;
         if token.is_none() && supported {
             let t = NumberOrString::String(id.to_string());
-            if client.send_request::<WorkDoneProgressCreate>(WorkDoneProgressCreateParams { token: t.clone() }).await.is_ok() {
+            let create = WorkDoneProgressCreateParams { token: t.clone() };
+            let client = client.clone();
+            // tower-lsp 0.20 panics when a client answers a request whose waiter was dropped, as a
+            // cancelled handler's would be: the waiter lives in its own task (see `crate::detached`).
+            let created = crate::detached(async move { client.send_request::<WorkDoneProgressCreate>(create).await.is_ok() });
+            if created.await.unwrap_or(false) {
                 token = Some(t);
             }
         }
