@@ -9,20 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const rpc = require('vscode-languageserver-protocol/node');
 
-const repo = path.resolve(__dirname, '../../..');
-const model = process.env.HEARTH_TEST_MODEL || path.resolve(repo, '../shared/models/tiny-coder');
-
-function hearthBinary() {
-  const candidates = [
-    process.env.HEARTH_BIN,
-    process.env.CARGO_TARGET_DIR && path.join(process.env.CARGO_TARGET_DIR, 'debug/hearth'),
-    path.join(repo, 'target/debug/hearth'),
-    path.join(process.env.HOME || '', '.cache/hearth/target/debug/hearth'),
-  ].filter(Boolean);
-  const found = candidates.find((p) => fs.existsSync(p));
-  if (!found) throw new Error(`hearth binary not found (tried ${candidates.join(', ')}); build it or set HEARTH_BIN`);
-  return found;
-}
+const { model, hearthBinary } = require('../support');
 
 const PY = [
   'import os',
