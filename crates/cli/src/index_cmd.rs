@@ -19,7 +19,7 @@ pub struct IndexLocation {
     #[arg(long, env = "HEARTH_INDEX_DIR")]
     index_dir: Option<PathBuf>,
     /// Skip files larger than this many bytes.
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = IndexOptions::default().max_file_size)]
     max_file_size: u64,
     /// The index holds at most this many bytes of source; files past it are left out (listed as skipped).
     #[arg(long, default_value_t = IndexOptions::default().max_index_bytes)]

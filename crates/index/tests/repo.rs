@@ -72,9 +72,14 @@ impl TestRepo {
     }
 
     fn open(&self) -> Index {
+        self.open_with(IndexOptions::default())
+    }
+
+    /// Opens the index with `options`, in this repo's index directory.
+    fn open_with(&self, options: IndexOptions) -> Index {
         let options = IndexOptions {
             index_dir: Some(self.index_dir.path().join("idx")),
-            ..IndexOptions::default()
+            ..options
         };
         Index::open(self.root.path(), options).unwrap()
     }
@@ -627,12 +632,10 @@ fn index_size_cap_skips_files_past_it_and_a_raised_cap_takes_them() {
     }
     let size = std::fs::metadata(repo.path("alpha.rs")).unwrap().len();
     let open = |cap: u64| {
-        let options = IndexOptions {
-            index_dir: Some(repo.index_dir.path().join("idx")),
+        repo.open_with(IndexOptions {
             max_index_bytes: cap,
             ..IndexOptions::default()
-        };
-        Index::open(repo.root.path(), options).unwrap()
+        })
     };
 
     let index = open(2 * size + 1);
