@@ -1,5 +1,6 @@
-//! `cargo run --release -p hearth-index --example bench_index -- PATH [RETRIEVALS] [UPDATES]`: the same
-//! benchmark as `hearth bench index PATH --json`, without building the whole CLI.
+//! `cargo run --release -p hearth-index --example bench_index -- PATH [RETRIEVALS] [UPDATES] [no-tools]`:
+//! the same benchmark as `hearth bench index PATH --json`, without building the whole CLI. `no-tools`
+//! skips ctags and ripgrep (for back-to-back runs of two builds).
 
 /// The same allocator as the `hearth` binary, so the figures match it.
 #[global_allocator]
@@ -9,19 +10,20 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let root = args
         .next()
-        .expect("usage: bench_index PATH [RETRIEVALS] [UPDATES]");
+        .expect("usage: bench_index PATH [RETRIEVALS] [UPDATES] [no-tools]");
     let retrievals = args
         .next()
         .map_or(1000, |a| a.parse().expect("RETRIEVALS is a number"));
     let updates = args
         .next()
         .map_or(200, |a| a.parse().expect("UPDATES is a number"));
+    let compare = args.next().as_deref() != Some("no-tools");
     let options = hearth_index::bench::BenchOptions {
         root: root.into(),
         retrievals,
         updates,
         budget_tokens: 1024,
-        compare: true,
+        compare,
         seed: 7,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
     };

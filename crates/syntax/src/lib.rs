@@ -17,9 +17,9 @@ mod language;
 mod queries;
 
 pub use extract::{
-    analyze, chunks, error_count, identifier_occurrences, parse, references, symbols, Chunk,
-    ChunkKind, FileSyntax, Parsed, Reference, Symbol, SymbolKind, TextRange, MAX_CHUNK_LINES,
-    MAX_SIGNATURE_BYTES,
+    analyze, analyze_whole_tree, chunks, error_count, identifier_occurrences, parse, references,
+    symbols, Chunk, ChunkKind, FileSyntax, Parsed, Reference, Symbol, SymbolKind, TextRange,
+    MAX_CHUNK_LINES, MAX_SIGNATURE_BYTES,
 };
 pub use language::Language;
 

@@ -13,6 +13,10 @@ pub(crate) struct LanguageQueries {
     pub symbol_patterns: usize,
     /// Indexed by node kind id: whether that kind is an identifier (see `Language::is_identifier_kind`).
     pub identifier_kinds: Vec<bool>,
+    /// Indexed by node kind id: whether some pattern's outermost node can be of that kind. With it the
+    /// extractor runs the query only at such nodes, during the walk it makes anyway for identifiers;
+    /// `None` when a pattern's root is not a plain `(kind ...)` and the query must run over the tree.
+    pub root_kinds: Option<Vec<bool>>,
 }
 
 fn sources(lang: Language) -> (&'static str, &'static str) {
@@ -53,7 +57,9 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
     // Compiled alone first, so an error names the file it is in.
     let symbol_patterns = build("symbols.scm", symbols)?.pattern_count();
     build("chunks.scm", chunks)?;
-    let combined = build("symbols.scm + chunks.scm", &format!("{symbols}\n{chunks}"))?;
+    let source = format!("{symbols}\n{chunks}");
+    let combined = build("symbols.scm + chunks.scm", &source)?;
+    let root_kinds = pattern_root_kinds(&grammar, &combined, &source);
     let identifier_kinds = (0..grammar.node_kind_count())
         .map(|id| {
             let id = id as u16;
@@ -67,7 +73,53 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
         combined,
         symbol_patterns,
         identifier_kinds,
+        root_kinds,
     })
+}
+
+/// For each node kind id, whether a pattern of `query` is rooted at that kind: the `(kind` that opens
+/// each pattern in `source`, its aliases (same name) and, for a supertype, its subtypes. `None` for a
+/// pattern that opens with anything else (`[`, `_`, a string, a sibling sequence).
+fn pattern_root_kinds(
+    grammar: &tree_sitter::Language,
+    query: &Query,
+    source: &str,
+) -> Option<Vec<bool>> {
+    let kinds = grammar.node_kind_count();
+    let mut roots = vec![false; kinds];
+    for pattern in 0..query.pattern_count() {
+        if !query.is_pattern_rooted(pattern) {
+            return None;
+        }
+        let rest = source.get(query.start_byte_for_pattern(pattern)..)?;
+        let rest = rest.trim_start().strip_prefix('(')?.trim_start();
+        let name_len = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..name_len];
+        if name.is_empty() || name == "_" {
+            return None;
+        }
+        let mut found = false;
+        let mut stack: Vec<u16> = (0..kinds as u16)
+            .filter(|&id| {
+                grammar.node_kind_is_named(id) && grammar.node_kind_for_id(id) == Some(name)
+            })
+            .collect();
+        while let Some(id) = stack.pop() {
+            found = true;
+            if std::mem::replace(&mut roots[id as usize], true) {
+                continue;
+            }
+            if grammar.node_kind_is_supertype(id) {
+                stack.extend_from_slice(grammar.subtypes_for_supertype(id));
+            }
+        }
+        if !found {
+            return None;
+        }
+    }
+    Some(roots)
 }
 
 /// The compiled queries of `lang`; compiled on first use, shared by all threads afterwards.

@@ -4,10 +4,15 @@
 use std::fmt::Write;
 
 use expect_test::{expect, Expect};
-use hearth_syntax::{analyze, Language};
+use hearth_syntax::{analyze, analyze_whole_tree, Language};
 
 fn check(lang: Language, src: &str, expect: Expect) {
     let file = analyze(lang, src).unwrap();
+    assert_eq!(
+        file,
+        analyze_whole_tree(lang, src).unwrap(),
+        "the one-walk extraction should equal the whole-tree query on the {lang} fixture"
+    );
     assert_eq!(
         file.error_count, 0,
         "the {lang} fixture should parse cleanly"
