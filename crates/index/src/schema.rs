@@ -11,7 +11,7 @@ use tantivy::schema::{
 use tantivy::{DocAddress, DocId, Searcher, SegmentReader, TantivyDocument};
 
 /// Written to `hearth.json` beside the Tantivy files.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// `doc_type` values: one `file` document per file, one `chunk` document per retrieval chunk.
 pub(crate) const DOC_FILE: &str = "file";
@@ -39,8 +39,6 @@ pub(crate) struct Fields {
     pub size: Field,
     /// Modification time in ns since the epoch (0 for overlays): unchanged files are not re-read.
     pub mtime: Field,
-    /// Distinct identifiers the file uses, verbatim (file documents; `references(name)`).
-    pub refs: Field,
     /// The file's symbols as JSON (file documents; loaded into memory on open).
     pub symbols: Field,
     /// Chunk documents: kind, name, lines and byte span are fast fields (columns, read without the doc
@@ -205,13 +203,6 @@ pub(crate) fn build() -> (Schema, Fields) {
             options
         }
     };
-    // Exact-match fields need no BM25 length norms.
-    let raw_unstored = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer("raw")
-            .set_index_option(IndexRecordOption::Basic)
-            .set_fieldnorms(false),
-    );
     let fields = Fields {
         path: b.add_text_field(PATH, STRING | FAST),
         doc_type: b.add_text_field("doc_type", STRING),
@@ -219,7 +210,6 @@ pub(crate) fn build() -> (Schema, Fields) {
         hash: b.add_u64_field("hash", STORED),
         size: b.add_u64_field("size", STORED),
         mtime: b.add_u64_field("mtime", STORED),
-        refs: b.add_text_field("refs", raw_unstored.clone()),
         symbols: b.add_text_field("symbols", STORED),
         kind: b.add_text_field(KIND, STRING | FAST),
         name: b.add_text_field(NAME, FAST),

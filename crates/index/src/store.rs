@@ -18,7 +18,7 @@ use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::git::GitState;
 use crate::schema::{self, Fields, SegmentColumns, DOC_CHUNK, DOC_FILE, SCHEMA_VERSION};
-use crate::tokenizer::{CodeTokenizer, CODE_TOKENIZER};
+use crate::tokenizer::{self, CodeTokenizer, CODE_TOKENIZER};
 use crate::walk::{self, Candidate, SkipReason, Skipped};
 use crate::IndexError;
 
@@ -1047,6 +1047,18 @@ impl Index {
         (!lines.is_empty()).then(|| lines.join("\n"))
     }
 
+    /// The indexed files (root-relative paths) with their languages, in path order.
+    pub fn files(&self) -> Vec<(String, Language)> {
+        let mut files: Vec<(String, Language)> = self
+            .read_state()
+            .files
+            .iter()
+            .map(|(rel, entry)| (rel.clone(), entry.lang))
+            .collect();
+        files.sort();
+        files
+    }
+
     /// The current text of a root-relative path: its overlay, else the disk.
     pub fn text_of(&self, rel: &str) -> Option<Arc<str>> {
         if let Some(text) = self.read_state().overlays.get(rel) {
@@ -1147,22 +1159,31 @@ impl Index {
 
     /// Every occurrence of the identifier `name` in indexed files (overlays win), definitions included,
     /// never inside strings or comments. In path order.
+    ///
+    /// Candidates are the files with a chunk holding `name`'s token (every line with a word in it is in
+    /// some chunk), or every file when `name` has no token; those holding `name` as a word are parsed.
     pub fn references(&self, name: &str) -> Result<Vec<Location>, IndexError> {
         self.commit()?;
-        let searcher = self.reader.searcher();
-        let query = TermQuery::new(
-            Term::from_field_text(self.fields.refs, name),
-            IndexRecordOption::Basic,
-        );
-        let mut paths = HashSet::new();
-        let mut columns = SegmentColumns::new(&searcher);
-        for address in searcher.search(&query, &DocSetCollector)? {
-            let path = columns.path(address)?;
-            if !path.is_empty() {
-                paths.insert(path);
+        let paths: Vec<String> = match tokenizer::whole_token(name) {
+            Some(token) => {
+                let searcher = self.reader.searcher();
+                let query = TermQuery::new(
+                    Term::from_field_text(self.fields.body, &token),
+                    IndexRecordOption::Basic,
+                );
+                let mut paths = HashSet::new();
+                let mut columns = SegmentColumns::new(&searcher);
+                for address in searcher.search(&query, &DocSetCollector)? {
+                    let path = columns.path(address)?;
+                    if !path.is_empty() {
+                        paths.insert(path);
+                    }
+                }
+                paths.into_iter().collect()
             }
-        }
-        let mut paths: Vec<String> = paths.into_iter().collect();
+            None => self.read_state().files.keys().cloned().collect(),
+        };
+        let mut paths = paths;
         paths.sort();
         let langs: HashMap<String, Language> = {
             let state = self.read_state();
@@ -1171,27 +1192,52 @@ impl Index {
                 .filter_map(|p| Some((p.clone(), state.files.get(p)?.lang)))
                 .collect()
         };
-        let mut out = Vec::new();
-        for rel in paths {
-            let Some(&lang) = langs.get(&rel) else {
-                continue;
+        // Candidates are parsed on the sync's parser threads; results keep path order.
+        let occurrences_in = |rel: &String| -> Result<Vec<Location>, IndexError> {
+            let (Some(&lang), Some(text)) = (langs.get(rel), self.text_of(rel)) else {
+                return Ok(Vec::new());
             };
-            let Some(text) = self.text_of(&rel) else {
-                continue;
-            };
+            if !tokenizer::contains_word(&text, name) {
+                return Ok(Vec::new());
+            }
             let lines = hearth_base::LineIndex::new(&text);
-            for range in hearth_syntax::identifier_occurrences(lang, &text, name)? {
-                let line_start = lines.line_start(range.start_line).unwrap_or(0);
-                out.push(Location {
+            let ranges = hearth_syntax::identifier_occurrences(lang, &text, name)?;
+            Ok(ranges
+                .into_iter()
+                .map(|range| Location {
                     path: rel.clone(),
                     line: range.start_line,
-                    col: (range.start_byte - line_start) as u32,
+                    col: (range.start_byte - lines.line_start(range.start_line).unwrap_or(0)) as u32,
                     start_byte: range.start_byte,
                     end_byte: range.end_byte,
-                });
+                })
+                .collect())
+        };
+        let next = AtomicUsize::new(0);
+        let threads = self.options.threads.clamp(1, 16).min(paths.len().max(1));
+        let mut per_file: Vec<(usize, Vec<Location>)> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| -> Result<Vec<(usize, Vec<Location>)>, IndexError> {
+                        let mut found = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(rel) = paths.get(i) else {
+                                return Ok(found);
+                            };
+                            found.push((i, occurrences_in(rel)?));
+                        }
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for worker in workers {
+                all.extend(worker.join().expect("a references worker panicked")?);
             }
-        }
-        Ok(out)
+            Ok::<_, IndexError>(all)
+        })?;
+        per_file.sort_by_key(|(i, _)| *i);
+        Ok(per_file.into_iter().flat_map(|(_, found)| found).collect())
     }
 
     /// Chunks ranked by BM25 over the identifiers of `query` (split like code: `parseUrl` finds `parse_url`).
@@ -1438,9 +1484,6 @@ fn prepare_text(
     file_doc.add_u64(fields.hash, hash);
     file_doc.add_u64(fields.size, text.len() as u64);
     file_doc.add_u64(fields.mtime, mtime_ns);
-    for name in &syntax.reference_names {
-        file_doc.add_text(fields.refs, name);
-    }
     file_doc.add_text(
         fields.symbols,
         serde_json::to_string(&stored).expect("symbols serialize"),

@@ -45,12 +45,7 @@ impl Tokenizer for CodeTokenizer {
                 token.position = *used;
                 token.position_length = 1;
                 token.text.clear();
-                if word.is_ascii() {
-                    token.text.push_str(word);
-                    token.text.make_ascii_lowercase();
-                } else {
-                    token.text.extend(word.chars().flat_map(char::to_lowercase));
-                }
+                push_lowercase(&mut token.text, word);
                 *used += 1;
             };
             push(0, ident);
@@ -94,8 +89,56 @@ impl TokenStream for CodeTokenStream<'_> {
     }
 }
 
-fn is_ident_char(c: char) -> bool {
+fn push_lowercase(out: &mut String, word: &str) {
+    if word.is_ascii() {
+        let from = out.len();
+        out.push_str(word);
+        out[from..].make_ascii_lowercase();
+    } else {
+        out.extend(word.chars().flat_map(char::to_lowercase));
+    }
+}
+
+pub(crate) fn is_ident_char(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
+}
+
+/// The most selective token that every text holding `name` as an identifier has among its tokens: the
+/// longest run of identifier characters in `name` that the tokenizer keeps whole, lower-cased. `None`
+/// when it keeps none (`x`, `$`, a name longer than 64 bytes).
+pub(crate) fn whole_token(name: &str) -> Option<String> {
+    let mut best: Option<&str> = None;
+    for_each_identifier(name, |_, run| {
+        if (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&run.len())
+            && best.is_none_or(|b| run.len() > b.len())
+        {
+            best = Some(run);
+        }
+    });
+    best.map(|run| {
+        let mut token = String::with_capacity(run.len());
+        push_lowercase(&mut token, run);
+        token
+    })
+}
+
+/// Whether `text` holds `name` with no identifier character touching it on a side where `name` itself
+/// ends in one (`get` is in `x.get(` but not in `get_value`).
+pub(crate) fn contains_word(text: &str, name: &str) -> bool {
+    let (Some(first), Some(last)) = (name.chars().next(), name.chars().next_back()) else {
+        return false;
+    };
+    let (check_before, check_after) = (is_ident_char(first), is_ident_char(last));
+    text.match_indices(name).any(|(at, _)| {
+        let clear_before =
+            !check_before || !text[..at].chars().next_back().is_some_and(is_ident_char);
+        let clear_after = !check_after
+            || !text[at + name.len()..]
+                .chars()
+                .next()
+                .is_some_and(is_ident_char);
+        clear_before && clear_after
+    })
 }
 
 /// Calls `f(byte_offset, identifier)` for every maximal run of identifier characters that is not a
@@ -169,6 +212,33 @@ mod tests {
             out.push(t.text.clone());
         }
         out
+    }
+
+    #[test]
+    fn whole_token_is_the_longest_run_kept_whole() {
+        assert_eq!(whole_token("loadUser").as_deref(), Some("loaduser"));
+        assert_eq!(whole_token("$el").as_deref(), Some("el"));
+        assert_eq!(whole_token("r#type").as_deref(), Some("type"));
+        assert_eq!(whole_token("empty?").as_deref(), Some("empty"));
+        assert_eq!(whole_token("x"), None);
+        assert_eq!(whole_token(&"a".repeat(65)), None);
+        // What the tokenizer makes of a text holding the name includes the name's token.
+        for name in ["loadUser", "$el", "empty?", "données", "HTTPServer"] {
+            let token = whole_token(name).unwrap();
+            assert!(tokens(&format!("a.{name}(b)")).contains(&token), "{name}");
+        }
+    }
+
+    #[test]
+    fn contains_word_needs_a_boundary_where_the_name_has_one() {
+        assert!(contains_word("x.get(1)", "get"));
+        assert!(!contains_word("get_value(); target", "get"));
+        assert!(contains_word("if empty? then", "empty?"));
+        assert!(contains_word("let a=$el;", "$el"));
+        assert!(!contains_word("let a=$elx;", "$el"));
+        assert!(contains_word("é get", "get"));
+        assert!(!contains_word("éget", "get"));
+        assert!(!contains_word("anything", ""));
     }
 
     #[test]

@@ -624,11 +624,98 @@ fn references_skip_strings_and_comments_and_search_splits_identifiers() {
     assert!(index.search("nonexistent_thing", 5).unwrap().is_empty());
 }
 
+/// `references(name)` against a parse of every file: the index finds its candidates through chunk
+/// tokens, so a name used only deep in a long class, a one-letter name, `$el`, `empty?`, names that only
+/// differ in case or split the same way, and names only in comments are the cases that could go wrong.
+#[test]
+fn references_equal_a_parse_of_every_file() {
+    let repo = TestRepo::new();
+    let attrs: String = (0..120)
+        .map(|i| match i {
+            100 => "    deep_attr = helper(q)\n".to_string(),
+            _ => format!("    attr_{i} = {i}\n"),
+        })
+        .collect();
+    let files = [
+        (
+            "models.py",
+            format!("class Model:\n{attrs}\n    def get(self, q):\n        return self.get_value(q)\n"),
+        ),
+        (
+            "util.py",
+            "def helper(q):\n    # deep_attr is documented here only\n    return Get(q) if q else get_value(q)\n"
+                .to_string(),
+        ),
+        (
+            "view.js",
+            "const $el = document.body;\nfunction getValue(x) { return $el.get(x); }\nlet q = getValue(1);\n"
+                .to_string(),
+        ),
+        (
+            "list.rb",
+            "class List\n  def empty?\n    size == 0\n  end\n  def get(q)\n    empty? ? nil : q\n  end\nend\n"
+                .to_string(),
+        ),
+        (
+            "lib.rs",
+            "pub fn get_value(q: u32) -> u32 { q }\n/// GetValue in a comment\npub struct Get;\n".to_string(),
+        ),
+    ];
+    for (rel, text) in &files {
+        repo.write(rel, text);
+    }
+    repo.commit("init");
+    let index = synced(&repo);
+    let names = [
+        "deep_attr",
+        "q",
+        "$el",
+        "empty?",
+        "get",
+        "Get",
+        "get_value",
+        "getValue",
+        "GetValue",
+        "helper",
+        "attr_7",
+        "x",
+        "absent",
+    ];
+    let mut found_any = 0;
+    for name in names {
+        let mut expected: Vec<(String, u32, u32)> = Vec::new();
+        let mut sorted = files.clone();
+        sorted.sort();
+        for (rel, text) in &sorted {
+            let lang = hearth_syntax::Language::from_path(Path::new(rel)).unwrap();
+            let lines = hearth_base::LineIndex::new(text);
+            for range in hearth_syntax::identifier_occurrences(lang, text, name).unwrap() {
+                let col = range.start_byte - lines.line_start(range.start_line).unwrap();
+                expected.push((rel.to_string(), range.start_line, col as u32));
+            }
+        }
+        let got: Vec<(String, u32, u32)> = index
+            .references(name)
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.path, l.line, l.col))
+            .collect();
+        assert_eq!(got, expected, "references({name:?})");
+        found_any += usize::from(!got.is_empty());
+    }
+    // The comparison is not vacuous: most of these names are used somewhere.
+    assert!(found_any >= 10, "{found_any}");
+    assert_eq!(index.references("deep_attr").unwrap().len(), 1);
+}
+
 #[test]
 fn index_size_cap_skips_files_past_it_and_a_raised_cap_takes_them() {
     let repo = TestRepo::new();
     for name in ["alpha", "beta", "gamma"] {
-        repo.write(&format!("{name}.rs"), format!("fn {name}() {{}}\n// {}\n", "x".repeat(80)));
+        repo.write(
+            &format!("{name}.rs"),
+            format!("fn {name}() {{}}\n// {}\n", "x".repeat(80)),
+        );
     }
     let size = std::fs::metadata(repo.path("alpha.rs")).unwrap().len();
     let open = |cap: u64| {

@@ -49,6 +49,7 @@ fn main() {
     collect(&dir, &mut files);
     files.sort();
     let mut per_lang: Vec<(Language, Totals)> = Vec::new();
+    let mut slowest: Vec<(Duration, usize, PathBuf)> = Vec::new();
     for (path, lang) in files {
         let Ok(text) = std::fs::read_to_string(&path) else {
             continue;
@@ -74,6 +75,7 @@ fn main() {
         };
         let totals = &mut per_lang[slot].1;
         let parse_time = t1 - t0;
+        slowest.push((parse_time, text.len(), path.clone()));
         totals.files += 1;
         totals.bytes += text.len() as u64;
         totals.parse += parse_time;
@@ -99,6 +101,18 @@ fn main() {
             t.one_walk.as_secs_f64(),
             t.whole_tree.as_secs_f64(),
             t.mismatches
+        );
+    }
+    slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let total: Duration = slowest.iter().map(|s| s.0).sum();
+    println!("\nslowest parses (of {:.2} s in all):", total.as_secs_f64());
+    for (time, bytes, path) in slowest.iter().take(15) {
+        println!(
+            "  {:.3} s  {:.2} MB/s  {} KB  {}",
+            time.as_secs_f64(),
+            *bytes as f64 / 1e6 / time.as_secs_f64(),
+            bytes / 1024,
+            path.display()
         );
     }
     if per_lang.iter().any(|(_, t)| t.mismatches > 0) {

@@ -240,10 +240,9 @@ impl Parsed {
 pub struct FileSyntax {
     pub lang: Language,
     pub symbols: Vec<Symbol>,
-    pub chunks: Vec<Chunk>,
-    /// The distinct identifiers the text uses (definitions' names included), sorted. For positions, see
+    /// Every line of the text with a word in it is in some chunk's `text`. For identifier positions, see
     /// [`references`] and [`identifier_occurrences`].
-    pub reference_names: Vec<String>,
+    pub chunks: Vec<Chunk>,
     /// ERROR and MISSING nodes; the rest of the file is still extracted.
     pub error_count: usize,
 }
@@ -268,7 +267,7 @@ pub fn parse(lang: Language, text: &str) -> Result<Parsed, SyntaxError> {
     })
 }
 
-/// Parse once and extract everything, in one walk of the tree.
+/// Parse once and extract everything.
 pub fn analyze(lang: Language, text: &str) -> Result<FileSyntax, SyntaxError> {
     analyze_with(lang, text, QueryScope::AtRootKinds)
 }
@@ -283,17 +282,11 @@ pub fn analyze_whole_tree(lang: Language, text: &str) -> Result<FileSyntax, Synt
 fn analyze_with(lang: Language, text: &str, scope: QueryScope) -> Result<FileSyntax, SyntaxError> {
     let parsed = parse(lang, text)?;
     let lines = LineIndex::new(text);
-    let Extraction {
-        matches,
-        mut identifiers,
-    } = extract(&parsed, text, scope, true)?;
-    identifiers.sort_unstable();
-    identifiers.dedup();
+    let matches = run_query(&parsed, text, scope)?;
     Ok(FileSyntax {
         lang,
         symbols: build_symbols(parsed.lang, text, &lines, matches.symbols),
         chunks: build_chunks(text, &lines, matches.chunks),
-        reference_names: identifiers.into_iter().map(str::to_string).collect(),
         error_count: parsed.error_count(),
     })
 }
@@ -322,7 +315,7 @@ pub fn identifier_occurrences(
 
 /// The definitions in a parsed text, in source order.
 pub fn symbols(parsed: &Parsed, text: &str) -> Result<Vec<Symbol>, SyntaxError> {
-    let matches = extract(parsed, text, QueryScope::AtRootKinds, false)?.matches;
+    let matches = run_query(parsed, text, QueryScope::AtRootKinds)?;
     Ok(build_symbols(
         parsed.lang,
         text,
@@ -333,7 +326,7 @@ pub fn symbols(parsed: &Parsed, text: &str) -> Result<Vec<Symbol>, SyntaxError> 
 
 /// The retrieval chunks of a parsed text, in source order of their first line.
 pub fn chunks(parsed: &Parsed, text: &str) -> Result<Vec<Chunk>, SyntaxError> {
-    let matches = extract(parsed, text, QueryScope::AtRootKinds, false)?.matches;
+    let matches = run_query(parsed, text, QueryScope::AtRootKinds)?;
     Ok(build_chunks(text, &LineIndex::new(text), matches.chunks))
 }
 
@@ -465,79 +458,42 @@ struct QueryMatches {
 /// Where the combined query runs.
 #[derive(Clone, Copy)]
 enum QueryScope {
-    /// At each node whose kind roots a pattern, matching only patterns rooted there, during one walk
-    /// of the tree that also collects identifiers. Tree-sitter's own cursor over the whole tree tests
-    /// every node against every pattern: with the identifier walk, 2.7× the cost of this on Rust and
-    /// Python sources, and half as much time as the parse itself (`examples/phase_times.rs`).
+    /// At each node whose kind roots a pattern, matching only the patterns rooted there, found by one
+    /// walk of the tree. Tree-sitter's own cursor over the whole tree tests every node against every
+    /// pattern: on Rust and Python sources that cost half as much time as the parse itself, 2.7× this
+    /// (`examples/phase_times.rs`).
     AtRootKinds,
-    /// One query cursor over the whole tree (and a second walk for identifiers).
+    /// One query cursor over the whole tree.
     WholeTree,
 }
 
-/// What one walk of a tree yields.
-struct Extraction<'t> {
-    matches: QueryMatches,
-    /// Identifier leaves in source order, when asked for.
-    identifiers: Vec<&'t str>,
-}
-
-fn extract<'t>(
-    parsed: &Parsed,
-    text: &'t str,
-    scope: QueryScope,
-    want_identifiers: bool,
-) -> Result<Extraction<'t>, SyntaxError> {
+fn run_query(parsed: &Parsed, text: &str, scope: QueryScope) -> Result<QueryMatches, SyntaxError> {
     let queries = queries(parsed.lang)?;
     let mut cursor = QueryCursor::new();
-    let mut out = Extraction {
-        matches: QueryMatches {
-            symbols: Vec::new(),
-            chunks: Vec::new(),
-        },
-        identifiers: Vec::new(),
+    let mut out = QueryMatches {
+        symbols: Vec::new(),
+        chunks: Vec::new(),
     };
+    let root = parsed.tree.root_node();
     let root_kinds = match (scope, &queries.root_kinds) {
         (QueryScope::AtRootKinds, Some(kinds)) => kinds,
         _ => {
-            collect_matches(
-                queries,
-                &mut cursor,
-                parsed.tree.root_node(),
-                text,
-                &mut out.matches,
-            );
-            if want_identifiers {
-                for_each_identifier(parsed, text, |_, ident| out.identifiers.push(ident))?;
-            }
+            collect_matches(queries, &mut cursor, root, text, &mut out);
             return Ok(out);
         }
     };
     cursor.set_max_start_depth(Some(0));
-    let is_identifier = &queries.identifier_kinds;
-    let mut walker = parsed.tree.walk();
-    loop {
-        let node = walker.node();
-        let kind = node.kind_id() as usize;
-        if root_kinds.get(kind).copied().unwrap_or(false) {
-            collect_matches(queries, &mut cursor, node, text, &mut out.matches);
+    walk(root, &mut |node| {
+        if root_kinds
+            .get(node.kind_id() as usize)
+            .copied()
+            .unwrap_or(false)
+        {
+            collect_matches(queries, &mut cursor, node, text, &mut out);
         }
-        if walker.goto_first_child() {
-            continue;
-        }
-        if want_identifiers && is_identifier.get(kind).copied().unwrap_or(false) {
-            if let Some(ident) = text.get(node.byte_range()) {
-                out.identifiers.push(ident);
-            }
-        }
-        loop {
-            if walker.goto_next_sibling() {
-                break;
-            }
-            if !walker.goto_parent() {
-                return Ok(out);
-            }
-        }
-    }
+        true
+    });
+    Ok(out)
 }
 
 /// Run the combined query at `node` (bounded by the cursor's start depth) and keep its matches.
@@ -719,17 +675,19 @@ fn nest(flat: Vec<(TextRange, ChunkKind, String)>) -> Vec<Candidate> {
     roots
 }
 
-fn whole_lines(text: &str, lines: &LineIndex, first: u32, last: u32) -> (TextRange, String) {
+fn lines_range(text: &str, lines: &LineIndex, first: u32, last: u32) -> TextRange {
     let (start, end) = line_span(lines, text, first, last);
-    (
-        TextRange {
-            start_byte: start,
-            end_byte: end,
-            start_line: first,
-            end_line: last,
-        },
-        text[start..end].to_string(),
-    )
+    TextRange {
+        start_byte: start,
+        end_byte: end,
+        start_line: first,
+        end_line: last,
+    }
+}
+
+fn whole_lines(text: &str, lines: &LineIndex, first: u32, last: u32) -> (TextRange, String) {
+    let range = lines_range(text, lines, first, last);
+    (range, text[range.start_byte..range.end_byte].to_string())
 }
 
 fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: &mut Vec<Chunk>) {
@@ -752,30 +710,42 @@ fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: 
     }
     if !c.children.is_empty() {
         // Outline: own lines, plus the first line of each member; members become chunks of their own.
-        let mut outline: Vec<&str> = Vec::new();
+        // Past MAX_CHUNK_LINES entries the outline goes on in windows headed by the definition's first
+        // line, so every line of the file is in some chunk (the index finds references through them).
+        let mut outline: Vec<(u32, &str)> = Vec::new();
         let mut members = c.children.iter().peekable();
         let mut line = first;
-        while line <= last && outline.len() < MAX_CHUNK_LINES as usize {
+        while line <= last {
             match members.peek() {
                 Some(m) if line >= m.range.start_line => {
-                    outline.push(line_text(lines, text, m.range.start_line));
+                    outline.push((
+                        m.range.start_line,
+                        line_text(lines, text, m.range.start_line),
+                    ));
                     line = line.max(m.range.end_line + 1);
                     members.next();
                 }
                 _ => {
-                    outline.push(line_text(lines, text, line));
+                    outline.push((line, line_text(lines, text, line)));
                     line += 1;
                 }
             }
         }
-        let (range, _) = whole_lines(text, lines, first, last);
-        out.push(Chunk {
-            kind,
-            name: c.name.clone(),
-            range,
-            header: None,
-            text: outline.join("\n"),
-        });
+        let header = line_text(lines, text, first).to_string();
+        for (i, window) in outline.chunks(MAX_CHUNK_LINES as usize).enumerate() {
+            let range = match i {
+                0 => lines_range(text, lines, first, last),
+                _ => lines_range(text, lines, window[0].0, window[window.len() - 1].0),
+            };
+            let body: Vec<&str> = window.iter().map(|(_, line)| *line).collect();
+            out.push(Chunk {
+                kind,
+                name: c.name.clone(),
+                range,
+                header: (i > 0).then(|| header.clone()),
+                text: body.join("\n"),
+            });
+        }
         let member_of_type = c.kind == ChunkKind::Class;
         for child in &c.children {
             emit_chunk(child, member_of_type, text, lines, out);
@@ -877,9 +847,54 @@ mod tests {
             vec![(0, 59, false), (60, 119, true), (120, 131, true)]
         );
         assert_eq!(chunks[1].header.as_deref(), Some("fn long() {"));
+        assert_chunks_cover(&text, &chunks);
         assert!(chunks
             .iter()
             .all(|c| c.text.lines().count() <= MAX_CHUNK_LINES as usize));
+    }
+
+    /// Every line with a word in it is a line of some chunk's text.
+    fn assert_chunks_cover(text: &str, chunks: &[Chunk]) {
+        for line in text
+            .lines()
+            .filter(|l| l.chars().any(char::is_alphanumeric))
+        {
+            assert!(
+                chunks.iter().any(|c| c.text.lines().any(|t| t == line)),
+                "no chunk holds {line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_class_outline_goes_on_in_headed_windows() {
+        let fields: String = (0..150).map(|i| format!("    field_{i} = {i}\n")).collect();
+        let text = format!(
+            "class Big:\n{fields}    def first(self):\n        return 1\n\n    def second(self):\n        return 2\n"
+        );
+        let chunks = chunks(&parse(Language::Python, &text).unwrap(), &text).unwrap();
+        let outline: Vec<(u32, u32, Option<&str>, usize)> = chunks
+            .iter()
+            .filter(|c| c.kind == ChunkKind::Class)
+            .map(|c| {
+                let lines = c.text.lines().count();
+                (
+                    c.range.start_line,
+                    c.range.end_line,
+                    c.header.as_deref(),
+                    lines,
+                )
+            })
+            .collect();
+        assert_eq!(
+            outline,
+            vec![
+                (0, 155, None, 60),
+                (60, 119, Some("class Big:"), 60),
+                (120, 154, Some("class Big:"), 34)
+            ]
+        );
+        assert_chunks_cover(&text, &chunks);
     }
 
     #[test]
