@@ -483,15 +483,14 @@ fn run_query(parsed: &Parsed, text: &str, scope: QueryScope) -> Result<QueryMatc
         }
     };
     cursor.set_max_start_depth(Some(0));
+    let descend = &queries.descend_kinds;
     walk(root, &mut |node| {
-        if root_kinds
-            .get(node.kind_id() as usize)
-            .copied()
-            .unwrap_or(false)
-        {
+        let kind = node.kind_id() as usize;
+        if root_kinds.get(kind).copied().unwrap_or(false) {
             collect_matches(queries, &mut cursor, node, text, &mut out);
         }
-        true
+        // Error recovery can put any node anywhere.
+        descend.get(kind).copied().unwrap_or(true) || node.has_error()
     });
     Ok(out)
 }
@@ -810,6 +809,31 @@ mod tests {
                 ),
                 Err(e) => panic!("{e}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_walk_skips_kinds_that_cannot_hold_a_definition() {
+        let q = queries(Language::Python).unwrap();
+        let grammar = Language::Python.grammar();
+        let descends = |kind: &str| q.descend_kinds[grammar.id_for_node_kind(kind, true) as usize];
+        for kind in [
+            "module",
+            "block",
+            "class_definition",
+            "if_statement",
+            "decorated_definition",
+        ] {
+            assert!(descends(kind), "{kind}");
+        }
+        for kind in [
+            "binary_operator",
+            "call",
+            "argument_list",
+            "string",
+            "lambda",
+        ] {
+            assert!(!descends(kind), "{kind}");
         }
     }
 

@@ -126,6 +126,24 @@ impl Language {
         f.into()
     }
 
+    /// The grammar's `node-types.json`: which node kinds may appear inside which.
+    pub(crate) fn node_types(self) -> &'static str {
+        match self {
+            Language::Rust => tree_sitter_rust::NODE_TYPES,
+            Language::Python => tree_sitter_python::NODE_TYPES,
+            Language::JavaScript => tree_sitter_javascript::NODE_TYPES,
+            Language::TypeScript => tree_sitter_typescript::TYPESCRIPT_NODE_TYPES,
+            Language::Tsx => tree_sitter_typescript::TSX_NODE_TYPES,
+            Language::Go => tree_sitter_go::NODE_TYPES,
+            Language::Java => tree_sitter_java::NODE_TYPES,
+            Language::C => tree_sitter_c::NODE_TYPES,
+            Language::Cpp => tree_sitter_cpp::NODE_TYPES,
+            Language::CSharp => tree_sitter_c_sharp::NODE_TYPES,
+            Language::Ruby => tree_sitter_ruby::NODE_TYPES,
+            Language::Lua => tree_sitter_lua::NODE_TYPES,
+        }
+    }
+
     /// Whether a tree-sitter node kind is an identifier in this grammar (a name a reference can use).
     pub(crate) fn is_identifier_kind(self, kind: &str) -> bool {
         kind == "identifier"

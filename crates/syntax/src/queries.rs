@@ -17,6 +17,10 @@ pub(crate) struct LanguageQueries {
     /// extractor runs the query only at such nodes, during the walk it makes anyway for identifiers;
     /// `None` when a pattern's root is not a plain `(kind ...)` and the query must run over the tree.
     pub root_kinds: Option<Vec<bool>>,
+    /// Indexed by node kind id: whether a node of that kind may hold a pattern-root node somewhere
+    /// below it (from the grammar's `node-types.json`; kinds it does not list count as yes). The walk
+    /// skips the rest: in Python no expression can hold a definition.
+    pub descend_kinds: Vec<bool>,
 }
 
 fn sources(lang: Language) -> (&'static str, &'static str) {
@@ -60,6 +64,10 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
     let source = format!("{symbols}\n{chunks}");
     let combined = build("symbols.scm + chunks.scm", &source)?;
     let root_kinds = pattern_root_kinds(&grammar, &combined, &source);
+    let descend_kinds = match &root_kinds {
+        Some(roots) => may_hold_kinds(&grammar, lang.node_types(), roots),
+        None => vec![true; grammar.node_kind_count()],
+    };
     let identifier_kinds = (0..grammar.node_kind_count())
         .map(|id| {
             let id = id as u16;
@@ -74,7 +82,105 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
         symbol_patterns,
         identifier_kinds,
         root_kinds,
+        descend_kinds,
     })
+}
+
+/// For each node kind id, whether a node of that kind may have a descendant whose kind is in `roots`,
+/// by the child types `node-types.json` lists (supertypes expanded). Kinds without an entry of their own
+/// (`ERROR`) and an unreadable file count as yes: the walk then just descends. A kind that appears only
+/// as a child type is taken to hold nothing below it: the one such kind in these grammars is
+/// tree-sitter-python's `as_pattern_target`, an aliased expression. The fixture tests and
+/// `examples/phase_times.rs` (every file of two large trees) check the result against the whole-tree
+/// query.
+fn may_hold_kinds(grammar: &tree_sitter::Language, node_types: &str, roots: &[bool]) -> Vec<bool> {
+    use std::collections::{HashMap, HashSet};
+    let kinds = grammar.node_kind_count();
+    let Ok(serde_json::Value::Array(types)) = serde_json::from_str(node_types) else {
+        return vec![true; kinds];
+    };
+    let named_types = |list: Option<&serde_json::Value>| -> Vec<String> {
+        list.and_then(|l| l.as_array())
+            .into_iter()
+            .flatten()
+            .filter(|t| t["named"].as_bool() == Some(true))
+            .filter_map(|t| t["type"].as_str().map(str::to_string))
+            .collect()
+    };
+    // Named kind -> the named kinds its children may have; supertype -> its subtypes.
+    let mut children: HashMap<String, Vec<String>> = HashMap::new();
+    let mut subtypes: HashMap<String, Vec<String>> = HashMap::new();
+    for t in &types {
+        let (Some(name), Some(true)) = (t["type"].as_str(), t["named"].as_bool()) else {
+            continue;
+        };
+        if t.get("subtypes").is_some() {
+            subtypes.insert(name.to_string(), named_types(t.get("subtypes")));
+            continue;
+        }
+        let mut kids = named_types(t["children"].get("types"));
+        if let Some(fields) = t["fields"].as_object() {
+            for field in fields.values() {
+                kids.extend(named_types(field.get("types")));
+            }
+        }
+        children.insert(name.to_string(), kids);
+    }
+    let concrete = |name: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let mut stack = vec![name.to_string()];
+        let mut seen = HashSet::new();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n.clone()) {
+                continue;
+            }
+            match subtypes.get(&n) {
+                Some(subs) => stack.extend(subs.iter().cloned()),
+                None => out.push(n),
+            }
+        }
+        out
+    };
+    let root_names: HashSet<String> = (0..kinds as u16)
+        .filter(|&id| roots.get(id as usize).copied().unwrap_or(false))
+        .filter_map(|id| grammar.node_kind_for_id(id).map(str::to_string))
+        .collect();
+    let expanded: HashMap<String, Vec<String>> = children
+        .iter()
+        .map(|(name, kids)| {
+            (
+                name.clone(),
+                kids.iter().flat_map(|k| concrete(k)).collect(),
+            )
+        })
+        .collect();
+    let mut holds: HashSet<String> = HashSet::new();
+    loop {
+        let before = holds.len();
+        for (name, kids) in &expanded {
+            if !holds.contains(name)
+                && kids
+                    .iter()
+                    .any(|k| root_names.contains(k) || holds.contains(k))
+            {
+                holds.insert(name.clone());
+            }
+        }
+        if holds.len() == before {
+            break;
+        }
+    }
+    (0..kinds as u16)
+        .map(|id| {
+            if !grammar.node_kind_is_named(id) {
+                return false;
+            }
+            match grammar.node_kind_for_id(id) {
+                Some(name) => holds.contains(name) || !children.contains_key(name),
+                None => true,
+            }
+        })
+        .collect()
 }
 
 /// For each node kind id, whether a pattern of `query` is rooted at that kind: the `(kind` that opens
