@@ -18,8 +18,6 @@ pub struct LspClient {
     stdin: Arc<tokio::sync::Mutex<ChildStdin>>,
     pending: Pending,
     next_id: AtomicI64,
-    /// Server notifications, in order (`hearth/status`, `$/progress`, logs).
-    pub notifications: mpsc::UnboundedReceiver<Value>,
 }
 
 impl LspClient {
@@ -34,9 +32,8 @@ impl LspClient {
         let stdin = child.stdin.take().context("no stdin")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let pending: Pending = Arc::default();
-        let (tx, notifications) = mpsc::unbounded_channel();
         let (reply_tx, mut reply_rx) = mpsc::unbounded_channel::<Value>();
-        tokio::spawn(read_loop(BufReader::new(stdout), pending.clone(), tx, reply_tx));
+        tokio::spawn(read_loop(BufReader::new(stdout), pending.clone(), reply_tx));
         let stdin = Arc::new(tokio::sync::Mutex::new(stdin));
         // Answer the server's own requests (progress tokens, configuration) with null.
         let reply_stdin = stdin.clone();
@@ -45,7 +42,7 @@ impl LspClient {
                 let _ = write(&reply_stdin, &json!({"jsonrpc": "2.0", "id": id, "result": null})).await;
             }
         });
-        Ok(LspClient { child, stdin, pending, next_id: AtomicI64::new(1), notifications })
+        Ok(LspClient { child, stdin, pending, next_id: AtomicI64::new(1) })
     }
 
     pub fn pid(&self) -> Option<u32> {
@@ -108,7 +105,6 @@ async fn write(stdin: &tokio::sync::Mutex<ChildStdin>, message: &Value) -> anyho
 async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
     mut reader: BufReader<R>,
     pending: Pending,
-    notifications: mpsc::UnboundedSender<Value>,
     replies: mpsc::UnboundedSender<Value>,
 ) {
     loop {
@@ -142,9 +138,8 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
             (Some(id), Some(_)) => {
                 let _ = replies.send(id.clone());
             }
-            (None, _) => {
-                let _ = notifications.send(message);
-            }
+            // Notifications (`hearth/status`, `$/progress`, logs): the replay does not need them.
+            (None, _) => {}
         }
     }
 }
