@@ -1164,7 +1164,8 @@ impl Index {
     /// some chunk), or every file when `name` has no token; those holding `name` as a word are parsed.
     pub fn references(&self, name: &str) -> Result<Vec<Location>, IndexError> {
         self.commit()?;
-        let paths: Vec<String> = match tokenizer::whole_token(name) {
+        // Candidate files with their languages, in path order.
+        let files: Vec<(String, Language)> = match tokenizer::whole_token(name) {
             Some(token) => {
                 let searcher = self.reader.searcher();
                 let query = TermQuery::new(
@@ -1174,34 +1175,31 @@ impl Index {
                 let mut paths = HashSet::new();
                 let mut columns = SegmentColumns::new(&searcher);
                 for address in searcher.search(&query, &DocSetCollector)? {
-                    let path = columns.path(address)?;
-                    if !path.is_empty() {
-                        paths.insert(path);
-                    }
+                    paths.insert(columns.path(address)?);
                 }
-                paths.into_iter().collect()
+                let state = self.read_state();
+                let mut files: Vec<(String, Language)> = paths
+                    .into_iter()
+                    .filter_map(|p| {
+                        let lang = state.files.get(&p)?.lang;
+                        Some((p, lang))
+                    })
+                    .collect();
+                files.sort();
+                files
             }
-            None => self.read_state().files.keys().cloned().collect(),
-        };
-        let mut paths = paths;
-        paths.sort();
-        let langs: HashMap<String, Language> = {
-            let state = self.read_state();
-            paths
-                .iter()
-                .filter_map(|p| Some((p.clone(), state.files.get(p)?.lang)))
-                .collect()
+            None => self.files(),
         };
         // Candidates are parsed on the sync's parser threads; results keep path order.
-        let occurrences_in = |rel: &String| -> Result<Vec<Location>, IndexError> {
-            let (Some(&lang), Some(text)) = (langs.get(rel), self.text_of(rel)) else {
+        let occurrences_in = |(rel, lang): &(String, Language)| -> Result<Vec<Location>, IndexError> {
+            let Some(text) = self.text_of(rel) else {
                 return Ok(Vec::new());
             };
             if !tokenizer::contains_word(&text, name) {
                 return Ok(Vec::new());
             }
             let lines = hearth_base::LineIndex::new(&text);
-            let ranges = hearth_syntax::identifier_occurrences(lang, &text, name)?;
+            let ranges = hearth_syntax::identifier_occurrences(*lang, &text, name)?;
             Ok(ranges
                 .into_iter()
                 .map(|range| Location {
@@ -1214,7 +1212,7 @@ impl Index {
                 .collect())
         };
         let next = AtomicUsize::new(0);
-        let threads = self.options.threads.clamp(1, 16).min(paths.len().max(1));
+        let threads = self.options.threads.clamp(1, 16).min(files.len().max(1));
         let mut per_file: Vec<(usize, Vec<Location>)> = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..threads)
                 .map(|_| {
@@ -1222,10 +1220,10 @@ impl Index {
                         let mut found = Vec::new();
                         loop {
                             let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(rel) = paths.get(i) else {
+                            let Some(file) = files.get(i) else {
                                 return Ok(found);
                             };
-                            found.push((i, occurrences_in(rel)?));
+                            found.push((i, occurrences_in(file)?));
                         }
                     })
                 })

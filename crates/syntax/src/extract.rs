@@ -805,7 +805,7 @@ mod tests {
             match queries(lang) {
                 Ok(q) => assert!(
                     q.root_kinds.is_some(),
-                    "{lang}: every pattern should open with a plain `(kind`, so the query runs in the identifier walk"
+                    "{lang}: every pattern should open with a plain `(kind`, so the query runs only at its root kinds"
                 ),
                 Err(e) => panic!("{e}"),
             }

@@ -14,8 +14,8 @@ pub(crate) struct LanguageQueries {
     /// Indexed by node kind id: whether that kind is an identifier (see `Language::is_identifier_kind`).
     pub identifier_kinds: Vec<bool>,
     /// Indexed by node kind id: whether some pattern's outermost node can be of that kind. With it the
-    /// extractor runs the query only at such nodes, during the walk it makes anyway for identifiers;
-    /// `None` when a pattern's root is not a plain `(kind ...)` and the query must run over the tree.
+    /// extractor runs the query only at such nodes, found in one walk of the tree; `None` when a
+    /// pattern's root is not a plain `(kind ...)` and the query must run over the whole tree.
     pub root_kinds: Option<Vec<bool>>,
     /// Indexed by node kind id: whether a node of that kind may hold a pattern-root node somewhere
     /// below it (from the grammar's `node-types.json`; kinds it does not list count as yes). The walk

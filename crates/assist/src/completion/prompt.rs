@@ -66,7 +66,6 @@ fn line_start_from(text: &str, at: usize) -> usize {
     }
 }
 
-
 /// Builds the prompt for `input` within `limit` tokens, fitting as many of `context` (best first) as the
 /// policy allows.
 pub fn build(
