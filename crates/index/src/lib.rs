@@ -24,6 +24,9 @@ pub use store::{
     Index, IndexOptions, IndexStats, Location, Progress, SearchHit, SymbolDef, SyncStats,
 };
 pub use tokenizer::identifier_parts;
+/// Public for `examples/tokenizer_speed.rs`; the index registers it itself.
+#[doc(hidden)]
+pub use tokenizer::CodeTokenizer;
 pub use walk::{SkipReason, Skipped};
 pub use watch::{WatchEvent, WatchHandle};
 

@@ -190,16 +190,20 @@ pub(crate) struct RecentEdit {
 /// The definitions of one name. Most names have exactly one: it lives inline, with no allocation.
 pub(crate) type Definitions = SmallVec<[SymbolEntry; 1]>;
 
+/// The in-memory tables' map: foldhash, seeded per process (the std hasher was a visible share of a
+/// cold build, at three lookups per symbol).
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// What retrieval reads without touching the disk index.
 #[derive(Default)]
 pub(crate) struct State {
-    pub files: HashMap<String, FileEntry>,
+    pub files: FastMap<String, FileEntry>,
     /// The path of each file id; None marks a free slot, reused by the next new file.
     paths: Vec<Option<Arc<str>>>,
     free_ids: Vec<u32>,
     /// File ids per directory ("" for the root), sorted: retrieval's same-directory test.
-    dirs: HashMap<String, Vec<u32>>,
-    pub symbols: HashMap<Arc<str>, Definitions>,
+    dirs: FastMap<String, Vec<u32>>,
+    pub symbols: FastMap<Arc<str>, Definitions>,
     pub overlays: HashMap<String, Arc<str>>,
     pub recent_edits: VecDeque<RecentEdit>,
     pub git: GitState,
@@ -271,17 +275,20 @@ impl State {
         if let Err(at) = ids.binary_search(&entry.id) {
             ids.insert(at, entry.id);
         }
-        let mut defined: HashSet<Arc<str>> = HashSet::new();
+        let mut defined: Vec<Arc<str>> = Vec::with_capacity(symbols.len());
         for (name, mut symbol) in symbols {
+            symbol.file = entry.id;
             let key = match self.symbols.get_key_value(name.as_str()) {
                 Some((key, _)) => key.clone(),
                 None => Arc::from(name),
             };
-            defined.insert(key.clone());
-            symbol.file = entry.id;
-            self.symbols.entry(key).or_default().push(symbol);
+            self.symbols.entry(key.clone()).or_default().push(symbol);
+            defined.push(key);
         }
-        entry.defined = defined.into_iter().collect();
+        // Keys are shared, so equal names are the same pointer.
+        defined.sort_unstable_by_key(|name| Arc::as_ptr(name).cast::<u8>());
+        defined.dedup_by(|a, b| Arc::ptr_eq(a, b));
+        entry.defined = defined.into_boxed_slice();
         self.files.insert(rel.to_string(), entry);
     }
 }
@@ -1191,26 +1198,28 @@ impl Index {
             None => self.files(),
         };
         // Candidates are parsed on the sync's parser threads; results keep path order.
-        let occurrences_in = |(rel, lang): &(String, Language)| -> Result<Vec<Location>, IndexError> {
-            let Some(text) = self.text_of(rel) else {
-                return Ok(Vec::new());
+        let occurrences_in =
+            |(rel, lang): &(String, Language)| -> Result<Vec<Location>, IndexError> {
+                let Some(text) = self.text_of(rel) else {
+                    return Ok(Vec::new());
+                };
+                if !tokenizer::contains_word(&text, name) {
+                    return Ok(Vec::new());
+                }
+                let lines = hearth_base::LineIndex::new(&text);
+                let ranges = hearth_syntax::identifier_occurrences(*lang, &text, name)?;
+                Ok(ranges
+                    .into_iter()
+                    .map(|range| Location {
+                        path: rel.clone(),
+                        line: range.start_line,
+                        col: (range.start_byte - lines.line_start(range.start_line).unwrap_or(0))
+                            as u32,
+                        start_byte: range.start_byte,
+                        end_byte: range.end_byte,
+                    })
+                    .collect())
             };
-            if !tokenizer::contains_word(&text, name) {
-                return Ok(Vec::new());
-            }
-            let lines = hearth_base::LineIndex::new(&text);
-            let ranges = hearth_syntax::identifier_occurrences(*lang, &text, name)?;
-            Ok(ranges
-                .into_iter()
-                .map(|range| Location {
-                    path: rel.clone(),
-                    line: range.start_line,
-                    col: (range.start_byte - lines.line_start(range.start_line).unwrap_or(0)) as u32,
-                    start_byte: range.start_byte,
-                    end_byte: range.end_byte,
-                })
-                .collect())
-        };
         let next = AtomicUsize::new(0);
         let threads = self.options.threads.clamp(1, 16).min(files.len().max(1));
         let mut per_file: Vec<(usize, Vec<Location>)> = std::thread::scope(|scope| {
@@ -1323,7 +1332,7 @@ impl Index {
 /// Keeps the index within `limit` source bytes: files already indexed (and staying) count first, then
 /// the candidates in walk order; those that would pass the limit go to `skipped`, unread.
 fn cap_total_size(
-    files: &HashMap<String, FileEntry>,
+    files: &FastMap<String, FileEntry>,
     removed: &[String],
     candidates: Vec<Candidate>,
     limit: u64,
@@ -1339,7 +1348,10 @@ fn cap_total_size(
     let mut kept = Vec::with_capacity(candidates.len());
     for c in candidates {
         if total.saturating_add(c.size) > limit {
-            skipped.push(Skipped { path: c.rel, reason: SkipReason::OverIndexCap { limit } });
+            skipped.push(Skipped {
+                path: c.rel,
+                reason: SkipReason::OverIndexCap { limit },
+            });
         } else {
             total += c.size;
             kept.push(c);

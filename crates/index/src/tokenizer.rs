@@ -91,9 +91,11 @@ impl TokenStream for CodeTokenStream<'_> {
 
 fn push_lowercase(out: &mut String, word: &str) {
     if word.is_ascii() {
-        let from = out.len();
-        out.push_str(word);
-        out[from..].make_ascii_lowercase();
+        // Byte by byte: words are short, and a copy call plus a lower-casing pass cost more.
+        out.reserve(word.len());
+        for b in word.bytes() {
+            out.push(char::from(b.to_ascii_lowercase()));
+        }
     } else {
         out.extend(word.chars().flat_map(char::to_lowercase));
     }
@@ -144,22 +146,37 @@ pub(crate) fn contains_word(text: &str, name: &str) -> bool {
 /// Calls `f(byte_offset, identifier)` for every maximal run of identifier characters that is not a
 /// pure number.
 pub(crate) fn for_each_identifier<'t>(text: &'t str, mut f: impl FnMut(usize, &'t str)) {
+    let bytes = text.as_bytes();
     let mut start = None;
-    for (i, c) in text
-        .char_indices()
-        .chain(std::iter::once((text.len(), ' ')))
-    {
-        match (start, is_ident_char(c)) {
+    let mut i = 0;
+    while i < bytes.len() {
+        // ASCII is classified by byte; anything else is decoded to a char.
+        let (ident, len) = match bytes[i] {
+            b if b.is_ascii() => (b == b'_' || b.is_ascii_alphanumeric(), 1),
+            _ => {
+                let c = text[i..].chars().next().expect("i is a char boundary");
+                (is_ident_char(c), c.len_utf8())
+            }
+        };
+        match (start, ident) {
             (None, true) => start = Some(i),
             (Some(s), false) => {
-                let ident = &text[s..i];
-                if !ident.starts_with(|c: char| c.is_ascii_digit()) {
-                    f(s, ident);
-                }
+                emit(text, s, i, &mut f);
                 start = None;
             }
             _ => {}
         }
+        i += len;
+    }
+    if let Some(s) = start {
+        emit(text, s, text.len(), &mut f);
+    }
+}
+
+fn emit<'t>(text: &'t str, start: usize, end: usize, f: &mut impl FnMut(usize, &'t str)) {
+    let ident = &text[start..end];
+    if !ident.as_bytes()[0].is_ascii_digit() {
+        f(start, ident);
     }
 }
 
@@ -167,6 +184,14 @@ pub(crate) fn for_each_identifier<'t>(text: &'t str, mut f: impl FnMut(usize, &'
 /// before the last capital of an acronym (`HTTPServer` is `HTTP`, `Server`); digits stay with the letters
 /// before them (`utf8ToUtf16` is `utf8`, `To`, `Utf16`).
 pub fn identifier_parts(ident: &str) -> Vec<(usize, &str)> {
+    if ident.is_ascii() {
+        ascii_identifier_parts(ident)
+    } else {
+        char_identifier_parts(ident)
+    }
+}
+
+fn char_identifier_parts(ident: &str) -> Vec<(usize, &str)> {
     let chars: Vec<(usize, char)> = ident.char_indices().collect();
     let mut parts = Vec::new();
     let mut start: Option<usize> = None;
@@ -199,6 +224,39 @@ pub fn identifier_parts(ident: &str) -> Vec<(usize, &str)> {
     parts
 }
 
+/// [`identifier_parts`] for an ASCII identifier, by byte: the same rules without decoding chars.
+fn ascii_identifier_parts(ident: &str) -> Vec<(usize, &str)> {
+    let b = ident.as_bytes();
+    let mut parts = Vec::new();
+    let mut start: Option<usize> = None;
+    for i in 0..b.len() {
+        if b[i] == b'_' {
+            if let Some(s) = start.take() {
+                parts.push((s, &ident[s..i]));
+            }
+            continue;
+        }
+        match start {
+            Some(s) => {
+                let (prev, c) = (b[i - 1], b[i]);
+                let next_lower = b.get(i + 1).is_some_and(u8::is_ascii_lowercase);
+                let boundary = (prev.is_ascii_lowercase() && c.is_ascii_uppercase())
+                    || (prev.is_ascii_uppercase() && c.is_ascii_uppercase() && next_lower)
+                    || (prev.is_ascii_digit() && c.is_ascii_uppercase());
+                if boundary {
+                    parts.push((s, &ident[s..i]));
+                    start = Some(i);
+                }
+            }
+            None => start = Some(i),
+        }
+    }
+    if let Some(s) = start {
+        parts.push((s, &ident[s..]));
+    }
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +270,51 @@ mod tests {
             out.push(t.text.clone());
         }
         out
+    }
+
+    /// Every string of up to `len` chars over `alphabet`.
+    fn strings(alphabet: &[char], len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            last = last
+                .iter()
+                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
+                .collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    #[test]
+    fn byte_paths_agree_with_the_char_by_char_rules() {
+        for s in strings(&['a', 'B', 'c', 'D', '_', '7', ' ', 'é', 'Ö'], 6) {
+            if s.is_ascii() {
+                assert_eq!(
+                    ascii_identifier_parts(&s),
+                    char_identifier_parts(&s),
+                    "{s:?}"
+                );
+            }
+            let mut fast = Vec::new();
+            for_each_identifier(&s, |at, ident| fast.push((at, ident)));
+            // The rule, one char at a time: maximal runs of identifier chars, numbers left out.
+            let mut slow = Vec::new();
+            let mut start = None;
+            for (i, c) in s.char_indices().chain([(s.len(), ' ')]) {
+                match (start, is_ident_char(c)) {
+                    (None, true) => start = Some(i),
+                    (Some(at), false) => {
+                        if !s[at..i].starts_with(|c: char| c.is_ascii_digit()) {
+                            slow.push((at, &s[at..i]));
+                        }
+                        start = None;
+                    }
+                    _ => {}
+                }
+            }
+            assert_eq!(fast, slow, "{s:?}");
+        }
     }
 
     #[test]
