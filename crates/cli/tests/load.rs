@@ -67,11 +67,11 @@ fn load() {
     let pid = child.id();
     rpc.start(workspace.path(), json!({"debounceMs": 0}));
     let uris: Vec<String> = (0..DOCS).map(|i| format!("file://{}/doc{i}.py", workspace.path().display())).collect();
-    let mut lines = vec![PYTHON_SOURCE.lines().count() as u32; DOCS];
+    let mut lines = [PYTHON_SOURCE.lines().count() as u32; DOCS];
     for uri in &uris {
         rpc.open(uri, "python", PYTHON_SOURCE);
     }
-    let mut versions = vec![1; DOCS];
+    let mut versions = [1; DOCS];
     let mut rng = Rng(0x9e3779b97f4a7c15);
     let (mut sent, mut cancels, mut malformed, mut changes) = (0u64, 0u64, 0u64, 0u64);
     let (mut served, mut cancelled, mut errors, mut parse_errors) = (0u64, 0u64, 0u64, 0u64);

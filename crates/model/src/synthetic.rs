@@ -267,7 +267,7 @@ fn random_tensor(name: &str, shape: &[usize], seed: u64, index: usize) -> Result
 fn quantize_with_fallback(t: &Tensor, dtype: GgmlDType) -> Result<QTensor> {
     let row = *t.dims().last().unwrap_or(&0);
     for d in [dtype, GgmlDType::Q8_0, GgmlDType::F16] {
-        if row % d.block_size() == 0 {
+        if row.is_multiple_of(d.block_size()) {
             return Ok(QTensor::quantize(t, d)?);
         }
     }

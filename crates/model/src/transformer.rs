@@ -59,10 +59,10 @@ pub struct Spec {
 impl Spec {
     pub(crate) fn validate(&self, path: &std::path::Path) -> Result<()> {
         let bad = |m: String| Err(ModelError::bad_file(path, m));
-        if self.num_heads == 0 || self.num_kv_heads == 0 || self.num_heads % self.num_kv_heads != 0 {
+        if self.num_heads == 0 || self.num_kv_heads == 0 || !self.num_heads.is_multiple_of(self.num_kv_heads) {
             return bad(format!("{} attention heads cannot share {} key/value heads", self.num_heads, self.num_kv_heads));
         }
-        if self.head_dim % 2 != 0 || self.head_dim == 0 {
+        if !self.head_dim.is_multiple_of(2) || self.head_dim == 0 {
             return bad(format!("head dimension {} must be even", self.head_dim));
         }
         if self.num_layers == 0 || self.vocab_size == 0 || self.hidden_size == 0 || self.max_positions == 0 {

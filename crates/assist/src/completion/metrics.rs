@@ -53,9 +53,9 @@ fn longest_match(
 ) -> (usize, usize, usize) {
     let (mut besti, mut bestj, mut bestsize) = (alo, blo, 0);
     let mut j2len: HashMap<usize, usize> = HashMap::new();
-    for i in alo..ahi {
+    for (i, item) in a.iter().enumerate().take(ahi).skip(alo) {
         let mut next: HashMap<usize, usize> = HashMap::new();
-        if let Some(js) = b2j.get(&a[i]) {
+        if let Some(js) = b2j.get(item) {
             for &j in js {
                 if j < blo {
                     continue;

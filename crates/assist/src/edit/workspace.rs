@@ -11,11 +11,15 @@ use super::EditError;
 /// Files larger than this are never edited.
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
+/// The repository holding a root and its canonical work tree; the outer `Option` is "not looked up yet",
+/// the inner one "not in a repository".
+type RepositorySlot = Option<Option<(Repository, PathBuf)>>;
+
 /// A workspace root, canonical (symlinks resolved), and the git repository holding it (opened once).
 #[derive(Clone)]
 pub struct Workspace {
     root: PathBuf,
-    repo: Arc<Mutex<Option<Option<(Repository, PathBuf)>>>>,
+    repo: Arc<Mutex<RepositorySlot>>,
 }
 
 impl std::fmt::Debug for Workspace {
