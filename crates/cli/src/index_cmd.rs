@@ -97,7 +97,7 @@ pub struct BenchIndexArgs {
     updates: usize,
     #[arg(long, default_value_t = 1024)]
     budget: usize,
-    /// Do not run ctags and ripgrep alongside.
+    /// Do not run ctags, ripgrep and the parse-alone floor alongside.
     #[arg(long)]
     no_compare: bool,
     /// Parser threads (default: all cores).

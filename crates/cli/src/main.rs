@@ -13,6 +13,20 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc 3's `mi_option_e` (libmimalloc-sys has no constant for it).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+// The option enum of the mimalloc this was checked against has 47 entries; another count means the
+// index above needs checking again.
+const _: () = assert!(libmimalloc_sys::_mi_option_last == 47);
+
+/// mimalloc 3 keeps freed pages for 1 s before returning them to the OS. A cold index build frees about
+/// 100 MB a second, so that held ~80 MB of peak RSS; 10 ms (mimalloc 2's default) measured no slower.
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins.
+fn tune_allocator() {
+    // SAFETY: sets a plain option value; mimalloc reads it when it next considers purging.
+    unsafe { libmimalloc_sys::mi_option_set_default(MI_OPTION_PURGE_DELAY, 10) }
+}
+
 #[derive(Parser)]
 #[command(name = "hearth", version, about = "A local code assistant: completions and edits from models you own.")]
 struct Cli {
@@ -79,6 +93,7 @@ enum EvalCommand {
 }
 
 fn main() {
+    tune_allocator();
     let cli = Cli::parse();
     logging::init(cli.log.as_deref(), cli.log_prompts);
     let result = match cli.command {

@@ -1,12 +1,15 @@
 //! `cargo run --release -p hearth-index --example bench_index -- PATH [RETRIEVALS] [UPDATES] [no-tools]`:
 //! the same benchmark as `hearth bench index PATH --json`, without building the whole CLI. `no-tools`
-//! skips ctags and ripgrep (for back-to-back runs of two builds).
+//! skips ctags, ripgrep and the parse-alone floor (for back-to-back runs of two builds).
 
 /// The same allocator as the `hearth` binary, so the figures match it.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    // As `tune_allocator` in the `hearth` binary (crates/cli/src/main.rs): a 10 ms purge delay (option 15).
+    // SAFETY: sets a plain option value.
+    unsafe { libmimalloc_sys::mi_option_set_default(15, 10) };
     let mut args = std::env::args().skip(1);
     let root = args
         .next()

@@ -1,14 +1,17 @@
 //! The index benchmark behind `hearth bench index`: cold build, single-file updates, retrieval latency,
-//! index size and peak RSS on a source tree, side by side with `ctags -R` and ripgrep in the same run.
+//! index size and peak RSS on a source tree, side by side with `ctags -R`, ripgrep and tree-sitter parsing alone in the same run.
 //! It never writes into the tree: updates go through overlays, and the index lives in a temp dir.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
+
+use hearth_syntax::Language;
 
 use crate::{approximate_tokens, Index, IndexError, IndexOptions, Progress, RetrieveRequest};
 
@@ -21,7 +24,7 @@ pub struct BenchOptions {
     /// Single-file updates (each an overlay set and then cleared: a re-index from disk).
     pub updates: usize,
     pub budget_tokens: usize,
-    /// Run `ctags -R` and `rg` on the same tree.
+    /// Run `ctags -R`, `rg` and tree-sitter alone (the parse floor) on the same tree.
     pub compare: bool,
     pub seed: u64,
     pub threads: usize,
@@ -94,7 +97,19 @@ pub struct BenchReport {
     pub peak_rss_build_bytes: Option<u64>,
     /// Resident memory at the end of the run (after updates and retrievals): (anonymous, file-backed).
     pub rss_at_end: Option<(u64, u64)>,
+    /// tree-sitter parsing every indexed file and nothing else, on the index's threads: the floor under
+    /// any index built with the parser (run with the tools).
+    pub parse_only: Option<ParseOnly>,
     pub tools: Vec<ToolRun>,
+}
+
+/// tree-sitter's parse of every indexed file (read, parse, drop the tree), on `threads` threads.
+#[derive(Clone, Debug, Serialize)]
+pub struct ParseOnly {
+    pub threads: usize,
+    pub seconds: f64,
+    pub cpu_seconds: Option<f64>,
+    pub bytes: u64,
 }
 
 impl BenchReport {
@@ -183,19 +198,39 @@ impl BenchReport {
             .unwrap();
         }
         writeln!(out, "| symbols / chunks | {} / {} | |", r.symbols, r.chunks).unwrap();
+        if let Some(p) = &r.parse_only {
+            writeln!(
+                out,
+                "| tree-sitter parse alone, {} threads (no extraction, no index) | {:.2} s wall, {:.2} CPU-s, {:.1} MB/s (hearth cold index: {:.1}× the wall, {:.1}× the CPU) | |",
+                p.threads,
+                p.seconds,
+                p.cpu_seconds.unwrap_or(f64::NAN),
+                mb(p.bytes) / p.seconds.max(1e-9),
+                r.cold_seconds / p.seconds.max(1e-9),
+                r.cold_cpu_seconds.unwrap_or(f64::NAN) / p.cpu_seconds.unwrap_or(f64::NAN).max(1e-9)
+            )
+            .unwrap();
+        }
         for tool in &r.tools {
-            match &tool.error {
-                None => writeln!(
-                    out,
-                    "| `{}` | {:.2} s wall, {:.2} CPU-s (hearth cold index: {:.1}× the wall, {:.1}× the CPU) | |",
-                    tool.command,
-                    tool.seconds,
-                    tool.cpu_seconds.unwrap_or(f64::NAN),
-                    r.cold_seconds / tool.seconds.max(1e-9),
-                    r.cold_cpu_seconds.unwrap_or(f64::NAN) / tool.cpu_seconds.unwrap_or(f64::NAN).max(1e-9)
-                ),
-                Some(e) => writeln!(out, "| `{}` | failed: {e} | |", tool.command),
+            if let Some(e) = &tool.error {
+                writeln!(out, "| `{}` | failed: {e} | |", tool.command).unwrap();
+                continue;
             }
+            let parse_ratio = r.parse_only.as_ref().map_or(String::new(), |p| {
+                format!(
+                    "; tree-sitter parse alone: {:.1}× its wall",
+                    p.seconds / tool.seconds.max(1e-9)
+                )
+            });
+            writeln!(
+                out,
+                "| `{}` | {:.2} s wall, {:.2} CPU-s (hearth cold index: {:.1}× the wall, {:.1}× the CPU{parse_ratio}) | |",
+                tool.command,
+                tool.seconds,
+                tool.cpu_seconds.unwrap_or(f64::NAN),
+                r.cold_seconds / tool.seconds.max(1e-9),
+                r.cold_cpu_seconds.unwrap_or(f64::NAN) / tool.cpu_seconds.unwrap_or(f64::NAN).max(1e-9)
+            )
             .unwrap();
         }
 
@@ -340,10 +375,13 @@ fn run_in(
 
     let stats = index.stats()?;
     let rss_at_end = rss_split_bytes();
-    let tools = if options.compare {
-        compare_tools(&options.root)
+    let (parse_only, tools) = if options.compare {
+        (
+            Some(parse_only(index.root(), &index.files(), options.threads)),
+            compare_tools(&options.root),
+        )
     } else {
-        Vec::new()
+        (None, Vec::new())
     };
     Ok(BenchReport {
         root: index.root().to_path_buf(),
@@ -368,8 +406,41 @@ fn run_in(
         rss_after_build,
         peak_rss_build_bytes,
         rss_at_end,
+        parse_only,
         tools,
     })
+}
+
+/// Read and parse every file on `threads` threads, dropping each tree: what the index costs at the least.
+fn parse_only(root: &Path, files: &[(String, Language)], threads: usize) -> ParseOnly {
+    let threads = threads.clamp(1, 16);
+    let next = AtomicUsize::new(0);
+    let bytes = AtomicU64::new(0);
+    let cpu_before = cpu_seconds();
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                while let Some((rel, lang)) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let Ok(text) = std::fs::read_to_string(root.join(rel)) else {
+                        continue;
+                    };
+                    if hearth_syntax::parse(*lang, &text).is_ok() {
+                        bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    ParseOnly {
+        threads,
+        seconds,
+        cpu_seconds: cpu_before
+            .zip(cpu_seconds())
+            .map(|((before, _), (after, _))| after - before),
+        bytes: bytes.into_inner(),
+    }
 }
 
 /// ctags restricted to the languages Hearth parses, then ripgrep listing files and reading every byte.
