@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -13,6 +12,7 @@ use serde::Serialize;
 
 use hearth_syntax::Language;
 
+use crate::store::{map_on_threads, worker_count};
 use crate::{approximate_tokens, Index, IndexError, IndexOptions, Progress, RetrieveRequest};
 
 /// What to measure.
@@ -413,33 +413,25 @@ fn run_in(
 
 /// Read and parse every file on `threads` threads, dropping each tree: what the index costs at the least.
 fn parse_only(root: &Path, files: &[(String, Language)], threads: usize) -> ParseOnly {
-    let threads = threads.clamp(1, 16);
-    let next = AtomicUsize::new(0);
-    let bytes = AtomicU64::new(0);
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                while let Some((rel, lang)) = files.get(next.fetch_add(1, Ordering::Relaxed)) {
-                    let Ok(text) = std::fs::read_to_string(root.join(rel)) else {
-                        continue;
-                    };
-                    if hearth_syntax::parse(*lang, &text).is_ok() {
-                        bytes.fetch_add(text.len() as u64, Ordering::Relaxed);
-                    }
-                }
-            });
+    let parsed_bytes = map_on_threads(files, threads, |(rel, lang)| {
+        let Ok(text) = std::fs::read_to_string(root.join(rel)) else {
+            return 0;
+        };
+        match hearth_syntax::parse(*lang, &text) {
+            Ok(_) => text.len() as u64,
+            Err(_) => 0,
         }
     });
     let seconds = started.elapsed().as_secs_f64();
     ParseOnly {
-        threads,
+        threads: worker_count(threads, files.len()),
         seconds,
         cpu_seconds: cpu_before
             .zip(cpu_seconds())
             .map(|((before, _), (after, _))| after - before),
-        bytes: bytes.into_inner(),
+        bytes: parsed_bytes.iter().sum(),
     }
 }
 

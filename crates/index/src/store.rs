@@ -342,6 +342,43 @@ impl Drop for Index {
     }
 }
 
+/// Threads for `items` work items when `threads` are asked for: 1 to 16, and no more than the items.
+pub(crate) fn worker_count(threads: usize, items: usize) -> usize {
+    threads.clamp(1, 16).min(items.max(1))
+}
+
+/// `f` over every item on [`worker_count`] threads, each taking the next item as it finishes one;
+/// the results in item order.
+pub(crate) fn map_on_threads<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let next = AtomicUsize::new(0);
+    let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..worker_count(threads, items.len()))
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else {
+                            return done;
+                        };
+                        done.push((i, f(item)));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| worker.join().expect("a worker thread panicked"))
+            .collect()
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, r)| r).collect()
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -841,7 +878,7 @@ impl Index {
             bytes_done: 0,
         };
         let next = AtomicUsize::new(0);
-        let threads = self.options.threads.clamp(1, 16).min(total.max(1));
+        let threads = worker_count(self.options.threads, total);
         std::thread::scope(|scope| -> Result<(), IndexError> {
             // Small: each outcome holds a parsed file's documents.
             let (tx, rx) = mpsc::sync_channel::<Outcome>(2 * threads);
@@ -1220,31 +1257,11 @@ impl Index {
                     })
                     .collect())
             };
-        let next = AtomicUsize::new(0);
-        let threads = self.options.threads.clamp(1, 16).min(files.len().max(1));
-        let mut per_file: Vec<(usize, Vec<Location>)> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    scope.spawn(|| -> Result<Vec<(usize, Vec<Location>)>, IndexError> {
-                        let mut found = Vec::new();
-                        loop {
-                            let i = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(file) = files.get(i) else {
-                                return Ok(found);
-                            };
-                            found.push((i, occurrences_in(file)?));
-                        }
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            for worker in workers {
-                all.extend(worker.join().expect("a references worker panicked")?);
-            }
-            Ok::<_, IndexError>(all)
-        })?;
-        per_file.sort_by_key(|(i, _)| *i);
-        Ok(per_file.into_iter().flat_map(|(_, found)| found).collect())
+        let mut out = Vec::new();
+        for found in map_on_threads(&files, self.options.threads, occurrences_in) {
+            out.extend(found?);
+        }
+        Ok(out)
     }
 
     /// Chunks ranked by BM25 over the identifiers of `query` (split like code: `parseUrl` finds `parse_url`).
