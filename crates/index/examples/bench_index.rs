@@ -6,6 +6,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+// The option index below holds for mimalloc's 47-option enum (as checked in the `hearth` binary).
+const _: () = assert!(libmimalloc_sys::_mi_option_last == 47);
+
 fn main() {
     // As `tune_allocator` in the `hearth` binary (crates/cli/src/main.rs): a 10 ms purge delay (option 15).
     // SAFETY: sets a plain option value.
