@@ -1,33 +1,24 @@
 #!/usr/bin/env bash
 # Hearth vs llama.cpp on the same GGUF files, CPU, same thread count, in one run.
-# llama.cpp is built from the source inside the PyPI package llama-cpp-python (cached under
-# ~/.cache/hearth/llama.cpp). Prints one table with both figures and their ratio.
+# llama.cpp is built from the source inside the PyPI package llama-cpp-python (scripts/fetch-assets.sh
+# and scripts/build-llamacpp.sh, cached under ~/.cache/hearth). Prints one table with both figures
+# and their ratio.
 #
 #   scripts/bench-vs-llamacpp.sh [GGUF...]   (default: the tiny-coder GGUF files in ../shared/models/gguf)
-# Env: THREADS (default 2), LLAMA_CPP_PYTHON_VERSION (default 0.3.36), HEARTH_BIN (default: cargo build --release).
+# Env: THREADS (default 2), HEARTH_BIN (default: cargo build --release).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 threads="${THREADS:-2}"
-version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 cache="$HOME/.cache/hearth/llama.cpp"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hearth/target}"
 shared="${HEARTH_SHARED:-$(cd "$repo/.." && pwd)/shared}"
 if [ "$#" -gt 0 ]; then models=("$@"); else models=("$shared"/models/gguf/tiny-coder-{f32,f16,q8_0}.gguf); fi
 
+# The pinned llama.cpp source (fetch-assets.sh), built for this CPU (build-llamacpp.sh); both are
+# no-ops when cached.
+bash "$repo/scripts/fetch-assets.sh" >/dev/null
+HEARTH_LLAMA_CPP="$cache" bash "$repo/scripts/build-llamacpp.sh" >/dev/null
 bench="$cache/build/bin/llama-bench"
-if [ ! -x "$bench" ]; then
-  command -v cmake >/dev/null || { echo "installing cmake" >&2; apt-get update -qq && apt-get install -y -qq cmake >/dev/null; }
-  mkdir -p "$cache"
-  if [ ! -d "$cache/src" ]; then
-    # The source distribution only; its build tools may come as wheels.
-    python3 -m pip download --quiet --no-deps --no-binary llama-cpp-python "llama-cpp-python==$version" -d "$cache/sdist"
-    tar -xzf "$cache"/sdist/llama_cpp_python-*.tar.gz -C "$cache"
-    mv "$cache"/llama_cpp_python-*/vendor/llama.cpp "$cache/src"
-  fi
-  cmake -S "$cache/src" -B "$cache/build" -DCMAKE_BUILD_TYPE=Release -DLLAMA_CURL=OFF -DGGML_NATIVE=ON \
-    -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF >/dev/null
-  cmake --build "$cache/build" --target llama-bench -j "$(nproc)" >/dev/null
-fi
 
 hearth="${HEARTH_BIN:-}"
 if [ -z "$hearth" ]; then

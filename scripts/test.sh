@@ -3,8 +3,8 @@
 # end-to-end test with node's vscode-jsonrpc client, and the editor clients (VS Code extension,
 # headless Neovim) against the real `hearth serve`.
 #
-# Needs: cargo, node >= 20 with npm, python3 with pip, and ../shared beside the repository
-# (or HEARTH_SHARED pointing at it).
+# Needs: cargo, node >= 20 with npm, python3 with pip, ../shared beside the repository (or
+# HEARTH_SHARED pointing at it), and the registries for scripts/fetch-assets.sh on a cold cache.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
@@ -16,6 +16,10 @@ if [ ! -d "$HEARTH_SHARED/models" ]; then
   echo "scripts/test.sh: test assets not found at $HEARTH_SHARED (set HEARTH_SHARED)" >&2
   exit 1
 fi
+
+echo "== test assets: llama.cpp's source (vocabularies, templates) and Gemma 3 270M, cached and checked"
+eval "$(bash scripts/fetch-assets.sh | grep '^HEARTH_ASSETS=')"
+export HEARTH_ASSETS
 
 echo "== cargo build (the binary the end-to-end tests drive)"
 cargo build --locked -p hearth-cli

@@ -27,10 +27,11 @@ pub enum ModelsCommand {
     /// Write a model with random weights and the exact shape of a real one, for benchmarks
     /// (its outputs mean nothing). Prints the path to pass to --model.
     Synthesize {
-        /// qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, qwen2.5-coder-7b, or custom:HIDDEN:LAYERS:HEADS:KV_HEADS:INTERMEDIATE:VOCAB.
+        /// qwen2.5-coder-0.5b, -1.5b, -7b, qwen3-coder-30b-a3b, gemma-3-270m, test-qwen3, test-qwen3moe,
+        /// test-gemma3, or custom:HIDDEN:LAYERS:HEADS:KV_HEADS:INTERMEDIATE:VOCAB (Qwen2).
         #[arg(long)]
         shape: String,
-        /// bf16, f16, f32 (safetensors folder) or q8_0, q4_k (GGUF file).
+        /// bf16, f16, f32 (safetensors folder) or q8_0, q4_k, gguf-f32 (GGUF file).
         #[arg(long)]
         format: String,
         /// Output folder.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub enum ModelError {
     #[error("{path}: {message}")]
     BadFile { path: PathBuf, message: String },
-    #[error("{path}: unknown architecture `{arch}` (supported: qwen2, llama, starcoder2)")]
+    #[error("{path}: unknown architecture `{arch}` (supported: qwen2, qwen3, qwen3moe, llama, starcoder2, gemma3)")]
     UnknownArchitecture { path: PathBuf, arch: String },
     #[error("{path}: tokenizer has {tokenizer} tokens but the model expects at most {model} ({hint})")]
     VocabMismatch { path: PathBuf, tokenizer: usize, model: usize, hint: &'static str },

@@ -65,18 +65,25 @@ pub fn parameter_count(spec: &Spec) -> u64 {
     if spec.o_bias {
         attn += d;
     }
+    if spec.features.qk_norm {
+        attn += 2 * hd;
+    }
     let mut mlp = match spec.mlp {
-        MlpKind::SwiGlu => 3 * d * i,
+        MlpKind::SwiGlu | MlpKind::GeGlu => 3 * d * i,
         MlpKind::Gelu => 2 * d * i,
     };
     if spec.mlp_bias {
         mlp += match spec.mlp {
-            MlpKind::SwiGlu => 2 * i + d,
+            MlpKind::SwiGlu | MlpKind::GeGlu => 2 * i + d,
             MlpKind::Gelu => i + d,
         };
     }
+    if let Some(moe) = &spec.features.moe {
+        mlp = moe.experts as u64 * (d + 3 * d * moe.expert_intermediate_size as u64);
+    }
     let norm = if spec.norm == crate::transformer::NormKind::Layer { 2 * d } else { d };
-    embed + head + spec.num_layers as u64 * (attn + mlp + 2 * norm) + norm
+    let norms_per_block = if spec.features.sandwich_norms { 4 } else { 2 };
+    embed + head + spec.num_layers as u64 * (attn + mlp + norms_per_block * norm) + norm
 }
 
 /// What to do with a GPU that may be too small.
@@ -138,6 +145,7 @@ mod tests {
             mlp: MlpKind::SwiGlu,
             mlp_bias: false,
             tie_embeddings: tie,
+            features: Default::default(),
         }
     }
 

@@ -35,18 +35,30 @@ use error::InFile;
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Qwen2,
+    Qwen3,
+    Qwen3Moe,
     Llama,
     StarCoder2,
+    Gemma3,
 }
 
 impl Family {
     fn from_name(name: &str) -> Option<Family> {
         match name.to_ascii_lowercase().as_str() {
             "qwen2" | "qwen2forcausallm" => Some(Family::Qwen2),
+            "qwen3" | "qwen3forcausallm" => Some(Family::Qwen3),
+            "qwen3moe" | "qwen3_moe" | "qwen3moeforcausallm" => Some(Family::Qwen3Moe),
             "llama" | "llamaforcausallm" => Some(Family::Llama),
             "starcoder2" | "starcoder2forcausallm" => Some(Family::StarCoder2),
+            "gemma3" | "gemma3_text" | "gemma3forcausallm" => Some(Family::Gemma3),
             _ => None,
         }
+    }
+
+    /// Whether the family's models were trained for fill-in-the-middle. Gemma 3's vocabulary
+    /// spells no FIM tokens, and its base models complete left to right.
+    pub fn trained_for_fim(self) -> bool {
+        !matches!(self, Family::Gemma3)
     }
 }
 
@@ -67,6 +79,14 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     /// Bytes of weights on disk, for bandwidth estimates.
     pub weight_bytes: u64,
+    /// The beginning-of-sequence token, and whether prompts start with it (Gemma's and LLaMA's
+    /// do; Qwen's don't).
+    pub bos_id: Option<u32>,
+    pub add_bos: bool,
+    /// The model's own Jinja chat template (GGUF `tokenizer.chat_template`, or
+    /// `tokenizer_config.json` / `chat_template.jinja` beside safetensors), if it has one.
+    #[serde(skip)]
+    pub chat_template: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -194,8 +214,11 @@ fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, pla
     let family = Family::from_name(&arch).ok_or_else(|| ModelError::UnknownArchitecture { path: config.into(), arch: arch.clone() })?;
     let spec = match family {
         Family::Qwen2 => serde_json::from_value::<models::qwen2::Config>(json.clone()).in_file(config)?.spec(),
+        Family::Qwen3 => serde_json::from_value::<models::qwen3::Config>(json.clone()).in_file(config)?.spec(),
+        Family::Qwen3Moe => serde_json::from_value::<models::qwen3moe::Config>(json.clone()).in_file(config)?.spec(config)?,
         Family::Llama => serde_json::from_value::<models::llama::Config>(json.clone()).in_file(config)?.spec(),
         Family::StarCoder2 => serde_json::from_value::<models::starcoder2::Config>(json.clone()).in_file(config)?.spec(),
+        Family::Gemma3 => serde_json::from_value::<models::gemma3::Config>(json.clone()).in_file(config)?.spec(config)?,
     };
     spec.validate(config)?;
     let tok = Tokenizer::from_file(tokenizer)?;
@@ -218,7 +241,10 @@ fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, pla
     let model = Transformer::load(spec, &ws)?;
     let eos = eos_from_config(dir, &json).unwrap_or_else(|| tok.default_eos());
     let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
-    Ok(finish(model, tok, family, name, dir, format!("safetensors {}", dtype_name(dtype)), eos, device))
+    let mut loaded = finish(model, tok, family, name, dir, format!("safetensors {}", dtype_name(dtype)), eos, device);
+    let chat = hf_chat_facts(dir, &json, &loaded.tokenizer);
+    (loaded.info.bos_id, loaded.info.add_bos, loaded.info.chat_template) = chat;
+    Ok(loaded)
 }
 
 fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<LoadedModel> {
@@ -232,8 +258,11 @@ fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<Loa
     let md = models::GgufMeta { content: &content, arch: &arch, path };
     let spec = match family {
         Family::Qwen2 => models::qwen2::spec_from_gguf(&md)?,
+        Family::Qwen3 => models::qwen3::spec_from_gguf(&md)?,
+        Family::Qwen3Moe => models::qwen3moe::spec_from_gguf(&md)?,
         Family::Llama => models::llama::spec_from_gguf(&md)?,
         Family::StarCoder2 => models::starcoder2::spec_from_gguf(&md)?,
+        Family::Gemma3 => models::gemma3::spec_from_gguf(&md)?,
     };
     spec.validate(path)?;
     let tok = Tokenizer::from_gguf(&content, path)?;
@@ -252,20 +281,19 @@ fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<Loa
         .and_then(|v| v.to_string().ok())
         .cloned()
         .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().to_string());
-    // GGUF computes in F32: quantized matmul weights stay as stored, the embedding table is
-    // expanded to F32, and `dequantize` expands everything.
-    let on_device = if dequantize {
-        fit::parameter_count(&spec) * 4
-    } else {
-        gguf_tensor_bytes(&content) + (spec.vocab_size * spec.hidden_size * 4) as u64
-    };
+    // GGUF computes in F32: quantized weights (the embedding table too) stay as stored, dense
+    // ones are expanded to F32, and `dequantize` expands everything.
+    let on_device = if dequantize { fit::parameter_count(&spec) * 4 } else { gguf_tensor_bytes(&content) };
     place.check_fit(&spec, on_device, DType::F32, path)?;
+    let chat = gguf_chat_facts(&content);
     let device = &place.device;
-    let ws = weights::WeightSource::gguf(path, content, file, device, dequantize);
+    let ws = weights::WeightSource::gguf(path, content, file, device, dequantize, &arch);
     let stored = ws.gguf_dtype("model.layers.0.self_attn.q_proj.weight").map(|d| format!("{d:?}").to_lowercase()).unwrap_or_default();
     let format = if dequantize { format!("gguf {stored} (dequantized to f32)") } else { format!("gguf {stored}") };
     let model = Transformer::load(spec, &ws)?;
-    Ok(finish(model, tok, family, name, path, format, eos, device))
+    let mut loaded = finish(model, tok, family, name, path, format, eos, device);
+    (loaded.info.bos_id, loaded.info.add_bos, loaded.info.chat_template) = chat;
+    Ok(loaded)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -277,11 +305,14 @@ fn finish(model: Transformer, tok: Tokenizer, family: Family, name: String, path
         path: path.to_path_buf(),
         format,
         device: describe_device(device),
-        fim: tok.fim_tokens(),
+        fim: tok.fim_tokens().filter(|_| family.trained_for_fim()),
         eos_ids: eos,
         max_positions: spec.max_positions,
         vocab_size: spec.vocab_size,
         weight_bytes: 0,
+        bos_id: None,
+        add_bos: false,
+        chat_template: None,
     };
     LoadedModel { model: Arc::new(model), tokenizer: Arc::new(tok), info, warning: None }
 }
@@ -296,6 +327,43 @@ fn check_vocab(tok: &Tokenizer, spec: &Spec, path: &Path) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// BOS and the chat template from `tokenizer.*` GGUF metadata.
+fn gguf_chat_facts(content: &gguf_file::Content) -> (Option<u32>, bool, Option<String>) {
+    let md = |k: &str| content.metadata.get(k);
+    let bos_id = md("tokenizer.ggml.bos_token_id").and_then(|v| v.to_u32().ok());
+    // llama.cpp's default when the file does not say: SentencePiece vocabularies add BOS.
+    let spm = matches!(md("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).map(|s| s.as_str()), Some("llama" | "gemma4"));
+    let add_bos = bos_id.is_some() && md("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(spm);
+    (bos_id, add_bos, md("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned())
+}
+
+/// BOS and the chat template of a Hugging Face folder: `tokenizer_config.json` (`add_bos_token`,
+/// `bos_token`, `chat_template` as a string or a list of named templates, the `default` one
+/// first), else `chat_template.jinja`; BOS id from `config.json` when the tokenizer config names none.
+fn hf_chat_facts(dir: &Path, config: &serde_json::Value, tok: &Tokenizer) -> (Option<u32>, bool, Option<String>) {
+    let tc: serde_json::Value = std::fs::read_to_string(dir.join("tokenizer_config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let token_text = |v: &serde_json::Value| v.as_str().or_else(|| v["content"].as_str()).map(String::from);
+    let bos_id = token_text(&tc["bos_token"])
+        .and_then(|t| tok.token_id(&t))
+        .or_else(|| config["bos_token_id"].as_u64().map(|n| n as u32));
+    let add_bos = bos_id.is_some() && tc["add_bos_token"].as_bool().unwrap_or(false);
+    let template = match &tc["chat_template"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(list) => list
+            .iter()
+            .find(|t| t["name"] == "default")
+            .or_else(|| list.first())
+            .and_then(|t| t["template"].as_str())
+            .map(String::from),
+        _ => None,
+    }
+    .or_else(|| std::fs::read_to_string(dir.join("chat_template.jinja")).ok());
+    (bos_id, add_bos, template)
 }
 
 /// `eos_token_id` from generation_config.json, else config.json; a number or a list.
@@ -351,5 +419,31 @@ pub mod testing {
 
     pub fn model_path(name: &str) -> String {
         shared_dir().join("models").join(name).display().to_string()
+    }
+
+    /// The assets `scripts/fetch-assets.sh` downloads and checks (`$HEARTH_ASSETS`, else
+    /// `~/.cache/hearth/assets`): the Gemma 3 GGUF and llama.cpp's source. Panics, naming the
+    /// script, when they are missing: a test that needs them must fail, never skip.
+    pub fn assets_dir() -> PathBuf {
+        let dir = std::env::var_os("HEARTH_ASSETS")
+            .map(PathBuf::from)
+            .or_else(|| dirs::cache_dir().map(|c| c.join("hearth/assets")))
+            .unwrap_or_else(|| PathBuf::from("assets"));
+        assert!(
+            dir.join("llama.cpp-src/models").is_dir() && dir.join("gemma-3-270m-q4_k_m.gguf").is_file(),
+            "test assets not found at {}: run scripts/fetch-assets.sh (or set HEARTH_ASSETS)",
+            dir.display()
+        );
+        dir
+    }
+
+    /// A file under llama.cpp's source tree in [`assets_dir`].
+    pub fn llama_cpp_file(rel: &str) -> PathBuf {
+        assets_dir().join("llama.cpp-src").join(rel)
+    }
+
+    /// The real Gemma 3 270M base model (Q4_K_M GGUF).
+    pub fn gemma3_path() -> PathBuf {
+        assets_dir().join("gemma-3-270m-q4_k_m.gguf")
     }
 }

@@ -1,7 +1,8 @@
-//! Random-weight Qwen2 models with the exact shapes of real ones (Qwen2.5-Coder 0.5B/1.5B/7B or
-//! a custom shape), written as a Hugging Face folder or a GGUF file, for benchmarks on machines
-//! where the real weights are not at hand. The numbers they produce mean nothing; only their
-//! shapes, dtypes and byte counts are real.
+//! Random-weight models with the exact shapes of real ones (Qwen2.5-Coder 0.5B/1.5B/7B,
+//! Qwen3-Coder-30B-A3B, Gemma 3 270M, small test shapes of Qwen3, Qwen3-MoE and Gemma 3, or a custom
+//! Qwen2 shape), written as a Hugging Face folder or a GGUF file that llama.cpp loads too, for
+//! benchmarks where the real weights are not at hand and for checking families against llama.cpp.
+//! The numbers they produce mean nothing; only their shapes, dtypes and byte counts are real.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,10 +17,32 @@ use rand::{Rng, SeedableRng};
 
 use crate::{ModelError, Result};
 
-/// The dimensions of a Qwen2-family model.
+/// The architectures a synthetic model can have.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arch {
+    Qwen2,
+    Qwen3,
+    Qwen3Moe,
+    Gemma3,
+}
+
+impl Arch {
+    /// The GGUF `general.architecture`.
+    pub fn gguf_name(self) -> &'static str {
+        match self {
+            Arch::Qwen2 => "qwen2",
+            Arch::Qwen3 => "qwen3",
+            Arch::Qwen3Moe => "qwen3moe",
+            Arch::Gemma3 => "gemma3",
+        }
+    }
+}
+
+/// The dimensions of a model.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shape {
     pub name: String,
+    pub arch: Arch,
     pub hidden: usize,
     pub layers: usize,
     pub heads: usize,
@@ -29,16 +52,32 @@ pub struct Shape {
     pub tie_embeddings: bool,
     pub max_positions: usize,
     pub rope_theta: f64,
+    /// Per-head size when it is not `hidden / heads` (Qwen3, Gemma 3).
+    pub head_dim: Option<usize>,
+    /// Qwen3-MoE: (experts, experts per token, expert intermediate size).
+    pub experts: Option<(usize, usize, usize)>,
+    /// Gemma 3: the local layers' window (every sixth layer is global).
+    pub sliding_window: Option<usize>,
 }
 
-/// Presets from the models' published `config.json` files.
-pub const PRESETS: &[&str] = &["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", "qwen2.5-coder-7b"];
+/// Presets from the models' published `config.json` files, and small test shapes of each family.
+pub const PRESETS: &[&str] = &[
+    "qwen2.5-coder-0.5b",
+    "qwen2.5-coder-1.5b",
+    "qwen2.5-coder-7b",
+    "qwen3-coder-30b-a3b",
+    "gemma-3-270m",
+    "test-qwen3",
+    "test-qwen3moe",
+    "test-gemma3",
+];
 
 impl Shape {
     /// A preset name, or `custom:HIDDEN:LAYERS:HEADS:KV_HEADS:INTERMEDIATE:VOCAB` (tied embeddings).
     pub fn parse(text: &str) -> std::result::Result<Shape, String> {
         let qwen = |name: &str, hidden, layers, heads, kv_heads, intermediate, vocab, tie_embeddings| Shape {
             name: name.to_string(),
+            arch: Arch::Qwen2,
             hidden,
             layers,
             heads,
@@ -48,11 +87,29 @@ impl Shape {
             tie_embeddings,
             max_positions: 32768,
             rope_theta: 1_000_000.0,
+            head_dim: None,
+            experts: None,
+            sliding_window: None,
         };
+        let with = |base: Shape, arch, head_dim, experts, sliding_window| Shape { arch, head_dim, experts, sliding_window, ..base };
         match text.to_ascii_lowercase().as_str() {
             "qwen2.5-coder-0.5b" => return Ok(qwen(text, 896, 24, 14, 2, 4864, 151936, true)),
             "qwen2.5-coder-1.5b" => return Ok(qwen(text, 1536, 28, 12, 2, 8960, 151936, true)),
             "qwen2.5-coder-7b" => return Ok(qwen(text, 3584, 28, 28, 4, 18944, 152064, false)),
+            "qwen3-coder-30b-a3b" => {
+                return Ok(with(qwen(text, 2048, 48, 32, 4, 6144, 151936, false), Arch::Qwen3Moe, Some(128), Some((128, 8, 768)), None))
+            }
+            "gemma-3-270m" => {
+                let base = Shape { rope_theta: 1_000_000.0, ..qwen(text, 640, 18, 4, 1, 2048, 262144, true) };
+                return Ok(with(base, Arch::Gemma3, Some(256), None, Some(512)));
+            }
+            // Small shapes for tests: a head size unlike hidden / heads, windows that short prompts
+            // outgrow, and more experts than are used per token.
+            "test-qwen3" => return Ok(with(qwen(text, 64, 3, 4, 2, 96, 4096, true), Arch::Qwen3, Some(32), None, None)),
+            "test-qwen3moe" => {
+                return Ok(with(qwen(text, 64, 2, 4, 2, 96, 4096, false), Arch::Qwen3Moe, Some(32), Some((8, 2, 32)), None))
+            }
+            "test-gemma3" => return Ok(with(qwen(text, 64, 7, 4, 2, 128, 4096, true), Arch::Gemma3, Some(32), None, Some(8))),
             _ => {}
         }
         let usage = || format!("unknown shape `{text}`: use one of {} or custom:HIDDEN:LAYERS:HEADS:KV_HEADS:INTERMEDIATE:VOCAB", PRESETS.join(", "));
@@ -71,30 +128,55 @@ impl Shape {
     }
 
     fn head_dim(&self) -> usize {
-        self.hidden / self.heads
+        self.head_dim.unwrap_or(self.hidden / self.heads)
     }
 
-    /// Tensor names (Hugging Face spelling) and shapes, in file order.
+    /// Gemma's local layers: all but every sixth.
+    fn local_layers(&self) -> Vec<bool> {
+        (0..self.layers).map(|i| i % 6 < 5).collect()
+    }
+
+    /// Tensor names (Hugging Face spelling) and shapes, in file order. MoE experts are listed one
+    /// by one (`mlp.experts.E.gate_proj.weight`), as safetensors holds them; GGUF stacks them.
     pub fn tensors(&self) -> Vec<(String, Vec<usize>)> {
         let (h, i, hd) = (self.hidden, self.intermediate, self.head_dim());
         let (q, kv) = (self.heads * hd, self.kv_heads * hd);
         let mut out = vec![("model.embed_tokens.weight".to_string(), vec![self.vocab, h])];
         for l in 0..self.layers {
             let p = format!("model.layers.{l}");
-            out.extend([
-                (format!("{p}.input_layernorm.weight"), vec![h]),
-                (format!("{p}.self_attn.q_proj.weight"), vec![q, h]),
-                (format!("{p}.self_attn.q_proj.bias"), vec![q]),
-                (format!("{p}.self_attn.k_proj.weight"), vec![kv, h]),
-                (format!("{p}.self_attn.k_proj.bias"), vec![kv]),
-                (format!("{p}.self_attn.v_proj.weight"), vec![kv, h]),
-                (format!("{p}.self_attn.v_proj.bias"), vec![kv]),
-                (format!("{p}.self_attn.o_proj.weight"), vec![h, q]),
-                (format!("{p}.post_attention_layernorm.weight"), vec![h]),
-                (format!("{p}.mlp.gate_proj.weight"), vec![i, h]),
-                (format!("{p}.mlp.up_proj.weight"), vec![i, h]),
-                (format!("{p}.mlp.down_proj.weight"), vec![h, i]),
-            ]);
+            let mut t = |name: String, shape: Vec<usize>| out.push((name, shape));
+            t(format!("{p}.input_layernorm.weight"), vec![h]);
+            for (proj, rows) in [("q_proj", q), ("k_proj", kv), ("v_proj", kv)] {
+                t(format!("{p}.self_attn.{proj}.weight"), vec![rows, h]);
+                if self.arch == Arch::Qwen2 {
+                    t(format!("{p}.self_attn.{proj}.bias"), vec![rows]);
+                }
+            }
+            t(format!("{p}.self_attn.o_proj.weight"), vec![h, q]);
+            if self.arch != Arch::Qwen2 {
+                t(format!("{p}.self_attn.q_norm.weight"), vec![hd]);
+                t(format!("{p}.self_attn.k_norm.weight"), vec![hd]);
+            }
+            t(format!("{p}.post_attention_layernorm.weight"), vec![h]);
+            if self.arch == Arch::Gemma3 {
+                t(format!("{p}.pre_feedforward_layernorm.weight"), vec![h]);
+                t(format!("{p}.post_feedforward_layernorm.weight"), vec![h]);
+            }
+            match self.experts {
+                Some((experts, _, ei)) => {
+                    t(format!("{p}.mlp.gate.weight"), vec![experts, h]);
+                    for e in 0..experts {
+                        t(format!("{p}.mlp.experts.{e}.gate_proj.weight"), vec![ei, h]);
+                        t(format!("{p}.mlp.experts.{e}.up_proj.weight"), vec![ei, h]);
+                        t(format!("{p}.mlp.experts.{e}.down_proj.weight"), vec![h, ei]);
+                    }
+                }
+                None => {
+                    t(format!("{p}.mlp.gate_proj.weight"), vec![i, h]);
+                    t(format!("{p}.mlp.up_proj.weight"), vec![i, h]);
+                    t(format!("{p}.mlp.down_proj.weight"), vec![h, i]);
+                }
+            }
         }
         out.push(("model.norm.weight".to_string(), vec![h]));
         if !self.tie_embeddings {
@@ -108,16 +190,13 @@ impl Shape {
     }
 
     fn config_json(&self, torch_dtype: &str) -> serde_json::Value {
-        serde_json::json!({
-            "architectures": ["Qwen2ForCausalLM"],
-            "model_type": "qwen2",
+        let mut c = serde_json::json!({
             "vocab_size": self.vocab,
             "hidden_size": self.hidden,
             "intermediate_size": self.intermediate,
             "num_hidden_layers": self.layers,
             "num_attention_heads": self.heads,
             "num_key_value_heads": self.kv_heads,
-            "hidden_act": "silu",
             "max_position_embeddings": self.max_positions,
             "rms_norm_eps": 1e-6,
             "rope_theta": self.rope_theta,
@@ -125,9 +204,37 @@ impl Shape {
             "torch_dtype": torch_dtype,
             "bos_token_id": 0,
             "eos_token_id": 0,
-            "use_sliding_window": false,
             "hearth_synthetic": "random weights; the outputs mean nothing",
-        })
+        });
+        let extra = match self.arch {
+            Arch::Qwen2 => serde_json::json!({
+                "architectures": ["Qwen2ForCausalLM"], "model_type": "qwen2", "hidden_act": "silu", "use_sliding_window": false,
+            }),
+            Arch::Qwen3 => serde_json::json!({
+                "architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3", "hidden_act": "silu", "head_dim": self.head_dim(),
+                "attention_bias": false,
+            }),
+            Arch::Qwen3Moe => {
+                let (experts, used, ei) = self.experts.unwrap_or_default();
+                serde_json::json!({
+                    "architectures": ["Qwen3MoeForCausalLM"], "model_type": "qwen3_moe", "hidden_act": "silu",
+                    "head_dim": self.head_dim(), "attention_bias": false, "num_experts": experts,
+                    "num_experts_per_tok": used, "moe_intermediate_size": ei, "norm_topk_prob": true,
+                    "decoder_sparse_step": 1, "mlp_only_layers": [],
+                })
+            }
+            Arch::Gemma3 => serde_json::json!({
+                "architectures": ["Gemma3ForCausalLM"], "model_type": "gemma3_text", "hidden_activation": "gelu_pytorch_tanh",
+                "head_dim": self.head_dim(), "query_pre_attn_scalar": self.head_dim(), "rope_local_base_freq": 10_000.0,
+                "sliding_window": self.sliding_window,
+                "layer_types": self.local_layers().iter()
+                    .map(|&l| if l { "sliding_attention" } else { "full_attention" }).collect::<Vec<_>>(),
+            }),
+        };
+        if let (Some(c), Some(extra)) = (c.as_object_mut(), extra.as_object()) {
+            c.extend(extra.clone());
+        }
+        c
     }
 }
 
@@ -138,12 +245,14 @@ pub enum Format {
     F16,
     F32,
     Q8_0,
+    /// GGUF with every tensor in F32: the exact weights, for comparing with llama.cpp.
+    GgufF32,
     /// Every matmul weight in Q4_K (those whose rows don't split into 256-blocks fall back to Q8_0).
     Q4K,
 }
 
 impl Format {
-    pub const NAMES: &'static [&'static str] = &["bf16", "f16", "f32", "q8_0", "q4_k"];
+    pub const NAMES: &'static [&'static str] = &["bf16", "f16", "f32", "q8_0", "q4_k", "gguf-f32"];
 
     pub fn parse(text: &str) -> std::result::Result<Format, String> {
         Ok(match text.to_ascii_lowercase().as_str() {
@@ -152,6 +261,7 @@ impl Format {
             "f32" => Format::F32,
             "q8_0" => Format::Q8_0,
             "q4_k" | "q4_k_m" | "q4k" => Format::Q4K,
+            "gguf-f32" | "gguf_f32" => Format::GgufF32,
             _ => return Err(format!("unknown format `{text}`: use one of {}", Format::NAMES.join(", "))),
         })
     }
@@ -163,11 +273,12 @@ impl Format {
             Format::F32 => "f32",
             Format::Q8_0 => "q8_0",
             Format::Q4K => "q4_k",
+            Format::GgufF32 => "gguf-f32",
         }
     }
 
     pub fn is_gguf(self) -> bool {
-        matches!(self, Format::Q8_0 | Format::Q4K)
+        matches!(self, Format::Q8_0 | Format::Q4K | Format::GgufF32)
     }
 }
 
@@ -184,13 +295,37 @@ pub fn synthesize(shape: &Shape, format: Format, out_dir: &Path, seed: u64, base
     let tokenizer = padded_tokenizer(base_tokenizer, shape.vocab)?;
     let names = shape.tensors();
     if format.is_gguf() {
-        let qdtype = if format == Format::Q8_0 { GgmlDType::Q8_0 } else { GgmlDType::Q4K };
-        let tensors = generate(&names, seed, |name, t| {
-            let q = if t.rank() == 2 { quantize_with_fallback(&t, qdtype)? } else { QTensor::quantize(&t, GgmlDType::F32)? };
-            Ok((name, q))
+        let qdtype = match format {
+            Format::Q8_0 => GgmlDType::Q8_0,
+            Format::GgufF32 => GgmlDType::F32,
+            _ => GgmlDType::Q4K,
+        };
+        let quantize = |t: &Tensor| if t.rank() >= 2 { quantize_with_fallback(t, qdtype) } else { Ok(QTensor::quantize(t, GgmlDType::F32)?) };
+        // Experts are kept until their layer's set is complete, then stacked `[experts, out, in]`.
+        let generated = generate(&names, seed, |name, t| {
+            Ok(if expert_slot(&name).is_some() { (name, None, Some(t)) } else { (name, Some(quantize(&t)?), None) })
         })?;
+        let mut tensors: Vec<(String, QTensor)> = Vec::new();
+        let mut stacks: Vec<(String, Vec<Tensor>)> = Vec::new();
+        for (name, q, dense) in generated {
+            match (q, dense) {
+                (Some(q), _) => tensors.push((name, q)),
+                (None, Some(t)) => {
+                    let stacked = expert_slot(&name).unwrap_or_default();
+                    match stacks.iter_mut().find(|(n, _)| *n == stacked) {
+                        Some((_, list)) => list.push(t),
+                        None => stacks.push((stacked, vec![t])),
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        for (name, list) in stacks {
+            tensors.push((name, quantize(&Tensor::stack(&list, 0)?)?));
+        }
         let path = out_dir.join(format!("{}-{}.gguf", shape.name.replace(':', "_"), format.name()));
-        let gguf_names: Vec<String> = tensors.iter().map(|(n, _)| crate::weights::gguf_name(n)).collect();
+        let arch = shape.arch.gguf_name();
+        let gguf_names: Vec<String> = tensors.iter().map(|(n, _)| crate::weights::gguf_name_for(arch, n)).collect();
         let metadata = gguf_metadata(shape, &tokenizer, base_tokenizer)?;
         let md_refs: Vec<(&str, &gguf_file::Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
         let t_refs: Vec<(&str, &QTensor)> = gguf_names.iter().zip(&tensors).map(|(n, (_, q))| (n.as_str(), q)).collect();
@@ -204,8 +339,14 @@ pub fn synthesize(shape: &Shape, format: Format, out_dir: &Path, seed: u64, base
             Format::F16 => (DType::F16, "float16"),
             _ => (DType::F32, "float32"),
         };
-        let tensors: HashMap<String, Tensor> =
-            generate(&names, seed, |name, t| Ok((name, t.to_dtype(dtype)?)))?.into_iter().collect();
+        // Gemma's Hugging Face norms hold `w - 1`.
+        let offset = if shape.arch == Arch::Gemma3 { 1.0 } else { 0.0 };
+        let tensors: HashMap<String, Tensor> = generate(&names, seed, |name, t| {
+            let t = if offset != 0.0 && name.ends_with("norm.weight") { (t - offset)? } else { t };
+            Ok((name, t.to_dtype(dtype)?))
+        })?
+        .into_iter()
+        .collect();
         let weights = out_dir.join("model.safetensors");
         candle_core::safetensors::save(&tensors, &weights).map_err(|e| ModelError::bad_file(&weights, format!("cannot write: {e}")))?;
         drop(tensors);
@@ -250,12 +391,22 @@ fn generate<T: Send>(
     Ok(out)
 }
 
+/// `layer.mlp.experts.E.PROJ.weight` -> `layer.mlp.experts.PROJ.weight`, the stacked tensor's name.
+fn expert_slot(name: &str) -> Option<String> {
+    let (layer, rest) = name.split_once(".mlp.experts.")?;
+    let (_, proj) = rest.split_once('.')?;
+    Some(format!("{layer}.mlp.experts.{proj}"))
+}
+
+/// Seeded uniform noise of standard deviation 0.02; norm weights are 1 plus noise of 0.1, so that
+/// a norm applied to the wrong axis or with the wrong offset shows.
 fn random_tensor(name: &str, shape: &[usize], seed: u64, index: usize) -> Result<Tensor> {
     let len: usize = shape.iter().product();
+    let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let data: Vec<f32> = if name.ends_with("norm.weight") {
-        vec![1.0; len]
+        let a = 0.1 * 3f32.sqrt();
+        (0..len).map(|_| 1.0 + rng.random_range(-a..a)).collect()
     } else {
-        let mut rng = rand::rngs::SmallRng::seed_from_u64(seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let a = 0.02 * 3f32.sqrt(); // uniform(-a, a) has standard deviation 0.02
         (0..len).map(|_| rng.random_range(-a..a)).collect()
     };
@@ -292,7 +443,7 @@ fn padded_tokenizer(base: &Path, vocab: usize) -> Result<serde_json::Value> {
     Ok(json)
 }
 
-/// `general.*`, `qwen2.*` and `tokenizer.ggml.*` keys, as llama.cpp writes them for Qwen2.
+/// `general.*`, `ARCH.*` and `tokenizer.ggml.*` keys, as llama.cpp's converter writes them.
 fn gguf_metadata(shape: &Shape, tokenizer: &serde_json::Value, path: &Path) -> Result<Vec<(String, gguf_file::Value)>> {
     use gguf_file::Value as V;
     let bad = |m: &str| ModelError::bad_file(path, m.to_string());
@@ -325,24 +476,42 @@ fn gguf_metadata(shape: &Shape, tokenizer: &serde_json::Value, path: &Path) -> R
         })
         .collect::<Result<_>>()?;
     let u32_ = |n: usize| V::U32(n as u32);
-    Ok(vec![
-        ("general.architecture".into(), V::String("qwen2".into())),
+    let arch = shape.arch.gguf_name();
+    let mut md: Vec<(String, V)> = vec![
+        ("general.architecture".into(), V::String(arch.into())),
         ("general.name".into(), V::String(format!("{} (random weights)", shape.name))),
-        ("qwen2.context_length".into(), u32_(shape.max_positions)),
-        ("qwen2.embedding_length".into(), u32_(shape.hidden)),
-        ("qwen2.block_count".into(), u32_(shape.layers)),
-        ("qwen2.feed_forward_length".into(), u32_(shape.intermediate)),
-        ("qwen2.attention.head_count".into(), u32_(shape.heads)),
-        ("qwen2.attention.head_count_kv".into(), u32_(shape.kv_heads)),
-        ("qwen2.rope.freq_base".into(), V::F32(shape.rope_theta as f32)),
-        ("qwen2.attention.layer_norm_rms_epsilon".into(), V::F32(1e-6)),
+    ];
+    let mut key = |k: &str, v: V| md.push((format!("{arch}.{k}"), v));
+    key("context_length", u32_(shape.max_positions));
+    key("embedding_length", u32_(shape.hidden));
+    key("block_count", u32_(shape.layers));
+    key("feed_forward_length", u32_(shape.intermediate));
+    key("attention.head_count", u32_(shape.heads));
+    key("attention.head_count_kv", u32_(shape.kv_heads));
+    key("rope.freq_base", V::F32(shape.rope_theta as f32));
+    key("attention.layer_norm_rms_epsilon", V::F32(1e-6));
+    if shape.arch != Arch::Qwen2 {
+        key("attention.key_length", u32_(shape.head_dim()));
+        key("attention.value_length", u32_(shape.head_dim()));
+    }
+    if let Some((experts, used, ei)) = shape.experts {
+        key("expert_count", u32_(experts));
+        key("expert_used_count", u32_(used));
+        key("expert_feed_forward_length", u32_(ei));
+    }
+    if let Some(window) = shape.sliding_window {
+        key("attention.sliding_window", u32_(window));
+        key("rope.freq_base_swa", V::F32(10_000.0));
+    }
+    md.extend([
         ("tokenizer.ggml.model".into(), V::String("gpt2".into())),
         ("tokenizer.ggml.pre".into(), V::String("default".into())),
         ("tokenizer.ggml.tokens".into(), V::Array(tokens.into_iter().map(V::String).collect())),
         ("tokenizer.ggml.token_type".into(), V::Array(types.into_iter().map(V::I32).collect())),
         ("tokenizer.ggml.merges".into(), V::Array(merges)),
         ("tokenizer.ggml.eos_token_id".into(), V::U32(0)),
-    ])
+    ]);
+    Ok(md)
 }
 
 fn write_json(path: &Path, value: &serde_json::Value) -> Result<()> {

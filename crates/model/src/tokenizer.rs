@@ -40,6 +40,8 @@ const EOS_SPELLINGS: &[&str] = &["<|endoftext|>", "</s>", "<|EOT|>", "▁<EOT>",
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     special: Vec<u32>,
+    /// Finds special tokens' spellings for [`Tokenizer::encode_special`], with their ids.
+    matcher: Option<(aho_corasick::AhoCorasick, Vec<u32>)>,
 }
 
 impl Tokenizer {
@@ -73,18 +75,23 @@ impl Tokenizer {
         };
         let vocab: tokenizers::models::bpe::Vocab = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         let model = md("tokenizer.ggml.model").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("");
+        let pre = md("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("default");
+        let merges = || -> Result<Vec<(String, String)>> {
+            strings("tokenizer.ggml.merges")?
+                .into_iter()
+                .map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| bad(format!("bad merge `{m}`"))))
+                .collect()
+        };
         let mut inner = match model {
             "gpt2" => {
-                let merges: Vec<(String, String)> = strings("tokenizer.ggml.merges")?
-                    .into_iter()
-                    .map(|m| m.split_once(' ').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| bad(format!("bad merge `{m}`"))))
-                    .collect::<Result<_>>()?;
+                // llama.cpp takes a pre-token that is itself in the vocabulary whole (Llama 3's
+                // `ignore_merges`); other byte-level BPE vocabularies always merge.
                 let bpe = BPE::builder()
-                    .vocab_and_merges(vocab, merges)
+                    .vocab_and_merges(vocab, merges()?)
+                    .ignore_merges(matches!(pre, "llama-bpe" | "llama3" | "smaug-bpe" | "dbrx"))
                     .build()
                     .map_err(|e| bad(format!("cannot build BPE tokenizer: {e}")))?;
                 let mut inner = tokenizers::Tokenizer::new(bpe);
-                let pre = md("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).map(|s| s.as_str()).unwrap_or("default");
                 inner.with_pre_tokenizer(Some(pre_tokenizer(pre).map_err(|e| bad(format!("pre-tokenizer `{pre}`: {e}")))?));
                 inner.with_decoder(Some(ByteLevel::default()));
                 inner
@@ -99,38 +106,59 @@ impl Tokenizer {
                 }
                 let unk = md("tokenizer.ggml.unknown_token_id").and_then(|v| v.to_u32().ok()).unwrap_or(0) as usize;
                 let space_prefix = md("tokenizer.ggml.add_space_prefix").and_then(|v| v.to_bool().ok()).unwrap_or(true);
-                sentencepiece_bpe(vocab, spm_merges(&tokens, &scores), tokens.get(unk).cloned(), space_prefix)
+                sentencepiece_bpe(vocab, spm_merges(&tokens, &scores), tokens.get(unk).cloned(), space_prefix, None)
                     .map_err(|e| bad(format!("cannot build SentencePiece tokenizer: {e}")))?
+            }
+            "gemma4" => {
+                // SentencePiece-style BPE with explicit merges over raw UTF-8 (`▁` for space, byte
+                // fallback), split only at newlines, as llama.cpp's gemma4 pre-tokenizer does.
+                let unk = md("tokenizer.ggml.unknown_token_id").and_then(|v| v.to_u32().ok()).unwrap_or(3) as usize;
+                let lines = Split::new(SplitPattern::Regex(r"[^\n]+|[\n]+".into()), SplitDelimiterBehavior::Isolated, false)
+                    .map_err(|e| bad(format!("gemma4 pre-tokenizer: {e}")))?;
+                sentencepiece_bpe(vocab, merges()?, tokens.get(unk).cloned(), false, Some(lines.into()))
+                    .map_err(|e| bad(format!("cannot build the gemma4 tokenizer: {e}")))?
             }
             other => {
                 return Err(bad(format!(
-                    "GGUF tokenizer model `{other}` is not supported (byte-level BPE `gpt2` and SentencePiece `llama` are); use the model's Hugging Face folder with tokenizer.json instead"
+                    "GGUF tokenizer model `{other}` is not supported (byte-level BPE `gpt2`, SentencePiece `llama` and `gemma4` are); use the model's Hugging Face folder with tokenizer.json instead"
                 )))
             }
         };
-        // Control (3) and user-defined (4) tokens are matched whole, as llama.cpp does.
-        let specials: Vec<AddedToken> = tokens
+        // As llama.cpp: control tokens (type 3) are special, matched only where the caller asks for
+        // special tokens ([`Tokenizer::encode_special`]); user-defined ones (type 4, e.g. Gemma's
+        // runs of spaces and newlines) are always matched whole, before the model sees the text.
+        let added: Vec<AddedToken> = tokens
             .iter()
             .zip(&types)
             .filter(|(_, &t)| t == 3 || t == 4)
-            .map(|(s, _)| AddedToken::from(s.clone(), true))
+            .map(|(s, &t)| AddedToken::from(s.clone(), t == 3).normalized(false))
             .collect();
-        inner.add_special_tokens(&specials);
+        inner.add_tokens(&added);
         Ok(Self::wrap(inner))
     }
 
-    fn wrap(inner: tokenizers::Tokenizer) -> Self {
-        let special = inner
+    fn wrap(mut inner: tokenizers::Tokenizer) -> Self {
+        // Special tokens spelled in text are text (llama.cpp's `parse_special = false`): code that
+        // contains `<|fim_prefix|>` or `<|im_end|>` must not steer the model.
+        inner.set_encode_special_tokens(true);
+        let mut specials: Vec<(u32, String)> = inner
             .get_added_vocabulary()
             .get_added_tokens_decoder()
             .iter()
-            .filter(|(_, t)| t.special)
-            .map(|(&id, _)| id)
+            .filter(|(_, t)| t.special && !t.content.is_empty())
+            .map(|(&id, t)| (id, t.content.clone()))
             .collect();
-        Tokenizer { inner, special }
+        specials.sort();
+        let special = specials.iter().map(|(id, _)| *id).collect();
+        let matcher = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(specials.iter().map(|(_, s)| s.as_str()))
+            .ok()
+            .map(|m| (m, specials.iter().map(|(id, _)| *id).collect()));
+        Tokenizer { inner, special, matcher }
     }
 
-    /// Token ids of `text`, without BOS or other added special tokens.
+    /// Token ids of `text`, without BOS. Special tokens spelled in it are encoded as text.
     pub fn encode(&self, text: &str) -> Vec<u32> {
         match self.inner.encode_fast(text, false) {
             Ok(enc) => enc.get_ids().to_vec(),
@@ -139,6 +167,25 @@ impl Tokenizer {
                 Vec::new()
             }
         }
+    }
+
+    /// Token ids of text that spells special tokens on purpose, such as a rendered chat template:
+    /// each special token's spelling becomes its id (llama.cpp's `parse_special = true`).
+    pub fn encode_special(&self, text: &str) -> Vec<u32> {
+        let Some((matcher, ids)) = &self.matcher else { return self.encode(text) };
+        let mut out = Vec::new();
+        let mut at = 0;
+        for m in matcher.find_iter(text) {
+            if m.start() > at {
+                out.extend(self.encode(&text[at..m.start()]));
+            }
+            out.push(ids[m.pattern().as_usize()]);
+            at = m.end();
+        }
+        if at < text.len() {
+            out.extend(self.encode(&text[at..]));
+        }
+        out
     }
 
     /// Text of `ids`. Special tokens are kept so that nothing is silently dropped.
@@ -190,6 +237,7 @@ fn sentencepiece_bpe(
     merges: Vec<(String, String)>,
     unk: Option<String>,
     space_prefix: bool,
+    pre_tokenizer: Option<PreTokenizerWrapper>,
 ) -> tokenizers::Result<tokenizers::Tokenizer> {
     let mut builder = BPE::builder().vocab_and_merges(vocab, merges).fuse_unk(true).byte_fallback(true);
     if let Some(unk) = unk {
@@ -202,6 +250,9 @@ fn sentencepiece_bpe(
     }
     normalizers.push(Replace::new(" ", "▁")?.into());
     inner.with_normalizer(Some(tokenizers::normalizers::Sequence::new(normalizers)));
+    if let Some(pre) = pre_tokenizer {
+        inner.with_pre_tokenizer(Some(pre));
+    }
     let mut decoders: Vec<DecoderWrapper> =
         vec![Replace::new("▁", " ")?.into(), ByteFallback::new().into(), Fuse::new().into()];
     if space_prefix {
@@ -238,7 +289,8 @@ fn spm_merges(tokens: &[String], scores: &[f32]) -> Vec<(String, String)> {
 fn pre_tokenizer(name: &str) -> tokenizers::Result<PreTokenizerWrapper> {
     let splits: &[&str] = match name {
         "qwen2" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
-        "llama-bpe" | "llama3" | "smaug-bpe" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
+        "qwen35" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
+        "llama-bpe" | "llama3" | "smaug-bpe" | "dbrx" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
         "starcoder" | "refact" => &[r"\p{N}", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"],
         "deepseek-coder" => &[r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", r"[一-龥ࠀ-一가-퟿]+", r"\p{N}"],
         other => {

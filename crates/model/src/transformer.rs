@@ -1,7 +1,7 @@
 //! The decoder-only transformer every supported family shares, with a caller-owned KV cache
 //! and logits for every new position. Family files only translate their config into [`Spec`].
 
-use candle_core::quantized::{GgmlDType, QMatMul};
+use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor};
 
 use crate::kv_cache::KvCache;
@@ -28,8 +28,50 @@ pub enum NormKind {
 pub enum MlpKind {
     /// `down(silu(gate(x)) * up(x))`
     SwiGlu,
+    /// `down(gelu_tanh(gate(x)) * up(x))` (Gemma)
+    GeGlu,
     /// `c_proj(gelu_tanh(c_fc(x)))`
     Gelu,
+}
+
+/// Local attention on some layers (Gemma 3: five of every six), with its own RoPE base.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlidingWindow {
+    /// A query sees itself and the `window - 1` positions before it.
+    pub window: usize,
+    /// Per layer: `true` for a local (windowed) layer, `false` for a global one.
+    pub local_layers: Vec<bool>,
+    pub rope_theta: f64,
+}
+
+/// A mixture of experts in place of every layer's MLP (Qwen3-MoE): a softmax router picks
+/// `experts_per_token` SwiGLU experts per token and sums their outputs by the router's weights.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MoeSpec {
+    pub experts: usize,
+    pub experts_per_token: usize,
+    pub expert_intermediate_size: usize,
+    /// Renormalize the chosen experts' weights to sum to one.
+    pub normalize_top_k: bool,
+}
+
+/// What some families add to the plain pre-norm decoder. The default adds nothing.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Features {
+    /// RMSNorm over each head of queries and keys before RoPE (Qwen3, Gemma 3).
+    pub qk_norm: bool,
+    /// Norms after attention and after the MLP too, four per block (Gemma).
+    pub sandwich_norms: bool,
+    /// Added to every norm weight at load: Gemma's Hugging Face weights store `w - 1`.
+    pub norm_weight_offset: f32,
+    /// Embeddings are multiplied by this (Gemma: the square root of the width).
+    pub embed_scale: Option<f64>,
+    /// Query scale in place of `1/sqrt(head_dim)` (Gemma's `query_pre_attn_scalar^-1/2`).
+    pub attn_scale: Option<f64>,
+    pub sliding_window: Option<SlidingWindow>,
+    /// `c * tanh(logits / c)` on the output (Gemma 2).
+    pub final_logit_softcap: Option<f64>,
+    pub moe: Option<MoeSpec>,
 }
 
 /// Everything the shared transformer needs to know about one model.
@@ -54,6 +96,7 @@ pub struct Spec {
     pub mlp: MlpKind,
     pub mlp_bias: bool,
     pub tie_embeddings: bool,
+    pub features: Features,
 }
 
 impl Spec {
@@ -67,6 +110,16 @@ impl Spec {
         }
         if self.num_layers == 0 || self.vocab_size == 0 || self.hidden_size == 0 || self.max_positions == 0 {
             return bad("config has a zero layer count, vocabulary, hidden size or context length".into());
+        }
+        if let Some(sw) = &self.features.sliding_window {
+            if sw.window == 0 || sw.local_layers.len() != self.num_layers {
+                return bad(format!("sliding window {} over {} of {} layers", sw.window, sw.local_layers.len(), self.num_layers));
+            }
+        }
+        if let Some(moe) = &self.features.moe {
+            if moe.experts == 0 || moe.experts_per_token == 0 || moe.experts_per_token > moe.experts || moe.expert_intermediate_size == 0 {
+                return bad(format!("{} experts with {} per token cannot route", moe.experts, moe.experts_per_token));
+            }
         }
         Ok(())
     }
@@ -102,9 +155,16 @@ struct Norm {
 
 impl Norm {
     fn load(ws: &WeightSource, name: &str, spec: &Spec) -> Result<Self> {
-        let weight = ws.tensor_shaped(&format!("{name}.weight"), &[spec.hidden_size])?;
+        Self::load_dim(ws, name, spec, spec.hidden_size)
+    }
+
+    fn load_dim(ws: &WeightSource, name: &str, spec: &Spec, dim: usize) -> Result<Self> {
+        let mut weight = ws.tensor_shaped(&format!("{name}.weight"), &[dim])?;
+        if spec.features.norm_weight_offset != 0.0 && ws.is_safetensors() {
+            weight = (weight + spec.features.norm_weight_offset as f64)?;
+        }
         let bias = match spec.norm {
-            NormKind::Layer => Some(ws.tensor_shaped(&format!("{name}.bias"), &[spec.hidden_size])?),
+            NormKind::Layer => Some(ws.tensor_shaped(&format!("{name}.bias"), &[dim])?),
             NormKind::Rms => None,
         };
         Ok(Norm { kind: spec.norm, weight, bias, eps: spec.norm_eps as f32 })
@@ -118,34 +178,67 @@ impl Norm {
     }
 }
 
+/// Rotary embeddings with one base. The angles of the positions a forward pass needs are computed
+/// for that pass (cheap next to the matmuls), so no table sized to the model's whole context is held.
 struct Rope {
+    inv_freq: Vec<f64>,
+    linear_factor: f64,
+    style: RopeStyle,
+}
+
+/// `cos` and `sin` of the angles for one forward pass's positions: `[n, head_dim / 2]`.
+struct RopeAngles {
     cos: Tensor,
     sin: Tensor,
     style: RopeStyle,
 }
 
 impl Rope {
-    fn new(spec: &Spec, capacity: usize, dtype: DType, device: &Device) -> Result<Self> {
-        let half = spec.head_dim / 2;
-        let inv_freq: Vec<f32> =
-            (0..half).map(|i| (1.0 / spec.rope_theta.powf(2.0 * i as f64 / spec.head_dim as f64)) as f32).collect();
-        let positions: Vec<f32> = (0..capacity).map(|p| (p as f64 / spec.rope_linear_factor) as f32).collect();
-        let inv_freq = Tensor::from_vec(inv_freq, (1, half), device)?;
-        let positions = Tensor::from_vec(positions, (capacity, 1), device)?;
-        let angles = positions.matmul(&inv_freq)?;
-        Ok(Rope { cos: angles.cos()?.to_dtype(dtype)?, sin: angles.sin()?.to_dtype(dtype)?, style: spec.rope_style })
+    fn new(head_dim: usize, theta: f64, linear_factor: f64, style: RopeStyle) -> Self {
+        let half = head_dim / 2;
+        let inv_freq = (0..half).map(|i| 1.0 / theta.powf(2.0 * i as f64 / head_dim as f64)).collect();
+        Rope { inv_freq, linear_factor, style }
     }
 
-    /// `x` is `[1, heads, n, head_dim]`, contiguous, for positions `pos..pos + n`.
-    fn apply(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let n = x.dim(2)?;
-        let cos = self.cos.narrow(0, pos, n)?;
-        let sin = self.sin.narrow(0, pos, n)?;
+    fn angles(&self, pos: usize, n: usize, dtype: DType, device: &Device) -> Result<RopeAngles> {
+        let half = self.inv_freq.len();
+        let (mut cos, mut sin) = (Vec::with_capacity(n * half), Vec::with_capacity(n * half));
+        for p in pos..pos + n {
+            let p = p as f64 / self.linear_factor;
+            for f in &self.inv_freq {
+                let (s, c) = ((p * f) as f32).sin_cos();
+                cos.push(c);
+                sin.push(s);
+            }
+        }
+        let cos = Tensor::from_vec(cos, (n, half), device)?.to_dtype(dtype)?;
+        let sin = Tensor::from_vec(sin, (n, half), device)?.to_dtype(dtype)?;
+        Ok(RopeAngles { cos, sin, style: self.style })
+    }
+}
+
+impl RopeAngles {
+    /// `x` is `[1, heads, n, head_dim]`, contiguous.
+    fn apply(&self, x: &Tensor) -> Result<Tensor> {
         Ok(match self.style {
-            RopeStyle::RotateHalf => candle_nn::rotary_emb::rope(x, &cos, &sin)?,
-            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(x, &cos, &sin)?,
+            RopeStyle::RotateHalf => candle_nn::rotary_emb::rope(x, &self.cos, &self.sin)?,
+            RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(x, &self.cos, &self.sin)?,
         })
     }
+}
+
+/// What one forward pass's attention layers share: RoPE angles and masks per layer kind.
+struct PassContext {
+    global: LayerPass,
+    local: Option<LayerPass>,
+}
+
+/// For one kind of layer: the angles, the first key position attended to, and the additive mask
+/// over keys `start..past + n` (`None` where nothing is masked).
+struct LayerPass {
+    rope: RopeAngles,
+    start: usize,
+    mask: Option<Tensor>,
 }
 
 struct Attention {
@@ -153,9 +246,12 @@ struct Attention {
     k: Linear,
     v: Linear,
     o: Linear,
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
+    scale: f64,
 }
 
 impl Attention {
@@ -166,30 +262,43 @@ impl Attention {
             k: Linear::load(ws, &format!("{name}.k_proj"), s.num_kv_heads * hd, d, s.qkv_bias)?,
             v: Linear::load(ws, &format!("{name}.v_proj"), s.num_kv_heads * hd, d, s.qkv_bias)?,
             o: Linear::load(ws, &format!("{name}.o_proj"), d, s.num_heads * hd, s.o_bias)?,
+            q_norm: if s.features.qk_norm { Some(Norm::load_dim(ws, &format!("{name}.q_norm"), s, hd)?) } else { None },
+            k_norm: if s.features.qk_norm { Some(Norm::load_dim(ws, &format!("{name}.k_norm"), s, hd)?) } else { None },
             heads: s.num_heads,
             kv_heads: s.num_kv_heads,
             head_dim: hd,
+            scale: s.features.attn_scale.unwrap_or(1.0 / (hd as f64).sqrt()),
         })
     }
 
-    fn forward(&self, x: &Tensor, rope: &Rope, cache: &mut KvCache, layer: usize, mask: Option<&Tensor>) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, pass: &LayerPass, cache: &mut KvCache, layer: usize) -> Result<Tensor> {
         let (_, n, _) = x.dims3()?;
-        let pos = cache.len();
-        let split = |t: Tensor, heads: usize| -> Result<Tensor> {
-            Ok(t.reshape((1, n, heads, self.head_dim))?.transpose(1, 2)?.contiguous()?)
+        let split = |t: Tensor, heads: usize, norm: &Option<Norm>| -> Result<Tensor> {
+            let t = t.reshape((1, n, heads, self.head_dim))?.transpose(1, 2)?.contiguous()?;
+            match norm {
+                Some(norm) => norm.forward(&t),
+                None => Ok(t),
+            }
         };
-        let q = rope.apply(&split(self.q.forward(x)?, self.heads)?, pos)?;
-        let k = rope.apply(&split(self.k.forward(x)?, self.kv_heads)?, pos)?;
-        let v = split(self.v.forward(x)?, self.kv_heads)?;
+        let q = pass.rope.apply(&split(self.q.forward(x)?, self.heads, &self.q_norm)?)?;
+        let k = pass.rope.apply(&split(self.k.forward(x)?, self.kv_heads, &self.k_norm)?)?;
+        let v = split(self.v.forward(x)?, self.kv_heads, &None)?;
         let (k, v) = cache.append(layer, &k, &v)?;
+        // A local layer reads only the keys its window reaches.
+        let (k, v) = if pass.start > 0 {
+            let len = k.dim(2)? - pass.start;
+            (k.narrow(2, pass.start, len)?, v.narrow(2, pass.start, len)?)
+        } else {
+            (k, v)
+        };
         let total = k.dim(2)?;
+        let mask = pass.mask.as_ref();
 
         // Grouped-query attention without copying K/V: the query heads that share a KV head
         // become extra rows of one matmul.
         let rep = self.heads / self.kv_heads;
         let q = q.reshape((1, self.kv_heads, rep * n, self.head_dim))?;
-        let scale = 1.0 / (self.head_dim as f64).sqrt();
-        let att = (q.matmul(&k.t()?)? * scale)?;
+        let att = (q.matmul(&k.t()?)? * self.scale)?;
         let att = match mask {
             Some(mask) => att.reshape((1, self.kv_heads, rep, n, total))?.broadcast_add(mask)?.reshape((
                 1,
@@ -207,18 +316,23 @@ impl Attention {
 }
 
 enum Mlp {
-    SwiGlu { gate: Linear, up: Linear, down: Linear },
+    Gated { gate: Linear, up: Linear, down: Linear, gelu: bool },
     Gelu { fc: Linear, proj: Linear },
+    Moe(Moe),
 }
 
 impl Mlp {
     fn load(ws: &WeightSource, name: &str, s: &Spec) -> Result<Self> {
+        if let Some(moe) = &s.features.moe {
+            return Ok(Mlp::Moe(Moe::load(ws, name, s.hidden_size, moe)?));
+        }
         let (d, i, b) = (s.hidden_size, s.intermediate_size, s.mlp_bias);
         Ok(match s.mlp {
-            MlpKind::SwiGlu => Mlp::SwiGlu {
+            MlpKind::SwiGlu | MlpKind::GeGlu => Mlp::Gated {
                 gate: Linear::load(ws, &format!("{name}.gate_proj"), i, d, b)?,
                 up: Linear::load(ws, &format!("{name}.up_proj"), i, d, b)?,
                 down: Linear::load(ws, &format!("{name}.down_proj"), d, i, b)?,
+                gelu: s.mlp == MlpKind::GeGlu,
             },
             MlpKind::Gelu => Mlp::Gelu {
                 fc: Linear::load(ws, &format!("{name}.c_fc"), i, d, b)?,
@@ -229,17 +343,139 @@ impl Mlp {
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match self {
-            Mlp::SwiGlu { gate, up, down } => down.forward(&(gate.forward(x)?.silu()? * up.forward(x)?)?),
+            Mlp::Gated { gate, up, down, gelu } => {
+                let g = gate.forward(x)?;
+                let g = if *gelu { g.gelu()? } else { g.silu()? };
+                down.forward(&(g * up.forward(x)?)?)
+            }
             Mlp::Gelu { fc, proj } => proj.forward(&fc.forward(x)?.gelu()?),
+            Mlp::Moe(moe) => moe.forward(x),
         }
+    }
+}
+
+/// One SwiGLU expert.
+struct Expert {
+    gate: QMatMul,
+    up: QMatMul,
+    down: QMatMul,
+}
+
+/// Routed experts: each token runs through its top-k experts only.
+struct Moe {
+    router: QMatMul,
+    experts: Vec<Expert>,
+    top_k: usize,
+    normalize: bool,
+}
+
+impl Moe {
+    fn load(ws: &WeightSource, name: &str, d: usize, spec: &MoeSpec) -> Result<Self> {
+        let (e, i) = (spec.experts, spec.expert_intermediate_size);
+        let router = ws.matmul(&format!("{name}.gate.weight"), &[e, d])?;
+        let gate = ws.expert_matmuls(name, "gate_proj", e, i, d)?;
+        let up = ws.expert_matmuls(name, "up_proj", e, i, d)?;
+        let down = ws.expert_matmuls(name, "down_proj", e, d, i)?;
+        let experts = gate.into_iter().zip(up).zip(down).map(|((gate, up), down)| Expert { gate, up, down }).collect();
+        Ok(Moe { router, experts, top_k: spec.experts_per_token, normalize: spec.normalize_top_k })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims().to_vec();
+        let d = *dims.last().unwrap_or(&0);
+        let x = x.reshape(((), d))?;
+        let n = x.dim(0)?;
+        let probs = candle_nn::ops::softmax_last_dim(&project(&self.router, &x)?.to_dtype(DType::F32)?)?.to_vec2::<f32>()?;
+        // Per expert: the tokens routed to it and their weights.
+        let mut routed: Vec<(Vec<u32>, Vec<f32>)> = vec![(Vec::new(), Vec::new()); self.experts.len()];
+        for (t, p) in probs.iter().enumerate() {
+            let mut order: Vec<usize> = (0..p.len()).collect();
+            order.sort_by(|&a, &b| p[b].total_cmp(&p[a]).then(a.cmp(&b)));
+            let chosen = &order[..self.top_k];
+            let sum: f32 = if self.normalize { chosen.iter().map(|&e| p[e]).sum() } else { 1.0 };
+            for &e in chosen {
+                routed[e].0.push(t as u32);
+                routed[e].1.push(p[e] / sum);
+            }
+        }
+        let mut out = Tensor::zeros((n, d), x.dtype(), x.device())?;
+        for (expert, (tokens, weights)) in self.experts.iter().zip(routed) {
+            if tokens.is_empty() {
+                continue;
+            }
+            let m = tokens.len();
+            let ids = Tensor::from_vec(tokens, m, x.device())?;
+            let xs = x.index_select(&ids, 0)?;
+            let h = (project(&expert.gate, &xs)?.silu()? * project(&expert.up, &xs)?)?;
+            let y = project(&expert.down, &h)?;
+            let w = Tensor::from_vec(weights, (m, 1), x.device())?.to_dtype(y.dtype())?;
+            out = out.index_add(&ids, &y.broadcast_mul(&w)?, 0)?;
+        }
+        Ok(out.reshape(dims)?)
     }
 }
 
 struct Block {
     attn_norm: Norm,
     attn: Attention,
+    /// Sandwich norms (Gemma): on the attention output and the MLP output.
+    post_attn_norm: Option<Norm>,
     mlp_norm: Norm,
     mlp: Mlp,
+    post_mlp_norm: Option<Norm>,
+    local: bool,
+}
+
+impl Block {
+    fn load(ws: &WeightSource, i: usize, spec: &Spec) -> Result<Self> {
+        let p = format!("model.layers.{i}");
+        let sandwich = spec.features.sandwich_norms;
+        let norm = |name: &str| Norm::load(ws, &format!("{p}.{name}"), spec);
+        Ok(Block {
+            attn_norm: norm("input_layernorm")?,
+            attn: Attention::load(ws, &format!("{p}.self_attn"), spec)?,
+            post_attn_norm: if sandwich { Some(norm("post_attention_layernorm")?) } else { None },
+            mlp_norm: norm(if sandwich { "pre_feedforward_layernorm" } else { "post_attention_layernorm" })?,
+            mlp: Mlp::load(ws, &format!("{p}.mlp"), spec)?,
+            post_mlp_norm: if sandwich { Some(norm("post_feedforward_layernorm")?) } else { None },
+            local: spec.features.sliding_window.as_ref().is_some_and(|sw| sw.local_layers[i]),
+        })
+    }
+
+    fn forward(&self, x: Tensor, pass: &PassContext, cache: &mut KvCache, layer: usize) -> Result<Tensor> {
+        let layer_pass = match (&pass.local, self.local) {
+            (Some(local), true) => local,
+            _ => &pass.global,
+        };
+        let h = self.attn.forward(&self.attn_norm.forward(&x)?, layer_pass, cache, layer)?;
+        let h = match &self.post_attn_norm {
+            Some(norm) => norm.forward(&h)?,
+            None => h,
+        };
+        let x = (x + h)?;
+        let h = self.mlp.forward(&self.mlp_norm.forward(&x)?)?;
+        let h = match &self.post_mlp_norm {
+            Some(norm) => norm.forward(&h)?,
+            None => h,
+        };
+        Ok((x + h)?)
+    }
+}
+
+/// The token embedding table: dense, or quantized rows read per token (no F32 copy of a large
+/// vocabulary; Gemma's 262k x 640 table would be 671 MB expanded).
+enum Embedding {
+    Dense(Tensor),
+    Quantized(std::sync::Arc<QTensor>),
+}
+
+impl Embedding {
+    fn lookup(&self, ids: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Embedding::Dense(t) => t.index_select(ids, 0)?,
+            Embedding::Quantized(q) => q.embedding(ids)?,
+        })
+    }
 }
 
 /// Which positions to compute logits for.
@@ -255,47 +491,44 @@ pub enum Logits {
 /// so one model can serve several caches.
 pub struct Transformer {
     spec: Spec,
-    embed: Tensor,
+    embed: Embedding,
     blocks: Vec<Block>,
     norm: Norm,
     lm_head: QMatMul,
     dtype: DType,
     device: Device,
-    rope_capacity: usize,
     rope: Rope,
+    local_rope: Option<Rope>,
 }
 
 impl Transformer {
     pub fn load(spec: Spec, ws: &WeightSource) -> Result<Self> {
         let device = ws.device().clone();
         let dtype = ws.compute_dtype();
-        let embed = ws.tensor_shaped("model.embed_tokens.weight", &[spec.vocab_size, spec.hidden_size])?;
-        let mut blocks = Vec::with_capacity(spec.num_layers);
-        for i in 0..spec.num_layers {
-            let p = format!("model.layers.{i}");
-            blocks.push(Block {
-                attn_norm: Norm::load(ws, &format!("{p}.input_layernorm"), &spec)?,
-                attn: Attention::load(ws, &format!("{p}.self_attn"), &spec)?,
-                mlp_norm: Norm::load(ws, &format!("{p}.post_attention_layernorm"), &spec)?,
-                mlp: Mlp::load(ws, &format!("{p}.mlp"), &spec)?,
-            });
-        }
-        let norm = Norm::load(ws, "model.norm", &spec)?;
-        let embed_is_quantized = ws
-            .gguf_dtype("model.embed_tokens.weight")
-            .is_some_and(|d| !matches!(d, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16));
-        let lm_head = if !spec.tie_embeddings || ws.contains("lm_head.weight") {
-            ws.matmul("lm_head.weight", &[spec.vocab_size, spec.hidden_size])?
-        } else if embed_is_quantized {
-            // Tied and quantized: project with the quantized table rather than its F32 expansion,
-            // which would read 4x the bytes per token.
-            ws.matmul("model.embed_tokens.weight", &[spec.vocab_size, spec.hidden_size])?
+        const EMBED: &str = "model.embed_tokens.weight";
+        let embed_shape = [spec.vocab_size, spec.hidden_size];
+        let quantized_embed = ws.gguf_dtype(EMBED).is_some_and(|d| !matches!(d, GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16))
+            && ws.keeps_quantized()
+            && spec.hidden_size.is_multiple_of(ws.gguf_dtype(EMBED).map_or(1, |d| d.block_size()));
+        let embed = if quantized_embed {
+            Embedding::Quantized(ws.qtensor_shaped(EMBED, &embed_shape)?)
         } else {
-            QMatMul::Tensor(embed.clone())
+            Embedding::Dense(ws.tensor_shaped(EMBED, &embed_shape)?)
         };
-        let rope_capacity = spec.max_positions;
-        let rope = Rope::new(&spec, rope_capacity, dtype, &device)?;
-        Ok(Transformer { spec, embed, blocks, norm, lm_head, dtype, device, rope_capacity, rope })
+        let blocks = (0..spec.num_layers).map(|i| Block::load(ws, i, &spec)).collect::<Result<Vec<_>>>()?;
+        let norm = Norm::load(ws, "model.norm", &spec)?;
+        let lm_head = if !spec.tie_embeddings || ws.contains("lm_head.weight") {
+            ws.matmul("lm_head.weight", &embed_shape)?
+        } else {
+            match &embed {
+                // Tied and quantized: the output head projects with the same quantized table.
+                Embedding::Quantized(q) => QMatMul::from_arc(q.clone())?,
+                Embedding::Dense(t) => QMatMul::Tensor(t.clone()),
+            }
+        };
+        let rope = Rope::new(spec.head_dim, spec.rope_theta, spec.rope_linear_factor, spec.rope_style);
+        let local_rope = spec.features.sliding_window.as_ref().map(|sw| Rope::new(spec.head_dim, sw.rope_theta, 1.0, spec.rope_style));
+        Ok(Transformer { spec, embed, blocks, norm, lm_head, dtype, device, rope, local_rope })
     }
 
     pub fn spec(&self) -> &Spec {
@@ -308,7 +541,7 @@ impl Transformer {
 
     /// A cache for up to `capacity` positions (at most the model's context length).
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
-        let capacity = capacity.min(self.rope_capacity);
+        let capacity = capacity.min(self.spec.max_positions);
         KvCache::new(self.spec.num_layers, self.spec.num_kv_heads, self.spec.head_dim, capacity, self.dtype, &self.device)
     }
 
@@ -320,8 +553,11 @@ impl Transformer {
             Logits::All => x,
             Logits::Last => x.narrow(1, tokens.len() - 1, 1)?,
         };
-        let out = project(&self.lm_head, &self.norm.forward(&x)?)?;
-        Ok(out.squeeze(0)?.to_dtype(DType::F32)?)
+        let out = project(&self.lm_head, &self.norm.forward(&x)?)?.squeeze(0)?.to_dtype(DType::F32)?;
+        Ok(match self.spec.features.final_logit_softcap {
+            Some(cap) => ((out / cap)?.tanh()? * cap)?,
+            None => out,
+        })
     }
 
     /// Fills `cache` with `tokens` without computing logits (prompt processing whose logits
@@ -341,16 +577,39 @@ impl Transformer {
             return Err(ModelError::bad_file("<input>", format!("token id {bad} is outside the vocabulary of {}", self.spec.vocab_size)));
         }
         let ids = Tensor::new(tokens, &self.device)?;
-        let mut x = self.embed.index_select(&ids, 0)?.unsqueeze(0)?;
-        let mask = if n > 1 { Some(causal_mask(n, cache.len(), self.dtype, &self.device)?) } else { None };
+        let mut x = self.embed.lookup(&ids)?.to_dtype(self.dtype)?.unsqueeze(0)?;
+        if let Some(scale) = self.spec.features.embed_scale {
+            x = (x * scale)?;
+        }
+        let pass = self.pass_context(cache.len(), n)?;
         for (i, block) in self.blocks.iter().enumerate() {
-            let h = block.attn.forward(&block.attn_norm.forward(&x)?, &self.rope, cache, i, mask.as_ref())?;
-            let x1 = (x + h)?;
-            let h = block.mlp.forward(&block.mlp_norm.forward(&x1)?)?;
-            x = (x1 + h)?;
+            x = block.forward(x, &pass, cache, i)?;
         }
         cache.advance(n);
         Ok(x)
+    }
+
+    /// Angles and masks for `n` new positions after `past`, per kind of layer.
+    fn pass_context(&self, past: usize, n: usize) -> Result<PassContext> {
+        let (dtype, device) = (self.dtype, &self.device);
+        let global = LayerPass {
+            rope: self.rope.angles(past, n, dtype, device)?,
+            start: 0,
+            mask: if n > 1 { Some(attention_mask(n, past, 0, None, dtype, device)?) } else { None },
+        };
+        let local = match (&self.spec.features.sliding_window, &self.local_rope) {
+            (Some(sw), Some(rope)) => {
+                // The first new query reaches back `window - 1` positions; nothing before that is read.
+                let start = (past + 1).saturating_sub(sw.window);
+                Some(LayerPass {
+                    rope: rope.angles(past, n, dtype, device)?,
+                    start,
+                    mask: if n > 1 { Some(attention_mask(n, past, start, Some(sw.window), dtype, device)?) } else { None },
+                })
+            }
+            _ => None,
+        };
+        Ok(PassContext { global, local })
     }
 }
 
@@ -392,10 +651,18 @@ fn project_cpu(w: &Tensor, x: &Tensor) -> Result<Option<Tensor>> {
     Ok(Some(Tensor::from_vec(y, dims, x.device())?))
 }
 
-/// Additive mask `[n, past + n]`: query `i` sees keys up to `past + i`.
-fn causal_mask(n: usize, past: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+/// Additive mask `[n, past + n - start]` over keys `start..past + n`: query `i` (at `past + i`) sees
+/// keys up to itself, and with a window only the `window` positions ending at itself.
+fn attention_mask(n: usize, past: usize, start: usize, window: Option<usize>, dtype: DType, device: &Device) -> Result<Tensor> {
     let total = past + n;
-    let data: Vec<f32> =
-        (0..n).flat_map(|i| (0..total).map(move |j| if j <= past + i { 0.0 } else { f32::NEG_INFINITY })).collect();
-    Ok(Tensor::from_vec(data, (n, total), device)?.to_dtype(dtype)?)
+    let data: Vec<f32> = (0..n)
+        .flat_map(|i| {
+            let q = past + i;
+            (start..total).map(move |k| {
+                let visible = k <= q && window.is_none_or(|w| q - k < w);
+                if visible { 0.0 } else { f32::NEG_INFINITY }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(data, (n, total - start), device)?.to_dtype(dtype)?)
 }

@@ -25,6 +25,8 @@ pub enum WeightSource {
         device: Device,
         /// Expand quantized matmul weights to F32 (weight-only quantization, F32 activations).
         dequantize: bool,
+        /// `general.architecture`: a few tensor names differ by family.
+        arch: String,
     },
 }
 
@@ -41,8 +43,31 @@ impl WeightSource {
         Ok(WeightSource::Safetensors { files, dtype, device: device.clone(), paths: paths.to_vec() })
     }
 
-    pub fn gguf(path: &Path, content: gguf_file::Content, file: File, device: &Device, dequantize: bool) -> Self {
-        WeightSource::Gguf { content, file: std::sync::Mutex::new(file), path: path.to_path_buf(), device: device.clone(), dequantize }
+    pub fn gguf(path: &Path, content: gguf_file::Content, file: File, device: &Device, dequantize: bool, arch: &str) -> Self {
+        WeightSource::Gguf {
+            content,
+            file: std::sync::Mutex::new(file),
+            path: path.to_path_buf(),
+            device: device.clone(),
+            dequantize,
+            arch: arch.to_string(),
+        }
+    }
+
+    pub fn is_safetensors(&self) -> bool {
+        matches!(self, WeightSource::Safetensors { .. })
+    }
+
+    /// Whether quantized GGUF tensors stay quantized (not `--dequantize`).
+    pub fn keeps_quantized(&self) -> bool {
+        matches!(self, WeightSource::Gguf { dequantize: false, .. })
+    }
+
+    fn gguf_name(&self, hf: &str) -> String {
+        match self {
+            WeightSource::Gguf { arch, .. } => gguf_name_for(arch, hf),
+            WeightSource::Safetensors { .. } => hf.to_string(),
+        }
     }
 
     pub fn device(&self) -> &Device {
@@ -69,7 +94,7 @@ impl WeightSource {
     pub fn contains(&self, hf_name: &str) -> bool {
         match self {
             WeightSource::Safetensors { files, .. } => files.get(hf_name).is_ok(),
-            WeightSource::Gguf { content, .. } => content.tensor_infos.contains_key(&gguf_name(hf_name)),
+            WeightSource::Gguf { content, .. } => content.tensor_infos.contains_key(&self.gguf_name(hf_name)),
         }
     }
 
@@ -109,14 +134,43 @@ impl WeightSource {
     /// The GGUF storage type of a tensor, if this source is GGUF.
     pub fn gguf_dtype(&self, hf_name: &str) -> Option<GgmlDType> {
         match self {
-            WeightSource::Gguf { content, .. } => content.tensor_infos.get(&gguf_name(hf_name)).map(|i| i.ggml_dtype),
+            WeightSource::Gguf { content, .. } => content.tensor_infos.get(&self.gguf_name(hf_name)).map(|i| i.ggml_dtype),
             WeightSource::Safetensors { .. } => None,
         }
     }
 
+    /// A GGUF tensor as stored (quantized), checked against the shape the config implies.
+    pub fn qtensor_shaped(&self, hf_name: &str, shape: &[usize]) -> Result<std::sync::Arc<QTensor>> {
+        let q = self.qtensor(hf_name)?;
+        self.check_shape(hf_name, q.shape().dims(), shape)?;
+        Ok(std::sync::Arc::new(q))
+    }
+
+    /// The `[out, in]` matmul weights of `experts` experts of an MoE layer `layer` (e.g.
+    /// `model.layers.3.mlp`): one `[experts, out, in]` tensor in GGUF, sliced per expert without
+    /// a copy to F32, or `layer.experts.E.PROJ.weight` per expert in safetensors.
+    pub fn expert_matmuls(&self, layer: &str, proj: &str, experts: usize, out: usize, inp: usize) -> Result<Vec<QMatMul>> {
+        let WeightSource::Gguf { dequantize, device, .. } = self else {
+            return (0..experts).map(|e| self.matmul(&format!("{layer}.experts.{e}.{proj}.weight"), &[out, inp])).collect();
+        };
+        let name = format!("{layer}.experts.{proj}.weight");
+        let q = self.qtensor(&name)?;
+        self.check_shape(&name, q.shape().dims(), &[experts, out, inp])?;
+        let dtype = q.dtype();
+        let data = q.data()?;
+        let per = data.len() / experts;
+        (0..experts)
+            .map(|e| {
+                let storage = candle_core::quantized::QStorage::from_data(std::borrow::Cow::Borrowed(&data[e * per..(e + 1) * per]), device, dtype)?;
+                let expert = QTensor::new(storage, (out, inp))?;
+                Ok(if *dequantize { QMatMul::Tensor(expert.dequantize(device)?) } else { QMatMul::from_qtensor(expert)? })
+            })
+            .collect()
+    }
+
     fn qtensor(&self, hf_name: &str) -> Result<QTensor> {
         let WeightSource::Gguf { content, file, device, .. } = self else { unreachable!("qtensor on safetensors") };
-        let name = gguf_name(hf_name);
+        let name = self.gguf_name(hf_name);
         let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
         content.tensor(&mut *file, &name, device).map_err(|e| self.missing(&name, e))
     }
@@ -170,6 +224,26 @@ fn check_safetensors_header(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Maps a Hugging Face tensor name to llama.cpp's GGUF name for the architecture `arch`: Gemma's
+/// four norms per block name the second one after attention, where other families put the MLP's.
+pub fn gguf_name_for(arch: &str, hf: &str) -> String {
+    if arch.starts_with("gemma") {
+        if let Some((idx, rest)) = hf.strip_prefix("model.layers.").and_then(|r| r.split_once('.')) {
+            const GEMMA: &[(&str, &str)] = &[
+                ("post_attention_layernorm", "post_attention_norm"),
+                ("pre_feedforward_layernorm", "ffn_norm"),
+                ("post_feedforward_layernorm", "post_ffw_norm"),
+            ];
+            for (h, g) in GEMMA {
+                if let Some(suffix) = rest.strip_prefix(h) {
+                    return format!("blk.{idx}.{g}{suffix}");
+                }
+            }
+        }
+    }
+    gguf_name(hf)
+}
+
 /// Maps a Hugging Face tensor name to llama.cpp's GGUF name.
 pub fn gguf_name(hf: &str) -> String {
     const TOP: &[(&str, &str)] = &[
@@ -186,6 +260,12 @@ pub fn gguf_name(hf: &str) -> String {
         ("self_attn.k_proj", "attn_k"),
         ("self_attn.v_proj", "attn_v"),
         ("self_attn.o_proj", "attn_output"),
+        ("self_attn.q_norm", "attn_q_norm"),
+        ("self_attn.k_norm", "attn_k_norm"),
+        ("mlp.gate.", "ffn_gate_inp."),
+        ("mlp.experts.gate_proj", "ffn_gate_exps"),
+        ("mlp.experts.up_proj", "ffn_up_exps"),
+        ("mlp.experts.down_proj", "ffn_down_exps"),
         ("mlp.gate_proj", "ffn_gate"),
         ("mlp.up_proj", "ffn_up"),
         ("mlp.down_proj", "ffn_down"),
@@ -213,5 +293,11 @@ mod tests {
         assert_eq!(super::gguf_name("model.layers.3.self_attn.q_proj.bias"), "blk.3.attn_q.bias");
         assert_eq!(super::gguf_name("model.layers.10.mlp.down_proj.weight"), "blk.10.ffn_down.weight");
         assert_eq!(super::gguf_name("lm_head.weight"), "output.weight");
+        assert_eq!(super::gguf_name("model.layers.2.mlp.gate.weight"), "blk.2.ffn_gate_inp.weight");
+        assert_eq!(super::gguf_name("model.layers.2.mlp.gate_proj.weight"), "blk.2.ffn_gate.weight");
+        assert_eq!(super::gguf_name("model.layers.2.mlp.experts.down_proj.weight"), "blk.2.ffn_down_exps.weight");
+        assert_eq!(super::gguf_name_for("gemma3", "model.layers.1.post_attention_layernorm.weight"), "blk.1.post_attention_norm.weight");
+        assert_eq!(super::gguf_name_for("qwen2", "model.layers.1.post_attention_layernorm.weight"), "blk.1.ffn_norm.weight");
+        assert_eq!(super::gguf_name_for("gemma3", "model.layers.1.pre_feedforward_layernorm.weight"), "blk.1.ffn_norm.weight");
     }
 }

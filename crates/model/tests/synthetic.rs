@@ -40,7 +40,7 @@ fn every_format_loads_runs_and_agrees() {
         results.push((name, model.info.format.clone(), out));
     }
     let formats: Vec<&str> = results.iter().map(|(_, f, _)| f.as_str()).collect();
-    assert_eq!(formats, ["safetensors f32", "safetensors f32", "safetensors f32", "gguf q8_0", "gguf q4k"]);
+    assert_eq!(formats, ["safetensors f32", "safetensors f32", "safetensors f32", "gguf q8_0", "gguf q4k", "gguf f32"]);
 
     // Same seed, same weights: each format is the F32 model up to its rounding.
     let reference = &results[2].2;
@@ -49,6 +49,7 @@ fn every_format_loads_runs_and_agrees() {
         let diff = max_abs_diff(out, reference) / scale;
         let bound = match **name {
             "f32" => 0.0,
+            "gguf-f32" => 1e-6,
             "f16" | "bf16" | "q8_0" => 0.1,
             _ => 0.5,
         };

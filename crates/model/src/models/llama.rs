@@ -67,6 +67,7 @@ impl Config {
             mlp: MlpKind::SwiGlu,
             mlp_bias: self.mlp_bias,
             tie_embeddings: self.tie_word_embeddings,
+            features: Default::default(),
         }
     }
 }

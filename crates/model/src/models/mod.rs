@@ -1,8 +1,11 @@
 //! Model families: each file mirrors one family's `config.json` and its GGUF metadata, and
 //! translates both into the shared transformer's [`Spec`](crate::transformer::Spec).
 
+pub mod gemma3;
 pub mod llama;
 pub mod qwen2;
+pub mod qwen3;
+pub mod qwen3moe;
 pub mod starcoder2;
 
 use std::path::Path;
@@ -16,6 +19,13 @@ use crate::{ModelError, Result};
 /// as `dtype`; older files (most on the Hub) have `rope_theta`, `rope_scaling` and `torch_dtype`.
 pub(crate) fn normalize_config(json: &mut serde_json::Value) {
     let Some(obj) = json.as_object_mut() else { return };
+    // Per layer kind (Gemma 3): `full_attention` is the global RoPE, `sliding_attention` the local one.
+    if let Some(kinds) = obj.get("rope_parameters").and_then(|p| p.as_object()).filter(|p| p.contains_key("full_attention")).cloned() {
+        if let (false, Some(theta)) = (obj.contains_key("rope_local_base_freq"), kinds.get("sliding_attention").and_then(|s| s.get("rope_theta"))) {
+            obj.insert("rope_local_base_freq".into(), theta.clone());
+        }
+        obj.insert("rope_parameters".into(), kinds["full_attention"].clone());
+    }
     if let Some(params) = obj.get("rope_parameters").and_then(|p| p.as_object()).cloned() {
         if let (false, Some(theta)) = (obj.contains_key("rope_theta"), params.get("rope_theta")) {
             obj.insert("rope_theta".into(), theta.clone());
@@ -50,6 +60,12 @@ impl GgufMeta<'_> {
 
     pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
         if self.get(key).is_some() { self.usize(key).map(Some) } else { Ok(None) }
+    }
+
+    /// A list of booleans (e.g. per-layer flags), if the key holds one.
+    pub fn opt_bools(&self, key: &str) -> Option<Vec<bool>> {
+        let list = self.get(key)?.to_vec().ok()?;
+        list.iter().map(|v| v.to_bool().ok()).collect()
     }
 
     pub fn opt_f64(&self, key: &str) -> Option<f64> {
@@ -104,5 +120,13 @@ mod tests {
         super::normalize_config(&mut old);
         assert_eq!(old["rope_theta"], 1e4);
         assert!(old.get("rope_scaling").is_none());
+        // Gemma 3 in transformers 5: one set of RoPE parameters per layer kind.
+        let mut gemma = serde_json::json!({"rope_parameters": {
+            "full_attention": {"rope_theta": 1e6, "rope_type": "linear", "factor": 8.0},
+            "sliding_attention": {"rope_theta": 1e4, "rope_type": "default"}}});
+        super::normalize_config(&mut gemma);
+        assert_eq!(gemma["rope_theta"], 1e6);
+        assert_eq!(gemma["rope_local_base_freq"], 1e4);
+        assert_eq!(gemma["rope_scaling"]["factor"], 8.0);
     }
 }

@@ -44,6 +44,7 @@ impl Config {
             mlp: MlpKind::SwiGlu,
             mlp_bias: false,
             tie_embeddings: self.tie_word_embeddings,
+            features: Default::default(),
         }
     }
 }

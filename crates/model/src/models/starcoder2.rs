@@ -46,6 +46,7 @@ impl Config {
             mlp: MlpKind::Gelu,
             mlp_bias: self.use_bias,
             tie_embeddings: self.tie_word_embeddings,
+            features: Default::default(),
         }
     }
 }
