@@ -4,6 +4,7 @@
 //! budget, retrieval, decoding with prefix reuse and speculation, post-processing, latest-wins scheduling.
 //! [`edit`] turns an instruction into reviewable repo-wide changes: planning, renames, model rewrites, safe apply.
 
+pub mod chat;
 pub mod completion;
 pub mod edit;
 
