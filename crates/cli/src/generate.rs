@@ -109,7 +109,7 @@ pub fn load_models(args: &ModelArgs) -> anyhow::Result<(LoadedModel, Option<Load
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     let (target, draft) = load_models(&args.model)?;
     let prompt = match (&args.prompt, &args.fim_prefix, &args.fim_suffix) {
-        (Some(p), _, _) => target.tokenizer.encode(p),
+        (Some(p), _, _) => target.bos().into_iter().chain(target.tokenizer.encode(p)).collect(),
         (None, None, None) => bail!("nothing to generate from: pass --prompt, or --fim-prefix and --fim-suffix"),
         (None, pre, suf) => target
             .fim_prompt(pre.as_deref().unwrap_or(""), suf.as_deref().unwrap_or(""))
@@ -129,6 +129,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         stop: StopConditions { strings: args.stop.clone(), special_tokens: true, ..Default::default() },
         speculation: Speculation { draft: draft.is_some(), lookup: args.lookup, ..Default::default() },
         lookup_sources: Vec::new(),
+        forced_prefix: String::new(),
     };
     let mut engine = Engine::new(&target, draft.as_ref())?;
     let json = args.json;
@@ -203,7 +204,7 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<()> {
     let prompt_len = args.prompt_tokens.min(capacity.saturating_sub(args.gen_tokens + 1)).max(1);
     // A deterministic prompt of ordinary code tokens.
     let sample = "def parse(line):\n    key, _, value = line.partition('=')\n    return key.strip(), value.strip()\n\n";
-    let mut prompt: Vec<u32> = Vec::new();
+    let mut prompt: Vec<u32> = target.bos().into_iter().collect();
     while prompt.len() < prompt_len {
         prompt.extend(target.tokenizer.encode(sample));
     }

@@ -6,6 +6,7 @@ mod index_cmd;
 mod logging;
 mod models;
 mod serve_cmd;
+mod tokenize_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -69,6 +70,8 @@ enum Command {
     /// Edit code from an instruction: a selection, files, or the whole repository. Prints a diff;
     /// writes only with --apply.
     Edit(edit_cmd::EditArgs),
+    /// Show the token ids and pieces a model's tokenizer gives a text.
+    Tokenize(tokenize_cmd::TokenizeArgs),
     /// Evaluate completion quality.
     Eval {
         #[command(subcommand)]
@@ -111,6 +114,7 @@ fn main() {
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Complete(args) => serve_cmd::complete(args),
         Command::Edit(args) => edit_cmd::edit(args),
+        Command::Tokenize(args) => tokenize_cmd::tokenize(args),
         Command::Eval { command: EvalCommand::Fim(args) } => serve_cmd::eval_fim(args),
     };
     if let Err(err) = result {

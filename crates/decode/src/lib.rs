@@ -78,6 +78,11 @@ pub struct GenerateParams {
     pub speculation: Speculation,
     /// Extra token streams (e.g. retrieved snippets) for the lookup proposer.
     pub lookup_sources: Vec<Vec<u32>>,
+    /// Token healing: text the output must begin with, because the caller took the tokens that
+    /// spelled it off the end of the prompt. The first tokens are constrained to spell it (or to
+    /// extend it), without speculation; it is not part of the returned text, and stop strings are
+    /// looked for only after it.
+    pub forced_prefix: String,
 }
 
 impl Default for GenerateParams {
@@ -88,6 +93,7 @@ impl Default for GenerateParams {
             stop: StopConditions { special_tokens: true, ..Default::default() },
             speculation: Speculation::default(),
             lookup_sources: Vec::new(),
+            forced_prefix: String::new(),
         }
     }
 }
@@ -217,7 +223,8 @@ impl Engine {
         cancel.check()?;
 
         let stop_ids = self.stop_ids(&params.stop);
-        let mut stream = TextStream::new(self.tokenizer.clone(), params.stop.strings.clone());
+        let mut stream = TextStream::new(self.tokenizer.clone(), params.stop.strings.clone()).after(&params.forced_prefix);
+        let mut forced: &[u8] = params.forced_prefix.as_bytes();
         let mut sampler = Sampler::new(params.sampling.clone());
         self.external.clear();
         for src in &params.lookup_sources {
@@ -240,7 +247,7 @@ impl Engine {
             if room == 0 {
                 break StopReason::ContextFull;
             }
-            let k = self.window.min(max_window - 1).min(remaining - 1).min(room - 1);
+            let k = if forced.is_empty() { self.window.min(max_window - 1).min(remaining - 1).min(room - 1) } else { 0 };
             let proposal = if k > 0 && (spec.lookup || (spec.draft && self.draft.is_some())) {
                 self.propose(&context, k, spec, &mut sampler)?
             } else {
@@ -251,7 +258,14 @@ impl Engine {
             input.push(pending);
             input.extend_from_slice(&proposal.tokens);
             let logits = self.target.step(&input)?;
-            let (accepted, next) = verify(&logits, &proposal, &mut sampler)?;
+            let (accepted, next) = if forced.is_empty() {
+                verify(&logits, &proposal, &mut sampler)?
+            } else {
+                let next = self.constrained(&logits, forced, &mut sampler)?;
+                let bytes = self.tokenizer.token_bytes(next);
+                forced = if forced.starts_with(bytes) { &forced[bytes.len()..] } else { &[] };
+                (0, next)
+            };
             self.target.rollback(base + 1 + accepted);
             stats.steps += 1;
             stats.proposed += proposal.tokens.len();
@@ -299,6 +313,27 @@ impl Engine {
         input.extend_from_slice(&continuation[..continuation.len() - 1]);
         let rows: Vec<Vec<f32>> = self.target.step(&input)?.to_vec2()?;
         Ok(rows.iter().zip(continuation).map(|(row, &t)| log_softmax_at(row, t as usize)).collect())
+    }
+
+    /// The next token when the output must still spell `forced`: the best (or a sampled) token
+    /// whose bytes begin with `forced` or are a start of it. Special tokens never qualify.
+    fn constrained(&self, logits: &Tensor, forced: &[u8], sampler: &mut Sampler) -> Result<u32, DecodeError> {
+        let mut row: Vec<f32> = logits.get(0)?.to_vec1()?;
+        let mut any = false;
+        for (id, x) in row.iter_mut().enumerate() {
+            let bytes = self.tokenizer.token_bytes(id as u32);
+            let fits = !bytes.is_empty() && !self.tokenizer.is_special(id as u32) && (bytes.starts_with(forced) || forced.starts_with(bytes));
+            if fits {
+                any = true;
+            } else {
+                *x = f32::NEG_INFINITY;
+            }
+        }
+        if !any {
+            // No token spells it (cannot happen for text the tokenizer produced): decode freely.
+            row = logits.get(0)?.to_vec1()?;
+        }
+        Ok(if sampler.is_greedy() { argmax(&row) } else { sampler.draw(&sampler.probs(&row)) })
     }
 
     fn stop_ids(&self, stop: &StopConditions) -> Vec<u32> {

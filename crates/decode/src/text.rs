@@ -24,6 +24,10 @@ pub struct TextStream {
     emitted: usize,
     stops: Vec<String>,
     stopped: bool,
+    /// Text the output starts with that is not handed out (token healing's forced prefix).
+    skip: String,
+    /// Start of the handed-out text in `decoded` (after the skipped prefix).
+    text_start: usize,
 }
 
 impl TextStream {
@@ -39,7 +43,16 @@ impl TextStream {
             emitted: 0,
             stops,
             stopped: false,
+            skip: String::new(),
+            text_start: 0,
         }
+    }
+
+    /// A stream that hands out only what follows `prefix` once the text starts with it: `prefix`
+    /// is neither emitted nor searched for stop strings.
+    pub fn after(mut self, prefix: &str) -> Self {
+        self.skip = prefix.to_string();
+        self
     }
 
     /// Adds a token; returns the new text and whether a stop string was reached.
@@ -51,9 +64,19 @@ impl TextStream {
         if !self.decode_tail() {
             return (String::new(), false);
         }
+        if !self.skip.is_empty() {
+            if self.decoded.len() < self.skip.len() && self.skip.starts_with(self.decoded.as_str()) {
+                return (String::new(), false);
+            }
+            // Once the text holds the whole prefix (or parts from it), output starts after it.
+            let skipped = if self.decoded.starts_with(self.skip.as_str()) { self.skip.len() } else { 0 };
+            self.emitted = self.emitted.max(skipped);
+            self.text_start = skipped;
+            self.skip.clear();
+        }
         let stable = &self.decoded;
         let search_from = self.stops.iter().map(|s| self.emitted.saturating_sub(s.len())).min().unwrap_or(self.emitted);
-        let mut search_from = search_from;
+        let mut search_from = search_from.max(self.text_start);
         while !stable.is_char_boundary(search_from) {
             search_from -= 1;
         }
@@ -64,7 +87,7 @@ impl TextStream {
         };
         let delta = stable[self.emitted..end].to_string();
         self.emitted = end;
-        self.text = stable[..end].to_string();
+        self.text = stable[self.text_start..end].to_string();
         self.stopped = cut.is_some();
         (delta, self.stopped)
     }
@@ -87,14 +110,19 @@ impl TextStream {
         true
     }
 
-    /// Text generated so far, without a stop string. Text held back at the end because it
-    /// might start a stop string is included once generation is over.
+    /// Text generated so far, without a stop string (or a skipped prefix). Text held back at the
+    /// end because it might start a stop string is included once generation is over.
     pub fn into_text(self) -> String {
         if self.stopped {
             return self.text;
         }
         let full = self.tokenizer.decode(&self.ids);
-        full.strip_suffix('\u{FFFD}').unwrap_or(&full).to_string()
+        let full = full.strip_suffix('\u{FFFD}').unwrap_or(&full);
+        if !self.skip.is_empty() {
+            // Generation ended inside the prefix, or went another way.
+            return if self.skip.starts_with(full) { String::new() } else { full.strip_prefix(self.skip.as_str()).unwrap_or(full).to_string() };
+        }
+        full.get(self.text_start..).unwrap_or(full).to_string()
     }
 
     /// Bytes at the end of `text` that could be the start of a stop string.

@@ -25,7 +25,7 @@ pub use device::{configure_cpu_threads, cpu_threads, describe as describe_device
 pub use error::{ModelError, Result};
 pub use kv_cache::KvCache;
 pub use resolve::{hf_cache_dir, hf_folder, list_local, ollama_dir, resolve, LocalModel, ModelFiles};
-pub use tokenizer::{FimTokens, Tokenizer};
+pub use tokenizer::{FimFormat, FimTokens, Tokenizer};
 pub use transformer::{Logits, Spec, Transformer};
 
 use error::InFile;
@@ -114,15 +114,12 @@ pub struct LoadedModel {
 }
 
 impl LoadedModel {
-    /// `<prefix-token> P <suffix-token> S <middle-token>` (PSM order, no BOS), the format the FIM
-    /// models Hearth supports were trained on. `None` for models without FIM tokens.
+    /// The model's FIM prompt for `prefix` and `suffix` (its family's layout, after BOS when the
+    /// model wants one). `None` for models without FIM tokens.
     pub fn fim_prompt(&self, prefix: &str, suffix: &str) -> Option<Vec<u32>> {
         let fim = self.info.fim.as_ref()?;
-        let mut ids = vec![fim.prefix];
-        ids.extend(self.tokenizer.encode(prefix));
-        ids.push(fim.suffix);
-        ids.extend(self.tokenizer.encode(suffix));
-        ids.push(fim.middle);
+        let mut ids: Vec<u32> = self.bos().into_iter().collect();
+        ids.extend(fim.layout(&self.tokenizer.encode(prefix), &self.tokenizer.encode(suffix)));
         Some(ids)
     }
 
@@ -131,17 +128,60 @@ impl LoadedModel {
     pub fn fim_window(&self, prefix: &str, suffix: &str, prefix_tokens: usize, suffix_tokens: usize) -> Option<Vec<u32>> {
         let fim = self.info.fim.as_ref()?;
         let encode = |t: &str| self.tokenizer.encode(t);
-        let mut ids = vec![fim.prefix];
-        ids.extend(window::tail_tokens(&encode, prefix, prefix_tokens));
-        ids.push(fim.suffix);
-        ids.extend(window::head_tokens(&encode, suffix, suffix_tokens));
-        ids.push(fim.middle);
+        let mut ids: Vec<u32> = self.bos().into_iter().collect();
+        ids.extend(fim.layout(&window::tail_tokens(&encode, prefix, prefix_tokens), &window::head_tokens(&encode, suffix, suffix_tokens)));
         Some(ids)
+    }
+
+    /// The BOS token prompts start with, if the model wants one.
+    pub fn bos(&self) -> Option<u32> {
+        self.info.bos_id.filter(|_| self.info.add_bos)
     }
 
     /// A fresh KV cache holding up to `capacity` positions (clamped to the context length).
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         self.model.new_cache(capacity)
+    }
+}
+
+/// A model's tokenizer and prompt conventions, read without its weights.
+pub struct LoadedTokenizer {
+    pub tokenizer: Tokenizer,
+    pub name: String,
+    pub bos_id: Option<u32>,
+    pub add_bos: bool,
+    pub chat_template: Option<String>,
+}
+
+impl LoadedTokenizer {
+    /// The BOS token prompts start with, if the model wants one.
+    pub fn bos(&self) -> Option<u32> {
+        self.bos_id.filter(|_| self.add_bos)
+    }
+}
+
+/// The tokenizer of `spec` (as [`load`] resolves it), without reading the weights: what
+/// `hearth tokenize` shows, and what a remote backend counts prompts with.
+pub fn load_tokenizer(spec: &str) -> Result<LoadedTokenizer> {
+    match resolve(spec)? {
+        ModelFiles::HfFolder { dir, config, tokenizer, .. } => {
+            let text = std::fs::read_to_string(&config).map_err(|source| ModelError::Io { path: config.clone(), source })?;
+            let json: serde_json::Value = serde_json::from_str(&text).in_file(&config)?;
+            let tok = Tokenizer::from_file(&tokenizer)?;
+            let (bos_id, add_bos, chat_template) = hf_chat_facts(&dir, &json, &tok);
+            let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+            Ok(LoadedTokenizer { tokenizer: tok, name, bos_id, add_bos, chat_template })
+        }
+        ModelFiles::Gguf { path } => {
+            let mut file = File::open(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+            let content = gguf_file::Content::read(&mut file).map_err(|e| {
+                ModelError::bad_file(&path, format!("not a readable GGUF file ({})", e.to_string().lines().next().unwrap_or("")))
+            })?;
+            let tok = Tokenizer::from_gguf(&content, &path)?;
+            let (bos_id, add_bos, chat_template) = gguf_chat_facts(&content);
+            let name = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
+            Ok(LoadedTokenizer { tokenizer: tok, name, bos_id, add_bos, chat_template })
+        }
     }
 }
 
@@ -297,8 +337,13 @@ fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<Loa
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(model: Transformer, tok: Tokenizer, family: Family, name: String, path: &Path, format: String, eos: Vec<u32>, device: &Device) -> LoadedModel {
+fn finish(model: Transformer, tok: Tokenizer, family: Family, name: String, path: &Path, format: String, mut eos: Vec<u32>, device: &Device) -> LoadedModel {
     let spec = model.spec().clone();
+    for id in tok.end_of_turn_ids() {
+        if !eos.contains(&id) {
+            eos.push(id);
+        }
+    }
     let info = ModelInfo {
         family,
         name,

@@ -1,6 +1,7 @@
 //! Tokenizers from `tokenizer.json` or rebuilt from GGUF metadata, plus the FIM special tokens.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use candle_core::quantized::gguf_file;
 use tokenizers::decoders::byte_fallback::ByteFallback;
@@ -18,21 +19,68 @@ use crate::{ModelError, Result};
 /// Special tokens for fill-in-the-middle and repository-level prompts.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FimTokens {
+    pub format: FimFormat,
     pub prefix: u32,
     pub suffix: u32,
-    pub middle: u32,
+    /// Absent in suffix-first formats, where generation follows the prefix (Codestral).
+    pub middle: Option<u32>,
     pub pad: Option<u32>,
     pub file_sep: Option<u32>,
     pub repo_name: Option<u32>,
 }
 
-/// Token spellings per family: (prefix, suffix, middle, pad, file separator, repo name).
-const FIM_SPELLINGS: &[[&str; 6]] = &[
-    ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"],
-    ["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<file_sep>", "<repo_name>"],
-    ["▁<PRE>", "▁<SUF>", "▁<MID>", "", "", ""],
-    ["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "", "", ""],
+/// The fill-in-the-middle layouts of the families Hearth knows, each as its model card documents it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FimFormat {
+    /// Qwen2.5-Coder: `<|fim_prefix|>P<|fim_suffix|>S<|fim_middle|>`; repository level with
+    /// `<|repo_name|>` and `<|file_sep|>`.
+    Qwen,
+    /// StarCoder / StarCoder2: `<fim_prefix>P<fim_suffix>S<fim_middle>`; `<repo_name>`, `<file_sep>`.
+    StarCoder,
+    /// CodeGemma: Qwen's spellings with `<|file_separator|>` between files, after BOS.
+    CodeGemma,
+    /// CodeLlama: BOS `▁<PRE>`P`▁<SUF>`S`▁<MID>`.
+    CodeLlama,
+    /// DeepSeek-Coder: BOS `<｜fim▁begin｜>`P`<｜fim▁hole｜>`S`<｜fim▁end｜>`.
+    DeepSeek,
+    /// Codestral: BOS `[SUFFIX]`S`[PREFIX]`P, the answer follows the prefix.
+    Codestral,
+}
+
+impl FimTokens {
+    /// The FIM part of a prompt around already tokenized prefix and suffix (no BOS, no context).
+    pub fn layout(&self, prefix: &[u32], suffix: &[u32]) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(prefix.len() + suffix.len() + 3);
+        if self.format == FimFormat::Codestral {
+            ids.push(self.suffix);
+            ids.extend_from_slice(suffix);
+            ids.push(self.prefix);
+            ids.extend_from_slice(prefix);
+        } else {
+            ids.push(self.prefix);
+            ids.extend_from_slice(prefix);
+            ids.push(self.suffix);
+            ids.extend_from_slice(suffix);
+        }
+        ids.extend(self.middle);
+        ids
+    }
+}
+
+/// Token spellings per format: (prefix, suffix, middle, pad, file separator, repo name). CodeGemma
+/// comes before Qwen: both spell `<|fim_prefix|>`, only CodeGemma has `<|file_separator|>`.
+const FIM_SPELLINGS: &[(FimFormat, [&str; 6])] = &[
+    (FimFormat::CodeGemma, ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "", "<|file_separator|>", ""]),
+    (FimFormat::Qwen, ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"]),
+    (FimFormat::StarCoder, ["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<fim_pad>", "<file_sep>", "<repo_name>"]),
+    (FimFormat::CodeLlama, ["▁<PRE>", "▁<SUF>", "▁<MID>", "", "", ""]),
+    (FimFormat::DeepSeek, ["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "", "", ""]),
+    (FimFormat::Codestral, ["[PREFIX]", "[SUFFIX]", "", "", "", ""]),
 ];
+
+/// End-of-turn spellings that also end generation when they are special tokens.
+const END_OF_TURN_SPELLINGS: &[&str] = &["<end_of_turn>", "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<|EOT|>", "<|return|>"];
 
 /// End-of-sequence spellings searched when the config names none.
 const EOS_SPELLINGS: &[&str] = &["<|endoftext|>", "</s>", "<|EOT|>", "▁<EOT>", "<EOT>", "<|im_end|>", "<｜end▁of▁sentence｜>"];
@@ -42,6 +90,8 @@ pub struct Tokenizer {
     special: Vec<u32>,
     /// Finds special tokens' spellings for [`Tokenizer::encode_special`], with their ids.
     matcher: Option<(aho_corasick::AhoCorasick, Vec<u32>)>,
+    /// The bytes each token stands for, built on first use (token healing).
+    bytes: OnceLock<Vec<Vec<u8>>>,
 }
 
 impl Tokenizer {
@@ -155,7 +205,7 @@ impl Tokenizer {
             .build(specials.iter().map(|(_, s)| s.as_str()))
             .ok()
             .map(|m| (m, specials.iter().map(|(id, _)| *id).collect()));
-        Tokenizer { inner, special, matcher }
+        Tokenizer { inner, special, matcher, bytes: OnceLock::new() }
     }
 
     /// Token ids of `text`, without BOS. Special tokens spelled in it are encoded as text.
@@ -201,6 +251,44 @@ impl Tokenizer {
         self.inner.id_to_token(id)
     }
 
+    /// The bytes of text token `id` stands for (its piece with byte-level BPE's or SentencePiece's
+    /// spelling undone); empty for unknown ids. Special tokens give their spelling.
+    pub fn token_bytes(&self, id: u32) -> &[u8] {
+        let table = self.bytes.get_or_init(|| self.byte_table());
+        table.get(id as usize).map_or(&[][..], |b| b.as_slice())
+    }
+
+    pub fn is_special(&self, id: u32) -> bool {
+        self.special.binary_search(&id).is_ok()
+    }
+
+    fn byte_table(&self) -> Vec<Vec<u8>> {
+        let n = self.vocab_size();
+        // SentencePiece vocabularies have `▁` (a space) as a piece; byte-level ones spell it `Ġ`.
+        let byte_level = self.token_id("▁").is_none();
+        let unicode_to_byte: std::collections::HashMap<char, u8> = gpt2_bytes().into_iter().map(|(b, c)| (c, b)).collect();
+        (0..n as u32)
+            .map(|id| {
+                let Some(piece) = self.token(id) else { return Vec::new() };
+                if self.is_special(id) {
+                    return piece.into_bytes();
+                }
+                if byte_level {
+                    return match piece.chars().map(|c| unicode_to_byte.get(&c).copied()).collect::<Option<Vec<u8>>>() {
+                        Some(bytes) => bytes,
+                        None => piece.into_bytes(), // an added token spelled as plain text
+                    };
+                }
+                if let Some(hex) = piece.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')) {
+                    if let Ok(b) = u8::from_str_radix(hex, 16) {
+                        return vec![b];
+                    }
+                }
+                piece.replace('▁', " ").into_bytes()
+            })
+            .collect()
+    }
+
     /// Vocabulary size including added tokens.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
@@ -212,14 +300,23 @@ impl Tokenizer {
     }
 
     pub fn fim_tokens(&self) -> Option<FimTokens> {
-        FIM_SPELLINGS.iter().find_map(|s| {
+        FIM_SPELLINGS.iter().find_map(|(format, s)| {
             let id = |t: &str| if t.is_empty() { None } else { self.token_id(t) };
+            let middle = id(s[2]);
+            if middle.is_none() && *format != FimFormat::Codestral {
+                return None;
+            }
+            let file_sep = id(s[4]);
+            if *format == FimFormat::CodeGemma && file_sep.is_none() {
+                return None;
+            }
             Some(FimTokens {
+                format: *format,
                 prefix: id(s[0])?,
                 suffix: id(s[1])?,
-                middle: id(s[2])?,
+                middle,
                 pad: id(s[3]),
-                file_sep: id(s[4]),
+                file_sep,
                 repo_name: id(s[5]),
             })
         })
@@ -228,6 +325,30 @@ impl Tokenizer {
     pub fn default_eos(&self) -> Vec<u32> {
         EOS_SPELLINGS.iter().filter_map(|s| self.token_id(s)).collect()
     }
+
+    /// Special tokens that end a turn in chat-trained vocabularies (Gemma's `<end_of_turn>`, Llama 3's
+    /// `<|eot_id|>`, ChatML's `<|im_end|>`): generation stops at them too, as llama.cpp's does.
+    pub fn end_of_turn_ids(&self) -> Vec<u32> {
+        END_OF_TURN_SPELLINGS.iter().filter_map(|s| self.token_id(s)).filter(|id| self.special.contains(id)).collect()
+    }
+}
+
+/// GPT-2's byte-to-character map: printable bytes stand for themselves, the others for the
+/// characters from U+0100 on, in order.
+fn gpt2_bytes() -> Vec<(u8, char)> {
+    let printable = |b: u8| (b'!'..=b'~').contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b);
+    let mut next = 256u32;
+    (0..=255u8)
+        .map(|b| {
+            if printable(b) {
+                (b, b as char)
+            } else {
+                let c = char::from_u32(next).unwrap_or('?');
+                next += 1;
+                (b, c)
+            }
+        })
+        .collect()
 }
 
 /// SentencePiece BPE as Hugging Face's `LlamaConverter` rebuilds it: BPE over `▁`-for-space text
@@ -306,4 +427,30 @@ fn pre_tokenizer(name: &str) -> tokenizers::Result<PreTokenizerWrapper> {
         .collect::<tokenizers::Result<_>>()?;
     seq.push(ByteLevel::new(false, true, false).into());
     Ok(Sequence::new(seq).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FimFormat, FimTokens};
+
+    fn tokens(format: FimFormat, middle: Option<u32>) -> FimTokens {
+        FimTokens { format, prefix: 100, suffix: 101, middle, pad: None, file_sep: None, repo_name: None }
+    }
+
+    #[test]
+    fn gpt2_byte_map_is_the_published_one() {
+        let map = super::gpt2_bytes();
+        assert_eq!(map[b' ' as usize].1, 'Ġ');
+        assert_eq!(map[b'\n' as usize].1, 'Ċ');
+        assert_eq!(map[b'a' as usize].1, 'a');
+        assert_eq!(map.iter().map(|(_, c)| *c).collect::<std::collections::HashSet<_>>().len(), 256);
+    }
+
+    #[test]
+    fn layouts_follow_each_family_order() {
+        // Prefix-suffix-middle (Qwen2.5-Coder, StarCoder2, CodeGemma, CodeLlama, DeepSeek-Coder).
+        assert_eq!(tokens(FimFormat::CodeGemma, Some(102)).layout(&[1, 2], &[3]), vec![100, 1, 2, 101, 3, 102]);
+        // Codestral: `[SUFFIX]S[PREFIX]P`, the answer follows the prefix.
+        assert_eq!(tokens(FimFormat::Codestral, None).layout(&[1, 2], &[3]), vec![101, 3, 100, 1, 2]);
+    }
 }

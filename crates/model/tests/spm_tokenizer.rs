@@ -66,6 +66,7 @@ fn codellama_fim_tokens_resolve() {
     let want = &expected()["fim"];
     assert_eq!(fim.prefix as u64, want["▁<PRE>"].as_u64().unwrap());
     assert_eq!(fim.suffix as u64, want["▁<SUF>"].as_u64().unwrap());
-    assert_eq!(fim.middle as u64, want["▁<MID>"].as_u64().unwrap());
+    assert_eq!(fim.middle.map(u64::from), want["▁<MID>"].as_u64());
+    assert_eq!(fim.format, hearth_model::FimFormat::CodeLlama);
     assert_eq!(tok.default_eos(), vec![2, want["▁<EOT>"].as_u64().unwrap() as u32], "</s> and ▁<EOT> end generation");
 }

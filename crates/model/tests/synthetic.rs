@@ -29,7 +29,7 @@ fn every_format_loads_runs_and_agrees() {
         let model = hearth_model::load(&spec, DeviceChoice::Cpu).unwrap();
         assert_eq!(model.info.vocab_size, 5000);
         let fim = model.info.fim.clone().expect("FIM tokens survive the padding");
-        assert_eq!((fim.prefix, fim.suffix, fim.middle), (1, 3, 2));
+        assert_eq!((fim.prefix, fim.suffix, fim.middle), (1, 3, Some(2)));
         let prompt = model.fim_prompt("def add(a, b):\n    return ", "\n").unwrap();
         assert!(prompt.len() > 5);
         assert_eq!(model.tokenizer.decode(&model.tokenizer.encode("fn main() {}")), "fn main() {}");

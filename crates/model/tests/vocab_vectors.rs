@@ -37,6 +37,14 @@ fn check(vocab: &str) {
             wrong.push(format!("{text:?}\n    llama.cpp {want:?}\n    hearth    {got:?}"));
         } else if tok.decode(want) != *text {
             wrong.push(format!("{text:?} decodes to {:?}", tok.decode(want)));
+        } else {
+            // Token healing reads each token's bytes: together they spell the text (after the
+            // space a SentencePiece vocabulary may put in front).
+            let bytes: Vec<u8> = want.iter().flat_map(|&id| tok.token_bytes(id).to_vec()).collect();
+            let spelled = String::from_utf8_lossy(&bytes);
+            if spelled != *text && spelled.strip_prefix(' ') != Some(text.as_str()) {
+                wrong.push(format!("{text:?}: token bytes spell {spelled:?}"));
+            }
         }
     }
     assert!(wrong.is_empty(), "{vocab}: {} of {} cases differ:\n{}", wrong.len(), cases.len(), wrong.join("\n"));

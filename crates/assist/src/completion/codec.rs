@@ -29,7 +29,15 @@ impl Codec for CharCodec {
     fn encode(&self, text: &str) -> Vec<u32> {
         text.chars().map(|c| c as u32 + Self::OFFSET).collect()
     }
+    /// Ids below the offset decode as Qwen2.5-Coder's spellings, for readable test prompts.
     fn decode(&self, ids: &[u32]) -> String {
-        ids.iter().filter_map(|&id| id.checked_sub(Self::OFFSET).and_then(char::from_u32)).collect()
+        const SPECIALS: [&str; 7] =
+            ["<bos>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"];
+        ids.iter()
+            .map(|&id| match id.checked_sub(Self::OFFSET) {
+                Some(c) => char::from_u32(c).map(String::from).unwrap_or_default(),
+                None => SPECIALS.get(id as usize).map_or_else(String::new, |s| s.to_string()),
+            })
+            .collect()
     }
 }

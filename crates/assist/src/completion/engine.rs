@@ -14,8 +14,8 @@ use super::budget::prompt_limit;
 use super::context::{ContextQuery, ContextSource, Snippet};
 use super::postprocess::Surroundings;
 use super::prompt::{self, Prompt};
-use super::template::{line_comment_for, ContextFile, FimSpecials, Template};
-use super::{Completion, CompletionError, CompletionOptions, CompletionRequest, Timings};
+use super::template::{line_comment_for, ContextFile, Layout, Template};
+use super::{Completion, CompletionError, CompletionOptions, CompletionRequest, Healing, Timings};
 
 /// Which model to load, as settings name it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,9 @@ pub struct Completer {
     engine: Mutex<Engine>,
     tokenizer: Arc<Tokenizer>,
     info: ModelInfo,
-    specials: FimSpecials,
+    /// FIM in the family's format, or left to right for models without FIM training.
+    layout: Layout,
+    bos: Option<u32>,
     context: RwLock<Option<Arc<dyn ContextSource>>>,
     warning: Option<String>,
     draft_name: Option<String>,
@@ -73,15 +75,20 @@ impl Completer {
     }
 
     pub fn new(target: &LoadedModel, draft: Option<&LoadedModel>) -> Result<Completer, CompletionError> {
-        let fim = target.info.fim.clone().ok_or_else(|| CompletionError::NoFim(target.info.name.clone()))?;
-        let specials =
-            FimSpecials { prefix: fim.prefix, suffix: fim.suffix, middle: fim.middle, file_sep: fim.file_sep, repo_name: fim.repo_name };
+        let layout = match target.info.fim.clone() {
+            Some(fim) => Layout::Fim(fim),
+            None => {
+                tracing::info!("{} has no fill-in-the-middle tokens: completing left to right from the prefix", target.info.name);
+                Layout::LeftToRight
+            }
+        };
         let engine = Engine::new(target, draft)?;
         Ok(Completer {
             engine: Mutex::new(engine),
             tokenizer: target.tokenizer.clone(),
             info: target.info.clone(),
-            specials,
+            layout,
+            bos: target.bos(),
             context: RwLock::new(None),
             warning: target.warning.clone(),
             draft_name: draft.map(|d| d.info.name.clone()),
@@ -142,6 +149,15 @@ impl Completer {
             suffix: &text[request.offset..suffix_end],
             multiline: options.multiline,
         };
+        let mut prompt_ids = built.prompt.ids.clone();
+        let forced_prefix = match options.healing {
+            Healing::On => true,
+            Healing::Off => false,
+            Healing::Auto => matches!(self.layout, Layout::LeftToRight),
+        }
+        .then(|| heal(&self.tokenizer, &mut prompt_ids, &built.prompt, surroundings.line_prefix))
+        .flatten()
+        .unwrap_or_default();
         let params = GenerateParams {
             max_tokens: options.max_tokens,
             sampling: Sampling::Greedy,
@@ -152,6 +168,7 @@ impl Completer {
             },
             speculation: Speculation { draft: options.draft, lookup: options.lookup, ..Speculation::default() },
             lookup_sources: self.lookup_sources(request, &built),
+            forced_prefix,
         };
         let queued = Instant::now();
         let mut engine = self.lock_engine();
@@ -166,7 +183,7 @@ impl Completer {
                 ControlFlow::Continue(())
             }
         };
-        let generation = engine.generate(&built.prompt.ids, &params, cancel, &mut on_text)?;
+        let generation = engine.generate(&prompt_ids, &params, cancel, &mut on_text)?;
         drop(engine);
         let stats = &generation.stats;
         Ok(Completion {
@@ -218,7 +235,7 @@ impl Completer {
 
     fn build(&self, request: &CompletionRequest, options: &CompletionOptions, cancel: &CancelToken) -> Result<Built, CompletionError> {
         let language = request.language.or_else(|| request.path.and_then(|p| p.rsplit('.').next())).unwrap_or("");
-        let template = Template::new(self.specials, line_comment_for(language));
+        let template = Template::new(self.layout.clone(), self.bos, line_comment_for(language));
         let limit = prompt_limit(options.context_budget, self.info.max_positions, options.max_tokens);
         let started = Instant::now();
         let snippets = match (options.retrieval, self.context.read().unwrap_or_else(|p| p.into_inner()).clone()) {
@@ -253,6 +270,25 @@ impl Completer {
         }
         sources
     }
+}
+
+/// Token healing: takes the prefix's last token off `ids` and returns its text, when the cursor's
+/// line ends in a word character or a blank and that token is plain text within the line.
+fn heal(tokenizer: &Tokenizer, ids: &mut Vec<u32>, prompt: &Prompt, line_prefix: &str) -> Option<String> {
+    let last = line_prefix.chars().next_back()?;
+    if !(last.is_alphanumeric() || last == '_' || last == ' ' || last == '\t') || prompt.split.prefix == 0 || prompt.prefix_end == 0 {
+        return None;
+    }
+    let id = ids[prompt.prefix_end - 1];
+    if tokenizer.is_special(id) {
+        return None;
+    }
+    let text = std::str::from_utf8(tokenizer.token_bytes(id)).ok()?.to_string();
+    if text.is_empty() || text.contains('\n') || !line_prefix.ends_with(text.as_str()) {
+        return None;
+    }
+    ids.remove(prompt.prefix_end - 1);
+    Some(text)
 }
 
 fn check_offset(request: &CompletionRequest) -> Result<(), CompletionError> {

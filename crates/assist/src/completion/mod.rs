@@ -36,6 +36,22 @@ pub struct CompletionOptions {
     pub lookup: bool,
     /// Speculate with the draft model, when one is loaded.
     pub draft: bool,
+    /// Token healing at the cursor.
+    pub healing: Healing,
+}
+
+/// Token healing: when the cursor sits inside a word or in indentation, the prompt's last token is
+/// one the model rarely saw cut there. Healing takes it off the prompt and makes the first new
+/// tokens spell its text (or extend it), so the model picks the token boundary itself.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Healing {
+    /// On for models completing left to right; off for FIM models, which are trained on cut
+    /// prompts (tiny-coder's fine-tuning) or whose FIM format fixes the boundary.
+    #[default]
+    Auto,
+    On,
+    Off,
 }
 
 impl Default for CompletionOptions {
@@ -48,6 +64,7 @@ impl Default for CompletionOptions {
             retrieval: true,
             lookup: true,
             draft: true,
+            healing: Healing::Auto,
         }
     }
 }
@@ -109,8 +126,6 @@ pub enum CompletionError {
     Cancelled,
     #[error("cursor offset {offset} is not inside the document ({len} bytes)")]
     BadOffset { offset: usize, len: usize },
-    #[error("the model `{0}` has no fill-in-the-middle tokens, so it cannot complete code")]
-    NoFim(String),
     #[error("decoding failed: {0}")]
     Decode(String),
     #[error("model: {0}")]

@@ -17,6 +17,8 @@ const ALIGNED_BYTES_PER_TOKEN: usize = 4;
 #[derive(Clone, Debug, Default)]
 pub struct Prompt {
     pub ids: Vec<u32>,
+    /// Index in `ids` just after the prefix's last token.
+    pub prefix_end: usize,
     pub split: Split,
     /// The retrieved files that fit, in prompt order.
     pub context: Vec<ContextFile>,
@@ -76,11 +78,14 @@ pub fn build(
     limit: usize,
     policy: &BudgetPolicy,
 ) -> Prompt {
-    let available = limit.saturating_sub(template.fixed_len());
+    let header = template.header_tokens(codec, input.path);
+    let available = limit.saturating_sub(template.fixed_len() + header.len());
     let (context_ids, used) = fit_context(codec, template, input, context, policy.context_cap(available));
     let rest = available - context_ids.len();
     let prefix = tail_tokens(codec, &input.text[..input.offset], rest);
-    let suffix = head_tokens(codec, &input.text[input.offset..], rest);
+    let suffix = if template.has_suffix() { head_tokens(codec, &input.text[input.offset..], rest) } else { Vec::new() };
+    // Left to right, the prefix gets everything the context leaves.
+    let policy = &if template.has_suffix() { *policy } else { BudgetPolicy { suffix_share: 0.0, ..*policy } };
     let mut split = policy.split(available, context_ids.len(), prefix.len(), suffix.len());
     let prefix = if policy.prefix_quantum > 0 {
         let aligned = aligned_tail_tokens(codec, &input.text[..input.offset], split.prefix, policy.prefix_quantum);
@@ -90,7 +95,9 @@ pub fn build(
         prefix[prefix.len() - split.prefix..].to_vec()
     };
     let suffix = &suffix[..split.suffix];
-    Prompt { ids: template.render(&context_ids, &prefix, suffix), split, context: used }
+    let ids = template.render(&context_ids, &header, &prefix, suffix);
+    let prefix_end = template.prefix_end(ids.len(), suffix.len());
+    Prompt { ids, prefix_end, split, context: used }
 }
 
 /// Context tokens within `cap`: files that do not fit are skipped, and no context at all when even the
@@ -130,7 +137,8 @@ mod tests {
 
     use super::*;
     use crate::completion::codec::CharCodec;
-    use crate::completion::template::FimSpecials;
+    use crate::completion::template::Layout;
+    use hearth_model::{FimFormat, FimTokens};
 
     /// Found by the load test (crates/cli/tests/load.rs): a window edge inside a multi-byte character.
     #[test]
@@ -144,11 +152,16 @@ mod tests {
         }
     }
 
-    const QWEN: FimSpecials = FimSpecials { prefix: 1, suffix: 3, middle: 2, file_sep: Some(6), repo_name: Some(5) };
-    const PLAIN: FimSpecials = FimSpecials { file_sep: None, repo_name: None, ..QWEN };
+    const QWEN: FimTokens =
+        FimTokens { format: FimFormat::Qwen, prefix: 1, suffix: 3, middle: Some(2), pad: None, file_sep: Some(6), repo_name: Some(5) };
+    const PLAIN: FimTokens = FimTokens { format: FimFormat::DeepSeek, file_sep: None, repo_name: None, ..QWEN };
 
     /// `fixture` holds `$0` at the cursor; context files follow `//- path` lines after a `---` line.
-    fn check(specials: FimSpecials, limit: usize, policy: BudgetPolicy, fixture: &str, expect: Expect) {
+    fn check(specials: FimTokens, limit: usize, policy: BudgetPolicy, fixture: &str, expect: Expect) {
+        check_layout(Layout::Fim(specials), limit, policy, fixture, expect)
+    }
+
+    fn check_layout(layout: Layout, limit: usize, policy: BudgetPolicy, fixture: &str, expect: Expect) {
         let (doc, files) = fixture.split_once("---\n").unwrap_or((fixture, ""));
         let offset = doc.find("$0").expect("fixture needs $0");
         let text = doc.replacen("$0", "", 1);
@@ -160,7 +173,7 @@ mod tests {
                 ContextFile { path: path.to_string(), text: text.to_string() }
             })
             .collect();
-        let template = Template::new(specials, "#");
+        let template = Template::new(layout, None, "#");
         let input = CompletionRequest { language: None, text: &text, offset, path: Some("pkg/main.py"), repo_name: Some("demo") };
         let prompt = build(&CharCodec, &template, &input, &context, limit, &policy);
         let split = prompt.split;
@@ -261,10 +274,29 @@ mod tests {
     }
 
     #[test]
+    fn left_to_right_prompts_carry_the_path_and_commented_context_but_no_suffix() {
+        check_layout(
+            Layout::LeftToRight,
+            160,
+            REBALANCE,
+            "from util import helper\nhelper($0)\nprint(1)\n---\n//- pkg/util.py\ndef helper(x):\n    pass\n",
+            expect![[r#"
+                context 58 prefix 31 suffix 0 total 103
+                # context from pkg/util.py:
+                # def helper(x):
+                #     pass
+                #
+                # pkg/main.py
+                from util import helper
+                helper("#]],
+        );
+    }
+
+    #[test]
     fn aligned_prefix_keeps_its_start_while_typing() {
         let mut text: String = (0..300).map(|i| format!("value_{i} = compute({i})\n")).collect();
         let policy = BudgetPolicy { prefix_quantum: 64, ..REBALANCE };
-        let template = Template::new(QWEN, "#");
+        let template = Template::new(Layout::Fim(QWEN), None, "#");
         let mut previous: Option<Vec<u32>> = None;
         let mut restarts = 0;
         for ch in "result = total + other_value(42)".chars() {

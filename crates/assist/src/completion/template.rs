@@ -1,16 +1,11 @@
-//! FIM prompt templates: how prefix, suffix and retrieved files become one token sequence for a model family.
+//! Completion prompt templates: how prefix, suffix and retrieved files become one token sequence,
+//! per model family. FIM models get their family's documented layout ([`FimFormat`]); models trained
+//! without FIM tokens (Gemma 3) get a left-to-right prompt: the file's path as a comment header,
+//! retrieved context as comments, then the prefix.
+
+use hearth_model::{FimFormat, FimTokens};
 
 use super::codec::Codec;
-
-/// The special tokens a FIM template needs, taken from the model's metadata.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FimSpecials {
-    pub prefix: u32,
-    pub suffix: u32,
-    pub middle: u32,
-    pub file_sep: Option<u32>,
-    pub repo_name: Option<u32>,
-}
 
 /// A retrieved file fragment as the prompt shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,15 +14,26 @@ pub struct ContextFile {
     pub text: String,
 }
 
-/// Prefix-suffix-middle prompts. With retrieved context, models that have a file separator get the
-/// repository-level format (Qwen2.5-Coder, StarCoder2):
+/// How the model completes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Fill in the middle with the family's special tokens.
+    Fim(FimTokens),
+    /// Continue the prefix; the suffix is not in the prompt (post-processing cuts what repeats it).
+    LeftToRight,
+}
+
+/// Fill-in-the-middle prompts. With retrieved context, models that have a file separator get the
+/// repository-level format (Qwen2.5-Coder, StarCoder2, CodeGemma):
 /// `<repo_name>R\n<file_sep>path\ntext\n ... <file_sep>current\n<fim_prefix>P<fim_suffix>S<fim_middle>`;
-/// others get each fragment as a commented header and its text at the head of the prefix.
-/// Without context every model gets the plain `<fim_prefix>P<fim_suffix>S<fim_middle>`.
+/// other FIM models get each fragment as a commented header and its text at the head of the prefix.
+/// Left to right: `# context from path`, the fragment's lines commented out, then `# path` and
+/// the prefix. A BOS comes first for models that want one (CodeLlama, DeepSeek-Coder, Gemma).
 #[derive(Clone, Debug)]
 pub struct Template {
-    pub specials: FimSpecials,
-    /// Line comment marker for fragment headers in models without file separators.
+    pub layout: Layout,
+    pub bos: Option<u32>,
+    /// Line comment marker for headers and left-to-right context.
     pub line_comment: String,
 }
 
@@ -40,13 +46,25 @@ pub struct Frame<'a> {
 }
 
 impl Template {
-    pub fn new(specials: FimSpecials, line_comment: &str) -> Self {
-        Template { specials, line_comment: line_comment.to_string() }
+    pub fn new(layout: Layout, bos: Option<u32>, line_comment: &str) -> Self {
+        Template { layout, bos, line_comment: line_comment.to_string() }
+    }
+
+    fn fim(&self) -> Option<&FimTokens> {
+        match &self.layout {
+            Layout::Fim(f) => Some(f),
+            Layout::LeftToRight => None,
+        }
+    }
+
+    /// Whether the suffix goes into the prompt.
+    pub fn has_suffix(&self) -> bool {
+        self.fim().is_some()
     }
 
     /// Whether context uses the repository-level format.
     pub fn repo_level(&self) -> bool {
-        self.specials.file_sep.is_some()
+        self.fim().is_some_and(|f| f.file_sep.is_some())
     }
 
     /// Tokens before `<fim_prefix>` (repo-level) or right after it (commented fragments): the head, each
@@ -66,11 +84,14 @@ impl Template {
     pub fn context_parts(&self, codec: &dyn Codec, frame: &Frame) -> (Vec<u32>, Vec<Vec<u32>>, Vec<u32>) {
         let mut head = Vec::new();
         let mut tail = Vec::new();
-        let files = match self.specials.file_sep {
-            Some(file_sep) => {
-                if let (Some(repo_name), Some(name)) = (self.specials.repo_name, frame.repo_name) {
+        let c = &self.line_comment;
+        let files = match self.fim().and_then(|f| f.file_sep.map(|sep| (f, sep))) {
+            Some((fim, file_sep)) => {
+                // StarCoder2 puts no newline after the repository name; Qwen2.5-Coder does.
+                let newline = if fim.format == FimFormat::StarCoder { "" } else { "\n" };
+                if let (Some(repo_name), Some(name)) = (fim.repo_name, frame.repo_name) {
                     head.push(repo_name);
-                    head.extend(codec.encode(&format!("{name}\n")));
+                    head.extend(codec.encode(&format!("{name}{newline}")));
                 }
                 tail.push(file_sep);
                 tail.extend(codec.encode(&format!("{}\n", frame.path.unwrap_or("untitled"))));
@@ -81,68 +102,72 @@ impl Template {
                 });
                 files.collect()
             }
+            None if self.fim().is_some() => frame
+                .context
+                .iter()
+                .map(|file| codec.encode(&format!("{c} {}\n{}\n\n", file.path, strip_newline(&file.text))))
+                .collect(),
             None => frame
                 .context
                 .iter()
                 .map(|file| {
-                    let text = format!("{} {}\n{}\n\n", self.line_comment, file.path, strip_newline(&file.text));
-                    codec.encode(&text)
+                    let body: String = strip_newline(&file.text).lines().map(|l| format!("{c} {l}\n")).collect();
+                    codec.encode(&format!("{c} context from {}:\n{body}{c}\n", file.path))
                 })
                 .collect(),
         };
         (head, files, tail)
     }
 
-    /// Tokens the template adds around context, prefix and suffix: the fixed cost of a prompt.
-    pub fn fixed_len(&self) -> usize {
-        3
+    /// Tokens that come before the prefix whatever the context: a left-to-right prompt's path header.
+    pub fn header_tokens(&self, codec: &dyn Codec, path: Option<&str>) -> Vec<u32> {
+        match (&self.layout, path) {
+            (Layout::LeftToRight, Some(path)) => codec.encode(&format!("{} {path}\n", self.line_comment)),
+            _ => Vec::new(),
+        }
     }
 
-    /// The full prompt. `context` comes from [`Template::context_tokens`].
-    pub fn render(&self, context: &[u32], prefix: &[u32], suffix: &[u32]) -> Vec<u32> {
-        let s = self.specials;
-        let mut ids = Vec::with_capacity(context.len() + prefix.len() + suffix.len() + 3);
-        if self.repo_level() {
-            ids.extend_from_slice(context);
-            ids.push(s.prefix);
-        } else {
-            ids.push(s.prefix);
-            ids.extend_from_slice(context);
+    /// Special tokens the template adds around context, prefix and suffix: the fixed cost of a prompt.
+    pub fn fixed_len(&self) -> usize {
+        let bos = usize::from(self.bos.is_some());
+        bos + self.fim().map_or(0, |f| f.layout(&[], &[]).len())
+    }
+
+    /// The full prompt. `context` comes from [`Template::context_tokens`], `header` from
+    /// [`Template::header_tokens`].
+    pub fn render(&self, context: &[u32], header: &[u32], prefix: &[u32], suffix: &[u32]) -> Vec<u32> {
+        let mut ids = Vec::with_capacity(context.len() + header.len() + prefix.len() + suffix.len() + 4);
+        ids.extend(self.bos);
+        match self.fim() {
+            Some(fim) if self.repo_level() => {
+                ids.extend_from_slice(context);
+                ids.extend(fim.layout(prefix, suffix));
+            }
+            Some(fim) => {
+                let mut head = context.to_vec();
+                head.extend_from_slice(prefix);
+                ids.extend(fim.layout(&head, suffix));
+            }
+            None => {
+                ids.extend_from_slice(context);
+                ids.extend_from_slice(header);
+                ids.extend_from_slice(prefix);
+            }
         }
-        ids.extend_from_slice(prefix);
-        ids.push(s.suffix);
-        ids.extend_from_slice(suffix);
-        ids.push(s.middle);
         ids
     }
 
-    /// A readable rendering of prompt ids: text decoded, specials by name. For tests and `--json` output.
-    pub fn display(&self, codec: &dyn Codec, ids: &[u32]) -> String {
-        let s = self.specials;
-        let name = |id: u32| -> Option<&'static str> {
-            match id {
-                _ if id == s.prefix => Some("<|fim_prefix|>"),
-                _ if id == s.suffix => Some("<|fim_suffix|>"),
-                _ if id == s.middle => Some("<|fim_middle|>"),
-                _ if Some(id) == s.file_sep => Some("<|file_sep|>"),
-                _ if Some(id) == s.repo_name => Some("<|repo_name|>"),
-                _ => None,
-            }
-        };
-        let mut out = String::new();
-        let mut run = Vec::new();
-        for &id in ids {
-            match name(id) {
-                Some(n) => {
-                    out.push_str(&codec.decode(&run));
-                    run.clear();
-                    out.push_str(n);
-                }
-                None => run.push(id),
-            }
+    /// Where the prefix's tokens end in a rendered prompt of `len` ids with `suffix_len` suffix tokens.
+    pub fn prefix_end(&self, len: usize, suffix_len: usize) -> usize {
+        match self.fim() {
+            Some(f) if f.format != FimFormat::Codestral => len - suffix_len - 1 - usize::from(f.middle.is_some()),
+            _ => len,
         }
-        out.push_str(&codec.decode(&run));
-        out
+    }
+
+    /// A readable rendering of prompt ids (special tokens by their spelling). For tests and `--json` output.
+    pub fn display(&self, codec: &dyn Codec, ids: &[u32]) -> String {
+        codec.decode(ids)
     }
 }
 

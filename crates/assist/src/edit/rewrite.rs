@@ -8,11 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use hearth_base::CancelToken;
 use hearth_decode::{Engine, GenerateParams, Sampling, Speculation, StopConditions, StopReason, MAX_WINDOW};
-use hearth_model::{LoadedModel, Tokenizer};
+use hearth_model::LoadedModel;
 use hearth_syntax::Language;
 use serde::Serialize;
 
 use super::{EditError, Region};
+use crate::chat::{encode_rendered, ChatError, ChatTemplate, Conversation, Message, RenderOptions};
 
 /// What a rewriter is asked to do with one region.
 #[derive(Clone, Debug)]
@@ -74,11 +75,12 @@ pub trait Rewriter: Send {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PromptFormat {
-    /// ChatML as Qwen2.5-Coder-Instruct expects: system and user turns, then the assistant's turn
-    /// opened with a code fence, so the answer is the code and ends at the closing fence.
+    /// The model's own chat template: a system and a user turn, then the assistant's turn opened
+    /// with a code fence, so the answer is the code and ends at the closing fence.
     Chat,
-    /// For base models: the original region between comment markers, the instruction, then the
-    /// rewritten region up to the end marker. Copy-friendly: the answer mostly repeats the input.
+    /// For base models (no chat template): the original region between comment markers, the
+    /// instruction, then the rewritten region up to the end marker. Copy-friendly: the answer
+    /// mostly repeats the input.
     Plain,
 }
 
@@ -88,32 +90,40 @@ says, changing nothing else. Answer with the complete rewritten code in one fenc
 const RETRY_NOTE: &str = "The previous answer did not parse: keep the code syntactically valid.";
 
 impl PromptFormat {
-    /// Chat when the tokenizer has ChatML's `<|im_start|>`/`<|im_end|>`, plain otherwise.
-    pub fn detect(tokenizer: &Tokenizer) -> Self {
-        if tokenizer.token_id("<|im_start|>").is_some() && tokenizer.token_id("<|im_end|>").is_some() {
-            PromptFormat::Chat
-        } else {
-            PromptFormat::Plain
-        }
+    fn instruction(task: &RewriteTask<'_>) -> String {
+        if task.attempt > 1 { format!("{} ({RETRY_NOTE})", task.instruction) } else { task.instruction.to_string() }
     }
 
-    pub fn prompt(self, task: &RewriteTask<'_>) -> String {
-        let original = with_newline(task.original);
-        let instruction = if task.attempt > 1 { format!("{} ({RETRY_NOTE})", task.instruction) } else { task.instruction.to_string() };
-        match self {
-            PromptFormat::Chat => {
-                let fence = fence_language(task.language);
-                format!(
-                    "<|im_start|>system\n{SYSTEM}<|im_end|>\n<|im_start|>user\n{instruction}\n\nFile `{path}`:\n```{fence}\n{original}```<|im_end|>\n<|im_start|>assistant\n```{fence}\n",
-                    path = task.path,
-                )
+    /// The user turn of the chat format: the instruction, the file, the region in a fence.
+    pub fn user_message(task: &RewriteTask<'_>) -> String {
+        let fence = fence_language(task.language);
+        format!("{}\n\nFile `{}`:\n```{fence}\n{}```", Self::instruction(task), task.path, with_newline(task.original))
+    }
+
+    /// The chat prompt's text through `template`, with the assistant's fence opened, and the user
+    /// turn (to be encoded as text: code that spells a special token must not become one). A
+    /// template that refuses a system turn (Gemma's) gets the system text at the head of the user turn.
+    pub fn chat_text(template: &ChatTemplate, task: &RewriteTask<'_>) -> Result<(String, String), EditError> {
+        let user = Self::user_message(task);
+        let options = RenderOptions { add_generation_prompt: true, ..Default::default() };
+        let with_system = Conversation { messages: vec![Message::new("system", SYSTEM), Message::new("user", user.clone())], tools: Vec::new() };
+        let rendered = match template.render(&with_system, &options) {
+            Err(ChatError::Raised(_)) => {
+                let merged = Conversation { messages: vec![Message::new("user", format!("{SYSTEM}\n\n{user}"))], tools: Vec::new() };
+                template.render(&merged, &options)
             }
-            PromptFormat::Plain => {
-                let c = line_comment(task.language);
-                let instruction = instruction.replace('\n', " ");
-                format!("{c} {path} (original)\n{original}{c} end\n{c} {instruction}\n{c} {path} (rewritten)\n", path = task.path)
-            }
+            other => other,
         }
+        .map_err(|e| EditError::Model(format!("the model's chat template: {e}")))?;
+        Ok((format!("{rendered}```{}\n", fence_language(task.language)), user))
+    }
+
+    /// The plain format's prompt text.
+    pub fn plain_text(task: &RewriteTask<'_>) -> String {
+        let original = with_newline(task.original);
+        let c = line_comment(task.language);
+        let instruction = Self::instruction(task).replace('\n', " ");
+        format!("{c} {path} (original)\n{original}{c} end\n{c} {instruction}\n{c} {path} (rewritten)\n", path = task.path)
     }
 
     /// Strings that end the answer (not part of it).
@@ -140,18 +150,32 @@ impl PromptFormat {
 pub struct ModelRewriter {
     engine: Engine,
     format: PromptFormat,
+    chat: Option<ChatTemplate>,
+    bos: Option<u32>,
     speculate: bool,
 }
 
 impl ModelRewriter {
-    /// The prompt format is detected from the tokenizer; speculation is on.
+    /// The chat format with the model's own template when it has one, else the plain format (logged);
+    /// speculation is on.
     pub fn new(target: &LoadedModel, draft: Option<&LoadedModel>) -> Result<Self, EditError> {
-        Ok(ModelRewriter { engine: Engine::new(target, draft)?, format: PromptFormat::detect(&target.tokenizer), speculate: true })
-    }
-
-    pub fn with_format(mut self, format: PromptFormat) -> Self {
-        self.format = format;
-        self
+        let name = &target.info.name;
+        let token = |id: Option<u32>| id.and_then(|i| target.tokenizer.token(i)).unwrap_or_default();
+        let chat = match &target.info.chat_template {
+            Some(source) => match ChatTemplate::new(source, &token(target.info.bos_id), &token(target.info.eos_ids.first().copied())) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    tracing::warn!("{name}: its chat template does not compile ({e}); edits use the plain format");
+                    None
+                }
+            },
+            None => {
+                tracing::info!("{name} has no chat template: edits use the plain rewrite format for base models");
+                None
+            }
+        };
+        let format = if chat.is_some() { PromptFormat::Chat } else { PromptFormat::Plain };
+        Ok(ModelRewriter { engine: Engine::new(target, draft)?, format, chat, bos: target.bos(), speculate: true })
     }
 
     pub fn format(&self) -> PromptFormat {
@@ -168,11 +192,22 @@ impl ModelRewriter {
         self.engine.set_prefix_reuse(on);
     }
 
+    /// The prompt's token ids for `task`.
+    pub fn prompt_ids(&self, task: &RewriteTask<'_>) -> Result<Vec<u32>, EditError> {
+        let tokenizer = self.engine.tokenizer();
+        Ok(match &self.chat {
+            Some(template) => {
+                let (text, user) = PromptFormat::chat_text(template, task)?;
+                encode_rendered(tokenizer, &text, &[&user])
+            }
+            None => self.bos.into_iter().chain(tokenizer.encode(&PromptFormat::plain_text(task))).collect(),
+        })
+    }
+
     /// Decodes the answer for `task` and returns it with the raw tokens (for benchmarks).
     pub fn generate(&mut self, task: &RewriteTask<'_>, cancel: &CancelToken) -> Result<(Rewritten, Vec<u32>), EditError> {
-        let tokenizer = self.engine.tokenizer().clone();
-        let prompt = tokenizer.encode(&self.format.prompt(task));
-        let region = tokenizer.encode(task.original);
+        let prompt = self.prompt_ids(task)?;
+        let region = self.engine.tokenizer().encode(task.original);
         // Room for the answer: the region again plus some growth.
         let budget = region.len() + region.len() / 2 + 32;
         let capacity = self.engine.capacity();
@@ -185,6 +220,7 @@ impl ModelRewriter {
             stop: StopConditions { token_ids: Vec::new(), strings: self.format.stop_strings(task), special_tokens: true },
             speculation: Speculation { draft: self.speculate, lookup: self.speculate, max_window: MAX_WINDOW },
             lookup_sources: if self.speculate { vec![region] } else { Vec::new() },
+            forced_prefix: String::new(),
         };
         let generation = self.engine.generate(&prompt, &params, cancel, &mut |_| {
             if cancel.is_cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
@@ -309,9 +345,13 @@ mod tests {
         RewriteTask { instruction: "add a docstring", path: "a.py", language: Some(Language::Python), original, attempt: 1 }
     }
 
+    /// The chat format through a real template (Qwen2.5's, from llama.cpp's models/templates).
     #[test]
-    fn chat_prompt_is_chatml_with_an_open_fence() {
-        let p = PromptFormat::Chat.prompt(&task("def f():\n    pass\n"));
+    fn chat_prompt_uses_the_models_template_with_an_open_fence() {
+        let path = hearth_model::testing::llama_cpp_file("models/templates/Qwen-Qwen2.5-7B-Instruct.jinja");
+        let template = ChatTemplate::new(&std::fs::read_to_string(path).unwrap(), "", "<|im_end|>").unwrap();
+        let (p, user) = PromptFormat::chat_text(&template, &task("def f():\n    pass\n")).unwrap();
+        assert!(p.contains(&user));
         expect_test::expect![[r#"
             <|im_start|>system
             You are Hearth, a coding assistant. Rewrite the code the user gives you as the instruction says, changing nothing else. Answer with the complete rewritten code in one fenced code block and nothing else.<|im_end|>
@@ -329,11 +369,21 @@ mod tests {
         .assert_eq(&p);
     }
 
+    /// Gemma's template refuses a system turn: the system text leads the user turn instead.
+    #[test]
+    fn templates_without_a_system_role_get_it_in_the_user_turn() {
+        let path = hearth_model::testing::llama_cpp_file("models/templates/google-gemma-2-2b-it.jinja");
+        let template = ChatTemplate::new(&std::fs::read_to_string(path).unwrap(), "<bos>", "<eos>").unwrap();
+        let (p, _) = PromptFormat::chat_text(&template, &task("x = 1\n")).unwrap();
+        assert!(p.starts_with("<bos><start_of_turn>user\nYou are Hearth"), "{p}");
+        assert!(p.ends_with("<start_of_turn>model\n```python\n"), "{p}");
+    }
+
     #[test]
     fn plain_prompt_brackets_the_original_and_retries_say_why() {
         let mut t = task("def f():\n    pass");
         t.attempt = 2;
-        let p = PromptFormat::Plain.prompt(&t);
+        let p = PromptFormat::plain_text(&t);
         expect_test::expect![[r#"
             # a.py (original)
             def f():
