@@ -19,4 +19,12 @@ function hearthBinary() {
   return found;
 }
 
-module.exports = { repo, model, hearthBinary };
+/** The real Gemma 3 270M GGUF from scripts/fetch-assets.sh; a missing file fails the test, never skips it. */
+function gemmaModel() {
+  const assets = process.env.HEARTH_ASSETS || path.join(process.env.HOME || '', '.cache/hearth/assets');
+  const file = path.join(assets, 'gemma-3-270m-q4_k_m.gguf');
+  if (!fs.existsSync(file)) throw new Error(`${file} not found: run scripts/fetch-assets.sh (or set HEARTH_ASSETS)`);
+  return file;
+}
+
+module.exports = { repo, model, hearthBinary, gemmaModel };

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use hearth_assist::completion::{CompletionOptions, LoadSpec};
+use hearth_assist::completion::{CompletionOptions, Healing, LoadSpec};
 
 use crate::limits::Caps;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,9 @@ pub struct Settings {
     pub retrieval: Option<bool>,
     /// Speculate with n-gram lookup in the document and snippets.
     pub lookup: Option<bool>,
+    /// Token healing at the cursor: `auto` (models without FIM), `on` or `off`.
+    #[serde(alias = "token_healing")]
+    pub token_healing: Option<Healing>,
     /// Caps (load shedding): prompt tokens at most (bounds `contextBudget`).
     #[serde(alias = "max_context_tokens")]
     pub max_context_tokens: Option<usize>,
@@ -89,6 +92,7 @@ impl Settings {
             prefix_reuse,
             retrieval,
             lookup,
+            token_healing,
             max_context_tokens,
             max_concurrent_requests,
             max_queued_requests,
@@ -178,6 +182,7 @@ impl ServerOptions {
                 .max(16),
             retrieval: s.retrieval.unwrap_or(defaults.retrieval),
             lookup: s.lookup.unwrap_or(defaults.lookup),
+            healing: s.token_healing.unwrap_or(defaults.healing),
             ..defaults
         };
         Effective {

@@ -562,8 +562,10 @@ impl Backend {
         };
         let path = self.relative_path(&args.uri);
         let request = CompletionRequest { text: &doc.text, offset, path: Some(&path), language: Some(&doc.language), repo_name: None };
-        let (prompt, snippets) = completer.preview(&request, &self.effective().options, &CancelToken::new());
-        Ok(Some(json!({ "snippets": snippets, "prompt": prompt })))
+        let options = self.effective().options;
+        let (prompt, snippets) = completer.preview(&request, &options, &CancelToken::new());
+        let healed = completer.healed_text(&request, &options);
+        Ok(Some(json!({ "snippets": snippets, "prompt": prompt, "healed": healed })))
     }
 }
 

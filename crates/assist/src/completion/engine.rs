@@ -150,14 +150,7 @@ impl Completer {
             multiline: options.multiline,
         };
         let mut prompt_ids = built.prompt.ids.clone();
-        let forced_prefix = match options.healing {
-            Healing::On => true,
-            Healing::Off => false,
-            Healing::Auto => matches!(self.layout, Layout::LeftToRight),
-        }
-        .then(|| heal(&self.tokenizer, &mut prompt_ids, &built.prompt, surroundings.line_prefix))
-        .flatten()
-        .unwrap_or_default();
+        let forced_prefix = self.heal(options, &mut prompt_ids, &built.prompt, surroundings.line_prefix).unwrap_or_default();
         let params = GenerateParams {
             max_tokens: options.max_tokens,
             sampling: Sampling::Greedy,
@@ -220,6 +213,23 @@ impl Completer {
             Ok(built) => (built.template.display(self.tokenizer.as_ref(), &built.prompt.ids), built.snippets),
             Err(_) => (String::new(), Vec::new()),
         }
+    }
+
+    /// The text token healing would take off the prompt at the cursor (and make the model spell first).
+    pub fn healed_text(&self, request: &CompletionRequest, options: &CompletionOptions) -> Option<String> {
+        check_offset(request).ok()?;
+        let built = self.build(request, options, &CancelToken::new()).ok()?;
+        let line_start = request.text[..request.offset].rfind('\n').map_or(0, |i| i + 1);
+        self.heal(options, &mut built.prompt.ids.clone(), &built.prompt, &request.text[line_start..request.offset])
+    }
+
+    fn heal(&self, options: &CompletionOptions, ids: &mut Vec<u32>, prompt: &Prompt, line_prefix: &str) -> Option<String> {
+        let on = match options.healing {
+            Healing::On => true,
+            Healing::Off => false,
+            Healing::Auto => matches!(self.layout, Layout::LeftToRight),
+        };
+        if on { heal(&self.tokenizer, ids, prompt, line_prefix) } else { None }
     }
 
     /// The prompt ids a completion at the cursor would decode after.
