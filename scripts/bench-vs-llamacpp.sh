@@ -5,7 +5,11 @@
 # and their ratio.
 #
 #   scripts/bench-vs-llamacpp.sh [GGUF...]   (default: the tiny-coder GGUF files in ../shared/models/gguf)
-# Env: THREADS (default 2), HEARTH_BIN (default: cargo build --release).
+# Env: THREADS (default 2), HEARTH_BIN (default: cargo build --release with target-cpu=native),
+#      PROMPT_TOKENS (prompt-processing figure, default 256), GEN_TOKENS (decode figure, default 64),
+#      REPACK (llama.cpp's CPU weight repacking, default 0: it crashes on the tiny shapes),
+#      TTFT_TOKENS (default 0 = skip; e.g. 1500: time to first token and peak RSS of one generation
+#      after a prompt of about that many tokens of Python source, the same text for both).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 threads="${THREADS:-2}"
@@ -28,18 +32,53 @@ if [ -z "$hearth" ]; then
   hearth="$native/release/hearth"
 fi
 
+prompt_tokens="${PROMPT_TOKENS:-256}"
+gen_tokens="${GEN_TOKENS:-64}"
+repack="${REPACK:-0}"
+ttft_tokens="${TTFT_TOKENS:-0}"
+repack_flag=--no-repack
+[ "$repack" = 1 ] && repack_flag=--repack
+
 printf '%-28s %12s %12s %7s %12s %12s %7s\n' model "llama pp/s" "hearth pp/s" ratio "llama tg/s" "hearth tg/s" ratio
 for m in "${models[@]}"; do
-  # llama.cpp's CPU repacking crashes on this small shape (eval/README.md), hence --repack 0.
-  ljson="$("$bench" -m "$m" -t "$threads" -p 256 -n 64 -r 5 --repack 0 -o json 2>/dev/null)"
+  ljson="$("$bench" -m "$m" -t "$threads" -p "$prompt_tokens" -n "$gen_tokens" -r 5 --repack "$repack" -o json 2>/dev/null)"
   lpp="$(python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print([x["avg_ts"] for x in r if x["n_prompt"]>0][0])' <<<"$ljson")"
   ltg="$(python3 -c 'import json,sys; r=json.loads(sys.stdin.read()); print([x["avg_ts"] for x in r if x["n_gen"]>0][0])' <<<"$ljson")"
-  hjson="$("$hearth" bench decode --model "$m" --device cpu --threads "$threads" --prompt-tokens 256 --gen-tokens 64 --repeats 5 --json)"
+  hjson="$("$hearth" bench decode --model "$m" --device cpu --threads "$threads" --prompt-tokens "$prompt_tokens" --gen-tokens "$gen_tokens" --repeats 5 --json)"
   hpp="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["prompt_tokens_per_second"])' <<<"$hjson")"
   htg="$(python3 -c 'import json,sys; print(json.load(sys.stdin)["decode_tokens_per_second"])' <<<"$hjson")"
   python3 - "$m" "$lpp" "$hpp" "$ltg" "$htg" <<'PY'
 import os, sys
 m, lpp, hpp, ltg, htg = sys.argv[1], *map(float, sys.argv[2:])
-print(f"{os.path.basename(m):<28} {lpp:12.0f} {hpp:12.0f} {hpp/lpp:7.2f} {ltg:12.0f} {htg:12.0f} {htg/ltg:7.2f}")
+print(f"{os.path.basename(m):<28} {lpp:12.1f} {hpp:12.1f} {hpp/lpp:7.2f} {ltg:12.1f} {htg:12.1f} {htg/ltg:7.2f}")
+PY
+done
+
+[ "$ttft_tokens" -gt 0 ] || exit 0
+# A prompt of about TTFT_TOKENS tokens: Python source from the standard library (4 bytes a token).
+prompt_file="$(mktemp)"
+trap 'rm -f "$prompt_file"' EXIT
+python3 - "$prompt_file" "$ttft_tokens" <<'PY'
+import inspect, json, sys
+text = inspect.getsource(json.decoder) + inspect.getsource(json.encoder) + inspect.getsource(json.scanner)
+open(sys.argv[1], "w").write(text[: int(sys.argv[2]) * 4])
+PY
+completion="$cache/build/bin/llama-completion"
+printf '\n%-28s %8s %14s %14s %7s %14s %14s %7s\n' model tokens "llama ttft ms" "hearth ttft ms" ratio "llama RSS MB" "hearth RSS MB" ratio
+for m in "${models[@]}"; do
+  lout="$(/usr/bin/time -f 'RSS_KB %M' "$completion" -m "$m" -t "$threads" -c 4096 -n 16 -f "$prompt_file" --temp 0 -no-cnv \
+    --no-warmup "$repack_flag" 2>&1 >/dev/null)"
+  hout="$(/usr/bin/time -f 'RSS_KB %M' "$hearth" generate --model "$m" --device cpu --threads "$threads" --max-tokens 16 --json \
+    --prompt "$(cat "$prompt_file")" 2>&1)"
+  LOUT="$lout" HOUT="$hout" python3 - "$m" <<'PY'
+import os, re, sys, json
+l, h = os.environ["LOUT"], os.environ["HOUT"]
+eval_line = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", l)
+ms, n = float(eval_line.group(1)), int(eval_line.group(2))
+lrss = int(re.search(r"RSS_KB (\d+)", l).group(1)) / 1024
+hrss = int(re.search(r"RSS_KB (\d+)", h).group(1)) / 1024
+hj = json.loads(h[h.index("{"): h.rindex("}") + 1])
+hms = hj["time_to_first_token_ms"]
+print(f"{os.path.basename(sys.argv[1]):<28} {n:8d} {ms:14.0f} {hms:14.0f} {hms/ms:7.2f} {lrss:14.0f} {hrss:14.0f} {hrss/lrss:7.2f}")
 PY
 done

@@ -43,6 +43,13 @@ pub struct EvalFimArgs {
     /// Repository root for cases without a `repo` field (implies --context).
     #[arg(long)]
     pub repo: Option<PathBuf>,
+    /// Move each cursor into the middle of the first word of its line (cases whose expected line
+    /// does not start with a word of 4+ characters are left out): the mid-word cut token healing is for.
+    #[arg(long)]
+    pub cut_mid_word: bool,
+    /// Token healing: auto (models without FIM), on or off.
+    #[arg(long, value_parser = ["auto", "on", "off"])]
+    pub healing: Option<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -72,7 +79,10 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         if line.trim().is_empty() {
             continue;
         }
-        let case: Case = serde_json::from_str(&line).with_context(|| format!("{}:{}", args.file.display(), i + 1))?;
+        let mut case: Case = serde_json::from_str(&line).with_context(|| format!("{}:{}", args.file.display(), i + 1))?;
+        if args.cut_mid_word && !cut_mid_word(&mut case) {
+            continue;
+        }
         cases.push(case);
         if args.limit.is_some_and(|n| cases.len() >= n) {
             break;
@@ -83,6 +93,9 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
     options.max_tokens = args.max_tokens;
     options.context_budget = args.context_budget;
     options.budget = if args.server_budget { BudgetPolicy::default() } else { BudgetPolicy::reference() };
+    if let Some(h) = &args.healing {
+        options.healing = serde_json::from_value(serde_json::Value::String(h.clone()))?;
+    }
     let retrieval = args.context || args.repo.is_some();
     options.retrieval = retrieval;
     let cancel = CancelToken::new();
@@ -156,6 +169,8 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         "file": args.file.display().to_string(),
         "cases": cases.len(),
         "contextBudget": args.context_budget,
+        "cutMidWord": args.cut_mid_word,
+        "healing": serde_json::to_value(options.healing)?,
         "maxTokens": args.max_tokens,
         "exactMatch": exact as f64 / n,
         "exactMatchShown": exact_shown as f64 / n,
@@ -188,6 +203,25 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Moves the cursor of `case` to the middle of the first word of the expected line: `    return x`
+/// becomes the prefix `    ret` and the middle `urn x`. False when the line starts with no word of
+/// at least 4 characters (after its indentation).
+fn cut_mid_word(case: &mut Case) -> bool {
+    let line = case.middle.split('\n').next().unwrap_or("");
+    let indent = line.len() - line.trim_start().len();
+    let word = line[indent..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum::<usize>();
+    if line[indent..].chars().take(word).count() < 4 {
+        return false;
+    }
+    let mut cut = indent + word / 2;
+    while !case.middle.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    case.prefix.push_str(&case.middle[..cut]);
+    case.middle = case.middle[cut..].to_string();
+    true
+}
+
 /// Whether `text` holds a top-level definition of `name` (def, class or assignment).
 fn defines(text: &str, name: &str) -> bool {
     text.lines().any(|line| {
@@ -203,7 +237,16 @@ fn defines(text: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::defines;
+    use super::{cut_mid_word, defines, Case};
+
+    #[test]
+    fn mid_word_cuts_move_half_the_first_word_into_the_prefix() {
+        let mut case = Case { id: String::new(), path: None, repo: None, name: None, prefix: "x\n".into(), suffix: String::new(), middle: "    return x\n".into() };
+        assert!(cut_mid_word(&mut case));
+        assert_eq!((case.prefix.as_str(), case.middle.as_str()), ("x\n    ret", "urn x\n"));
+        let mut short = Case { middle: "    if x:\n".into(), ..case };
+        assert!(!cut_mid_word(&mut short));
+    }
 
     #[test]
     fn finds_top_level_definitions() {
