@@ -161,6 +161,8 @@ local function main()
     server = { model = model },
     backend = BACKEND,
     review_edits = false,
+    -- A real model in a debug build on a shared 2-core machine takes seconds, not the default 3.
+    timeout_ms = SUITE == "completion" and REQUEST_MS or nil,
   }
 
   check("a missing binary gives a clear message, and checkhealth says so", function()
