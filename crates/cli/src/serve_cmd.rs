@@ -47,7 +47,7 @@ impl ModelArgs {
             tracing::warn!("ignoring the config file: {e}");
             Settings::default()
         });
-        ServerOptions { model_override, file, bundled_model: find_bundled_model() }
+        ServerOptions { model_override, file, bundled_model: find_bundled_model(), no_watch: false }
     }
 
     /// Settings from these flags, as a client layer over the config file.
@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// Don't index the workspace (completions then use the open document only).
     #[arg(long)]
     pub no_index: bool,
+    /// Don't watch the workspace for changes made outside the editor (a checkout, a formatter); the
+    /// index then follows the editor's own notifications only.
+    #[arg(long)]
+    pub no_watch: bool,
     /// The index holds at most this many bytes of source; files past it are left out, with a log line.
     #[arg(long, default_value_t = hearth_index::IndexOptions::default().max_index_bytes)]
     pub max_index_bytes: u64,
@@ -120,6 +124,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut options = args.model.server_options();
     // --draft and --device on the command line act like config-file settings.
     options.file = options.file.overlay(&args.model.flag_settings());
+    options.no_watch = args.no_watch;
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let index_options = hearth_index::IndexOptions {
         max_index_bytes: args.max_index_bytes,

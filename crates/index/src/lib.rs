@@ -1,13 +1,14 @@
 //! The repository index: walking, git state, Tantivy storage, freshness and retrieval.
 //!
 //! One [`Index`] per repository root, on disk under the user's cache directory. Open it, [`Index::sync`]
-//! it (the first sync is the full build; later ones re-read only changed files), optionally
-//! [`Index::watch`] it, feed it the editor's unsaved text with [`Index::set_overlay`], and ask it for
+//! it (the first sync is the full build; later ones re-read only changed files), keep it current with a
+//! [`LiveIndex`] (the editor's unsaved text, saves, a file watcher, in one ordered queue), and ask it for
 //! [`Index::retrieve`], [`Index::symbols`] and [`Index::references`]. See `ARCHITECTURE.md` beside
 //! this crate's `Cargo.toml` for the design.
 
 pub mod bench;
 mod git;
+mod live;
 mod retrieve;
 mod schema;
 mod store;
@@ -18,6 +19,7 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 pub use git::GitState;
+pub use live::{Debounce, LiveEvent, LiveIndex, Update};
 pub use retrieve::{approximate_tokens, Reason, RetrieveRequest, Snippet};
 pub use schema::SCHEMA_VERSION;
 pub use store::{
@@ -28,7 +30,6 @@ pub use tokenizer::identifier_parts;
 #[doc(hidden)]
 pub use tokenizer::CodeTokenizer;
 pub use walk::{SkipReason, Skipped};
-pub use watch::{WatchEvent, WatchHandle};
 
 /// Everything that can go wrong in the index.
 #[derive(Debug, thiserror::Error)]

@@ -1048,6 +1048,11 @@ impl Index {
         }
     }
 
+    /// Whether some write is not yet committed (not yet seen by BM25 search).
+    pub fn has_uncommitted(&self) -> bool {
+        lock(&self.pending_since).is_some()
+    }
+
     /// [`Index::commit`] if there are writes and none in the last `idle`.
     pub fn commit_if_idle(&self, idle: Duration) -> Result<bool, IndexError> {
         let due = lock(&self.pending_since).is_some_and(|since| since.elapsed() >= idle);

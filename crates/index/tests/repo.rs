@@ -6,7 +6,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use hearth_index::{
-    approximate_tokens, Index, IndexOptions, Reason, RetrieveRequest, SkipReason, WatchEvent,
+    approximate_tokens, Debounce, Index, IndexOptions, LiveEvent, LiveIndex, Reason,
+    RetrieveRequest, SkipReason, Update,
 };
 
 struct TestRepo {
@@ -361,9 +362,11 @@ fn checkout_of_another_branch_removes_stale_symbols_through_the_watcher() {
 
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let _watch = index
-        .watch(move |event| tx.lock().unwrap().send(event).unwrap())
-        .unwrap();
+    let live = LiveIndex::start(index.clone(), Debounce::EDITS, move |event| {
+        tx.lock().unwrap().send(event).unwrap()
+    })
+    .unwrap();
+    live.watch().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     repo.checkout(&main_branch);
 
@@ -373,7 +376,7 @@ fn checkout_of_another_branch_removes_stale_symbols_through_the_watcher() {
     {
         let remaining = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(remaining) {
-            Ok(WatchEvent::Failed(e)) => panic!("watch batch failed: {e}"),
+            Ok(LiveEvent::Failed(e)) => panic!("watch batch failed: {e}"),
             Ok(_) => {}
             Err(_) => panic!("the watcher did not drop the feature branch's symbols within 20 s"),
         }
@@ -387,7 +390,8 @@ fn watcher_reindexes_a_saved_file() {
     let repo = TestRepo::new();
     repo.write("lib.rs", "fn before_save() {}\n");
     let index = Arc::new(synced(&repo));
-    let _watch = index.watch(|_| {}).unwrap();
+    let live = LiveIndex::start(index.clone(), Debounce::EDITS, |_| {}).unwrap();
+    live.watch().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     repo.write("lib.rs", "fn after_save() {}\n");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -746,4 +750,70 @@ fn index_size_cap_skips_files_past_it_and_a_raised_cap_takes_them() {
     let stats = index.sync(&mut |_| {}).unwrap();
     assert_eq!(stats.files_indexed, 1);
     assert_eq!(def_paths(&index, &left_out), [format!("{left_out}.rs")]);
+}
+
+#[test]
+fn live_index_applies_overlays_in_order_and_commits_for_search() {
+    let repo = TestRepo::new();
+    repo.write("app.py", "def on_disk():\n    pass\n");
+    let index = Arc::new(synced(&repo));
+    let live = LiveIndex::start(index.clone(), Debounce::EDITS, |_| {}).unwrap();
+
+    // A quick open, edit, close: the disk is the truth again, whatever the timing.
+    let overlay = |text: &str| Update::Overlay {
+        path: repo.path("app.py"),
+        text: Arc::from(text),
+    };
+    live.send(overlay("def typing_one():\n    pass\n"));
+    live.send(overlay("def typing_two():\n    pass\n"));
+    live.send(Update::ClearOverlay(repo.path("app.py")));
+    live.flush();
+    assert_eq!(def_paths(&index, "on_disk"), ["app.py"]);
+    assert!(index.symbols("typing_two").is_empty());
+
+    // Reopened and edited: the last text wins and BM25 sees it after the flush's commit.
+    live.send(overlay("def reopened():\n    return 'overlay text'\n"));
+    live.flush();
+    assert_eq!(def_paths(&index, "reopened"), ["app.py"]);
+    assert!(index.symbols("on_disk").is_empty());
+    let hits = index.search("reopened", 5).unwrap();
+    assert_eq!(hits.first().map(|h| h.path.as_str()), Some("app.py"));
+
+    // A file created on disk and sent as a path, then deleted.
+    repo.write(
+        "newmod.py",
+        "def brand_new_function_xyz(a, b):\n    return a + b\n",
+    );
+    live.send(Update::Paths(vec![repo.path("newmod.py")]));
+    live.flush();
+    assert_eq!(def_paths(&index, "brand_new_function_xyz"), ["newmod.py"]);
+    repo.remove("newmod.py");
+    live.send(Update::Paths(vec![repo.path("newmod.py")]));
+    live.flush();
+    assert!(index.symbols("brand_new_function_xyz").is_empty());
+}
+
+#[test]
+fn live_index_commits_on_its_own_cadence() {
+    let repo = TestRepo::new();
+    repo.write("app.py", "def on_disk():\n    pass\n");
+    let index = Arc::new(synced(&repo));
+    let live = LiveIndex::start(index.clone(), Debounce::EDITS, |_| {}).unwrap();
+    live.send(Update::Overlay {
+        path: repo.path("app.py"),
+        text: Arc::from("def cadence_marker():\n    pass\n"),
+    });
+    // No flush: the queue itself applies and commits.
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        std::thread::sleep(Duration::from_millis(50));
+        if index.symbols("cadence_marker").len() == 1 && !index.has_uncommitted() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the overlay was not applied and committed within 1 s"
+        );
+    }
+    drop(live);
 }

@@ -139,6 +139,9 @@ pub struct ServerOptions {
     pub file: Settings,
     /// The demo model shipped in the repository, if found.
     pub bundled_model: Option<PathBuf>,
+    /// Don't start a file watcher on the workspace (`hearth serve --no-watch`): the index then follows
+    /// only the editor (`didChange`, `didSave`, `workspace/didChangeWatchedFiles`).
+    pub no_watch: bool,
 }
 
 /// Settings after layering, with defaults filled in.

@@ -11,7 +11,7 @@ use hearth_assist::completion::{
     Completer, Completion, CompletionError, CompletionRequest, ContextSource, LatestWins, LoadSpec,
 };
 use hearth_base::CancelToken;
-use hearth_index::Index;
+use hearth_index::{Debounce, Index, LiveEvent, LiveIndex, Update};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
@@ -104,13 +104,16 @@ pub struct Backend {
     model: watch::Sender<ModelState>,
     loaded: Mutex<Option<LoadSpec>>,
     context: Mutex<Option<Arc<dyn ContextSource>>>,
-    index: Mutex<Option<Arc<Index>>>,
+    /// The index, kept current from the editor and the disk; set when indexing finishes.
+    live: Mutex<Option<Arc<LiveIndex>>>,
     scheduler: Arc<LatestWins<Url>>,
     phases: Mutex<(ModelPhase, IndexPhase)>,
     /// The last status sent; held while sending, so notifications go out in the order of the phases.
     status: tokio::sync::Mutex<StatusParams>,
     root: Mutex<Option<PathBuf>>,
     progress_supported: AtomicBool,
+    /// The client can register `workspace/didChangeWatchedFiles` dynamically.
+    watched_files_supported: AtomicBool,
     progress_ids: AtomicU64,
     /// Running `hearth.edit`s, cancelled on shutdown.
     edits: Arc<Mutex<HashMap<u64, CancelToken>>>,
@@ -145,12 +148,13 @@ impl Backend {
             model: watch::channel(ModelState::Loading).0,
             loaded: Mutex::default(),
             context: Mutex::default(),
-            index: Mutex::default(),
+            live: Mutex::default(),
             scheduler: LatestWins::new(),
             phases: Mutex::new((ModelPhase::Loading("starting".into()), IndexPhase::Absent)),
             status: tokio::sync::Mutex::default(),
             root: Mutex::default(),
             progress_supported: AtomicBool::new(false),
+            watched_files_supported: AtomicBool::new(false),
             progress_ids: AtomicU64::new(0),
             edits: Arc::default(),
             stats: Arc::default(),
@@ -266,7 +270,9 @@ impl Backend {
         let phase = match built {
             Ok(Ok(repo)) => {
                 *lock(&self.context) = Some(repo.source.clone());
-                *lock(&self.index) = repo.index;
+                if let Some(index) = repo.index {
+                    self.go_live(index);
+                }
                 if let ModelState::Ready(c, _) = &*self.model.borrow() {
                     c.set_context_source(Some(repo.source));
                 }
@@ -285,6 +291,66 @@ impl Backend {
             }
         };
         self.set_index_phase(phase).await;
+    }
+
+    /// Keeps the built index current: the ordered update queue, the file watcher unless `--no-watch`,
+    /// and the documents opened while indexing ran, replayed as overlays.
+    fn go_live(&self, index: Arc<Index>) {
+        let live = match LiveIndex::start(index, Debounce::EDITS, log_live_event) {
+            Ok(live) => Arc::new(live),
+            Err(e) => {
+                tracing::warn!("the index will not follow changes: {e}");
+                return;
+            }
+        };
+        if !self.options.no_watch {
+            if let Err(e) = live.watch() {
+                tracing::warn!("no file watcher (changes outside the editor reach the index only on didChangeWatchedFiles): {e}");
+            }
+        }
+        // Under the documents' lock: a document opened or closed now is either replayed or sees `live`.
+        let docs = lock(&self.docs);
+        for (uri, text) in docs.texts() {
+            if let Some(update) = self.overlay_update(&uri, &text) {
+                live.send(update);
+            }
+        }
+        *lock(&self.live) = Some(live);
+    }
+
+    /// Queues an index update, in order with every other one; nothing before the index is live.
+    fn send_update(&self, update: Update) {
+        if let Some(live) = &*lock(&self.live) {
+            live.send(update);
+        }
+    }
+
+    /// The editor's text of `uri` as an overlay (or none, when it is over `maxDocumentBytes`).
+    fn overlay_update(&self, uri: &Url, text: &str) -> Option<Update> {
+        let path = uri.to_file_path().ok()?;
+        if text.len() > self.effective().max_document_bytes {
+            // Too large to index: the disk's version (if any) stands in.
+            return Some(Update::ClearOverlay(path));
+        }
+        Some(Update::Overlay { path, text: Arc::from(text) })
+    }
+
+    /// Registers `workspace/didChangeWatchedFiles` for every file, when the client can.
+    async fn register_file_watching(&self) {
+        if !self.watched_files_supported.load(Ordering::Relaxed) || self.context_factory.is_none() {
+            return;
+        }
+        let options = DidChangeWatchedFilesRegistrationOptions {
+            watchers: vec![FileSystemWatcher { glob_pattern: GlobPattern::String("**/*".into()), kind: None }],
+        };
+        let registration = Registration {
+            id: "hearth/watched-files".into(),
+            method: "workspace/didChangeWatchedFiles".into(),
+            register_options: serde_json::to_value(options).ok(),
+        };
+        if let Err(e) = self.client.register_capability(vec![registration]).await {
+            tracing::info!("the client refused workspace/didChangeWatchedFiles: {}", e.message);
+        }
     }
 
     /// Waits for the model; errors when there is none.
@@ -436,7 +502,8 @@ impl Backend {
         };
         let apply = args.apply;
         tracing::debug!(target: "hearth_prompts", "hearth.edit {:?} ({:?})", args.instruction, args.scope);
-        let input = EditInput { root, open: lock(&self.docs).texts(), args, model, index: lock(&self.index).clone() };
+        let index = lock(&self.live).as_ref().map(|live| live.index().clone());
+        let input = EditInput { root, open: lock(&self.docs).texts(), args, model, index };
 
         let id = self.progress_ids.fetch_add(1, Ordering::Relaxed);
         let token = CancelToken::new();
@@ -491,6 +558,23 @@ impl Backend {
         }
         progress.end(format!("{files} file(s) changed")).await;
         Ok(value)
+    }
+}
+
+/// The live index's batches, in the log (paths and counts only, never code).
+fn log_live_event(event: LiveEvent) {
+    match event {
+        LiveEvent::Updated { overlays, paths, stats } => {
+            tracing::debug!("index: {overlays} overlay(s), {paths} path(s): {} indexed, {} removed", stats.files_indexed, stats.files_removed)
+        }
+        LiveEvent::Synced { stats } => tracing::info!(
+            "index synced: {} indexed, {} removed, {} unchanged in {:.1}s",
+            stats.files_indexed,
+            stats.files_removed,
+            stats.files_unchanged,
+            stats.elapsed.as_secs_f64()
+        ),
+        LiveEvent::Failed(e) => tracing::warn!("index update failed: {e}"),
     }
 }
 
@@ -587,11 +671,20 @@ impl LanguageServer for Backend {
         *lock(&self.root) = root;
         let progress = params.capabilities.window.as_ref().and_then(|w| w.work_done_progress).unwrap_or(false);
         self.progress_supported.store(progress, Ordering::Relaxed);
+        let watched = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.did_change_watched_files.as_ref())
+            .and_then(|w| w.dynamic_registration)
+            .unwrap_or(false);
+        self.watched_files_supported.store(watched, Ordering::Relaxed);
         let capabilities = ServerCapabilities {
             position_encoding: Some(PositionEncodingKind::UTF16),
             text_document_sync: Some(TextDocumentSyncCapability::Options(TextDocumentSyncOptions {
                 open_close: Some(true),
                 change: Some(TextDocumentSyncKind::INCREMENTAL),
+                save: Some(TextDocumentSyncSaveOptions::Supported(true)),
                 ..Default::default()
             })),
             completion_provider: Some(CompletionOptions {
@@ -622,6 +715,7 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        self.register_file_watching().await;
         // At the same time, so the status goes loading -> (indexing ->) ready and never back.
         tokio::join!(self.ensure_model(), self.build_context());
     }
@@ -642,11 +736,13 @@ impl LanguageServer for Backend {
         let limit = self.effective().max_document_bytes;
         if doc.text.len() > limit {
             tracing::info!("{}: {} bytes, over maxDocumentBytes = {limit}: kept, but no completions and not indexed", d.uri, doc.text.len());
-        } else if let Some(source) = lock(&self.context).clone() {
-            let (path, text) = (self.relative_path(&d.uri), doc.text.clone());
-            tokio::task::spawn_blocking(move || source.set_overlay(&path, &text));
         }
-        lock(&self.docs).open(d.uri, doc);
+        // The update is queued under the documents' lock, so it is in the order of the editor's messages.
+        let mut docs = lock(&self.docs);
+        if let Some(update) = self.overlay_update(&d.uri, &doc.text) {
+            self.send_update(update);
+        }
+        docs.open(d.uri, doc);
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -659,15 +755,33 @@ impl LanguageServer for Backend {
         if let Err(e) = doc.apply(params.content_changes, params.text_document.version) {
             tracing::error!("{uri}: change out of range ({e}); the document may be out of sync until reopened");
         }
+        // The live index debounces keystrokes; each update carries the whole text, so the last one wins.
+        if let Some(update) = self.overlay_update(&uri, &doc.text) {
+            self.send_update(update);
+        }
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        if let Ok(path) = params.text_document.uri.to_file_path() {
+            self.send_update(Update::Paths(vec![path]));
+        }
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
-        self.scheduler.cancel(&params.text_document.uri);
-        if let Some(source) = lock(&self.context).clone() {
-            let path = self.relative_path(&params.text_document.uri);
-            tokio::task::spawn_blocking(move || source.clear_overlay(&path));
+        let uri = params.text_document.uri;
+        self.scheduler.cancel(&uri);
+        let mut docs = lock(&self.docs);
+        if let Ok(path) = uri.to_file_path() {
+            self.send_update(Update::ClearOverlay(path));
         }
-        lock(&self.docs).close(&params.text_document.uri);
+        docs.close(&uri);
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let paths: Vec<PathBuf> = params.changes.iter().filter_map(|c| c.uri.to_file_path().ok()).collect();
+        if !paths.is_empty() {
+            self.send_update(Update::Paths(paths));
+        }
     }
 
     async fn did_change_configuration(&self, params: DidChangeConfigurationParams) {

@@ -13,6 +13,7 @@
 //! ```
 
 mod extract;
+mod imports;
 mod language;
 mod queries;
 
@@ -21,6 +22,7 @@ pub use extract::{
     symbols, Chunk, ChunkKind, FileSyntax, Parsed, Reference, Symbol, SymbolKind, TextRange,
     MAX_CHUNK_LINES, MAX_SIGNATURE_BYTES,
 };
+pub use imports::{imports, qualifier_before, Import, Qualifier};
 pub use language::Language;
 
 /// Why a text could not be analysed.

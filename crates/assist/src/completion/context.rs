@@ -27,10 +27,4 @@ pub struct ContextQuery<'a> {
 /// Finds snippets for a cursor within about `budget_tokens` tokens, best first.
 pub trait ContextSource: Send + Sync {
     fn retrieve(&self, query: &ContextQuery, budget_tokens: usize, cancel: &CancelToken) -> Vec<Snippet>;
-
-    /// The editor holds `text` for `path`, which may differ from the disk.
-    fn set_overlay(&self, _path: &str, _text: &str) {}
-
-    /// The editor closed `path`; the disk is the truth again.
-    fn clear_overlay(&self, _path: &str) {}
 }

@@ -71,16 +71,4 @@ impl ContextSource for IndexContext {
             }
         }
     }
-
-    fn set_overlay(&self, path: &str, text: &str) {
-        if let Err(e) = self.index.set_overlay(Path::new(path), text) {
-            tracing::debug!("overlay for {path}: {e}");
-        }
-    }
-
-    fn clear_overlay(&self, path: &str) {
-        if let Err(e) = self.index.clear_overlay(Path::new(path)) {
-            tracing::debug!("overlay for {path}: {e}");
-        }
-    }
 }
