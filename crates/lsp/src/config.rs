@@ -223,6 +223,7 @@ mod tests {
             model_override: cli.map(|(m, s)| (m.to_string(), s)),
             file: Settings { model: file_model.map(String::from), debounce_ms: Some(5), ..Default::default() },
             bundled_model: Some(PathBuf::from("/repo/models/tiny-coder-q8_0.gguf")),
+            no_watch: false,
         }
     }
 
