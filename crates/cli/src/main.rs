@@ -93,6 +93,8 @@ enum BenchCommand {
 enum EvalCommand {
     /// Fill-in-the-middle quality and latency on a JSONL file of cases.
     Fim(serve_cmd::EvalFimArgs),
+    /// Cross-file context recall: whether the prompt carries the definition a case needs.
+    Context(serve_cmd::EvalContextArgs),
 }
 
 fn main() {
@@ -116,6 +118,7 @@ fn main() {
         Command::Edit(args) => edit_cmd::edit(args),
         Command::Tokenize(args) => tokenize_cmd::tokenize(args),
         Command::Eval { command: EvalCommand::Fim(args) } => serve_cmd::eval_fim(args),
+        Command::Eval { command: EvalCommand::Context(args) } => serve_cmd::eval_context(args),
     };
     if let Err(err) = result {
         // One line a user can act on: the chain of causes, outermost first.

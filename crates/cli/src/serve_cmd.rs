@@ -4,6 +4,7 @@ mod bench;
 mod client;
 mod context;
 mod eval;
+mod eval_context;
 mod listen;
 
 use std::path::PathBuf;
@@ -16,6 +17,7 @@ use hearth_lsp::config::{read_user_settings, ModelSource, ServerOptions, Setting
 
 pub use bench::{bench_typing, BenchTypingArgs};
 pub use eval::{eval_fim, EvalFimArgs};
+pub use eval_context::{eval_context, EvalContextArgs};
 
 /// The demo model bundled in the repository, found next to the binary or the source tree.
 const BUNDLED_MODEL: &str = "models/tiny-coder-q8_0.gguf";

@@ -9,6 +9,7 @@
 pub mod bench;
 mod git;
 mod live;
+mod resolve;
 mod retrieve;
 mod schema;
 mod store;

@@ -1,7 +1,7 @@
 //! Retrieval: the few snippets worth sending to the model for a cursor, ranked, deduplicated, explained
 //! and cut to a token budget.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
@@ -12,6 +12,9 @@ use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{TantivyDocument, Term};
 
 use crate::schema::SegmentColumns;
+use hearth_syntax::Language;
+
+use crate::resolve::{self, MemberSet, ResolvedImport};
 use crate::store::{dir_of, Index, RecentEdit, State, SymbolEntry};
 use crate::tokenizer::for_each_identifier;
 use crate::walk::floor_char_boundary;
@@ -26,8 +29,23 @@ const SIMILAR_BEFORE: u32 = 15;
 const MAX_NAMES: usize = 24;
 /// A name defined in more places than this is too ambiguous unless a definition is close by.
 const MAX_DEFS_PER_NAME: usize = 3;
-/// Longest definition snippet, in lines.
-const MAX_DEFINITION_LINES: u32 = 24;
+/// Longest definition shown whole, in lines; a longer one is shown as its signature (and members).
+const FULL_DEFINITION_LINES: u32 = 12;
+/// Longest recent-edit snippet, in lines.
+const MAX_EDIT_LINES: u32 = 24;
+/// Longest signature line kept, in bytes.
+const MAX_SIGNATURE_LINE: usize = 160;
+/// Most member lines a long type's definition snippet lists.
+const MAX_DEFINITION_MEMBERS: usize = 24;
+/// Shares of the budget one members outline, and one file's imported signatures, may take.
+const MEMBERS_SHARE: f32 = 0.6;
+const IMPORTS_SHARE: f32 = 0.35;
+/// Lines of a long function shown (its signature and the start of its body), so that many fit.
+const LONG_DEFINITION_HEAD: u32 = 6;
+/// Weight of a near name resolved through the file's imports over a bare name match.
+const IMPORTED_BOOST: f32 = 1.5;
+/// Of the budget, most that one long type's definition (its head and member lines) may take.
+const DEFINITION_SHARE: f32 = 0.3;
 const MAX_SIMILAR: usize = 8;
 /// Definitions read from disk per call, best first; more rarely fit a prompt budget anyway.
 const MAX_DEFINITION_READS: usize = 16;
@@ -175,6 +193,17 @@ pub enum Reason {
     Similar { bm25: f32 },
     /// Lines the user changed recently (an overlay edit), `seconds_ago`.
     RecentEdit { seconds_ago: u64 },
+    /// Signatures of the members of what the qualifier before the cursor names (`_base.`, `self.`).
+    Members { of: String },
+    /// Signatures of the names the file imports from this file.
+    Imports { names: Vec<String> },
+}
+
+impl Reason {
+    /// Outlines list lines from all over a file: they neither block nor are blocked by other snippets.
+    fn is_outline(&self) -> bool {
+        matches!(self, Reason::Members { .. } | Reason::Imports { .. })
+    }
 }
 
 impl fmt::Display for Reason {
@@ -190,6 +219,16 @@ impl fmt::Display for Reason {
             } => write!(f, "definition of `{name}`, imported by the file"),
             Reason::Similar { bm25 } => write!(f, "similar code (BM25 {bm25:.1} over identifiers)"),
             Reason::RecentEdit { seconds_ago } => write!(f, "edited {seconds_ago}s ago"),
+            Reason::Members { of } => {
+                write!(f, "members of `{of}`, the qualifier before the cursor")
+            }
+            Reason::Imports { names } => {
+                write!(f, "signatures of ")?;
+                for (i, name) in names.iter().enumerate() {
+                    write!(f, "{}`{name}`", if i > 0 { ", " } else { "" })?;
+                }
+                write!(f, ", imported by the file")
+            }
         }
     }
 }
@@ -220,41 +259,90 @@ pub fn approximate_tokens(text: &str) -> usize {
     (text.len() * 2).div_ceil(7)
 }
 
-/// File texts read during one retrieval.
+/// A file's text and the byte offsets its lines start at.
+type LinedText = (Arc<str>, Vec<usize>);
+
+/// File texts read during one retrieval, with their line starts.
 struct Texts<'i> {
     index: &'i Index,
-    cache: HashMap<String, Option<Arc<str>>>,
+    cache: HashMap<String, Option<LinedText>>,
 }
 
 impl Texts<'_> {
-    fn get(&mut self, rel: &str) -> Option<Arc<str>> {
-        if let Some(text) = self.cache.get(rel) {
-            return text.clone();
+    fn get(&mut self, rel: &str) -> Option<&LinedText> {
+        if !self.cache.contains_key(rel) {
+            match self.index.text_of(rel) {
+                Some(text) => self.insert(rel, text),
+                None => {
+                    self.cache.insert(rel.to_string(), None);
+                }
+            }
         }
-        let text = self.index.text_of(rel);
-        self.cache.insert(rel.to_string(), text.clone());
-        text
+        self.cache.get(rel).and_then(Option::as_ref)
+    }
+
+    fn insert(&mut self, rel: &str, text: Arc<str>) {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        self.cache.insert(rel.to_string(), Some((text, starts)));
+    }
+
+    /// One line, without its newline.
+    fn line(&mut self, rel: &str, line: u32) -> Option<String> {
+        let (text, starts) = self.get(rel)?;
+        let start = *starts.get(line as usize)?;
+        let end = starts.get(line as usize + 1).map_or(text.len(), |e| e - 1);
+        Some(text[start..end.max(start)].trim_end().to_string())
     }
 
     /// Lines `first..=last` of a file (clamped), or None if it cannot be read.
     fn lines(&mut self, rel: &str, first: u32, last: u32) -> Option<(u32, u32, String)> {
-        let text = self.get(rel)?;
-        let lines: Vec<&str> = text
-            .lines()
-            .skip(first as usize)
-            .take((last.saturating_sub(first) + 1) as usize)
-            .collect();
-        if lines.is_empty() {
+        let (text, starts) = self.get(rel)?;
+        let begin = *starts.get(first as usize)?;
+        let last = last.min(starts.len() as u32 - 1);
+        let end = starts.get(last as usize + 1).map_or(text.len(), |e| e - 1);
+        let body = text[begin..end.max(begin)].trim_end();
+        if body.is_empty() {
             return None;
         }
-        Some((first, first + lines.len() as u32 - 1, lines.join("\n")))
+        Some((
+            first,
+            first + body.lines().count().max(1) as u32 - 1,
+            body.to_string(),
+        ))
     }
 }
 
+/// A signature line as outlines show it: the indentation kept, long lines cut at a char boundary.
+fn signature_line(mut line: String) -> String {
+    if line.len() > MAX_SIGNATURE_LINE {
+        let mut cut = MAX_SIGNATURE_LINE;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push_str(" …");
+    }
+    line
+}
+
+/// Lines of an outline snippet (members or imported signatures), decided under the state lock.
+struct Outline {
+    path: Arc<str>,
+    /// The type's own header line, shown first (members of a type).
+    header: Option<u32>,
+    /// (line, rank): lower ranks are kept first when the outline does not fit its share.
+    lines: Vec<(u32, u32)>,
+    reason: Reason,
+    score: f32,
+}
+
 impl Index {
-    /// Snippets for the cursor, best first, within the budget: definitions of the names used near the
-    /// cursor and imported by the file, chunks similar to the code before the cursor, and recently edited
-    /// regions. Nothing overlapping the cursor's own window comes back, and no two snippets overlap.
+    /// Snippets for the cursor, best first, within the budget: the members of what the qualifier before
+    /// the cursor names, the signatures of the names the file imports, definitions of the names used near
+    /// the cursor, chunks similar to the code before the cursor, and recently edited regions. Nothing
+    /// overlapping the cursor's own window comes back, and no two snippets overlap (but outlines).
     pub fn retrieve(&self, request: &RetrieveRequest<'_>) -> Result<Vec<Snippet>, IndexError> {
         let rel = self
             .relative_path(request.path)
@@ -273,43 +361,67 @@ impl Index {
             cursor_line.saturating_sub(WINDOW_BEFORE),
             cursor_line + WINDOW_AFTER,
         );
+        let lang = Language::from_path(Path::new(&rel));
+        let imports = lang.map_or_else(Vec::new, |lang| hearth_syntax::imports(lang, &rel, text));
         let mut texts = Texts {
             index: self,
             cache: HashMap::new(),
         };
-        texts.cache.insert(rel.clone(), Some(Arc::from(text)));
 
         // Decide under the state lock; read texts after it (text reads take the lock themselves).
-        let (definitions, edits) = {
+        let (definitions, edits, outlines) = {
             let state = self.read_state();
-            let definitions = definition_candidates(&state, &rel, text, cursor_line, window);
+            let imports = resolve::resolve_imports(&state, imports);
+            let mut outlines = Vec::new();
+            if let Some(lang) = lang {
+                let partial = hearth_syntax::qualifier_before(lang, text, offset)
+                    .map(|q| q.partial)
+                    .unwrap_or_default();
+                let sets = resolve::qualified_members(&state, lang, &rel, text, offset, &imports);
+                let own = (state.file_id(&rel), window);
+                let mut mentioned = HashSet::new();
+                if !sets.is_empty() {
+                    for_each_identifier(text, |_, ident| {
+                        mentioned.insert(ident);
+                    });
+                }
+                for (rank, set) in sets.iter().enumerate() {
+                    let score = 1.3 - 0.1 * rank as f32;
+                    members_outlines(&state, set, &partial, &mentioned, own, score, &mut outlines);
+                }
+            }
+            let definitions =
+                definition_candidates(&state, &rel, text, cursor_line, window, &imports);
+            // Imported names used near the cursor come as whole definitions; the rest as signatures.
+            let near: Vec<&str> = definitions.iter().map(|c| c.name.as_str()).collect();
+            let mut imported = Vec::new();
+            imported_outlines(&state, &imports, &near, &outlines, &mut imported);
+            outlines.extend(imported);
             let edits: Vec<RecentEdit> = state.recent_edits.iter().cloned().collect();
-            (definitions, edits)
+            (definitions, edits, outlines)
         };
+        texts.insert(&rel, Arc::from(text));
+        let mut candidates = Vec::new();
+        for outline in outlines {
+            let share = match outline.reason {
+                Reason::Members { .. } => MEMBERS_SHARE,
+                _ => IMPORTS_SHARE,
+            };
+            let cap = (request.budget_tokens as f32 * share) as usize;
+            if let Some(snippet) = render_outline(outline, cap, &mut texts, request.count_tokens) {
+                candidates.push(snippet);
+            }
+        }
         let mut definitions = definitions;
         definitions.sort_by(|a, b| b.score.total_cmp(&a.score));
         definitions.truncate(MAX_DEFINITION_READS);
-        let mut candidates = Vec::new();
-        for Candidate {
-            name,
-            path,
-            def,
-            imported,
-            score,
-        } in definitions
-        {
-            let span = (def.start_byte as usize, def.end_byte as usize);
-            let Some(body) = self.read_span(&path, span.0, span.1, MAX_DEFINITION_LINES) else {
-                continue;
-            };
-            candidates.push(Snippet {
-                path: path.to_string(),
-                start_line: def.start_line,
-                end_line: def.start_line + body.lines().count().max(1) as u32 - 1,
-                text: body,
-                reason: Reason::Definition { name, imported },
-                score,
-            });
+        for candidate in definitions {
+            let cap = (request.budget_tokens as f32 * DEFINITION_SHARE) as usize;
+            if let Some(snippet) =
+                render_definition(candidate, cap, &mut texts, request.count_tokens)
+            {
+                candidates.push(snippet);
+            }
         }
         recent_edits(&edits, &rel, window, &mut texts, &mut candidates);
         self.similar(&rel, text, cursor_line, window, &mut candidates)?;
@@ -317,6 +429,10 @@ impl Index {
             let state = self.read_state();
             for snippet in &mut candidates {
                 snippet.score *= 1.0 + 0.15 * state.git.recency(&snippet.path);
+                // Open files are the neighbouring tabs: what the user works on now.
+                if state.overlays.contains_key(&snippet.path) && snippet.path != rel {
+                    snippet.score *= 1.1;
+                }
             }
         }
         Ok(select(
@@ -447,25 +563,31 @@ struct Candidate {
     def: SymbolEntry,
     imported: bool,
     score: f32,
+    /// For a type: the lines its members are named on, shown when the whole body does not fit.
+    member_lines: Vec<u32>,
 }
 
-/// Definitions worth showing, best names first.
+/// Definitions worth showing, best names first. A name the file imports resolves to the import's
+/// module; any other to the definitions nearest the cursor's file.
 fn definition_candidates(
     state: &State,
     rel: &str,
     text: &str,
     cursor_line: u32,
     window: (u32, u32),
+    imports: &[ResolvedImport],
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
-    // Name -> (weight, imported): nearer the cursor weighs more; import lines weigh a fixed amount.
-    let mut names: HashMap<&str, (f32, bool)> = HashMap::new();
+    // Name -> (weight, on an import line only, near the cursor): nearer weighs more; import lines a
+    // fixed amount.
+    let mut names: HashMap<&str, (f32, bool, bool)> = HashMap::new();
     // Imports sit at the top; past that only the window matters (and big files stay cheap).
     let scan_end = window.1.max(IMPORT_SCAN_LINES);
     for (line_no, line) in text.lines().enumerate().take(scan_end as usize + 1) {
         let line_no = line_no as u32;
-        let near = line_no >= window.0 && line_no <= window.1;
         let import = is_import_line(line);
+        // An import line near the cursor still only imports: its names come as signatures.
+        let near = line_no >= window.0 && line_no <= window.1 && !import;
         if !near && !import {
             continue;
         }
@@ -478,20 +600,23 @@ fn definition_candidates(
             if ident.len() < 2 || STOP_WORDS.contains(&ident) {
                 return;
             }
-            let slot = names.entry(ident).or_insert((0.0, false));
+            let slot = names.entry(ident).or_insert((0.0, false, false));
             slot.0 = slot.0.max(weight);
             slot.1 |= import && !near;
+            slot.2 |= near;
         });
     }
-    let mut ranked: Vec<(&str, f32, bool)> =
-        names.into_iter().map(|(n, (w, i))| (n, w, i)).collect();
+    let mut ranked: Vec<(&str, f32, bool, bool)> = names
+        .into_iter()
+        .map(|(n, (w, i, near))| (n, w, i, near))
+        .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
     let dir = dir_of(rel);
     let own_id = state.file_id(rel);
     // The cursor's file is in its directory too (when indexed).
     let same_dir = state.files_in_dir(dir);
     let mut looked_up = 0;
-    for (name, weight, imported) in ranked {
+    for (name, weight, imported, near) in ranked {
         let Some(defs) = state.symbols.get(name) else {
             continue;
         };
@@ -503,6 +628,34 @@ fn definition_candidates(
         let outside_window = |d: &&SymbolEntry| {
             !(Some(d.file) == own_id && d.start_line <= window.1 && d.end_line >= window.0)
         };
+        // An imported name is the import's definition, whatever else shares the name.
+        let import = imports
+            .iter()
+            .find(|i| i.member.as_deref() == Some(name) || (i.local == name && i.member.is_some()));
+        if let Some(import) = import {
+            if !near {
+                continue; // only on import lines: its signature comes in the imports outline
+            }
+            let member = import.member.as_deref().unwrap_or(name);
+            let Some(defs) = state.symbols.get(member) else {
+                continue;
+            };
+            for def in defs
+                .iter()
+                .filter(|d| import.files.contains(&d.file) && d.scope.is_none())
+                .take(1)
+            {
+                // What the file imports by name is what it uses: more certain than a name match.
+                out.push(candidate(
+                    state,
+                    member,
+                    def,
+                    true,
+                    IMPORTED_BOOST * weight * kind_weight(def),
+                ));
+            }
+            continue;
+        }
         let count = defs.iter().filter(outside_window).count();
         if count == 0 {
             continue;
@@ -527,16 +680,301 @@ fn definition_candidates(
             if ambiguous && affinity < 0.9 {
                 continue;
             }
-            out.push(Candidate {
-                name: name.to_string(),
-                path: state.path(def.file).clone(),
-                def: def.clone(),
-                imported,
-                score: weight * affinity * kind_weight(def) / spread.max(1.0),
-            });
+            let score = weight * affinity * kind_weight(def) / spread.max(1.0);
+            out.push(candidate(state, name, def, imported, score));
         }
     }
     out
+}
+
+fn candidate(
+    state: &State,
+    name: &str,
+    def: &SymbolEntry,
+    imported: bool,
+    score: f32,
+) -> Candidate {
+    let long = def.end_line - def.start_line + 1 > FULL_DEFINITION_LINES;
+    let member_lines = if long && resolve::is_type(def.kind) {
+        state
+            .file_symbols(def.file)
+            .into_iter()
+            .filter(|(_, d)| {
+                d.scope
+                    .as_deref()
+                    .is_some_and(|s| resolve::scope_is(s, name))
+            })
+            .map(|(_, d)| d.name_line)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    Candidate {
+        name: name.to_string(),
+        path: state.path(def.file).clone(),
+        def: def.clone(),
+        imported,
+        score,
+        member_lines,
+    }
+}
+
+/// A definition as a snippet: the whole of it when short; else its head, and for a type the
+/// signature lines of its members, with `…` where lines were left out.
+fn render_definition(
+    candidate: Candidate,
+    cap: usize,
+    texts: &mut Texts<'_>,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> Option<Snippet> {
+    let Candidate {
+        name,
+        path,
+        def,
+        imported,
+        score,
+        member_lines,
+    } = candidate;
+    let reason = Reason::Definition { name, imported };
+    let (start, end) = (def.start_line, def.end_line);
+    if end - start < FULL_DEFINITION_LINES {
+        let (start_line, end_line, text) = texts.lines(&path, start, end)?;
+        return Some(Snippet {
+            path: path.to_string(),
+            start_line,
+            end_line,
+            text,
+            reason,
+            score,
+        });
+    }
+    // Decorators and a signature over several lines up to the name, then the body's start.
+    let head_end = def.name_line.max(start).min(start + 3);
+    let head_end = if member_lines.is_empty() {
+        head_end.max(start + LONG_DEFINITION_HEAD - 1)
+    } else {
+        head_end
+    };
+    let (start_line, mut end_line, mut text) = texts.lines(&path, start, head_end)?;
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let body_indent = " ".repeat(text.lines().next().map_or(0, indent) + 4);
+    let mut last = end_line;
+    let mut used = count_tokens(&text);
+    for line in member_lines
+        .into_iter()
+        .filter(|&l| l > head_end)
+        .take(MAX_DEFINITION_MEMBERS)
+    {
+        let Some(member) = texts.line(&path, line) else {
+            continue;
+        };
+        used += count_tokens(&member) + 1;
+        if used > cap {
+            break;
+        }
+        if line > last + 1 {
+            text.push_str(&format!("\n{body_indent}…"));
+        }
+        text.push('\n');
+        text.push_str(&signature_line(member));
+        last = line;
+    }
+    end_line = end_line.max(last);
+    if last < end {
+        text.push_str(&format!("\n{body_indent}…"));
+        if let Some(closing) = texts
+            .line(&path, end)
+            .filter(|l| matches!(l.trim(), "}" | "};"))
+        {
+            text.push('\n');
+            text.push_str(&closing);
+        }
+        end_line = end;
+    }
+    Some(Snippet {
+        path: path.to_string(),
+        start_line,
+        end_line,
+        text,
+        reason,
+        score,
+    })
+}
+
+/// The members of one set as outlines, one per file: the lines that name them, ranked so that what
+/// the cursor's partial name starts, names the file mentions elsewhere, public names, and functions
+/// and types come first.
+fn members_outlines(
+    state: &State,
+    set: &MemberSet,
+    partial: &str,
+    mentioned: &HashSet<&str>,
+    own: (Option<u32>, (u32, u32)),
+    score: f32,
+    out: &mut Vec<Outline>,
+) {
+    use hearth_syntax::SymbolKind::*;
+    for &file in &set.files {
+        let mut header = None;
+        let mut lines = Vec::new();
+        for (order, (name, def)) in state.file_symbols(file).into_iter().enumerate() {
+            let member = match (&set.scope, def.scope.as_deref()) {
+                (None, None) => !matches!(def.kind, Impl),
+                (Some(want), Some(have)) => resolve::scope_is(have, want),
+                (Some(want), None) => {
+                    if *name == **want
+                        && resolve::is_type(def.kind)
+                        && (header.is_none() || def.kind != Impl)
+                    {
+                        header = Some(def.name_line);
+                    }
+                    false
+                }
+                (None, Some(_)) => false,
+            };
+            let in_window =
+                own.0 == Some(file) && def.name_line >= own.1 .0 && def.name_line <= own.1 .1;
+            if !member || in_window {
+                continue;
+            }
+            let misses_partial = !name.starts_with(partial);
+            let unmentioned = !mentioned.contains(&*name);
+            let private = name.starts_with('_')
+                && !(name.starts_with("__") && name.ends_with("__") && &*name == "__init__");
+            let minor = matches!(def.kind, Constant | Variable)
+                || (set.scope.is_none() && def.kind == Field);
+            let tier = (misses_partial as u32) << 3
+                | (unmentioned as u32) << 2
+                | (private as u32) << 1
+                | minor as u32;
+            lines.push((def.name_line, tier << 20 | order as u32));
+        }
+        if lines.is_empty() {
+            continue;
+        }
+        out.push(Outline {
+            path: state.path(file).clone(),
+            header,
+            lines,
+            reason: Reason::Members {
+                of: set.label.clone(),
+            },
+            score,
+        });
+    }
+}
+
+/// The signatures of the names the file imports but does not use near the cursor, one outline per
+/// defining file; files whose whole top level a members outline already shows are left out.
+fn imported_outlines(
+    state: &State,
+    imports: &[ResolvedImport],
+    near: &[&str],
+    shown: &[Outline],
+    out: &mut Vec<Outline>,
+) {
+    for import in imports {
+        let Some(member) = &import.member else {
+            continue;
+        };
+        if near.contains(&member.as_str()) {
+            continue;
+        }
+        let Some(defs) = state.symbols.get(member.as_str()) else {
+            continue;
+        };
+        let Some(def) = defs
+            .iter()
+            .find(|d| import.files.contains(&d.file) && d.scope.is_none())
+        else {
+            continue;
+        };
+        let path = state.path(def.file);
+        if shown.iter().any(|o| {
+            o.path == *path && matches!(o.reason, Reason::Members { .. }) && o.header.is_none()
+        }) {
+            continue;
+        }
+        let at = match out.iter().position(|o| o.path == *path) {
+            Some(at) => at,
+            None => {
+                out.push(Outline {
+                    path: path.clone(),
+                    header: None,
+                    lines: Vec::new(),
+                    reason: Reason::Imports { names: Vec::new() },
+                    score: 0.75,
+                });
+                out.len() - 1
+            }
+        };
+        let outline = &mut out[at];
+        let Reason::Imports { names } = &mut outline.reason else {
+            continue;
+        };
+        if !names.contains(member) {
+            names.push(member.clone());
+            outline
+                .lines
+                .push((def.name_line, outline.lines.len() as u32));
+        }
+    }
+}
+
+/// An outline's lines, best ranks first until `cap` tokens, shown in file order.
+fn render_outline(
+    outline: Outline,
+    cap: usize,
+    texts: &mut Texts<'_>,
+    count_tokens: &dyn Fn(&str) -> usize,
+) -> Option<Snippet> {
+    let Outline {
+        path,
+        header,
+        mut lines,
+        reason,
+        score,
+    } = outline;
+    lines.sort_by_key(|&(line, rank)| (rank, line));
+    let mut kept: Vec<(u32, String)> = Vec::new();
+    let mut used = count_tokens(&format!("// {path}:1\n"));
+    if let Some(line) = header.and_then(|h| texts.line(&path, h).map(|t| (h, t))) {
+        used += count_tokens(&line.1) + 1;
+        kept.push(line);
+    }
+    let first_member = kept.len();
+    for (line, _) in lines {
+        if kept.iter().any(|(l, _)| *l == line) {
+            continue;
+        }
+        let Some(text) = texts.line(&path, line) else {
+            continue;
+        };
+        let text = signature_line(text);
+        let cost = count_tokens(&text) + 1;
+        if used + cost > cap {
+            break;
+        }
+        used += cost;
+        kept.push((line, text));
+    }
+    if kept.len() == first_member {
+        return None;
+    }
+    kept.sort_by_key(|(line, _)| *line);
+    let text = kept
+        .iter()
+        .map(|(_, t)| t.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    Some(Snippet {
+        path: path.to_string(),
+        start_line: kept[0].0,
+        end_line: kept[kept.len() - 1].0,
+        text,
+        reason,
+        score,
+    })
 }
 
 fn recent_edits(
@@ -562,7 +1000,7 @@ fn recent_edits(
             continue;
         }
         let first = edit.start_line.saturating_sub(RECENT_CONTEXT_LINES);
-        let last = (edit.end_line + RECENT_CONTEXT_LINES).min(first + MAX_DEFINITION_LINES);
+        let last = (edit.end_line + RECENT_CONTEXT_LINES).min(first + MAX_EDIT_LINES);
         let Some((start_line, end_line, body)) = texts.lines(&edit.path, first, last) else {
             continue;
         };
@@ -625,11 +1063,13 @@ fn select(
     let mut kept: Vec<Snippet> = Vec::new();
     let mut used = 0;
     for snippet in candidates {
-        let overlaps = kept.iter().any(|k| {
-            k.path == snippet.path
-                && k.start_line <= snippet.end_line
-                && snippet.start_line <= k.end_line
-        });
+        let overlaps = !snippet.reason.is_outline()
+            && kept.iter().any(|k| {
+                !k.reason.is_outline()
+                    && k.path == snippet.path
+                    && k.start_line <= snippet.end_line
+                    && snippet.start_line <= k.end_line
+            });
         if overlaps {
             continue;
         }

@@ -203,6 +203,8 @@ pub(crate) struct State {
     free_ids: Vec<u32>,
     /// File ids per directory ("" for the root), sorted: retrieval's same-directory test.
     dirs: FastMap<String, Vec<u32>>,
+    /// File ids per file name (`mod.rs`, `_base.py`): import resolution's suffix lookup.
+    names: FastMap<String, Vec<u32>>,
     pub symbols: FastMap<Arc<str>, Definitions>,
     pub overlays: HashMap<String, Arc<str>>,
     pub recent_edits: VecDeque<RecentEdit>,
@@ -229,6 +231,53 @@ impl State {
         self.files.get(rel).map(|f| f.id)
     }
 
+    /// The ids of the indexed files whose path ends in `suffix` at a `/` boundary (or is it).
+    pub fn files_ending_with(&self, suffix: &str) -> Vec<u32> {
+        let name = suffix.rsplit('/').next().unwrap_or(suffix);
+        let Some(ids) = self.names.get(name) else {
+            return Vec::new();
+        };
+        ids.iter()
+            .copied()
+            .filter(|&id| {
+                let path = self.path(id);
+                path.strip_suffix(suffix)
+                    .is_some_and(|head| head.is_empty() || head.ends_with('/'))
+            })
+            .collect()
+    }
+
+    /// The directories that end in `suffix` at a `/` boundary (or are it), with their files.
+    pub fn dirs_ending_with(&self, suffix: &str) -> Vec<&[u32]> {
+        self.dirs
+            .iter()
+            .filter(|(dir, _)| {
+                dir.strip_suffix(suffix)
+                    .is_some_and(|head| head.is_empty() || head.ends_with('/'))
+            })
+            .map(|(_, ids)| ids.as_slice())
+            .collect()
+    }
+
+    /// The definitions in one file, in file order.
+    pub fn file_symbols(&self, id: u32) -> Vec<(Arc<str>, &SymbolEntry)> {
+        let Some(entry) = self.files.get(&**self.path(id)) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(Arc<str>, &SymbolEntry)> = entry
+            .defined
+            .iter()
+            .filter_map(|name| self.symbols.get(&**name).map(|defs| (name, defs)))
+            .flat_map(|(name, defs)| {
+                defs.iter()
+                    .filter(|d| d.file == id)
+                    .map(move |d| (name.clone(), d))
+            })
+            .collect();
+        out.sort_by_key(|(_, d)| (d.start_line, d.name_line));
+        out
+    }
+
     fn remove_file(&mut self, rel: &str) -> bool {
         let Some(entry) = self.files.remove(rel) else {
             return false;
@@ -242,6 +291,12 @@ impl State {
             }
         }
         self.paths[entry.id as usize] = None;
+        if let Some(ids) = self.names.get_mut(file_name(rel)) {
+            ids.retain(|&id| id != entry.id);
+            if ids.is_empty() {
+                self.names.remove(file_name(rel));
+            }
+        }
         if let Some(ids) = self.dirs.get_mut(dir_of(rel)) {
             ids.retain(|&id| id != entry.id);
             if ids.is_empty() {
@@ -275,6 +330,10 @@ impl State {
         if let Err(at) = ids.binary_search(&entry.id) {
             ids.insert(at, entry.id);
         }
+        self.names
+            .entry(file_name(rel).to_string())
+            .or_default()
+            .push(entry.id);
         let mut defined: Vec<Arc<str>> = Vec::with_capacity(symbols.len());
         for (name, mut symbol) in symbols {
             symbol.file = entry.id;
@@ -291,6 +350,11 @@ impl State {
         entry.defined = defined.into_boxed_slice();
         self.files.insert(rel.to_string(), entry);
     }
+}
+
+/// The last component of a root-relative path.
+pub(crate) fn file_name(rel: &str) -> &str {
+    rel.rsplit_once('/').map_or(rel, |(_, name)| name)
 }
 
 /// The directory part of a root-relative path ("" for a file at the root).

@@ -817,3 +817,122 @@ fn live_index_commits_on_its_own_cadence() {
     }
     drop(live);
 }
+
+/// `(path, first line)` of each snippet with its reason, for the qualifier tests.
+fn retrieved(
+    index: &Index,
+    path: &str,
+    text: &str,
+    cursor: &str,
+    budget: usize,
+) -> Vec<(String, String, String)> {
+    let request = RetrieveRequest {
+        path: Path::new(path),
+        text: Some(text),
+        offset: text.find(cursor).expect("cursor marker") + cursor.len(),
+        budget_tokens: budget,
+        count_tokens: &approximate_tokens,
+    };
+    index
+        .retrieve(&request)
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.path.clone(), s.text.clone(), s.reason.to_string()))
+        .collect()
+}
+
+#[test]
+fn the_qualifier_before_the_cursor_brings_the_members_it_names() {
+    let repo = TestRepo::new();
+    let mut base = String::from("import logging\n\nLOGGER = logging.getLogger(__name__)\n\n");
+    for i in 0..30 {
+        base.push_str(&format!("def helper_{i}(x):\n    return x + {i}\n\n"));
+    }
+    base.push_str(
+        "class Error(Exception):\n    pass\n\nclass BrokenExecutor(RuntimeError):\n    pass\n\n",
+    );
+    base.push_str("class Executor(object):\n    \"\"\"Abstract base.\"\"\"\n\n    def submit(self, fn, /, *args, **kwargs):\n        raise NotImplementedError()\n\n    def map(self, fn, *iterables, timeout=None):\n        return iter([])\n\n    def shutdown(self, wait=True, *, cancel_futures=False):\n        pass\n");
+    repo.write("futures/_base.py", &base);
+    repo.write("futures/process.py", "from . import _base\n\nclass ProcessPoolExecutor(_base.Executor):\n    def submit(self, fn):\n        return None\n");
+    repo.write(
+        "src/store/mod.rs",
+        "pub struct Index {\n    root: String,\n}\n\nimpl Index {\n    pub fn open(root: &str) -> Index {\n        Index { root: root.into() }\n    }\n\n    pub fn retrieve(&self, budget: usize) -> Vec<String> {\n        vec![self.root.clone(); budget]\n    }\n}\n",
+    );
+    repo.write(
+        "web/base.ts",
+        "export class Component {\n  render(): string {\n    return '';\n  }\n\n  mount(node: HTMLElement): void {\n    node.textContent = this.render();\n  }\n}\n",
+    );
+    repo.commit("init");
+    let index = synced(&repo);
+
+    let thread = "from . import _base\n\nclass ThreadPoolExecutor(_base.\n";
+    let got = retrieved(&index, "futures/thread.py", thread, "(_base.", 358);
+    let members = got
+        .iter()
+        .find(|(_, _, reason)| reason.contains("members of `_base`"))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(members.0, "futures/_base.py");
+    assert!(
+        members.1.lines().any(|l| l == "class Executor(object):"),
+        "{}",
+        members.1
+    );
+
+    let method = "from . import _base\n\nclass ThreadPoolExecutor(_base.Executor):\n    def submit(self, fn):\n        self.\n";
+    let got = retrieved(&index, "futures/thread.py", method, "self.", 358);
+    let bases = got
+        .iter()
+        .find(|(_, _, reason)| reason.contains("members of `_base.Executor`"))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert!(
+        bases.1.contains("class Executor(object):")
+            && bases
+                .1
+                .contains("    def shutdown(self, wait=True, *, cancel_futures=False):"),
+        "{}",
+        bases.1
+    );
+    assert!(
+        !bases.1.contains("raise NotImplementedError"),
+        "an outline shows signatures, not bodies: {}",
+        bases.1
+    );
+
+    let main = "use crate::store::Index;\n\nfn main() {\n    let index = Index::\n}\n";
+    let got = retrieved(&index, "src/main.rs", main, "Index::", 358);
+    let members = got
+        .iter()
+        .find(|(_, _, reason)| reason.contains("members of `Index`"))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(members.0, "src/store/mod.rs");
+    assert!(
+        members.1.contains("pub fn open(root: &str) -> Index {")
+            && members
+                .1
+                .contains("pub fn retrieve(&self, budget: usize) -> Vec<String> {"),
+        "{}",
+        members.1
+    );
+
+    let app = "import { Component } from './base';\n\nexport class App extends Component {\n  start(): void {\n    this.\n  }\n}\n";
+    let got = retrieved(&index, "web/app.ts", app, "this.", 358);
+    let members = got
+        .iter()
+        .find(|(_, _, reason)| reason.contains("members of `Component`"))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(members.0, "web/base.ts");
+    assert!(
+        members.1.contains("mount(node: HTMLElement): void {"),
+        "{}",
+        members.1
+    );
+
+    // Imported but unused near the cursor: signatures, not bodies.
+    let user = "from ._base import Executor, helper_7\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nx = 1\n";
+    let got = retrieved(&index, "futures/user.py", user, "x = ", 358);
+    let imported = got
+        .iter()
+        .find(|(_, _, reason)| reason.contains("signatures of"))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(imported.1, "def helper_7(x):\nclass Executor(object):");
+}

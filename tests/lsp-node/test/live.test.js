@@ -1,6 +1,7 @@
 // The index follows the user's work through the real `hearth serve`, in real git repositories:
 // files created, appended and saved, unsaved buffers, deletions and a `git checkout`, each seen by
-// `hearth.context` (the snippets a completion would get) within a second, without a restart.
+// `hearth.context` (the snippets a completion would get) within a second, without a restart; and the
+// qualifier before the cursor (`_base.`, `self.`) resolved through the file's imports.
 // Two servers: one with `--no-watch`, fed by the editor's own notifications only (and registering
 // `workspace/didChangeWatchedFiles` dynamically), and one with its file watcher and a silent client.
 'use strict';
@@ -109,6 +110,16 @@ async function until(s, rel, line, want, limitMs, what) {
 const FILES = {
   'helpers.py': 'def existing_helper(x):\n    return x * 2\n',
   'app.py': 'import helpers\n\n\ndef run():\n    return helpers.existing_helper(1)\n',
+  // A package whose module has more than the context budget holds: what the qualifier names must win.
+  'futures/_base.py': [
+    'import logging\n\nLOGGER = logging.getLogger("concurrent.futures")\n',
+    ...Array.from({ length: 40 }, (_, i) => `\ndef _helper_${i}(value):\n    """Helper ${i}."""\n    return value + ${i}\n`),
+    '\nclass BrokenExecutor(RuntimeError):\n    pass\n',
+    '\nclass Executor(object):\n    """This is an abstract base class for concrete asynchronous executors."""\n\n',
+    '    def submit(self, fn, /, *args, **kwargs):\n        raise NotImplementedError()\n\n',
+    '    def shutdown(self, wait=True, *, cancel_futures=False):\n        pass\n',
+  ].join(''),
+  'futures/process.py': 'from . import _base\n\n\nclass ProcessPoolExecutor(_base.Executor):\n    pass\n',
 };
 
 describe('fed by the editor (--no-watch)', () => {
@@ -127,6 +138,22 @@ describe('fed by the editor (--no-watch)', () => {
     const reg = s.registrations.find((r) => r.method === 'workspace/didChangeWatchedFiles');
     assert.ok(reg, JSON.stringify(s.registrations));
     assert.deepEqual(reg.registerOptions.watchers.map((w) => w.globPattern), ['**/*']);
+  });
+
+  test('the qualifier before the cursor brings the members of what it names', async () => {
+    // `concurrent/futures/thread.py`: `class ThreadPoolExecutor(_base.|` wants `Executor` from `_base.py`.
+    await open(s, 'futures/thread.py', 'from . import _base\n\n\nclass ThreadPoolExecutor(_base.');
+    const found = await snippets(s, 'futures/thread.py', 3);
+    const members = found.find((sn) => sn.path === 'futures/_base.py' && sn.reason.includes('members of `_base`'));
+    assert.ok(members, JSON.stringify(found.map((sn) => [sn.path, sn.reason])));
+    assert.match(members.text, /^class Executor\(object\):$/m);
+    assert.ok(!members.text.includes('return value +'), 'signatures, not bodies');
+
+    await open(s, 'futures/thread2.py', 'from . import _base\n\n\nclass Pool(_base.Executor):\n    def run(self):\n        self.');
+    const own = await snippets(s, 'futures/thread2.py', 5);
+    const bases = own.find((sn) => sn.reason.includes('members of `_base.Executor`'));
+    assert.ok(bases, JSON.stringify(own.map((sn) => [sn.path, sn.reason])));
+    assert.match(bases.text, /def shutdown\(self, wait=True/);
   });
 
   test('a document opened during indexing is in the index once it is ready', async () => {

@@ -45,6 +45,17 @@ pub struct Completer {
 }
 
 /// A prompt and what it was built from.
+/// The retrieved context of one prompt (see [`Completer::prompt_context`]).
+#[derive(Clone, Debug)]
+pub struct PromptContext {
+    pub snippets: Vec<Snippet>,
+    /// Prompt tokens the snippets take (with their path headers).
+    pub tokens: usize,
+    /// Tokens retrieval was allowed.
+    pub cap: usize,
+    pub retrieve_ms: f64,
+}
+
 struct Built {
     prompt: Prompt,
     template: Template,
@@ -236,6 +247,20 @@ impl Completer {
     pub fn prompt_ids(&self, request: &CompletionRequest, options: &CompletionOptions) -> Result<Vec<u32>, CompletionError> {
         check_offset(request)?;
         Ok(self.build(request, options, &CancelToken::new())?.prompt.ids)
+    }
+
+    /// What retrieval puts into the prompt for the request: the snippets the prompt carries, the
+    /// tokens they take, the cap retrieval was given, and how long it took.
+    pub fn prompt_context(&self, request: &CompletionRequest, options: &CompletionOptions) -> Result<PromptContext, CompletionError> {
+        check_offset(request)?;
+        let built = self.build(request, options, &CancelToken::new())?;
+        let limit = prompt_limit(options.context_budget, self.info.max_positions, options.max_tokens);
+        Ok(PromptContext {
+            cap: options.budget.context_cap(limit.saturating_sub(built.template.fixed_len())),
+            tokens: built.prompt.split.context,
+            snippets: built.snippets,
+            retrieve_ms: built.retrieve_ms,
+        })
     }
 
     /// Log-probabilities of `continuation` after `prompt`, teacher-forced.

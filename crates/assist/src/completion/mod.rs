@@ -17,7 +17,7 @@ pub mod template;
 
 pub use budget::BudgetPolicy;
 pub use context::{ContextQuery, ContextSource, Snippet};
-pub use engine::{Completer, LoadSpec};
+pub use engine::{Completer, LoadSpec, PromptContext};
 pub use scheduler::{LatestWins, Ticket};
 
 /// How to complete; the language server fills it from the user's settings.

@@ -66,6 +66,9 @@ struct Case {
     /// The cross-file name the answer uses; retrieval should bring its definition.
     #[serde(default)]
     name: Option<String>,
+    /// The case's language (default Python, as in fim-dev.jsonl).
+    #[serde(default)]
+    language: Option<String>,
     prefix: String,
     suffix: String,
     middle: String,
@@ -129,7 +132,7 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
             text: &text,
             offset: case.prefix.len(),
             path: case.path.as_deref(),
-            language: Some("python"),
+            language: Some(case.language.as_deref().unwrap_or("python")),
             repo_name: None,
         };
         let completion = completer.complete(&request, &options, &cancel)?;
@@ -241,7 +244,7 @@ mod tests {
 
     #[test]
     fn mid_word_cuts_move_half_the_first_word_into_the_prefix() {
-        let mut case = Case { id: String::new(), path: None, repo: None, name: None, prefix: "x\n".into(), suffix: String::new(), middle: "    return x\n".into() };
+        let mut case = Case { id: String::new(), path: None, repo: None, name: None, language: None, prefix: "x\n".into(), suffix: String::new(), middle: "    return x\n".into() };
         assert!(cut_mid_word(&mut case));
         assert_eq!((case.prefix.as_str(), case.middle.as_str()), ("x\n    ret", "urn x\n"));
         let mut short = Case { middle: "    if x:\n".into(), ..case };
