@@ -37,13 +37,18 @@ pub(crate) fn resolve_imports(state: &State, imports: Vec<Import>) -> Vec<Resolv
         if out.iter().any(|r| r.local == import.local) {
             continue;
         }
-        let files = module_files(state, &import.module_paths);
+        let mut files = module_files(state, &import.module_paths);
         if files.is_empty() {
             continue;
         }
         if let Some(member) = &import.member {
             if !defines(state, &files, member) {
-                continue;
+                // Re-exported (`pub use`, `from .sub import *`, `export * from`): the definition
+                // elsewhere, when the name has only one at top level.
+                match sole_top_level(state, member) {
+                    Some(file) => files = vec![file],
+                    None => continue,
+                }
             }
         }
         out.push(ResolvedImport {
@@ -56,12 +61,43 @@ pub(crate) fn resolve_imports(state: &State, imports: Vec<Import>) -> Vec<Resolv
 }
 
 /// The indexed files of the first path that names any: exact paths, `*/suffix` paths and
-/// `/`-ending directories.
+/// `/`-ending directories. When none does, a `*/a/b/c` path may name a package that is the root
+/// itself (a checkout of the package's folder): `b/c`, then `c`, from the root.
 fn module_files(state: &State, paths: &[String]) -> Vec<u32> {
+    let found = first_match(state, paths.iter().map(String::as_str));
+    if !found.is_empty() {
+        return found;
+    }
+    let below_root: Vec<String> = paths
+        .iter()
+        .filter_map(|p| p.strip_prefix("*/"))
+        .flat_map(|suffix| {
+            suffix
+                .match_indices('/')
+                .map(move |(at, _)| &suffix[at + 1..])
+                .filter(move |rest| keeps_module_name(suffix, rest))
+                .map(str::to_string)
+        })
+        .collect();
+    first_match(state, below_root.iter().map(String::as_str))
+}
+
+/// Whether `rest`, a tail of the module path `suffix`, still names the module: `pkg/__init__.py`
+/// cut to `__init__.py` names whatever package the root is, which only an import of a one-part
+/// module (`import pkg`, the root's own package) may mean.
+fn keeps_module_name(suffix: &str, rest: &str) -> bool {
+    const PACKAGE_FILES: &[&str] = &["__init__.py", "mod.rs", "index.ts", "index.tsx", "index.js"];
+    !rest.is_empty()
+        && (rest.contains('/')
+            || !PACKAGE_FILES.contains(&rest)
+            || suffix.matches('/').count() == 1)
+}
+
+fn first_match<'p>(state: &State, paths: impl Iterator<Item = &'p str>) -> Vec<u32> {
     for path in paths {
         let (suffix, any) = match path.strip_prefix("*/") {
             Some(rest) => (rest, true),
-            None => (path.as_str(), false),
+            None => (path, false),
         };
         let mut files: Vec<u32> = if let Some(dir) = suffix.strip_suffix('/') {
             if any {
@@ -85,6 +121,18 @@ fn module_files(state: &State, paths: &[String]) -> Vec<u32> {
         }
     }
     Vec::new()
+}
+
+/// The one file that defines `name` at top level, if exactly one does.
+fn sole_top_level(state: &State, name: &str) -> Option<u32> {
+    let mut files = state
+        .symbols
+        .get(name)?
+        .iter()
+        .filter(|d| d.scope.is_none() && d.kind != SymbolKind::Impl)
+        .map(|d| d.file);
+    let first = files.next()?;
+    files.all(|f| f == first).then_some(first)
 }
 
 /// Whether any of `files` defines `name` (at any scope).

@@ -42,8 +42,8 @@ const MEMBERS_SHARE: f32 = 0.6;
 const IMPORTS_SHARE: f32 = 0.35;
 /// Lines of a long function shown (its signature and the start of its body), so that many fit.
 const LONG_DEFINITION_HEAD: u32 = 6;
-/// Weight of a near name resolved through the file's imports over a bare name match.
-const IMPORTED_BOOST: f32 = 1.5;
+/// Weight of an imported name's whole definition (its signature line is already in an outline).
+const IMPORTED_BODY: f32 = 0.5;
 /// Of the budget, most that one long type's definition (its head and member lines) may take.
 const DEFINITION_SHARE: f32 = 0.3;
 const MAX_SIMILAR: usize = 8;
@@ -390,10 +390,9 @@ impl Index {
                     members_outlines(&state, set, &partial, &mentioned, own, score, &mut outlines);
                 }
             }
+            let mut near = HashMap::new();
             let definitions =
-                definition_candidates(&state, &rel, text, cursor_line, window, &imports);
-            // Imported names used near the cursor come as whole definitions; the rest as signatures.
-            let near: Vec<&str> = definitions.iter().map(|c| c.name.as_str()).collect();
+                definition_candidates(&state, &rel, text, cursor_line, window, &imports, &mut near);
             let mut imported = Vec::new();
             imported_outlines(&state, &imports, &near, &outlines, &mut imported);
             outlines.extend(imported);
@@ -576,6 +575,7 @@ fn definition_candidates(
     cursor_line: u32,
     window: (u32, u32),
     imports: &[ResolvedImport],
+    near_weights: &mut HashMap<String, f32>,
 ) -> Vec<Candidate> {
     let mut out = Vec::new();
     // Name -> (weight, on an import line only, near the cursor): nearer weighs more; import lines a
@@ -611,6 +611,11 @@ fn definition_candidates(
         .map(|(n, (w, i, near))| (n, w, i, near))
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+    for &(name, weight, _, near) in &ranked {
+        if near && imports.iter().any(|i| i.local == name) {
+            near_weights.insert(name.to_string(), weight);
+        }
+    }
     let dir = dir_of(rel);
     let own_id = state.file_id(rel);
     // The cursor's file is in its directory too (when indexed).
@@ -645,14 +650,9 @@ fn definition_candidates(
                 .filter(|d| import.files.contains(&d.file) && d.scope.is_none())
                 .take(1)
             {
-                // What the file imports by name is what it uses: more certain than a name match.
-                out.push(candidate(
-                    state,
-                    member,
-                    def,
-                    true,
-                    IMPORTED_BOOST * weight * kind_weight(def),
-                ));
+                // Its signature is in the imports outline: the body comes when the budget allows.
+                let score = IMPORTED_BODY * weight * kind_weight(def);
+                out.push(candidate(state, member, def, true, score));
             }
             continue;
         }
@@ -864,12 +864,13 @@ fn members_outlines(
     }
 }
 
-/// The signatures of the names the file imports but does not use near the cursor, one outline per
-/// defining file; files whose whole top level a members outline already shows are left out.
+/// The signatures of the names the file imports, one outline per defining file, the names used
+/// nearest the cursor first (in lines and in score); files whose whole top level a members outline
+/// already shows are left out.
 fn imported_outlines(
     state: &State,
     imports: &[ResolvedImport],
-    near: &[&str],
+    near: &HashMap<String, f32>,
     shown: &[Outline],
     out: &mut Vec<Outline>,
 ) {
@@ -877,9 +878,7 @@ fn imported_outlines(
         let Some(member) = &import.member else {
             continue;
         };
-        if near.contains(&member.as_str()) {
-            continue;
-        }
+        let weight = near.get(&import.local).copied().unwrap_or(0.0);
         let Some(defs) = state.symbols.get(member.as_str()) else {
             continue;
         };
@@ -903,7 +902,7 @@ fn imported_outlines(
                     header: None,
                     lines: Vec::new(),
                     reason: Reason::Imports { names: Vec::new() },
-                    score: 0.75,
+                    score: 0.0,
                 });
                 out.len() - 1
             }
@@ -914,9 +913,9 @@ fn imported_outlines(
         };
         if !names.contains(member) {
             names.push(member.clone());
-            outline
-                .lines
-                .push((def.name_line, outline.lines.len() as u32));
+            let rank = ((1.0 - weight) * 1000.0) as u32 * 1000 + outline.lines.len() as u32;
+            outline.lines.push((def.name_line, rank));
+            outline.score = outline.score.max(0.75 + 0.35 * weight);
         }
     }
 }

@@ -537,11 +537,13 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
         .iter()
         .map(|s| format!("{}:{} {}", s.path, s.start_line, s.reason))
         .collect();
-    // The definitions of the names used next to the cursor come first.
+    // The names used next to the cursor come first: the imported one as its signature, the other
+    // as its definition (the imported one's whole definition follows).
     let mut top: Vec<(&str, String)> = snippets[..2]
         .iter()
         .map(|s| match &s.reason {
             Reason::Definition { name, .. } => (s.path.as_str(), name.clone()),
+            Reason::Imports { names } => (s.path.as_str(), format!("imports {}", names.join(","))),
             other => panic!("expected definitions first, got {other}: {summary:#?}"),
         })
         .collect();
@@ -550,7 +552,7 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
         top,
         [
             ("src/config.rs", "Config".to_string()),
-            ("src/config.rs", "parse_config".to_string())
+            ("src/config.rs", "imports parse_config".to_string())
         ]
     );
     assert!(

@@ -248,7 +248,14 @@ fn rust_module_paths(rel: &str, path: &[&str]) -> Vec<String> {
     };
     let tail = rest.join("/");
     if tail.is_empty() {
-        return Vec::new();
+        // `crate::X`, `super::X`, `self::X`: an item of that module's own file.
+        return match base {
+            Some(base) if base == rust_crate_dir(rel) => {
+                vec![join(&base, "lib.rs"), join(&base, "main.rs")]
+            }
+            Some(base) => vec![format!("{base}.rs"), join(&base, "mod.rs")],
+            None => Vec::new(),
+        };
     }
     match base {
         Some(base) => vec![
@@ -608,7 +615,7 @@ mod tests {
 
     #[test]
     fn rust_use_trees_and_mod_declarations() {
-        let text = "mod parse;\nuse crate::store::{Index, dir_of as dir};\nuse super::live::Update;\nuse std::sync::Arc;\n";
+        let text = "mod parse;\nuse crate::store::{Index, dir_of as dir};\nuse super::live::Update;\nuse super::Version;\nuse crate::Error;\nuse std::sync::Arc;\n";
         expect![[r#"
             parse -> crates/index/src/retrieve/parse.rs | crates/index/src/retrieve/parse/mod.rs
             Index -> crates/index/src/store/Index.rs | crates/index/src/store/Index/mod.rs
@@ -617,6 +624,10 @@ mod tests {
             dir -> crates/index/src/store.rs | crates/index/src/store/mod.rs :: dir_of
             Update -> crates/index/src/live/Update.rs | crates/index/src/live/Update/mod.rs
             Update -> crates/index/src/live.rs | crates/index/src/live/mod.rs :: Update
+            Version -> crates/index/src/Version.rs | crates/index/src/Version/mod.rs
+            Version -> crates/index/src/lib.rs | crates/index/src/main.rs :: Version
+            Error -> crates/index/src/Error.rs | crates/index/src/Error/mod.rs
+            Error -> crates/index/src/lib.rs | crates/index/src/main.rs :: Error
             Arc -> crates/index/src/retrieve/std/sync/Arc.rs | crates/index/src/retrieve/std/sync/Arc/mod.rs | */Arc.rs | */Arc/mod.rs
             Arc -> crates/index/src/retrieve/std/sync.rs | crates/index/src/retrieve/std/sync/mod.rs | */sync.rs | */sync/mod.rs :: Arc
         "#]]
