@@ -199,6 +199,15 @@ pub(crate) fn qualified_members(
     };
     let head = qualifier.segments[0].as_str();
     let own = state.file_id(rel);
+    let before = text[..offset.min(text.len())].trim_end_matches(qualifier.partial.as_str());
+    if lang == Language::Rust
+        && matches!(head, "crate" | "super" | "self")
+        && before.ends_with("::")
+    {
+        return rust_path_module(state, rel, &qualifier.segments)
+            .into_iter()
+            .collect();
+    }
     if matches!(head, "self" | "this" | "cls" | "Self") && qualifier.segments.len() == 1 {
         return enclosing_class(state, lang, rel, text, offset, own, imports);
     }
@@ -206,18 +215,70 @@ pub(crate) fn qualified_members(
         return Vec::new();
     };
     for segment in &qualifier.segments[1..] {
-        match type_in(state, &set.files, segment) {
-            Some(files) => {
-                set = MemberSet {
-                    files,
-                    scope: Some(segment.clone()),
-                    label: format!("{}.{segment}", set.label),
-                }
+        let label = format!("{}.{segment}", set.label);
+        set = if let Some(files) = type_in(state, &set.files, segment) {
+            MemberSet {
+                files,
+                scope: Some(segment.clone()),
+                label,
             }
-            None => return Vec::new(),
-        }
+        } else if let Some(file) = submodule(state, &set, segment) {
+            MemberSet {
+                files: vec![file],
+                scope: None,
+                label,
+            }
+        } else {
+            return Vec::new();
+        };
     }
     vec![set]
+}
+
+/// `crate::a::b::`, `super::`, `self::m::`: the module that Rust path names, by the import rules of
+/// a `use` of one of its items.
+fn rust_path_module(state: &State, rel: &str, segments: &[String]) -> Option<MemberSet> {
+    const PROBE: &str = "__hearth_member";
+    let statement = format!("use {}::{PROBE};", segments.join("::"));
+    let import = hearth_syntax::imports(Language::Rust, rel, &statement)
+        .into_iter()
+        .find(|i| i.member.as_deref() == Some(PROBE))?;
+    let files = module_files(state, &import.module_paths);
+    (!files.is_empty()).then(|| MemberSet {
+        files,
+        scope: None,
+        label: segments.join("::"),
+    })
+}
+
+/// `pkg.sub` where `pkg` is a module: the file of its submodule `sub` (`pkg/sub.py`,
+/// `pkg/sub/__init__.py`, `a/sub.rs` beside `a/mod.rs`, `dir/sub.ts` beside `dir/index.ts`).
+fn submodule(state: &State, set: &MemberSet, name: &str) -> Option<u32> {
+    const EXTENSIONS: &[&str] = &["py", "rs", "ts", "tsx", "js"];
+    const PACKAGE_FILES: &[&str] = &["__init__.py", "mod.rs", "index.ts", "index.js"];
+    if set.scope.is_some() {
+        return None;
+    }
+    set.files.iter().find_map(|&file| {
+        let path = state.path(file);
+        let (dir, file_name) = path.rsplit_once('/').unwrap_or(("", path));
+        let stem = file_name.split('.').next().unwrap_or(file_name);
+        let package = match stem {
+            "__init__" | "mod" | "index" | "lib" => dir.to_string(),
+            _ if dir.is_empty() => stem.to_string(),
+            _ => format!("{dir}/{stem}"),
+        };
+        let base = if package.is_empty() {
+            name.to_string()
+        } else {
+            format!("{package}/{name}")
+        };
+        EXTENSIONS
+            .iter()
+            .map(|ext| format!("{base}.{ext}"))
+            .chain(PACKAGE_FILES.iter().map(|f| format!("{base}/{f}")))
+            .find_map(|candidate| state.file_id(&candidate))
+    })
 }
 
 /// What a bare name (`_base`, `Executor`, `Index`) names: an imported module, an imported type, a type

@@ -855,6 +855,7 @@ fn the_qualifier_before_the_cursor_brings_the_members_it_names() {
     );
     base.push_str("class Executor(object):\n    \"\"\"Abstract base.\"\"\"\n\n    def submit(self, fn, /, *args, **kwargs):\n        raise NotImplementedError()\n\n    def map(self, fn, *iterables, timeout=None):\n        return iter([])\n\n    def shutdown(self, wait=True, *, cancel_futures=False):\n        pass\n");
     repo.write("futures/_base.py", &base);
+    repo.write("futures/__init__.py", "from ._base import Executor\n");
     repo.write("futures/process.py", "from . import _base\n\nclass ProcessPoolExecutor(_base.Executor):\n    def submit(self, fn):\n        return None\n");
     repo.write(
         "src/store/mod.rs",
@@ -900,6 +901,14 @@ fn the_qualifier_before_the_cursor_brings_the_members_it_names() {
         bases.1
     );
 
+    let dotted = "import futures._base\n\nclass Pool(futures._base.\n";
+    let got = retrieved(&index, "app.py", dotted, "futures._base.", 358);
+    let members = got
+        .iter()
+        .find(|(_, _, reason)| reason.contains("members of `futures._base`"))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(members.0, "futures/_base.py");
+
     let main = "use crate::store::Index;\n\nfn main() {\n    let index = Index::\n}\n";
     let got = retrieved(&index, "src/main.rs", main, "Index::", 358);
     let members = got
@@ -915,6 +924,14 @@ fn the_qualifier_before_the_cursor_brings_the_members_it_names() {
         "{}",
         members.1
     );
+
+    let path = "fn main() {\n    let index = crate::store::\n}\n";
+    let got = retrieved(&index, "src/main.rs", path, "crate::store::", 358);
+    let members = got
+        .iter()
+        .find(|(_, _, reason)| reason.contains("members of `crate::store`"))
+        .unwrap_or_else(|| panic!("{got:#?}"));
+    assert!(members.1.contains("pub struct Index {"), "{}", members.1);
 
     let app = "import { Component } from './base';\n\nexport class App extends Component {\n  start(): void {\n    this.\n  }\n}\n";
     let got = retrieved(&index, "web/app.ts", app, "this.", 358);
