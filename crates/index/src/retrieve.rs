@@ -35,6 +35,12 @@ const FULL_DEFINITION_LINES: u32 = 12;
 const MAX_EDIT_LINES: u32 = 24;
 /// Longest signature line kept, in bytes.
 const MAX_SIGNATURE_LINE: usize = 160;
+/// Bytes read per wanted line of a definition (the read ends at the definition's end).
+const SPAN_BYTES_PER_LINE: usize = 512;
+/// An outline with more lines than this reads its whole file once.
+const OUTLINE_LINES_PER_READ: usize = 4;
+/// Bytes of the cursor's file scanned for the names it mentions.
+const MENTION_BYTES: usize = 32 << 10;
 /// Most member lines a long type's definition snippet lists.
 const MAX_DEFINITION_MEMBERS: usize = 24;
 /// Shares of the budget one members outline, and one file's imported signatures, may take.
@@ -288,12 +294,42 @@ impl Texts<'_> {
         self.cache.insert(rel.to_string(), Some((text, starts)));
     }
 
-    /// One line, without its newline.
-    fn line(&mut self, rel: &str, line: u32) -> Option<String> {
-        let (text, starts) = self.get(rel)?;
-        let start = *starts.get(line as usize)?;
-        let end = starts.get(line as usize + 1).map_or(text.len(), |e| e - 1);
-        Some(text[start..end.max(start)].trim_end().to_string())
+    /// Lines `first..=last` of the definition at `anchor`: from the file's text when it is at hand,
+    /// else from the definition's span.
+    fn lines_in(
+        &mut self,
+        rel: &str,
+        anchor: Anchor,
+        first: u32,
+        last: u32,
+    ) -> Option<(u32, u32, String)> {
+        if matches!(self.cache.get(rel), Some(Some(_))) {
+            return self.lines(rel, first, last);
+        }
+        let skip = first.checked_sub(anchor.start_line)?;
+        let max_lines = last.checked_sub(anchor.start_line)? + 1;
+        // Lines are rarely longer than this: a long definition costs a short read, not its whole span.
+        let span_end = (anchor.start_byte as usize + max_lines as usize * SPAN_BYTES_PER_LINE)
+            .min(anchor.end_byte as usize);
+        let span = (anchor.start_byte as usize, span_end);
+        let body = self.index.read_span(rel, span.0, span.1, max_lines)?;
+        let picked: Vec<&str> = body.lines().skip(skip as usize).collect();
+        let text = picked.join("\n");
+        let text = text.trim_end();
+        if text.is_empty() {
+            return None;
+        }
+        Some((
+            first,
+            first + text.lines().count().max(1) as u32 - 1,
+            text.to_string(),
+        ))
+    }
+
+    /// One line of the definition at `anchor`, without its newline.
+    fn line_in(&mut self, rel: &str, anchor: Anchor, line: u32) -> Option<String> {
+        let (_, _, text) = self.lines_in(rel, anchor, line, line)?;
+        Some(text.trim_end().to_string())
     }
 
     /// Lines `first..=last` of a file (clamped), or None if it cannot be read.
@@ -314,6 +350,24 @@ impl Texts<'_> {
     }
 }
 
+/// Where a definition's text lies: reading lines of it is one short read, not the whole file.
+#[derive(Clone, Copy, Debug)]
+struct Anchor {
+    start_line: u32,
+    start_byte: u32,
+    end_byte: u32,
+}
+
+impl Anchor {
+    fn of(def: &SymbolEntry) -> Anchor {
+        Anchor {
+            start_line: def.start_line,
+            start_byte: def.start_byte,
+            end_byte: def.end_byte,
+        }
+    }
+}
+
 /// A signature line as outlines show it: the indentation kept, long lines cut at a char boundary.
 fn signature_line(mut line: String) -> String {
     if line.len() > MAX_SIGNATURE_LINE {
@@ -331,9 +385,10 @@ fn signature_line(mut line: String) -> String {
 struct Outline {
     path: Arc<str>,
     /// The type's own header line, shown first (members of a type).
-    header: Option<u32>,
-    /// (line, rank): lower ranks are kept first when the outline does not fit its share.
-    lines: Vec<(u32, u32)>,
+    header: Option<(u32, Anchor)>,
+    /// (line, rank, the definition it is in): lower ranks are kept first when the outline does not
+    /// fit its share.
+    lines: Vec<(u32, u32, Anchor)>,
     reason: Reason,
     score: f32,
 }
@@ -381,7 +436,7 @@ impl Index {
                 let own = (state.file_id(&rel), window);
                 let mut mentioned = HashSet::new();
                 if !sets.is_empty() {
-                    for_each_identifier(text, |_, ident| {
+                    for_each_identifier(mention_window(text, offset), |_, ident| {
                         mentioned.insert(ident);
                     });
                 }
@@ -391,15 +446,19 @@ impl Index {
                 }
             }
             let mut near = HashMap::new();
-            let definitions =
+            let mut definitions =
                 definition_candidates(&state, &rel, text, cursor_line, window, &imports, &mut near);
+            definitions.sort_by(|a, b| b.score.total_cmp(&a.score));
+            definitions.truncate(MAX_DEFINITION_READS);
+            for candidate in &mut definitions {
+                candidate.member_lines = member_lines(&state, candidate);
+            }
             let mut imported = Vec::new();
             imported_outlines(&state, &imports, &near, &outlines, &mut imported);
             outlines.extend(imported);
             let edits: Vec<RecentEdit> = state.recent_edits.iter().cloned().collect();
             (definitions, edits, outlines)
         };
-        texts.insert(&rel, Arc::from(text));
         let mut candidates = Vec::new();
         for outline in outlines {
             let share = match outline.reason {
@@ -411,9 +470,6 @@ impl Index {
                 candidates.push(snippet);
             }
         }
-        let mut definitions = definitions;
-        definitions.sort_by(|a, b| b.score.total_cmp(&a.score));
-        definitions.truncate(MAX_DEFINITION_READS);
         for candidate in definitions {
             let cap = (request.budget_tokens as f32 * DEFINITION_SHARE) as usize;
             if let Some(snippet) =
@@ -555,6 +611,14 @@ impl Index {
     }
 }
 
+/// The part of the cursor's file whose names count as mentioned (members it uses rank first):
+/// at most `MENTION_BYTES` before the cursor and a quarter of that after, at char boundaries.
+fn mention_window(text: &str, offset: usize) -> &str {
+    let start = floor_char_boundary(text, offset.saturating_sub(MENTION_BYTES));
+    let end = floor_char_boundary(text, offset + MENTION_BYTES / 4);
+    &text[start..end.max(start)]
+}
+
 /// A definition worth showing, resolved out of the symbol table.
 struct Candidate {
     name: String,
@@ -562,8 +626,9 @@ struct Candidate {
     def: SymbolEntry,
     imported: bool,
     score: f32,
-    /// For a type: the lines its members are named on, shown when the whole body does not fit.
-    member_lines: Vec<u32>,
+    /// For a long type: the lines its members are named on, shown as the whole body does not fit
+    /// (filled in for the candidates that are rendered).
+    member_lines: Vec<(u32, Anchor)>,
 }
 
 /// Definitions worth showing, best names first. A name the file imports resolves to the import's
@@ -694,29 +759,32 @@ fn candidate(
     imported: bool,
     score: f32,
 ) -> Candidate {
-    let long = def.end_line - def.start_line + 1 > FULL_DEFINITION_LINES;
-    let member_lines = if long && resolve::is_type(def.kind) {
-        state
-            .file_symbols(def.file)
-            .into_iter()
-            .filter(|(_, d)| {
-                d.scope
-                    .as_deref()
-                    .is_some_and(|s| resolve::scope_is(s, name))
-            })
-            .map(|(_, d)| d.name_line)
-            .collect()
-    } else {
-        Vec::new()
-    };
     Candidate {
         name: name.to_string(),
         path: state.path(def.file).clone(),
         def: def.clone(),
         imported,
         score,
-        member_lines,
+        member_lines: Vec::new(),
     }
+}
+
+/// The lines a long type's members are named on, in file order.
+fn member_lines(state: &State, candidate: &Candidate) -> Vec<(u32, Anchor)> {
+    let def = &candidate.def;
+    if def.end_line - def.start_line + 1 <= FULL_DEFINITION_LINES || !resolve::is_type(def.kind) {
+        return Vec::new();
+    }
+    state
+        .file_symbols(def.file)
+        .into_iter()
+        .filter(|(_, d)| {
+            d.scope
+                .as_deref()
+                .is_some_and(|s| resolve::scope_is(s, &candidate.name))
+        })
+        .map(|(_, d)| (d.name_line, Anchor::of(d)))
+        .collect()
 }
 
 /// A definition as a snippet: the whole of it when short; else its head, and for a type the
@@ -737,8 +805,9 @@ fn render_definition(
     } = candidate;
     let reason = Reason::Definition { name, imported };
     let (start, end) = (def.start_line, def.end_line);
+    let anchor = Anchor::of(&def);
     if end - start < FULL_DEFINITION_LINES {
-        let (start_line, end_line, text) = texts.lines(&path, start, end)?;
+        let (start_line, end_line, text) = texts.lines_in(&path, anchor, start, end)?;
         return Some(Snippet {
             path: path.to_string(),
             start_line,
@@ -755,17 +824,17 @@ fn render_definition(
     } else {
         head_end
     };
-    let (start_line, mut end_line, mut text) = texts.lines(&path, start, head_end)?;
+    let (start_line, mut end_line, mut text) = texts.lines_in(&path, anchor, start, head_end)?;
     let indent = |line: &str| line.len() - line.trim_start().len();
     let body_indent = " ".repeat(text.lines().next().map_or(0, indent) + 4);
     let mut last = end_line;
     let mut used = count_tokens(&text);
-    for line in member_lines
+    for (line, member_anchor) in member_lines
         .into_iter()
-        .filter(|&l| l > head_end)
+        .filter(|&(l, _)| l > head_end)
         .take(MAX_DEFINITION_MEMBERS)
     {
-        let Some(member) = texts.line(&path, line) else {
+        let Some(member) = texts.line_in(&path, member_anchor, line) else {
             continue;
         };
         used += count_tokens(&member) + 1;
@@ -783,7 +852,7 @@ fn render_definition(
     if last < end {
         text.push_str(&format!("\n{body_indent}…"));
         if let Some(closing) = texts
-            .line(&path, end)
+            .line_in(&path, anchor, end)
             .filter(|l| matches!(l.trim(), "}" | "};"))
         {
             text.push('\n');
@@ -826,7 +895,7 @@ fn members_outlines(
                         && resolve::is_type(def.kind)
                         && (header.is_none() || def.kind != Impl)
                     {
-                        header = Some(def.name_line);
+                        header = Some((def.name_line, Anchor::of(def)));
                     }
                     false
                 }
@@ -847,7 +916,7 @@ fn members_outlines(
                 | (unmentioned as u32) << 2
                 | (private as u32) << 1
                 | minor as u32;
-            lines.push((def.name_line, tier << 20 | order as u32));
+            lines.push((def.name_line, tier << 20 | order as u32, Anchor::of(def)));
         }
         if lines.is_empty() {
             continue;
@@ -914,7 +983,7 @@ fn imported_outlines(
         if !names.contains(member) {
             names.push(member.clone());
             let rank = ((1.0 - weight) * 1000.0) as u32 * 1000 + outline.lines.len() as u32;
-            outline.lines.push((def.name_line, rank));
+            outline.lines.push((def.name_line, rank, Anchor::of(def)));
             outline.score = outline.score.max(0.75 + 0.35 * weight);
         }
     }
@@ -934,19 +1003,24 @@ fn render_outline(
         reason,
         score,
     } = outline;
-    lines.sort_by_key(|&(line, rank)| (rank, line));
+    lines.sort_by_key(|&(line, rank, _)| (rank, line));
+    if lines.len() > OUTLINE_LINES_PER_READ {
+        texts.get(&path); // one read of the file for many lines, not a read each
+    }
     let mut kept: Vec<(u32, String)> = Vec::new();
     let mut used = count_tokens(&format!("// {path}:1\n"));
-    if let Some(line) = header.and_then(|h| texts.line(&path, h).map(|t| (h, t))) {
-        used += count_tokens(&line.1) + 1;
-        kept.push(line);
+    if let Some((line, anchor)) = header {
+        if let Some(text) = texts.line_in(&path, anchor, line) {
+            used += count_tokens(&text) + 1;
+            kept.push((line, text));
+        }
     }
     let first_member = kept.len();
-    for (line, _) in lines {
+    for (line, _, anchor) in lines {
         if kept.iter().any(|(l, _)| *l == line) {
             continue;
         }
-        let Some(text) = texts.line(&path, line) else {
+        let Some(text) = texts.line_in(&path, anchor, line) else {
             continue;
         };
         let text = signature_line(text);
