@@ -772,7 +772,7 @@ fn candidate(
 /// The lines a long type's members are named on, in file order.
 fn member_lines(state: &State, candidate: &Candidate) -> Vec<(u32, Anchor)> {
     let def = &candidate.def;
-    if def.end_line - def.start_line + 1 <= FULL_DEFINITION_LINES || !resolve::is_type(def.kind) {
+    if def.end_line - def.start_line < FULL_DEFINITION_LINES || !resolve::is_type(def.kind) {
         return Vec::new();
     }
     state
