@@ -322,6 +322,35 @@ fn one_line(err: &Error) -> String {
     text.replace('\n', " ")
 }
 
+/// Token ids of a rendered chat prompt: the template's own text with its special tokens as ids
+/// (`<|im_start|>`), and each of `content` (what the user or a file supplied) as plain text, so that
+/// code which spells a special token cannot open a turn. A content string the rendering does not
+/// hold verbatim (a template that rewrote it) is matched by its trimmed text; failing that, the
+/// rendering is encoded as a whole.
+pub fn encode_rendered(tokenizer: &hearth_model::Tokenizer, rendered: &str, content: &[&str]) -> Vec<u32> {
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut from = 0;
+    for c in content {
+        let found = [*c, c.trim()].into_iter().filter(|s| !s.is_empty()).find_map(|s| rendered[from..].find(s).map(|at| (from + at, s.len())));
+        match found {
+            Some((at, len)) => {
+                spans.push((at, at + len));
+                from = at + len;
+            }
+            None => tracing::debug!("a chat template changed a message's text; encoding its rendering whole"),
+        }
+    }
+    let mut ids = Vec::new();
+    let mut at = 0;
+    for (start, end) in spans {
+        ids.extend(tokenizer.encode_special(&rendered[at..start]));
+        ids.extend(tokenizer.encode(&rendered[start..end]));
+        at = end;
+    }
+    ids.extend(tokenizer.encode_special(&rendered[at..]));
+    ids
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,33 +465,4 @@ mod tests {
             r#"[{"role": "assistant", "content": "", "reasoning_content": "hm", "thinking": "hm", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": {"z": 1, "a": [true]}}}]}]"#
         );
     }
-}
-
-/// Token ids of a rendered chat prompt: the template's own text with its special tokens as ids
-/// (`<|im_start|>`), and each of `content` (what the user or a file supplied) as plain text, so that
-/// code which spells a special token cannot open a turn. A content string the rendering does not
-/// hold verbatim (a template that rewrote it) is matched by its trimmed text; failing that, the
-/// rendering is encoded as a whole.
-pub fn encode_rendered(tokenizer: &hearth_model::Tokenizer, rendered: &str, content: &[&str]) -> Vec<u32> {
-    let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut from = 0;
-    for c in content {
-        let found = [*c, c.trim()].into_iter().filter(|s| !s.is_empty()).find_map(|s| rendered[from..].find(s).map(|at| (from + at, s.len())));
-        match found {
-            Some((at, len)) => {
-                spans.push((at, at + len));
-                from = at + len;
-            }
-            None => tracing::debug!("a chat template changed a message's text; encoding its rendering whole"),
-        }
-    }
-    let mut ids = Vec::new();
-    let mut at = 0;
-    for (start, end) in spans {
-        ids.extend(tokenizer.encode_special(&rendered[at..start]));
-        ids.extend(tokenizer.encode(&rendered[start..end]));
-        at = end;
-    }
-    ids.extend(tokenizer.encode_special(&rendered[at..]));
-    ids
 }
