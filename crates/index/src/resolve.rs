@@ -2,9 +2,9 @@
 //! qualifier before the cursor (`mod.`, `Type::`, `self.`) resolved to the module or type whose members
 //! it names. The language rules live in `hearth_syntax::imports`; this only looks them up.
 
-use hearth_syntax::{Import, Language, SymbolKind};
+use hearth_syntax::{Import, Language, Qualifier, SymbolKind};
 
-use crate::store::State;
+use crate::store::{dir_of, file_name, State};
 
 /// An import whose module is in the index.
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub(crate) struct MemberSet {
 
 /// Most files one module or type may spread over (a Go package, a Rust type's impl blocks).
 const MAX_FILES: usize = 4;
+/// The files that are a package's own module (`pkg/__init__.py` is `pkg`).
+const PACKAGE_FILES: &[&str] = &["__init__.py", "mod.rs", "index.ts", "index.tsx", "index.js"];
 
 /// The file's imports whose module is indexed; of the alternatives for one name (`from . import m` is
 /// the file `m.py` or a member `m` of `__init__.py`), the first that resolves.
@@ -86,7 +88,6 @@ fn module_files(state: &State, paths: &[String]) -> Vec<u32> {
 /// cut to `__init__.py` names whatever package the root is, which only an import of a one-part
 /// module (`import pkg`, the root's own package) may mean.
 fn keeps_module_name(suffix: &str, rest: &str) -> bool {
-    const PACKAGE_FILES: &[&str] = &["__init__.py", "mod.rs", "index.ts", "index.tsx", "index.js"];
     !rest.is_empty()
         && (rest.contains('/')
             || !PACKAGE_FILES.contains(&rest)
@@ -102,9 +103,7 @@ fn first_match<'p>(state: &State, paths: impl Iterator<Item = &'p str>) -> Vec<u
         let mut files: Vec<u32> = if let Some(dir) = suffix.strip_suffix('/') {
             if any {
                 state
-                    .dirs_ending_with(dir)
-                    .into_iter()
-                    .next()
+                    .dir_ending_with(dir)
                     .map(<[u32]>::to_vec)
                     .unwrap_or_default()
             } else {
@@ -172,19 +171,19 @@ fn type_in(state: &State, files: &[u32], name: &str) -> Option<Vec<u32>> {
 /// The files anywhere in the index that define the type `name`, the cursor's directory first.
 fn type_anywhere(state: &State, rel: &str, name: &str) -> Option<Vec<u32>> {
     let defs = state.symbols.get(name)?;
-    let dir = crate::store::dir_of(rel);
+    let dir = dir_of(rel);
     let mut files: Vec<u32> = defs
         .iter()
         .filter(|d| is_type(d.kind))
         .map(|d| d.file)
         .collect();
-    files.sort_by_key(|&f| (crate::store::dir_of(state.path(f)) != dir, f));
+    files.sort_by_key(|&f| (dir_of(state.path(f)) != dir, f));
     files.dedup();
     files.truncate(MAX_FILES);
     (!files.is_empty()).then_some(files)
 }
 
-/// The member sets the qualifier before `offset` names, most specific first: `mod.` gives the module,
+/// The member sets `qualifier` (the one before `offset`) names, most specific first: `mod.` gives the module,
 /// `mod.Type.` or `Type::` a type, and `self.`/`this.` the enclosing class followed by its bases.
 pub(crate) fn qualified_members(
     state: &State,
@@ -192,11 +191,9 @@ pub(crate) fn qualified_members(
     rel: &str,
     text: &str,
     offset: usize,
+    qualifier: &Qualifier,
     imports: &[ResolvedImport],
 ) -> Vec<MemberSet> {
-    let Some(qualifier) = hearth_syntax::qualifier_before(lang, text, offset) else {
-        return Vec::new();
-    };
     let head = qualifier.segments[0].as_str();
     let own = state.file_id(rel);
     let before = text[..offset.min(text.len())].trim_end_matches(qualifier.partial.as_str());
@@ -255,13 +252,12 @@ fn rust_path_module(state: &State, rel: &str, segments: &[String]) -> Option<Mem
 /// `pkg/sub/__init__.py`, `a/sub.rs` beside `a/mod.rs`, `dir/sub.ts` beside `dir/index.ts`).
 fn submodule(state: &State, set: &MemberSet, name: &str) -> Option<u32> {
     const EXTENSIONS: &[&str] = &["py", "rs", "ts", "tsx", "js"];
-    const PACKAGE_FILES: &[&str] = &["__init__.py", "mod.rs", "index.ts", "index.js"];
     if set.scope.is_some() {
         return None;
     }
     set.files.iter().find_map(|&file| {
         let path = state.path(file);
-        let (dir, file_name) = path.rsplit_once('/').unwrap_or(("", path));
+        let (dir, file_name) = (dir_of(path), file_name(path));
         let stem = file_name.split('.').next().unwrap_or(file_name);
         let package = match stem {
             "__init__" | "mod" | "index" | "lib" => dir.to_string(),

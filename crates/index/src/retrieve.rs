@@ -328,8 +328,8 @@ impl Texts<'_> {
 
     /// One line of the definition at `anchor`, without its newline.
     fn line_in(&mut self, rel: &str, anchor: Anchor, line: u32) -> Option<String> {
-        let (_, _, text) = self.lines_in(rel, anchor, line, line)?;
-        Some(text.trim_end().to_string())
+        self.lines_in(rel, anchor, line, line)
+            .map(|(_, _, text)| text)
     }
 
     /// Lines `first..=last` of a file (clamped), or None if it cannot be read.
@@ -428,11 +428,14 @@ impl Index {
             let state = self.read_state();
             let imports = resolve::resolve_imports(&state, imports);
             let mut outlines = Vec::new();
-            if let Some(lang) = lang {
-                let partial = hearth_syntax::qualifier_before(lang, text, offset)
-                    .map(|q| q.partial)
-                    .unwrap_or_default();
-                let sets = resolve::qualified_members(&state, lang, &rel, text, offset, &imports);
+            let qualifier = lang.and_then(|lang| {
+                hearth_syntax::qualifier_before(lang, text, offset).map(|q| (lang, q))
+            });
+            if let Some((lang, qualifier)) = qualifier {
+                let partial = qualifier.partial.as_str();
+                let sets = resolve::qualified_members(
+                    &state, lang, &rel, text, offset, &qualifier, &imports,
+                );
                 let own = (state.file_id(&rel), window);
                 let mut mentioned = HashSet::new();
                 if !sets.is_empty() {
@@ -442,7 +445,7 @@ impl Index {
                 }
                 for (rank, set) in sets.iter().enumerate() {
                     let score = 1.3 - 0.1 * rank as f32;
-                    members_outlines(&state, set, &partial, &mentioned, own, score, &mut outlines);
+                    members_outlines(&state, set, partial, &mentioned, own, score, &mut outlines);
                 }
             }
             let mut near = HashMap::new();
@@ -908,8 +911,8 @@ fn members_outlines(
             }
             let misses_partial = !name.starts_with(partial);
             let unmentioned = !mentioned.contains(&*name);
-            let private = name.starts_with('_')
-                && !(name.starts_with("__") && name.ends_with("__") && &*name == "__init__");
+            // `__init__` is how a class is used; other dunders and `_names` are private.
+            let private = name.starts_with('_') && &*name != "__init__";
             let minor = matches!(def.kind, Constant | Variable)
                 || (set.scope.is_none() && def.kind == Field);
             let tier = (misses_partial as u32) << 3

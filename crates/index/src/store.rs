@@ -247,16 +247,17 @@ impl State {
             .collect()
     }
 
-    /// The directories that end in `suffix` at a `/` boundary (or are it), with their files.
-    pub fn dirs_ending_with(&self, suffix: &str) -> Vec<&[u32]> {
+    /// The files of the directory that ends in `suffix` at a `/` boundary (or is it); of several,
+    /// the one nearest the root, then the first by name.
+    pub fn dir_ending_with(&self, suffix: &str) -> Option<&[u32]> {
         self.dirs
             .iter()
             .filter(|(dir, _)| {
                 dir.strip_suffix(suffix)
                     .is_some_and(|head| head.is_empty() || head.ends_with('/'))
             })
+            .min_by_key(|(dir, _)| (dir.len(), dir.as_str()))
             .map(|(_, ids)| ids.as_slice())
-            .collect()
     }
 
     /// The definitions in one file, in file order.
