@@ -1,20 +1,18 @@
 //! `hearth eval fim`: fill-in-the-middle quality and latency on a JSONL file of cases, through the same
 //! completion path as the server, with the prompt protocol of `../shared/eval/README.md`.
 
+use std::collections::HashMap;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
 use hearth_assist::completion::metrics::{edit_similarity, percentile};
-use hearth_assist::completion::{BudgetPolicy, CompletionRequest};
+use hearth_assist::completion::{BudgetPolicy, CompletionRequest, ContextSource};
 use hearth_base::CancelToken;
+use serde::de::DeserializeOwned;
 use serde::Deserialize;
-
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use hearth_assist::completion::ContextSource;
 
 use super::context::IndexContext;
 use super::ModelArgs;
@@ -74,23 +72,45 @@ struct Case {
     middle: String,
 }
 
-pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
-    let file = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file.display()))?;
+/// The cases of a JSONL file (blank lines skipped), without those `keep` refuses, at most `limit`.
+pub(super) fn read_cases<T: DeserializeOwned>(file: &Path, limit: Option<usize>, mut keep: impl FnMut(&mut T) -> bool) -> anyhow::Result<Vec<T>> {
+    let reader = std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
     let mut cases = Vec::new();
-    for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
+    for (i, line) in reader.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
         }
-        let mut case: Case = serde_json::from_str(&line).with_context(|| format!("{}:{}", args.file.display(), i + 1))?;
-        if args.cut_mid_word && !cut_mid_word(&mut case) {
+        let mut case: T = serde_json::from_str(&line).with_context(|| format!("{}:{}", file.display(), i + 1))?;
+        if !keep(&mut case) {
             continue;
         }
         cases.push(case);
-        if args.limit.is_some_and(|n| cases.len() >= n) {
+        if limit.is_some_and(|n| cases.len() >= n) {
             break;
         }
     }
+    Ok(cases)
+}
+
+/// The indexes of the repositories that cases come from, each opened (and brought up to date) once.
+#[derive(Default)]
+pub(super) struct RepoIndexes(HashMap<PathBuf, Arc<dyn ContextSource>>);
+
+impl RepoIndexes {
+    pub(super) fn get(&mut self, repo: &Path) -> anyhow::Result<Arc<dyn ContextSource>> {
+        if let Some(source) = self.0.get(repo) {
+            return Ok(source.clone());
+        }
+        eprintln!("indexing {}", repo.display());
+        let source = IndexContext::open(repo, Default::default(), &mut |_, _| {}).with_context(|| format!("indexing {}", repo.display()))?.shared();
+        self.0.insert(repo.to_path_buf(), source.clone());
+        Ok(source)
+    }
+}
+
+pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
+    let cases: Vec<Case> = read_cases(&args.file, args.limit, |case| !args.cut_mid_word || cut_mid_word(case))?;
     let (completer, mut options) = args.model.load()?;
     options.multiline = false;
     options.max_tokens = args.max_tokens;
@@ -102,7 +122,7 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
     let retrieval = args.context || args.repo.is_some();
     options.retrieval = retrieval;
     let cancel = CancelToken::new();
-    let mut indexes: HashMap<PathBuf, Arc<dyn ContextSource>> = HashMap::new();
+    let mut indexes = RepoIndexes::default();
     let mut current_repo: Option<PathBuf> = None;
     let (mut recall_hits, mut recall_cases) = (0usize, 0usize);
 
@@ -114,16 +134,7 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         if retrieval {
             let repo = case.repo.clone().or_else(|| args.repo.clone()).context("--context needs cases with `repo` or --repo")?;
             if current_repo.as_ref() != Some(&repo) {
-                let source = match indexes.get(&repo) {
-                    Some(s) => s.clone(),
-                    None => {
-                        eprintln!("indexing {}", repo.display());
-                        let source = IndexContext::open(&repo, Default::default(), &mut |_, _| {})?.shared();
-                        indexes.insert(repo.clone(), source.clone());
-                        source
-                    }
-                };
-                completer.set_context_source(Some(source));
+                completer.set_context_source(Some(indexes.get(&repo)?));
                 current_repo = Some(repo);
             }
         }

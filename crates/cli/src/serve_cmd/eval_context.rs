@@ -1,18 +1,16 @@
 //! `hearth eval context`: whether the context a prompt carries holds the definition a cross-file case
 //! needs, per language and prompt budget, with the tokens it takes and retrieval latency.
 
-use std::collections::{BTreeMap, HashMap};
-use std::io::BufRead;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
 use hearth_assist::completion::metrics::percentile;
-use hearth_assist::completion::{CompletionRequest, ContextSource, Snippet};
+use hearth_assist::completion::{CompletionRequest, Snippet};
 use serde::Deserialize;
 
-use super::context::IndexContext;
+use super::eval::{read_cases, RepoIndexes};
 use super::ModelArgs;
 
 #[derive(Args)]
@@ -63,40 +61,18 @@ struct Tally {
 }
 
 pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
-    let mut cases = Vec::new();
+    let mut cases: Vec<Case> = Vec::new();
     for file in &args.files {
-        let reader = std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
-        let before = cases.len();
-        for (i, line) in reader.lines().enumerate() {
-            let line = line?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            cases.push(serde_json::from_str::<Case>(&line).with_context(|| format!("{}:{}", file.display(), i + 1))?);
-            if args.limit.is_some_and(|n| cases.len() - before >= n) {
-                break;
-            }
-        }
+        cases.extend(read_cases(file, args.limit, |_: &mut Case| true)?);
     }
     let (completer, mut options) = args.model.load()?;
     options.retrieval = true;
     options.multiline = false;
-    let mut indexes: HashMap<PathBuf, Arc<dyn ContextSource>> = HashMap::new();
+    let mut indexes = RepoIndexes::default();
     let mut tallies: BTreeMap<(String, usize), Tally> = BTreeMap::new();
     let mut misses = Vec::new();
     for case in &cases {
-        let source = match indexes.get(&case.repo) {
-            Some(source) => source.clone(),
-            None => {
-                eprintln!("indexing {}", case.repo.display());
-                let source = IndexContext::open(&case.repo, Default::default(), &mut |_, _| {})
-                    .with_context(|| format!("indexing {} for {}", case.repo.display(), case.id))?
-                    .shared();
-                indexes.insert(case.repo.clone(), source.clone());
-                source
-            }
-        };
-        completer.set_context_source(Some(source));
+        completer.set_context_source(Some(indexes.get(&case.repo).with_context(|| format!("case {}", case.id))?));
         let gold = gold_line(case)?;
         // The line being typed is not there yet: its name must not leak into retrieval.
         let text = format!("{}{}", case.prefix, case.suffix);
