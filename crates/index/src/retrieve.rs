@@ -15,7 +15,7 @@ use crate::schema::SegmentColumns;
 use hearth_syntax::Language;
 
 use crate::resolve::{self, MemberSet, ResolvedImport};
-use crate::store::{dir_of, Index, RecentEdit, State, SymbolEntry};
+use crate::store::{dir_of, Index, OpenFiles, RecentEdit, State, SymbolEntry};
 use crate::tokenizer::for_each_identifier;
 use crate::walk::floor_char_boundary;
 use crate::IndexError;
@@ -272,6 +272,7 @@ type LinedText = (Arc<str>, Vec<usize>);
 struct Texts<'i> {
     index: &'i Index,
     cache: HashMap<String, Option<LinedText>>,
+    files: OpenFiles,
 }
 
 impl Texts<'_> {
@@ -312,7 +313,9 @@ impl Texts<'_> {
         let span_end = (anchor.start_byte as usize + max_lines as usize * SPAN_BYTES_PER_LINE)
             .min(anchor.end_byte as usize);
         let span = (anchor.start_byte as usize, span_end);
-        let body = self.index.read_span(rel, span.0, span.1, max_lines)?;
+        let body = self
+            .index
+            .read_span(rel, span.0, span.1, max_lines, &mut self.files)?;
         let picked: Vec<&str> = body.lines().skip(skip as usize).collect();
         let text = picked.join("\n");
         let text = text.trim_end();
@@ -421,6 +424,7 @@ impl Index {
         let mut texts = Texts {
             index: self,
             cache: HashMap::new(),
+            files: OpenFiles::default(),
         };
 
         // Decide under the state lock; read texts after it (text reads take the lock themselves).
@@ -482,7 +486,14 @@ impl Index {
             }
         }
         recent_edits(&edits, &rel, window, &mut texts, &mut candidates);
-        self.similar(&rel, text, cursor_line, window, &mut candidates)?;
+        self.similar(
+            &rel,
+            text,
+            cursor_line,
+            window,
+            &mut texts.files,
+            &mut candidates,
+        )?;
         {
             let state = self.read_state();
             for snippet in &mut candidates {
@@ -506,6 +517,7 @@ impl Index {
         text: &str,
         cursor_line: u32,
         window: (u32, u32),
+        files: &mut OpenFiles,
         out: &mut Vec<Snippet>,
     ) -> Result<(), IndexError> {
         let searcher = self.reader.searcher();
@@ -588,6 +600,7 @@ impl Index {
                         chunk.start_byte as usize,
                         chunk.end_byte as usize,
                         MAX_CHUNK_LINES,
+                        files,
                     )
                     .map(|body| {
                         let last = start + body.lines().count().max(1) as u32 - 1;

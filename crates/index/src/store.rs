@@ -205,6 +205,9 @@ pub(crate) struct State {
     dirs: FastMap<String, Vec<u32>>,
     /// File ids per file name (`mod.rs`, `_base.py`): import resolution's suffix lookup.
     names: FastMap<String, Vec<u32>>,
+    /// File ids per last two path components (`futures/_base.py`): the same lookup for suffixes
+    /// of a common name (`pkg/__init__.py`), without scanning every `__init__.py`.
+    tails: FastMap<String, Vec<u32>>,
     pub symbols: FastMap<Arc<str>, Definitions>,
     pub overlays: HashMap<String, Arc<str>>,
     pub recent_edits: VecDeque<RecentEdit>,
@@ -233,8 +236,12 @@ impl State {
 
     /// The ids of the indexed files whose path ends in `suffix` at a `/` boundary (or is it).
     pub fn files_ending_with(&self, suffix: &str) -> Vec<u32> {
-        let name = suffix.rsplit('/').next().unwrap_or(suffix);
-        let Some(ids) = self.names.get(name) else {
+        let ids = if suffix.contains('/') {
+            self.tails.get(tail_of(suffix))
+        } else {
+            self.names.get(suffix)
+        };
+        let Some(ids) = ids else {
             return Vec::new();
         };
         ids.iter()
@@ -292,10 +299,15 @@ impl State {
             }
         }
         self.paths[entry.id as usize] = None;
-        if let Some(ids) = self.names.get_mut(file_name(rel)) {
-            ids.retain(|&id| id != entry.id);
-            if ids.is_empty() {
-                self.names.remove(file_name(rel));
+        for (map, key) in [
+            (&mut self.names, file_name(rel)),
+            (&mut self.tails, tail_of(rel)),
+        ] {
+            if let Some(ids) = map.get_mut(key) {
+                ids.retain(|&id| id != entry.id);
+                if ids.is_empty() {
+                    map.remove(key);
+                }
             }
         }
         if let Some(ids) = self.dirs.get_mut(dir_of(rel)) {
@@ -335,6 +347,10 @@ impl State {
             .entry(file_name(rel).to_string())
             .or_default()
             .push(entry.id);
+        self.tails
+            .entry(tail_of(rel).to_string())
+            .or_default()
+            .push(entry.id);
         let mut defined: Vec<Arc<str>> = Vec::with_capacity(symbols.len());
         for (name, mut symbol) in symbols {
             symbol.file = entry.id;
@@ -356,6 +372,28 @@ impl State {
 /// The last component of a root-relative path.
 pub(crate) fn file_name(rel: &str) -> &str {
     rel.rsplit_once('/').map_or(rel, |(_, name)| name)
+}
+
+/// Files opened for span reads during one retrieval: a file read at several spans is opened once.
+#[derive(Default)]
+pub(crate) struct OpenFiles(HashMap<String, Option<std::fs::File>>);
+
+impl OpenFiles {
+    fn open(&mut self, root: &Path, rel: &str) -> Option<&std::fs::File> {
+        if !self.0.contains_key(rel) {
+            let file = std::fs::File::open(root.join(rel)).ok();
+            self.0.insert(rel.to_string(), file);
+        }
+        self.0.get(rel)?.as_ref()
+    }
+}
+
+/// The last two components of a root-relative path (the whole path if it has fewer).
+fn tail_of(rel: &str) -> &str {
+    match rel.rmatch_indices('/').nth(1) {
+        Some((at, _)) => &rel[at + 1..],
+        None => rel,
+    }
 }
 
 /// The directory part of a root-relative path ("" for a file at the root).
@@ -1136,6 +1174,7 @@ impl Index {
         start: usize,
         end: usize,
         max_lines: u32,
+        files: &mut OpenFiles,
     ) -> Option<String> {
         const MAX_SPAN_BYTES: usize = 16 << 10;
         let end = end.min(start + MAX_SPAN_BYTES);
@@ -1144,7 +1183,7 @@ impl Index {
             Some(text) => text.as_bytes().get(start..end.min(text.len()))?.to_vec(),
             None => {
                 use std::io::{Read, Seek, SeekFrom};
-                let mut file = std::fs::File::open(self.root.join(rel)).ok()?;
+                let mut file = files.open(&self.root, rel)?;
                 file.seek(SeekFrom::Start(start as u64)).ok()?;
                 let mut bytes = Vec::with_capacity(end.saturating_sub(start));
                 file.take(end.saturating_sub(start) as u64)
@@ -1628,7 +1667,52 @@ fn prepare_text(
 
 #[cfg(test)]
 mod tests {
-    use super::changed_lines;
+    use super::{changed_lines, tail_of, FileEntry, State};
+
+    #[test]
+    fn files_ending_with_matches_whole_components_by_name_and_by_tail() {
+        let mut state = State::default();
+        for rel in [
+            "__init__.py",
+            "a/__init__.py",
+            "x/a/__init__.py",
+            "xa/__init__.py",
+            "b/c.py",
+        ] {
+            let entry = FileEntry {
+                id: 0,
+                lang: hearth_syntax::Language::Python,
+                hash: 0,
+                size: 0,
+                mtime_ns: 0,
+                defined: Box::new([]),
+            };
+            state.insert_file(rel, entry, Vec::new());
+        }
+        let paths = |state: &State, suffix: &str| {
+            let mut found: Vec<String> = state
+                .files_ending_with(suffix)
+                .into_iter()
+                .map(|id| state.path(id).to_string())
+                .collect();
+            found.sort();
+            found
+        };
+        assert_eq!(
+            paths(&state, "a/__init__.py"),
+            ["a/__init__.py", "x/a/__init__.py"]
+        );
+        assert_eq!(paths(&state, "x/a/__init__.py"), ["x/a/__init__.py"]);
+        assert_eq!(paths(&state, "__init__.py").len(), 4);
+        assert_eq!(paths(&state, "c.py"), ["b/c.py"]);
+        assert!(paths(&state, "q/c.py").is_empty());
+        state.remove_file("x/a/__init__.py");
+        assert_eq!(paths(&state, "a/__init__.py"), ["a/__init__.py"]);
+        assert_eq!(
+            (tail_of("a/b/c.py"), tail_of("b/c.py"), tail_of("c.py")),
+            ("b/c.py", "b/c.py", "c.py")
+        );
+    }
 
     #[test]
     fn changed_lines_spans_the_edit_in_the_new_text() {
