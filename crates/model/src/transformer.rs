@@ -5,7 +5,9 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor};
 
 use crate::kv_cache::KvCache;
+use crate::gelu;
 use crate::matvec;
+use crate::qgemm;
 use crate::weights::WeightSource;
 use crate::{ModelError, Result};
 
@@ -345,8 +347,14 @@ impl Mlp {
         match self {
             Mlp::Gated { gate, up, down, gelu } => {
                 let g = gate.forward(x)?;
+                let u = up.forward(x)?;
+                if *gelu {
+                    if let Some(h) = gelu::gated(&g, &u)? {
+                        return down.forward(&h);
+                    }
+                }
                 let g = if *gelu { g.gelu()? } else { g.silu()? };
-                down.forward(&(g * up.forward(x)?)?)
+                down.forward(&(g * u)?)
             }
             Mlp::Gelu { fc, proj } => proj.forward(&fc.forward(x)?.gelu()?),
             Mlp::Moe(moe) => moe.forward(x),
@@ -620,6 +628,11 @@ const MATVEC_ROWS: std::ops::RangeInclusive<usize> = 2..=8;
 /// `x · wᵀ`. Verification windows against dense F32/F16 weights on the CPU go through [`matvec`]
 /// (no per-call packing of the weights); everything else through candle.
 fn project(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
+    if let QMatMul::QTensor(q) = w {
+        if let Some(y) = project_blocks(q, x)? {
+            return Ok(y);
+        }
+    }
     if let QMatMul::Tensor(dense) | QMatMul::TensorF16(dense) = w {
         if x.device().is_cpu() && x.dtype() == DType::F32 && dense.is_contiguous() && MATVEC_ROWS.contains(&(x.elem_count() / dense.dim(1)?)) {
             if let Some(y) = project_cpu(dense, x)? {
@@ -644,6 +657,34 @@ fn project_cpu(w: &Tensor, x: &Tensor) -> Result<Option<Tensor>> {
             _ => return Ok(None),
         }
     };
+    let mut dims = x.dims().to_vec();
+    if let Some(last) = dims.last_mut() {
+        *last = rows;
+    }
+    Ok(Some(Tensor::from_vec(y, dims, x.device())?))
+}
+
+/// `x · wᵀ` through [`qgemm`] for weights in a 32-value block format on the CPU (one kernel for
+/// every row count, so prefill and decode quantize alike); None for other formats and devices, a
+/// CPU without its kernels, or a shape that candle's repacked kernels do faster.
+fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
+    let format = match w.dtype() {
+        GgmlDType::Q8_0 => qgemm::Format::Q8_0,
+        GgmlDType::Q5_0 => qgemm::Format::Q5_0,
+        GgmlDType::Q4_0 => qgemm::Format::Q4_0,
+        _ => return Ok(None),
+    };
+    if !x.device().is_cpu() || x.dtype() != DType::F32 || !qgemm::available() {
+        return Ok(None);
+    }
+    let (rows, cols) = w.shape().dims2()?;
+    if qgemm::candle_is_faster(format, rows, cols) {
+        return Ok(None);
+    }
+    let m = x.elem_count() / cols;
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let data = w.data()?;
+    let Some(y) = qgemm::matmul_t(&xs, m, &data, format, rows, cols) else { return Ok(None) };
     let mut dims = x.dims().to_vec();
     if let Some(last) = dims.last_mut() {
         *last = rows;
