@@ -49,12 +49,13 @@ impl LineIndex {
             .ok_or(PositionError::LineOutOfRange { line, lines: self.line_count() })
     }
 
-    /// Byte offset of a position. A column past the end of its line clamps to the line end,
-    /// as LSP asks; a column inside a multi-unit character rounds down to its start.
+    /// Byte offset of a position. A column past the end of its line clamps to the line end (before
+    /// a `\r\n` or `\n`), as LSP asks; a column inside a multi-unit character rounds down to its start.
     pub fn offset(&self, text: &str, pos: LineCol, enc: WideEncoding) -> Result<usize, PositionError> {
         let start = self.line_start(pos.line)?;
-        let end = self.line_end(pos.line);
-        let line = &text[start..end];
+        let line = &text[start..self.line_end(pos.line)];
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let end = start + line.len();
         let mut units = 0u32;
         for (i, ch) in line.char_indices() {
             let w = unit_len(ch, enc);
@@ -125,6 +126,19 @@ mod tests {
             Err(PositionError::LineOutOfRange { .. })
         ));
         assert!(index.line_col(text, 99, WideEncoding::Utf16).is_err());
+    }
+
+    #[test]
+    fn a_column_past_the_end_of_a_crlf_line_stops_before_the_line_ending() {
+        let text = "ab\r\ncd\r\n";
+        let index = LineIndex::new(text);
+        assert_eq!(index.offset(text, LineCol { line: 0, col: 99 }, WideEncoding::Utf16), Ok(2));
+        assert_eq!(index.offset(text, LineCol { line: 0, col: 2 }, WideEncoding::Utf16), Ok(2));
+        assert_eq!(index.offset(text, LineCol { line: 1, col: 1 }, WideEncoding::Utf16), Ok(5));
+        assert_eq!(index.offset(text, LineCol { line: 1, col: 9 }, WideEncoding::Utf16), Ok(6));
+        // A lone '\r' at the very end is the line's end too.
+        let lone = "x\r";
+        assert_eq!(LineIndex::new(lone).offset(lone, LineCol { line: 0, col: 5 }, WideEncoding::Utf16), Ok(1));
     }
 
     #[test]

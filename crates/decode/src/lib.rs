@@ -187,10 +187,6 @@ impl Engine {
         &self.tokenizer
     }
 
-    pub fn has_draft(&self) -> bool {
-        self.draft.is_some()
-    }
-
     /// Positions the KV cache holds: the prompt plus new tokens must fit.
     pub fn capacity(&self) -> usize {
         self.target.capacity()

@@ -935,13 +935,7 @@ impl Index {
         Ok(stats)
     }
 
-    /// Refresh the git state (HEAD, changed and recently committed files) without touching files.
-    pub fn refresh_git(&self) {
-        let git = GitState::read(&self.root);
-        self.write_state().git = git;
-    }
-
-    /// HEAD's commit id as of the last sync or git refresh.
+    /// HEAD's commit id as of the last sync.
     pub fn git_head(&self) -> Option<String> {
         self.read_state().git.head.clone()
     }

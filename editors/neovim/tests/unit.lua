@@ -19,6 +19,16 @@ end
 local config = require("hearth.config")
 local util = require("hearth.util")
 
+test("checkhealth accepts every model spec the server resolves, and names the bad ones", function()
+  local problem = require("hearth.health")._model_problem
+  for _, spec in ipairs({ "ollama:qwen2.5-coder", "ollama:qwen2.5-coder:1.5b", "Qwen/Qwen2.5-Coder-1.5B", "bartowski/Qwen2.5-Coder-1.5B-GGUF:Qwen2.5-Coder-1.5B-Q8_0.gguf" }) do
+    eq(problem(spec), nil)
+  end
+  local bad = problem("/no/such/model-folder")
+  eq(type(bad), "string")
+  eq(bad:match("not a model spec") ~= nil, true)
+end)
+
 test("defaults resolve without problems", function()
   local cfg, problems = config.resolve({})
   eq(problems, {})

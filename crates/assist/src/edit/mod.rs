@@ -54,7 +54,7 @@ pub use apply::{apply, apply_with, Applied, ApplyOptions, ApplyStep, TEMP_PREFIX
 pub use diff::TextEdit;
 pub use instruction::{parse_rename, Rename};
 pub use rewrite::{
-    shared_model, ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter, Rewritten,
+    ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter, Rewritten,
 };
 pub use workspace::{Workspace, WorkspacePath};
 

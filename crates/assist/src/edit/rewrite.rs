@@ -4,7 +4,6 @@
 
 use std::ops::ControlFlow;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use hearth_base::CancelToken;
 use hearth_decode::{Engine, GenerateParams, Sampling, Speculation, StopConditions, StopReason, MAX_WINDOW};
@@ -245,22 +244,6 @@ impl Rewriter for ModelRewriter {
     fn rewrite(&mut self, task: &RewriteTask<'_>, cancel: &CancelToken) -> Result<Rewritten, EditError> {
         self.generate(task, cancel).map(|(r, _)| r)
     }
-}
-
-/// Loads `model` on `device` (`auto`, `cpu`, `cuda`, ...) once per process and shares the weights
-/// with later calls: for a server whose completion engine does not hand out its `LoadedModel`.
-pub fn shared_model(model: &str, device: &str) -> Result<Arc<LoadedModel>, EditError> {
-    static CACHE: Mutex<Option<(String, String, Arc<LoadedModel>)>> = Mutex::new(None);
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((m, d, loaded)) = cache.as_ref() {
-        if m == model && d == device {
-            return Ok(loaded.clone());
-        }
-    }
-    let choice: hearth_model::DeviceChoice = device.parse().map_err(EditError::Model)?;
-    let loaded = Arc::new(hearth_model::load(model, choice).map_err(|e| EditError::Model(format!("{model}: {e}")))?);
-    *cache = Some((model.to_string(), device.to_string(), loaded.clone()));
-    Ok(loaded)
 }
 
 /// A region's outcome after the syntax gate.

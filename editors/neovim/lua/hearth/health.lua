@@ -17,9 +17,15 @@ local function model_problem(path)
     if path:match("%.gguf$") then return nil end
     return "a model file must be a .gguf"
   end
-  if path:match("^[%w%-_.]+/[%w%-_.]+$") then return nil end -- a Hugging Face id, fetched by `hearth models download`
-  return "no such file or folder"
+  -- Specs the server resolves itself (`hearth models list` shows what is local; `hearth models pull`
+  -- fetches Hugging Face ones): an Ollama model, a Hugging Face id, or one GGUF file of a repository.
+  if path:match("^ollama:[%w%-_.:/]+$") then return nil end
+  if path:match("^[%w%-_.]+/[%w%-_.]+$") then return nil end
+  if path:match("^[%w%-_.]+/[%w%-_.]+:[^/]+%.gguf$") then return nil end
+  return "no such file or folder, and not a model spec (ollama:NAME, org/name, org/name:FILE.gguf)"
 end
+
+M._model_problem = model_problem
 
 function M.check()
   h.start("hearth")
