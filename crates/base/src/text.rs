@@ -53,8 +53,10 @@ impl LineIndex {
     /// a `\r\n` or `\n`), as LSP asks; a column inside a multi-unit character rounds down to its start.
     pub fn offset(&self, text: &str, pos: LineCol, enc: WideEncoding) -> Result<usize, PositionError> {
         let start = self.line_start(pos.line)?;
-        let line = &text[start..self.line_end(pos.line)];
-        let line = line.strip_suffix('\r').unwrap_or(line);
+        let line_end = self.line_end(pos.line);
+        let line = &text[start..line_end];
+        // A '\r' before the '\n' is the line ending's; one at the end of the text is text.
+        let line = if line_end < text.len() { line.strip_suffix('\r').unwrap_or(line) } else { line };
         let end = start + line.len();
         let mut units = 0u32;
         for (i, ch) in line.char_indices() {
@@ -67,7 +69,8 @@ impl LineIndex {
         Ok(end)
     }
 
-    /// Line/column of a byte offset. An offset inside a character rounds down to its start.
+    /// Line/column of a byte offset. An offset inside a character rounds down to its start, and one
+    /// inside a `\r\n` to the line's end before it (the one position [`LineIndex::offset`] gives there).
     pub fn line_col(&self, text: &str, offset: usize, enc: WideEncoding) -> Result<LineCol, PositionError> {
         if offset > self.len {
             return Err(PositionError::OffsetOutOfRange { offset, len: self.len });
@@ -76,6 +79,9 @@ impl LineIndex {
         let start = self.line_starts[line];
         let mut offset = offset;
         while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        if offset > start && text[..offset].ends_with('\r') && text[offset..].starts_with('\n') {
             offset -= 1;
         }
         let col = text[start..offset].chars().map(|c| unit_len(c, enc)).sum();
@@ -136,9 +142,12 @@ mod tests {
         assert_eq!(index.offset(text, LineCol { line: 0, col: 2 }, WideEncoding::Utf16), Ok(2));
         assert_eq!(index.offset(text, LineCol { line: 1, col: 1 }, WideEncoding::Utf16), Ok(5));
         assert_eq!(index.offset(text, LineCol { line: 1, col: 9 }, WideEncoding::Utf16), Ok(6));
-        // A lone '\r' at the very end is the line's end too.
+        // Inside the "\r\n" is the end of the line, before the '\r', both ways.
+        let inside = index.line_col(text, 3, WideEncoding::Utf16).unwrap();
+        assert_eq!((inside, index.offset(text, inside, WideEncoding::Utf16)), (LineCol { line: 0, col: 2 }, Ok(2)));
+        // A '\r' that no '\n' follows is part of the line, as lines are split at '\n' only.
         let lone = "x\r";
-        assert_eq!(LineIndex::new(lone).offset(lone, LineCol { line: 0, col: 5 }, WideEncoding::Utf16), Ok(1));
+        assert_eq!(LineIndex::new(lone).offset(lone, LineCol { line: 0, col: 5 }, WideEncoding::Utf16), Ok(2));
     }
 
     #[test]
