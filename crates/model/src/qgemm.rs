@@ -1,6 +1,6 @@
 //! `x · Wᵀ` on the CPU for weights in the 32-value block formats (Q8_0, Q5_0, Q4_0): the
 //! activations are quantized to Q8_0 once per call, then an integer GEMM runs over tiles of
-//! weight rows × activation rows, with AVX2 kernels chosen at run time.
+//! weight rows × activation rows, with AVX2 or AVX-512 VNNI kernels chosen at run time.
 //!
 //! candle multiplies these formats one activation row at a time (its tiled kernels need inputs
 //! that are a multiple of 256, which Gemma 3's width of 640 is not), and only with the SIMD
@@ -115,7 +115,7 @@ struct Quantized {
     d: Vec<f32>,
 }
 
-fn quantize(x: &[f32], k: usize) -> Quantized {
+fn quantize(x: &[f32]) -> Quantized {
     let mut qs = vec![0i8; x.len()];
     let mut d = vec![0f32; x.len() / BLOCK];
     for ((xs, q), d) in x.chunks_exact(BLOCK).zip(qs.chunks_exact_mut(BLOCK)).zip(d.iter_mut()) {
@@ -127,7 +127,6 @@ fn quantize(x: &[f32], k: usize) -> Quantized {
             *q = (v * inv).round() as i8;
         }
     }
-    debug_assert_eq!(qs.len() % k, 0);
     Quantized { qs, d }
 }
 
@@ -144,7 +143,7 @@ fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, 
     let blocks = k / BLOCK;
     assert_eq!(x.len(), m * k, "x is not [m, k]");
     assert_eq!(w.len(), n * blocks * format.block_bytes(), "w is not [n, k] in {format:?}");
-    let a = quantize(x, k);
+    let a = quantize(x);
     let mut y = vec![0f32; m * n];
     let tiles = n.div_ceil(ROWS);
     let out = y.as_mut_ptr() as usize;
@@ -159,19 +158,12 @@ fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, 
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: `matmul_t` runs only where `available()` found AVX2 and FMA.
                 unsafe {
-                    avx2::unpack_row(format, row, &mut wq[r * k..(r + 1) * k], &mut wd[r * blocks..(r + 1) * blocks])
+                    x86::unpack_row(format, row, &mut wq[r * k..(r + 1) * k], &mut wd[r * blocks..(r + 1) * blocks])
                 };
             }
-            // Rows past `n` in the last tile stay zero from an earlier tile or the start: their
-            // sums are computed and dropped.
-            for r in rows..ROWS {
-                wd[r * blocks..(r + 1) * blocks].fill(0.0);
-            }
+            // Rows past `n` in the last tile keep an earlier tile's values: their sums are dropped.
             let tile = Tile { wq: &wq, wd: &wd, k, blocks, kernel };
-            // SAFETY: each tile writes only its own columns `first..first + rows` of `y`, and the
-            // tiles of one call are disjoint; `y` outlives the pool's execution.
-            let y = unsafe { std::slice::from_raw_parts_mut(out as *mut f32, m * n) };
-            tile.run(&a, m, n, first, rows, y);
+            tile.run(&a, m, n, first, rows, out as *mut f32);
         }
     };
     candle_core::utils::barrier_pool().execute_chunked(tiles, work);
@@ -188,7 +180,9 @@ struct Tile<'a> {
 }
 
 impl Tile<'_> {
-    fn run(&self, a: &Quantized, m: usize, n: usize, first: usize, rows: usize, y: &mut [f32]) {
+    /// Writes columns `first..first + rows` of `y` (`[m, n]`); the tiles of one call write
+    /// disjoint columns, so the pool's workers never write the same element.
+    fn run(&self, a: &Quantized, m: usize, n: usize, first: usize, rows: usize, y: *mut f32) {
         let mut j = 0;
         while j < m {
             let cols = self.kernel.cols().min(m - j);
@@ -196,11 +190,13 @@ impl Tile<'_> {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `matmul_t` runs only where `available()` found AVX2 and FMA.
             unsafe {
-                avx2::tile(self, a, j, cols, &mut sums)
+                x86::tile(self, a, j, cols, &mut sums)
             };
             for (r, row_sums) in sums.iter().enumerate().take(rows) {
                 for (c, &s) in row_sums.iter().enumerate().take(cols) {
-                    y[(j + c) * n + first + r] = s;
+                    debug_assert!(first + r < n && j + c < m);
+                    // SAFETY: inside `y`, and no other tile writes this column (see above).
+                    unsafe { *y.add((j + c) * n + first + r) = s };
                 }
             }
             j += cols;
@@ -209,7 +205,7 @@ impl Tile<'_> {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+mod x86 {
     use super::{Format, Kernel, Quantized, Tile, BLOCK, COLS, ROWS};
     use half::f16;
     use std::arch::x86_64::*;
@@ -399,7 +395,7 @@ mod tests {
                     ys.push(matmul_t_with(Kernel::Vnni, &x, m, &w, format, n, k).unwrap());
                 }
                 // The reference: the same Q8_0 activations, dequantized, against the dense weights.
-                let a = quantize(&x, k);
+                let a = quantize(&x);
                 for (i, r) in (0..m).flat_map(|i| (0..n).map(move |r| (i, r))) {
                     let want: f64 = (0..k).map(|c| a.qs[i * k + c] as f64 * a.d[i * k / BLOCK + c / BLOCK] as f64 * dense[r * k + c] as f64).sum();
                     for (kernel, y) in ys.iter().enumerate() {
@@ -417,7 +413,7 @@ mod tests {
         x[0] = -2.54;
         x[1] = 1.28;
         x[2] = 0.005;
-        let a = quantize(&x, 64);
+        let a = quantize(&x);
         assert_eq!(a.d[0], f16::from_f32(2.54 / 127.0).to_f32());
         assert_eq!(&a.qs[..3], &[-127, 64, 0]);
         // An all-zero block has scale 0 and values 0, not NaN.

@@ -625,8 +625,9 @@ impl Transformer {
 /// (a decode step) measured no faster, and prompt chunks reuse each packed block many times.
 const MATVEC_ROWS: std::ops::RangeInclusive<usize> = 2..=8;
 
-/// `x · wᵀ`. Verification windows against dense F32/F16 weights on the CPU go through [`matvec`]
-/// (no per-call packing of the weights); everything else through candle.
+/// `x · wᵀ`. Block-quantized weights on the CPU go through [`qgemm`], verification windows against
+/// dense F32/F16 weights on the CPU through [`matvec`] (no per-call packing of the weights),
+/// everything else through candle.
 fn project(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
     if let QMatMul::QTensor(q) = w {
         if let Some(y) = project_blocks(q, x)? {
@@ -657,11 +658,16 @@ fn project_cpu(w: &Tensor, x: &Tensor) -> Result<Option<Tensor>> {
             _ => return Ok(None),
         }
     };
+    outputs(y, x, rows).map(Some)
+}
+
+/// A projection's result `y` as a tensor shaped like `x` with `rows` in its last dimension.
+fn outputs(y: Vec<f32>, x: &Tensor, rows: usize) -> Result<Tensor> {
     let mut dims = x.dims().to_vec();
     if let Some(last) = dims.last_mut() {
         *last = rows;
     }
-    Ok(Some(Tensor::from_vec(y, dims, x.device())?))
+    Ok(Tensor::from_vec(y, dims, x.device())?)
 }
 
 /// `x · wᵀ` through [`qgemm`] for weights in a 32-value block format on the CPU (one kernel for
@@ -685,11 +691,7 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
     let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let data = w.data()?;
     let Some(y) = qgemm::matmul_t(&xs, m, &data, format, rows, cols) else { return Ok(None) };
-    let mut dims = x.dims().to_vec();
-    if let Some(last) = dims.last_mut() {
-        *last = rows;
-    }
-    Ok(Some(Tensor::from_vec(y, dims, x.device())?))
+    outputs(y, x, rows).map(Some)
 }
 
 /// Additive mask `[n, past + n - start]` over keys `start..past + n`: query `i` (at `past + i`) sees
