@@ -26,6 +26,10 @@ cargo build --locked -p hearth-cli
 echo "== cargo test --workspace"
 cargo test --locked --workspace --no-fail-fast
 
+echo "== robustness: the load test, ${HEARTH_LOAD_SECS:=30} s of completions, cancels, didChange storms and malformed messages"
+# The hostile-input (hostile.rs) and kill (crash.rs) tests ran above; scripts/robustness.sh runs all three.
+HEARTH_LOAD_SECS="$HEARTH_LOAD_SECS" cargo test --locked -p hearth-cli --test load -- --ignored --nocapture
+
 if [ -f tests/lsp-node/package.json ]; then
   echo "== LSP end to end: node vscode-jsonrpc client against hearth serve"
   (cd tests/lsp-node && npm ci --no-audit --no-fund && npm test)

@@ -41,6 +41,11 @@ impl LineIndex {
         self.line_starts.len() as u32
     }
 
+    /// The line holding byte `offset` (the last line for an offset past the end).
+    pub fn line_of(&self, offset: usize) -> u32 {
+        (self.line_starts.partition_point(|&s| s <= offset) - 1) as u32
+    }
+
     /// Byte offset of the start of `line`.
     pub fn line_start(&self, line: u32) -> Result<usize, PositionError> {
         self.line_starts
@@ -84,7 +89,10 @@ impl LineIndex {
         if offset > start && text[..offset].ends_with('\r') && text[offset..].starts_with('\n') {
             offset -= 1;
         }
-        let col = text[start..offset].chars().map(|c| unit_len(c, enc)).sum();
+        let col = match enc {
+            WideEncoding::Utf8 => (offset - start) as u32,
+            _ => text[start..offset].chars().map(|c| unit_len(c, enc)).sum(),
+        };
         Ok(LineCol { line: line as u32, col })
     }
 

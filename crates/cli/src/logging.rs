@@ -40,3 +40,46 @@ fn code_directives(log_prompts: bool, traces: bool) -> Vec<Directive> {
     }
     directives.iter().map(|d| d.parse().expect("a valid directive")).collect()
 }
+
+/// One line a user can act on: the chain of causes, outermost first, each said once (a cause that
+/// an outer message already quotes is left out).
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod one_line_tests {
+    use super::*;
+
+    /// An error that quotes its source, as thiserror's `#[error("model: {0}")]` with `#[from]` does.
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "model: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let io = std::io::Error::other("x.gguf: not a readable GGUF file");
+        let err = anyhow::Error::from(Outer(io)).context("loading model `x.gguf`");
+        assert_eq!(one_line(&err), "loading model `x.gguf`: model: x.gguf: not a readable GGUF file");
+        let err = anyhow::anyhow!("disk full").context("writing the index");
+        assert_eq!(one_line(&err), "writing the index: disk full");
+    }
+}

@@ -98,6 +98,11 @@ enum EvalCommand {
 }
 
 fn main() {
+    // User errors (a bad model file, a missing path) never carry a backtrace: capturing one costs
+    // most of a second and hundreds of MB under RUST_BACKTRACE=1. Panics still print theirs.
+    if std::env::var_os("RUST_LIB_BACKTRACE").is_none() {
+        std::env::set_var("RUST_LIB_BACKTRACE", "0");
+    }
     tune_allocator();
     let cli = Cli::parse();
     logging::init(cli.log.as_deref(), cli.log_prompts);
@@ -121,9 +126,7 @@ fn main() {
         Command::Eval { command: EvalCommand::Context(args) } => serve_cmd::eval_context(args),
     };
     if let Err(err) = result {
-        // One line a user can act on: the chain of causes, outermost first.
-        let chain: Vec<String> = err.chain().map(|c| c.to_string()).collect();
-        eprintln!("error: {}", chain.join(": "));
+        eprintln!("error: {}", logging::one_line(&err));
         std::process::exit(1);
     }
 }

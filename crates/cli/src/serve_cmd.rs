@@ -133,10 +133,10 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_file_size: args.max_file_size,
         ..hearth_index::IndexOptions::default()
     };
-    let indexer: hearth_lsp::ContextFactory = std::sync::Arc::new(move |root, progress| {
-        context::IndexContext::open(root, index_options.clone(), progress)
+    let indexer: hearth_lsp::ContextFactory = std::sync::Arc::new(move |root, cancel, progress| {
+        context::IndexContext::open(root, index_options.clone(), cancel, progress)
             .map(|c| c.into_repo())
-            .map_err(|e| format!("{e:#}"))
+            .map_err(|e| crate::logging::one_line(&e))
     });
     let indexer = (!args.no_index).then_some(indexer);
     if let Some(listen) = args.listen {

@@ -7,11 +7,11 @@
 mod support;
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use support::{hearth_bin, tiny_model, Rpc, PYTHON_SOURCE};
+use support::{hearth_bin, rss_mib, spawn_server, tiny_model, Rpc, PYTHON_SOURCE};
 
 const DOCS: usize = 20;
 const MAX_IN_FLIGHT: usize = 8;
@@ -30,23 +30,9 @@ impl Rng {
 }
 
 fn server() -> (Child, Rpc) {
-    let mut child = Command::new(hearth_bin())
-        .args(["serve", "--no-index", "--model", &tiny_model()])
-        .env_remove("HEARTH_MODEL")
-        .env("HEARTH_CONFIG", "/nonexistent/hearth.toml")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let rpc = Rpc::new(child.stdout.take().unwrap(), child.stdin.take().unwrap());
-    (child, rpc)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()).unwrap_or(0.0);
-    kb / 1024.0
+    let mut command = Command::new(hearth_bin());
+    command.args(["serve", "--no-index", "--model", &tiny_model()]).env_remove("HEARTH_MODEL").env("HEARTH_CONFIG", "/nonexistent/hearth.toml");
+    spawn_server(command)
 }
 
 /// The answer to a malformed message: a parse error (not JSON) or an invalid request (JSON, not JSON-RPC).

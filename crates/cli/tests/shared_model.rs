@@ -10,13 +10,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{hearth_bin, python_repo, tiny_model, Rpc, PYTHON_SOURCE};
-
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()).unwrap();
-    kb / 1024.0
-}
+use support::{hearth_bin, python_repo, rss_mib, tiny_model, Rpc, PYTHON_SOURCE};
 
 fn session(path: &str, root: &Path, uri: &str) -> Rpc {
     let stream = UnixStream::connect(path).unwrap_or_else(|e| panic!("connecting to {path}: {e}"));

@@ -34,6 +34,8 @@ pub enum DecodeError {
     PromptTooLong { prompt: usize, capacity: usize },
     #[error("the draft model does not share the target's tokenizer ({0})")]
     DraftMismatch(String),
+    #[error("the model computed {bad} non-finite logits (NaN or infinity): its weights are corrupt or overflow; re-download or re-convert it")]
+    NonFinite { bad: usize },
 }
 
 impl From<Cancelled> for DecodeError {
@@ -254,6 +256,9 @@ impl Engine {
             input.push(pending);
             input.extend_from_slice(&proposal.tokens);
             let logits = self.target.step(&input)?;
+            if first_token_at.is_none() {
+                check_finite(&logits)?;
+            }
             let (accepted, next) = if forced.is_empty() {
                 verify(&logits, &proposal, &mut sampler)?
             } else {
@@ -365,6 +370,18 @@ impl Engine {
             self.window = self.window.saturating_sub(1).max(1);
         }
     }
+}
+
+/// The first logits of a request must be finite: NaN or infinite weights would otherwise give an
+/// empty completion without a word.
+fn check_finite(logits: &Tensor) -> Result<(), DecodeError> {
+    let row: Vec<f32> = logits.get(0)?.to_vec1()?;
+    // -inf is a masked token (a logit soft-cap or bias may produce it); NaN and +inf are not.
+    let bad = row.iter().filter(|x| x.is_nan() || **x == f32::INFINITY).count();
+    if bad > 0 {
+        return Err(DecodeError::NonFinite { bad });
+    }
+    Ok(())
 }
 
 /// Checks a proposal against the target's logits (`[1 + k, vocab]`). Returns how many proposed

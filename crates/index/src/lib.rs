@@ -57,6 +57,8 @@ pub enum IndexError {
     Syntax(#[from] hearth_syntax::SyntaxError),
     #[error("watcher: {0}")]
     Watch(#[from] notify::Error),
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl IndexError {

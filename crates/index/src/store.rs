@@ -1,12 +1,13 @@
 //! The [`Index`]: a Tantivy index on disk plus the in-memory tables retrieval reads, kept fresh by full
 //! syncs, path batches and editor overlays.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
+use hearth_base::CancelToken;
 use hearth_syntax::{analyze, Language, SymbolKind};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -212,6 +213,9 @@ pub(crate) struct State {
     pub overlays: HashMap<String, Arc<str>>,
     pub recent_edits: VecDeque<RecentEdit>,
     pub git: GitState,
+    /// Files of a parsed language that were seen but not indexed, and why: a repository-wide
+    /// rename must not pass over them in silence.
+    pub skipped: BTreeMap<String, SkipReason>,
 }
 
 impl State {
@@ -328,6 +332,7 @@ impl State {
         symbols: Vec<(String, SymbolEntry)>,
     ) {
         self.remove_file(rel);
+        self.skipped.remove(rel);
         let path: Arc<str> = Arc::from(rel);
         entry.id = match self.free_ids.pop() {
             Some(id) => {
@@ -381,7 +386,7 @@ pub(crate) struct OpenFiles(HashMap<String, Option<std::fs::File>>);
 impl OpenFiles {
     fn open(&mut self, root: &Path, rel: &str) -> Option<&std::fs::File> {
         if !self.0.contains_key(rel) {
-            let file = std::fs::File::open(root.join(rel)).ok();
+            let file = hearth_base::file::open_regular(&root.join(rel)).ok();
             self.0.insert(rel.to_string(), file);
         }
         self.0.get(rel)?.as_ref()
@@ -763,6 +768,16 @@ impl Index {
     /// and commit once. Files with an overlay are left to the overlay. `progress` is called after each
     /// file. The first sync of a new index is the full build.
     pub fn sync(&self, progress: &mut dyn FnMut(Progress)) -> Result<SyncStats, IndexError> {
+        self.sync_until(&CancelToken::new(), progress)
+    }
+
+    /// [`Index::sync`] that stops reading files once `cancel` is set (the server's client went away),
+    /// commits the files read so far (the next sync does the rest), and returns [`IndexError::Cancelled`].
+    pub fn sync_until(
+        &self,
+        cancel: &CancelToken,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<SyncStats, IndexError> {
         let started = Instant::now();
         let mut skipped = Vec::new();
         let git = GitState::read(&self.root);
@@ -774,6 +789,7 @@ impl Index {
             &git.tracked,
             &mut skipped,
         );
+        let present_now: HashSet<String> = walked.iter().map(|c| c.rel.clone()).collect();
         let (to_read, removed, seen) = {
             let state = self.read_state();
             let present: HashSet<&str> = walked.iter().map(|c| c.rel.as_str()).collect();
@@ -805,8 +821,17 @@ impl Index {
             );
             (to_read, removed, seen)
         };
-        self.write_state().git = git;
-        let mut stats = self.apply(to_read, removed, skipped, seen, progress, true)?;
+        {
+            let mut state = self.write_state();
+            state.git = git;
+            // Skipped files that are gone (the walk saw them neither as candidates nor as skipped).
+            let walked: HashSet<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
+            state
+                .skipped
+                .retain(|rel, _| present_now.contains(rel) || walked.contains(rel.as_str()));
+        }
+        let mut stats = self.apply(to_read, removed, skipped, cancel, progress, true)?;
+        stats.files_seen = seen;
         stats.elapsed = started.elapsed();
         Ok(stats)
     }
@@ -930,7 +955,9 @@ impl Index {
         };
         skipped.retain(|s| wanted.contains(&s.path));
         let seen = to_read.len();
-        let mut stats = self.apply(to_read, removed, skipped, seen, &mut |_| {}, false)?;
+        let never = CancelToken::new();
+        let mut stats = self.apply(to_read, removed, skipped, &never, &mut |_| {}, false)?;
+        stats.files_seen = seen;
         stats.elapsed = started.elapsed();
         Ok(stats)
     }
@@ -940,22 +967,20 @@ impl Index {
         self.read_state().git.head.clone()
     }
 
-    /// Read, parse and write `to_read`, delete `removed`, commit once.
+    /// Read, parse and write `to_read`, delete `removed`, commit once (the caller fills in
+    /// `files_seen`).
     fn apply(
         &self,
         to_read: Vec<Candidate>,
         removed: Vec<String>,
         mut skipped: Vec<Skipped>,
-        files_seen: usize,
+        cancel: &CancelToken,
         progress: &mut dyn FnMut(Progress),
         commit_now: bool,
     ) -> Result<SyncStats, IndexError> {
         let mut guard = lock(&self.writer);
         let writer = guard.as_mut().ok_or(IndexError::ReadOnly)?;
-        let mut stats = SyncStats {
-            files_seen,
-            ..SyncStats::default()
-        };
+        let mut stats = SyncStats::default();
         for s in &skipped {
             tracing::info!("skipping {}: {}", s.path, s.reason);
         }
@@ -983,10 +1008,15 @@ impl Index {
                 let tx = tx.clone();
                 let (next, to_read, known_hashes, fields) =
                     (&next, &to_read, &known_hashes, self.fields);
+                let max_size = self.options.max_file_size;
                 scope.spawn(move || loop {
+                    if cancel.is_cancelled() {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(c) = to_read.get(i) else { break };
-                    let outcome = prepare_from_disk(&fields, c, known_hashes.get(&c.rel).copied());
+                    let outcome =
+                        prepare_from_disk(&fields, c, known_hashes.get(&c.rel).copied(), max_size);
                     if tx.send(outcome).is_err() {
                         break;
                     }
@@ -1026,9 +1056,13 @@ impl Index {
             let mut state = self.write_state();
             for rel in &to_delete {
                 writer.delete_term(Term::from_field_text(self.fields.path, rel));
+                state.skipped.remove(rel);
                 if state.remove_file(rel) {
                     stats.files_removed += 1;
                 }
+            }
+            for s in &skipped {
+                state.skipped.insert(s.path.clone(), s.reason.clone());
             }
         }
         if stats.files_indexed > 0 || !to_delete.is_empty() {
@@ -1038,6 +1072,9 @@ impl Index {
             self.commit_locked(writer)?;
         }
         stats.skipped = skipped;
+        if cancel.is_cancelled() {
+            return Err(IndexError::Cancelled);
+        }
         Ok(stats)
     }
 
@@ -1206,12 +1243,29 @@ impl Index {
         files
     }
 
+    /// Files of a parsed language that the index saw and left out (too large, binary, not UTF-8,
+    /// minified, generated, over the index cap), root-relative and sorted, with the reason; files
+    /// gone from disk since are left out.
+    pub fn skipped_files(&self) -> Vec<Skipped> {
+        let state = self.read_state();
+        state
+            .skipped
+            .iter()
+            .filter(|(rel, _)| self.root.join(rel).exists())
+            .map(|(path, reason)| Skipped {
+                path: path.clone(),
+                reason: reason.clone(),
+            })
+            .collect()
+    }
+
     /// The current text of a root-relative path: its overlay, else the disk.
     pub fn text_of(&self, rel: &str) -> Option<Arc<str>> {
         if let Some(text) = self.read_state().overlays.get(rel) {
             return Some(text.clone());
         }
-        let bytes = std::fs::read(self.root.join(rel)).ok()?;
+        let bytes =
+            hearth_base::read_regular(&self.root.join(rel), self.options.max_file_size).ok()?;
         String::from_utf8(bytes).ok().map(Arc::from)
     }
 
@@ -1530,15 +1584,24 @@ fn changed_lines(old: &str, new: &str) -> Option<(u32, u32)> {
     Some((prefix as u32, last as u32))
 }
 
-fn prepare_from_disk(fields: &Fields, c: &Candidate, known_hash: Option<u64>) -> Outcome {
+fn prepare_from_disk(
+    fields: &Fields,
+    c: &Candidate,
+    known_hash: Option<u64>,
+    max_size: u64,
+) -> Outcome {
     let skip = |reason| {
         Outcome::Skipped(Skipped {
             path: c.rel.clone(),
             reason,
         })
     };
-    let bytes = match std::fs::read(&c.abs) {
+    // The file may have changed since the walk: grown, or been replaced by a FIFO.
+    let bytes = match hearth_base::read_regular(&c.abs, max_size) {
         Ok(bytes) => bytes,
+        Err(hearth_base::ReadError::TooLarge { size, limit }) => {
+            return skip(SkipReason::TooLarge { size, limit })
+        }
         Err(e) => {
             return skip(SkipReason::Unreadable {
                 error: e.to_string(),

@@ -44,15 +44,30 @@ pub(crate) struct Candidate {
 /// Why a file was left out of the index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkipReason {
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        size: u64,
+        limit: u64,
+    },
     /// Indexing it would take the index past [`crate::IndexOptions::max_index_bytes`] of source.
-    OverIndexCap { limit: u64 },
+    OverIndexCap {
+        limit: u64,
+    },
     Binary,
-    InvalidUtf8 { offset: usize },
-    Generated { marker: &'static str },
-    Minified { average_line_len: usize },
-    Unreadable { error: String },
-    Unparsable { error: String },
+    InvalidUtf8 {
+        offset: usize,
+    },
+    Generated {
+        marker: &'static str,
+    },
+    Minified {
+        average_line_len: usize,
+    },
+    Unreadable {
+        error: String,
+    },
+    Unparsable {
+        error: String,
+    },
 }
 
 impl fmt::Display for SkipReason {
@@ -62,7 +77,10 @@ impl fmt::Display for SkipReason {
                 write!(f, "{size} bytes is over the {limit}-byte limit")
             }
             SkipReason::OverIndexCap { limit } => {
-                write!(f, "the index is at its cap of {limit} source bytes (raise max_index_bytes)")
+                write!(
+                    f,
+                    "the index is at its cap of {limit} source bytes (raise max_index_bytes)"
+                )
             }
             SkipReason::Binary => write!(f, "binary (NUL byte near the start)"),
             SkipReason::InvalidUtf8 { offset } => {

@@ -955,3 +955,77 @@ fn the_qualifier_before_the_cursor_brings_the_members_it_names() {
         .unwrap_or_else(|| panic!("{got:#?}"));
     assert_eq!(imported.1, "def helper_7(x):\nclass Executor(object):");
 }
+
+#[test]
+fn skipped_files_are_listed_until_they_are_indexed_or_gone() {
+    let repo = TestRepo::new();
+    repo.write("ok.py", "def ok():\n    return 1\n");
+    repo.write("binary.py", b"\0\0\0\0 not text\n");
+    repo.write("latin1.py", b"# caf\xe9\nx = 1\n");
+    repo.write("big.py", "x = 1\n".repeat(300_000));
+    repo.commit("init");
+    let index = synced(&repo);
+    let listed = |index: &Index| -> Vec<String> {
+        index
+            .skipped_files()
+            .into_iter()
+            .map(|s| format!("{}: {}", s.path, s.reason))
+            .collect()
+    };
+    let skipped = listed(&index);
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped[0].starts_with("big.py: 1800000 bytes is over"),
+        "{skipped:?}"
+    );
+    assert!(skipped[1].starts_with("binary.py: binary"), "{skipped:?}");
+    assert!(
+        skipped[2].starts_with("latin1.py: not valid UTF-8"),
+        "{skipped:?}"
+    );
+
+    // Fixed through the watcher's path: indexed, no longer listed.
+    repo.write("latin1.py", "# café\nx = 1\n");
+    index.update_paths(&[PathBuf::from("latin1.py")]).unwrap();
+    // Gone from disk, and a full sync: no longer listed either.
+    repo.remove("binary.py");
+    index.sync(&mut |_| {}).unwrap();
+    assert_eq!(listed(&index).len(), 1, "{:?}", listed(&index));
+    assert!(listed(&index)[0].starts_with("big.py"));
+    // A fresh process finds the same after its first sync.
+    drop(index);
+    let reopened = synced(&repo);
+    assert_eq!(listed(&reopened).len(), 1, "{:?}", listed(&reopened));
+}
+
+#[test]
+fn a_cancelled_sync_stops_and_the_next_one_finishes() {
+    let repo = TestRepo::new();
+    for i in 0..200 {
+        repo.write(
+            &format!("m{i}.py"),
+            format!("def f{i}():\n    return {i}\n"),
+        );
+    }
+    repo.commit("init");
+    let index = repo.open();
+    let cancel = hearth_base::CancelToken::new();
+    let mut seen = 0;
+    let result = index.sync_until(&cancel, &mut |p| {
+        seen = p.files_done;
+        if p.files_done == 10 {
+            cancel.cancel();
+        }
+    });
+    assert!(
+        matches!(result, Err(hearth_index::IndexError::Cancelled)),
+        "{result:?}"
+    );
+    assert!(seen < 200, "the sync stopped early ({seen} files)");
+    let stats = index.sync(&mut |_| {}).unwrap();
+    assert_eq!(index.stats().unwrap().files, 200);
+    assert!(
+        stats.files_indexed + stats.files_unchanged <= 200 && stats.files_indexed > 0,
+        "{stats:?}"
+    );
+}

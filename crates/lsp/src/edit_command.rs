@@ -182,6 +182,7 @@ fn edit_error(e: EditError) -> Error {
         | EditError::GitDir(_)
         | EditError::Ignored(_)
         | EditError::NotUtf8(_)
+        | EditError::NotRegular { .. }
         | EditError::TooLarge { .. }
         | EditError::NoIndex
         | EditError::EmptyInstruction
@@ -196,7 +197,8 @@ fn failed(message: String) -> Error {
 }
 
 /// The outcome as protocol values: per-file `TextEdit`s (UTF-16 positions in the old text), the
-/// plan with a range per region, and the report as text.
+/// plan with a range per region, the files left unedited that mention the change, and the report
+/// as text.
 pub fn to_result(root: &Path, outcome: &EditOutcome) -> (WorkspaceEdit, Value) {
     let mut changes = HashMap::new();
     for file in &outcome.files {
@@ -223,9 +225,15 @@ pub fn to_result(root: &Path, outcome: &EditOutcome) -> (WorkspaceEdit, Value) {
             Some(json!({"uri": uri, "range": range, "reason": r.reason}))
         })
         .collect();
+    let skipped: Vec<Value> = outcome
+        .report
+        .skipped_files
+        .iter()
+        .map(|s| json!({"uri": Url::from_file_path(root.join(&s.path)).ok(), "path": s.path, "reason": s.reason}))
+        .collect();
     let edit = WorkspaceEdit { changes: Some(changes), ..Default::default() };
     let report = format!("{}{}", outcome.plan, outcome.report);
-    let value = json!({"edit": edit, "plan": plan, "report": report});
+    let value = json!({"edit": edit, "plan": plan, "skippedFiles": skipped, "report": report});
     (edit, value)
 }
 

@@ -26,6 +26,9 @@ use tower_lsp::{ExitedError, LspService, Server};
 pub use config::{ModelSource, ServerOptions, Settings};
 pub use server::{Backend, ContextFactory, RepoContext};
 
+/// How long handlers may run on after the client closed its input.
+const END_OF_INPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Serves LSP on `input`/`output` (stdio for `hearth serve`) until the client sends `exit` or closes
 /// the input. Returns the process exit code the protocol asks for: 0 after `shutdown`, else 1.
 pub async fn serve<I, O>(input: I, output: O, options: ServerOptions, context: Option<ContextFactory>) -> i32
@@ -58,7 +61,12 @@ where
                 if let Err(e) = result {
                     tracing::error!("reading the client's messages failed: {e}");
                 }
-                server.await; // the filter dropped its end of the pipe, so the server sees end of input
+                // The filter dropped its end of the pipe, so the server sees end of input. Handlers
+                // still running (the first index build, a model load) may wait forever on a client
+                // that is gone: give them a moment, then drop them, which cancels the build.
+                if tokio::time::timeout(END_OF_INPUT_GRACE, &mut server).await.is_err() {
+                    tracing::info!("the client closed the connection; stopping the work still running");
+                }
             }
         }
     };
@@ -91,8 +99,19 @@ struct Lifecycle {
     exit: tokio::sync::Notify,
 }
 
+/// `shutdown` and `exit` take no params, but many clients send `null` or `{}`, which tower-lsp
+/// rejects: drop them.
+fn without_params(request: Request) -> Request {
+    let (method, id, _) = request.into_parts();
+    let builder = Request::build(method);
+    match id {
+        Some(id) => builder.id(id).finish(),
+        None => builder.finish(),
+    }
+}
+
 /// Around tower-lsp's service: adds `inlineCompletionProvider` to the `initialize` result, which
-/// lsp-types 0.94 cannot express, and notes `shutdown` and `exit`.
+/// lsp-types 0.94 cannot express, and notes `shutdown` and `exit` (accepting them with any params).
 struct Wrapped<S> {
     inner: S,
     lifecycle: Arc<Lifecycle>,
@@ -113,11 +132,17 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let initialize = request.method() == "initialize";
-        match request.method() {
-            "shutdown" => self.lifecycle.shutdown.store(true, Ordering::Relaxed),
-            "exit" => self.lifecycle.exit.notify_one(),
-            _ => {}
-        }
+        let request = match request.method() {
+            "shutdown" => {
+                self.lifecycle.shutdown.store(true, Ordering::Relaxed);
+                without_params(request)
+            }
+            "exit" => {
+                self.lifecycle.exit.notify_one();
+                without_params(request)
+            }
+            _ => request,
+        };
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;

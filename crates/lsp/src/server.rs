@@ -32,10 +32,11 @@ pub struct RepoContext {
     pub index: Option<Arc<Index>>,
 }
 
-/// Builds the repository context (the index) for a workspace root; may take a while, and reports
-/// progress as `(message, percent)`.
-pub type ContextFactory =
-    Arc<dyn Fn(&Path, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<RepoContext, String> + Send + Sync>;
+/// Builds the repository context (the index) for a workspace root; may take a while, reports
+/// progress as `(message, percent)`, and gives up soon after the token is cancelled.
+pub type ContextFactory = Arc<
+    dyn Fn(&Path, &CancelToken, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<RepoContext, String> + Send + Sync,
+>;
 
 /// The model as requests see it: the completer, and the same weights for edits.
 #[derive(Clone)]
@@ -260,7 +261,10 @@ impl Backend {
         let building = format!("indexing {}", root.display());
         self.set_index_phase(IndexPhase::Building { message: building.clone(), percentage: None }).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let build = tokio::task::spawn_blocking(move || factory(&root, &mut |message, percent| drop(tx.send((message, percent)))));
+        // The build stops when this handler is dropped: the client went away mid-build.
+        let cancel = CancelToken::new();
+        let _stop_build = cancel.drop_guard();
+        let build = tokio::task::spawn_blocking(move || factory(&root, &cancel, &mut |message, percent| drop(tx.send((message, percent)))));
         while let Some((message, percent)) = rx.recv().await {
             progress.report(message, percent).await;
             // The status carries the percentage only (per-file messages go to `$/progress`).
@@ -482,7 +486,9 @@ impl Backend {
         let before: Vec<char> = doc.text.get(..offset).unwrap_or("").chars().rev().take(400).collect();
         let before: String = before.into_iter().rev().collect();
         tracing::debug!(target: "hearth_prompts", "{uri}: before the cursor {before:?}, completion {:?}", completion.text);
-        Ok(completion.text.map(|t| (t, position)))
+        // At the position the offset came from: a column past the line's end or inside a surrogate
+        // pair is clamped, never echoed back.
+        Ok(completion.text.map(|t| (t, to_proto::position(&doc.text, &doc.index, offset))))
     }
 }
 

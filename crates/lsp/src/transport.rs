@@ -1,8 +1,10 @@
 //! Framing around tower-lsp. tower-lsp stops reading after a message it cannot decode (its framed
 //! reader ends on the first error), so malformed input would end the server. [`sanitize`] reads the
 //! `Content-Length` frames itself, passes JSON-RPC messages on, and answers every other frame itself
-//! with a JSON-RPC error (the message's own id when it has one, else null). [`merge`] writes those
-//! answers to the client between tower-lsp's whole frames.
+//! with a JSON-RPC error (the message's own id when it has one, else null). A header with no usable
+//! length (`-5`, `abc`, none, 2^64-1) says nothing about where its body ends, so the reader
+//! resynchronises on the next `Content-Length:` instead of trusting it. [`merge`] writes the answers
+//! to the client between tower-lsp's whole frames.
 //!
 //! The answers do not go through tower-lsp: it keys pending requests by id, so two malformed messages
 //! in flight with the same null id used to collide and one got no parse error.
@@ -13,6 +15,9 @@ use tower_lsp::jsonrpc::{Error, ErrorCode, Id, Request, Response};
 
 /// Largest message accepted (a 10 MB document in `didOpen` is well inside).
 const MAX_BODY: usize = 256 << 20;
+
+/// Longest header line kept whole.
+const MAX_HEADER_LINE: usize = 8 << 10;
 
 /// Error answers waiting for [`merge`]; a few, so a flood of bad input waits for the client to read.
 pub const REPLY_QUEUE: usize = 64;
@@ -25,54 +30,108 @@ where
     O: AsyncWrite + Unpin,
 {
     let mut input = BufReader::new(input);
+    // Bytes after a bad frame are likely the rest of it, and need no answer of their own.
+    let mut after_bad_frame = false;
     loop {
-        let mut length: Option<Result<usize, String>> = None;
-        let mut header_lines = 0;
-        loop {
-            let mut line = Vec::new();
-            if input.read_until(b'\n', &mut line).await? == 0 {
-                return Ok(());
-            }
-            let line = String::from_utf8_lossy(&line);
-            let line = line.trim_end();
-            if line.is_empty() {
-                if header_lines == 0 {
-                    continue; // stray blank line between messages
-                }
-                break;
-            }
-            header_lines += 1;
-            if let Some((name, value)) = line.split_once(':') {
-                if name.trim().eq_ignore_ascii_case("content-length") {
-                    length = Some(value.trim().parse::<usize>().map_err(|e| format!("bad Content-Length `{}`: {e}", value.trim())));
-                }
-            }
-        }
-        let verdict = match length {
-            Some(Ok(n)) if n <= MAX_BODY => {
+        let Some(header) = read_header(&mut input, &replies, after_bad_frame).await? else { return Ok(()) };
+        let verdict = match header {
+            Ok(n) => {
                 let mut body = vec![0; n];
                 input.read_exact(&mut body).await?;
                 check(&body).map(|()| body)
             }
-            Some(Ok(n)) => {
-                // Too large to hold: skip it.
-                tokio::io::copy(&mut (&mut input).take(n as u64), &mut tokio::io::sink()).await?;
-                Err(Malformed::invalid(Id::Null, format!("message of {n} bytes is larger than {MAX_BODY}")))
-            }
-            Some(Err(reason)) => Err(Malformed::parse(reason)),
-            None => Err(Malformed::parse("missing Content-Length header".into())),
+            Err(malformed) => Err(malformed),
         };
+        after_bad_frame = verdict.is_err();
         match verdict {
             Ok(body) => {
                 write_frame(&mut output, &body).await?;
             }
-            Err(malformed) => {
-                tracing::warn!("malformed message: {}", malformed.error.message);
-                // The receiver is gone only when the server is ending; nothing is left to answer then.
-                let _ = replies.send(malformed.response()).await;
-            }
+            Err(malformed) => answer(&replies, malformed).await,
         }
     }
+}
+
+/// Reads one frame's header and returns its body length, or the error to answer a header that
+/// names no usable length with. A bad header is not trusted to say where its body ends: the reader
+/// resynchronises on the next `Content-Length:`, even mid-line (after the bytes of a body it skipped).
+/// Bytes before the header are answered too, unless they follow a bad frame (they are likely its rest).
+/// `None` at end of input.
+async fn read_header<I: AsyncRead + Unpin>(
+    input: &mut BufReader<I>,
+    replies: &mpsc::Sender<Vec<u8>>,
+    mut after_bad_frame: bool,
+) -> std::io::Result<Option<Result<usize, Malformed>>> {
+    let mut length: Option<Result<usize, Malformed>> = None;
+    let mut header_lines = 0;
+    loop {
+        let Some((raw, dropped)) = read_line(input).await? else { return Ok(None) };
+        let line = String::from_utf8_lossy(&raw);
+        let line = line.trim_end_matches(['\r', '\n']);
+        if line.is_empty() {
+            match length {
+                None if header_lines == 0 => continue, // a stray blank line between messages
+                None => {
+                    answer(replies, Malformed::parse("missing Content-Length header".into())).await;
+                    header_lines = 0;
+                    after_bad_frame = true;
+                    continue;
+                }
+                Some(found) => return Ok(Some(found)),
+            }
+        }
+        header_lines += 1;
+        let Some(at) = find_ignore_case(line.as_bytes(), b"content-length:") else { continue };
+        match length.take() {
+            Some(Err(earlier)) => answer(replies, earlier).await,
+            None if (at > 0 || dropped) && !after_bad_frame => answer(replies, Malformed::parse("bytes that are no message, before a Content-Length header".into())).await,
+            _ => {}
+        }
+        let value = line[at + "content-length:".len()..].trim();
+        length = Some(match value.parse::<usize>() {
+            Ok(n) if n <= MAX_BODY => Ok(n),
+            Ok(n) => Err(Malformed::invalid(Id::Null, format!("message of {n} bytes is larger than {MAX_BODY}"))),
+            Err(e) => Err(Malformed::parse(format!("bad Content-Length `{value}`: {e}"))),
+        });
+    }
+}
+
+/// One header line; of a longer one (the body of a frame being skipped), only the part from the
+/// last `Content-Length:` in it, or else its last bytes, so junk without newlines costs no memory.
+/// Also says whether bytes were dropped.
+async fn read_line<I: AsyncRead + Unpin>(input: &mut BufReader<I>) -> std::io::Result<Option<(Vec<u8>, bool)>> {
+    const KEEP: usize = "content-length:".len();
+    let mut raw = Vec::new();
+    let mut dropped = false;
+    loop {
+        let read = (&mut *input).take(MAX_HEADER_LINE as u64).read_until(b'\n', &mut raw).await?;
+        if read == 0 {
+            // End of input; a partial line at the end is no header.
+            return Ok(None);
+        }
+        if raw.ends_with(b"\n") {
+            return Ok(Some((raw, dropped)));
+        }
+        if raw.len() > MAX_HEADER_LINE {
+            let from = match find_ignore_case(&raw, b"content-length:") {
+                Some(at) if at > 0 => at,
+                _ => raw.len() - KEEP,
+            };
+            raw.drain(..from);
+            dropped = true;
+        }
+    }
+}
+
+/// The byte offset of `needle` in `haystack`, ignoring ASCII case.
+fn find_ignore_case(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w.eq_ignore_ascii_case(needle))
+}
+
+async fn answer(replies: &mpsc::Sender<Vec<u8>>, malformed: Malformed) {
+    tracing::warn!("malformed message: {}", malformed.error.message);
+    // The receiver is gone only when the server is ending; nothing is left to answer then.
+    let _ = replies.send(malformed.response()).await;
 }
 
 /// Writes tower-lsp's frames from `server` and the answers from `replies` to `output`, each frame
@@ -228,6 +287,32 @@ mod tests {
         assert!(answers[1]["error"]["message"].as_str().unwrap().contains("bad Content-Length"), "{}", answers[1]);
         assert!(answers[5]["error"]["message"].as_str().unwrap().contains("not UTF-8"), "{}", answers[5]);
         assert!(answers.iter().all(|a| a["jsonrpc"] == "2.0" && a.get("result").is_none()));
+    }
+
+    /// After each bad frame, with or without the body it claimed, the next good frame gets through
+    /// and the bad one gets exactly one answer.
+    #[tokio::test]
+    async fn resynchronises_after_every_bad_header() {
+        let good = frame(r#"{"jsonrpc":"2.0","id":1,"method":"shutdown"}"#);
+        let body = r#"{"jsonrpc":"2.0","id":2,"method":"shutdown"}"#;
+        let bad = [
+            format!("Content-Length: -5\r\n\r\n{body}"),
+            "Content-Length: -5\r\n\r\n".to_string(),
+            "abc\r\n\r\n".to_string(),
+            format!("abc\r\n\r\n{body}"),
+            format!("Content-Type: application/json\r\n\r\n{body}"),
+            format!("Content-Length: {}\r\n\r\n{body}", u64::MAX),
+            format!("Content-Length: 18446744073709551616\r\n\r\n{body}"),
+            format!("Content-Length: 3\r\n\r\n{body}"),
+            "x".repeat(100_000),
+            format!("Content-Length: 1\r\n\r\n{}", "y".repeat(100_000)),
+        ];
+        for (i, bad) in bad.iter().enumerate() {
+            let input = [good.as_str(), bad, good.as_str()].concat();
+            let (passed, answers) = run(input.as_bytes()).await;
+            assert_eq!(passed, [good.as_str(), good.as_str()].concat(), "case {i}: {bad:.80}");
+            assert_eq!(answers.len(), 1, "case {i}: {bad:.80}: {answers:?}");
+        }
     }
 
     /// Many malformed messages at once each get their own answer (they used to share tower-lsp's

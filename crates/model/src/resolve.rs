@@ -56,6 +56,10 @@ pub fn resolve(spec: &str) -> Result<ModelFiles> {
             ),
         })?;
         return match file {
+            Some(f) if !f.split('/').all(plain_component) => Err(ModelError::NotFound {
+                spec: spec.into(),
+                message: format!("`{f}` is not a file name inside the repository (no `..`, no absolute paths)"),
+            }),
             Some(f) => Ok(ModelFiles::Gguf { path: snapshot.join(f) }),
             None if snapshot.join("config.json").exists() => hf_folder(&snapshot),
             None => match gguf_files_in(&snapshot).first() {
@@ -143,6 +147,16 @@ pub fn ollama_dir() -> PathBuf {
 /// The GGUF blob of an Ollama model `NAME[:TAG]` (library namespace unless NAME has a `/`).
 pub fn ollama_model(name: &str) -> Result<PathBuf> {
     let (name, tag) = name.split_once(':').unwrap_or((name, "latest"));
+    let bad = |what: &str| ModelError::NotFound {
+        spec: format!("ollama:{name}:{tag}"),
+        message: format!("{what} is not a valid Ollama name (letters, digits, `.`, `_`, `-`, and `/` between parts; no `..`)"),
+    };
+    if !name.split('/').all(plain_component) {
+        return Err(bad(&format!("`{name}`")));
+    }
+    if !plain_component(tag) {
+        return Err(bad(&format!("tag `{tag}`")));
+    }
     let name = if name.contains('/') { name.to_string() } else { format!("library/{name}") };
     let root = ollama_dir();
     let manifest = root.join("manifests/registry.ollama.ai").join(&name).join(tag);
@@ -154,8 +168,21 @@ pub fn ollama_model(name: &str) -> Result<PathBuf> {
         .and_then(|layers| layers.iter().find(|l| l["mediaType"] == "application/vnd.ollama.image.model"))
         .and_then(|l| l["digest"].as_str())
         .ok_or_else(|| not_found("the manifest names no model layer".into()))?;
-    let blob = root.join("blobs").join(digest.replace(':', "-"));
+    // The digest names a file under blobs/: a manifest must not point elsewhere.
+    let blob_name = digest.replace(':', "-");
+    if !plain_component(&blob_name) {
+        return Err(not_found(format!("the manifest's digest `{digest}` is not a blob name")));
+    }
+    let blob = root.join("blobs").join(blob_name);
     if blob.is_file() { Ok(blob) } else { Err(not_found(format!("blob {} is missing", blob.display()))) }
+}
+
+/// A name that stays one path component: not empty, not `.` or `..`, only `[A-Za-z0-9._-]`.
+fn plain_component(part: &str) -> bool {
+    !part.is_empty()
+        && part != "."
+        && part != ".."
+        && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// One model found on disk.
@@ -285,6 +312,22 @@ mod tests {
         assert_eq!(resolve("ollama:tiny:q8").unwrap().main_path(), ollama.join("blobs/sha256-feed"));
         let err = resolve("acme/absent").unwrap_err().to_string();
         assert!(err.contains("hearth models pull acme/absent"), "{err}");
+        // Names that would leave the Ollama store or the snapshot are refused before any lookup.
+        std::fs::write(ollama.join("manifests/evil"), r#"{"layers":[]}"#).unwrap();
+        for spec in ["ollama:../../evil", "ollama:tiny:../../../evil", "ollama:a//b", "ollama:/etc/passwd"] {
+            let err = resolve(spec).unwrap_err().to_string();
+            assert!(err.contains("not a valid Ollama name"), "{spec}: {err}");
+        }
+        let err = resolve("acme/coder:../../../../etc/passwd").unwrap_err().to_string();
+        assert!(err.contains("not a file name inside the repository"), "{err}");
+        std::fs::write(
+            manifest_dir.join("evil"),
+            r#"{"layers":[{"mediaType":"application/vnd.ollama.image.model","digest":"sha256:../../x"}]}"#,
+        )
+        .unwrap();
+        let err = resolve("ollama:tiny:evil").unwrap_err().to_string();
+        assert!(err.contains("not a blob name"), "{err}");
+        std::fs::remove_file(manifest_dir.join("evil")).unwrap();
         let specs: Vec<String> = list_local(&[]).into_iter().map(|m| m.spec).collect();
         assert_eq!(specs, vec!["acme/coder".to_string(), "ollama:tiny:q8".to_string()]);
     }

@@ -303,14 +303,53 @@ pub fn identifier_occurrences(
     text: &str,
     name: &str,
 ) -> Result<Vec<TextRange>, SyntaxError> {
-    let parsed = parse(lang, text)?;
+    occurrences_in(&parse(lang, text)?, text, name)
+}
+
+/// [`identifier_occurrences`] in a text already parsed.
+pub fn occurrences_in(
+    parsed: &Parsed,
+    text: &str,
+    name: &str,
+) -> Result<Vec<TextRange>, SyntaxError> {
     let mut out = Vec::new();
-    for_each_identifier(&parsed, text, |node, ident| {
+    for_each_identifier(parsed, text, |node, ident| {
         if ident == name {
             out.push(TextRange::of(node));
         }
     })?;
     Ok(out)
+}
+
+/// The kind of a literal node, for renames that also reach into comments and strings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Literal {
+    Comment,
+    String,
+}
+
+/// The comment and string-literal nodes of a parsed text (outermost ones: not those inside a
+/// string's interpolation), in source order. Iterative: deep nesting cannot overflow the stack.
+pub fn literals(parsed: &Parsed) -> Vec<(TextRange, Literal)> {
+    let mut out = Vec::new();
+    walk(parsed.tree.root_node(), &mut |node| {
+        let kind = node.kind();
+        let literal = if kind.contains("comment") {
+            Some(Literal::Comment)
+        } else if kind.contains("string") && !kind.ends_with("identifier") {
+            Some(Literal::String)
+        } else {
+            None
+        };
+        match literal {
+            Some(literal) => {
+                out.push((TextRange::of(node), literal));
+                false
+            }
+            None => true,
+        }
+    });
+    out
 }
 
 /// The definitions in a parsed text, in source order.
@@ -798,6 +837,35 @@ fn emit_blocks(covered: &[bool], text: &str, lines: &LineIndex, out: &mut Vec<Ch
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literals_are_found_without_recursion_on_deep_nesting() {
+        let text = "# note\nx = \"s\" + f\"{y}\"\n";
+        let parsed = parse(Language::Python, text).unwrap();
+        let found: Vec<(&str, Literal)> = literals(&parsed)
+            .into_iter()
+            .map(|(r, l)| (&text[r.start_byte..r.end_byte], l))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("# note", Literal::Comment),
+                ("\"s\"", Literal::String),
+                ("f\"{y}\"", Literal::String)
+            ]
+        );
+        // 20,000 levels of parentheses on a 256 KiB stack: a recursive walk would overflow it.
+        let depth = 20_000;
+        let deep = format!("x = {}\"s\"{}\n", "(".repeat(depth), ")".repeat(depth));
+        let parsed = parse(Language::Python, &deep).unwrap();
+        let count = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || literals(&parsed).len())
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(count, 1);
+    }
 
     #[test]
     fn every_query_compiles_against_its_grammar() {

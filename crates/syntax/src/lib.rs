@@ -18,9 +18,9 @@ mod language;
 mod queries;
 
 pub use extract::{
-    analyze, analyze_whole_tree, chunks, error_count, identifier_occurrences, parse, references,
-    symbols, Chunk, ChunkKind, FileSyntax, Parsed, Reference, Symbol, SymbolKind, TextRange,
-    MAX_CHUNK_LINES, MAX_SIGNATURE_BYTES,
+    analyze, analyze_whole_tree, chunks, error_count, identifier_occurrences, literals,
+    occurrences_in, parse, references, symbols, Chunk, ChunkKind, FileSyntax, Literal, Parsed,
+    Reference, Symbol, SymbolKind, TextRange, MAX_CHUNK_LINES, MAX_SIGNATURE_BYTES,
 };
 pub use imports::{imports, qualifier_before, Import, Qualifier};
 pub use language::Language;

@@ -121,11 +121,11 @@ test('token healing follows the tokenHealing setting', async () => {
 
 test('a cursor inside a word is healed: the suggestion continues the word', async () => {
   const result = await conn.sendRequest('textDocument/inlineCompletion', {
-    textDocument: { uri: uri('report.py') }, position: { line: 6, character: 27 }, context: { triggerKind: 2 },
+    textDocument: { uri: uri('report.py') }, position: { line: 6, character: 26 }, context: { triggerKind: 2 },
   });
   assert.ok(result && result.items.length === 1, JSON.stringify(result));
   const item = result.items[0];
-  assert.deepEqual(item.range.start, { line: 6, character: 27 });
+  assert.deepEqual(item.range.start, { line: 6, character: 26 });
   assert.ok(!item.insertText.includes('\n'), 'single-line mode');
   // `circle_ar` + the suggestion is the name the model was given in the context and the import.
   assert.ok(`circle_ar${item.insertText}`.startsWith('circle_area('), `suggestion ${JSON.stringify(item.insertText)}`);

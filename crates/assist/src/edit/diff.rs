@@ -5,7 +5,10 @@ use std::ops::Range;
 
 use hearth_base::{LineCol, LineIndex, PositionError, WideEncoding};
 use serde::Serialize;
-use similar::{DiffOp, TextDiff};
+use std::time::{Duration, Instant};
+
+use similar::udiff::UnifiedHunkHeader;
+use similar::{Algorithm, DiffOp};
 
 use super::FileChange;
 
@@ -27,30 +30,35 @@ impl TextEdit {
 impl FileChange {
     /// `git diff`-style unified diff with 3 lines of context, paths as `a/PATH` and `b/PATH`.
     pub fn unified_diff(&self) -> String {
-        let diff = TextDiff::from_lines(&self.old, &self.new);
-        let mut out = diff
-            .unified_diff()
-            .context_radius(3)
-            .header(&format!("a/{}", self.path), &format!("b/{}", self.path))
-            .to_string();
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
+        let (old, new) = (split_lines(&self.old), split_lines(&self.new));
+        let ops = line_ops(&old, &new);
+        let mut out = String::new();
+        for group in similar::group_diff_ops(ops, 3) {
+            if out.is_empty() {
+                out.push_str(&format!("--- a/{}\n+++ b/{}\n", self.path, self.path));
+            }
+            out.push_str(&format!("{}\n", UnifiedHunkHeader::new(&group)));
+            for change in group.iter().flat_map(|op| op.iter_changes(&old, &new)) {
+                out.push_str(&format!("{}{}", change.tag(), change.value()));
+                if change.missing_newline() {
+                    out.push_str("\n\\ No newline at end of file\n");
+                }
+            }
         }
         out
     }
 
     /// The change as line-granular edits of the old text.
     pub fn text_edits(&self) -> Vec<TextEdit> {
-        let diff = TextDiff::from_lines(&self.old, &self.new);
-        // Line starts from the diff's own lines, which also end at a lone `\r`.
-        let old_starts = line_starts(diff.old_slices());
-        let new_starts = line_starts(diff.new_slices());
+        let (old, new) = (split_lines(&self.old), split_lines(&self.new));
+        let old_starts = line_starts(&old);
+        let new_starts = line_starts(&new);
         let mut edits = Vec::new();
         // Ranges from the ops' lengths, in order: similar 2.7 gave an insert the stale index old line 1
         // after a delete of lines 0..3 (found by fuzz/edit_apply, which checks the rebuilt text).
         let (mut old_at, mut new_at) = (0, 0);
-        for op in diff.ops() {
-            let (old_len, new_len) = match *op {
+        for op in line_ops(&old, &new) {
+            let (old_len, new_len) = match op {
                 DiffOp::Equal { len, .. } => (len, len),
                 DiffOp::Delete { old_len, .. } => (old_len, 0),
                 DiffOp::Insert { new_len, .. } => (0, new_len),
@@ -73,6 +81,50 @@ impl FileChange {
         }
         edits
     }
+}
+
+/// Longest a general line diff may search for the smallest diff before settling for a larger one.
+const DIFF_DEADLINE: Duration = Duration::from_secs(1);
+
+/// The line diff of `old` to `new`. When the line count is unchanged (every rename), lines are
+/// paired one to one, in linear time: Myers' diff is quadratic in the changed lines, and took
+/// seconds on a rename with 40,000 occurrences. Otherwise Myers, with a deadline.
+fn line_ops(old: &[&str], new: &[&str]) -> Vec<DiffOp> {
+    if old.len() != new.len() {
+        return similar::capture_diff_slices_deadline(Algorithm::Myers, old, new, Some(Instant::now() + DIFF_DEADLINE));
+    }
+    let mut ops: Vec<DiffOp> = Vec::new();
+    for (i, (a, b)) in old.iter().zip(new).enumerate() {
+        let equal = a == b;
+        match ops.last_mut() {
+            Some(DiffOp::Equal { len, .. }) if equal => *len += 1,
+            Some(DiffOp::Replace { old_len, new_len, .. }) if !equal => {
+                *old_len += 1;
+                *new_len += 1;
+            }
+            _ if equal => ops.push(DiffOp::Equal { old_index: i, new_index: i, len: 1 }),
+            _ => ops.push(DiffOp::Replace { old_index: i, old_len: 1, new_index: i, new_len: 1 }),
+        }
+    }
+    ops
+}
+
+/// `text`'s lines as similar's line diff splits them: each ends after `\n`, or after a `\r` that
+/// no `\n` follows.
+fn split_lines(text: &str) -> Vec<&str> {
+    let bytes = text.as_bytes();
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' || (b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+            lines.push(&text[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < text.len() {
+        lines.push(&text[start..]);
+    }
+    lines
 }
 
 /// Byte offset of each line start, plus the text's end (so `starts[n]` ends line `n - 1`).
@@ -119,6 +171,25 @@ mod tests {
             let edits = c.text_edits();
             assert!(edits.windows(2).all(|w| w[0].range.end <= w[1].range.start), "{old:?} -> {new:?}: {edits:?}");
             assert_eq!(apply(old, &edits), new, "{old:?} -> {new:?}");
+        }
+    }
+
+    /// The diff matches similar's own unified diff wherever the line count is kept (ours pairs
+    /// lines; Myers finds the same ops there) and whatever the line endings.
+    #[test]
+    fn unified_diff_matches_similar() {
+        for (old, new) in [
+            ("a\nb\nc\n", "a\nB\nc\n"),
+            ("a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n", "A\nb\nc\nd\ne\nf\ng\nh\ni\nJ\n"),
+            ("a\nb", "a\nB"),
+            ("a\rb\r\nc", "a\rB\r\nc"),
+            ("a\nb\nc\n", "x\na\nc\ny\n"),
+            ("a\nb\nc\nd\n", "a\nd\n"),
+            ("", "new\n"),
+        ] {
+            let c = change(old, new);
+            let theirs = similar::TextDiff::from_lines(old, new).unified_diff().context_radius(3).header("a/a.py", "b/a.py").to_string();
+            assert_eq!(c.unified_diff(), theirs, "{old:?} -> {new:?}");
         }
     }
 

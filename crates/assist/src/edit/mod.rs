@@ -75,6 +75,8 @@ pub enum EditError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{} is not valid UTF-8 text", .0.display())]
     NotUtf8(PathBuf),
+    #[error("{} is not a regular file (a {kind}): Hearth edits only regular files", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
     #[error("{} is {size} bytes, over the {limit}-byte limit for edits", path.display())]
     TooLarge { path: PathBuf, size: u64, limit: u64 },
     #[error("refusing to apply: uncommitted changes in {} (commit or stash them, or pass --force)", .0.join(", "))]
@@ -185,6 +187,17 @@ pub struct Plan {
     pub limit: usize,
     /// Things the user should know before reviewing (e.g. a rename target that already exists).
     pub notes: Vec<String>,
+    /// Files that mention what the edit changes but that it cannot edit.
+    pub skipped_files: Vec<SkippedFile>,
+}
+
+/// A file that mentions what an edit changes but was left unedited, and why (the index left it
+/// out as binary, not UTF-8 or too large, or it could not be read).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SkippedFile {
+    /// Root-relative, `/`-separated.
+    pub path: String,
+    pub reason: String,
 }
 
 impl fmt::Display for Plan {
@@ -214,6 +227,9 @@ impl fmt::Display for Plan {
         }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
+        }
+        for s in &self.skipped_files {
+            writeln!(f, "note: {} cannot be edited ({})", s.path, s.reason)?;
         }
         Ok(())
     }
@@ -248,6 +264,8 @@ pub struct Report {
     pub retried: usize,
     pub dropped: Vec<Dropped>,
     pub notes: Vec<String>,
+    /// Files left unedited although they mention what the edit changes.
+    pub skipped_files: Vec<SkippedFile>,
     /// Decoding totals over all regions (model rewrites only).
     pub stats: RewriteStats,
 }
@@ -264,6 +282,12 @@ impl fmt::Display for Report {
         }
         for n in &self.notes {
             writeln!(f, "note: {n}")?;
+        }
+        if !self.skipped_files.is_empty() {
+            writeln!(f, "WARNING: {} file(s) mention it but were NOT edited; change them by hand:", self.skipped_files.len())?;
+            for s in &self.skipped_files {
+                writeln!(f, "  not edited: {} ({})", s.path, s.reason)?;
+            }
         }
         let s = &self.stats;
         if s.generated_tokens > 0 {

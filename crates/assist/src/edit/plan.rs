@@ -37,7 +37,7 @@ pub(crate) fn plan(
                 return Err(EditError::BadSelection { path: rel, start: range.start, end: range.end, len: text.len() });
             }
             let lines = LineIndex::new(&text);
-            let line_of = |b: usize| lines.line_col(&text, b, hearth_base::WideEncoding::Utf8).map_or(0, |p| p.line);
+            let line_of = |b: usize| lines.line_of(b);
             // A selection ending at the start of a line does not include that line.
             let end = if range.end > range.start && text[..range.end].ends_with('\n') { range.end - 1 } else { range.end };
             vec![Candidate {
@@ -96,7 +96,7 @@ pub(crate) fn plan(
     if regions.is_empty() {
         notes.push("nothing in the index matches the instruction: name a symbol, or pass a file or a selection".into());
     }
-    Ok(Plan { strategy: Strategy::Rewrite, regions, omitted, limit: request.limit, notes })
+    Ok(Plan { strategy: Strategy::Rewrite, regions, omitted, limit: request.limit, notes, skipped_files: Vec::new() })
 }
 
 /// Definitions of, and chunks using, the identifiers the instruction names, within one file.

@@ -1,16 +1,16 @@
 //! The structural fast path for "rename X to Y": identifier nodes found with tree-sitter (never
 //! inside strings or comments unless asked, never part of a longer name), files found with the index.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Range;
 use std::path::Path;
 
-use hearth_index::Index;
-use hearth_syntax::Language;
-use tree_sitter::Node;
+use hearth_index::{Index, SkipReason};
+use hearth_syntax::{Language, Literal, Parsed};
 
 use super::{
-    workspace::Workspace, EditError, EditRequest, FileChange, Plan, Region, Rename, Report, Scope, Strategy, Texts,
+    workspace::Workspace, EditError, EditRequest, FileChange, Plan, Region, Rename, Report, Scope, SkippedFile, Strategy,
+    Texts,
 };
 
 /// Where an occurrence sits.
@@ -28,7 +28,24 @@ pub(crate) fn plan(
     rename: &Rename,
     texts: &Texts<'_>,
 ) -> Result<Plan, EditError> {
-    let (files, selection) = candidate_files(workspace, index, request, rename)?;
+    let (mut files, selection) = candidate_files(workspace, index, request, rename)?;
+    let mut skipped_files = Vec::new();
+    if let (Some(index), Scope::Repository) = (index, &request.scope) {
+        let limits = request.paths.iter().map(|p| workspace.resolve(p).map(|p| p.rel)).collect::<Result<Vec<_>, _>>()?;
+        for skipped in index.skipped_files().into_iter().filter(|s| within(&s.path, &limits)) {
+            match skipped.reason {
+                // Text the index passed over for its own reasons: renamed like any other file.
+                SkipReason::Minified { .. } | SkipReason::Generated { .. } | SkipReason::OverIndexCap { .. } => {
+                    files.insert(skipped.path);
+                }
+                reason => {
+                    if mentions(&workspace.root().join(&skipped.path), &rename.from) {
+                        skipped_files.push(SkippedFile { path: skipped.path, reason: reason.to_string() });
+                    }
+                }
+            }
+        }
+    }
     let mut regions = Vec::new();
     let mut notes = Vec::new();
     let mut clashes = BTreeSet::new();
@@ -36,21 +53,33 @@ pub(crate) fn plan(
         let Some(lang) = Language::from_path(Path::new(&rel)) else { continue };
         let text = match texts.get(&rel) {
             Ok(text) => text,
-            // A file the user named must be readable; one the index found may be skipped.
+            // A file the user named must be readable; one the index found may be skipped, and is
+            // listed when it mentions the name.
             Err(e) if request.scope != Scope::Repository => return Err(e),
             Err(e) => {
-                notes.push(format!("skipped {rel}: {e}"));
+                if mentions(&workspace.root().join(&rel), &rename.from) {
+                    skipped_files.push(SkippedFile { path: rel, reason: e.to_string() });
+                }
                 continue;
             }
         };
         if !text.contains(rename.from.as_str()) {
             continue;
         }
-        let found = occurrences(lang, &text, rename)?;
+        let parsed = match hearth_syntax::parse(lang, &text) {
+            Ok(parsed) => parsed,
+            Err(e) if request.scope != Scope::Repository => return Err(e.into()),
+            Err(e) => {
+                skipped_files.push(SkippedFile { path: rel, reason: format!("cannot parse it: {e}") });
+                continue;
+            }
+        };
+        let found = occurrences(&parsed, &text, rename)?;
         if found.is_empty() {
             continue;
         }
-        let symbols = hearth_syntax::analyze(lang, &text)?.symbols;
+        let symbols = hearth_syntax::symbols(&parsed, &text)?;
+        let definitions: HashMap<usize, &hearth_syntax::Symbol> = symbols.iter().map(|s| (s.name_range.start_byte, s)).collect();
         let lines = hearth_base::LineIndex::new(&text);
         for (range, place) in found {
             if let Some(sel) = &selection {
@@ -58,18 +87,18 @@ pub(crate) fn plan(
                     continue;
                 }
             }
-            let line = lines.line_col(&text, range.start, hearth_base::WideEncoding::Utf8).map(|p| p.line).unwrap_or(0);
+            let line = lines.line_of(range.start);
             let reason = match place {
                 Place::Comment => "mention in a comment".to_string(),
                 Place::String => "mention in a string".to_string(),
-                Place::Code => match symbols.iter().find(|s| s.name_range.start_byte == range.start) {
+                Place::Code => match definitions.get(&range.start) {
                     Some(s) => format!("definition of `{}` ({})", s.name, s.kind.as_str()),
                     None => format!("reference to `{}`", rename.from),
                 },
             };
             regions.push(Region { path: rel.clone(), start_line: line, end_line: line, start_byte: range.start, end_byte: range.end, reason });
         }
-        if !hearth_syntax::identifier_occurrences(lang, &text, &rename.to)?.is_empty() {
+        if !hearth_syntax::occurrences_in(&parsed, &text, &rename.to)?.is_empty() {
             clashes.insert(rel.clone());
         }
     }
@@ -99,6 +128,7 @@ pub(crate) fn plan(
         omitted: 0,
         limit: request.limit,
         notes,
+        skipped_files,
     })
 }
 
@@ -119,11 +149,8 @@ pub(crate) fn apply_plan(
     for (rel, mut ranges) in by_file {
         let old = texts.get(rel)?;
         let count = ranges.len();
-        ranges.sort_by_key(|r| std::cmp::Reverse(r.start));
-        let mut new = old.clone();
-        for range in ranges {
-            new.replace_range(range, to);
-        }
+        ranges.sort_by_key(|r| r.start);
+        let new = replace_all(&old, &ranges, to);
         // The same gate as model rewrites: a keyword as the new name must not break the file.
         if let Some(lang) = Language::from_path(Path::new(rel)) {
             if hearth_syntax::error_count(lang, &new)? > hearth_syntax::error_count(lang, &old)? {
@@ -136,8 +163,49 @@ pub(crate) fn apply_plan(
     }
     notes.insert(0, format!("{renamed} occurrence(s) renamed in {} file(s)", files.len()));
     notes.extend(plan.notes.iter().cloned());
-    let report = Report { files_changed: files.len(), notes, ..Report::default() };
+    let report = Report { files_changed: files.len(), notes, skipped_files: plan.skipped_files.clone(), ..Report::default() };
     Ok((files, report))
+}
+
+/// Files past this are not searched for mentions, and are listed as possibly mentioning the name.
+const MAX_MENTION_SCAN: u64 = 64 << 20;
+
+/// Whether the file at `abs` holds `word` as a whole word, byte for byte (for files that are not
+/// text the rename can edit); a file too large to search counts as a mention.
+fn mentions(abs: &Path, word: &str) -> bool {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$' || b >= 0x80;
+    let bytes = match hearth_base::read_regular(abs, MAX_MENTION_SCAN) {
+        Ok(bytes) => bytes,
+        Err(hearth_base::ReadError::TooLarge { .. }) => return true,
+        Err(_) => return false,
+    };
+    let word = word.as_bytes();
+    if word.is_empty() {
+        return false;
+    }
+    let mut from = 0;
+    while let Some(at) = bytes[from..].windows(word.len()).position(|w| w == word) {
+        let (start, end) = (from + at, from + at + word.len());
+        let before = start.checked_sub(1).map(|i| bytes[i]);
+        if !before.is_some_and(is_word) && !bytes.get(end).copied().is_some_and(is_word) {
+            return true;
+        }
+        from = start + 1;
+    }
+    false
+}
+
+/// `text` with each of `ranges` (sorted, disjoint) replaced by `to`, in one pass.
+fn replace_all(text: &str, ranges: &[Range<usize>], to: &str) -> String {
+    let mut out = String::with_capacity(text.len() + ranges.len() * to.len());
+    let mut at = 0;
+    for range in ranges {
+        out.push_str(&text[at..range.start]);
+        out.push_str(to);
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    out
 }
 
 /// Files that may hold occurrences, root-relative and sorted, and the selection's byte range if any.
@@ -146,10 +214,10 @@ fn candidate_files(
     index: Option<&Index>,
     request: &EditRequest,
     rename: &Rename,
-) -> Result<(Vec<String>, Option<Range<usize>>), EditError> {
+) -> Result<(BTreeSet<String>, Option<Range<usize>>), EditError> {
     match &request.scope {
-        Scope::File(path) => Ok((vec![workspace.resolve(path)?.rel], None)),
-        Scope::Selection { path, range } => Ok((vec![workspace.resolve(path)?.rel], Some(range.clone()))),
+        Scope::File(path) => Ok((BTreeSet::from([workspace.resolve(path)?.rel]), None)),
+        Scope::Selection { path, range } => Ok((BTreeSet::from([workspace.resolve(path)?.rel]), Some(range.clone()))),
         Scope::Repository => {
             let limits = request.paths.iter().map(|p| workspace.resolve(p).map(|p| p.rel)).collect::<Result<Vec<_>, _>>()?;
             let files: BTreeSet<String> = match index {
@@ -185,48 +253,31 @@ fn walk_source_files(root: &Path) -> BTreeSet<String> {
 
 /// Occurrences of `rename.from` in source order: identifier nodes, plus whole-word mentions in
 /// comments and string literals when the rename asks for them.
-fn occurrences(lang: Language, text: &str, rename: &Rename) -> Result<Vec<(Range<usize>, Place)>, EditError> {
-    let mut out: Vec<(Range<usize>, Place)> = hearth_syntax::identifier_occurrences(lang, text, &rename.from)?
+fn occurrences(parsed: &Parsed, text: &str, rename: &Rename) -> Result<Vec<(Range<usize>, Place)>, EditError> {
+    let mut out: Vec<(Range<usize>, Place)> = hearth_syntax::occurrences_in(parsed, text, &rename.from)?
         .into_iter()
         .map(|r| (r.start_byte..r.end_byte, Place::Code))
         .collect();
     if rename.in_comments || rename.in_strings {
-        let parsed = hearth_syntax::parse(lang, text)?;
         let mut extra = Vec::new();
-        collect_text_mentions(parsed.tree.root_node(), text, rename, &mut extra);
-        for (range, place) in extra {
-            if !out.iter().any(|(r, _)| r.start < range.end && range.start < r.end) {
-                out.push((range, place));
-            }
+        for (range, literal) in hearth_syntax::literals(parsed) {
+            let place = match literal {
+                Literal::Comment if rename.in_comments => Place::Comment,
+                Literal::String if rename.in_strings => Place::String,
+                _ => continue,
+            };
+            extra.extend(word_matches(text, range.start_byte..range.end_byte, &rename.from).map(|r| (r, place)));
         }
+        // `out` is in source order: a binary search finds the code occurrence a mention could overlap.
+        let overlaps = |range: &Range<usize>| {
+            let after = out.partition_point(|(r, _)| r.end <= range.start);
+            out.get(after).is_some_and(|(r, _)| r.start < range.end)
+        };
+        let extra: Vec<_> = extra.into_iter().filter(|(range, _)| !overlaps(range)).collect();
+        out.extend(extra);
         out.sort_by_key(|(r, _)| r.start);
     }
     Ok(out)
-}
-
-fn collect_text_mentions(node: Node<'_>, text: &str, rename: &Rename, out: &mut Vec<(Range<usize>, Place)>) {
-    let kind = node.kind();
-    let place = if kind.contains("comment") {
-        Some(Place::Comment)
-    } else if kind.contains("string") && !kind.ends_with("identifier") {
-        Some(Place::String)
-    } else {
-        None
-    };
-    if let Some(place) = place {
-        let wanted = match place {
-            Place::Comment => rename.in_comments,
-            _ => rename.in_strings,
-        };
-        if wanted {
-            out.extend(word_matches(text, node.byte_range(), &rename.from).map(|r| (r, place)));
-        }
-        return;
-    }
-    let mut cursor = node.walk();
-    for child in node.children(&mut cursor) {
-        collect_text_mentions(child, text, rename, out);
-    }
 }
 
 /// Whole-word occurrences of `word` within `range` of `text`.
@@ -250,14 +301,14 @@ mod tests {
     }
 
     fn spans<'t>(text: &'t str, r: &Rename) -> Vec<(&'t str, Place)> {
-        occurrences(Language::Python, text, r).unwrap().into_iter().map(|(range, p)| (&text[range], p)).collect()
+        occurrences(&hearth_syntax::parse(Language::Python, text).unwrap(), text, r).unwrap().into_iter().map(|(range, p)| (&text[range], p)).collect()
     }
 
     const SRC: &str = "# load the data\ndef load(path):\n    msg = \"load failed\"\n    return loader(path), load\n";
 
     #[test]
     fn code_only_by_default() {
-        let found = occurrences(Language::Python, SRC, &rename(false, false)).unwrap();
+        let found = occurrences(&hearth_syntax::parse(Language::Python, SRC).unwrap(), SRC, &rename(false, false)).unwrap();
         let starts: Vec<usize> = found.iter().map(|(r, _)| r.start).collect();
         assert_eq!(starts, [SRC.find("def load").unwrap() + 4, SRC.rfind("load\n").unwrap()]);
         assert!(found.iter().all(|(_, p)| *p == Place::Code));

@@ -5,6 +5,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use git2::{Repository, Status};
+use hearth_base::ReadError;
 
 use super::EditError;
 
@@ -47,14 +48,15 @@ impl Workspace {
         &self.root
     }
 
-    /// Checks a user-given path (absolute, or relative to the root): it must exist, lie inside the
-    /// root once symlinks and `..` are resolved, not be in `.git/`, and not be ignored by git.
+    /// Checks a user-given path (absolute, or relative to the root): its directory must exist (the
+    /// file itself may be an editor buffer never saved), it must lie inside the root once symlinks
+    /// and `..` are resolved, not be in `.git/`, and not be ignored by git.
     pub fn resolve(&self, path: &Path) -> Result<WorkspacePath, EditError> {
         let joined = if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) };
         if !lexically_inside(&joined, &self.root) && !joined.canonicalize().is_ok_and(|c| c.starts_with(&self.root)) {
             return Err(EditError::OutsideRoot { path: path.to_path_buf(), root: self.root.clone() });
         }
-        let abs = joined.canonicalize().map_err(|source| EditError::Io { path: path.to_path_buf(), source })?;
+        let abs = canonical(&joined).map_err(|source| EditError::Io { path: path.to_path_buf(), source })?;
         let Ok(rel_path) = abs.strip_prefix(&self.root) else {
             return Err(EditError::OutsideRoot { path: path.to_path_buf(), root: self.root.clone() });
         };
@@ -68,15 +70,15 @@ impl Workspace {
         Ok(WorkspacePath { abs, rel })
     }
 
-    /// The file's text; refuses huge and non-UTF-8 files.
+    /// The file's text; refuses huge, non-UTF-8 and special files (a FIFO is refused at once).
     pub fn read(&self, path: &WorkspacePath) -> Result<String, EditError> {
-        let io = |source| EditError::Io { path: path.abs.clone(), source };
-        let size = std::fs::metadata(&path.abs).map_err(io)?.len();
-        if size > MAX_FILE_BYTES {
-            return Err(EditError::TooLarge { path: path.abs.clone(), size, limit: MAX_FILE_BYTES });
-        }
-        let bytes = std::fs::read(&path.abs).map_err(io)?;
-        String::from_utf8(bytes).map_err(|_| EditError::NotUtf8(path.abs.clone()))
+        let abs = || path.abs.clone();
+        let bytes = hearth_base::read_regular(&path.abs, MAX_FILE_BYTES).map_err(|e| match e {
+            ReadError::Io(source) => EditError::Io { path: abs(), source },
+            ReadError::NotRegular(kind) => EditError::NotRegular { path: abs(), kind },
+            ReadError::TooLarge { size, limit } => EditError::TooLarge { path: abs(), size, limit },
+        })?;
+        String::from_utf8(bytes).map_err(|_| EditError::NotUtf8(abs()))
     }
 
     /// Whether git ignores `abs` (false outside a repository).
@@ -117,6 +119,17 @@ impl Workspace {
             Some((repo, workdir))
         });
         f(repo.as_ref())
+    }
+}
+
+/// `path` with symlinks resolved; for a file that does not exist (yet), its directory's.
+fn canonical(path: &Path) -> std::io::Result<PathBuf> {
+    match path.canonicalize() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return Err(e) };
+            Ok(dir.canonicalize()?.join(name))
+        }
+        other => other,
     }
 }
 

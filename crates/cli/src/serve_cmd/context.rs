@@ -14,14 +14,16 @@ pub struct IndexContext {
 }
 
 impl IndexContext {
-    /// Opens (and builds or refreshes) the index of `root`, reporting progress as `(message, percent)`.
+    /// Opens (and builds or refreshes) the index of `root`, reporting progress as `(message, percent)`,
+    /// until `cancel`.
     pub fn open(
         root: &Path,
         options: IndexOptions,
+        cancel: &CancelToken,
         progress: &mut dyn FnMut(String, Option<u32>),
     ) -> anyhow::Result<IndexContext> {
         let index = Index::open(root, options)?;
-        let stats = index.sync(&mut |p| {
+        let stats = index.sync_until(cancel, &mut |p| {
             let percent = (p.files_total > 0).then(|| (100 * p.files_done / p.files_total) as u32);
             progress(format!("{}/{} files", p.files_done, p.files_total), percent);
         })?;

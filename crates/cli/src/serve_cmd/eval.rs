@@ -103,7 +103,7 @@ impl RepoIndexes {
             return Ok(source.clone());
         }
         eprintln!("indexing {}", repo.display());
-        let source = IndexContext::open(repo, Default::default(), &mut |_, _| {}).with_context(|| format!("indexing {}", repo.display()))?.shared();
+        let source = IndexContext::open(repo, Default::default(), &CancelToken::new(), &mut |_, _| {}).with_context(|| format!("indexing {}", repo.display()))?.shared();
         self.0.insert(repo.to_path_buf(), source.clone());
         Ok(source)
     }

@@ -25,6 +25,21 @@ pub fn hearth_bin() -> &'static str {
     env!("CARGO_BIN_EXE_hearth")
 }
 
+/// Resident memory of a process now, from /proc (0 when it is gone).
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok()).unwrap_or(0.0);
+    kb / 1024.0
+}
+
+/// Starts `command` (a `hearth serve`) with piped stdio and a client on it; stderr is dropped.
+pub fn spawn_server(mut command: std::process::Command) -> (std::process::Child, Rpc) {
+    use std::process::Stdio;
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().expect("hearth serve runs");
+    let rpc = Rpc::new(child.stdout.take().unwrap(), child.stdin.take().unwrap());
+    (child, rpc)
+}
+
 type Writer = Arc<Mutex<Box<dyn Write + Send>>>;
 
 /// A JSON-RPC client: requests by id, notifications kept in order, server requests answered with null.
@@ -77,6 +92,11 @@ impl Rpc {
 
     pub fn write(&mut self, message: &Value) {
         send(&self.writer, message).expect("writing to the server");
+    }
+
+    /// Closes the stream to the server (its stdin sees end of input); later writes go nowhere.
+    pub fn close(&mut self) {
+        *self.writer.lock().unwrap() = Box::new(std::io::sink());
     }
 
     /// Writes raw bytes (for malformed input).
