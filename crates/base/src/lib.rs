@@ -1,8 +1,9 @@
-//! Base types every Hearth crate shares: cancellation tokens, text positions, and reading the user's
-//! files safely.
+//! Base types every Hearth crate shares: cancellation tokens, text positions, reading the user's
+//! files safely, and the one percentile definition.
 
 pub mod cancel;
 pub mod file;
+pub mod stats;
 pub mod text;
 
 pub use cancel::{Cancellable, Cancelled, CancelToken};

@@ -156,7 +156,7 @@ fn request(args: &EditArgs, cwd: &std::path::Path) -> anyhow::Result<EditRequest
                 .and_then(|(a, b)| Some((a.trim().parse::<u32>().ok()?, b.trim().parse::<u32>().ok()?)))
                 .filter(|&(a, b)| a >= 1 && a <= b)
                 .with_context(|| format!("--lines {lines}: expected START:END, one-based, START <= END"))?;
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let text = crate::read_source(&path)?;
             let index = hearth_base::LineIndex::new(&text);
             let at = |line: u32| index.line_start(line).unwrap_or(text.len());
             Scope::Selection { path, range: at(start - 1)..at(end) }

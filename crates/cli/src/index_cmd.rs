@@ -320,8 +320,7 @@ pub fn context(args: ContextArgs) -> anyhow::Result<()> {
         Some(root) => root.clone(),
         None => find_root(&file)?,
     };
-    let text = std::fs::read_to_string(&file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
+    let text = crate::read_source(&file)?;
     let lines = LineIndex::new(&text);
     let offset = lines
         .offset(

@@ -10,6 +10,16 @@ mod tokenize_cmd;
 
 use clap::{Parser, Subcommand};
 
+/// Largest source file a command reads from the command line (`complete`, `context`, `edit --lines`).
+const MAX_SOURCE_BYTES: u64 = 64 << 20;
+
+/// The UTF-8 text of a source file named on the command line: a regular file (a FIFO is refused at
+/// once), at most [`MAX_SOURCE_BYTES`].
+pub(crate) fn read_source(path: &std::path::Path) -> anyhow::Result<String> {
+    let bytes = hearth_base::read_regular(path, MAX_SOURCE_BYTES).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))
+}
+
 /// mimalloc: 17% less CPU and 20% less peak memory than glibc malloc on a cold index build (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -181,8 +181,7 @@ fn parse_location(location: &str) -> anyhow::Result<(PathBuf, u32, u32)> {
 
 pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
     let (path, line, col) = parse_location(&args.location)?;
-    let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-    let text = String::from_utf8(bytes).map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))?;
+    let text = crate::read_source(&path)?;
     let index = LineIndex::new(&text);
     let offset = index.offset(&text, LineCol { line, col }, WideEncoding::Utf32).with_context(|| format!("position {}", args.location))?;
     let (completer, mut options) = args.model.load()?;

@@ -45,13 +45,12 @@ impl Latency {
             return Latency::default();
         }
         samples.sort();
-        let at =
-            |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize].as_secs_f64() * 1e3;
+        let ms: Vec<f64> = samples.iter().map(|d| d.as_secs_f64() * 1e3).collect();
         Latency {
-            count: samples.len(),
-            p50_ms: at(0.5),
-            p99_ms: at(0.99),
-            max_ms: at(1.0),
+            count: ms.len(),
+            p50_ms: hearth_base::stats::percentile(&ms, 50.0),
+            p99_ms: hearth_base::stats::percentile(&ms, 99.0),
+            max_ms: hearth_base::stats::percentile(&ms, 100.0),
         }
     }
 }

@@ -15,10 +15,10 @@ use hearth_index::Index;
 use hearth_model::LoadedModel;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tower_lsp::jsonrpc::{Error, ErrorCode};
+use tower_lsp::jsonrpc::Error;
 use tower_lsp::lsp_types::{CodeAction, CodeActionKind, Command, Position, Range, TextEdit, Url, WorkspaceEdit};
 
-use crate::server::invalid_params;
+use crate::errors::{invalid_params, request_failed};
 use crate::{from_proto, to_proto};
 
 pub const COMMAND: &str = "hearth.edit";
@@ -157,7 +157,7 @@ pub fn run(input: EditInput, cancel: &CancelToken, progress: &mut dyn FnMut(Stri
         let regions = engine.plan(&request).map_err(edit_error)?.regions.len();
         progress(format!("{regions} region(s) planned"), Some(10));
         if regions > 0 {
-            let model = input.model.as_ref().map_err(|why| failed(format!("hearth.edit: this instruction needs the model, but {why}")))?;
+            let model = input.model.as_ref().map_err(|why| request_failed(format!("hearth.edit: this instruction needs the model, but {why}")))?;
             rewriters.push(model.rewriter().map_err(edit_error)?);
         }
     }
@@ -187,14 +187,10 @@ fn edit_error(e: EditError) -> Error {
         | EditError::NoIndex
         | EditError::EmptyInstruction
         | EditError::BadSelection { .. } => invalid_params(format!("hearth.edit: {e}")),
-        other => failed(format!("hearth.edit: {other}")),
+        other => request_failed(format!("hearth.edit: {other}")),
     }
 }
 
-/// LSP's `RequestFailed` (-32803): the request was valid but could not be carried out.
-fn failed(message: String) -> Error {
-    Error { code: ErrorCode::ServerError(-32803), message: message.into(), data: None }
-}
 
 /// The outcome as protocol values: per-file `TextEdit`s (UTF-16 positions in the old text), the
 /// plan with a range per region, the files left unedited that mention the change, and the report
@@ -246,6 +242,7 @@ fn relative(root: &Path, uri: &Url) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tower_lsp::jsonrpc::ErrorCode;
 
     /// A fresh directory under the system temp dir (removed at the start of the next run).
     fn temp_root(name: &str) -> PathBuf {
@@ -332,7 +329,7 @@ mod tests {
             apply: false,
         };
         let err = run_quietly(input(selection)).unwrap_err();
-        assert_eq!(err.code, ErrorCode::ServerError(-32803));
+        assert_eq!(err.code, ErrorCode::ServerError(crate::errors::REQUEST_FAILED));
         assert!(err.message.contains("needs the model, but the model is still loading"), "{}", err.message);
         // A repository-wide rewrite needs the index.
         let rewrite = EditArgs { instruction: "add logging".into(), ..args("repository") };

@@ -4,6 +4,7 @@
 pub mod config;
 mod documents;
 pub mod edit_command;
+mod errors;
 pub mod from_proto;
 pub mod limits;
 pub mod status;

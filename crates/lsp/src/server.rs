@@ -24,6 +24,7 @@ use crate::edit_command::{self, EditArgs, EditInput, EditModel};
 use crate::limits::{Limiter, Shed};
 use crate::shared_models;
 use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
+use crate::errors::{cancelled, invalid_params, model_unavailable, request_failed};
 use crate::{from_proto, to_proto};
 
 /// The repository as requests see it: retrieval for completions, and the index itself for edits.
@@ -127,16 +128,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-pub(crate) fn invalid_params(message: impl Into<String>) -> Error {
-    Error { code: ErrorCode::InvalidParams, message: message.into().into(), data: None }
-}
-
-/// LSP's `RequestFailed`: the server refused a valid request (here: a cap was reached).
-const REQUEST_FAILED: i64 = -32803;
-
-fn cancelled() -> Error {
-    Error::request_cancelled()
-}
 
 impl Backend {
     pub fn new(client: Client, options: ServerOptions, context_factory: Option<ContextFactory>) -> Self {
@@ -367,8 +358,8 @@ impl Backend {
             .clone();
         match state {
             ModelState::Ready(c, _) => Ok(c),
-            ModelState::Failed(message) => Err(Error { code: ErrorCode::ServerError(-32001), message: message.into(), data: None }),
-            ModelState::Missing => Err(Error { code: ErrorCode::ServerError(-32001), message: "no model configured".into(), data: None }),
+            ModelState::Failed(message) => Err(model_unavailable(message)),
+            ModelState::Missing => Err(model_unavailable("no model configured")),
             ModelState::Loading => unreachable!(),
         }
     }
@@ -435,7 +426,7 @@ impl Backend {
             Err(Shed::QueueFull { queued }) => {
                 tracing::warn!("completion refused: the queue is full (maxQueuedRequests = {queued})");
                 let message = format!("Hearth is busy: the completion queue is full (maxQueuedRequests = {queued}); request refused");
-                return Err(Error { code: ErrorCode::ServerError(REQUEST_FAILED), message: message.into(), data: None }.into());
+                return Err(request_failed(message).into());
             }
         };
         token.check().map_err(|_| CompleteError::Cancelled)?;
@@ -471,7 +462,7 @@ impl Backend {
             Ok(Ok(c)) => c,
             Ok(Err(CompletionError::Cancelled)) => return Err(CompleteError::Cancelled),
 
-            Ok(Err(e)) => return Err(Error { code: ErrorCode::InternalError, message: e.to_string().into(), data: None }.into()),
+            Ok(Err(e)) => return Err(request_failed(e.to_string()).into()),
             Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
         };
         tracing::debug!(

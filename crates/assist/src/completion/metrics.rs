@@ -83,14 +83,6 @@ fn longest_match(
     (besti, bestj, bestsize)
 }
 
-/// Nearest-rank percentile of sorted values.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil().max(1.0) as usize;
-    sorted[rank.min(sorted.len()) - 1]
-}
 
 #[cfg(test)]
 mod tests {
@@ -108,13 +100,5 @@ mod tests {
         let a = "    def __init__(self, name, value=None, *, strict=True):\n".repeat(3) + &"x".repeat(10);
         let b = "    def __init__(self, key, default=None, *, strict=False): # ".repeat(4);
         assert!((edit_similarity(&a, &b) - 0.10648148148148148).abs() < 1e-12);
-    }
-
-    #[test]
-    fn percentiles_use_nearest_rank() {
-        let v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&v, 50.0), 50.0);
-        assert_eq!(percentile(&v, 99.0), 99.0);
-        assert_eq!(percentile(&[3.0], 90.0), 3.0);
     }
 }

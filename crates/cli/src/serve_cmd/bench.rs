@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
-use hearth_assist::completion::metrics::percentile;
+use hearth_base::stats::percentile;
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use hearth_assist::completion::metrics::{edit_similarity, percentile};
+use hearth_assist::completion::metrics::edit_similarity;
+use hearth_base::stats::percentile;
 use hearth_assist::completion::{BudgetPolicy, CompletionRequest, ContextSource};
 use hearth_base::CancelToken;
 use serde::de::DeserializeOwned;

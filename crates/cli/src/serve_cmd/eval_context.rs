@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use hearth_assist::completion::metrics::percentile;
+use hearth_base::stats::percentile;
 use hearth_assist::completion::{CompletionRequest, Snippet};
 use serde::Deserialize;
 
