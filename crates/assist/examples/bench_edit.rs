@@ -17,8 +17,21 @@ const INSTRUCTION: &str = "keep the behaviour, tidy the formatting";
 
 /// CPython modules the regions come from (plain Python, stable across versions).
 const MODULES: &[&str] = &[
-    "textwrap.py", "shlex.py", "fnmatch.py", "posixpath.py", "string.py", "json/encoder.py", "json/decoder.py",
-    "colorsys.py", "bisect.py", "heapq.py", "glob.py", "calendar.py", "difflib.py", "ipaddress.py", "statistics.py",
+    "textwrap.py",
+    "shlex.py",
+    "fnmatch.py",
+    "posixpath.py",
+    "string.py",
+    "json/encoder.py",
+    "json/decoder.py",
+    "colorsys.py",
+    "bisect.py",
+    "heapq.py",
+    "glob.py",
+    "calendar.py",
+    "difflib.py",
+    "ipaddress.py",
+    "statistics.py",
 ];
 
 struct Row {
@@ -108,8 +121,7 @@ fn report(rows: &[Row], format: PromptFormat, model: &str) {
     println!();
     println!("model {model}, {format:?} prompt format, greedy, lookup over the original region, window up to 8");
     type Keep = fn(&Row) -> bool;
-    let groups: [(&str, Keep); 2] =
-        [("all regions", |_| true), ("output mostly copies the input (copy >= 0.8)", |r| r.copy_ratio >= 0.8)];
+    let groups: [(&str, Keep); 2] = [("all regions", |_| true), ("output mostly copies the input (copy >= 0.8)", |r| r.copy_ratio >= 0.8)];
     for (name, keep) in groups {
         let sel: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
         if sel.is_empty() {

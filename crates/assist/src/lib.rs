@@ -8,6 +8,4 @@ pub mod chat;
 pub mod completion;
 pub mod edit;
 
-pub use completion::{
-    Completer, Completion, CompletionError, CompletionOptions, CompletionRequest, ContextSource, Snippet,
-};
+pub use completion::{Completer, Completion, CompletionError, CompletionOptions, CompletionRequest, ContextSource, Snippet};

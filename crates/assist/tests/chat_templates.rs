@@ -9,9 +9,7 @@
 
 use std::collections::HashMap;
 
-use hearth_assist::chat::{
-    ChatError, ChatTemplate, Conversation, FunctionCall, Message, RawValue, RenderOptions, ToolCall, ToolSpec,
-};
+use hearth_assist::chat::{ChatError, ChatTemplate, Conversation, FunctionCall, Message, RawValue, RenderOptions, ToolCall, ToolSpec};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -60,8 +58,7 @@ fn fixture_text() -> String {
 
 fn template_source(name: &str) -> (String, String) {
     let path = hearth_model::testing::llama_cpp_file(&format!("models/templates/{name}"));
-    let bytes =
-        std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-assets.sh)", path.display()));
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-assets.sh)", path.display()));
     let sha = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
     (String::from_utf8(bytes).expect("templates are UTF-8"), sha)
 }
@@ -72,10 +69,7 @@ fn check_fixture_keys(text: &str) {
     for (name, conversation) in raw["conversations"].as_object().unwrap() {
         for message in conversation["messages"].as_array().unwrap() {
             for key in message.as_object().unwrap().keys() {
-                assert!(
-                    MESSAGE_KEYS.contains(&key.as_str()),
-                    "conversation {name}: message key {key:?} is not in Message"
-                );
+                assert!(MESSAGE_KEYS.contains(&key.as_str()), "conversation {name}: message key {key:?} is not in Message");
             }
             for call in message.get("tool_calls").and_then(|c| c.as_array()).into_iter().flatten() {
                 for key in call.as_object().unwrap().keys() {
@@ -124,8 +118,7 @@ fn renders_like_python_jinja2() {
         .conversations
         .iter()
         .map(|(name, c)| {
-            let tools =
-                c.tools.iter().flatten().inspect(|t| assert_eq!(t.r#type, "function")).map(|t| t.function.clone());
+            let tools = c.tools.iter().flatten().inspect(|t| assert_eq!(t.r#type, "function")).map(|t| t.function.clone());
             (name.as_str(), Conversation { messages: c.messages.clone(), tools: tools.collect() })
         })
         .collect();
@@ -134,12 +127,10 @@ fn renders_like_python_jinja2() {
     let (mut identical, mut raised, mut loose) = (0, 0, Vec::new());
     let mut failures = Vec::new();
     for case in &fixture.cases {
-        let label =
-            format!("{} / {} {}", case.template, case.conversation, serde_json::Value::from(case.extra_kwargs.clone()));
+        let label = format!("{} / {} {}", case.template, case.conversation, serde_json::Value::from(case.extra_kwargs.clone()));
         let (source, sha) = sources.entry(case.template.as_str()).or_insert_with(|| template_source(&case.template));
         if *sha != case.template_sha256 {
-            failures
-                .push(format!("{label}: the asset's sha256 is {sha}, the fixture recorded {}", case.template_sha256));
+            failures.push(format!("{label}: the asset's sha256 is {sha}, the fixture recorded {}", case.template_sha256));
             continue;
         }
         let conversation = &conversations[case.conversation.as_str()];
@@ -148,8 +139,8 @@ fn renders_like_python_jinja2() {
             extra: case.extra_kwargs.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             now: Some(now),
         };
-        let result = ChatTemplate::new(source, &case.bos_token, &case.eos_token)
-            .and_then(|template| template.render(conversation, &options));
+        let result =
+            ChatTemplate::new(source, &case.bos_token, &case.eos_token).and_then(|template| template.render(conversation, &options));
         match (&case.rendered, case.error_type.as_deref(), result) {
             (Some(expected), _, Ok(got)) if *expected == got => identical += 1,
             (Some(expected), _, Ok(got)) => failures.push(format!("{label}: {}", diff(expected, &got))),
@@ -170,10 +161,7 @@ fn renders_like_python_jinja2() {
                     Ok(text) => format!("rendered {} bytes", text.len()),
                     Err(e) => format!("failed: {e}"),
                 };
-                loose.push(format!(
-                    "{label}: Python {kind}: {:?}; Hearth {outcome}",
-                    case.error.as_deref().unwrap_or("")
-                ));
+                loose.push(format!("{label}: Python {kind}: {:?}; Hearth {outcome}", case.error.as_deref().unwrap_or("")));
             }
             (None, None, _) => failures.push(format!("{label}: the case has neither `rendered` nor `error_type`")),
         }
@@ -189,12 +177,7 @@ fn renders_like_python_jinja2() {
     for line in &loose {
         eprintln!("  {line}");
     }
-    assert!(
-        failures.is_empty(),
-        "{} of {total} cases differ from Python:\n  {}",
-        failures.len(),
-        failures.join("\n  ")
-    );
+    assert!(failures.is_empty(), "{} of {total} cases differ from Python:\n  {}", failures.len(), failures.join("\n  "));
 }
 
 /// Tool-call arguments reach Qwen3-Coder's template as a dict and print through `args_value | string` (or
@@ -229,10 +212,8 @@ fn qwen3_coder_prints_tool_arguments_as_python() {
     // The same arguments built in Rust: `RawValue` keeps the key order of its text.
     let arguments = RawValue::from_string(r#"{"query": "café", "case_sensitive": false}"#.to_owned()).unwrap();
     let call = ToolCall { id: Some("c1".into()), function: FunctionCall { name: "search".into(), arguments } };
-    let conversation = Conversation {
-        messages: vec![Message { role: "assistant".into(), tool_calls: vec![call], ..Message::default() }],
-        tools: vec![],
-    };
+    let conversation =
+        Conversation { messages: vec![Message { role: "assistant".into(), tool_calls: vec![call], ..Message::default() }], tools: vec![] };
     let got = template.render(&conversation, &RenderOptions::default()).unwrap();
     assert!(got.contains("<parameter=query>\ncafé\n</parameter>\n<parameter=case_sensitive>\nFalse\n"), "{got:?}");
 }

@@ -75,5 +75,8 @@ fn typing_reuses_the_prompt_head_and_cancellation_stops_decoding() {
     cancel.cancel();
     assert!(matches!(completer.complete(&request(&text, cursor), &options, &cancel), Err(CompletionError::Cancelled)));
     // A bad offset is an error, not a panic.
-    assert!(matches!(completer.complete(&request(&text, text.len() + 1), &options, &CancelToken::new()), Err(CompletionError::BadOffset { .. })));
+    assert!(matches!(
+        completer.complete(&request(&text, text.len() + 1), &options, &CancelToken::new()),
+        Err(CompletionError::BadOffset { .. })
+    ));
 }

@@ -3,10 +3,10 @@
 
 mod edit_support;
 
+use edit_support::Repo;
 use expect_test::expect;
 use hearth_assist::edit::{apply, ApplyOptions, EditEngine, EditOutcome, EditRequest, Scope, Strategy, Workspace};
 use hearth_base::CancelToken;
-use edit_support::Repo;
 
 const PARSER_PY: &str = r#"# parse_cfg reads the settings file
 def parse_cfg(path):
@@ -106,7 +106,8 @@ fn rename_across_languages_gives_the_exact_diff() {
         +  const cfg = parse_config(path);
            return `${cfg} parse_cfg`;
          }
-    "#]].assert_eq(&show(&outcome.unified_diff()));
+    "#]]
+    .assert_eq(&show(&outcome.unified_diff()));
     expect![[r#"
         plan: structural rename of `parse_cfg` to `parse_config` (no model), 5 occurrence(s)
           app/main.rs:5  reference to `parse_cfg`
@@ -114,7 +115,8 @@ fn rename_across_languages_gives_the_exact_diff() {
           config/parser.py:8  reference to `parse_cfg`
           web/client.ts:1  reference to `parse_cfg`
           web/client.ts:5  reference to `parse_cfg`
-    "#]].assert_eq(&outcome.plan.to_string());
+    "#]]
+    .assert_eq(&outcome.plan.to_string());
 
     // The same rename without the index (walking the tree) finds exactly the same occurrences.
     let walked = run(&repo, false, "rename parse_cfg to parse_config");
@@ -181,7 +183,8 @@ fn comments_and_strings_only_when_asked() {
         +  const cfg = parse_config(path);
         +  return `${cfg} parse_config`;
          }
-    "#]].assert_eq(&show(&outcome.unified_diff()));
+    "#]]
+    .assert_eq(&show(&outcome.unified_diff()));
 }
 
 #[test]

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use edit_support::Repo;
 use expect_test::expect;
 use hearth_assist::edit::{
-    EditEngine, EditError, EditOutcome, EditRequest, ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter,
-    Rewritten, Scope, Workspace,
+    EditEngine, EditError, EditOutcome, EditRequest, ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter, Rewritten, Scope,
+    Workspace,
 };
 use hearth_base::CancelToken;
 
@@ -229,7 +229,13 @@ fn speculation_from_the_region_does_not_change_the_output() {
     let mut rewriter = ModelRewriter::new(&model, None).unwrap();
     rewriter.set_prefix_reuse(false);
     let original = "def perimeter(w, h):\n    total = 2 * (w + h)\n    return total\n";
-    let task = RewriteTask { instruction: "keep it as it is", path: "geometry.py", language: Some(hearth_syntax::Language::Python), original, attempt: 1 };
+    let task = RewriteTask {
+        instruction: "keep it as it is",
+        path: "geometry.py",
+        language: Some(hearth_syntax::Language::Python),
+        original,
+        attempt: 1,
+    };
     rewriter.set_speculation(false);
     let (plain, plain_tokens) = rewriter.generate(&task, &CancelToken::new()).unwrap();
     rewriter.set_speculation(true);

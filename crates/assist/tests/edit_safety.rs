@@ -6,9 +6,7 @@ mod edit_support;
 use std::path::PathBuf;
 
 use edit_support::Repo;
-use hearth_assist::edit::{
-    apply, ApplyOptions, EditEngine, EditError, EditOutcome, EditRequest, FileChange, Scope, Workspace,
-};
+use hearth_assist::edit::{apply, ApplyOptions, EditEngine, EditError, EditOutcome, EditRequest, FileChange, Scope, Workspace};
 use hearth_base::CancelToken;
 
 const A_PY: &str = "def load(x):\n    return x\n\nprint(load(1))\n";

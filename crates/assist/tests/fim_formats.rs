@@ -62,7 +62,14 @@ fn documented(tok: &Tokenizer, specials: &[&str], template: &str) -> Vec<u32> {
 fn qwen25_coder() {
     let tok = vocab(
         "qwen2",
-        &[(151659, "<|fim_prefix|>"), (151660, "<|fim_middle|>"), (151661, "<|fim_suffix|>"), (151662, "<|fim_pad|>"), (151663, "<|repo_name|>"), (151664, "<|file_sep|>")],
+        &[
+            (151659, "<|fim_prefix|>"),
+            (151660, "<|fim_middle|>"),
+            (151661, "<|fim_suffix|>"),
+            (151662, "<|fim_pad|>"),
+            (151663, "<|repo_name|>"),
+            (151664, "<|file_sep|>"),
+        ],
     );
     let fim = tok.fim_tokens().unwrap();
     assert_eq!(fim.format, FimFormat::Qwen);
@@ -89,7 +96,11 @@ fn starcoder2() {
     // StarCoder2's repository format: `<repo_name>name<file_sep>path\ncode...`.
     assert_eq!(
         hearth_prompt(&tok, None, true),
-        documented(&tok, &specials, "<repo_name>shapes<file_sep>geometry/util.py\n{C}\n<file_sep>geometry/main.py\n<fim_prefix>{P}<fim_suffix>{S}<fim_middle>")
+        documented(
+            &tok,
+            &specials,
+            "<repo_name>shapes<file_sep>geometry/util.py\n{C}\n<file_sep>geometry/main.py\n<fim_prefix>{P}<fim_suffix>{S}<fim_middle>"
+        )
     );
 }
 

@@ -6,6 +6,6 @@ pub mod file;
 pub mod stats;
 pub mod text;
 
-pub use cancel::{Cancellable, Cancelled, CancelToken};
+pub use cancel::{CancelToken, Cancellable, Cancelled};
 pub use file::{read_regular, ReadError};
 pub use text::{LineCol, LineIndex, PositionError, WideEncoding};

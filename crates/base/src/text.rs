@@ -48,10 +48,7 @@ impl LineIndex {
 
     /// Byte offset of the start of `line`.
     pub fn line_start(&self, line: u32) -> Result<usize, PositionError> {
-        self.line_starts
-            .get(line as usize)
-            .copied()
-            .ok_or(PositionError::LineOutOfRange { line, lines: self.line_count() })
+        self.line_starts.get(line as usize).copied().ok_or(PositionError::LineOutOfRange { line, lines: self.line_count() })
     }
 
     /// Byte offset of a position. A column past the end of its line clamps to the line end (before
@@ -135,10 +132,7 @@ mod tests {
         let text = "ab\ncd";
         let index = LineIndex::new(text);
         assert_eq!(index.offset(text, LineCol { line: 0, col: 99 }, WideEncoding::Utf16), Ok(2));
-        assert!(matches!(
-            index.offset(text, LineCol { line: 5, col: 0 }, WideEncoding::Utf16),
-            Err(PositionError::LineOutOfRange { .. })
-        ));
+        assert!(matches!(index.offset(text, LineCol { line: 5, col: 0 }, WideEncoding::Utf16), Err(PositionError::LineOutOfRange { .. })));
         assert!(index.line_col(text, 99, WideEncoding::Utf16).is_err());
     }
 

@@ -6,8 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use hearth_assist::edit::{
-    apply, ApplyOptions, EditEngine, EditRequest, ModelRewriter, Rewriter, Scope, Strategy, Workspace,
-    DEFAULT_REGION_LIMIT,
+    apply, ApplyOptions, EditEngine, EditRequest, ModelRewriter, Rewriter, Scope, Strategy, Workspace, DEFAULT_REGION_LIMIT,
 };
 use hearth_base::CancelToken;
 use hearth_index::{Index, IndexOptions};

@@ -210,11 +210,7 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<()> {
     }
     prompt.truncate(prompt_len);
     let cancel = CancelToken::new();
-    let free = GenerateParams {
-        max_tokens: args.gen_tokens,
-        stop: StopConditions::default(),
-        ..Default::default()
-    };
+    let free = GenerateParams { max_tokens: args.gen_tokens, stop: StopConditions::default(), ..Default::default() };
     let mut prefill = Vec::new();
     let mut decode = Vec::new();
     let mut ttft = Vec::new();
@@ -345,7 +341,8 @@ pub fn read_fim_cases(path: &std::path::Path, limit: usize) -> anyhow::Result<Ve
         .enumerate()
         .map(|(i, line)| {
             let v: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}:{}: invalid JSON", path.display(), i + 1))?;
-            let field = |k: &str| v[k].as_str().map(str::to_string).with_context(|| format!("{}:{}: no `{k}` string", path.display(), i + 1));
+            let field =
+                |k: &str| v[k].as_str().map(str::to_string).with_context(|| format!("{}:{}: no `{k}` string", path.display(), i + 1));
             Ok((field("prefix")?, field("suffix")?))
         })
         .collect()
@@ -355,7 +352,6 @@ fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
-
 
 fn print_table(report: &serde_json::Value) {
     let obj = report.as_object().unwrap();

@@ -6,9 +6,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use hearth_base::{LineCol, LineIndex, WideEncoding};
 use hearth_index::bench::BenchOptions;
-use hearth_index::{
-    approximate_tokens, Index, IndexOptions, RetrieveRequest, SymbolDef, SyncStats,
-};
+use hearth_index::{approximate_tokens, Index, IndexOptions, RetrieveRequest, SymbolDef, SyncStats};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -109,28 +107,15 @@ pub struct BenchIndexArgs {
 
 /// The git work tree containing `start` (a file or directory), else `start`'s directory.
 fn find_root(start: &Path) -> anyhow::Result<PathBuf> {
-    let start = start
-        .canonicalize()
-        .with_context(|| format!("cannot open {}", start.display()))?;
-    let dir = if start.is_dir() {
-        start.clone()
-    } else {
-        start.parent().map(Path::to_path_buf).unwrap_or_default()
-    };
-    Ok(dir
-        .ancestors()
-        .find(|d| d.join(".git").exists())
-        .map(Path::to_path_buf)
-        .unwrap_or(dir))
+    let start = start.canonicalize().with_context(|| format!("cannot open {}", start.display()))?;
+    let dir = if start.is_dir() { start.clone() } else { start.parent().map(Path::to_path_buf).unwrap_or_default() };
+    Ok(dir.ancestors().find(|d| d.join(".git").exists()).map(Path::to_path_buf).unwrap_or(dir))
 }
 
 fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::new(0);
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} {bar:40} {pos}/{len} files {binary_bytes_per_sec} eta {eta}",
-        )
-        .expect("valid template"),
+        ProgressStyle::with_template("{spinner} {bar:40} {pos}/{len} files {binary_bytes_per_sec} eta {eta}").expect("valid template"),
     );
     bar
 }
@@ -143,8 +128,7 @@ fn open_synced(root: &Path, location: &IndexLocation) -> anyhow::Result<(Index, 
         max_index_bytes: location.max_index_bytes,
         ..IndexOptions::default()
     };
-    let index = Index::open(root, options)
-        .with_context(|| format!("cannot open the index of {}", root.display()))?;
+    let index = Index::open(root, options).with_context(|| format!("cannot open the index of {}", root.display()))?;
     if let Some(reason) = index.rebuild_reason() {
         eprintln!("note: the index {reason}; rebuilt it");
     }
@@ -226,20 +210,8 @@ pub fn search(args: SearchArgs) -> anyhow::Result<()> {
         println!("no matches for {:?}", args.query);
     }
     for hit in hits {
-        let name = if hit.name.is_empty() {
-            String::new()
-        } else {
-            format!(" {}", hit.name)
-        };
-        println!(
-            "{}:{}-{}  {}{}  ({:.2})",
-            hit.path,
-            hit.start_line + 1,
-            hit.end_line + 1,
-            hit.kind,
-            name,
-            hit.score
-        );
+        let name = if hit.name.is_empty() { String::new() } else { format!(" {}", hit.name) };
+        println!("{}:{}-{}  {}{}  ({:.2})", hit.path, hit.start_line + 1, hit.end_line + 1, hit.kind, name, hit.score);
     }
     Ok(())
 }
@@ -261,11 +233,7 @@ fn symbol_json(def: &SymbolDef) -> serde_json::Value {
 pub fn symbols(args: SymbolsArgs) -> anyhow::Result<()> {
     let root = find_root(args.root.as_deref().unwrap_or(Path::new(".")))?;
     let (index, _) = open_synced(&root, &args.location)?;
-    let mut defs = if args.fuzzy {
-        index.find_symbols(&args.name, args.limit)
-    } else {
-        index.symbols(&args.name)
-    };
+    let mut defs = if args.fuzzy { index.find_symbols(&args.name, args.limit) } else { index.symbols(&args.name) };
     defs.truncate(args.limit);
     if args.json {
         let out: Vec<_> = defs.iter().map(symbol_json).collect();
@@ -276,20 +244,8 @@ pub fn symbols(args: SymbolsArgs) -> anyhow::Result<()> {
         println!("no definition of {:?}", args.name);
     }
     for def in defs {
-        let scope = def
-            .scope
-            .as_deref()
-            .map(|s| format!(" in {s}"))
-            .unwrap_or_default();
-        println!(
-            "{}:{}:{}  {} {}{}",
-            def.path,
-            def.name_line + 1,
-            def.name_col + 1,
-            def.kind.as_str(),
-            def.name,
-            scope
-        );
+        let scope = def.scope.as_deref().map(|s| format!(" in {s}")).unwrap_or_default();
+        println!("{}:{}:{}  {} {}{}", def.path, def.name_line + 1, def.name_col + 1, def.kind.as_str(), def.name, scope);
         println!("    {}", def.signature);
     }
     Ok(())
@@ -302,12 +258,8 @@ fn parse_position(position: &str) -> anyhow::Result<(PathBuf, u32, u32)> {
     let (Some(col), Some(line), Some(file)) = (col, line, file) else {
         bail!("expected FILE:LINE:COL, got {position:?}");
     };
-    let line: u32 = line
-        .parse()
-        .with_context(|| format!("bad line in {position:?}"))?;
-    let col: u32 = col
-        .parse()
-        .with_context(|| format!("bad column in {position:?}"))?;
+    let line: u32 = line.parse().with_context(|| format!("bad line in {position:?}"))?;
+    let col: u32 = col.parse().with_context(|| format!("bad column in {position:?}"))?;
     if line == 0 || col == 0 {
         bail!("LINE and COL are one-based in {position:?}");
     }
@@ -323,24 +275,11 @@ pub fn context(args: ContextArgs) -> anyhow::Result<()> {
     let text = crate::read_source(&file)?;
     let lines = LineIndex::new(&text);
     let offset = lines
-        .offset(
-            &text,
-            LineCol {
-                line: line - 1,
-                col: col - 1,
-            },
-            WideEncoding::Utf32,
-        )
+        .offset(&text, LineCol { line: line - 1, col: col - 1 }, WideEncoding::Utf32)
         .with_context(|| format!("{} has no line {line}", file.display()))?;
     let (index, _) = open_synced(&root, &args.location)?;
     let abs = file.canonicalize()?;
-    let request = RetrieveRequest {
-        path: &abs,
-        text: Some(&text),
-        offset,
-        budget_tokens: args.budget,
-        count_tokens: &approximate_tokens,
-    };
+    let request = RetrieveRequest { path: &abs, text: Some(&text), offset, budget_tokens: args.budget, count_tokens: &approximate_tokens };
     let started = std::time::Instant::now();
     let snippets = index.retrieve(&request)?;
     let elapsed = started.elapsed();
@@ -348,25 +287,10 @@ pub fn context(args: ContextArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&snippets)?);
         return Ok(());
     }
-    let used: usize = snippets
-        .iter()
-        .map(|s| approximate_tokens(&s.header()) + approximate_tokens(&s.text))
-        .sum();
-    println!(
-        "{} snippets, ~{used} of {} tokens, retrieved in {:.2} ms",
-        snippets.len(),
-        args.budget,
-        elapsed.as_secs_f64() * 1e3
-    );
+    let used: usize = snippets.iter().map(|s| approximate_tokens(&s.header()) + approximate_tokens(&s.text)).sum();
+    println!("{} snippets, ~{used} of {} tokens, retrieved in {:.2} ms", snippets.len(), args.budget, elapsed.as_secs_f64() * 1e3);
     for s in snippets {
-        println!(
-            "\n── {}:{}-{}  {}  (score {:.2})",
-            s.path,
-            s.start_line + 1,
-            s.end_line + 1,
-            s.reason,
-            s.score
-        );
+        println!("\n── {}:{}-{}  {}  (score {:.2})", s.path, s.start_line + 1, s.end_line + 1, s.reason, s.score);
         println!("{}", s.text);
     }
     Ok(())
@@ -380,9 +304,7 @@ pub fn bench(args: BenchIndexArgs) -> anyhow::Result<()> {
         budget_tokens: args.budget,
         compare: !args.no_compare,
         seed: 7,
-        threads: args
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
     let bar = progress_bar();
     let report = hearth_index::bench::run(&options, &mut |p| {

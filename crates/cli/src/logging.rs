@@ -22,12 +22,12 @@ pub fn init(filter: Option<&str>, log_prompts: bool) {
         // A panic message can quote the text being handled (e.g. a string slice out of a document).
         std::panic::set_hook(Box::new(|info| {
             let at = info.location().map(|l| l.to_string()).unwrap_or_else(|| "an unknown place".into());
-            eprintln!("hearth: internal error (panic) at {at}; its message is hidden because it may quote source code (--log-prompts shows it)");
+            eprintln!(
+                "hearth: internal error (panic) at {at}; its message is hidden because it may quote source code (--log-prompts shows it)"
+            );
         }));
     } else {
-        eprintln!(
-            "hearth: WARNING: --log-prompts is on: the logs will contain SOURCE CODE (prompts, document text and completions)"
-        );
+        eprintln!("hearth: WARNING: --log-prompts is on: the logs will contain SOURCE CODE (prompts, document text and completions)");
     }
 }
 

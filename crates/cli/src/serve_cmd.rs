@@ -70,7 +70,10 @@ impl ModelArgs {
     fn load(&self) -> anyhow::Result<(Completer, CompletionOptions)> {
         let (spec, source, options) = self.resolve()?;
         if source == ModelSource::Bundled {
-            eprintln!("note: using the bundled DEMO model {} (tiny, for trying Hearth out); pass --model or set HEARTH_MODEL for a real one", spec.model);
+            eprintln!(
+                "note: using the bundled DEMO model {} (tiny, for trying Hearth out); pass --model or set HEARTH_MODEL for a real one",
+                spec.model
+            );
         }
         let completer = Completer::load(&spec).with_context(|| format!("loading model `{}`", spec.model))?;
         Ok((completer, options))

@@ -29,9 +29,10 @@ fn kills() -> usize {
 }
 
 fn seed() -> u64 {
-    std::env::var("HEARTH_KILL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
-    })
+    std::env::var("HEARTH_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64)
 }
 
 /// Module `i`: several functions, each calling `parse_cfg` (the rename touches every module).
@@ -103,11 +104,7 @@ fn hearth(args: &[&str], index: IndexAt) -> Command {
         IndexAt::Dir(dir) => command.env("HEARTH_INDEX_DIR", dir),
         IndexAt::CacheHome(home) => command.env_remove("HEARTH_INDEX_DIR").env("XDG_CACHE_HOME", home),
     };
-    command
-        .args(args)
-        .env("HEARTH_CONFIG", "/nonexistent/hearth.toml")
-        .env_remove("HEARTH_MODEL")
-        .stdin(Stdio::null());
+    command.args(args).env("HEARTH_CONFIG", "/nonexistent/hearth.toml").env_remove("HEARTH_MODEL").stdin(Stdio::null());
     command
 }
 
@@ -178,7 +175,12 @@ fn sigkill_during_index_and_edit_apply_leaves_a_usable_index_and_whole_files() {
     let started = Instant::now();
     run_ok(hearth(&["index", &root_s], IndexAt::Dir(&index_dir)));
     let incremental = started.elapsed();
-    println!("index: full build {:.0} ms, incremental sync of {} files {:.0} ms", full.as_secs_f64() * 1e3, touched.len(), incremental.as_secs_f64() * 1e3);
+    println!(
+        "index: full build {:.0} ms, incremental sync of {} files {:.0} ms",
+        full.as_secs_f64() * 1e3,
+        touched.len(),
+        incremental.as_secs_f64() * 1e3
+    );
 
     let mut landed = 0;
     let mut rebuilt = Vec::new();
@@ -188,7 +190,8 @@ fn sigkill_during_index_and_edit_apply_leaves_a_usable_index_and_whole_files() {
             let _ = std::fs::remove_dir_all(&index_dir);
             full
         } else {
-            let revision: Vec<(String, String)> = old.iter().skip(k % 3).step_by(3).map(|(p, t)| (p.clone(), format!("{t}# revision {k}\n"))).collect();
+            let revision: Vec<(String, String)> =
+                old.iter().skip(k % 3).step_by(3).map(|(p, t)| (p.clone(), format!("{t}# revision {k}\n"))).collect();
             write_files(&root, &revision);
             incremental
         };
@@ -221,7 +224,8 @@ fn sigkill_during_index_and_edit_apply_leaves_a_usable_index_and_whole_files() {
         if k % 2 == 0 {
             let _ = std::fs::remove_dir_all(&cache_home);
         } else {
-            let revision: Vec<(String, String)> = old.iter().skip(k % 3).step_by(3).map(|(p, t)| (p.clone(), format!("{t}# serve {k}\n"))).collect();
+            let revision: Vec<(String, String)> =
+                old.iter().skip(k % 3).step_by(3).map(|(p, t)| (p.clone(), format!("{t}# serve {k}\n"))).collect();
             write_files(&root, &revision);
         }
         let mut child = serve();
@@ -260,7 +264,12 @@ fn sigkill_during_index_and_edit_apply_leaves_a_usable_index_and_whole_files() {
         assert_eq!(&std::fs::read_to_string(root.join(rel)).unwrap(), text, "{rel} after an uninterrupted rename");
     }
     let apply_window = whole.saturating_sub(apply_started);
-    println!("edit: {} files renamed in {:.0} ms, the apply (first staged file to exit) {:.0} ms of it", new.len(), whole.as_secs_f64() * 1e3, apply_window.as_secs_f64() * 1e3);
+    println!(
+        "edit: {} files renamed in {:.0} ms, the apply (first staged file to exit) {:.0} ms of it",
+        new.len(),
+        whole.as_secs_f64() * 1e3,
+        apply_window.as_secs_f64() * 1e3
+    );
 
     let (mut before, mut staged, mut renaming, mut after) = (0, 0, 0, 0);
     for k in 0..kills {

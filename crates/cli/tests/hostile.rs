@@ -112,7 +112,8 @@ fn a_fifo_is_refused_at_once_by_edits_and_the_server() {
     mkfifo(&fifo);
     let rename = "rename parse_cfg to parse_config";
 
-    let (out, took) = run_within(hearth(repo.path(), cache.path(), &["edit", rename, "--scope", "file", "--path", "fifo.py"]), Duration::from_secs(60));
+    let (out, took) =
+        run_within(hearth(repo.path(), cache.path(), &["edit", rename, "--scope", "file", "--path", "fifo.py"]), Duration::from_secs(60));
     let out = out.expect("`hearth edit` on a FIFO must return, not wait for a writer");
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("not a regular file (a FIFO)"), "{}", text(&out.stderr));
@@ -191,7 +192,10 @@ fn renames_take_time_linear_in_their_occurrences() {
         let edits = &answer["result"]["edit"]["changes"][uri(&repo.path().join(name))];
         let renamed: usize = edits.as_array().unwrap().iter().map(|e| e["newText"].as_str().unwrap().matches("bar").count()).sum();
         assert_eq!(renamed, expected, "{name}");
-        println!("hostile: rename of {occurrences} occurrences in {name} through the server: {took:.2} s ({:.1} µs each)", took * 1e6 / *occurrences as f64);
+        println!(
+            "hostile: rename of {occurrences} occurrences in {name} through the server: {took:.2} s ({:.1} µs each)",
+            took * 1e6 / *occurrences as f64
+        );
         seconds.push(took);
     }
     // Quadratic time would make 4x the occurrences cost 16x; linear costs 4x, plus noise.
@@ -230,7 +234,10 @@ fn a_repository_rename_lists_every_file_it_did_not_edit() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     let report = text(&out.stderr);
     for (file, why) in [("large.py", "over the"), ("latin1.py", "UTF-8"), ("binary.py", "binary")] {
-        let line = report.lines().find(|l| l.contains("not edited:") && l.contains(file)).unwrap_or_else(|| panic!("{file} is not listed:\n{report}"));
+        let line = report
+            .lines()
+            .find(|l| l.contains("not edited:") && l.contains(file))
+            .unwrap_or_else(|| panic!("{file} is not listed:\n{report}"));
         assert!(line.contains(why), "{line}");
     }
     assert!(report.contains("WARNING: 3 file(s) mention it but were NOT edited"), "{report}");
@@ -243,7 +250,8 @@ fn a_repository_rename_lists_every_file_it_did_not_edit() {
     rpc.start(repo.path(), json!({}));
     let id = edit_request(&mut rpc, "rename foo to bar", "repository", None);
     let answer = rpc.response(id, Duration::from_secs(120));
-    let skipped: Vec<String> = answer["result"]["skippedFiles"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap().to_string()).collect();
+    let skipped: Vec<String> =
+        answer["result"]["skippedFiles"].as_array().unwrap().iter().map(|s| s["path"].as_str().unwrap().to_string()).collect();
     assert_eq!(skipped, ["binary.py", "large.py", "latin1.py"], "{answer}");
     assert!(answer["result"]["report"].as_str().unwrap().contains("NOT edited"), "{answer}");
     let changed = answer["result"]["edit"]["changes"].as_object().unwrap().len();
@@ -267,7 +275,8 @@ fn end_of_input_during_the_first_index_build_ends_the_server() {
         let (mut child, mut rpc) = serve(repo.path(), cache.path(), &[]);
         rpc.call("initialize", json!({"processId": null, "rootUri": uri(repo.path()), "capabilities": {}}));
         rpc.notify("initialized", json!({}));
-        let status = rpc.wait_for("indexing", Duration::from_secs(60), |m| m["method"] == "hearth/status" && m["params"]["state"] == "indexing");
+        let status =
+            rpc.wait_for("indexing", Duration::from_secs(60), |m| m["method"] == "hearth/status" && m["params"]["state"] == "indexing");
         rpc.close();
         let closed = Instant::now();
         let exited = loop {
@@ -444,7 +453,10 @@ fn non_finite_weights_are_reported_not_silently_empty() {
     let nan = dir.path().join("nan.gguf");
     std::fs::write(&nan, bytes).unwrap();
     std::fs::write(dir.path().join("a.py"), "def add(a, b):\n    return a\n").unwrap();
-    let (out, _) = run_within(hearth(dir.path(), cache.path(), &["complete", "a.py:2:13", "--model", &nan.display().to_string()]), Duration::from_secs(60));
+    let (out, _) = run_within(
+        hearth(dir.path(), cache.path(), &["complete", "a.py:2:13", "--model", &nan.display().to_string()]),
+        Duration::from_secs(60),
+    );
     let out = out.unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("non-finite logits"), "{}", text(&out.stderr));

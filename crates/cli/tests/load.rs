@@ -31,7 +31,10 @@ impl Rng {
 
 fn server() -> (Child, Rpc) {
     let mut command = Command::new(hearth_bin());
-    command.args(["serve", "--no-index", "--model", &tiny_model()]).env_remove("HEARTH_MODEL").env("HEARTH_CONFIG", "/nonexistent/hearth.toml");
+    command
+        .args(["serve", "--no-index", "--model", &tiny_model()])
+        .env_remove("HEARTH_MODEL")
+        .env("HEARTH_CONFIG", "/nonexistent/hearth.toml");
     spawn_server(command)
 }
 
@@ -97,7 +100,11 @@ fn load() {
         // A didChange storm: 1 to 10 edits typed into one document.
         for _ in 0..=rng.below(10) {
             let line = rng.below(lines[doc] as u64) as u32;
-            let text = if rng.below(4) == 0 { "\n".to_string() } else { ["x", "y = 1", "(", ")", "é", "🙂", " "][rng.below(7) as usize].to_string() };
+            let text = if rng.below(4) == 0 {
+                "\n".to_string()
+            } else {
+                ["x", "y = 1", "(", ")", "é", "🙂", " "][rng.below(7) as usize].to_string()
+            };
             lines[doc] += text.matches('\n').count() as u32;
             versions[doc] += 1;
             rpc.notify(
@@ -108,7 +115,12 @@ fn load() {
             changes += 1;
         }
         if rng.below(25) == 0 {
-            let junk: &[&[u8]] = &[b"Content-Length: 7\r\n\r\n{\"a\":1}", b"Content-Length: 4\r\n\r\n\xff\xfe{}", b"Content-Length: x\r\n\r\n", b"Content-Length: 5\r\n\r\n[1,2]"];
+            let junk: &[&[u8]] = &[
+                b"Content-Length: 7\r\n\r\n{\"a\":1}",
+                b"Content-Length: 4\r\n\r\n\xff\xfe{}",
+                b"Content-Length: x\r\n\r\n",
+                b"Content-Length: 5\r\n\r\n[1,2]",
+            ];
             rpc.write_raw(junk[rng.below(junk.len() as u64) as usize]);
             malformed += 1;
         }
@@ -179,7 +191,12 @@ fn every_malformed_message_in_a_burst_is_answered() {
     let uri = format!("file://{}/a.py", workspace.path().display());
     rpc.open(&uri, "python", PYTHON_SOURCE);
     let busy: Vec<i64> = (0..4).map(|i| rpc.request("textDocument/inlineCompletion", completion_params(&uri, 7 + i, 4))).collect();
-    let junk: &[&[u8]] = &[b"Content-Length: 7\r\n\r\n{\"a\":1}", b"Content-Length: 4\r\n\r\n\xff\xfe{}", b"Content-Length: 5\r\n\r\n[1,2]", b"Content-Length: 5\r\n\r\n{bad}"];
+    let junk: &[&[u8]] = &[
+        b"Content-Length: 7\r\n\r\n{\"a\":1}",
+        b"Content-Length: 4\r\n\r\n\xff\xfe{}",
+        b"Content-Length: 5\r\n\r\n[1,2]",
+        b"Content-Length: 5\r\n\r\n{bad}",
+    ];
     for i in 0..BURST {
         rpc.write_raw(junk[i % junk.len()]);
     }
@@ -195,8 +212,18 @@ fn every_malformed_message_in_a_burst_is_answered() {
     // Each answer says what was wrong with its message (a collision in tower-lsp's table of pending
     // requests answered a bare "Invalid request" instead).
     let answers: Vec<&Value> = rpc.seen.iter().filter(|m| m["id"].is_null() && is_malformed_answer(m)).collect();
-    let explained = answers.iter().filter(|m| ["invalid JSON", "not UTF-8", "not a JSON-RPC message"].iter().any(|r| m["error"]["message"].as_str().unwrap_or("").contains(r))).count();
-    assert_eq!((answers.len(), explained), (BURST, BURST), "error answers for {BURST} malformed messages: {:?}", answers.iter().take(3).collect::<Vec<_>>());
+    let explained = answers
+        .iter()
+        .filter(|m| {
+            ["invalid JSON", "not UTF-8", "not a JSON-RPC message"].iter().any(|r| m["error"]["message"].as_str().unwrap_or("").contains(r))
+        })
+        .count();
+    assert_eq!(
+        (answers.len(), explained),
+        (BURST, BURST),
+        "error answers for {BURST} malformed messages: {:?}",
+        answers.iter().take(3).collect::<Vec<_>>()
+    );
     rpc.shutdown();
     assert!(child.wait().unwrap().success());
 }

@@ -51,7 +51,10 @@ fn session_stderr(extra: &[&str]) -> String {
         }]}),
     );
     rpc.inline_completion(&uri, 7, 0);
-    rpc.call("workspace/executeCommand", json!({"command": "hearth.context", "arguments": [{"uri": uri, "position": {"line": 5, "character": 4}}]}));
+    rpc.call(
+        "workspace/executeCommand",
+        json!({"command": "hearth.context", "arguments": [{"uri": uri, "position": {"line": 5, "character": 4}}]}),
+    );
     rpc.shutdown();
     assert!(child.wait().unwrap().success());
     log.join().unwrap()

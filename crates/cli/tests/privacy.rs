@@ -139,9 +139,8 @@ fn serve_completes_and_edits_with_no_network_and_holds_no_network_socket() {
     assert_eq!(stats["requests"], 5, "{stats}");
 
     // The edit, as editors send it; checked strictly where the server advertises it.
-    let advertised = init["capabilities"]["executeCommandProvider"]["commands"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c == "hearth.edit"));
+    let advertised =
+        init["capabilities"]["executeCommandProvider"]["commands"].as_array().is_some_and(|c| c.iter().any(|c| c == "hearth.edit"));
     let edit_id = rpc.request(
         "workspace/executeCommand",
         json!({"command": "hearth.edit", "arguments": [{

@@ -59,7 +59,11 @@ fn two_socket_sessions_share_one_model_and_keep_their_documents() {
         with_one - before,
         with_two - with_one
     );
-    assert!(with_two - with_one < weights / 2.0, "the second session grew RSS by {:.1} MiB (weights: {weights:.1} MiB)", with_two - with_one);
+    assert!(
+        with_two - with_one < weights / 2.0,
+        "the second session grew RSS by {:.1} MiB (weights: {weights:.1} MiB)",
+        with_two - with_one
+    );
 
     // The documents stay apart: B does not know A's.
     let id = b.request(

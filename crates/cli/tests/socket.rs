@@ -161,10 +161,8 @@ fn owner_connects_with_one_session_per_connection() {
     a.start(repo.path(), json!({"debounceMs": 0}));
     b.start(repo.path(), json!({"debounceMs": 0}));
     a.open(&uri, "python", PYTHON_SOURCE);
-    let items: usize = [(6, 14), (7, 4), (13, 11)]
-        .into_iter()
-        .map(|(l, c)| a.inline_completion(&uri, l, c)["items"].as_array().map_or(0, Vec::len))
-        .sum();
+    let items: usize =
+        [(6, 14), (7, 4), (13, 11)].into_iter().map(|(l, c)| a.inline_completion(&uri, l, c)["items"].as_array().map_or(0, Vec::len)).sum();
     assert!(items > 0, "no completion over the Unix socket");
     // B never opened the document: its session does not see A's.
     let id = b.request(

@@ -34,7 +34,9 @@ pub enum DecodeError {
     PromptTooLong { prompt: usize, capacity: usize },
     #[error("the draft model does not share the target's tokenizer ({0})")]
     DraftMismatch(String),
-    #[error("the model computed {bad} non-finite logits (NaN or infinity): its weights are corrupt or overflow; re-download or re-convert it")]
+    #[error(
+        "the model computed {bad} non-finite logits (NaN or infinity): its weights are corrupt or overflow; re-download or re-convert it"
+    )]
     NonFinite { bad: usize },
 }
 
@@ -127,12 +129,20 @@ pub struct Stats {
 
 impl Stats {
     pub fn acceptance_rate(&self) -> f64 {
-        if self.proposed == 0 { 0.0 } else { self.accepted as f64 / self.proposed as f64 }
+        if self.proposed == 0 {
+            0.0
+        } else {
+            self.accepted as f64 / self.proposed as f64
+        }
     }
 
     /// Tokens produced per target step (1.0 without speculation).
     pub fn mean_accepted_length(&self, generated: usize) -> f64 {
-        if self.steps == 0 { 0.0 } else { generated as f64 / self.steps as f64 }
+        if self.steps == 0 {
+            0.0
+        } else {
+            generated as f64 / self.steps as f64
+        }
     }
 }
 
@@ -323,7 +333,8 @@ impl Engine {
         let mut any = false;
         for (id, x) in row.iter_mut().enumerate() {
             let bytes = self.tokenizer.token_bytes(id as u32);
-            let fits = !bytes.is_empty() && !self.tokenizer.is_special(id as u32) && (bytes.starts_with(forced) || forced.starts_with(bytes));
+            let fits =
+                !bytes.is_empty() && !self.tokenizer.is_special(id as u32) && (bytes.starts_with(forced) || forced.starts_with(bytes));
             if fits {
                 any = true;
             } else {

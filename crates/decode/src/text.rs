@@ -120,7 +120,11 @@ impl TextStream {
         let full = full.strip_suffix('\u{FFFD}').unwrap_or(&full);
         if !self.skip.is_empty() {
             // Generation ended inside the prefix, or went another way.
-            return if self.skip.starts_with(full) { String::new() } else { full.strip_prefix(self.skip.as_str()).unwrap_or(full).to_string() };
+            return if self.skip.starts_with(full) {
+                String::new()
+            } else {
+                full.strip_prefix(self.skip.as_str()).unwrap_or(full).to_string()
+            };
         }
         full.get(self.text_start..).unwrap_or(full).to_string()
     }

@@ -42,7 +42,9 @@ fn forced_prefix_is_spelled_first_and_left_out_of_the_text() {
     }
     // Without healing the same prompt (last token kept) decodes differently only in where it starts.
     let plain = engine
-        .generate(&m.tokenizer.encode(text), &GenerateParams { max_tokens: 4, ..Default::default() }, &CancelToken::new(), &mut |_| ControlFlow::Continue(()))
+        .generate(&m.tokenizer.encode(text), &GenerateParams { max_tokens: 4, ..Default::default() }, &CancelToken::new(), &mut |_| {
+            ControlFlow::Continue(())
+        })
         .unwrap();
     assert!(!plain.tokens.is_empty());
 }

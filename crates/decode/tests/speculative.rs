@@ -91,10 +91,7 @@ fn rollback_and_prefix_reuse_equal_a_fresh_run() {
 }
 
 fn sampled(seed: u64, max_tokens: usize, draft: bool) -> GenerateParams {
-    GenerateParams {
-        sampling: Sampling::Sample { temperature: 1.0, top_k: None, top_p: None, seed },
-        ..params(max_tokens, draft, false)
-    }
+    GenerateParams { sampling: Sampling::Sample { temperature: 1.0, top_k: None, top_p: None, seed }, ..params(max_tokens, draft, false) }
 }
 
 #[test]
@@ -132,7 +129,10 @@ fn cancellation_stops_between_steps() {
         .unwrap_err();
     assert!(matches!(err, DecodeError::Cancelled), "{err}");
     assert_eq!(seen, 2);
-    assert!(matches!(engine.generate(&[], &params(4, false, false), &CancelToken::new(), &mut |_| ControlFlow::Continue(())), Err(DecodeError::EmptyPrompt)));
+    assert!(matches!(
+        engine.generate(&[], &params(4, false, false), &CancelToken::new(), &mut |_| ControlFlow::Continue(())),
+        Err(DecodeError::EmptyPrompt)
+    ));
 }
 
 /// Rejection sampling must leave the target's distribution unchanged. Compare the first two
@@ -164,7 +164,12 @@ fn speculative_sampling_keeps_the_target_distribution() {
         let mut tail = [0.0; 2];
         for ((p, _), c) in counts[0].iter().filter(|((p, _), _)| *p == pos) {
             let _ = p;
-            if c[0] + c[1] >= 20.0 { bins.push(*c) } else { tail[0] += c[0]; tail[1] += c[1]; }
+            if c[0] + c[1] >= 20.0 {
+                bins.push(*c)
+            } else {
+                tail[0] += c[0];
+                tail[1] += c[1];
+            }
         }
         bins.push(tail);
         let chi2: f64 = bins.iter().filter(|c| c[0] + c[1] > 0.0).map(|c| (c[0] - c[1]).powi(2) / (c[0] + c[1])).sum();

@@ -14,15 +14,9 @@ fn main() {
     // SAFETY: sets a plain option value.
     unsafe { libmimalloc_sys::mi_option_set_default(15, 10) };
     let mut args = std::env::args().skip(1);
-    let root = args
-        .next()
-        .expect("usage: bench_index PATH [RETRIEVALS] [UPDATES] [no-tools]");
-    let retrievals = args
-        .next()
-        .map_or(1000, |a| a.parse().expect("RETRIEVALS is a number"));
-    let updates = args
-        .next()
-        .map_or(200, |a| a.parse().expect("UPDATES is a number"));
+    let root = args.next().expect("usage: bench_index PATH [RETRIEVALS] [UPDATES] [no-tools]");
+    let retrievals = args.next().map_or(1000, |a| a.parse().expect("RETRIEVALS is a number"));
+    let updates = args.next().map_or(200, |a| a.parse().expect("UPDATES is a number"));
     let compare = args.next().as_deref() != Some("no-tools");
     let options = hearth_index::bench::BenchOptions {
         root: root.into(),
@@ -36,10 +30,7 @@ fn main() {
     match hearth_index::bench::run(&options, &mut |_| {}) {
         Ok(report) => {
             print!("{}", report.markdown());
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).expect("report serializes")
-            );
+            println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
         }
         Err(e) => {
             eprintln!("error: {e}");

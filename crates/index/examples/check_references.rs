@@ -14,16 +14,10 @@ type Occurrence = (String, u32, u32);
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let root =
-        std::path::PathBuf::from(args.next().expect("usage: check_references PATH [ONE_IN]"));
-    let one_in: u64 = args
-        .next()
-        .map_or(2000, |a| a.parse().expect("ONE_IN is a number"));
+    let root = std::path::PathBuf::from(args.next().expect("usage: check_references PATH [ONE_IN]"));
+    let one_in: u64 = args.next().map_or(2000, |a| a.parse().expect("ONE_IN is a number"));
     let dir = tempfile::tempdir().expect("a temp dir");
-    let options = IndexOptions {
-        index_dir: Some(dir.path().join("idx")),
-        ..IndexOptions::default()
-    };
+    let options = IndexOptions { index_dir: Some(dir.path().join("idx")), ..IndexOptions::default() };
     let index = Index::open(&root, options).expect("index opens");
     let stats = index.sync(&mut |_| {}).expect("sync");
     println!("indexed {} files", stats.files_indexed);
@@ -43,11 +37,7 @@ fn main() {
         };
         let lines = hearth_base::LineIndex::new(&text);
         let refs = hearth_syntax::references(&parsed, &text).expect("references");
-        let names: BTreeSet<&str> = refs
-            .iter()
-            .map(|r| r.name.as_str())
-            .filter(|n| sampled(n))
-            .collect();
+        let names: BTreeSet<&str> = refs.iter().map(|r| r.name.as_str()).filter(|n| sampled(n)).collect();
         for name in names {
             let occurrences = expected.entry(name.to_string()).or_default();
             for r in refs.iter().filter(|r| r.name == name) {
@@ -61,28 +51,16 @@ fn main() {
     let mut times = Vec::new();
     for (name, want) in &expected {
         let t = Instant::now();
-        let got: Vec<Occurrence> = index
-            .references(name)
-            .expect("references")
-            .into_iter()
-            .map(|l| (l.path, l.line, l.col))
-            .collect();
+        let got: Vec<Occurrence> = index.references(name).expect("references").into_iter().map(|l| (l.path, l.line, l.col)).collect();
         let ms = t.elapsed().as_secs_f64() * 1e3;
         times.push(ms);
         if ms > 500.0 {
-            println!(
-                "slow: references({name:?}) {ms:.0} ms, {} occurrences",
-                want.len()
-            );
+            println!("slow: references({name:?}) {ms:.0} ms, {} occurrences", want.len());
         }
         occurrences += want.len();
         if &got != want {
             mismatches += 1;
-            println!(
-                "MISMATCH {name:?}: index {} occurrences, parse {}",
-                got.len(),
-                want.len()
-            );
+            println!("MISMATCH {name:?}: index {} occurrences, parse {}", got.len(), want.len());
         }
     }
     times.sort_by(f64::total_cmp);

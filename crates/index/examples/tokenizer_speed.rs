@@ -32,10 +32,7 @@ fn main() {
             }
         }
         let seconds = started.elapsed().as_secs_f64();
-        println!(
-            "round {round}: {mb:.1} MB in {seconds:.3} s, {:.0} MB/s; {tokens} tokens of {token_bytes} bytes",
-            mb / seconds
-        );
+        println!("round {round}: {mb:.1} MB in {seconds:.3} s, {:.0} MB/s; {tokens} tokens of {token_bytes} bytes", mb / seconds);
     }
     // Untimed: what the tokens are, to compare builds.
     let mut checksum = 0u64;

@@ -118,34 +118,26 @@ impl BenchReport {
         let r = self;
         let mb = |bytes: u64| bytes as f64 / 1e6;
         let mut out = String::new();
-        writeln!(
-            out,
-            "tree: {} ({} files, {:.1} MB indexed, {} skipped)",
-            r.root.display(),
-            r.files,
-            mb(r.source_bytes),
-            r.skipped
-        )
-        .unwrap();
+        writeln!(out, "tree: {} ({} files, {:.1} MB indexed, {} skipped)", r.root.display(), r.files, mb(r.source_bytes), r.skipped)
+            .unwrap();
         writeln!(out, "| measure | figure | goal |").unwrap();
         writeln!(out, "|---|---|---|").unwrap();
         writeln!(
             out,
             "| cold index | {:.2} s wall, {:.2} CPU-s, {:.1} MB/s, {:.0} files/s | ≥ 10 MB/s, ≤ 2× ctags |",
-            r.cold_seconds, r.cold_cpu_seconds.unwrap_or(f64::NAN), r.cold_mb_per_s, r.files_per_s
+            r.cold_seconds,
+            r.cold_cpu_seconds.unwrap_or(f64::NAN),
+            r.cold_mb_per_s,
+            r.files_per_s
         )
         .unwrap();
+        writeln!(out, "| no-op re-sync (stat walk) | {:.3} s | |", r.noop_sync_seconds).unwrap();
         writeln!(
             out,
-            "| no-op re-sync (stat walk) | {:.3} s | |",
-            r.noop_sync_seconds
-        )
-        .unwrap();
-        writeln!(
-                out,
             "| single-file update via overlay: parse + tables + writer, no commit (n={}) | p50 {:.1} ms, p99 {:.1} ms | p50 < 20 ms |",
             r.overlay_update.count, r.overlay_update.p50_ms, r.overlay_update.p99_ms
-        ).unwrap();
+        )
+        .unwrap();
         writeln!(
                 out,
             "| single-file update from disk (clear_overlay: read + parse + tables + writer, no commit) (n={}) | p50 {:.1} ms, p99 {:.1} ms | p50 < 20 ms |",
@@ -158,24 +150,14 @@ impl BenchReport {
         )
         .unwrap();
         writeln!(
-                out,
+            out,
             "| retrieve() (n={}, {:.1} snippets avg) | p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms | p99 < 5 ms |",
             r.retrieve.count, r.retrieve_mean_snippets, r.retrieve.p50_ms, r.retrieve.p99_ms, r.retrieve.max_ms
-        ).unwrap();
-        writeln!(
-            out,
-            "| index size | {:.1} MB, {:.0}% of source | < 50% |",
-            mb(r.index_bytes),
-            100.0 * r.index_fraction
         )
         .unwrap();
+        writeln!(out, "| index size | {:.1} MB, {:.0}% of source | < 50% |", mb(r.index_bytes), 100.0 * r.index_fraction).unwrap();
         if let Some(peak) = r.peak_rss_bytes {
-            writeln!(
-                out,
-                "| peak RSS (whole bench process) | {:.0} MB | < 500 MB |",
-                mb(peak)
-            )
-            .unwrap();
+            writeln!(out, "| peak RSS (whole bench process) | {:.0} MB | < 500 MB |", mb(peak)).unwrap();
         }
         if let Some((anon, file)) = r.rss_at_end {
             writeln!(
@@ -215,12 +197,10 @@ impl BenchReport {
                 writeln!(out, "| `{}` | failed: {e} | |", tool.command).unwrap();
                 continue;
             }
-            let parse_ratio = r.parse_only.as_ref().map_or(String::new(), |p| {
-                format!(
-                    "; tree-sitter parse alone: {:.1}× its wall",
-                    p.seconds / tool.seconds.max(1e-9)
-                )
-            });
+            let parse_ratio = r
+                .parse_only
+                .as_ref()
+                .map_or(String::new(), |p| format!("; tree-sitter parse alone: {:.1}× its wall", p.seconds / tool.seconds.max(1e-9)));
             writeln!(
                 out,
                 "| `{}` | {:.2} s wall, {:.2} CPU-s (hearth cold index: {:.1}× the wall, {:.1}× the CPU{parse_ratio}) | |",
@@ -241,30 +221,17 @@ impl BenchReport {
 /// `/proc/self/stat`, assuming the usual 100 ticks a second).
 pub fn cpu_seconds() -> Option<(f64, f64)> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest: Vec<u64> = stat
-        .rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .skip(11)
-        .take(4)
-        .filter_map(|f| f.parse().ok())
-        .collect();
+    let rest: Vec<u64> = stat.rsplit_once(')')?.1.split_whitespace().skip(11).take(4).filter_map(|f| f.parse().ok()).collect();
     let [utime, stime, cutime, cstime] = rest[..] else {
         return None;
     };
-    Some((
-        (utime + stime) as f64 / 100.0,
-        (cutime + cstime) as f64 / 100.0,
-    ))
+    Some(((utime + stime) as f64 / 100.0, (cutime + cstime) as f64 / 100.0))
 }
 
 /// A `/proc/self/status` figure in bytes (`VmHWM`, `RssAnon`, ...; Linux, None elsewhere).
 fn status_bytes(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| {
-        l.strip_prefix(key)
-            .is_some_and(|rest| rest.starts_with(':'))
-    })?;
+    let line = status.lines().find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -280,10 +247,7 @@ pub fn rss_split_bytes() -> Option<(u64, u64)> {
 }
 
 /// Run the benchmark. `progress` sees the cold build's progress.
-pub fn run(
-    options: &BenchOptions,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<BenchReport, IndexError> {
+pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(Progress)) -> Result<BenchReport, IndexError> {
     let index_dir = std::env::temp_dir().join(format!("hearth-bench-index-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&index_dir);
     let result = run_in(options, &index_dir, progress);
@@ -291,16 +255,8 @@ pub fn run(
     result
 }
 
-fn run_in(
-    options: &BenchOptions,
-    index_dir: &Path,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<BenchReport, IndexError> {
-    let index_options = IndexOptions {
-        index_dir: Some(index_dir.to_path_buf()),
-        threads: options.threads,
-        ..IndexOptions::default()
-    };
+fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Progress)) -> Result<BenchReport, IndexError> {
+    let index_options = IndexOptions { index_dir: Some(index_dir.to_path_buf()), threads: options.threads, ..IndexOptions::default() };
     let index = Index::open(&options.root, index_options)?;
 
     let cpu_before = cpu_seconds();
@@ -309,9 +265,7 @@ fn run_in(
     let cold_seconds = started.elapsed().as_secs_f64();
     let rss_after_build = rss_split_bytes();
     let peak_rss_build_bytes = peak_rss_bytes();
-    let cold_cpu_seconds = cpu_before
-        .zip(cpu_seconds())
-        .map(|((before, _), (after, _))| after - before);
+    let cold_cpu_seconds = cpu_before.zip(cpu_seconds()).map(|((before, _), (after, _))| after - before);
     let started = Instant::now();
     index.sync(&mut |_| {})?;
     let noop_sync_seconds = started.elapsed().as_secs_f64();
@@ -324,8 +278,7 @@ fn run_in(
     let mut files: Vec<String> = index.read_state().files.keys().cloned().collect();
     files.sort();
 
-    let (mut overlay_times, mut disk_times, mut commit_times) =
-        (Vec::new(), Vec::new(), Vec::new());
+    let (mut overlay_times, mut disk_times, mut commit_times) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..options.updates.min(files.len()) {
         let rel = &files[rng.random_range(0..files.len())];
         let Some(text) = index.text_of(rel) else {
@@ -355,9 +308,7 @@ fn run_in(
         let Some(text) = index.text_of(rel) else {
             continue;
         };
-        let line_starts: Vec<usize> = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let line_starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         let offset = line_starts[rng.random_range(0..line_starts.len())];
         let request = RetrieveRequest {
             path: Path::new(rel),
@@ -375,10 +326,7 @@ fn run_in(
     let stats = index.stats()?;
     let rss_at_end = rss_split_bytes();
     let (parse_only, tools) = if options.compare {
-        (
-            Some(parse_only(index.root(), &index.files(), options.threads)),
-            compare_tools(&options.root),
-        )
+        (Some(parse_only(index.root(), &index.files(), options.threads)), compare_tools(&options.root))
     } else {
         (None, Vec::new())
     };
@@ -427,9 +375,7 @@ fn parse_only(root: &Path, files: &[(String, Language)], threads: usize) -> Pars
     ParseOnly {
         threads: worker_count(threads, files.len()),
         seconds,
-        cpu_seconds: cpu_before
-            .zip(cpu_seconds())
-            .map(|((before, _), (after, _))| after - before),
+        cpu_seconds: cpu_before.zip(cpu_seconds()).map(|((before, _), (after, _))| after - before),
         bytes: parsed_bytes.iter().sum(),
     }
 }
@@ -449,50 +395,23 @@ fn compare_tools(root: &Path) -> Vec<ToolRun> {
             root_str.clone(),
         ],
         vec!["rg".into(), "--files".into(), root_str.clone()],
-        vec![
-            "rg".into(),
-            "-c".into(),
-            "--no-messages".into(),
-            "".into(),
-            root_str,
-        ],
+        vec!["rg".into(), "-c".into(), "--no-messages".into(), "".into(), root_str],
     ];
     let out = runs
         .into_iter()
         .map(|argv| {
-            let command = argv
-                .iter()
-                .map(|a| {
-                    if a.is_empty() {
-                        "''".to_string()
-                    } else {
-                        a.clone()
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
+            let command = argv.iter().map(|a| if a.is_empty() { "''".to_string() } else { a.clone() }).collect::<Vec<_>>().join(" ");
             let cpu_before = cpu_seconds();
             let started = Instant::now();
-            let status = Command::new(&argv[0])
-                .args(&argv[1..])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+            let status = Command::new(&argv[0]).args(&argv[1..]).stdout(Stdio::null()).stderr(Stdio::null()).status();
             let seconds = started.elapsed().as_secs_f64();
-            let cpu_seconds = cpu_before
-                .zip(cpu_seconds())
-                .map(|((_, before), (_, after))| after - before);
+            let cpu_seconds = cpu_before.zip(cpu_seconds()).map(|((_, before), (_, after))| after - before);
             let error = match status {
                 Ok(s) if s.success() || (argv[0] == "rg" && s.code() == Some(1)) => None,
                 Ok(s) => Some(format!("exited with {s}")),
                 Err(e) => Some(e.to_string()),
             };
-            ToolRun {
-                command,
-                seconds,
-                cpu_seconds,
-                error,
-            }
+            ToolRun { command, seconds, cpu_seconds, error }
         })
         .collect();
     let _ = std::fs::remove_file(&tags);

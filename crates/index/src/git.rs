@@ -41,13 +41,8 @@ impl GitState {
         let Some(workdir) = repo.workdir() else {
             return Ok(GitState::default());
         };
-        let workdir = workdir
-            .canonicalize()
-            .unwrap_or_else(|_| workdir.to_path_buf());
-        let prefix = root
-            .strip_prefix(&workdir)
-            .ok()
-            .map(|p| p.to_string_lossy().replace('\\', "/"));
+        let workdir = workdir.canonicalize().unwrap_or_else(|_| workdir.to_path_buf());
+        let prefix = root.strip_prefix(&workdir).ok().map(|p| p.to_string_lossy().replace('\\', "/"));
         let Some(prefix) = prefix else {
             return Ok(GitState::default());
         };
@@ -55,10 +50,7 @@ impl GitState {
             if prefix.is_empty() {
                 Some(repo_path.to_string())
             } else {
-                repo_path
-                    .strip_prefix(&prefix)?
-                    .strip_prefix('/')
-                    .map(str::to_string)
+                repo_path.strip_prefix(&prefix)?.strip_prefix('/').map(str::to_string)
             }
         };
         let mut state = GitState::default();
@@ -76,10 +68,7 @@ impl GitState {
         state.tracked = Arc::new(tracked);
 
         let mut options = git2::StatusOptions::new();
-        options
-            .include_untracked(true)
-            .recurse_untracked_dirs(true)
-            .include_ignored(false);
+        options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
         for entry in repo.statuses(Some(&mut options))?.iter() {
             if let Some(rel) = entry.path().ok().and_then(to_rel) {
                 state.recency.insert(rel, 1.0);
@@ -101,12 +90,7 @@ impl GitState {
             let diff = repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)?;
             let score = 0.9 / (1.0 + age as f32 * 0.25);
             for delta in diff.deltas() {
-                if let Some(rel) = delta
-                    .new_file()
-                    .path()
-                    .and_then(|p| p.to_str())
-                    .and_then(to_rel)
-                {
+                if let Some(rel) = delta.new_file().path().and_then(|p| p.to_str()).and_then(to_rel) {
                     state.recency.entry(rel).or_insert(score);
                 }
             }

@@ -23,9 +23,7 @@ pub use git::GitState;
 pub use live::{Debounce, LiveEvent, LiveIndex, Update};
 pub use retrieve::{approximate_tokens, Reason, RetrieveRequest, Snippet};
 pub use schema::SCHEMA_VERSION;
-pub use store::{
-    Index, IndexOptions, IndexStats, Location, Progress, SearchHit, SymbolDef, SyncStats,
-};
+pub use store::{Index, IndexOptions, IndexStats, Location, Progress, SearchHit, SymbolDef, SyncStats};
 pub use tokenizer::identifier_parts;
 /// Public for `examples/tokenizer_speed.rs`; the index registers it itself.
 #[doc(hidden)]
@@ -36,17 +34,11 @@ pub use walk::{SkipReason, Skipped};
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
     #[error("cannot index {}: {source}", root.display())]
-    Root {
-        root: PathBuf,
-        source: std::io::Error,
-    },
+    Root { root: PathBuf, source: std::io::Error },
     #[error("no cache directory on this system; pass IndexOptions::index_dir")]
     NoCacheDir,
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("{} is outside the indexed root", .0.display())]
     OutsideRoot(PathBuf),
     #[error("the index is read-only: another process is writing it")]
@@ -63,9 +55,6 @@ pub enum IndexError {
 
 impl IndexError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        IndexError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        IndexError::Io { path: path.to_path_buf(), source }
     }
 }

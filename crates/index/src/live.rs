@@ -52,10 +52,7 @@ pub struct Debounce {
 
 impl Debounce {
     /// Keystrokes coalesce; a change still shows within a second (the commit follows at once).
-    pub const EDITS: Debounce = Debounce {
-        quiet: Duration::from_millis(100),
-        max: Duration::from_millis(400),
-    };
+    pub const EDITS: Debounce = Debounce { quiet: Duration::from_millis(100), max: Duration::from_millis(400) };
 
     /// When a batch that began at `first` and last grew at `last` is due.
     pub fn due(&self, first: Instant, last: Instant) -> Instant {
@@ -138,20 +135,12 @@ impl Batch {
                     stats.files_indexed += paths.files_indexed;
                     stats.files_removed += paths.files_removed;
                     stats.skipped = paths.skipped;
-                    on_event(LiveEvent::Updated {
-                        overlays,
-                        paths: self.paths.len(),
-                        stats,
-                    });
+                    on_event(LiveEvent::Updated { overlays, paths: self.paths.len(), stats });
                 }
                 Err(e) => on_event(LiveEvent::Failed(e)),
             }
         } else if overlays > 0 {
-            on_event(LiveEvent::Updated {
-                overlays,
-                paths: 0,
-                stats,
-            });
+            on_event(LiveEvent::Updated { overlays, paths: 0, stats });
         }
         self.flushes
     }
@@ -168,23 +157,14 @@ pub struct LiveIndex {
 
 impl LiveIndex {
     /// Starts the queue's thread. `on_event` runs there after each batch.
-    pub fn start(
-        index: Arc<Index>,
-        debounce: Debounce,
-        on_event: impl Fn(LiveEvent) + Send + 'static,
-    ) -> Result<LiveIndex, IndexError> {
+    pub fn start(index: Arc<Index>, debounce: Debounce, on_event: impl Fn(LiveEvent) + Send + 'static) -> Result<LiveIndex, IndexError> {
         let (tx, rx) = mpsc::channel();
         let worker_index = Arc::clone(&index);
         let worker = std::thread::Builder::new()
             .name("hearth-index-live".into())
             .spawn(move || run(&worker_index, &rx, debounce, &on_event))
             .map_err(|e| IndexError::io(index.root(), e))?;
-        Ok(LiveIndex {
-            index,
-            tx: Mutex::new(Some(tx)),
-            worker: Some(worker),
-            watch: Mutex::default(),
-        })
+        Ok(LiveIndex { index, tx: Mutex::new(Some(tx)), worker: Some(worker), watch: Mutex::default() })
     }
 
     /// Also follow changes made outside the editor (a checkout, a formatter, another tool) with a
@@ -235,12 +215,7 @@ impl Drop for LiveIndex {
     }
 }
 
-fn run(
-    index: &Index,
-    rx: &mpsc::Receiver<Message>,
-    debounce: Debounce,
-    on_event: &dyn Fn(LiveEvent),
-) {
+fn run(index: &Index, rx: &mpsc::Receiver<Message>, debounce: Debounce, on_event: &dyn Fn(LiveEvent)) {
     loop {
         let first = match rx.recv_timeout(COMMIT_IDLE / 2) {
             Ok(message) => message,
@@ -259,9 +234,7 @@ fn run(
         let mut disconnected = false;
         // A flush ends the wait at once; otherwise collect until the batch is due.
         while batch.flushes.is_empty() {
-            let wait = debounce
-                .due(started, last)
-                .saturating_duration_since(Instant::now());
+            let wait = debounce.due(started, last).saturating_duration_since(Instant::now());
             match rx.recv_timeout(wait) {
                 Ok(message) => {
                     batch.push(message);
@@ -274,11 +247,7 @@ fn run(
                 }
             }
         }
-        let flushes = if batch.is_empty() {
-            batch.flushes
-        } else {
-            batch.apply(index, on_event)
-        };
+        let flushes = if batch.is_empty() { batch.flushes } else { batch.apply(index, on_event) };
         if !flushes.is_empty() || disconnected {
             if let Err(e) = index.commit() {
                 on_event(LiveEvent::Failed(e));
@@ -302,10 +271,7 @@ mod tests {
 
     #[test]
     fn debounce_waits_for_quiet_but_not_past_its_maximum() {
-        let d = Debounce {
-            quiet: Duration::from_millis(100),
-            max: Duration::from_millis(400),
-        };
+        let d = Debounce { quiet: Duration::from_millis(100), max: Duration::from_millis(400) };
         let t0 = Instant::now();
         assert_eq!(d.due(t0, t0), t0 + Duration::from_millis(100));
         let later = t0 + Duration::from_millis(250);
@@ -319,29 +285,13 @@ mod tests {
         let mut batch = Batch::default();
         let text = |s: &str| Arc::<str>::from(s);
         let (a, b) = (PathBuf::from("a.py"), PathBuf::from("b.py"));
-        batch.push(Message::Update(Update::Overlay {
-            path: a.clone(),
-            text: text("1"),
-        }));
-        batch.push(Message::Update(Update::Overlay {
-            path: b.clone(),
-            text: text("x"),
-        }));
+        batch.push(Message::Update(Update::Overlay { path: a.clone(), text: text("1") }));
+        batch.push(Message::Update(Update::Overlay { path: b.clone(), text: text("x") }));
         batch.push(Message::Update(Update::ClearOverlay(a.clone())));
-        batch.push(Message::Update(Update::Overlay {
-            path: b.clone(),
-            text: text("y"),
-        }));
-        let ops: Vec<(PathBuf, Option<&str>)> = batch
-            .overlays
-            .iter()
-            .map(|(p, t)| (p.clone(), t.as_deref()))
-            .collect();
+        batch.push(Message::Update(Update::Overlay { path: b.clone(), text: text("y") }));
+        let ops: Vec<(PathBuf, Option<&str>)> = batch.overlays.iter().map(|(p, t)| (p.clone(), t.as_deref())).collect();
         assert_eq!(ops, [(a.clone(), None), (b, Some("y"))]);
-        batch.push(Message::Update(Update::Overlay {
-            path: a.clone(),
-            text: text("2"),
-        }));
+        batch.push(Message::Update(Update::Overlay { path: a.clone(), text: text("2") }));
         assert_eq!(batch.overlays[0], (a, Some(text("2"))));
     }
 }

@@ -53,11 +53,7 @@ pub(crate) fn resolve_imports(state: &State, imports: Vec<Import>) -> Vec<Resolv
                 }
             }
         }
-        out.push(ResolvedImport {
-            local: import.local,
-            files,
-            member: import.member,
-        });
+        out.push(ResolvedImport { local: import.local, files, member: import.member });
     }
     out
 }
@@ -88,10 +84,7 @@ fn module_files(state: &State, paths: &[String]) -> Vec<u32> {
 /// cut to `__init__.py` names whatever package the root is, which only an import of a one-part
 /// module (`import pkg`, the root's own package) may mean.
 fn keeps_module_name(suffix: &str, rest: &str) -> bool {
-    !rest.is_empty()
-        && (rest.contains('/')
-            || !PACKAGE_FILES.contains(&rest)
-            || suffix.matches('/').count() == 1)
+    !rest.is_empty() && (rest.contains('/') || !PACKAGE_FILES.contains(&rest) || suffix.matches('/').count() == 1)
 }
 
 fn first_match<'p>(state: &State, paths: impl Iterator<Item = &'p str>) -> Vec<u32> {
@@ -102,10 +95,7 @@ fn first_match<'p>(state: &State, paths: impl Iterator<Item = &'p str>) -> Vec<u
         };
         let mut files: Vec<u32> = if let Some(dir) = suffix.strip_suffix('/') {
             if any {
-                state
-                    .dir_ending_with(dir)
-                    .map(<[u32]>::to_vec)
-                    .unwrap_or_default()
+                state.dir_ending_with(dir).map(<[u32]>::to_vec).unwrap_or_default()
             } else {
                 state.files_in_dir(dir).to_vec()
             }
@@ -124,47 +114,30 @@ fn first_match<'p>(state: &State, paths: impl Iterator<Item = &'p str>) -> Vec<u
 
 /// The one file that defines `name` at top level, if exactly one does.
 fn sole_top_level(state: &State, name: &str) -> Option<u32> {
-    let mut files = state
-        .symbols
-        .get(name)?
-        .iter()
-        .filter(|d| d.scope.is_none() && d.kind != SymbolKind::Impl)
-        .map(|d| d.file);
+    let mut files = state.symbols.get(name)?.iter().filter(|d| d.scope.is_none() && d.kind != SymbolKind::Impl).map(|d| d.file);
     let first = files.next()?;
     files.all(|f| f == first).then_some(first)
 }
 
 /// Whether any of `files` defines `name` (at any scope).
 fn defines(state: &State, files: &[u32], name: &str) -> bool {
-    state
-        .symbols
-        .get(name)
-        .is_some_and(|defs| defs.iter().any(|d| files.contains(&d.file)))
+    state.symbols.get(name).is_some_and(|defs| defs.iter().any(|d| files.contains(&d.file)))
 }
 
 pub(crate) fn is_type(kind: SymbolKind) -> bool {
     use SymbolKind::*;
-    matches!(
-        kind,
-        Class | Struct | Enum | Union | Interface | Trait | Type | Impl
-    )
+    matches!(kind, Class | Struct | Enum | Union | Interface | Trait | Type | Impl)
 }
 
 /// Whether a definition's scope (`a::B`, `B`, `Outer.B`) is the type `name`.
 pub(crate) fn scope_is(scope: &str, name: &str) -> bool {
-    scope
-        .strip_suffix(name)
-        .is_some_and(|head| head.is_empty() || head.ends_with("::") || head.ends_with('.'))
+    scope.strip_suffix(name).is_some_and(|head| head.is_empty() || head.ends_with("::") || head.ends_with('.'))
 }
 
 /// The files of `files` that define the type `name`, or None when none does.
 fn type_in(state: &State, files: &[u32], name: &str) -> Option<Vec<u32>> {
     let defs = state.symbols.get(name)?;
-    let found: Vec<u32> = files
-        .iter()
-        .copied()
-        .filter(|f| defs.iter().any(|d| d.file == *f && is_type(d.kind)))
-        .collect();
+    let found: Vec<u32> = files.iter().copied().filter(|f| defs.iter().any(|d| d.file == *f && is_type(d.kind))).collect();
     (!found.is_empty()).then_some(found)
 }
 
@@ -172,11 +145,7 @@ fn type_in(state: &State, files: &[u32], name: &str) -> Option<Vec<u32>> {
 fn type_anywhere(state: &State, rel: &str, name: &str) -> Option<Vec<u32>> {
     let defs = state.symbols.get(name)?;
     let dir = dir_of(rel);
-    let mut files: Vec<u32> = defs
-        .iter()
-        .filter(|d| is_type(d.kind))
-        .map(|d| d.file)
-        .collect();
+    let mut files: Vec<u32> = defs.iter().filter(|d| is_type(d.kind)).map(|d| d.file).collect();
     files.sort_by_key(|&f| (dir_of(state.path(f)) != dir, f));
     files.dedup();
     files.truncate(MAX_FILES);
@@ -197,13 +166,8 @@ pub(crate) fn qualified_members(
     let head = qualifier.segments[0].as_str();
     let own = state.file_id(rel);
     let before = text[..offset.min(text.len())].trim_end_matches(qualifier.partial.as_str());
-    if lang == Language::Rust
-        && matches!(head, "crate" | "super" | "self")
-        && before.ends_with("::")
-    {
-        return rust_path_module(state, rel, &qualifier.segments)
-            .into_iter()
-            .collect();
+    if lang == Language::Rust && matches!(head, "crate" | "super" | "self") && before.ends_with("::") {
+        return rust_path_module(state, rel, &qualifier.segments).into_iter().collect();
     }
     if matches!(head, "self" | "this" | "cls" | "Self") && qualifier.segments.len() == 1 {
         return enclosing_class(state, lang, rel, text, offset, own, imports);
@@ -214,17 +178,9 @@ pub(crate) fn qualified_members(
     for segment in &qualifier.segments[1..] {
         let label = format!("{}.{segment}", set.label);
         set = if let Some(files) = type_in(state, &set.files, segment) {
-            MemberSet {
-                files,
-                scope: Some(segment.clone()),
-                label,
-            }
+            MemberSet { files, scope: Some(segment.clone()), label }
         } else if let Some(file) = submodule(state, &set, segment) {
-            MemberSet {
-                files: vec![file],
-                scope: None,
-                label,
-            }
+            MemberSet { files: vec![file], scope: None, label }
         } else {
             return Vec::new();
         };
@@ -237,15 +193,9 @@ pub(crate) fn qualified_members(
 fn rust_path_module(state: &State, rel: &str, segments: &[String]) -> Option<MemberSet> {
     const PROBE: &str = "__hearth_member";
     let statement = format!("use {}::{PROBE};", segments.join("::"));
-    let import = hearth_syntax::imports(Language::Rust, rel, &statement)
-        .into_iter()
-        .find(|i| i.member.as_deref() == Some(PROBE))?;
+    let import = hearth_syntax::imports(Language::Rust, rel, &statement).into_iter().find(|i| i.member.as_deref() == Some(PROBE))?;
     let files = module_files(state, &import.module_paths);
-    (!files.is_empty()).then(|| MemberSet {
-        files,
-        scope: None,
-        label: segments.join("::"),
-    })
+    (!files.is_empty()).then(|| MemberSet { files, scope: None, label: segments.join("::") })
 }
 
 /// `pkg.sub` where `pkg` is a module: the file of its submodule `sub` (`pkg/sub.py`,
@@ -264,11 +214,7 @@ fn submodule(state: &State, set: &MemberSet, name: &str) -> Option<u32> {
             _ if dir.is_empty() => stem.to_string(),
             _ => format!("{dir}/{stem}"),
         };
-        let base = if package.is_empty() {
-            name.to_string()
-        } else {
-            format!("{package}/{name}")
-        };
+        let base = if package.is_empty() { name.to_string() } else { format!("{package}/{name}") };
         EXTENSIONS
             .iter()
             .map(|ext| format!("{base}.{ext}"))
@@ -279,36 +225,16 @@ fn submodule(state: &State, set: &MemberSet, name: &str) -> Option<u32> {
 
 /// What a bare name (`_base`, `Executor`, `Index`) names: an imported module, an imported type, a type
 /// in the cursor's file, or a type elsewhere in the index.
-fn name_to_members(
-    state: &State,
-    rel: &str,
-    name: &str,
-    own: Option<u32>,
-    imports: &[ResolvedImport],
-) -> Option<MemberSet> {
+fn name_to_members(state: &State, rel: &str, name: &str, own: Option<u32>, imports: &[ResolvedImport]) -> Option<MemberSet> {
     let label = name.to_string();
     if let Some(import) = imports.iter().find(|i| i.local == name) {
         return match &import.member {
-            None => Some(MemberSet {
-                files: import.files.clone(),
-                scope: None,
-                label,
-            }),
-            Some(member) => type_in(state, &import.files, member).map(|files| MemberSet {
-                files,
-                scope: Some(member.clone()),
-                label,
-            }),
+            None => Some(MemberSet { files: import.files.clone(), scope: None, label }),
+            Some(member) => type_in(state, &import.files, member).map(|files| MemberSet { files, scope: Some(member.clone()), label }),
         };
     }
-    let files = own
-        .and_then(|id| type_in(state, &[id], name))
-        .or_else(|| type_anywhere(state, rel, name))?;
-    Some(MemberSet {
-        files,
-        scope: Some(name.to_string()),
-        label,
-    })
+    let files = own.and_then(|id| type_in(state, &[id], name)).or_else(|| type_anywhere(state, rel, name))?;
+    Some(MemberSet { files, scope: Some(name.to_string()), label })
 }
 
 /// `self.` or `this.`: the class (or Rust impl) around the cursor, then its bases.
@@ -325,15 +251,9 @@ fn enclosing_class(
         return Vec::new();
     };
     let mut out = Vec::new();
-    let files = own
-        .and_then(|id| type_in(state, &[id], &class))
-        .or_else(|| type_anywhere(state, rel, &class));
+    let files = own.and_then(|id| type_in(state, &[id], &class)).or_else(|| type_anywhere(state, rel, &class));
     if let Some(files) = files {
-        out.push(MemberSet {
-            files,
-            scope: Some(class.clone()),
-            label: "self".into(),
-        });
+        out.push(MemberSet { files, scope: Some(class.clone()), label: "self".into() });
     }
     for base in bases {
         let set = match base.rsplit_once('.') {
@@ -341,11 +261,7 @@ fn enclosing_class(
                 .iter()
                 .find(|i| i.local == module && i.member.is_none())
                 .and_then(|i| type_in(state, &i.files, name))
-                .map(|files| MemberSet {
-                    files,
-                    scope: Some(name.to_string()),
-                    label: base.clone(),
-                }),
+                .map(|files| MemberSet { files, scope: Some(name.to_string()), label: base.clone() }),
             None => name_to_members(state, rel, &base, own, imports).filter(|s| s.scope.is_some()),
         };
         if let Some(set) = set {
@@ -360,10 +276,7 @@ fn enclosing_class(
 /// The innermost class header above the cursor and its bases: `class A(B, m.C):` in Python,
 /// `class A extends B implements C {` in JS/TS, `impl A {` / `impl T for A {` in Rust.
 fn class_header_before(lang: Language, before: &str) -> Option<(String, Vec<String>)> {
-    let cursor_indent = before
-        .rsplit('\n')
-        .next()
-        .map_or(0, |line| line.len() - line.trim_start().len());
+    let cursor_indent = before.rsplit('\n').next().map_or(0, |line| line.len() - line.trim_start().len());
     for line in before.lines().rev() {
         let indent = line.len() - line.trim_start().len();
         let line = line.trim();
@@ -376,24 +289,12 @@ fn class_header_before(lang: Language, before: &str) -> Option<(String, Vec<Stri
                     continue;
                 }
                 let name = ident_prefix(rest);
-                let bases = rest[name.len()..]
-                    .trim_start()
-                    .strip_prefix('(')
-                    .map(|b| b.split(')').next().unwrap_or(""))
-                    .unwrap_or("");
-                let bases = bases
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|b| !b.is_empty() && !b.contains('='))
-                    .map(String::from)
-                    .collect();
+                let bases = rest[name.len()..].trim_start().strip_prefix('(').map(|b| b.split(')').next().unwrap_or("")).unwrap_or("");
+                let bases = bases.split(',').map(str::trim).filter(|b| !b.is_empty() && !b.contains('=')).map(String::from).collect();
                 return Some((name.to_string(), bases));
             }
             Language::JavaScript | Language::TypeScript | Language::Tsx => {
-                let rest = line
-                    .trim_start_matches("export ")
-                    .trim_start_matches("default ")
-                    .trim_start_matches("abstract ");
+                let rest = line.trim_start_matches("export ").trim_start_matches("default ").trim_start_matches("abstract ");
                 let Some(rest) = rest.strip_prefix("class ") else {
                     continue;
                 };
@@ -405,21 +306,13 @@ fn class_header_before(lang: Language, before: &str) -> Option<(String, Vec<Stri
                         let list = &tail[at + keyword.len()..];
                         let list = list.split(['{', '<']).next().unwrap_or("");
                         let list = list.split(" implements ").next().unwrap_or("");
-                        bases.extend(
-                            list.split(',')
-                                .map(str::trim)
-                                .filter(|b| !b.is_empty())
-                                .map(String::from),
-                        );
+                        bases.extend(list.split(',').map(str::trim).filter(|b| !b.is_empty()).map(String::from));
                     }
                 }
                 return Some((name.to_string(), bases));
             }
             Language::Rust => {
-                let Some(rest) = line
-                    .strip_prefix("impl")
-                    .filter(|r| r.starts_with([' ', '<']))
-                else {
+                let Some(rest) = line.strip_prefix("impl").filter(|r| r.starts_with([' ', '<'])) else {
                     continue;
                 };
                 let rest = skip_generics(rest.trim_start());
@@ -457,9 +350,7 @@ fn skip_generics(text: &str) -> &str {
 }
 
 fn ident_prefix(text: &str) -> &str {
-    let end = text
-        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-        .unwrap_or(text.len());
+    let end = text.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).unwrap_or(text.len());
     &text[..end]
 }
 
@@ -470,23 +361,11 @@ mod tests {
     #[test]
     fn class_headers_and_their_bases() {
         let py = "class A(base.B, C, metaclass=M):\n    def f(self):\n        self.";
-        assert_eq!(
-            class_header_before(Language::Python, py),
-            Some(("A".into(), vec!["base.B".into(), "C".into()]))
-        );
+        assert_eq!(class_header_before(Language::Python, py), Some(("A".into(), vec!["base.B".into(), "C".into()])));
         let ts = "export class Client extends Base implements Api {\n  run() {\n    this.";
-        assert_eq!(
-            class_header_before(Language::TypeScript, ts),
-            Some(("Client".into(), vec!["Base".into(), "Api".into()]))
-        );
+        assert_eq!(class_header_before(Language::TypeScript, ts), Some(("Client".into(), vec!["Base".into(), "Api".into()])));
         let rs = "impl<T: Clone> Display for Wrapper<T> {\n    fn fmt(&self) {\n        self.";
-        assert_eq!(
-            class_header_before(Language::Rust, rs),
-            Some(("Wrapper".into(), vec![]))
-        );
-        assert_eq!(
-            class_header_before(Language::Python, "def f():\n    self."),
-            None
-        );
+        assert_eq!(class_header_before(Language::Rust, rs), Some(("Wrapper".into(), vec![])));
+        assert_eq!(class_header_before(Language::Python, "def f():\n    self."), None);
     }
 }

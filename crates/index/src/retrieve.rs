@@ -215,14 +215,8 @@ impl Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Definition {
-                name,
-                imported: false,
-            } => write!(f, "definition of `{name}`, used near the cursor"),
-            Reason::Definition {
-                name,
-                imported: true,
-            } => write!(f, "definition of `{name}`, imported by the file"),
+            Reason::Definition { name, imported: false } => write!(f, "definition of `{name}`, used near the cursor"),
+            Reason::Definition { name, imported: true } => write!(f, "definition of `{name}`, imported by the file"),
             Reason::Similar { bm25 } => write!(f, "similar code (BM25 {bm25:.1} over identifiers)"),
             Reason::RecentEdit { seconds_ago } => write!(f, "edited {seconds_ago}s ago"),
             Reason::Members { of } => {
@@ -289,50 +283,34 @@ impl Texts<'_> {
     }
 
     fn insert(&mut self, rel: &str, text: Arc<str>) {
-        let starts = std::iter::once(0)
-            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
-            .collect();
+        let starts = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
         self.cache.insert(rel.to_string(), Some((text, starts)));
     }
 
     /// Lines `first..=last` of the definition at `anchor`: from the file's text when it is at hand,
     /// else from the definition's span.
-    fn lines_in(
-        &mut self,
-        rel: &str,
-        anchor: Anchor,
-        first: u32,
-        last: u32,
-    ) -> Option<(u32, u32, String)> {
+    fn lines_in(&mut self, rel: &str, anchor: Anchor, first: u32, last: u32) -> Option<(u32, u32, String)> {
         if matches!(self.cache.get(rel), Some(Some(_))) {
             return self.lines(rel, first, last);
         }
         let skip = first.checked_sub(anchor.start_line)?;
         let max_lines = last.checked_sub(anchor.start_line)? + 1;
         // Lines are rarely longer than this: a long definition costs a short read, not its whole span.
-        let span_end = (anchor.start_byte as usize + max_lines as usize * SPAN_BYTES_PER_LINE)
-            .min(anchor.end_byte as usize);
+        let span_end = (anchor.start_byte as usize + max_lines as usize * SPAN_BYTES_PER_LINE).min(anchor.end_byte as usize);
         let span = (anchor.start_byte as usize, span_end);
-        let body = self
-            .index
-            .read_span(rel, span.0, span.1, max_lines, &mut self.files)?;
+        let body = self.index.read_span(rel, span.0, span.1, max_lines, &mut self.files)?;
         let picked: Vec<&str> = body.lines().skip(skip as usize).collect();
         let text = picked.join("\n");
         let text = text.trim_end();
         if text.is_empty() {
             return None;
         }
-        Some((
-            first,
-            first + text.lines().count().max(1) as u32 - 1,
-            text.to_string(),
-        ))
+        Some((first, first + text.lines().count().max(1) as u32 - 1, text.to_string()))
     }
 
     /// One line of the definition at `anchor`, without its newline.
     fn line_in(&mut self, rel: &str, anchor: Anchor, line: u32) -> Option<String> {
-        self.lines_in(rel, anchor, line, line)
-            .map(|(_, _, text)| text)
+        self.lines_in(rel, anchor, line, line).map(|(_, _, text)| text)
     }
 
     /// Lines `first..=last` of a file (clamped), or None if it cannot be read.
@@ -345,11 +323,7 @@ impl Texts<'_> {
         if body.is_empty() {
             return None;
         }
-        Some((
-            first,
-            first + body.lines().count().max(1) as u32 - 1,
-            body.to_string(),
-        ))
+        Some((first, first + body.lines().count().max(1) as u32 - 1, body.to_string()))
     }
 }
 
@@ -363,11 +337,7 @@ struct Anchor {
 
 impl Anchor {
     fn of(def: &SymbolEntry) -> Anchor {
-        Anchor {
-            start_line: def.start_line,
-            start_byte: def.start_byte,
-            end_byte: def.end_byte,
-        }
+        Anchor { start_line: def.start_line, start_byte: def.start_byte, end_byte: def.end_byte }
     }
 }
 
@@ -402,9 +372,7 @@ impl Index {
     /// the cursor, chunks similar to the code before the cursor, and recently edited regions. Nothing
     /// overlapping the cursor's own window comes back, and no two snippets overlap (but outlines).
     pub fn retrieve(&self, request: &RetrieveRequest<'_>) -> Result<Vec<Snippet>, IndexError> {
-        let rel = self
-            .relative_path(request.path)
-            .ok_or_else(|| IndexError::OutsideRoot(request.path.to_path_buf()))?;
+        let rel = self.relative_path(request.path).ok_or_else(|| IndexError::OutsideRoot(request.path.to_path_buf()))?;
         let owned;
         let text: &str = match request.text {
             Some(text) => text,
@@ -415,31 +383,20 @@ impl Index {
         };
         let offset = floor_char_boundary(text, request.offset);
         let cursor_line = text[..offset].matches('\n').count() as u32;
-        let window = (
-            cursor_line.saturating_sub(WINDOW_BEFORE),
-            cursor_line + WINDOW_AFTER,
-        );
+        let window = (cursor_line.saturating_sub(WINDOW_BEFORE), cursor_line + WINDOW_AFTER);
         let lang = Language::from_path(Path::new(&rel));
         let imports = lang.map_or_else(Vec::new, |lang| hearth_syntax::imports(lang, &rel, text));
-        let mut texts = Texts {
-            index: self,
-            cache: HashMap::new(),
-            files: OpenFiles::default(),
-        };
+        let mut texts = Texts { index: self, cache: HashMap::new(), files: OpenFiles::default() };
 
         // Decide under the state lock; read texts after it (text reads take the lock themselves).
         let (definitions, edits, outlines) = {
             let state = self.read_state();
             let imports = resolve::resolve_imports(&state, imports);
             let mut outlines = Vec::new();
-            let qualifier = lang.and_then(|lang| {
-                hearth_syntax::qualifier_before(lang, text, offset).map(|q| (lang, q))
-            });
+            let qualifier = lang.and_then(|lang| hearth_syntax::qualifier_before(lang, text, offset).map(|q| (lang, q)));
             if let Some((lang, qualifier)) = qualifier {
                 let partial = qualifier.partial.as_str();
-                let sets = resolve::qualified_members(
-                    &state, lang, &rel, text, offset, &qualifier, &imports,
-                );
+                let sets = resolve::qualified_members(&state, lang, &rel, text, offset, &qualifier, &imports);
                 let own = (state.file_id(&rel), window);
                 let mut mentioned = HashSet::new();
                 if !sets.is_empty() {
@@ -453,8 +410,7 @@ impl Index {
                 }
             }
             let mut near = HashMap::new();
-            let mut definitions =
-                definition_candidates(&state, &rel, text, cursor_line, window, &imports, &mut near);
+            let mut definitions = definition_candidates(&state, &rel, text, cursor_line, window, &imports, &mut near);
             definitions.sort_by(|a, b| b.score.total_cmp(&a.score));
             definitions.truncate(MAX_DEFINITION_READS);
             for candidate in &mut definitions {
@@ -479,21 +435,12 @@ impl Index {
         }
         for candidate in definitions {
             let cap = (request.budget_tokens as f32 * DEFINITION_SHARE) as usize;
-            if let Some(snippet) =
-                render_definition(candidate, cap, &mut texts, request.count_tokens)
-            {
+            if let Some(snippet) = render_definition(candidate, cap, &mut texts, request.count_tokens) {
                 candidates.push(snippet);
             }
         }
         recent_edits(&edits, &rel, window, &mut texts, &mut candidates);
-        self.similar(
-            &rel,
-            text,
-            cursor_line,
-            window,
-            &mut texts.files,
-            &mut candidates,
-        )?;
+        self.similar(&rel, text, cursor_line, window, &mut texts.files, &mut candidates)?;
         {
             let state = self.read_state();
             for snippet in &mut candidates {
@@ -504,11 +451,7 @@ impl Index {
                 }
             }
         }
-        Ok(select(
-            candidates,
-            request.budget_tokens,
-            request.count_tokens,
-        ))
+        Ok(select(candidates, request.budget_tokens, request.count_tokens))
     }
 
     fn similar(
@@ -555,16 +498,12 @@ impl Index {
         let clauses: Vec<(Occur, Box<dyn Query>)> = rated
             .into_iter()
             .map(|(_, term)| {
-                let q: Box<dyn Query> =
-                    Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
+                let q: Box<dyn Query> = Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs));
                 (Occur::Should, q)
             })
             .collect();
         let query = BooleanQuery::new(clauses);
-        let top = searcher.search(
-            &query,
-            &tantivy::collector::TopDocs::with_limit(MAX_SIMILAR + 4).order_by_score(),
-        )?;
+        let top = searcher.search(&query, &tantivy::collector::TopDocs::with_limit(MAX_SIMILAR + 4).order_by_score())?;
         let best = top.first().map_or(1.0, |(s, _)| *s).max(f32::EPSILON);
         let mut taken = 0;
         let mut columns = SegmentColumns::new(&searcher);
@@ -583,29 +522,17 @@ impl Index {
             let (mut header, mut outline) = (None, None);
             if chunk.stored_extra {
                 let doc: TantivyDocument = searcher.doc(address)?;
-                let field_str = |f| {
-                    doc.get_first(f)
-                        .and_then(|v| v.as_str())
-                        .map(str::to_string)
-                };
+                let field_str = |f| doc.get_first(f).and_then(|v| v.as_str()).map(str::to_string);
                 header = field_str(self.fields.header);
                 outline = field_str(self.fields.text);
             }
             let path = chunk.path;
             let body = match outline {
                 Some(outline) => Some((start, end, outline)),
-                None => self
-                    .read_span(
-                        &path,
-                        chunk.start_byte as usize,
-                        chunk.end_byte as usize,
-                        MAX_CHUNK_LINES,
-                        files,
-                    )
-                    .map(|body| {
-                        let last = start + body.lines().count().max(1) as u32 - 1;
-                        (start, last, body)
-                    }),
+                None => self.read_span(&path, chunk.start_byte as usize, chunk.end_byte as usize, MAX_CHUNK_LINES, files).map(|body| {
+                    let last = start + body.lines().count().max(1) as u32 - 1;
+                    (start, last, body)
+                }),
             };
             let Some((start_line, end_line, mut body)) = body else {
                 continue;
@@ -672,11 +599,7 @@ fn definition_candidates(
         if !near && !import {
             continue;
         }
-        let weight = if near {
-            1.0 / (1.0 + line_no.abs_diff(cursor_line) as f32 / 6.0)
-        } else {
-            0.35
-        };
+        let weight = if near { 1.0 / (1.0 + line_no.abs_diff(cursor_line) as f32 / 6.0) } else { 0.35 };
         for_each_identifier(line, |_, ident| {
             if ident.len() < 2 || STOP_WORDS.contains(&ident) {
                 return;
@@ -687,10 +610,7 @@ fn definition_candidates(
             slot.2 |= near;
         });
     }
-    let mut ranked: Vec<(&str, f32, bool, bool)> = names
-        .into_iter()
-        .map(|(n, (w, i, near))| (n, w, i, near))
-        .collect();
+    let mut ranked: Vec<(&str, f32, bool, bool)> = names.into_iter().map(|(n, (w, i, near))| (n, w, i, near)).collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
     for &(name, weight, _, near) in &ranked {
         if near && imports.iter().any(|i| i.local == name) {
@@ -711,13 +631,9 @@ fn definition_candidates(
             break;
         }
         // Definitions visible in the cursor's own window are already in the prompt.
-        let outside_window = |d: &&SymbolEntry| {
-            !(Some(d.file) == own_id && d.start_line <= window.1 && d.end_line >= window.0)
-        };
+        let outside_window = |d: &&SymbolEntry| !(Some(d.file) == own_id && d.start_line <= window.1 && d.end_line >= window.0);
         // An imported name is the import's definition, whatever else shares the name.
-        let import = imports
-            .iter()
-            .find(|i| i.member.as_deref() == Some(name) || (i.local == name && i.member.is_some()));
+        let import = imports.iter().find(|i| i.member.as_deref() == Some(name) || (i.local == name && i.member.is_some()));
         if let Some(import) = import {
             if !near {
                 continue; // only on import lines: its signature comes in the imports outline
@@ -726,11 +642,7 @@ fn definition_candidates(
             let Some(defs) = state.symbols.get(member) else {
                 continue;
             };
-            for def in defs
-                .iter()
-                .filter(|d| import.files.contains(&d.file) && d.scope.is_none())
-                .take(1)
-            {
+            for def in defs.iter().filter(|d| import.files.contains(&d.file) && d.scope.is_none()).take(1) {
                 // Its signature is in the imports outline: the body comes when the budget allows.
                 let score = IMPORTED_BODY * weight * kind_weight(def);
                 out.push(candidate(state, member, def, true, score));
@@ -752,9 +664,7 @@ fn definition_candidates(
             .map(|d| (d, affinity(rel, dir, state.path(d.file))))
             .collect();
         defs.sort_by(|a, b| {
-            b.1.total_cmp(&a.1).then_with(|| {
-                (state.path(a.0.file), a.0.start_line).cmp(&(state.path(b.0.file), b.0.start_line))
-            })
+            b.1.total_cmp(&a.1).then_with(|| (state.path(a.0.file), a.0.start_line).cmp(&(state.path(b.0.file), b.0.start_line)))
         });
         let spread = (count as f32).sqrt();
         for (def, affinity) in defs.into_iter().take(2) {
@@ -768,21 +678,8 @@ fn definition_candidates(
     out
 }
 
-fn candidate(
-    state: &State,
-    name: &str,
-    def: &SymbolEntry,
-    imported: bool,
-    score: f32,
-) -> Candidate {
-    Candidate {
-        name: name.to_string(),
-        path: state.path(def.file).clone(),
-        def: def.clone(),
-        imported,
-        score,
-        member_lines: Vec::new(),
-    }
+fn candidate(state: &State, name: &str, def: &SymbolEntry, imported: bool, score: f32) -> Candidate {
+    Candidate { name: name.to_string(), path: state.path(def.file).clone(), def: def.clone(), imported, score, member_lines: Vec::new() }
 }
 
 /// The lines a long type's members are named on, in file order.
@@ -794,62 +691,31 @@ fn member_lines(state: &State, candidate: &Candidate) -> Vec<(u32, Anchor)> {
     state
         .file_symbols(def.file)
         .into_iter()
-        .filter(|(_, d)| {
-            d.scope
-                .as_deref()
-                .is_some_and(|s| resolve::scope_is(s, &candidate.name))
-        })
+        .filter(|(_, d)| d.scope.as_deref().is_some_and(|s| resolve::scope_is(s, &candidate.name)))
         .map(|(_, d)| (d.name_line, Anchor::of(d)))
         .collect()
 }
 
 /// A definition as a snippet: the whole of it when short; else its head, and for a type the
 /// signature lines of its members, with `…` where lines were left out.
-fn render_definition(
-    candidate: Candidate,
-    cap: usize,
-    texts: &mut Texts<'_>,
-    count_tokens: &dyn Fn(&str) -> usize,
-) -> Option<Snippet> {
-    let Candidate {
-        name,
-        path,
-        def,
-        imported,
-        score,
-        member_lines,
-    } = candidate;
+fn render_definition(candidate: Candidate, cap: usize, texts: &mut Texts<'_>, count_tokens: &dyn Fn(&str) -> usize) -> Option<Snippet> {
+    let Candidate { name, path, def, imported, score, member_lines } = candidate;
     let reason = Reason::Definition { name, imported };
     let (start, end) = (def.start_line, def.end_line);
     let anchor = Anchor::of(&def);
     if end - start < FULL_DEFINITION_LINES {
         let (start_line, end_line, text) = texts.lines_in(&path, anchor, start, end)?;
-        return Some(Snippet {
-            path: path.to_string(),
-            start_line,
-            end_line,
-            text,
-            reason,
-            score,
-        });
+        return Some(Snippet { path: path.to_string(), start_line, end_line, text, reason, score });
     }
     // Decorators and a signature over several lines up to the name, then the body's start.
     let head_end = def.name_line.max(start).min(start + 3);
-    let head_end = if member_lines.is_empty() {
-        head_end.max(start + LONG_DEFINITION_HEAD - 1)
-    } else {
-        head_end
-    };
+    let head_end = if member_lines.is_empty() { head_end.max(start + LONG_DEFINITION_HEAD - 1) } else { head_end };
     let (start_line, mut end_line, mut text) = texts.lines_in(&path, anchor, start, head_end)?;
     let indent = |line: &str| line.len() - line.trim_start().len();
     let body_indent = " ".repeat(text.lines().next().map_or(0, indent) + 4);
     let mut last = end_line;
     let mut used = count_tokens(&text);
-    for (line, member_anchor) in member_lines
-        .into_iter()
-        .filter(|&(l, _)| l > head_end)
-        .take(MAX_DEFINITION_MEMBERS)
-    {
+    for (line, member_anchor) in member_lines.into_iter().filter(|&(l, _)| l > head_end).take(MAX_DEFINITION_MEMBERS) {
         let Some(member) = texts.line_in(&path, member_anchor, line) else {
             continue;
         };
@@ -867,23 +733,13 @@ fn render_definition(
     end_line = end_line.max(last);
     if last < end {
         text.push_str(&format!("\n{body_indent}…"));
-        if let Some(closing) = texts
-            .line_in(&path, anchor, end)
-            .filter(|l| matches!(l.trim(), "}" | "};"))
-        {
+        if let Some(closing) = texts.line_in(&path, anchor, end).filter(|l| matches!(l.trim(), "}" | "};")) {
             text.push('\n');
             text.push_str(&closing);
         }
         end_line = end;
     }
-    Some(Snippet {
-        path: path.to_string(),
-        start_line,
-        end_line,
-        text,
-        reason,
-        score,
-    })
+    Some(Snippet { path: path.to_string(), start_line, end_line, text, reason, score })
 }
 
 /// The members of one set as outlines, one per file: the lines that name them, ranked so that what
@@ -907,18 +763,14 @@ fn members_outlines(
                 (None, None) => !matches!(def.kind, Impl),
                 (Some(want), Some(have)) => resolve::scope_is(have, want),
                 (Some(want), None) => {
-                    if *name == **want
-                        && resolve::is_type(def.kind)
-                        && (header.is_none() || def.kind != Impl)
-                    {
+                    if *name == **want && resolve::is_type(def.kind) && (header.is_none() || def.kind != Impl) {
                         header = Some((def.name_line, Anchor::of(def)));
                     }
                     false
                 }
                 (None, Some(_)) => false,
             };
-            let in_window =
-                own.0 == Some(file) && def.name_line >= own.1 .0 && def.name_line <= own.1 .1;
+            let in_window = own.0 == Some(file) && def.name_line >= own.1 .0 && def.name_line <= own.1 .1;
             if !member || in_window {
                 continue;
             }
@@ -926,39 +778,21 @@ fn members_outlines(
             let unmentioned = !mentioned.contains(&*name);
             // `__init__` is how a class is used; other dunders and `_names` are private.
             let private = name.starts_with('_') && &*name != "__init__";
-            let minor = matches!(def.kind, Constant | Variable)
-                || (set.scope.is_none() && def.kind == Field);
-            let tier = (misses_partial as u32) << 3
-                | (unmentioned as u32) << 2
-                | (private as u32) << 1
-                | minor as u32;
+            let minor = matches!(def.kind, Constant | Variable) || (set.scope.is_none() && def.kind == Field);
+            let tier = (misses_partial as u32) << 3 | (unmentioned as u32) << 2 | (private as u32) << 1 | minor as u32;
             lines.push((def.name_line, tier << 20 | order as u32, Anchor::of(def)));
         }
         if lines.is_empty() {
             continue;
         }
-        out.push(Outline {
-            path: state.path(file).clone(),
-            header,
-            lines,
-            reason: Reason::Members {
-                of: set.label.clone(),
-            },
-            score,
-        });
+        out.push(Outline { path: state.path(file).clone(), header, lines, reason: Reason::Members { of: set.label.clone() }, score });
     }
 }
 
 /// The signatures of the names the file imports, one outline per defining file, the names used
 /// nearest the cursor first (in lines and in score); files whose whole top level a members outline
 /// already shows are left out.
-fn imported_outlines(
-    state: &State,
-    imports: &[ResolvedImport],
-    near: &HashMap<String, f32>,
-    shown: &[Outline],
-    out: &mut Vec<Outline>,
-) {
+fn imported_outlines(state: &State, imports: &[ResolvedImport], near: &HashMap<String, f32>, shown: &[Outline], out: &mut Vec<Outline>) {
     for import in imports {
         let Some(member) = &import.member else {
             continue;
@@ -967,16 +801,11 @@ fn imported_outlines(
         let Some(defs) = state.symbols.get(member.as_str()) else {
             continue;
         };
-        let Some(def) = defs
-            .iter()
-            .find(|d| import.files.contains(&d.file) && d.scope.is_none())
-        else {
+        let Some(def) = defs.iter().find(|d| import.files.contains(&d.file) && d.scope.is_none()) else {
             continue;
         };
         let path = state.path(def.file);
-        if shown.iter().any(|o| {
-            o.path == *path && matches!(o.reason, Reason::Members { .. }) && o.header.is_none()
-        }) {
+        if shown.iter().any(|o| o.path == *path && matches!(o.reason, Reason::Members { .. }) && o.header.is_none()) {
             continue;
         }
         let at = match out.iter().position(|o| o.path == *path) {
@@ -1006,19 +835,8 @@ fn imported_outlines(
 }
 
 /// An outline's lines, best ranks first until `cap` tokens, shown in file order.
-fn render_outline(
-    outline: Outline,
-    cap: usize,
-    texts: &mut Texts<'_>,
-    count_tokens: &dyn Fn(&str) -> usize,
-) -> Option<Snippet> {
-    let Outline {
-        path,
-        header,
-        mut lines,
-        reason,
-        score,
-    } = outline;
+fn render_outline(outline: Outline, cap: usize, texts: &mut Texts<'_>, count_tokens: &dyn Fn(&str) -> usize) -> Option<Snippet> {
+    let Outline { path, header, mut lines, reason, score } = outline;
     lines.sort_by_key(|&(line, rank, _)| (rank, line));
     if lines.len() > OUTLINE_LINES_PER_READ {
         texts.get(&path); // one read of the file for many lines, not a read each
@@ -1051,41 +869,16 @@ fn render_outline(
         return None;
     }
     kept.sort_by_key(|(line, _)| *line);
-    let text = kept
-        .iter()
-        .map(|(_, t)| t.as_str())
-        .collect::<Vec<_>>()
-        .join("\n");
-    Some(Snippet {
-        path: path.to_string(),
-        start_line: kept[0].0,
-        end_line: kept[kept.len() - 1].0,
-        text,
-        reason,
-        score,
-    })
+    let text = kept.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
+    Some(Snippet { path: path.to_string(), start_line: kept[0].0, end_line: kept[kept.len() - 1].0, text, reason, score })
 }
 
-fn recent_edits(
-    edits: &[RecentEdit],
-    rel: &str,
-    window: (u32, u32),
-    texts: &mut Texts<'_>,
-    out: &mut Vec<Snippet>,
-) {
+fn recent_edits(edits: &[RecentEdit], rel: &str, window: (u32, u32), texts: &mut Texts<'_>, out: &mut Vec<Snippet>) {
     for (rank, edit) in edits.iter().enumerate() {
-        if out
-            .iter()
-            .filter(|s| matches!(s.reason, Reason::RecentEdit { .. }))
-            .count()
-            >= MAX_RECENT
-        {
+        if out.iter().filter(|s| matches!(s.reason, Reason::RecentEdit { .. })).count() >= MAX_RECENT {
             break;
         }
-        if edit.path == rel
-            && edit.start_line <= window.1 + RECENT_CONTEXT_LINES
-            && edit.end_line + RECENT_CONTEXT_LINES >= window.0
-        {
+        if edit.path == rel && edit.start_line <= window.1 + RECENT_CONTEXT_LINES && edit.end_line + RECENT_CONTEXT_LINES >= window.0 {
             continue;
         }
         let first = edit.start_line.saturating_sub(RECENT_CONTEXT_LINES);
@@ -1098,9 +891,7 @@ fn recent_edits(
             start_line,
             end_line,
             text: body,
-            reason: Reason::RecentEdit {
-                seconds_ago: edit.at.elapsed().as_secs(),
-            },
+            reason: Reason::RecentEdit { seconds_ago: edit.at.elapsed().as_secs() },
             score: 0.45 / (1.0 + rank as f32 * 0.3),
         });
     }
@@ -1130,34 +921,19 @@ fn kind_weight(def: &SymbolEntry) -> f32 {
 
 fn is_import_line(line: &str) -> bool {
     let line = line.trim_start();
-    [
-        "use ", "import ", "from ", "#include", "require", "using ", "pub use ",
-    ]
-    .iter()
-    .any(|p| line.starts_with(p))
+    ["use ", "import ", "from ", "#include", "require", "using ", "pub use "].iter().any(|p| line.starts_with(p))
         || line.contains("require(")
 }
 
 /// Best first, no overlaps (a lower-ranked snippet overlapping a kept one is dropped), within budget.
-fn select(
-    mut candidates: Vec<Snippet>,
-    budget: usize,
-    count_tokens: &dyn Fn(&str) -> usize,
-) -> Vec<Snippet> {
-    candidates.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line)))
-    });
+fn select(mut candidates: Vec<Snippet>, budget: usize, count_tokens: &dyn Fn(&str) -> usize) -> Vec<Snippet> {
+    candidates.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| (&a.path, a.start_line).cmp(&(&b.path, b.start_line))));
     let mut kept: Vec<Snippet> = Vec::new();
     let mut used = 0;
     for snippet in candidates {
         let overlaps = !snippet.reason.is_outline()
             && kept.iter().any(|k| {
-                !k.reason.is_outline()
-                    && k.path == snippet.path
-                    && k.start_line <= snippet.end_line
-                    && snippet.start_line <= k.end_line
+                !k.reason.is_outline() && k.path == snippet.path && k.start_line <= snippet.end_line && snippet.start_line <= k.end_line
             });
         if overlaps {
             continue;
@@ -1177,14 +953,7 @@ mod tests {
     use super::*;
 
     fn snippet(path: &str, start: u32, end: u32, score: f32, text: &str) -> Snippet {
-        Snippet {
-            path: path.into(),
-            start_line: start,
-            end_line: end,
-            text: text.into(),
-            reason: Reason::Similar { bm25: 1.0 },
-            score,
-        }
+        Snippet { path: path.into(), start_line: start, end_line: end, text: text.into(), reason: Reason::Similar { bm25: 1.0 }, score }
     }
 
     #[test]
@@ -1201,10 +970,7 @@ mod tests {
             2 * header_cost + 6,
             &count,
         );
-        let got: Vec<(&str, u32)> = picked
-            .iter()
-            .map(|s| (s.path.as_str(), s.start_line))
-            .collect();
+        let got: Vec<(&str, u32)> = picked.iter().map(|s| (s.path.as_str(), s.start_line)).collect();
         assert_eq!(got, vec![("a.rs", 5), ("c.rs", 3)]);
     }
 }

@@ -5,9 +5,7 @@ use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use tantivy::columnar::{Column, StrColumn};
-use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING,
-};
+use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
 use tantivy::{DocAddress, DocId, Searcher, SegmentReader, TantivyDocument};
 
 /// Written to `hearth.json` beside the Tantivy files.
@@ -89,22 +87,11 @@ impl Columns {
             return Ok(None);
         };
         let number = |name| fast.column_opt::<u64>(name);
-        let numbers = match (
-            number(START_LINE)?,
-            number(END_LINE)?,
-            number(START_BYTE)?,
-            number(END_BYTE)?,
-            number(STORED_EXTRA)?,
-        ) {
+        let numbers = match (number(START_LINE)?, number(END_LINE)?, number(START_BYTE)?, number(END_BYTE)?, number(STORED_EXTRA)?) {
             (Some(a), Some(b), Some(c), Some(d), Some(e)) => Some([a, b, c, d, e]),
             _ => None,
         };
-        Ok(Some(Columns {
-            path,
-            kind: fast.str(KIND)?,
-            name: fast.str(NAME)?,
-            numbers,
-        }))
+        Ok(Some(Columns { path, kind: fast.str(KIND)?, name: fast.str(NAME)?, numbers }))
     }
 
     /// The path of any document ("" if it has none).
@@ -118,14 +105,8 @@ impl Columns {
         let num = |column: &Column<u64>| column.first(doc).map(|v| v as u32);
         Some(ChunkMeta {
             path: self.path(doc),
-            kind: self
-                .kind
-                .as_ref()
-                .map_or(String::new(), |c| str_value(c, doc)),
-            name: self
-                .name
-                .as_ref()
-                .map_or(String::new(), |c| str_value(c, doc)),
+            kind: self.kind.as_ref().map_or(String::new(), |c| str_value(c, doc)),
+            name: self.name.as_ref().map_or(String::new(), |c| str_value(c, doc)),
             start_line: num(start_line)?,
             end_line: num(end_line)?,
             start_byte: num(start_byte)?,
@@ -143,27 +124,19 @@ pub(crate) struct SegmentColumns<'s> {
 
 impl<'s> SegmentColumns<'s> {
     pub fn new(searcher: &'s Searcher) -> Self {
-        SegmentColumns {
-            searcher,
-            open: HashMap::new(),
-        }
+        SegmentColumns { searcher, open: HashMap::new() }
     }
 
     pub fn of(&mut self, address: DocAddress) -> tantivy::Result<Option<&Columns>> {
         let columns = match self.open.entry(address.segment_ord) {
             Entry::Occupied(slot) => slot.into_mut(),
-            Entry::Vacant(slot) => slot.insert(Columns::open(
-                self.searcher.segment_reader(address.segment_ord),
-            )?),
+            Entry::Vacant(slot) => slot.insert(Columns::open(self.searcher.segment_reader(address.segment_ord))?),
         };
         Ok(columns.as_ref())
     }
 
     pub fn path(&mut self, address: DocAddress) -> tantivy::Result<String> {
-        Ok(self
-            .of(address)?
-            .map(|c| c.path(address.doc_id))
-            .unwrap_or_default())
+        Ok(self.of(address)?.map(|c| c.path(address.doc_id)).unwrap_or_default())
     }
 
     pub fn chunk(&mut self, address: DocAddress) -> tantivy::Result<Option<ChunkMeta>> {
@@ -193,9 +166,8 @@ pub(crate) fn doc_u64(doc: &TantivyDocument, field: Field) -> u64 {
 pub(crate) fn build() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let code = |stored: bool| {
-        let indexing = TextFieldIndexing::default()
-            .set_tokenizer(super::tokenizer::CODE_TOKENIZER)
-            .set_index_option(IndexRecordOption::WithFreqs);
+        let indexing =
+            TextFieldIndexing::default().set_tokenizer(super::tokenizer::CODE_TOKENIZER).set_index_option(IndexRecordOption::WithFreqs);
         let options = TextOptions::default().set_indexing_options(indexing);
         if stored {
             options.set_stored()

@@ -222,10 +222,7 @@ impl State {
     /// The path of a file id that a symbol entry holds ("" for a stale id, which the table never holds).
     pub fn path(&self, id: u32) -> &Arc<str> {
         static NONE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
-        self.paths
-            .get(id as usize)
-            .and_then(Option::as_ref)
-            .unwrap_or(&NONE)
+        self.paths.get(id as usize).and_then(Option::as_ref).unwrap_or(&NONE)
     }
 
     /// The sorted ids of the indexed files directly in `dir` ("" for the root).
@@ -240,11 +237,7 @@ impl State {
 
     /// The ids of the indexed files whose path ends in `suffix` at a `/` boundary (or is it).
     pub fn files_ending_with(&self, suffix: &str) -> Vec<u32> {
-        let ids = if suffix.contains('/') {
-            self.tails.get(tail_of(suffix))
-        } else {
-            self.names.get(suffix)
-        };
+        let ids = if suffix.contains('/') { self.tails.get(tail_of(suffix)) } else { self.names.get(suffix) };
         let Some(ids) = ids else {
             return Vec::new();
         };
@@ -252,8 +245,7 @@ impl State {
             .copied()
             .filter(|&id| {
                 let path = self.path(id);
-                path.strip_suffix(suffix)
-                    .is_some_and(|head| head.is_empty() || head.ends_with('/'))
+                path.strip_suffix(suffix).is_some_and(|head| head.is_empty() || head.ends_with('/'))
             })
             .collect()
     }
@@ -263,10 +255,7 @@ impl State {
     pub fn dir_ending_with(&self, suffix: &str) -> Option<&[u32]> {
         self.dirs
             .iter()
-            .filter(|(dir, _)| {
-                dir.strip_suffix(suffix)
-                    .is_some_and(|head| head.is_empty() || head.ends_with('/'))
-            })
+            .filter(|(dir, _)| dir.strip_suffix(suffix).is_some_and(|head| head.is_empty() || head.ends_with('/')))
             .min_by_key(|(dir, _)| (dir.len(), dir.as_str()))
             .map(|(_, ids)| ids.as_slice())
     }
@@ -280,11 +269,7 @@ impl State {
             .defined
             .iter()
             .filter_map(|name| self.symbols.get(&**name).map(|defs| (name, defs)))
-            .flat_map(|(name, defs)| {
-                defs.iter()
-                    .filter(|d| d.file == id)
-                    .map(move |d| (name.clone(), d))
-            })
+            .flat_map(|(name, defs)| defs.iter().filter(|d| d.file == id).map(move |d| (name.clone(), d)))
             .collect();
         out.sort_by_key(|(_, d)| (d.start_line, d.name_line));
         out
@@ -303,10 +288,7 @@ impl State {
             }
         }
         self.paths[entry.id as usize] = None;
-        for (map, key) in [
-            (&mut self.names, file_name(rel)),
-            (&mut self.tails, tail_of(rel)),
-        ] {
+        for (map, key) in [(&mut self.names, file_name(rel)), (&mut self.tails, tail_of(rel))] {
             if let Some(ids) = map.get_mut(key) {
                 ids.retain(|&id| id != entry.id);
                 if ids.is_empty() {
@@ -325,12 +307,7 @@ impl State {
     }
 
     /// Replace a file's symbols; `entry.defined` is filled here, sharing the table's name keys.
-    fn insert_file(
-        &mut self,
-        rel: &str,
-        mut entry: FileEntry,
-        symbols: Vec<(String, SymbolEntry)>,
-    ) {
+    fn insert_file(&mut self, rel: &str, mut entry: FileEntry, symbols: Vec<(String, SymbolEntry)>) {
         self.remove_file(rel);
         self.skipped.remove(rel);
         let path: Arc<str> = Arc::from(rel);
@@ -348,14 +325,8 @@ impl State {
         if let Err(at) = ids.binary_search(&entry.id) {
             ids.insert(at, entry.id);
         }
-        self.names
-            .entry(file_name(rel).to_string())
-            .or_default()
-            .push(entry.id);
-        self.tails
-            .entry(tail_of(rel).to_string())
-            .or_default()
-            .push(entry.id);
+        self.names.entry(file_name(rel).to_string()).or_default().push(entry.id);
+        self.tails.entry(tail_of(rel).to_string()).or_default().push(entry.id);
         let mut defined: Vec<Arc<str>> = Vec::with_capacity(symbols.len());
         for (name, mut symbol) in symbols {
             symbol.file = entry.id;
@@ -417,11 +388,7 @@ struct Prepared {
 
 enum Outcome {
     Indexed(Box<Prepared>),
-    Unchanged {
-        rel: String,
-        size: u64,
-        mtime_ns: u64,
-    },
+    Unchanged { rel: String, size: u64, mtime_ns: u64 },
     Skipped(Skipped),
 }
 
@@ -457,11 +424,7 @@ pub(crate) fn worker_count(threads: usize, items: usize) -> usize {
 
 /// `f` over every item on [`worker_count`] threads, each taking the next item as it finishes one;
 /// the results in item order.
-pub(crate) fn map_on_threads<T: Sync, R: Send>(
-    items: &[T],
-    threads: usize,
-    f: impl Fn(&T) -> R + Sync,
-) -> Vec<R> {
+pub(crate) fn map_on_threads<T: Sync, R: Send>(items: &[T], threads: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let mut done: Vec<(usize, R)> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..worker_count(threads, items.len()))
@@ -478,10 +441,7 @@ pub(crate) fn map_on_threads<T: Sync, R: Send>(
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|worker| worker.join().expect("a worker thread panicked"))
-            .collect()
+        workers.into_iter().flat_map(|worker| worker.join().expect("a worker thread panicked")).collect()
     });
     done.sort_by_key(|(i, _)| *i);
     done.into_iter().map(|(_, r)| r).collect()
@@ -495,27 +455,16 @@ impl Index {
     /// The default index directory for a root: `<cache dir>/hearth/index/<hash of the root path>`.
     pub fn default_dir(root: &Path) -> Option<PathBuf> {
         let key = xxhash_rust::xxh3::xxh3_64(root.to_string_lossy().as_bytes());
-        Some(
-            dirs::cache_dir()?
-                .join("hearth")
-                .join("index")
-                .join(format!("{key:016x}")),
-        )
+        Some(dirs::cache_dir()?.join("hearth").join("index").join(format!("{key:016x}")))
     }
 
     /// Open (or create) the index of `root`. An index with another schema version, or one Tantivy cannot
     /// read, is deleted and recreated empty, with a warning saying why ([`Index::rebuild_reason`]). Call
     /// [`Index::sync`] next to bring it up to date: it only re-reads files whose size or mtime changed.
     pub fn open(root: &Path, options: IndexOptions) -> Result<Index, IndexError> {
-        let root = root.canonicalize().map_err(|e| IndexError::Root {
-            root: root.to_path_buf(),
-            source: e,
-        })?;
+        let root = root.canonicalize().map_err(|e| IndexError::Root { root: root.to_path_buf(), source: e })?;
         if !root.is_dir() {
-            return Err(IndexError::Root {
-                root,
-                source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
-            });
+            return Err(IndexError::Root { root, source: std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory") });
         }
         let dir = match &options.index_dir {
             Some(dir) => dir.clone(),
@@ -525,10 +474,7 @@ impl Index {
             Ok(Some(index)) => Ok(index),
             Ok(None) => Self::create(root, dir, options, None),
             Err(reason) => {
-                tracing::warn!(
-                    "index at {} {reason}: rebuilding it from scratch",
-                    dir.display()
-                );
+                tracing::warn!("index at {} {reason}: rebuilding it from scratch", dir.display());
                 std::fs::remove_dir_all(&dir).map_err(|e| IndexError::io(&dir, e))?;
                 Self::create(root, dir, options, Some(reason))
             }
@@ -536,86 +482,45 @@ impl Index {
     }
 
     /// Ok(None): nothing there yet. Err(reason): something there that must be rebuilt.
-    fn open_existing(
-        root: &Path,
-        dir: &Path,
-        options: &IndexOptions,
-    ) -> Result<Option<Index>, String> {
+    fn open_existing(root: &Path, dir: &Path, options: &IndexOptions) -> Result<Option<Index>, String> {
         let meta_path = dir.join(META_FILE);
         let meta = match std::fs::read(&meta_path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let empty = std::fs::read_dir(dir)
-                    .map(|mut d| d.next().is_none())
-                    .unwrap_or(true);
-                return if empty {
-                    Ok(None)
-                } else {
-                    Err(format!("has no {META_FILE}"))
-                };
+                let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(true);
+                return if empty { Ok(None) } else { Err(format!("has no {META_FILE}")) };
             }
             Err(e) => return Err(format!("has an unreadable {META_FILE} ({e})")),
         };
-        let meta: Meta = serde_json::from_slice(&meta)
-            .map_err(|e| format!("has a corrupt {META_FILE} ({e})"))?;
+        let meta: Meta = serde_json::from_slice(&meta).map_err(|e| format!("has a corrupt {META_FILE} ({e})"))?;
         if meta.schema_version != SCHEMA_VERSION {
-            return Err(format!(
-                "has schema version {}, this build uses {SCHEMA_VERSION}",
-                meta.schema_version
-            ));
+            return Err(format!("has schema version {}, this build uses {SCHEMA_VERSION}", meta.schema_version));
         }
-        let tantivy =
-            tantivy::Index::open_in_dir(dir).map_err(|e| format!("cannot be opened ({e})"))?;
-        let corrupt = tantivy
-            .validate_checksum()
-            .map_err(|e| format!("cannot be checked ({e})"))?;
+        let tantivy = tantivy::Index::open_in_dir(dir).map_err(|e| format!("cannot be opened ({e})"))?;
+        let corrupt = tantivy.validate_checksum().map_err(|e| format!("cannot be checked ({e})"))?;
         if !corrupt.is_empty() {
             let mut names: Vec<String> = corrupt.iter().map(|p| p.display().to_string()).collect();
             names.sort();
             return Err(format!("is corrupt (bad checksum in {})", names.join(", ")));
         }
-        let index = Self::assemble(
-            root.to_path_buf(),
-            dir.to_path_buf(),
-            options.clone(),
-            tantivy,
-            None,
-        )
-        .map_err(|e| format!("cannot be opened ({e})"))?;
-        index
-            .load_state()
-            .map_err(|e| format!("cannot be read ({e})"))?;
+        let index = Self::assemble(root.to_path_buf(), dir.to_path_buf(), options.clone(), tantivy, None)
+            .map_err(|e| format!("cannot be opened ({e})"))?;
+        index.load_state().map_err(|e| format!("cannot be read ({e})"))?;
         Ok(Some(index))
     }
 
-    fn create(
-        root: PathBuf,
-        dir: PathBuf,
-        options: IndexOptions,
-        reason: Option<String>,
-    ) -> Result<Index, IndexError> {
+    fn create(root: PathBuf, dir: PathBuf, options: IndexOptions, reason: Option<String>) -> Result<Index, IndexError> {
         std::fs::create_dir_all(&dir).map_err(|e| IndexError::io(&dir, e))?;
         let (schema, _) = schema::build();
         let settings = tantivy::IndexSettings {
-            docstore_compression: tantivy::store::Compressor::Zstd(
-                tantivy::store::ZstdCompressor::default(),
-            ),
+            docstore_compression: tantivy::store::Compressor::Zstd(tantivy::store::ZstdCompressor::default()),
             ..tantivy::IndexSettings::default()
         };
-        let tantivy = tantivy::Index::builder()
-            .schema(schema)
-            .settings(settings)
-            .create_in_dir(&dir)?;
-        let meta = Meta {
-            schema_version: SCHEMA_VERSION,
-            root: root.clone(),
-        };
+        let tantivy = tantivy::Index::builder().schema(schema).settings(settings).create_in_dir(&dir)?;
+        let meta = Meta { schema_version: SCHEMA_VERSION, root: root.clone() };
         let meta_path = dir.join(META_FILE);
-        std::fs::write(
-            &meta_path,
-            serde_json::to_vec_pretty(&meta).expect("meta serializes"),
-        )
-        .map_err(|e| IndexError::io(&meta_path, e))?;
+        std::fs::write(&meta_path, serde_json::to_vec_pretty(&meta).expect("meta serializes"))
+            .map_err(|e| IndexError::io(&meta_path, e))?;
         Self::assemble(root, dir, options, tantivy, reason)
     }
 
@@ -626,14 +531,9 @@ impl Index {
         tantivy: tantivy::Index,
         rebuild_reason: Option<String>,
     ) -> Result<Index, IndexError> {
-        tantivy
-            .tokenizers()
-            .register(CODE_TOKENIZER, TextAnalyzer::from(CodeTokenizer::default()));
+        tantivy.tokenizers().register(CODE_TOKENIZER, TextAnalyzer::from(CodeTokenizer::default()));
         let (_, fields) = schema::build();
-        let reader = tantivy
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
+        let reader = tantivy.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         let writer = match tantivy.writer_with_num_threads(1, options.writer_memory.max(15 << 20)) {
             Ok(writer) => {
                 // A process killed mid-commit leaves files (`<segment>.<opstamp>.del`) the next commit would collide with.
@@ -643,10 +543,7 @@ impl Index {
                 Some(writer)
             }
             Err(tantivy::TantivyError::LockFailure(..)) => {
-                tracing::warn!(
-                    "index at {} is being written by another process: opening it read-only",
-                    dir.display()
-                );
+                tracing::warn!("index at {} is being written by another process: opening it read-only", dir.display());
                 None
             }
             Err(e) => return Err(e.into()),
@@ -668,14 +565,8 @@ impl Index {
     /// Fill the in-memory tables from the file documents.
     fn load_state(&self) -> tantivy::Result<()> {
         let searcher = self.reader.searcher();
-        let query = TermQuery::new(
-            Term::from_field_text(self.fields.doc_type, DOC_FILE),
-            IndexRecordOption::Basic,
-        );
-        let mut addresses: Vec<_> = searcher
-            .search(&query, &DocSetCollector)?
-            .into_iter()
-            .collect();
+        let query = TermQuery::new(Term::from_field_text(self.fields.doc_type, DOC_FILE), IndexRecordOption::Basic);
+        let mut addresses: Vec<_> = searcher.search(&query, &DocSetCollector)?.into_iter().collect();
         addresses.sort();
         let mut columns = SegmentColumns::new(&searcher);
         let mut state = self.write_state();
@@ -688,9 +579,7 @@ impl Index {
                 continue;
             };
             let stored: Vec<StoredSymbol> = serde_json::from_str(&text(self.fields.symbols))
-                .map_err(|e| {
-                    tantivy::TantivyError::InvalidArgument(format!("symbols of {rel}: {e}"))
-                })?;
+                .map_err(|e| tantivy::TantivyError::InvalidArgument(format!("symbols of {rel}: {e}")))?;
             let mut scopes = Interner::default();
             let symbols: Vec<(String, SymbolEntry)> = stored
                 .into_iter()
@@ -751,8 +640,7 @@ impl Index {
     /// Root-relative path of `path` (absolute, or already relative to the root).
     pub fn relative_path(&self, path: &Path) -> Option<String> {
         if path.is_relative() {
-            return walk::relative(Path::new(""), path)
-                .or_else(|| walk::relative(&self.root, &self.root.join(path)));
+            return walk::relative(Path::new(""), path).or_else(|| walk::relative(&self.root, &self.root.join(path)));
         }
         walk::relative(&self.root, path).or_else(|| {
             let canonical = path.canonicalize().ok().or_else(|| {
@@ -773,22 +661,11 @@ impl Index {
 
     /// [`Index::sync`] that stops reading files once `cancel` is set (the server's client went away),
     /// commits the files read so far (the next sync does the rest), and returns [`IndexError::Cancelled`].
-    pub fn sync_until(
-        &self,
-        cancel: &CancelToken,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<SyncStats, IndexError> {
+    pub fn sync_until(&self, cancel: &CancelToken, progress: &mut dyn FnMut(Progress)) -> Result<SyncStats, IndexError> {
         let started = Instant::now();
         let mut skipped = Vec::new();
         let git = GitState::read(&self.root);
-        let walked = walk::walk(
-            &self.root,
-            &self.root,
-            false,
-            self.options.max_file_size,
-            &git.tracked,
-            &mut skipped,
-        );
+        let walked = walk::walk(&self.root, &self.root, false, self.options.max_file_size, &git.tracked, &mut skipped);
         let present_now: HashSet<String> = walked.iter().map(|c| c.rel.clone()).collect();
         let (to_read, removed, seen) = {
             let state = self.read_state();
@@ -796,29 +673,16 @@ impl Index {
             let removed: Vec<String> = state
                 .files
                 .keys()
-                .filter(|rel| {
-                    !present.contains(String::as_str(rel)) && !state.overlays.contains_key(*rel)
-                })
+                .filter(|rel| !present.contains(String::as_str(rel)) && !state.overlays.contains_key(*rel))
                 .cloned()
                 .collect();
             let seen = walked.len();
             let to_read: Vec<Candidate> = walked
                 .into_iter()
                 .filter(|c| !state.overlays.contains_key(&c.rel))
-                .filter(|c| {
-                    state
-                        .files
-                        .get(&c.rel)
-                        .is_none_or(|f| f.size != c.size || f.mtime_ns != c.mtime_ns)
-                })
+                .filter(|c| state.files.get(&c.rel).is_none_or(|f| f.size != c.size || f.mtime_ns != c.mtime_ns))
                 .collect();
-            let to_read = cap_total_size(
-                &state.files,
-                &removed,
-                to_read,
-                self.options.max_index_bytes,
-                &mut skipped,
-            );
+            let to_read = cap_total_size(&state.files, &removed, to_read, self.options.max_index_bytes, &mut skipped);
             (to_read, removed, seen)
         };
         {
@@ -826,9 +690,7 @@ impl Index {
             state.git = git;
             // Skipped files that are gone (the walk saw them neither as candidates nor as skipped).
             let walked: HashSet<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
-            state
-                .skipped
-                .retain(|rel, _| present_now.contains(rel) || walked.contains(rel.as_str()));
+            state.skipped.retain(|rel, _| present_now.contains(rel) || walked.contains(rel.as_str()));
         }
         let mut stats = self.apply(to_read, removed, skipped, cancel, progress, true)?;
         stats.files_seen = seen;
@@ -849,19 +711,11 @@ impl Index {
         let mut filter = walk::DirFilter::new(&self.root);
         let tracked = self.read_state().git.tracked.clone();
         for path in paths {
-            let abs = if path.is_absolute() {
-                path.clone()
-            } else {
-                self.root.join(path)
-            };
+            let abs = if path.is_absolute() { path.clone() } else { self.root.join(path) };
             let Some(rel) = self.relative_path(&abs) else {
                 continue;
             };
-            let in_walked_dir = if abs.is_dir() {
-                filter.is_walked(&abs)
-            } else {
-                abs.parent().is_some_and(|p| filter.is_walked(p))
-            };
+            let in_walked_dir = if abs.is_dir() { filter.is_walked(&abs) } else { abs.parent().is_some_and(|p| filter.is_walked(p)) };
             if !in_walked_dir {
                 // Inside an ignored or vendored directory (or one that is gone): not ours, unless git
                 // tracks it.
@@ -872,9 +726,7 @@ impl Index {
                         .filter(|c| tracked.contains(&c.rel))
                         .collect()
                 } else if tracked.contains(&rel) {
-                    walk::tracked_candidate(&self.root, &rel, max, &mut skipped)
-                        .into_iter()
-                        .collect()
+                    walk::tracked_candidate(&self.root, &rel, max, &mut skipped).into_iter().collect()
                 } else {
                     Vec::new()
                 };
@@ -885,28 +737,14 @@ impl Index {
                 continue;
             }
             if abs.is_dir() {
-                for c in walk::walk(
-                    &self.root,
-                    &abs,
-                    false,
-                    self.options.max_file_size,
-                    &tracked,
-                    &mut skipped,
-                ) {
+                for c in walk::walk(&self.root, &abs, false, self.options.max_file_size, &tracked, &mut skipped) {
                     candidates.insert(c.rel.clone(), c);
                 }
                 continue;
             }
             let Some(parent) = abs.parent() else { continue };
             let accepted = if dirs_walked.insert(parent.to_path_buf()) {
-                walk::walk(
-                    &self.root,
-                    parent,
-                    true,
-                    self.options.max_file_size,
-                    &tracked,
-                    &mut skipped,
-                )
+                walk::walk(&self.root, parent, true, self.options.max_file_size, &tracked, &mut skipped)
             } else {
                 Vec::new()
             };
@@ -917,10 +755,7 @@ impl Index {
                 removed.push(rel);
             }
         }
-        let wanted: HashSet<String> = paths
-            .iter()
-            .filter_map(|p| self.relative_path(&self.root.join(p)))
-            .collect();
+        let wanted: HashSet<String> = paths.iter().filter_map(|p| self.relative_path(&self.root.join(p))).collect();
         let (to_read, removed) = {
             let state = self.read_state();
             // A deleted directory: everything known under it goes.
@@ -928,12 +763,7 @@ impl Index {
                 .into_iter()
                 .flat_map(|rel| {
                     let prefix = format!("{rel}/");
-                    let mut under: Vec<String> = state
-                        .files
-                        .keys()
-                        .filter(|k| k.starts_with(&prefix))
-                        .cloned()
-                        .collect();
+                    let mut under: Vec<String> = state.files.keys().filter(|k| k.starts_with(&prefix)).cloned().collect();
                     if state.files.contains_key(&rel) {
                         under.push(rel);
                     }
@@ -945,10 +775,7 @@ impl Index {
             gone.dedup();
             let to_read: Vec<Candidate> = candidates
                 .into_values()
-                .filter(|c| {
-                    wanted.contains(&c.rel)
-                        || wanted.iter().any(|w| c.rel.starts_with(&format!("{w}/")))
-                })
+                .filter(|c| wanted.contains(&c.rel) || wanted.iter().any(|w| c.rel.starts_with(&format!("{w}/"))))
                 .filter(|c| !state.overlays.contains_key(&c.rel))
                 .collect();
             (to_read, gone)
@@ -988,17 +815,10 @@ impl Index {
         to_delete.extend(skipped.iter().map(|s| s.path.clone()));
         let known_hashes: HashMap<String, u64> = {
             let state = self.read_state();
-            to_read
-                .iter()
-                .filter_map(|c| Some((c.rel.clone(), state.files.get(&c.rel)?.hash)))
-                .collect()
+            to_read.iter().filter_map(|c| Some((c.rel.clone(), state.files.get(&c.rel)?.hash))).collect()
         };
         let total = to_read.len();
-        let mut progress_state = Progress {
-            files_done: 0,
-            files_total: total,
-            bytes_done: 0,
-        };
+        let mut progress_state = Progress { files_done: 0, files_total: total, bytes_done: 0 };
         let next = AtomicUsize::new(0);
         let threads = worker_count(self.options.threads, total);
         std::thread::scope(|scope| -> Result<(), IndexError> {
@@ -1006,8 +826,7 @@ impl Index {
             let (tx, rx) = mpsc::sync_channel::<Outcome>(2 * threads);
             for _ in 0..threads {
                 let tx = tx.clone();
-                let (next, to_read, known_hashes, fields) =
-                    (&next, &to_read, &known_hashes, self.fields);
+                let (next, to_read, known_hashes, fields) = (&next, &to_read, &known_hashes, self.fields);
                 let max_size = self.options.max_file_size;
                 scope.spawn(move || loop {
                     if cancel.is_cancelled() {
@@ -1015,8 +834,7 @@ impl Index {
                     }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(c) = to_read.get(i) else { break };
-                    let outcome =
-                        prepare_from_disk(&fields, c, known_hashes.get(&c.rel).copied(), max_size);
+                    let outcome = prepare_from_disk(&fields, c, known_hashes.get(&c.rel).copied(), max_size);
                     if tx.send(outcome).is_err() {
                         break;
                     }
@@ -1030,11 +848,7 @@ impl Index {
                         progress_state.bytes_done += prepared.entry.size;
                         self.write_prepared(writer, *prepared, &mut stats)?;
                     }
-                    Outcome::Unchanged {
-                        rel,
-                        size,
-                        mtime_ns,
-                    } => {
+                    Outcome::Unchanged { rel, size, mtime_ns } => {
                         stats.files_unchanged += 1;
                         if let Some(entry) = self.write_state().files.get_mut(&rel) {
                             entry.size = size;
@@ -1078,12 +892,7 @@ impl Index {
         Ok(stats)
     }
 
-    fn write_prepared(
-        &self,
-        writer: &IndexWriter,
-        prepared: Prepared,
-        stats: &mut SyncStats,
-    ) -> Result<(), IndexError> {
+    fn write_prepared(&self, writer: &IndexWriter, prepared: Prepared, stats: &mut SyncStats) -> Result<(), IndexError> {
         writer.delete_term(Term::from_field_text(self.fields.path, &prepared.rel));
         for doc in prepared.docs {
             writer.add_document(doc)?;
@@ -1091,8 +900,7 @@ impl Index {
         stats.files_indexed += 1;
         stats.symbols += prepared.symbols.len();
         stats.chunks += prepared.chunks;
-        self.write_state()
-            .insert_file(&prepared.rel, prepared.entry, prepared.symbols);
+        self.write_state().insert_file(&prepared.rel, prepared.entry, prepared.symbols);
         Ok(())
     }
 
@@ -1101,9 +909,7 @@ impl Index {
     /// Costs one single-file parse; the symbol table changes at once, BM25 sees it after the next
     /// [`Index::commit`]. Callers debounce keystrokes.
     pub fn set_overlay(&self, path: &Path, text: &str) -> Result<(), IndexError> {
-        let rel = self
-            .relative_path(path)
-            .ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
+        let rel = self.relative_path(path).ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
         let lang = Language::from_path(Path::new(&rel));
         let previous = self.text_of(&rel);
         {
@@ -1111,15 +917,8 @@ impl Index {
             state.overlays.insert(rel.clone(), Arc::from(text));
             if let Some(previous) = previous {
                 if let Some((start_line, end_line)) = changed_lines(&previous, text) {
-                    state.recent_edits.retain(|e| {
-                        !(e.path == rel && e.start_line <= end_line && start_line <= e.end_line)
-                    });
-                    state.recent_edits.push_front(RecentEdit {
-                        path: rel.clone(),
-                        start_line,
-                        end_line,
-                        at: Instant::now(),
-                    });
+                    state.recent_edits.retain(|e| !(e.path == rel && e.start_line <= end_line && start_line <= e.end_line));
+                    state.recent_edits.push_front(RecentEdit { path: rel.clone(), start_line, end_line, at: Instant::now() });
                     state.recent_edits.truncate(MAX_RECENT_EDITS);
                 }
             }
@@ -1131,20 +930,14 @@ impl Index {
 
     /// Drop the overlay of `path` and re-index it from the disk (or drop it if the file is gone).
     pub fn clear_overlay(&self, path: &Path) -> Result<(), IndexError> {
-        let rel = self
-            .relative_path(path)
-            .ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
+        let rel = self.relative_path(path).ok_or_else(|| IndexError::OutsideRoot(path.to_path_buf()))?;
         if self.write_state().overlays.remove(&rel).is_none() {
             return Ok(());
         }
         self.update_paths(&[PathBuf::from(&rel)]).map(|_| ())
     }
 
-    fn write_single(
-        &self,
-        rel: String,
-        outcome: Result<Prepared, SkipReason>,
-    ) -> Result<(), IndexError> {
+    fn write_single(&self, rel: String, outcome: Result<Prepared, SkipReason>) -> Result<(), IndexError> {
         let mut guard = lock(&self.writer);
         let writer = guard.as_mut().ok_or(IndexError::ReadOnly)?;
         match outcome {
@@ -1199,14 +992,7 @@ impl Index {
 
     /// At most `max_lines` whole lines of a file from byte `start` (a line start) up to byte `end`: from
     /// the overlay, else read from the disk without reading the rest of the file.
-    pub(crate) fn read_span(
-        &self,
-        rel: &str,
-        start: usize,
-        end: usize,
-        max_lines: u32,
-        files: &mut OpenFiles,
-    ) -> Option<String> {
+    pub(crate) fn read_span(&self, rel: &str, start: usize, end: usize, max_lines: u32, files: &mut OpenFiles) -> Option<String> {
         const MAX_SPAN_BYTES: usize = 16 << 10;
         let end = end.min(start + MAX_SPAN_BYTES);
         let overlay = self.read_state().overlays.get(rel).cloned();
@@ -1217,9 +1003,7 @@ impl Index {
                 let mut file = files.open(&self.root, rel)?;
                 file.seek(SeekFrom::Start(start as u64)).ok()?;
                 let mut bytes = Vec::with_capacity(end.saturating_sub(start));
-                file.take(end.saturating_sub(start) as u64)
-                    .read_to_end(&mut bytes)
-                    .ok()?;
+                file.take(end.saturating_sub(start) as u64).read_to_end(&mut bytes).ok()?;
                 bytes
             }
         };
@@ -1233,12 +1017,7 @@ impl Index {
 
     /// The indexed files (root-relative paths) with their languages, in path order.
     pub fn files(&self) -> Vec<(String, Language)> {
-        let mut files: Vec<(String, Language)> = self
-            .read_state()
-            .files
-            .iter()
-            .map(|(rel, entry)| (rel.clone(), entry.lang))
-            .collect();
+        let mut files: Vec<(String, Language)> = self.read_state().files.iter().map(|(rel, entry)| (rel.clone(), entry.lang)).collect();
         files.sort();
         files
     }
@@ -1252,10 +1031,7 @@ impl Index {
             .skipped
             .iter()
             .filter(|(rel, _)| self.root.join(rel).exists())
-            .map(|(path, reason)| Skipped {
-                path: path.clone(),
-                reason: reason.clone(),
-            })
+            .map(|(path, reason)| Skipped { path: path.clone(), reason: reason.clone() })
             .collect()
     }
 
@@ -1264,8 +1040,7 @@ impl Index {
         if let Some(text) = self.read_state().overlays.get(rel) {
             return Some(text.clone());
         }
-        let bytes =
-            hearth_base::read_regular(&self.root.join(rel), self.options.max_file_size).ok()?;
+        let bytes = hearth_base::read_regular(&self.root.join(rel), self.options.max_file_size).ok()?;
         String::from_utf8(bytes).ok().map(Arc::from)
     }
 
@@ -1273,13 +1048,8 @@ impl Index {
     pub fn symbols(&self, name: &str) -> Vec<SymbolDef> {
         let entries = {
             let state = self.read_state();
-            let mut entries: Vec<(Arc<str>, SymbolEntry)> = state
-                .symbols
-                .get(name)
-                .into_iter()
-                .flatten()
-                .map(|e| (state.path(e.file).clone(), e.clone()))
-                .collect();
+            let mut entries: Vec<(Arc<str>, SymbolEntry)> =
+                state.symbols.get(name).into_iter().flatten().map(|e| (state.path(e.file).clone(), e.clone())).collect();
             entries.sort_by(|(a_path, a), (b_path, b)| {
                 state
                     .git
@@ -1290,30 +1060,18 @@ impl Index {
             entries
         };
         let mut texts = HashMap::new();
-        entries
-            .into_iter()
-            .map(|(path, e)| self.symbol_def(name, path, e, &mut texts))
-            .collect()
+        entries.into_iter().map(|(path, e)| self.symbol_def(name, path, e, &mut texts)).collect()
     }
 
     /// The public form of a table entry, with its signature read from the file's current text.
-    fn symbol_def(
-        &self,
-        name: &str,
-        path: Arc<str>,
-        entry: SymbolEntry,
-        texts: &mut HashMap<Arc<str>, Option<Arc<str>>>,
-    ) -> SymbolDef {
-        let text = texts
-            .entry(path.clone())
-            .or_insert_with(|| self.text_of(&path));
+    fn symbol_def(&self, name: &str, path: Arc<str>, entry: SymbolEntry, texts: &mut HashMap<Arc<str>, Option<Arc<str>>>) -> SymbolDef {
+        let text = texts.entry(path.clone()).or_insert_with(|| self.text_of(&path));
         let signature = text
             .as_deref()
             .and_then(|t| t.lines().nth(entry.start_line as usize))
             .map(|line| {
                 let line = line.trim();
-                line[..walk::floor_char_boundary(line, hearth_syntax::MAX_SIGNATURE_BYTES)]
-                    .to_string()
+                line[..walk::floor_char_boundary(line, hearth_syntax::MAX_SIGNATURE_BYTES)].to_string()
             })
             .unwrap_or_default();
         SymbolDef {
@@ -1334,28 +1092,19 @@ impl Index {
         let needle = query.to_lowercase();
         let found: Vec<(Arc<str>, Arc<str>, SymbolEntry)> = {
             let state = self.read_state();
-            let mut names: Vec<&Arc<str>> = state
-                .symbols
-                .keys()
-                .filter(|n| n.to_lowercase().contains(&needle))
-                .collect();
+            let mut names: Vec<&Arc<str>> = state.symbols.keys().filter(|n| n.to_lowercase().contains(&needle)).collect();
             names.sort_by_key(|n| (n.len(), n.to_string()));
             names
                 .into_iter()
                 .flat_map(|n| {
                     let state = &state;
-                    state.symbols[n]
-                        .iter()
-                        .map(move |e| (n.clone(), state.path(e.file).clone(), e.clone()))
+                    state.symbols[n].iter().map(move |e| (n.clone(), state.path(e.file).clone(), e.clone()))
                 })
                 .take(limit)
                 .collect()
         };
         let mut texts = HashMap::new();
-        found
-            .into_iter()
-            .map(|(name, path, e)| self.symbol_def(&name, path, e, &mut texts))
-            .collect()
+        found.into_iter().map(|(name, path, e)| self.symbol_def(&name, path, e, &mut texts)).collect()
     }
 
     /// Every occurrence of the identifier `name` in indexed files (overlays win), definitions included,
@@ -1369,10 +1118,7 @@ impl Index {
         let files: Vec<(String, Language)> = match tokenizer::whole_token(name) {
             Some(token) => {
                 let searcher = self.reader.searcher();
-                let query = TermQuery::new(
-                    Term::from_field_text(self.fields.body, &token),
-                    IndexRecordOption::Basic,
-                );
+                let query = TermQuery::new(Term::from_field_text(self.fields.body, &token), IndexRecordOption::Basic);
                 let mut paths = HashSet::new();
                 let mut columns = SegmentColumns::new(&searcher);
                 for address in searcher.search(&query, &DocSetCollector)? {
@@ -1392,28 +1138,26 @@ impl Index {
             None => self.files(),
         };
         // Candidates are parsed on the sync's parser threads; results keep path order.
-        let occurrences_in =
-            |(rel, lang): &(String, Language)| -> Result<Vec<Location>, IndexError> {
-                let Some(text) = self.text_of(rel) else {
-                    return Ok(Vec::new());
-                };
-                if !tokenizer::contains_word(&text, name) {
-                    return Ok(Vec::new());
-                }
-                let lines = hearth_base::LineIndex::new(&text);
-                let ranges = hearth_syntax::identifier_occurrences(*lang, &text, name)?;
-                Ok(ranges
-                    .into_iter()
-                    .map(|range| Location {
-                        path: rel.clone(),
-                        line: range.start_line,
-                        col: (range.start_byte - lines.line_start(range.start_line).unwrap_or(0))
-                            as u32,
-                        start_byte: range.start_byte,
-                        end_byte: range.end_byte,
-                    })
-                    .collect())
+        let occurrences_in = |(rel, lang): &(String, Language)| -> Result<Vec<Location>, IndexError> {
+            let Some(text) = self.text_of(rel) else {
+                return Ok(Vec::new());
             };
+            if !tokenizer::contains_word(&text, name) {
+                return Ok(Vec::new());
+            }
+            let lines = hearth_base::LineIndex::new(&text);
+            let ranges = hearth_syntax::identifier_occurrences(*lang, &text, name)?;
+            Ok(ranges
+                .into_iter()
+                .map(|range| Location {
+                    path: rel.clone(),
+                    line: range.start_line,
+                    col: (range.start_byte - lines.line_start(range.start_line).unwrap_or(0)) as u32,
+                    start_byte: range.start_byte,
+                    end_byte: range.end_byte,
+                })
+                .collect())
+        };
         let mut out = Vec::new();
         for found in map_on_threads(&files, self.options.threads, occurrences_in) {
             out.extend(found?);
@@ -1435,21 +1179,14 @@ impl Index {
         let clauses: Vec<(Occur, Box<dyn Query>)> = terms
             .iter()
             .map(|t| {
-                let q: Box<dyn Query> = Box::new(TermQuery::new(
-                    Term::from_field_text(self.fields.body, t),
-                    IndexRecordOption::WithFreqs,
-                ));
+                let q: Box<dyn Query> = Box::new(TermQuery::new(Term::from_field_text(self.fields.body, t), IndexRecordOption::WithFreqs));
                 (Occur::Should, q)
             })
             .collect();
         self.chunk_hits(&BooleanQuery::new(clauses), limit)
     }
 
-    pub(crate) fn chunk_hits(
-        &self,
-        query: &dyn Query,
-        limit: usize,
-    ) -> Result<Vec<SearchHit>, IndexError> {
+    pub(crate) fn chunk_hits(&self, query: &dyn Query, limit: usize) -> Result<Vec<SearchHit>, IndexError> {
         let searcher = self.reader.searcher();
         let top = searcher.search(query, &TopDocs::with_limit(limit).order_by_score())?;
         let mut hits = Vec::with_capacity(top.len());
@@ -1474,10 +1211,7 @@ impl Index {
     pub fn stats(&self) -> Result<IndexStats, IndexError> {
         self.commit()?;
         let searcher = self.reader.searcher();
-        let chunk_query = TermQuery::new(
-            Term::from_field_text(self.fields.doc_type, DOC_CHUNK),
-            IndexRecordOption::Basic,
-        );
+        let chunk_query = TermQuery::new(Term::from_field_text(self.fields.doc_type, DOC_CHUNK), IndexRecordOption::Basic);
         let chunks = searcher.search(&chunk_query, &Count)? as u64;
         let state = self.read_state();
         Ok(IndexStats {
@@ -1494,10 +1228,7 @@ impl Index {
         let mut guard = lock(&self.writer);
         if let Some(writer) = guard.take() {
             writer.wait_merging_threads()?;
-            *guard = Some(
-                self.tantivy
-                    .writer_with_num_threads(1, self.options.writer_memory.max(15 << 20))?,
-            );
+            *guard = Some(self.tantivy.writer_with_num_threads(1, self.options.writer_memory.max(15 << 20))?);
         }
         Ok(())
     }
@@ -1514,18 +1245,12 @@ fn cap_total_size(
 ) -> Vec<Candidate> {
     let replaced: HashSet<&str> = candidates.iter().map(|c| c.rel.as_str()).collect();
     let gone: HashSet<&str> = removed.iter().map(String::as_str).collect();
-    let mut total: u64 = files
-        .iter()
-        .filter(|(rel, _)| !replaced.contains(rel.as_str()) && !gone.contains(rel.as_str()))
-        .map(|(_, f)| f.size)
-        .sum();
+    let mut total: u64 =
+        files.iter().filter(|(rel, _)| !replaced.contains(rel.as_str()) && !gone.contains(rel.as_str())).map(|(_, f)| f.size).sum();
     let mut kept = Vec::with_capacity(candidates.len());
     for c in candidates {
         if total.saturating_add(c.size) > limit {
-            skipped.push(Skipped {
-                path: c.rel,
-                reason: SkipReason::OverIndexCap { limit },
-            });
+            skipped.push(Skipped { path: c.rel, reason: SkipReason::OverIndexCap { limit } });
         } else {
             total += c.size;
             kept.push(c);
@@ -1536,14 +1261,7 @@ fn cap_total_size(
 
 fn dir_size(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .filter(|m| m.is_file())
-                .map(|m| m.len())
-                .sum()
-        })
+        .map(|entries| entries.filter_map(Result::ok).filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
         .unwrap_or(0)
 }
 
@@ -1569,52 +1287,23 @@ fn changed_lines(old: &str, new: &str) -> Option<(u32, u32)> {
     }
     let old_lines: Vec<&str> = old.lines().collect();
     let new_lines: Vec<&str> = new.lines().collect();
-    let prefix = old_lines
-        .iter()
-        .zip(&new_lines)
-        .take_while(|(a, b)| a == b)
-        .count();
-    let suffix = old_lines[prefix..]
-        .iter()
-        .rev()
-        .zip(new_lines[prefix..].iter().rev())
-        .take_while(|(a, b)| a == b)
-        .count();
+    let prefix = old_lines.iter().zip(&new_lines).take_while(|(a, b)| a == b).count();
+    let suffix = old_lines[prefix..].iter().rev().zip(new_lines[prefix..].iter().rev()).take_while(|(a, b)| a == b).count();
     let last = new_lines.len().saturating_sub(suffix + 1).max(prefix);
     Some((prefix as u32, last as u32))
 }
 
-fn prepare_from_disk(
-    fields: &Fields,
-    c: &Candidate,
-    known_hash: Option<u64>,
-    max_size: u64,
-) -> Outcome {
-    let skip = |reason| {
-        Outcome::Skipped(Skipped {
-            path: c.rel.clone(),
-            reason,
-        })
-    };
+fn prepare_from_disk(fields: &Fields, c: &Candidate, known_hash: Option<u64>, max_size: u64) -> Outcome {
+    let skip = |reason| Outcome::Skipped(Skipped { path: c.rel.clone(), reason });
     // The file may have changed since the walk: grown, or been replaced by a FIFO.
     let bytes = match hearth_base::read_regular(&c.abs, max_size) {
         Ok(bytes) => bytes,
-        Err(hearth_base::ReadError::TooLarge { size, limit }) => {
-            return skip(SkipReason::TooLarge { size, limit })
-        }
-        Err(e) => {
-            return skip(SkipReason::Unreadable {
-                error: e.to_string(),
-            })
-        }
+        Err(hearth_base::ReadError::TooLarge { size, limit }) => return skip(SkipReason::TooLarge { size, limit }),
+        Err(e) => return skip(SkipReason::Unreadable { error: e.to_string() }),
     };
     let hash = xxhash_rust::xxh3::xxh3_64(&bytes);
     if known_hash == Some(hash) {
-        return Outcome::Unchanged {
-            rel: c.rel.clone(),
-            size: c.size,
-            mtime_ns: c.mtime_ns,
-        };
+        return Outcome::Unchanged { rel: c.rel.clone(), size: c.size, mtime_ns: c.mtime_ns };
     }
     let text = match walk::decode(bytes) {
         Ok(text) => text,
@@ -1628,23 +1317,14 @@ fn prepare_from_disk(
 
 /// Parse a file and build its documents: one file document (hash, references, definitions, symbols as
 /// JSON) and one document per chunk.
-fn prepare_text(
-    fields: &Fields,
-    rel: String,
-    lang: Language,
-    text: &str,
-    mtime_ns: u64,
-) -> Result<Prepared, SkipReason> {
-    let syntax = analyze(lang, text).map_err(|e| SkipReason::Unparsable {
-        error: e.to_string(),
-    })?;
+fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_ns: u64) -> Result<Prepared, SkipReason> {
+    let syntax = analyze(lang, text).map_err(|e| SkipReason::Unparsable { error: e.to_string() })?;
     let lines = hearth_base::LineIndex::new(text);
     let mut scopes = Interner::default();
     let mut stored: Vec<StoredSymbol> = Vec::with_capacity(syntax.symbols.len());
     let mut symbols: Vec<(String, SymbolEntry)> = Vec::with_capacity(syntax.symbols.len());
     for s in syntax.symbols {
-        let name_col = (s.name_range.start_byte
-            - lines.line_start(s.name_range.start_line).unwrap_or(0)) as u32;
+        let name_col = (s.name_range.start_byte - lines.line_start(s.name_range.start_line).unwrap_or(0)) as u32;
         let entry = SymbolEntry {
             file: 0,
             scope: s.scope.as_deref().map(|p| scopes.get(p)),
@@ -1677,10 +1357,7 @@ fn prepare_text(
     file_doc.add_u64(fields.hash, hash);
     file_doc.add_u64(fields.size, text.len() as u64);
     file_doc.add_u64(fields.mtime, mtime_ns);
-    file_doc.add_text(
-        fields.symbols,
-        serde_json::to_string(&stored).expect("symbols serialize"),
-    );
+    file_doc.add_text(fields.symbols, serde_json::to_string(&stored).expect("symbols serialize"));
     let mut docs = vec![file_doc];
     for chunk in &syntax.chunks {
         let mut doc = TantivyDocument::default();
@@ -1705,21 +1382,8 @@ fn prepare_text(
         doc.add_u64(fields.stored_extra, stored_extra as u64);
         docs.push(doc);
     }
-    let entry = FileEntry {
-        id: 0,
-        lang,
-        hash,
-        size: text.len() as u64,
-        mtime_ns,
-        defined: Box::default(),
-    };
-    Ok(Prepared {
-        rel,
-        entry,
-        symbols,
-        docs,
-        chunks: syntax.chunks.len(),
-    })
+    let entry = FileEntry { id: 0, lang, hash, size: text.len() as u64, mtime_ns, defined: Box::default() };
+    Ok(Prepared { rel, entry, symbols, docs, chunks: syntax.chunks.len() })
 }
 
 #[cfg(test)]
@@ -1729,46 +1393,23 @@ mod tests {
     #[test]
     fn files_ending_with_matches_whole_components_by_name_and_by_tail() {
         let mut state = State::default();
-        for rel in [
-            "__init__.py",
-            "a/__init__.py",
-            "x/a/__init__.py",
-            "xa/__init__.py",
-            "b/c.py",
-        ] {
-            let entry = FileEntry {
-                id: 0,
-                lang: hearth_syntax::Language::Python,
-                hash: 0,
-                size: 0,
-                mtime_ns: 0,
-                defined: Box::new([]),
-            };
+        for rel in ["__init__.py", "a/__init__.py", "x/a/__init__.py", "xa/__init__.py", "b/c.py"] {
+            let entry = FileEntry { id: 0, lang: hearth_syntax::Language::Python, hash: 0, size: 0, mtime_ns: 0, defined: Box::new([]) };
             state.insert_file(rel, entry, Vec::new());
         }
         let paths = |state: &State, suffix: &str| {
-            let mut found: Vec<String> = state
-                .files_ending_with(suffix)
-                .into_iter()
-                .map(|id| state.path(id).to_string())
-                .collect();
+            let mut found: Vec<String> = state.files_ending_with(suffix).into_iter().map(|id| state.path(id).to_string()).collect();
             found.sort();
             found
         };
-        assert_eq!(
-            paths(&state, "a/__init__.py"),
-            ["a/__init__.py", "x/a/__init__.py"]
-        );
+        assert_eq!(paths(&state, "a/__init__.py"), ["a/__init__.py", "x/a/__init__.py"]);
         assert_eq!(paths(&state, "x/a/__init__.py"), ["x/a/__init__.py"]);
         assert_eq!(paths(&state, "__init__.py").len(), 4);
         assert_eq!(paths(&state, "c.py"), ["b/c.py"]);
         assert!(paths(&state, "q/c.py").is_empty());
         state.remove_file("x/a/__init__.py");
         assert_eq!(paths(&state, "a/__init__.py"), ["a/__init__.py"]);
-        assert_eq!(
-            (tail_of("a/b/c.py"), tail_of("b/c.py"), tail_of("c.py")),
-            ("b/c.py", "b/c.py", "c.py")
-        );
+        assert_eq!((tail_of("a/b/c.py"), tail_of("b/c.py"), tail_of("c.py")), ("b/c.py", "b/c.py", "c.py"));
     }
 
     #[test]

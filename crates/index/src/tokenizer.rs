@@ -50,27 +50,17 @@ impl Tokenizer for CodeTokenizer {
             };
             push(0, ident);
             // Fast path: `foo`, `x86` have no parts.
-            if ident
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            {
+            if ident.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()) {
                 return;
             }
             let parts = identifier_parts(ident);
-            if parts.len() > 1
-                || parts
-                    .first()
-                    .is_some_and(|(_, part)| part.len() != ident.len())
-            {
+            if parts.len() > 1 || parts.first().is_some_and(|(_, part)| part.len() != ident.len()) {
                 for (from, part) in parts {
                     push(from, part);
                 }
             }
         });
-        CodeTokenStream {
-            tokens: &mut self.tokens[..self.used],
-            next: 0,
-        }
+        CodeTokenStream { tokens: &mut self.tokens[..self.used], next: 0 }
     }
 }
 
@@ -111,9 +101,7 @@ pub(crate) fn is_ident_char(c: char) -> bool {
 pub(crate) fn whole_token(name: &str) -> Option<String> {
     let mut best: Option<&str> = None;
     for_each_identifier(name, |_, run| {
-        if (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&run.len())
-            && best.is_none_or(|b| run.len() > b.len())
-        {
+        if (MIN_TOKEN_LEN..=MAX_TOKEN_LEN).contains(&run.len()) && best.is_none_or(|b| run.len() > b.len()) {
             best = Some(run);
         }
     });
@@ -132,13 +120,8 @@ pub(crate) fn contains_word(text: &str, name: &str) -> bool {
     };
     let (check_before, check_after) = (is_ident_char(first), is_ident_char(last));
     text.match_indices(name).any(|(at, _)| {
-        let clear_before =
-            !check_before || !text[..at].chars().next_back().is_some_and(is_ident_char);
-        let clear_after = !check_after
-            || !text[at + name.len()..]
-                .chars()
-                .next()
-                .is_some_and(is_ident_char);
+        let clear_before = !check_before || !text[..at].chars().next_back().is_some_and(is_ident_char);
+        let clear_after = !check_after || !text[at + name.len()..].chars().next().is_some_and(is_ident_char);
         clear_before && clear_after
     })
 }
@@ -206,9 +189,7 @@ fn char_identifier_parts(ident: &str) -> Vec<(usize, &str)> {
             let prev = chars[k - 1].1;
             let next = chars.get(k + 1).map(|&(_, n)| n);
             let boundary = (prev.is_lowercase() && c.is_uppercase())
-                || (prev.is_uppercase()
-                    && c.is_uppercase()
-                    && next.is_some_and(|n| n.is_lowercase()))
+                || (prev.is_uppercase() && c.is_uppercase() && next.is_some_and(|n| n.is_lowercase()))
                 || (prev.is_ascii_digit() && c.is_uppercase());
             if boundary {
                 parts.push((s, &ident[s..i]));
@@ -277,10 +258,7 @@ mod tests {
         let mut all = vec![String::new()];
         let mut last = vec![String::new()];
         for _ in 0..len {
-            last = last
-                .iter()
-                .flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}")))
-                .collect();
+            last = last.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
             all.extend(last.iter().cloned());
         }
         all
@@ -290,11 +268,7 @@ mod tests {
     fn byte_paths_agree_with_the_char_by_char_rules() {
         for s in strings(&['a', 'B', 'c', 'D', '_', '7', ' ', 'é', 'Ö'], 6) {
             if s.is_ascii() {
-                assert_eq!(
-                    ascii_identifier_parts(&s),
-                    char_identifier_parts(&s),
-                    "{s:?}"
-                );
+                assert_eq!(ascii_identifier_parts(&s), char_identifier_parts(&s), "{s:?}");
             }
             let mut fast = Vec::new();
             for_each_identifier(&s, |at, ident| fast.push((at, ident)));
@@ -348,28 +322,10 @@ mod tests {
     fn splits_camel_snake_acronyms_and_digits_and_keeps_the_whole() {
         assert_eq!(
             tokens("parseHTTPRequest_v2(x, 42) + max_len"),
-            [
-                "parsehttprequest_v2",
-                "parse",
-                "http",
-                "request",
-                "v2",
-                "max_len",
-                "max",
-                "len"
-            ]
+            ["parsehttprequest_v2", "parse", "http", "request", "v2", "max_len", "max", "len"]
         );
-        assert_eq!(
-            tokens("XMLHttpRequest"),
-            ["xmlhttprequest", "xml", "http", "request"]
-        );
-        assert_eq!(
-            tokens("__init__ self.données"),
-            ["__init__", "init", "self", "données"]
-        );
-        assert_eq!(
-            tokens("utf8ToUtf16 Vec2D"),
-            ["utf8toutf16", "utf8", "to", "utf16", "vec2d", "vec2"]
-        );
+        assert_eq!(tokens("XMLHttpRequest"), ["xmlhttprequest", "xml", "http", "request"]);
+        assert_eq!(tokens("__init__ self.données"), ["__init__", "init", "self", "données"]);
+        assert_eq!(tokens("utf8ToUtf16 Vec2D"), ["utf8toutf16", "utf8", "to", "utf16", "vec2d", "vec2"]);
     }
 }

@@ -34,10 +34,7 @@ impl Drop for WatchHandle {
 }
 
 /// Watch `index`'s root until the handle is dropped, sending each batch to `send`.
-pub(crate) fn start(
-    index: &Arc<Index>,
-    send: impl Fn(Update) + Send + 'static,
-) -> Result<WatchHandle, IndexError> {
+pub(crate) fn start(index: &Arc<Index>, send: impl Fn(Update) + Send + 'static) -> Result<WatchHandle, IndexError> {
     let (tx, rx) = mpsc::channel::<notify::Result<notify::Event>>();
     let mut watcher = notify::recommended_watcher(tx)?;
     watcher.watch(index.root(), RecursiveMode::Recursive)?;
@@ -49,20 +46,10 @@ pub(crate) fn start(
         .name("hearth-index-watch".into())
         .spawn(move || run(&git_dir, &index_dir, &rx, &thread_stop, &send))
         .map_err(|e| IndexError::io(index.root(), e))?;
-    Ok(WatchHandle {
-        stop,
-        thread: Some(thread),
-        _watcher: watcher,
-    })
+    Ok(WatchHandle { stop, thread: Some(thread), _watcher: watcher })
 }
 
-fn run(
-    git_dir: &Path,
-    index_dir: &Path,
-    rx: &mpsc::Receiver<notify::Result<notify::Event>>,
-    stop: &AtomicBool,
-    send: &dyn Fn(Update),
-) {
+fn run(git_dir: &Path, index_dir: &Path, rx: &mpsc::Receiver<notify::Result<notify::Event>>, stop: &AtomicBool, send: &dyn Fn(Update)) {
     while !stop.load(Ordering::Acquire) {
         let first = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(event) => event,

@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-use hearth_index::{
-    approximate_tokens, Debounce, Index, IndexOptions, LiveEvent, LiveIndex, Reason,
-    RetrieveRequest, SkipReason, Update,
-};
+use hearth_index::{approximate_tokens, Debounce, Index, IndexOptions, LiveEvent, LiveIndex, Reason, RetrieveRequest, SkipReason, Update};
 
 struct TestRepo {
     root: tempfile::TempDir,
@@ -23,11 +20,7 @@ impl TestRepo {
         let mut config = repo.config().unwrap();
         config.set_str("user.name", "Hearth Test").unwrap();
         config.set_str("user.email", "test@hearth.invalid").unwrap();
-        TestRepo {
-            root,
-            index_dir: tempfile::tempdir().unwrap(),
-            repo,
-        }
+        TestRepo { root, index_dir: tempfile::tempdir().unwrap(), repo }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -47,18 +40,14 @@ impl TestRepo {
     /// Stage everything (deletions too) and commit on the current branch.
     fn commit(&self, message: &str) -> git2::Oid {
         let mut index = self.repo.index().unwrap();
-        index
-            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
-            .unwrap();
+        index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).unwrap();
         index.update_all(["*"], None).unwrap();
         index.write().unwrap();
         let tree = self.repo.find_tree(index.write_tree().unwrap()).unwrap();
         let sig = self.repo.signature().unwrap();
         let parent = self.repo.head().ok().and_then(|h| h.peel_to_commit().ok());
         let parents: Vec<&git2::Commit> = parent.iter().collect();
-        self.repo
-            .commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
-            .unwrap()
+        self.repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).unwrap()
     }
 
     fn checkout(&self, branch: &str) {
@@ -66,9 +55,7 @@ impl TestRepo {
         let object = self.repo.revparse_single(&reference).unwrap();
         let mut options = git2::build::CheckoutBuilder::new();
         options.force().remove_untracked(false);
-        self.repo
-            .checkout_tree(&object, Some(&mut options))
-            .unwrap();
+        self.repo.checkout_tree(&object, Some(&mut options)).unwrap();
         self.repo.set_head(&reference).unwrap();
     }
 
@@ -78,10 +65,7 @@ impl TestRepo {
 
     /// Opens the index with `options`, in this repo's index directory.
     fn open_with(&self, options: IndexOptions) -> Index {
-        let options = IndexOptions {
-            index_dir: Some(self.index_dir.path().join("idx")),
-            ..options
-        };
+        let options = IndexOptions { index_dir: Some(self.index_dir.path().join("idx")), ..options };
         Index::open(self.root.path(), options).unwrap()
     }
 }
@@ -93,11 +77,7 @@ fn synced(repo: &TestRepo) -> Index {
 }
 
 fn def_paths(index: &Index, name: &str) -> Vec<String> {
-    index
-        .symbols(name)
-        .iter()
-        .map(|d| d.path.to_string())
-        .collect()
+    index.symbols(name).iter().map(|d| d.path.to_string()).collect()
 }
 
 /// Logs written while `f` runs on this thread.
@@ -115,11 +95,8 @@ fn capture_logs<T>(f: impl FnOnce() -> T) -> (T, String) {
     }
     let buffer = Buffer(Arc::new(Mutex::new(Vec::new())));
     let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
+    let subscriber =
+        tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_ansi(false).with_writer(move || writer.clone()).finish();
     let out = tracing::subscriber::with_default(subscriber, f);
     let logs = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     (out, logs)
@@ -136,33 +113,18 @@ fn ignore_rules_and_vendored_trees_are_honoured() {
     repo.write("src/cache.tmp.rs", "pub fn from_tmp_file() {}\n");
     repo.write("scratch.py", "def from_scratch():\n    pass\n");
     repo.write("local_only.rs", "fn from_info_exclude() {}\n");
-    repo.write(
-        "node_modules/pkg/index.js",
-        "function fromNodeModules() {}\n",
-    );
+    repo.write("node_modules/pkg/index.js", "function fromNodeModules() {}\n");
     repo.write("README.md", "# not code\n");
     let index = synced(&repo);
     assert_eq!(def_paths(&index, "kept"), ["src/lib.rs"]);
-    for hidden in [
-        "from_generated_dir",
-        "from_tmp_file",
-        "from_scratch",
-        "from_info_exclude",
-        "fromNodeModules",
-    ] {
-        assert!(
-            index.symbols(hidden).is_empty(),
-            "{hidden} should be ignored"
-        );
+    for hidden in ["from_generated_dir", "from_tmp_file", "from_scratch", "from_info_exclude", "fromNodeModules"] {
+        assert!(index.symbols(hidden).is_empty(), "{hidden} should be ignored");
     }
     assert_eq!(index.stats().unwrap().files, 1);
 
     // Batches (the watcher's path) apply the same rules, including to files deep in ignored trees.
     repo.write("generated/deeper/new.rs", "pub fn new_in_generated() {}\n");
-    repo.write(
-        "node_modules/pkg/lib/new.js",
-        "function newInNodeModules() {}\n",
-    );
+    repo.write("node_modules/pkg/lib/new.js", "function newInNodeModules() {}\n");
     repo.write("src/also_kept.rs", "pub fn also_kept() {}\n");
     index
         .update_paths(&[
@@ -184,10 +146,7 @@ fn git_tracked_files_are_indexed_even_where_an_ignore_rule_matches() {
     repo.write("src/lib.rs", "pub fn kept() {}\n");
     repo.write("gen/schema.rs", "pub fn tracked_then_ignored() {}\n");
     repo.write(".github/check.py", "def tracked_hidden():\n    pass\n");
-    repo.write(
-        "vendor/dep/dep.go",
-        "package dep\nfunc TrackedVendored() {}\n",
-    );
+    repo.write("vendor/dep/dep.go", "package dep\nfunc TrackedVendored() {}\n");
     repo.commit("initial");
     repo.write(".gitignore", "gen/\n*.local.rs\n");
     repo.write("gen/untracked.rs", "pub fn untracked_in_ignored_dir() {}\n");
@@ -199,12 +158,7 @@ fn git_tracked_files_are_indexed_even_where_an_ignore_rule_matches() {
     assert_eq!(def_paths(&index, "tracked_then_ignored"), ["gen/schema.rs"]);
     assert_eq!(def_paths(&index, "tracked_hidden"), [".github/check.py"]);
     assert_eq!(def_paths(&index, "untracked_kept"), ["src/new.rs"]);
-    for left_out in [
-        "untracked_in_ignored_dir",
-        "untracked_ignored_file",
-        "untracked_hidden",
-        "TrackedVendored",
-    ] {
+    for left_out in ["untracked_in_ignored_dir", "untracked_ignored_file", "untracked_hidden", "TrackedVendored"] {
         assert!(index.symbols(left_out).is_empty(), "{left_out} is indexed");
     }
     assert_eq!(index.stats().unwrap().files, 4);
@@ -212,9 +166,7 @@ fn git_tracked_files_are_indexed_even_where_an_ignore_rule_matches() {
     // The watcher's batches keep the tracked file and still leave the untracked one out.
     repo.write("gen/schema.rs", "pub fn tracked_edited() {}\n");
     repo.write("gen/untracked.rs", "pub fn untracked_edited() {}\n");
-    index
-        .update_paths(&[repo.path("gen/schema.rs"), repo.path("gen/untracked.rs")])
-        .unwrap();
+    index.update_paths(&[repo.path("gen/schema.rs"), repo.path("gen/untracked.rs")]).unwrap();
     assert_eq!(def_paths(&index, "tracked_edited"), ["gen/schema.rs"]);
     assert!(index.symbols("tracked_then_ignored").is_empty());
     assert!(index.symbols("untracked_edited").is_empty());
@@ -234,23 +186,13 @@ fn git_tracked_files_are_indexed_even_where_an_ignore_rule_matches() {
 fn second_sync_reads_nothing_and_one_edit_reparses_one_file() {
     let repo = TestRepo::new();
     for i in 0..5 {
-        repo.write(
-            &format!("m{i}.py"),
-            format!("def f{i}():\n    return {i}\n"),
-        );
+        repo.write(&format!("m{i}.py"), format!("def f{i}():\n    return {i}\n"));
     }
     let index = repo.open();
     let first = index.sync(&mut |_| {}).unwrap();
     assert_eq!(first.files_indexed, 5);
     let again = index.sync(&mut |_| {}).unwrap();
-    assert_eq!(
-        (
-            again.files_indexed,
-            again.files_unchanged,
-            again.files_removed
-        ),
-        (0, 0, 0)
-    );
+    assert_eq!((again.files_indexed, again.files_unchanged, again.files_removed), (0, 0, 0));
     std::thread::sleep(Duration::from_millis(20));
     repo.write("m3.py", "def f3_renamed():\n    return 3\n");
     let third = index.sync(&mut |_| {}).unwrap();
@@ -262,16 +204,7 @@ fn second_sync_reads_nothing_and_one_edit_reparses_one_file() {
     let reopened = repo.open();
     assert_eq!(def_paths(&reopened, "f1"), ["m1.py"]);
     let f1 = &reopened.symbols("f1")[0];
-    assert_eq!(
-        (
-            f1.signature.as_str(),
-            f1.start_line,
-            f1.end_line,
-            f1.name_line,
-            f1.name_col
-        ),
-        ("def f1():", 0, 1, 0, 4)
-    );
+    assert_eq!((f1.signature.as_str(), f1.start_line, f1.end_line, f1.name_line, f1.name_col), ("def f1():", 0, 1, 0, 4));
     assert_eq!(reopened.sync(&mut |_| {}).unwrap().files_indexed, 0);
 }
 
@@ -282,9 +215,7 @@ fn unsaved_overlay_wins_over_the_disk() {
     let index = synced(&repo);
     assert_eq!(def_paths(&index, "on_disk"), ["app.py"]);
 
-    index
-        .set_overlay(&repo.path("app.py"), "def in_editor():\n    pass\n")
-        .unwrap();
+    index.set_overlay(&repo.path("app.py"), "def in_editor():\n    pass\n").unwrap();
     assert!(index.symbols("on_disk").is_empty());
     assert_eq!(def_paths(&index, "in_editor"), ["app.py"]);
 
@@ -311,27 +242,18 @@ fn rename_delete_and_readd_are_reflected() {
     assert_eq!(def_paths(&index, "alpha"), ["src/alpha.rs"]);
 
     std::fs::rename(repo.path("src/alpha.rs"), repo.path("src/beta.rs")).unwrap();
-    index
-        .update_paths(&[repo.path("src/alpha.rs"), repo.path("src/beta.rs")])
-        .unwrap();
+    index.update_paths(&[repo.path("src/alpha.rs"), repo.path("src/beta.rs")]).unwrap();
     assert_eq!(def_paths(&index, "alpha"), ["src/beta.rs"]);
 
     repo.remove("src/beta.rs");
     let stats = index.sync(&mut |_| {}).unwrap();
     assert_eq!(stats.files_removed, 1);
     assert!(index.symbols("alpha").is_empty());
-    let refs: Vec<String> = index
-        .references("alpha")
-        .unwrap()
-        .iter()
-        .map(|l| l.path.clone())
-        .collect();
+    let refs: Vec<String> = index.references("alpha").unwrap().iter().map(|l| l.path.clone()).collect();
     assert_eq!(refs, ["src/main.rs"]);
 
     repo.write("src/alpha.rs", "pub fn alpha() -> u32 { 2 }\n");
-    index
-        .update_paths(&[PathBuf::from("src/alpha.rs")])
-        .unwrap();
+    index.update_paths(&[PathBuf::from("src/alpha.rs")]).unwrap();
     assert_eq!(def_paths(&index, "alpha"), ["src/alpha.rs"]);
 
     // A deleted directory takes its files along.
@@ -350,10 +272,7 @@ fn checkout_of_another_branch_removes_stale_symbols_through_the_watcher() {
     let main_branch = repo.repo.head().unwrap().shorthand().unwrap().to_string();
     repo.checkout("feature");
     repo.write("feature.rs", "pub fn only_on_feature() {}\n");
-    repo.write(
-        "core.rs",
-        "pub fn on_both() {}\npub fn core_on_feature() {}\n",
-    );
+    repo.write("core.rs", "pub fn on_both() {}\npub fn core_on_feature() {}\n");
     repo.commit("feature work");
 
     let index = Arc::new(synced(&repo));
@@ -362,18 +281,13 @@ fn checkout_of_another_branch_removes_stale_symbols_through_the_watcher() {
 
     let (tx, rx) = mpsc::channel();
     let tx = Mutex::new(tx);
-    let live = LiveIndex::start(index.clone(), Debounce::EDITS, move |event| {
-        tx.lock().unwrap().send(event).unwrap()
-    })
-    .unwrap();
+    let live = LiveIndex::start(index.clone(), Debounce::EDITS, move |event| tx.lock().unwrap().send(event).unwrap()).unwrap();
     live.watch().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     repo.checkout(&main_branch);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !index.symbols("only_on_feature").is_empty()
-        || !index.symbols("core_on_feature").is_empty()
-    {
+    while !index.symbols("only_on_feature").is_empty() || !index.symbols("core_on_feature").is_empty() {
         let remaining = deadline.saturating_duration_since(std::time::Instant::now());
         match rx.recv_timeout(remaining) {
             Ok(LiveEvent::Failed(e)) => panic!("watch batch failed: {e}"),
@@ -396,10 +310,7 @@ fn watcher_reindexes_a_saved_file() {
     repo.write("lib.rs", "fn after_save() {}\n");
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while index.symbols("after_save").is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the watcher did not pick up the save within 20 s"
-        );
+        assert!(std::time::Instant::now() < deadline, "the watcher did not pick up the save within 20 s");
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(index.symbols("before_save").is_empty());
@@ -419,22 +330,13 @@ fn truncated_index_is_rebuilt_with_a_reason() {
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
     let len = std::fs::metadata(&largest).unwrap().len();
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&largest)
-        .unwrap();
+    let file = std::fs::OpenOptions::new().write(true).open(&largest).unwrap();
     file.set_len(len / 2).unwrap();
     drop(file);
 
     let (index, logs) = capture_logs(|| repo.open());
-    let reason = index
-        .rebuild_reason()
-        .expect("a truncated index must be rebuilt")
-        .to_string();
-    assert!(
-        reason.contains("corrupt") || reason.contains("cannot"),
-        "{reason}"
-    );
+    let reason = index.rebuild_reason().expect("a truncated index must be rebuilt").to_string();
+    assert!(reason.contains("corrupt") || reason.contains("cannot"), "{reason}");
     assert!(logs.contains("rebuilding it from scratch"), "{logs}");
     assert!(index.symbols("Alpha").is_empty());
     index.sync(&mut |_| {}).unwrap();
@@ -448,23 +350,11 @@ fn older_schema_version_is_rebuilt() {
     drop(synced(&repo));
     let meta = repo.index_dir.path().join("idx/hearth.json");
     let text = std::fs::read_to_string(&meta).unwrap();
-    let older = text.replace(
-        &format!("\"schema_version\": {}", hearth_index::SCHEMA_VERSION),
-        "\"schema_version\": 0",
-    );
+    let older = text.replace(&format!("\"schema_version\": {}", hearth_index::SCHEMA_VERSION), "\"schema_version\": 0");
     assert_ne!(text, older);
     std::fs::write(&meta, older).unwrap();
     let index = repo.open();
-    assert_eq!(
-        index.rebuild_reason(),
-        Some(
-            format!(
-                "has schema version 0, this build uses {}",
-                hearth_index::SCHEMA_VERSION
-            )
-            .as_str()
-        )
-    );
+    assert_eq!(index.rebuild_reason(), Some(format!("has schema version 0, this build uses {}", hearth_index::SCHEMA_VERSION).as_str()));
     index.sync(&mut |_| {}).unwrap();
     assert_eq!(def_paths(&index, "hello"), ["a.rb"]);
 }
@@ -476,28 +366,14 @@ fn invalid_utf8_and_a_50_mb_file_are_skipped_with_a_logged_reason() {
     let mut bad = b"fn bad() {}\n// caf".to_vec();
     bad.extend_from_slice(&[0xe9, b'\n']);
     repo.write("bad.rs", bad);
-    repo.write(
-        "huge.rs",
-        "// filler line\n".repeat(50 * 1024 * 1024 / 15 + 1),
-    );
+    repo.write("huge.rs", "// filler line\n".repeat(50 * 1024 * 1024 / 15 + 1));
     repo.write("blob.c", b"int x;\0\0\0binary");
 
     let index = repo.open();
     let (stats, logs) = capture_logs(|| index.sync(&mut |_| {}).unwrap());
-    let reason = |path: &str| {
-        stats
-            .skipped
-            .iter()
-            .find(|s| s.path == path)
-            .map(|s| s.reason.clone())
-    };
-    assert_eq!(
-        reason("bad.rs"),
-        Some(SkipReason::InvalidUtf8 { offset: 18 })
-    );
-    assert!(
-        matches!(reason("huge.rs"), Some(SkipReason::TooLarge { size, .. }) if size >= 50 * 1024 * 1024)
-    );
+    let reason = |path: &str| stats.skipped.iter().find(|s| s.path == path).map(|s| s.reason.clone());
+    assert_eq!(reason("bad.rs"), Some(SkipReason::InvalidUtf8 { offset: 18 }));
+    assert!(matches!(reason("huge.rs"), Some(SkipReason::TooLarge { size, .. }) if size >= 50 * 1024 * 1024));
     assert_eq!(reason("blob.c"), Some(SkipReason::Binary));
     assert!(logs.contains("skipping bad.rs: not valid UTF-8"), "{logs}");
     assert!(logs.contains("skipping huge.rs: 5242"), "{logs}");
@@ -522,7 +398,12 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
     repo.write("src/main.rs", main);
     repo.commit("init");
     let index = synced(&repo);
-    index.set_overlay(&repo.path("src/unrelated.rs"), "pub fn compute_checksum(bytes: &[u8]) -> u32 {\n    bytes.iter().map(|b| *b as u32).sum::<u32>() + 1\n}\n").unwrap();
+    index
+        .set_overlay(
+            &repo.path("src/unrelated.rs"),
+            "pub fn compute_checksum(bytes: &[u8]) -> u32 {\n    bytes.iter().map(|b| *b as u32).sum::<u32>() + 1\n}\n",
+        )
+        .unwrap();
 
     let cursor = main.find("    \n}").unwrap() + 4;
     let request = |budget| RetrieveRequest {
@@ -533,10 +414,7 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
         count_tokens: &approximate_tokens,
     };
     let snippets = index.retrieve(&request(2000)).unwrap();
-    let summary: Vec<String> = snippets
-        .iter()
-        .map(|s| format!("{}:{} {}", s.path, s.start_line, s.reason))
-        .collect();
+    let summary: Vec<String> = snippets.iter().map(|s| format!("{}:{} {}", s.path, s.start_line, s.reason)).collect();
     // The names used next to the cursor come first: the imported one as its signature, the other
     // as its definition (the imported one's whole definition follows).
     let mut top: Vec<(&str, String)> = snippets[..2]
@@ -548,41 +426,16 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
         })
         .collect();
     top.sort();
-    assert_eq!(
-        top,
-        [
-            ("src/config.rs", "Config".to_string()),
-            ("src/config.rs", "imports parse_config".to_string())
-        ]
-    );
-    assert!(
-        snippets.iter().any(|s| s
-            .text
-            .starts_with("pub fn parse_config(text: &str) -> Config {")),
-        "{summary:#?}"
-    );
-    assert!(
-        snippets
-            .iter()
-            .any(|s| s.path == "src/server.rs" && matches!(s.reason, Reason::Similar { .. })),
-        "{summary:#?}"
-    );
-    assert!(
-        snippets
-            .iter()
-            .any(|s| s.path == "src/unrelated.rs" && matches!(s.reason, Reason::RecentEdit { .. })),
-        "{summary:#?}"
-    );
-    assert!(
-        snippets.iter().all(|s| s.path != "src/main.rs"),
-        "the cursor's own window is never retrieved: {summary:#?}"
-    );
+    assert_eq!(top, [("src/config.rs", "Config".to_string()), ("src/config.rs", "imports parse_config".to_string())]);
+    assert!(snippets.iter().any(|s| s.text.starts_with("pub fn parse_config(text: &str) -> Config {")), "{summary:#?}");
+    assert!(snippets.iter().any(|s| s.path == "src/server.rs" && matches!(s.reason, Reason::Similar { .. })), "{summary:#?}");
+    assert!(snippets.iter().any(|s| s.path == "src/unrelated.rs" && matches!(s.reason, Reason::RecentEdit { .. })), "{summary:#?}");
+    assert!(snippets.iter().all(|s| s.path != "src/main.rs"), "the cursor's own window is never retrieved: {summary:#?}");
     for w in snippets.windows(2) {
         assert!(w[0].score >= w[1].score);
     }
 
-    let cost =
-        |s: &hearth_index::Snippet| approximate_tokens(&s.header()) + approximate_tokens(&s.text);
+    let cost = |s: &hearth_index::Snippet| approximate_tokens(&s.header()) + approximate_tokens(&s.text);
     let small = index.retrieve(&request(60)).unwrap();
     assert!(!small.is_empty() && small.len() < snippets.len());
     assert!(small.iter().map(cost).sum::<usize>() <= 60);
@@ -593,40 +446,16 @@ fn retrieve_brings_definitions_similar_code_and_recent_edits_within_budget() {
 fn references_skip_strings_and_comments_and_search_splits_identifiers() {
     let repo = TestRepo::new();
     repo.write("a.ts", "export function loadUser(id: string) { return id; }\n// loadUser is cached\nconst s = \"loadUser\";\n");
-    repo.write(
-        "b.ts",
-        "import { loadUser } from './a';\nloadUser('1');\nconst loadUserLater = 1;\n",
-    );
+    repo.write("b.ts", "import { loadUser } from './a';\nloadUser('1');\nconst loadUserLater = 1;\n");
     let index = synced(&repo);
-    let refs: Vec<(String, u32)> = index
-        .references("loadUser")
-        .unwrap()
-        .into_iter()
-        .map(|l| (l.path, l.line))
-        .collect();
-    assert_eq!(
-        refs,
-        [
-            ("a.ts".to_string(), 0),
-            ("b.ts".to_string(), 0),
-            ("b.ts".to_string(), 1)
-        ]
-    );
+    let refs: Vec<(String, u32)> = index.references("loadUser").unwrap().into_iter().map(|l| (l.path, l.line)).collect();
+    assert_eq!(refs, [("a.ts".to_string(), 0), ("b.ts".to_string(), 0), ("b.ts".to_string(), 1)]);
     // snake_case finds camelCase: both files' chunks, and nothing for a name no file uses.
-    let mut hits: Vec<String> = index
-        .search("load_user", 5)
-        .unwrap()
-        .into_iter()
-        .map(|h| h.path)
-        .collect();
+    let mut hits: Vec<String> = index.search("load_user", 5).unwrap().into_iter().map(|h| h.path).collect();
     hits.sort();
     hits.dedup();
     assert_eq!(hits, ["a.ts", "b.ts"]);
-    assert!(index
-        .search("save_user", 5)
-        .unwrap()
-        .iter()
-        .all(|h| h.score < 1.0 || h.path == "a.ts" || h.path == "b.ts"));
+    assert!(index.search("save_user", 5).unwrap().iter().all(|h| h.score < 1.0 || h.path == "a.ts" || h.path == "b.ts"));
     assert!(index.search("nonexistent_thing", 5).unwrap().is_empty());
 }
 
@@ -643,50 +472,18 @@ fn references_equal_a_parse_of_every_file() {
         })
         .collect();
     let files = [
-        (
-            "models.py",
-            format!("class Model:\n{attrs}\n    def get(self, q):\n        return self.get_value(q)\n"),
-        ),
-        (
-            "util.py",
-            "def helper(q):\n    # deep_attr is documented here only\n    return Get(q) if q else get_value(q)\n"
-                .to_string(),
-        ),
-        (
-            "view.js",
-            "const $el = document.body;\nfunction getValue(x) { return $el.get(x); }\nlet q = getValue(1);\n"
-                .to_string(),
-        ),
-        (
-            "list.rb",
-            "class List\n  def empty?\n    size == 0\n  end\n  def get(q)\n    empty? ? nil : q\n  end\nend\n"
-                .to_string(),
-        ),
-        (
-            "lib.rs",
-            "pub fn get_value(q: u32) -> u32 { q }\n/// GetValue in a comment\npub struct Get;\n".to_string(),
-        ),
+        ("models.py", format!("class Model:\n{attrs}\n    def get(self, q):\n        return self.get_value(q)\n")),
+        ("util.py", "def helper(q):\n    # deep_attr is documented here only\n    return Get(q) if q else get_value(q)\n".to_string()),
+        ("view.js", "const $el = document.body;\nfunction getValue(x) { return $el.get(x); }\nlet q = getValue(1);\n".to_string()),
+        ("list.rb", "class List\n  def empty?\n    size == 0\n  end\n  def get(q)\n    empty? ? nil : q\n  end\nend\n".to_string()),
+        ("lib.rs", "pub fn get_value(q: u32) -> u32 { q }\n/// GetValue in a comment\npub struct Get;\n".to_string()),
     ];
     for (rel, text) in &files {
         repo.write(rel, text);
     }
     repo.commit("init");
     let index = synced(&repo);
-    let names = [
-        "deep_attr",
-        "q",
-        "$el",
-        "empty?",
-        "get",
-        "Get",
-        "get_value",
-        "getValue",
-        "GetValue",
-        "helper",
-        "attr_7",
-        "x",
-        "absent",
-    ];
+    let names = ["deep_attr", "q", "$el", "empty?", "get", "Get", "get_value", "getValue", "GetValue", "helper", "attr_7", "x", "absent"];
     let mut found_any = 0;
     for name in names {
         let mut expected: Vec<(String, u32, u32)> = Vec::new();
@@ -700,12 +497,7 @@ fn references_equal_a_parse_of_every_file() {
                 expected.push((rel.to_string(), range.start_line, col as u32));
             }
         }
-        let got: Vec<(String, u32, u32)> = index
-            .references(name)
-            .unwrap()
-            .into_iter()
-            .map(|l| (l.path, l.line, l.col))
-            .collect();
+        let got: Vec<(String, u32, u32)> = index.references(name).unwrap().into_iter().map(|l| (l.path, l.line, l.col)).collect();
         assert_eq!(got, expected, "references({name:?})");
         found_any += usize::from(!got.is_empty());
     }
@@ -718,27 +510,15 @@ fn references_equal_a_parse_of_every_file() {
 fn index_size_cap_skips_files_past_it_and_a_raised_cap_takes_them() {
     let repo = TestRepo::new();
     for name in ["alpha", "beta", "gamma"] {
-        repo.write(
-            &format!("{name}.rs"),
-            format!("fn {name}() {{}}\n// {}\n", "x".repeat(80)),
-        );
+        repo.write(&format!("{name}.rs"), format!("fn {name}() {{}}\n// {}\n", "x".repeat(80)));
     }
     let size = std::fs::metadata(repo.path("alpha.rs")).unwrap().len();
-    let open = |cap: u64| {
-        repo.open_with(IndexOptions {
-            max_index_bytes: cap,
-            ..IndexOptions::default()
-        })
-    };
+    let open = |cap: u64| repo.open_with(IndexOptions { max_index_bytes: cap, ..IndexOptions::default() });
 
     let index = open(2 * size + 1);
     let (stats, logs) = capture_logs(|| index.sync(&mut |_| {}).unwrap());
-    let capped: Vec<&str> = stats
-        .skipped
-        .iter()
-        .filter(|s| matches!(s.reason, SkipReason::OverIndexCap { .. }))
-        .map(|s| s.path.as_str())
-        .collect();
+    let capped: Vec<&str> =
+        stats.skipped.iter().filter(|s| matches!(s.reason, SkipReason::OverIndexCap { .. })).map(|s| s.path.as_str()).collect();
     assert_eq!(stats.files_indexed, 2, "{:?}", stats.skipped);
     assert_eq!(capped.len(), 1, "{:?}", stats.skipped);
     assert!(logs.contains("at its cap of"), "{logs}");
@@ -762,10 +542,7 @@ fn live_index_applies_overlays_in_order_and_commits_for_search() {
     let live = LiveIndex::start(index.clone(), Debounce::EDITS, |_| {}).unwrap();
 
     // A quick open, edit, close: the disk is the truth again, whatever the timing.
-    let overlay = |text: &str| Update::Overlay {
-        path: repo.path("app.py"),
-        text: Arc::from(text),
-    };
+    let overlay = |text: &str| Update::Overlay { path: repo.path("app.py"), text: Arc::from(text) };
     live.send(overlay("def typing_one():\n    pass\n"));
     live.send(overlay("def typing_two():\n    pass\n"));
     live.send(Update::ClearOverlay(repo.path("app.py")));
@@ -782,10 +559,7 @@ fn live_index_applies_overlays_in_order_and_commits_for_search() {
     assert_eq!(hits.first().map(|h| h.path.as_str()), Some("app.py"));
 
     // A file created on disk and sent as a path, then deleted.
-    repo.write(
-        "newmod.py",
-        "def brand_new_function_xyz(a, b):\n    return a + b\n",
-    );
+    repo.write("newmod.py", "def brand_new_function_xyz(a, b):\n    return a + b\n");
     live.send(Update::Paths(vec![repo.path("newmod.py")]));
     live.flush();
     assert_eq!(def_paths(&index, "brand_new_function_xyz"), ["newmod.py"]);
@@ -801,10 +575,7 @@ fn live_index_commits_on_its_own_cadence() {
     repo.write("app.py", "def on_disk():\n    pass\n");
     let index = Arc::new(synced(&repo));
     let live = LiveIndex::start(index.clone(), Debounce::EDITS, |_| {}).unwrap();
-    live.send(Update::Overlay {
-        path: repo.path("app.py"),
-        text: Arc::from("def cadence_marker():\n    pass\n"),
-    });
+    live.send(Update::Overlay { path: repo.path("app.py"), text: Arc::from("def cadence_marker():\n    pass\n") });
     // No flush: the queue itself applies and commits.
     let deadline = std::time::Instant::now() + Duration::from_secs(1);
     loop {
@@ -812,22 +583,13 @@ fn live_index_commits_on_its_own_cadence() {
         if index.symbols("cadence_marker").len() == 1 && !index.has_uncommitted() {
             break;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the overlay was not applied and committed within 1 s"
-        );
+        assert!(std::time::Instant::now() < deadline, "the overlay was not applied and committed within 1 s");
     }
     drop(live);
 }
 
 /// `(path, first line)` of each snippet with its reason, for the qualifier tests.
-fn retrieved(
-    index: &Index,
-    path: &str,
-    text: &str,
-    cursor: &str,
-    budget: usize,
-) -> Vec<(String, String, String)> {
+fn retrieved(index: &Index, path: &str, text: &str, cursor: &str, budget: usize) -> Vec<(String, String, String)> {
     let request = RetrieveRequest {
         path: Path::new(path),
         text: Some(text),
@@ -835,12 +597,7 @@ fn retrieved(
         budget_tokens: budget,
         count_tokens: &approximate_tokens,
     };
-    index
-        .retrieve(&request)
-        .unwrap()
-        .into_iter()
-        .map(|s| (s.path.clone(), s.text.clone(), s.reason.to_string()))
-        .collect()
+    index.retrieve(&request).unwrap().into_iter().map(|s| (s.path.clone(), s.text.clone(), s.reason.to_string())).collect()
 }
 
 #[test]
@@ -850,13 +607,14 @@ fn the_qualifier_before_the_cursor_brings_the_members_it_names() {
     for i in 0..30 {
         base.push_str(&format!("def helper_{i}(x):\n    return x + {i}\n\n"));
     }
-    base.push_str(
-        "class Error(Exception):\n    pass\n\nclass BrokenExecutor(RuntimeError):\n    pass\n\n",
-    );
+    base.push_str("class Error(Exception):\n    pass\n\nclass BrokenExecutor(RuntimeError):\n    pass\n\n");
     base.push_str("class Executor(object):\n    \"\"\"Abstract base.\"\"\"\n\n    def submit(self, fn, /, *args, **kwargs):\n        raise NotImplementedError()\n\n    def map(self, fn, *iterables, timeout=None):\n        return iter([])\n\n    def shutdown(self, wait=True, *, cancel_futures=False):\n        pass\n");
     repo.write("futures/_base.py", &base);
     repo.write("futures/__init__.py", "from ._base import Executor\n");
-    repo.write("futures/process.py", "from . import _base\n\nclass ProcessPoolExecutor(_base.Executor):\n    def submit(self, fn):\n        return None\n");
+    repo.write(
+        "futures/process.py",
+        "from . import _base\n\nclass ProcessPoolExecutor(_base.Executor):\n    def submit(self, fn):\n        return None\n",
+    );
     repo.write(
         "src/store/mod.rs",
         "pub struct Index {\n    root: String,\n}\n\nimpl Index {\n    pub fn open(root: &str) -> Index {\n        Index { root: root.into() }\n    }\n\n    pub fn retrieve(&self, budget: usize) -> Vec<String> {\n        vec![self.root.clone(); budget]\n    }\n}\n",
@@ -870,89 +628,51 @@ fn the_qualifier_before_the_cursor_brings_the_members_it_names() {
 
     let thread = "from . import _base\n\nclass ThreadPoolExecutor(_base.\n";
     let got = retrieved(&index, "futures/thread.py", thread, "(_base.", 358);
-    let members = got
-        .iter()
-        .find(|(_, _, reason)| reason.contains("members of `_base`"))
-        .unwrap_or_else(|| panic!("{got:#?}"));
+    let members = got.iter().find(|(_, _, reason)| reason.contains("members of `_base`")).unwrap_or_else(|| panic!("{got:#?}"));
     assert_eq!(members.0, "futures/_base.py");
-    assert!(
-        members.1.lines().any(|l| l == "class Executor(object):"),
-        "{}",
-        members.1
-    );
+    assert!(members.1.lines().any(|l| l == "class Executor(object):"), "{}", members.1);
 
     let method = "from . import _base\n\nclass ThreadPoolExecutor(_base.Executor):\n    def submit(self, fn):\n        self.\n";
     let got = retrieved(&index, "futures/thread.py", method, "self.", 358);
-    let bases = got
-        .iter()
-        .find(|(_, _, reason)| reason.contains("members of `_base.Executor`"))
-        .unwrap_or_else(|| panic!("{got:#?}"));
+    let bases = got.iter().find(|(_, _, reason)| reason.contains("members of `_base.Executor`")).unwrap_or_else(|| panic!("{got:#?}"));
     assert!(
-        bases.1.contains("class Executor(object):")
-            && bases
-                .1
-                .contains("    def shutdown(self, wait=True, *, cancel_futures=False):"),
+        bases.1.contains("class Executor(object):") && bases.1.contains("    def shutdown(self, wait=True, *, cancel_futures=False):"),
         "{}",
         bases.1
     );
-    assert!(
-        !bases.1.contains("raise NotImplementedError"),
-        "an outline shows signatures, not bodies: {}",
-        bases.1
-    );
+    assert!(!bases.1.contains("raise NotImplementedError"), "an outline shows signatures, not bodies: {}", bases.1);
 
     let dotted = "import futures._base\n\nclass Pool(futures._base.\n";
     let got = retrieved(&index, "app.py", dotted, "futures._base.", 358);
-    let members = got
-        .iter()
-        .find(|(_, _, reason)| reason.contains("members of `futures._base`"))
-        .unwrap_or_else(|| panic!("{got:#?}"));
+    let members = got.iter().find(|(_, _, reason)| reason.contains("members of `futures._base`")).unwrap_or_else(|| panic!("{got:#?}"));
     assert_eq!(members.0, "futures/_base.py");
 
     let main = "use crate::store::Index;\n\nfn main() {\n    let index = Index::\n}\n";
     let got = retrieved(&index, "src/main.rs", main, "Index::", 358);
-    let members = got
-        .iter()
-        .find(|(_, _, reason)| reason.contains("members of `Index`"))
-        .unwrap_or_else(|| panic!("{got:#?}"));
+    let members = got.iter().find(|(_, _, reason)| reason.contains("members of `Index`")).unwrap_or_else(|| panic!("{got:#?}"));
     assert_eq!(members.0, "src/store/mod.rs");
     assert!(
         members.1.contains("pub fn open(root: &str) -> Index {")
-            && members
-                .1
-                .contains("pub fn retrieve(&self, budget: usize) -> Vec<String> {"),
+            && members.1.contains("pub fn retrieve(&self, budget: usize) -> Vec<String> {"),
         "{}",
         members.1
     );
 
     let path = "fn main() {\n    let index = crate::store::\n}\n";
     let got = retrieved(&index, "src/main.rs", path, "crate::store::", 358);
-    let members = got
-        .iter()
-        .find(|(_, _, reason)| reason.contains("members of `crate::store`"))
-        .unwrap_or_else(|| panic!("{got:#?}"));
+    let members = got.iter().find(|(_, _, reason)| reason.contains("members of `crate::store`")).unwrap_or_else(|| panic!("{got:#?}"));
     assert!(members.1.contains("pub struct Index {"), "{}", members.1);
 
     let app = "import { Component } from './base';\n\nexport class App extends Component {\n  start(): void {\n    this.\n  }\n}\n";
     let got = retrieved(&index, "web/app.ts", app, "this.", 358);
-    let members = got
-        .iter()
-        .find(|(_, _, reason)| reason.contains("members of `Component`"))
-        .unwrap_or_else(|| panic!("{got:#?}"));
+    let members = got.iter().find(|(_, _, reason)| reason.contains("members of `Component`")).unwrap_or_else(|| panic!("{got:#?}"));
     assert_eq!(members.0, "web/base.ts");
-    assert!(
-        members.1.contains("mount(node: HTMLElement): void {"),
-        "{}",
-        members.1
-    );
+    assert!(members.1.contains("mount(node: HTMLElement): void {"), "{}", members.1);
 
     // Imported but unused near the cursor: signatures, not bodies.
     let user = "from ._base import Executor, helper_7\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\nx = 1\n";
     let got = retrieved(&index, "futures/user.py", user, "x = ", 358);
-    let imported = got
-        .iter()
-        .find(|(_, _, reason)| reason.contains("signatures of"))
-        .unwrap_or_else(|| panic!("{got:#?}"));
+    let imported = got.iter().find(|(_, _, reason)| reason.contains("signatures of")).unwrap_or_else(|| panic!("{got:#?}"));
     assert_eq!(imported.1, "def helper_7(x):\nclass Executor(object):");
 }
 
@@ -965,24 +685,13 @@ fn skipped_files_are_listed_until_they_are_indexed_or_gone() {
     repo.write("big.py", "x = 1\n".repeat(300_000));
     repo.commit("init");
     let index = synced(&repo);
-    let listed = |index: &Index| -> Vec<String> {
-        index
-            .skipped_files()
-            .into_iter()
-            .map(|s| format!("{}: {}", s.path, s.reason))
-            .collect()
-    };
+    let listed =
+        |index: &Index| -> Vec<String> { index.skipped_files().into_iter().map(|s| format!("{}: {}", s.path, s.reason)).collect() };
     let skipped = listed(&index);
     assert_eq!(skipped.len(), 3, "{skipped:?}");
-    assert!(
-        skipped[0].starts_with("big.py: 1800000 bytes is over"),
-        "{skipped:?}"
-    );
+    assert!(skipped[0].starts_with("big.py: 1800000 bytes is over"), "{skipped:?}");
     assert!(skipped[1].starts_with("binary.py: binary"), "{skipped:?}");
-    assert!(
-        skipped[2].starts_with("latin1.py: not valid UTF-8"),
-        "{skipped:?}"
-    );
+    assert!(skipped[2].starts_with("latin1.py: not valid UTF-8"), "{skipped:?}");
 
     // Fixed through the watcher's path: indexed, no longer listed.
     repo.write("latin1.py", "# café\nx = 1\n");
@@ -1002,10 +711,7 @@ fn skipped_files_are_listed_until_they_are_indexed_or_gone() {
 fn a_cancelled_sync_stops_and_the_next_one_finishes() {
     let repo = TestRepo::new();
     for i in 0..200 {
-        repo.write(
-            &format!("m{i}.py"),
-            format!("def f{i}():\n    return {i}\n"),
-        );
+        repo.write(&format!("m{i}.py"), format!("def f{i}():\n    return {i}\n"));
     }
     repo.commit("init");
     let index = repo.open();
@@ -1017,15 +723,9 @@ fn a_cancelled_sync_stops_and_the_next_one_finishes() {
             cancel.cancel();
         }
     });
-    assert!(
-        matches!(result, Err(hearth_index::IndexError::Cancelled)),
-        "{result:?}"
-    );
+    assert!(matches!(result, Err(hearth_index::IndexError::Cancelled)), "{result:?}");
     assert!(seen < 200, "the sync stopped early ({seen} files)");
     let stats = index.sync(&mut |_| {}).unwrap();
     assert_eq!(index.stats().unwrap().files, 200);
-    assert!(
-        stats.files_indexed + stats.files_unchanged <= 200 && stats.files_indexed > 0,
-        "{stats:?}"
-    );
+    assert!(stats.files_indexed + stats.files_unchanged <= 200 && stats.files_indexed > 0, "{stats:?}");
 }

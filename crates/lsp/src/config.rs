@@ -235,8 +235,14 @@ mod tests {
             let e = o.effective(c);
             (e.load.unwrap().model, e.model_source)
         };
-        assert_eq!(model(&options(Some(("cli", ModelSource::CommandLine)), Some("file")), &client), ("cli".into(), ModelSource::CommandLine));
-        assert_eq!(model(&options(Some(("env", ModelSource::Environment)), Some("file")), &client), ("env".into(), ModelSource::Environment));
+        assert_eq!(
+            model(&options(Some(("cli", ModelSource::CommandLine)), Some("file")), &client),
+            ("cli".into(), ModelSource::CommandLine)
+        );
+        assert_eq!(
+            model(&options(Some(("env", ModelSource::Environment)), Some("file")), &client),
+            ("env".into(), ModelSource::Environment)
+        );
         assert_eq!(model(&options(None, Some("file")), &client), ("client.gguf".into(), ModelSource::Client));
         assert_eq!(model(&options(None, Some("file")), &none), ("file".into(), ModelSource::ConfigFile));
         assert_eq!(model(&options(None, None), &none), ("/repo/models/tiny-coder-q8_0.gguf".into(), ModelSource::Bundled));

@@ -94,7 +94,8 @@ mod tests {
         // After `"𝔘` is UTF-16 column 7 (the astral char is two units), byte 9.
         doc.apply(vec![change(0, 7, 0, 7, "x"), change(1, 4, 1, 5, "20")], 2).unwrap();
         assert_eq!(doc.text.as_str(), "a = \"𝔘x\"\nb = 20\n");
-        doc.apply(vec![change(0, 0, 2, 0, ""), TextDocumentContentChangeEvent { range: None, range_length: None, text: "new".into() }], 3).unwrap();
+        doc.apply(vec![change(0, 0, 2, 0, ""), TextDocumentContentChangeEvent { range: None, range_length: None, text: "new".into() }], 3)
+            .unwrap();
         assert_eq!((doc.text.as_str(), doc.version), ("new", 3));
         assert!(doc.apply(vec![change(9, 0, 9, 0, "x")], 4).is_err());
         assert_eq!(doc.text.as_str(), "new");

@@ -7,8 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hearth_assist::edit::{
-    parse_rename, EditEngine, EditError, EditOutcome, EditRequest, ModelRewriter, RewriteTask, Rewriter, Rewritten, Scope,
-    Workspace,
+    parse_rename, EditEngine, EditError, EditOutcome, EditRequest, ModelRewriter, RewriteTask, Rewriter, Rewritten, Scope, Workspace,
 };
 use hearth_base::{CancelToken, LineIndex};
 use hearth_index::Index;
@@ -46,9 +45,7 @@ impl EditArgs {
         let value = arguments.first().ok_or_else(|| invalid_params(usage))?;
         let args: EditArgs = serde_json::from_value(value.clone()).map_err(|e| invalid_params(format!("{usage}: {e}")))?;
         if args.instruction.trim().is_empty() {
-            return Err(invalid_params(
-                "hearth.edit: the instruction is empty (the code action leaves it to the editor to ask for one)",
-            ));
+            return Err(invalid_params("hearth.edit: the instruction is empty (the code action leaves it to the editor to ask for one)"));
         }
         Ok(args)
     }
@@ -157,7 +154,8 @@ pub fn run(input: EditInput, cancel: &CancelToken, progress: &mut dyn FnMut(Stri
         let regions = engine.plan(&request).map_err(edit_error)?.regions.len();
         progress(format!("{regions} region(s) planned"), Some(10));
         if regions > 0 {
-            let model = input.model.as_ref().map_err(|why| request_failed(format!("hearth.edit: this instruction needs the model, but {why}")))?;
+            let model =
+                input.model.as_ref().map_err(|why| request_failed(format!("hearth.edit: this instruction needs the model, but {why}")))?;
             rewriters.push(model.rewriter().map_err(edit_error)?);
         }
     }
@@ -190,7 +188,6 @@ fn edit_error(e: EditError) -> Error {
         other => request_failed(format!("hearth.edit: {other}")),
     }
 }
-
 
 /// The outcome as protocol values: per-file `TextEdit`s (UTF-16 positions in the old text), the
 /// plan with a range per region, the files left unedited that mention the change, and the report
@@ -255,10 +252,8 @@ mod tests {
     /// Applies LSP text edits (UTF-16 positions) to `text`, as a client would.
     fn apply_edits(text: &str, edits: &[TextEdit]) -> String {
         let index = LineIndex::new(text);
-        let mut spans: Vec<(std::ops::Range<usize>, &str)> = edits
-            .iter()
-            .map(|e| (from_proto::span(text, &index, e.range).unwrap(), e.new_text.as_str()))
-            .collect();
+        let mut spans: Vec<(std::ops::Range<usize>, &str)> =
+            edits.iter().map(|e| (from_proto::span(text, &index, e.range).unwrap(), e.new_text.as_str())).collect();
         spans.sort_by_key(|(r, _)| std::cmp::Reverse(r.start));
         let mut out = text.to_string();
         for (range, new) in spans {
@@ -278,7 +273,8 @@ mod tests {
         // b.py is open with unsaved text: the edit must be computed against it.
         let unsaved = format!("{b}print(load(2))\n");
         let args = EditArgs { instruction: "rename load to fetch".into(), scope: None, uri: None, range: None, apply: false };
-        let input = EditInput { root: root.clone(), open: vec![(b_uri.clone(), Arc::new(unsaved.clone()))], args, model: no_model(), index: None };
+        let input =
+            EditInput { root: root.clone(), open: vec![(b_uri.clone(), Arc::new(unsaved.clone()))], args, model: no_model(), index: None };
         let mut steps = Vec::new();
         let (edit, value) = run(input, &CancelToken::new(), &mut |m, p| steps.push((m, p))).unwrap();
         let messages: Vec<&str> = steps.iter().map(|(m, _)| m.as_str()).collect();
@@ -308,7 +304,8 @@ mod tests {
     fn bad_arguments_give_clear_errors() {
         let dir = temp_root("args");
         std::fs::write(dir.join("a.py"), "def a():\n    return 1\n").unwrap();
-        let args = |scope: &str| EditArgs { instruction: "rename a to b".into(), scope: Some(scope.into()), uri: None, range: None, apply: false };
+        let args =
+            |scope: &str| EditArgs { instruction: "rename a to b".into(), scope: Some(scope.into()), uri: None, range: None, apply: false };
         let input = |args| EditInput { root: dir.clone(), open: vec![], args, model: no_model(), index: None };
         let message = |input| run_quietly(input).unwrap_err().message.to_string();
         assert!(message(input(args("file"))).contains("needs a uri"));

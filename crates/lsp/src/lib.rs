@@ -7,10 +7,10 @@ pub mod edit_command;
 mod errors;
 pub mod from_proto;
 pub mod limits;
-pub mod status;
 pub mod server;
 mod shared_models;
 pub mod socket;
+pub mod status;
 pub mod to_proto;
 mod transport;
 

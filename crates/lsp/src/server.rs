@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hearth_assist::completion::{
-    Completer, Completion, CompletionError, CompletionRequest, ContextSource, LatestWins, LoadSpec,
-};
+use hearth_assist::completion::{Completer, Completion, CompletionError, CompletionRequest, ContextSource, LatestWins, LoadSpec};
 use hearth_base::CancelToken;
 use hearth_index::{Debounce, Index, LiveEvent, LiveIndex, Update};
 use serde_json::{json, Value};
@@ -21,10 +19,10 @@ use tower_lsp::{Client, LanguageServer};
 use crate::config::{Effective, ModelSource, ServerOptions, Settings};
 use crate::documents::{Document, Documents};
 use crate::edit_command::{self, EditArgs, EditInput, EditModel};
+use crate::errors::{cancelled, invalid_params, model_unavailable, request_failed};
 use crate::limits::{Limiter, Shed};
 use crate::shared_models;
 use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
-use crate::errors::{cancelled, invalid_params, model_unavailable, request_failed};
 use crate::{from_proto, to_proto};
 
 /// The repository as requests see it: retrieval for completions, and the index itself for edits.
@@ -35,9 +33,8 @@ pub struct RepoContext {
 
 /// Builds the repository context (the index) for a workspace root; may take a while, reports
 /// progress as `(message, percent)`, and gives up soon after the token is cancelled.
-pub type ContextFactory = Arc<
-    dyn Fn(&Path, &CancelToken, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<RepoContext, String> + Send + Sync,
->;
+pub type ContextFactory =
+    Arc<dyn Fn(&Path, &CancelToken, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<RepoContext, String> + Send + Sync>;
 
 /// The model as requests see it: the completer, and the same weights for edits.
 #[derive(Clone)]
@@ -128,7 +125,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-
 impl Backend {
     pub fn new(client: Client, options: ServerOptions, context_factory: Option<ContextFactory>) -> Self {
         Backend {
@@ -197,7 +193,8 @@ impl Backend {
         *lock(&self.loaded) = Some(spec.clone());
         self.model.send_replace(ModelState::Loading);
         let id = format!("hearth/load/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed));
-        let progress = ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: loading model").await;
+        let progress =
+            ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: loading model").await;
         self.set_model_phase(ModelPhase::Loading(format!("loading {}", spec.model))).await;
         progress.report(format!("loading {}", spec.model), Some(10)).await;
         let load_spec = spec.clone();
@@ -248,7 +245,8 @@ impl Backend {
             return;
         };
         let id = format!("hearth/index/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed));
-        let progress = ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: indexing").await;
+        let progress =
+            ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: indexing").await;
         let building = format!("indexing {}", root.display());
         self.set_index_phase(IndexPhase::Building { message: building.clone(), percentage: None }).await;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -351,11 +349,7 @@ impl Backend {
     /// Waits for the model; errors when there is none.
     async fn completer(&self) -> Result<Arc<Completer>> {
         let mut rx = self.model.subscribe();
-        let state = rx
-            .wait_for(|s| !matches!(s, ModelState::Loading))
-            .await
-            .map_err(|_| Error::internal_error())?
-            .clone();
+        let state = rx.wait_for(|s| !matches!(s, ModelState::Loading)).await.map_err(|_| Error::internal_error())?.clone();
         match state {
             ModelState::Ready(c, _) => Ok(c),
             ModelState::Failed(message) => Err(model_unavailable(message)),
@@ -439,13 +433,8 @@ impl Backend {
         let stats = self.stats.clone();
         let run = tokio::task::spawn_blocking(move || {
             let _slot = slot; // held until decoding stops, even when the request's future is dropped
-            let request = CompletionRequest {
-                text: &text,
-                offset,
-                path: Some(&path),
-                language: Some(&language),
-                repo_name: repo_name.as_deref(),
-            };
+            let request =
+                CompletionRequest { text: &text, offset, path: Some(&path), language: Some(&language), repo_name: repo_name.as_deref() };
             let result = completer.complete(&request, &options, &token);
             // Counted here, where the decoding loop returns, so that a request whose future was
             // dropped on `$/cancelRequest` still shows whether its decoding stopped.
@@ -508,7 +497,8 @@ impl Backend {
         let mut running = RunningEdit { token: token.clone(), id, registry: self.edits.clone(), progress: None };
         let given = params.work_done_progress_params.work_done_token;
         let supported = self.progress_supported.load(Ordering::Relaxed);
-        running.progress = Some(ProgressReporter::begin_with(&self.client, given, supported, &format!("hearth/edit/{id}"), "Hearth: edit").await);
+        running.progress =
+            Some(ProgressReporter::begin_with(&self.client, given, supported, &format!("hearth/edit/{id}"), "Hearth: edit").await);
 
         let started = Instant::now();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -519,7 +509,9 @@ impl Backend {
             }
         }
         // A panic's message may quote source code: it stays out of the reply and the log.
-        let outcome = job.await.unwrap_or_else(|_| Err(Error { code: ErrorCode::InternalError, message: "hearth.edit crashed (an internal error)".into(), data: None }));
+        let outcome = job.await.unwrap_or_else(|_| {
+            Err(Error { code: ErrorCode::InternalError, message: "hearth.edit crashed (an internal error)".into(), data: None })
+        });
         let progress = running.progress.take().expect("set above");
         let (edit, mut value) = match outcome {
             Ok(done) => done,
@@ -562,7 +554,11 @@ impl Backend {
 fn log_live_event(event: LiveEvent) {
     match event {
         LiveEvent::Updated { overlays, paths, stats } => {
-            tracing::debug!("index: {overlays} overlay(s), {paths} path(s): {} indexed, {} removed", stats.files_indexed, stats.files_removed)
+            tracing::debug!(
+                "index: {overlays} overlay(s), {paths} path(s): {} indexed, {} removed",
+                stats.files_indexed,
+                stats.files_removed
+            )
         }
         LiveEvent::Synced { stats } => tracing::info!(
             "index synced: {} indexed, {} removed, {} unchanged in {:.1}s",
@@ -617,10 +613,7 @@ impl From<Error> for CompleteError {
 
 impl Backend {
     /// `textDocument/inlineCompletion` (LSP 3.18), registered as a custom method.
-    pub async fn inline_completion(
-        &self,
-        params: to_proto::InlineCompletionParams,
-    ) -> Result<Option<to_proto::InlineCompletionList>> {
+    pub async fn inline_completion(&self, params: to_proto::InlineCompletionParams) -> Result<Option<to_proto::InlineCompletionList>> {
         let found = self.complete_at(params.text_document.uri, params.position).await?;
         Ok(found.map(|(text, at)| to_proto::inline_completion(text, at)))
     }
@@ -690,12 +683,7 @@ impl LanguageServer for Backend {
                 ..Default::default()
             }),
             execute_command_provider: Some(ExecuteCommandOptions {
-                commands: vec![
-                    "hearth.context".into(),
-                    "hearth.status".into(),
-                    "hearth.stats".into(),
-                    edit_command::COMMAND.into(),
-                ],
+                commands: vec!["hearth.context".into(), "hearth.status".into(), "hearth.stats".into(), edit_command::COMMAND.into()],
                 ..Default::default()
             }),
             code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
@@ -732,7 +720,11 @@ impl LanguageServer for Backend {
         let doc = Document::new(d.text, d.version, d.language_id);
         let limit = self.effective().max_document_bytes;
         if doc.text.len() > limit {
-            tracing::info!("{}: {} bytes, over maxDocumentBytes = {limit}: kept, but no completions and not indexed", d.uri, doc.text.len());
+            tracing::info!(
+                "{}: {} bytes, over maxDocumentBytes = {limit}: kept, but no completions and not indexed",
+                d.uri,
+                doc.text.len()
+            );
         }
         // The update is queued under the documents' lock, so it is in the order of the editor's messages.
         let mut docs = lock(&self.docs);

@@ -62,9 +62,7 @@ pub fn bind_unix(path: Option<PathBuf>) -> io::Result<(UnixListener, PathBuf)> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     private_dir(dir)?;
     match std::os::unix::net::UnixStream::connect(&path) {
-        Ok(_) => {
-            return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("another server is listening on {}", path.display())))
-        }
+        Ok(_) => return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("another server is listening on {}", path.display()))),
         Err(_) if path.exists() => std::fs::remove_file(&path)?, // left by a server that died
         Err(_) => {}
     }

@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use tower_lsp::lsp_types::notification::{Notification, Progress};
 use tower_lsp::lsp_types::request::WorkDoneProgressCreate;
 use tower_lsp::lsp_types::{
-    NumberOrString, ProgressParams, ProgressParamsValue, WorkDoneProgress, WorkDoneProgressBegin,
-    WorkDoneProgressCreateParams, WorkDoneProgressEnd, WorkDoneProgressReport,
+    NumberOrString, ProgressParams, ProgressParamsValue, WorkDoneProgress, WorkDoneProgressBegin, WorkDoneProgressCreateParams,
+    WorkDoneProgressEnd, WorkDoneProgressReport,
 };
 use tower_lsp::Client;
 
@@ -44,7 +44,10 @@ pub enum IndexPhase {
     /// No indexer, or not started yet.
     #[default]
     Absent,
-    Building { message: String, percentage: Option<u32> },
+    Building {
+        message: String,
+        percentage: Option<u32>,
+    },
     Ready,
     Failed(String),
 }
@@ -110,8 +113,7 @@ impl ProgressReporter {
     }
 
     pub async fn report(&self, message: String, percentage: Option<u32>) {
-        self.send(WorkDoneProgress::Report(WorkDoneProgressReport { cancellable: Some(false), message: Some(message), percentage }))
-            .await;
+        self.send(WorkDoneProgress::Report(WorkDoneProgressReport { cancellable: Some(false), message: Some(message), percentage })).await;
     }
 
     pub async fn end(self, message: String) {
@@ -141,13 +143,15 @@ mod tests {
         let ready = ModelPhase::Ready("m ready".into());
         let building = |p| IndexPhase::Building { message: format!("{p}/100 files"), percentage: Some(p) };
         // The index finishes first: loading until the model is ready, then ready at once.
-        let first: Vec<_> = [(&loading, IndexPhase::Absent), (&loading, building(40)), (&loading, IndexPhase::Ready), (&ready, IndexPhase::Ready)]
-            .iter()
-            .map(|(m, i)| state(m, i))
-            .collect();
+        let first: Vec<_> =
+            [(&loading, IndexPhase::Absent), (&loading, building(40)), (&loading, IndexPhase::Ready), (&ready, IndexPhase::Ready)]
+                .iter()
+                .map(|(m, i)| state(m, i))
+                .collect();
         assert_eq!(first, [(State::Loading, None), (State::Loading, None), (State::Loading, None), (State::Ready, None)]);
         // The model finishes first: indexing with its percentage, then ready.
-        let second: Vec<_> = [(&loading, building(10)), (&ready, building(60)), (&ready, IndexPhase::Ready)].iter().map(|(m, i)| state(m, i)).collect();
+        let second: Vec<_> =
+            [(&loading, building(10)), (&ready, building(60)), (&ready, IndexPhase::Ready)].iter().map(|(m, i)| state(m, i)).collect();
         assert_eq!(second, [(State::Loading, None), (State::Indexing, Some(60)), (State::Ready, None)]);
     }
 

@@ -84,7 +84,9 @@ async fn read_header<I: AsyncRead + Unpin>(
         let Some(at) = find_ignore_case(line.as_bytes(), b"content-length:") else { continue };
         match length.take() {
             Some(Err(earlier)) => answer(replies, earlier).await,
-            None if (at > 0 || dropped) && !after_bad_frame => answer(replies, Malformed::parse("bytes that are no message, before a Content-Length header".into())).await,
+            None if (at > 0 || dropped) && !after_bad_frame => {
+                answer(replies, Malformed::parse("bytes that are no message, before a Content-Length header".into())).await
+            }
             _ => {}
         }
         let value = line[at + "content-length:".len()..].trim();

@@ -50,7 +50,8 @@ pub fn select(choice: DeviceChoice) -> (Device, Option<String>) {
                     Err(why) => reasons.push(format!("no Metal device ({why})")),
                 }
             }
-            let warning = (!reasons.is_empty()).then(|| format!("this build can use a GPU, but found {}; running on the CPU", reasons.join(", ")));
+            let warning =
+                (!reasons.is_empty()).then(|| format!("this build can use a GPU, but found {}; running on the CPU", reasons.join(", ")));
             (Device::Cpu, warning)
         }
         DeviceChoice::Cuda(i) => match open_cuda(i) {
@@ -168,7 +169,9 @@ mod tests {
     #[test]
     fn names_the_missing_cuda_library() {
         let missing = |lib: &str| -> Box<dyn std::any::Any + Send> {
-            Box::new(format!("Unable to dynamically load the \"{lib}\" shared library - searched for library names: [\"libcuda.so\"]. Ensure..."))
+            Box::new(format!(
+                "Unable to dynamically load the \"{lib}\" shared library - searched for library names: [\"libcuda.so\"]. Ensure..."
+            ))
         };
         assert_eq!(panic_reason(missing("cuda").as_ref()), "the CUDA driver (libcuda.so) is not installed");
         assert_eq!(panic_reason(missing("cublas").as_ref()), "the CUDA \"cublas\" library is not installed");

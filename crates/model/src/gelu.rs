@@ -6,7 +6,8 @@ use half::f16;
 use std::sync::LazyLock;
 
 /// `gelu(x)` for every `f16` bit pattern, rounded to `f16`.
-static TABLE: LazyLock<Box<[f16]>> = LazyLock::new(|| (0..=u16::MAX).map(|bits| f16::from_f32(exact(f16::from_bits(bits).to_f32()))).collect());
+static TABLE: LazyLock<Box<[f16]>> =
+    LazyLock::new(|| (0..=u16::MAX).map(|bits| f16::from_f32(exact(f16::from_bits(bits).to_f32()))).collect());
 
 /// `0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³)))` in `f32`.
 fn exact(x: f32) -> f32 {

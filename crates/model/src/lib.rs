@@ -4,11 +4,11 @@
 mod device;
 mod error;
 pub mod fit;
-mod kv_cache;
 mod gelu;
+mod kv_cache;
 mod matvec;
-mod qgemm;
 pub mod models;
+mod qgemm;
 mod resolve;
 pub mod synthetic;
 mod tokenizer;
@@ -20,8 +20,8 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub use candle_core::{DType, Device, Tensor};
 use candle_core::quantized::gguf_file;
+pub use candle_core::{DType, Device, Tensor};
 
 pub use device::{configure_cpu_threads, cpu_threads, describe as describe_device, select as select_device, DeviceChoice};
 pub use error::{ModelError, Result};
@@ -244,15 +244,19 @@ impl Placement {
     }
 }
 
-fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, place: &mut Placement, dtype: Option<DType>) -> Result<LoadedModel> {
+fn load_hf(
+    dir: &Path,
+    config: &Path,
+    weights: &[PathBuf],
+    tokenizer: &Path,
+    place: &mut Placement,
+    dtype: Option<DType>,
+) -> Result<LoadedModel> {
     let text = std::fs::read_to_string(config).map_err(|source| ModelError::Io { path: config.into(), source })?;
     let mut json: serde_json::Value = serde_json::from_str(&text).in_file(config)?;
     models::normalize_config(&mut json);
-    let arch = json["model_type"]
-        .as_str()
-        .or_else(|| json["architectures"].get(0).and_then(|a| a.as_str()))
-        .unwrap_or("<none>")
-        .to_string();
+    let arch =
+        json["model_type"].as_str().or_else(|| json["architectures"].get(0).and_then(|a| a.as_str())).unwrap_or("<none>").to_string();
     let family = Family::from_name(&arch).ok_or_else(|| ModelError::UnknownArchitecture { path: config.into(), arch: arch.clone() })?;
     let spec = match family {
         Family::Qwen2 => serde_json::from_value::<models::qwen2::Config>(json.clone()).in_file(config)?.spec(),
@@ -291,9 +295,8 @@ fn load_hf(dir: &Path, config: &Path, weights: &[PathBuf], tokenizer: &Path, pla
 
 fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<LoadedModel> {
     let mut file = File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
-    let content = gguf_file::Content::read(&mut file).map_err(|e| {
-        ModelError::bad_file(path, format!("not a readable GGUF file ({})", e.to_string().lines().next().unwrap_or("")))
-    })?;
+    let content = gguf_file::Content::read(&mut file)
+        .map_err(|e| ModelError::bad_file(path, format!("not a readable GGUF file ({})", e.to_string().lines().next().unwrap_or(""))))?;
     check_gguf_extent(&content, &file, path)?;
     let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
     let family = Family::from_name(&arch).ok_or_else(|| ModelError::UnknownArchitecture { path: path.into(), arch: arch.clone() })?;
@@ -339,7 +342,16 @@ fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<Loa
 }
 
 #[allow(clippy::too_many_arguments)]
-fn finish(model: Transformer, tok: Tokenizer, family: Family, name: String, path: &Path, format: String, mut eos: Vec<u32>, device: &Device) -> LoadedModel {
+fn finish(
+    model: Transformer,
+    tok: Tokenizer,
+    family: Family,
+    name: String,
+    path: &Path,
+    format: String,
+    mut eos: Vec<u32>,
+    device: &Device,
+) -> LoadedModel {
     let spec = model.spec().clone();
     for id in tok.end_of_turn_ids() {
         if !eos.contains(&id) {
@@ -390,23 +402,16 @@ fn gguf_chat_facts(content: &gguf_file::Content) -> (Option<u32>, bool, Option<S
 /// `bos_token`, `chat_template` as a string or a list of named templates, the `default` one
 /// first), else `chat_template.jinja`; BOS id from `config.json` when the tokenizer config names none.
 fn hf_chat_facts(dir: &Path, config: &serde_json::Value, tok: &Tokenizer) -> (Option<u32>, bool, Option<String>) {
-    let tc: serde_json::Value = std::fs::read_to_string(dir.join("tokenizer_config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or_default();
+    let tc: serde_json::Value =
+        std::fs::read_to_string(dir.join("tokenizer_config.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
     let token_text = |v: &serde_json::Value| v.as_str().or_else(|| v["content"].as_str()).map(String::from);
-    let bos_id = token_text(&tc["bos_token"])
-        .and_then(|t| tok.token_id(&t))
-        .or_else(|| config["bos_token_id"].as_u64().map(|n| n as u32));
+    let bos_id = token_text(&tc["bos_token"]).and_then(|t| tok.token_id(&t)).or_else(|| config["bos_token_id"].as_u64().map(|n| n as u32));
     let add_bos = bos_id.is_some() && tc["add_bos_token"].as_bool().unwrap_or(false);
     let template = match &tc["chat_template"] {
         serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Array(list) => list
-            .iter()
-            .find(|t| t["name"] == "default")
-            .or_else(|| list.first())
-            .and_then(|t| t["template"].as_str())
-            .map(String::from),
+        serde_json::Value::Array(list) => {
+            list.iter().find(|t| t["name"] == "default").or_else(|| list.first()).and_then(|t| t["template"].as_str()).map(String::from)
+        }
         _ => None,
     }
     .or_else(|| std::fs::read_to_string(dir.join("chat_template.jinja")).ok());

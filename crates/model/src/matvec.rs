@@ -157,7 +157,19 @@ mod tests {
     fn matches_the_plain_product_for_every_shape() {
         // Row counts around the 4-row blocks, column counts around the 32/64-lane chunks, row counts
         // around the 32-row blocks.
-        for &(n, rows, cols) in &[(1, 1, 1), (1, 33, 17), (2, 64, 256), (3, 5, 15), (4, 40, 48), (5, 70, 33), (8, 96, 256), (13, 31, 100), (1, 40, 200), (6, 20, 130), (4, 9, 64)] {
+        for &(n, rows, cols) in &[
+            (1, 1, 1),
+            (1, 33, 17),
+            (2, 64, 256),
+            (3, 5, 15),
+            (4, 40, 48),
+            (5, 70, 33),
+            (8, 96, 256),
+            (13, 31, 100),
+            (1, 40, 200),
+            (6, 20, 130),
+            (4, 9, 64),
+        ] {
             let (x, w) = (values(n * cols, 7), values(rows * cols, 11));
             let want = reference(&x, n, &w, rows, cols);
             let got = matmul_t(&x, n, Weights::F32(&w), rows, cols);

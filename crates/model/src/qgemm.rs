@@ -312,10 +312,8 @@ mod x86 {
     unsafe fn bits(p: *const u8) -> __m256i {
         let word = i32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)]);
         // Byte i gets byte i / 8 of the word, then is tested against bit i % 8.
-        let spread = _mm256_shuffle_epi8(
-            _mm256_set1_epi32(word),
-            _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0),
-        );
+        let spread =
+            _mm256_shuffle_epi8(_mm256_set1_epi32(word), _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
         let select = _mm256_set1_epi64x(0x8040201008040201u64 as i64);
         _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select)
     }
@@ -397,10 +395,14 @@ mod tests {
                 // The reference: the same Q8_0 activations, dequantized, against the dense weights.
                 let a = quantize(&x);
                 for (i, r) in (0..m).flat_map(|i| (0..n).map(move |r| (i, r))) {
-                    let want: f64 = (0..k).map(|c| a.qs[i * k + c] as f64 * a.d[i * k / BLOCK + c / BLOCK] as f64 * dense[r * k + c] as f64).sum();
+                    let want: f64 =
+                        (0..k).map(|c| a.qs[i * k + c] as f64 * a.d[i * k / BLOCK + c / BLOCK] as f64 * dense[r * k + c] as f64).sum();
                     for (kernel, y) in ys.iter().enumerate() {
                         let got = y[i * n + r] as f64;
-                        assert!((got - want).abs() <= 1e-4 * (1.0 + want.abs()), "{format:?} kernel {kernel} {m}x{n}x{k} at ({i}, {r}): {got} vs {want}");
+                        assert!(
+                            (got - want).abs() <= 1e-4 * (1.0 + want.abs()),
+                            "{format:?} kernel {kernel} {m}x{n}x{k} at ({i}, {r}): {got} vs {want}"
+                        );
                     }
                 }
             }

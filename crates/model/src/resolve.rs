@@ -174,15 +174,16 @@ pub fn ollama_model(name: &str) -> Result<PathBuf> {
         return Err(not_found(format!("the manifest's digest `{digest}` is not a blob name")));
     }
     let blob = root.join("blobs").join(blob_name);
-    if blob.is_file() { Ok(blob) } else { Err(not_found(format!("blob {} is missing", blob.display()))) }
+    if blob.is_file() {
+        Ok(blob)
+    } else {
+        Err(not_found(format!("blob {} is missing", blob.display())))
+    }
 }
 
 /// A name that stays one path component: not empty, not `.` or `..`, only `[A-Za-z0-9._-]`.
 fn plain_component(part: &str) -> bool {
-    !part.is_empty()
-        && part != "."
-        && part != ".."
-        && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    !part.is_empty() && part != "." && part != ".." && part.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
 /// One model found on disk.
@@ -254,8 +255,7 @@ fn local(spec: &str, source: &'static str, format: &'static str, files: &ModelFi
 }
 
 fn read_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> =
-        std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     v.sort();
     v
 }

@@ -106,13 +106,13 @@ impl Shape {
             // Small shapes for tests: a head size unlike hidden / heads, windows that short prompts
             // outgrow, and more experts than are used per token.
             "test-qwen3" => return Ok(with(qwen(text, 64, 3, 4, 2, 96, 4096, true), Arch::Qwen3, Some(32), None, None)),
-            "test-qwen3moe" => {
-                return Ok(with(qwen(text, 64, 2, 4, 2, 96, 4096, false), Arch::Qwen3Moe, Some(32), Some((8, 2, 32)), None))
-            }
+            "test-qwen3moe" => return Ok(with(qwen(text, 64, 2, 4, 2, 96, 4096, false), Arch::Qwen3Moe, Some(32), Some((8, 2, 32)), None)),
             "test-gemma3" => return Ok(with(qwen(text, 64, 7, 4, 2, 128, 4096, true), Arch::Gemma3, Some(32), None, Some(8))),
             _ => {}
         }
-        let usage = || format!("unknown shape `{text}`: use one of {} or custom:HIDDEN:LAYERS:HEADS:KV_HEADS:INTERMEDIATE:VOCAB", PRESETS.join(", "));
+        let usage = || {
+            format!("unknown shape `{text}`: use one of {} or custom:HIDDEN:LAYERS:HEADS:KV_HEADS:INTERMEDIATE:VOCAB", PRESETS.join(", "))
+        };
         let rest = text.strip_prefix("custom:").ok_or_else(usage)?;
         let n: Vec<usize> = rest.split(':').map(|p| p.parse::<usize>()).collect::<std::result::Result<_, _>>().map_err(|_| usage())?;
         let [hidden, layers, heads, kv_heads, intermediate, vocab] = n[..] else { return Err(usage()) };
@@ -300,7 +300,8 @@ pub fn synthesize(shape: &Shape, format: Format, out_dir: &Path, seed: u64, base
             Format::GgufF32 => GgmlDType::F32,
             _ => GgmlDType::Q4K,
         };
-        let quantize = |t: &Tensor| if t.rank() >= 2 { quantize_with_fallback(t, qdtype) } else { Ok(QTensor::quantize(t, GgmlDType::F32)?) };
+        let quantize =
+            |t: &Tensor| if t.rank() >= 2 { quantize_with_fallback(t, qdtype) } else { Ok(QTensor::quantize(t, GgmlDType::F32)?) };
         // Experts are kept until their layer's set is complete, then stacked `[experts, out, in]`.
         let generated = generate(&names, seed, |name, t| {
             Ok(if expert_slot(&name).is_some() { (name, None, Some(t)) } else { (name, Some(quantize(&t)?), None) })
@@ -358,11 +359,7 @@ pub fn synthesize(shape: &Shape, format: Format, out_dir: &Path, seed: u64, base
 
 /// Fills every tensor with seeded uniform noise of standard deviation 0.02 (norm weights: 1),
 /// on all cores, and converts each with `convert` as soon as it exists.
-fn generate<T: Send>(
-    names: &[(String, Vec<usize>)],
-    seed: u64,
-    convert: impl Fn(String, Tensor) -> Result<T> + Sync,
-) -> Result<Vec<T>> {
+fn generate<T: Send>(names: &[(String, Vec<usize>)], seed: u64, convert: impl Fn(String, Tensor) -> Result<T> + Sync) -> Result<Vec<T>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<T>>>> = Mutex::new((0..names.len()).map(|_| None).collect());
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(names.len().max(1));

@@ -96,15 +96,16 @@ pub struct Tokenizer {
 
 impl Tokenizer {
     pub fn from_file(path: &Path) -> Result<Self> {
-        let inner = tokenizers::Tokenizer::from_file(path)
-            .map_err(|e| ModelError::bad_file(path, format!("cannot read tokenizer: {e}")))?;
+        let inner =
+            tokenizers::Tokenizer::from_file(path).map_err(|e| ModelError::bad_file(path, format!("cannot read tokenizer: {e}")))?;
         Ok(Self::wrap(inner))
     }
 
     /// The tokenizer of a GGUF file, without loading its tensors.
     pub fn from_gguf_file(path: &Path) -> Result<Self> {
         let mut file = std::fs::File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
-        let content = gguf_file::Content::read(&mut file).map_err(|e| ModelError::bad_file(path, format!("not a readable GGUF file ({e})")))?;
+        let content =
+            gguf_file::Content::read(&mut file).map_err(|e| ModelError::bad_file(path, format!("not a readable GGUF file ({e})")))?;
         Self::from_gguf(&content, path)
     }
 
@@ -310,15 +311,7 @@ impl Tokenizer {
             if *format == FimFormat::CodeGemma && file_sep.is_none() {
                 return None;
             }
-            Some(FimTokens {
-                format: *format,
-                prefix: id(s[0])?,
-                suffix: id(s[1])?,
-                middle,
-                pad: id(s[3]),
-                file_sep,
-                repo_name: id(s[5]),
-            })
+            Some(FimTokens { format: *format, prefix: id(s[0])?, suffix: id(s[1])?, middle, pad: id(s[3]), file_sep, repo_name: id(s[5]) })
         })
     }
 
@@ -374,8 +367,7 @@ fn sentencepiece_bpe(
     if let Some(pre) = pre_tokenizer {
         inner.with_pre_tokenizer(Some(pre));
     }
-    let mut decoders: Vec<DecoderWrapper> =
-        vec![Replace::new("▁", " ")?.into(), ByteFallback::new().into(), Fuse::new().into()];
+    let mut decoders: Vec<DecoderWrapper> = vec![Replace::new("▁", " ")?.into(), ByteFallback::new().into(), Fuse::new().into()];
     if space_prefix {
         decoders.push(Strip::new(' ', 1, 0).into());
     }
@@ -409,9 +401,15 @@ fn spm_merges(tokens: &[String], scores: &[f32]) -> Vec<(String, String)> {
 
 fn pre_tokenizer(name: &str) -> tokenizers::Result<PreTokenizerWrapper> {
     let splits: &[&str] = match name {
-        "qwen2" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
-        "qwen35" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
-        "llama-bpe" | "llama3" | "smaug-bpe" | "dbrx" => &[r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"],
+        "qwen2" => &[
+            r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ],
+        "qwen35" => &[
+            r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?[\p{L}\p{M}]+|\p{N}| ?[^\s\p{L}\p{M}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ],
+        "llama-bpe" | "llama3" | "smaug-bpe" | "dbrx" => &[
+            r"(?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+        ],
         "starcoder" | "refact" => &[r"\p{N}", r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)"],
         "deepseek-coder" => &[r"[\r\n]", r"\s?\p{L}+", r"\s?\p{P}+", r"[一-龥ࠀ-一가-퟿]+", r"\p{N}"],
         other => {

@@ -4,8 +4,8 @@
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor};
 
-use crate::kv_cache::KvCache;
 use crate::gelu;
+use crate::kv_cache::KvCache;
 use crate::matvec;
 use crate::qgemm;
 use crate::weights::WeightSource;
@@ -302,12 +302,9 @@ impl Attention {
         let q = q.reshape((1, self.kv_heads, rep * n, self.head_dim))?;
         let att = (q.matmul(&k.t()?)? * self.scale)?;
         let att = match mask {
-            Some(mask) => att.reshape((1, self.kv_heads, rep, n, total))?.broadcast_add(mask)?.reshape((
-                1,
-                self.kv_heads,
-                rep * n,
-                total,
-            ))?,
+            Some(mask) => {
+                att.reshape((1, self.kv_heads, rep, n, total))?.broadcast_add(mask)?.reshape((1, self.kv_heads, rep * n, total))?
+            }
             None => att,
         };
         let att = candle_nn::ops::softmax_last_dim(&att)?;
@@ -635,7 +632,11 @@ fn project(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
         }
     }
     if let QMatMul::Tensor(dense) | QMatMul::TensorF16(dense) = w {
-        if x.device().is_cpu() && x.dtype() == DType::F32 && dense.is_contiguous() && MATVEC_ROWS.contains(&(x.elem_count() / dense.dim(1)?)) {
+        if x.device().is_cpu()
+            && x.dtype() == DType::F32
+            && dense.is_contiguous()
+            && MATVEC_ROWS.contains(&(x.elem_count() / dense.dim(1)?))
+        {
             if let Some(y) = project_cpu(dense, x)? {
                 return Ok(y);
             }
@@ -703,7 +704,11 @@ fn attention_mask(n: usize, past: usize, start: usize, window: Option<usize>, dt
             let q = past + i;
             (start..total).map(move |k| {
                 let visible = k <= q && window.is_none_or(|w| q - k < w);
-                if visible { 0.0 } else { f32::NEG_INFINITY }
+                if visible {
+                    0.0
+                } else {
+                    f32::NEG_INFINITY
+                }
             })
         })
         .collect();

@@ -161,7 +161,8 @@ impl WeightSource {
         let per = data.len() / experts;
         (0..experts)
             .map(|e| {
-                let storage = candle_core::quantized::QStorage::from_data(std::borrow::Cow::Borrowed(&data[e * per..(e + 1) * per]), device, dtype)?;
+                let storage =
+                    candle_core::quantized::QStorage::from_data(std::borrow::Cow::Borrowed(&data[e * per..(e + 1) * per]), device, dtype)?;
                 let expert = QTensor::new(storage, (out, inp))?;
                 Ok(if *dequantize { QMatMul::Tensor(expert.dequantize(device)?) } else { QMatMul::from_qtensor(expert)? })
             })
@@ -199,7 +200,8 @@ fn check_safetensors_header(path: &Path) -> Result<()> {
     let mut f = File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
     let file_len = f.metadata().map_err(|source| ModelError::Io { path: path.into(), source })?.len();
     let mut len_bytes = [0u8; 8];
-    f.read_exact(&mut len_bytes).map_err(|_| ModelError::bad_file(path, "not a safetensors file: shorter than its 8-byte header length"))?;
+    f.read_exact(&mut len_bytes)
+        .map_err(|_| ModelError::bad_file(path, "not a safetensors file: shorter than its 8-byte header length"))?;
     let header_len = u64::from_le_bytes(len_bytes);
     if header_len > 100 << 20 || 8 + header_len > file_len {
         return Err(ModelError::bad_file(path, "not a safetensors file: header length is past the end of the file"));

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use hearth_model::testing::model_path;
-use hearth_model::{load, DeviceChoice, Device, Logits, Tensor};
+use hearth_model::{load, Device, DeviceChoice, Logits, Tensor};
 
 const PROMPT: &[u32] = &[1, 318, 2050, 7, 120, 11, 3, 14, 290, 2];
 
@@ -62,7 +62,8 @@ fn llama_family_with_biases_runs_qwen2_weights_identically() {
     let mut tensors = read_tensors();
     // LLaMA's attention_bias covers o_proj too; Qwen2 has none there, so add zeros.
     for i in 0..6 {
-        tensors.insert(format!("model.layers.{i}.self_attn.o_proj.bias"), Tensor::zeros(256, candle_core::DType::F32, &Device::Cpu).unwrap());
+        tensors
+            .insert(format!("model.layers.{i}.self_attn.o_proj.bias"), Tensor::zeros(256, candle_core::DType::F32, &Device::Cpu).unwrap());
     }
     candle_core::safetensors::save(&tensors, dir.join("model.safetensors")).unwrap();
     let config = std::fs::read_to_string(dir.join("config.json")).unwrap();

@@ -113,5 +113,8 @@ fn gemma3_greedy_matches_llama_cpp() {
     // often as llama.cpp's kernels agree with each other.
     let floor = *floor_exact.iter().min().unwrap();
     assert!(hearth_exact[2] >= floor, "{summary}\n{}", report.join("\n"));
-    assert!(worst_hearth <= 1.25 * worst_floor, "Hearth's logits are further from llama.cpp's than its kernels from each other:\n{summary}");
+    assert!(
+        worst_hearth <= 1.25 * worst_floor,
+        "Hearth's logits are further from llama.cpp's than its kernels from each other:\n{summary}"
+    );
 }

@@ -62,7 +62,11 @@ fn synthetic_families_match_llama_cpp_logits() {
         let out = dir.path().join(format!("{shape_name}-{format_name}"));
         let path = synthesize(&shape, format, &out, seed, &tokenizer()).unwrap();
         let hash = format!("{:016x}", xxhash_rust::xxh3::xxh3_64(&std::fs::read(&path).unwrap()));
-        assert_eq!(hash, model["xxh3"].as_str().unwrap(), "{shape_name} {format_name}: the synthesized file changed; re-record the fixture");
+        assert_eq!(
+            hash,
+            model["xxh3"].as_str().unwrap(),
+            "{shape_name} {format_name}: the synthesized file changed; re-record the fixture"
+        );
         let m = load(&path.display().to_string(), DeviceChoice::Cpu).unwrap_or_else(|e| panic!("{e}"));
         // Quantized activations (Q8_0) round the same way in both, up to summation order. llama.cpp's
         // CPU GELU reads an f16 table (input and output rounded to f16; Hearth computes it in F32
@@ -107,7 +111,8 @@ fn hugging_face_folders_equal_their_gguf() {
         let shape = Shape::parse(shape_name).unwrap();
         let gguf = synthesize(&shape, Format::GgufF32, &dir.path().join(format!("{shape_name}-gguf")), 3, &tokenizer()).unwrap();
         let hf = synthesize(&shape, Format::F32, &dir.path().join(format!("{shape_name}-hf")), 3, &tokenizer()).unwrap();
-        let (a, b) = (load(&gguf.display().to_string(), DeviceChoice::Cpu).unwrap(), load(&hf.display().to_string(), DeviceChoice::Cpu).unwrap());
+        let (a, b) =
+            (load(&gguf.display().to_string(), DeviceChoice::Cpu).unwrap(), load(&hf.display().to_string(), DeviceChoice::Cpu).unwrap());
         assert_eq!(a.info.family, b.info.family);
         // The specs are the same but for the norm offset the safetensors weights need.
         let mut spec = b.model.spec().clone();

@@ -105,7 +105,12 @@ fn gguf_f32_matches_safetensors_and_f16_q8_agree_mostly() {
     let mut report = Vec::new();
     // llama.cpp agrees on 39, 38 and 34 of these 40 (eval/README.md); quantized activations flip
     // near-ties. Dequantized Q8_0 keeps the exact quantized weights with F32 activations.
-    let runs = [("tiny-coder-f32.gguf", false, fim.len() - 1), ("tiny-coder-f16.gguf", false, 36), ("tiny-coder-q8_0.gguf", true, 36), ("tiny-coder-q8_0.gguf", false, 30)];
+    let runs = [
+        ("tiny-coder-f32.gguf", false, fim.len() - 1),
+        ("tiny-coder-f16.gguf", false, 36),
+        ("tiny-coder-q8_0.gguf", true, 36),
+        ("tiny-coder-q8_0.gguf", false, 30),
+    ];
     for (file, dequantize, min_agree) in runs {
         let opts = LoadOptions { device: DeviceChoice::Cpu, dequantize, ..Default::default() };
         let m = load_with(&model_path(&format!("gguf/{file}")), &opts).unwrap();

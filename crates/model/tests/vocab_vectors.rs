@@ -16,8 +16,7 @@ fn vectors(vocab: &str) -> Vec<(String, Vec<u32>)> {
     if inp.ends_with("\n__ggml_vocab_test__\n") {
         texts.pop(); // the C++ reader stops at the end instead of reading an empty last case
     }
-    let ids: Vec<Vec<u32>> =
-        out.lines().map(|l| l.split_whitespace().map(|t| t.parse().expect("an id")).collect()).collect();
+    let ids: Vec<Vec<u32>> = out.lines().map(|l| l.split_whitespace().map(|t| t.parse().expect("an id")).collect()).collect();
     assert_eq!(texts.len(), ids.len(), "{vocab}: inputs and outputs differ in count");
     texts.into_iter().map(String::from).zip(ids).collect()
 }
@@ -49,7 +48,6 @@ fn check(vocab: &str) {
     }
     assert!(wrong.is_empty(), "{vocab}: {} of {} cases differ:\n{}", wrong.len(), cases.len(), wrong.join("\n"));
 }
-
 
 #[test]
 fn qwen2() {

@@ -38,13 +38,8 @@ fn collect(dir: &Path, out: &mut Vec<(PathBuf, Language)>) {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(
-        args.next()
-            .expect("usage: phase_times DIR [MAX_FILE_BYTES]"),
-    );
-    let max_bytes: u64 = args
-        .next()
-        .map_or(1 << 20, |s| s.parse().expect("a byte count"));
+    let dir = PathBuf::from(args.next().expect("usage: phase_times DIR [MAX_FILE_BYTES]"));
+    let max_bytes: u64 = args.next().map_or(1 << 20, |s| s.parse().expect("a byte count"));
     let mut files = Vec::new();
     collect(&dir, &mut files);
     files.sort();
@@ -87,7 +82,9 @@ fn main() {
         }
     }
     per_lang.sort_by_key(|(_, t)| std::cmp::Reverse(t.bytes));
-    println!("| language | files | MB | parse s (MB/s) | extraction after the parse: one walk s | whole-tree query s | files that differ |");
+    println!(
+        "| language | files | MB | parse s (MB/s) | extraction after the parse: one walk s | whole-tree query s | files that differ |"
+    );
     println!("|---|---|---|---|---|---|---|");
     let mb = |b: u64| b as f64 / 1e6;
     for (lang, t) in &per_lang {

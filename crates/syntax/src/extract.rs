@@ -30,17 +30,8 @@ impl TextRange {
     fn of(node: Node<'_>) -> Self {
         let (start, end) = (node.start_position(), node.end_position());
         // A node that swallows its trailing newline (`#define X 1\n`) ends on the line before.
-        let end_line = if end.column == 0 && end.row > start.row {
-            end.row - 1
-        } else {
-            end.row
-        };
-        TextRange {
-            start_byte: node.start_byte(),
-            end_byte: node.end_byte(),
-            start_line: start.row as u32,
-            end_line: end_line as u32,
-        }
+        let end_line = if end.column == 0 && end.row > start.row { end.row - 1 } else { end.row };
+        TextRange { start_byte: node.start_byte(), end_byte: node.end_byte(), start_line: start.row as u32, end_line: end_line as u32 }
     }
 
     pub fn contains(&self, other: &TextRange) -> bool {
@@ -131,10 +122,7 @@ impl SymbolKind {
 
     /// Kinds that name a scope for what they contain (fields and variables do not).
     fn is_scope(self) -> bool {
-        !matches!(
-            self,
-            SymbolKind::Field | SymbolKind::Variable | SymbolKind::Constant | SymbolKind::Macro
-        )
+        !matches!(self, SymbolKind::Field | SymbolKind::Variable | SymbolKind::Constant | SymbolKind::Macro)
     }
 }
 
@@ -178,14 +166,7 @@ impl ChunkKind {
     }
 
     pub fn parse(name: &str) -> Option<ChunkKind> {
-        [
-            ChunkKind::Function,
-            ChunkKind::Method,
-            ChunkKind::Class,
-            ChunkKind::Block,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == name)
+        [ChunkKind::Function, ChunkKind::Method, ChunkKind::Class, ChunkKind::Block].into_iter().find(|k| k.as_str() == name)
     }
 }
 
@@ -254,15 +235,8 @@ pub fn parse(lang: Language, text: &str) -> Result<Parsed, SyntaxError> {
     }
     PARSER.with(|parser| {
         let mut parser = parser.borrow_mut();
-        parser
-            .set_language(&lang.grammar())
-            .map_err(|e| SyntaxError::Grammar {
-                language: lang.name(),
-                message: e.to_string(),
-            })?;
-        let tree = parser.parse(text, None).ok_or(SyntaxError::ParseFailed {
-            language: lang.name(),
-        })?;
+        parser.set_language(&lang.grammar()).map_err(|e| SyntaxError::Grammar { language: lang.name(), message: e.to_string() })?;
+        let tree = parser.parse(text, None).ok_or(SyntaxError::ParseFailed { language: lang.name() })?;
         Ok(Parsed { lang, tree })
     })
 }
@@ -298,20 +272,12 @@ pub fn error_count(lang: Language, text: &str) -> Result<usize, SyntaxError> {
 
 /// Every occurrence of the identifier `name` in code: never inside strings or comments, never as part
 /// of a longer identifier. In source order. The rename engine edits exactly these ranges.
-pub fn identifier_occurrences(
-    lang: Language,
-    text: &str,
-    name: &str,
-) -> Result<Vec<TextRange>, SyntaxError> {
+pub fn identifier_occurrences(lang: Language, text: &str, name: &str) -> Result<Vec<TextRange>, SyntaxError> {
     occurrences_in(&parse(lang, text)?, text, name)
 }
 
 /// [`identifier_occurrences`] in a text already parsed.
-pub fn occurrences_in(
-    parsed: &Parsed,
-    text: &str,
-    name: &str,
-) -> Result<Vec<TextRange>, SyntaxError> {
+pub fn occurrences_in(parsed: &Parsed, text: &str, name: &str) -> Result<Vec<TextRange>, SyntaxError> {
     let mut out = Vec::new();
     for_each_identifier(parsed, text, |node, ident| {
         if ident == name {
@@ -355,12 +321,7 @@ pub fn literals(parsed: &Parsed) -> Vec<(TextRange, Literal)> {
 /// The definitions in a parsed text, in source order.
 pub fn symbols(parsed: &Parsed, text: &str) -> Result<Vec<Symbol>, SyntaxError> {
     let matches = run_query(parsed, text, QueryScope::AtRootKinds)?;
-    Ok(build_symbols(
-        parsed.lang,
-        text,
-        &LineIndex::new(text),
-        matches.symbols,
-    ))
+    Ok(build_symbols(parsed.lang, text, &LineIndex::new(text), matches.symbols))
 }
 
 /// The retrieval chunks of a parsed text, in source order of their first line.
@@ -373,20 +334,13 @@ pub fn chunks(parsed: &Parsed, text: &str) -> Result<Vec<Chunk>, SyntaxError> {
 pub fn references(parsed: &Parsed, text: &str) -> Result<Vec<Reference>, SyntaxError> {
     let mut out = Vec::new();
     for_each_identifier(parsed, text, |node, ident| {
-        out.push(Reference {
-            name: ident.to_string(),
-            range: TextRange::of(node),
-        });
+        out.push(Reference { name: ident.to_string(), range: TextRange::of(node) });
     })?;
     Ok(out)
 }
 
 /// Every identifier leaf in source order. Kinds are compared by id (a table per grammar), not by name.
-fn for_each_identifier<'t>(
-    parsed: &Parsed,
-    text: &'t str,
-    mut f: impl FnMut(Node<'_>, &'t str),
-) -> Result<(), SyntaxError> {
+fn for_each_identifier<'t>(parsed: &Parsed, text: &'t str, mut f: impl FnMut(Node<'_>, &'t str)) -> Result<(), SyntaxError> {
     let identifier_kinds = &queries(parsed.lang)?.identifier_kinds;
     let mut cursor = parsed.tree.walk();
     loop {
@@ -394,11 +348,7 @@ fn for_each_identifier<'t>(
             continue;
         }
         let node = cursor.node();
-        if identifier_kinds
-            .get(node.kind_id() as usize)
-            .copied()
-            .unwrap_or(false)
-        {
+        if identifier_kinds.get(node.kind_id() as usize).copied().unwrap_or(false) {
             if let Some(ident) = text.get(node.byte_range()) {
                 f(node, ident);
             }
@@ -474,12 +424,7 @@ fn scope_separator(lang: Language) -> &'static str {
 fn clean_name(raw: &str, kind: SymbolKind) -> String {
     let first_line = raw.lines().next().unwrap_or("").trim();
     if kind == SymbolKind::Impl {
-        return first_line
-            .split('<')
-            .next()
-            .unwrap_or(first_line)
-            .trim()
-            .to_string();
+        return first_line.split('<').next().unwrap_or(first_line).trim().to_string();
     }
     first_line.to_string()
 }
@@ -509,10 +454,7 @@ enum QueryScope {
 fn run_query(parsed: &Parsed, text: &str, scope: QueryScope) -> Result<QueryMatches, SyntaxError> {
     let queries = queries(parsed.lang)?;
     let mut cursor = QueryCursor::new();
-    let mut out = QueryMatches {
-        symbols: Vec::new(),
-        chunks: Vec::new(),
-    };
+    let mut out = QueryMatches { symbols: Vec::new(), chunks: Vec::new() };
     let root = parsed.tree.root_node();
     let root_kinds = match (scope, &queries.root_kinds) {
         (QueryScope::AtRootKinds, Some(kinds)) => kinds,
@@ -535,13 +477,7 @@ fn run_query(parsed: &Parsed, text: &str, scope: QueryScope) -> Result<QueryMatc
 }
 
 /// Run the combined query at `node` (bounded by the cursor's start depth) and keep its matches.
-fn collect_matches(
-    queries: &LanguageQueries,
-    cursor: &mut QueryCursor,
-    node: Node<'_>,
-    text: &str,
-    out: &mut QueryMatches,
-) {
+fn collect_matches(queries: &LanguageQueries, cursor: &mut QueryCursor, node: Node<'_>, text: &str, out: &mut QueryMatches) {
     let query = &queries.combined;
     let capture_names = query.capture_names();
     let mut matches = cursor.matches(query, node, text.as_bytes());
@@ -580,23 +516,13 @@ fn collect_matches(
         } else if let Some(kind) = kind.strip_prefix("chunk.").and_then(ChunkKind::parse) {
             let first_line = node_text(text, name).lines().next().unwrap_or("");
             // `Cache<K>` is the chunk of `Cache`.
-            let name = first_line
-                .split('<')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            let name = first_line.split('<').next().unwrap_or("").trim().to_string();
             out.chunks.push((TextRange::of(node), kind, name));
         }
     }
 }
 
-fn build_symbols(
-    lang: Language,
-    text: &str,
-    lines: &LineIndex,
-    matches: Vec<SymbolMatch>,
-) -> Vec<Symbol> {
+fn build_symbols(lang: Language, text: &str, lines: &LineIndex, matches: Vec<SymbolMatch>) -> Vec<Symbol> {
     // One symbol per (definition node, name node); the earliest pattern in the file wins.
     let mut found: HashMap<(usize, usize), SymbolMatch> = HashMap::new();
     for (pattern, mut symbol, scope) in matches {
@@ -608,21 +534,13 @@ fn build_symbols(
         symbol.signature = truncate(first, MAX_SIGNATURE_BYTES).to_string();
         found.insert(key, (pattern, symbol, scope));
     }
-    let mut symbols: Vec<(Symbol, Option<String>)> = found
-        .into_values()
-        .map(|(_, s, scope)| (s, scope))
-        .collect();
+    let mut symbols: Vec<(Symbol, Option<String>)> = found.into_values().map(|(_, s, scope)| (s, scope)).collect();
     symbols.sort_by(|(a, _), (b, _)| {
-        (
-            a.range.start_byte,
-            std::cmp::Reverse(a.range.end_byte),
-            a.name_range.start_byte,
-        )
-            .cmp(&(
-                b.range.start_byte,
-                std::cmp::Reverse(b.range.end_byte),
-                b.name_range.start_byte,
-            ))
+        (a.range.start_byte, std::cmp::Reverse(a.range.end_byte), a.name_range.start_byte).cmp(&(
+            b.range.start_byte,
+            std::cmp::Reverse(b.range.end_byte),
+            b.name_range.start_byte,
+        ))
     });
     assign_scopes(lang, symbols)
 }
@@ -634,16 +552,11 @@ fn assign_scopes(lang: Language, symbols: Vec<(Symbol, Option<String>)>) -> Vec<
     let mut stack: Vec<(usize, SymbolKind, String)> = Vec::new();
     let mut out = Vec::with_capacity(symbols.len());
     for (mut symbol, explicit_scope) in symbols {
-        while stack
-            .last()
-            .is_some_and(|(end, _, _)| *end <= symbol.range.start_byte)
-        {
+        while stack.last().is_some_and(|(end, _, _)| *end <= symbol.range.start_byte) {
             stack.pop();
         }
         let parent = stack.last();
-        if symbol.kind == SymbolKind::Function
-            && (parent.is_some_and(|(_, kind, _)| kind.is_type()) || explicit_scope.is_some())
-        {
+        if symbol.kind == SymbolKind::Function && (parent.is_some_and(|(_, kind, _)| kind.is_type()) || explicit_scope.is_some()) {
             symbol.kind = SymbolKind::Method;
         }
         symbol.scope = explicit_scope.or_else(|| parent.map(|(_, _, qualified)| qualified.clone()));
@@ -700,27 +613,14 @@ fn nest(flat: Vec<(TextRange, ChunkKind, String)>) -> Vec<Candidate> {
     }
     let mut roots = Vec::new();
     for (range, kind, name) in flat {
-        attach(
-            &mut roots,
-            Candidate {
-                range,
-                kind,
-                name,
-                children: Vec::new(),
-            },
-        );
+        attach(&mut roots, Candidate { range, kind, name, children: Vec::new() });
     }
     roots
 }
 
 fn lines_range(text: &str, lines: &LineIndex, first: u32, last: u32) -> TextRange {
     let (start, end) = line_span(lines, text, first, last);
-    TextRange {
-        start_byte: start,
-        end_byte: end,
-        start_line: first,
-        end_line: last,
-    }
+    TextRange { start_byte: start, end_byte: end, start_line: first, end_line: last }
 }
 
 fn whole_lines(text: &str, lines: &LineIndex, first: u32, last: u32) -> (TextRange, String) {
@@ -729,21 +629,11 @@ fn whole_lines(text: &str, lines: &LineIndex, first: u32, last: u32) -> (TextRan
 }
 
 fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: &mut Vec<Chunk>) {
-    let kind = if c.kind == ChunkKind::Function && in_type {
-        ChunkKind::Method
-    } else {
-        c.kind
-    };
+    let kind = if c.kind == ChunkKind::Function && in_type { ChunkKind::Method } else { c.kind };
     let (first, last) = (c.range.start_line, c.range.end_line);
     if last - first < MAX_CHUNK_LINES {
         let (range, body) = whole_lines(text, lines, first, last);
-        out.push(Chunk {
-            kind,
-            name: c.name.clone(),
-            range,
-            header: None,
-            text: body,
-        });
+        out.push(Chunk { kind, name: c.name.clone(), range, header: None, text: body });
         return;
     }
     if !c.children.is_empty() {
@@ -756,10 +646,7 @@ fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: 
         while line <= last {
             match members.peek() {
                 Some(m) if line >= m.range.start_line => {
-                    outline.push((
-                        m.range.start_line,
-                        line_text(lines, text, m.range.start_line),
-                    ));
+                    outline.push((m.range.start_line, line_text(lines, text, m.range.start_line)));
                     line = line.max(m.range.end_line + 1);
                     members.next();
                 }
@@ -776,13 +663,7 @@ fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: 
                 _ => lines_range(text, lines, window[0].0, window[window.len() - 1].0),
             };
             let body: Vec<&str> = window.iter().map(|(_, line)| *line).collect();
-            out.push(Chunk {
-                kind,
-                name: c.name.clone(),
-                range,
-                header: (i > 0).then(|| header.clone()),
-                text: body.join("\n"),
-            });
+            out.push(Chunk { kind, name: c.name.clone(), range, header: (i > 0).then(|| header.clone()), text: body.join("\n") });
         }
         let member_of_type = c.kind == ChunkKind::Class;
         for child in &c.children {
@@ -797,13 +678,7 @@ fn emit_chunk(c: &Candidate, in_type: bool, text: &str, lines: &LineIndex, out: 
         let end = (start + MAX_CHUNK_LINES - 1).min(last);
         let (range, body) = whole_lines(text, lines, start, end);
         let header = (start != first).then(|| header.clone());
-        out.push(Chunk {
-            kind,
-            name: c.name.clone(),
-            range,
-            header,
-            text: body,
-        });
+        out.push(Chunk { kind, name: c.name.clone(), range, header, text: body });
         start = end + 1;
     }
 }
@@ -823,13 +698,7 @@ fn emit_blocks(covered: &[bool], text: &str, lines: &LineIndex, out: &mut Vec<Ch
         let (range, body) = whole_lines(text, lines, start as u32, line as u32 - 1);
         // Blank runs and lone closing braces say nothing.
         if body.chars().any(char::is_alphanumeric) {
-            out.push(Chunk {
-                kind: ChunkKind::Block,
-                name: String::new(),
-                range,
-                header: None,
-                text: body,
-            });
+            out.push(Chunk { kind: ChunkKind::Block, name: String::new(), range, header: None, text: body });
         }
     }
 }
@@ -842,28 +711,13 @@ mod tests {
     fn literals_are_found_without_recursion_on_deep_nesting() {
         let text = "# note\nx = \"s\" + f\"{y}\"\n";
         let parsed = parse(Language::Python, text).unwrap();
-        let found: Vec<(&str, Literal)> = literals(&parsed)
-            .into_iter()
-            .map(|(r, l)| (&text[r.start_byte..r.end_byte], l))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("# note", Literal::Comment),
-                ("\"s\"", Literal::String),
-                ("f\"{y}\"", Literal::String)
-            ]
-        );
+        let found: Vec<(&str, Literal)> = literals(&parsed).into_iter().map(|(r, l)| (&text[r.start_byte..r.end_byte], l)).collect();
+        assert_eq!(found, [("# note", Literal::Comment), ("\"s\"", Literal::String), ("f\"{y}\"", Literal::String)]);
         // 20,000 levels of parentheses on a 256 KiB stack: a recursive walk would overflow it.
         let depth = 20_000;
         let deep = format!("x = {}\"s\"{}\n", "(".repeat(depth), ")".repeat(depth));
         let parsed = parse(Language::Python, &deep).unwrap();
-        let count = std::thread::Builder::new()
-            .stack_size(256 << 10)
-            .spawn(move || literals(&parsed).len())
-            .unwrap()
-            .join()
-            .unwrap();
+        let count = std::thread::Builder::new().stack_size(256 << 10).spawn(move || literals(&parsed).len()).unwrap().join().unwrap();
         assert_eq!(count, 1);
     }
 
@@ -885,22 +739,10 @@ mod tests {
         let q = queries(Language::Python).unwrap();
         let grammar = Language::Python.grammar();
         let descends = |kind: &str| q.descend_kinds[grammar.id_for_node_kind(kind, true) as usize];
-        for kind in [
-            "module",
-            "block",
-            "class_definition",
-            "if_statement",
-            "decorated_definition",
-        ] {
+        for kind in ["module", "block", "class_definition", "if_statement", "decorated_definition"] {
             assert!(descends(kind), "{kind}");
         }
-        for kind in [
-            "binary_operator",
-            "call",
-            "argument_list",
-            "string",
-            "lambda",
-        ] {
+        for kind in ["binary_operator", "call", "argument_list", "string", "lambda"] {
             assert!(!descends(kind), "{kind}");
         }
     }
@@ -930,62 +772,34 @@ mod tests {
         let body: String = (0..130).map(|i| format!("    let v{i} = {i};\n")).collect();
         let text = format!("fn long() {{\n{body}}}\n");
         let chunks = chunks(&parse(Language::Rust, &text).unwrap(), &text).unwrap();
-        let spans: Vec<(u32, u32, bool)> = chunks
-            .iter()
-            .map(|c| (c.range.start_line, c.range.end_line, c.header.is_some()))
-            .collect();
-        assert_eq!(
-            spans,
-            vec![(0, 59, false), (60, 119, true), (120, 131, true)]
-        );
+        let spans: Vec<(u32, u32, bool)> = chunks.iter().map(|c| (c.range.start_line, c.range.end_line, c.header.is_some())).collect();
+        assert_eq!(spans, vec![(0, 59, false), (60, 119, true), (120, 131, true)]);
         assert_eq!(chunks[1].header.as_deref(), Some("fn long() {"));
         assert_chunks_cover(&text, &chunks);
-        assert!(chunks
-            .iter()
-            .all(|c| c.text.lines().count() <= MAX_CHUNK_LINES as usize));
+        assert!(chunks.iter().all(|c| c.text.lines().count() <= MAX_CHUNK_LINES as usize));
     }
 
     /// Every line with a word in it is a line of some chunk's text.
     fn assert_chunks_cover(text: &str, chunks: &[Chunk]) {
-        for line in text
-            .lines()
-            .filter(|l| l.chars().any(char::is_alphanumeric))
-        {
-            assert!(
-                chunks.iter().any(|c| c.text.lines().any(|t| t == line)),
-                "no chunk holds {line:?}"
-            );
+        for line in text.lines().filter(|l| l.chars().any(char::is_alphanumeric)) {
+            assert!(chunks.iter().any(|c| c.text.lines().any(|t| t == line)), "no chunk holds {line:?}");
         }
     }
 
     #[test]
     fn a_long_class_outline_goes_on_in_headed_windows() {
         let fields: String = (0..150).map(|i| format!("    field_{i} = {i}\n")).collect();
-        let text = format!(
-            "class Big:\n{fields}    def first(self):\n        return 1\n\n    def second(self):\n        return 2\n"
-        );
+        let text = format!("class Big:\n{fields}    def first(self):\n        return 1\n\n    def second(self):\n        return 2\n");
         let chunks = chunks(&parse(Language::Python, &text).unwrap(), &text).unwrap();
         let outline: Vec<(u32, u32, Option<&str>, usize)> = chunks
             .iter()
             .filter(|c| c.kind == ChunkKind::Class)
             .map(|c| {
                 let lines = c.text.lines().count();
-                (
-                    c.range.start_line,
-                    c.range.end_line,
-                    c.header.as_deref(),
-                    lines,
-                )
+                (c.range.start_line, c.range.end_line, c.header.as_deref(), lines)
             })
             .collect();
-        assert_eq!(
-            outline,
-            vec![
-                (0, 155, None, 60),
-                (60, 119, Some("class Big:"), 60),
-                (120, 154, Some("class Big:"), 34)
-            ]
-        );
+        assert_eq!(outline, vec![(0, 155, None, 60), (60, 119, Some("class Big:"), 60), (120, 154, Some("class Big:"), 34)]);
         assert_chunks_cover(&text, &chunks);
     }
 

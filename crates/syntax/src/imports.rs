@@ -37,9 +37,7 @@ pub fn imports(lang: Language, rel: &str, text: &str) -> Vec<Import> {
     match lang {
         Language::Python => python(dir, text, &mut out),
         Language::Rust => rust(rel, text, &mut out),
-        Language::JavaScript | Language::TypeScript | Language::Tsx => {
-            javascript(dir, text, &mut out)
-        }
+        Language::JavaScript | Language::TypeScript | Language::Tsx => javascript(dir, text, &mut out),
         Language::Go => go(text, &mut out),
         _ => {}
     }
@@ -77,10 +75,7 @@ pub fn qualifier_before(lang: Language, text: &str, offset: usize) -> Option<Qua
         return None;
     }
     segments.reverse();
-    Some(Qualifier {
-        segments,
-        partial: partial.to_string(),
-    })
+    Some(Qualifier { segments, partial: partial.to_string() })
 }
 
 fn join(dir: &str, tail: &str) -> String {
@@ -102,11 +97,7 @@ fn up(dir: &str, levels: usize) -> Option<String> {
 }
 
 fn python_module_paths(base: Option<&str>, dotted: &str) -> Vec<String> {
-    let tail = dotted
-        .split('.')
-        .filter(|p| !p.is_empty())
-        .collect::<Vec<_>>()
-        .join("/");
+    let tail = dotted.split('.').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("/");
     match base {
         Some(base) => {
             let at = join(base, &tail);
@@ -117,12 +108,9 @@ fn python_module_paths(base: Option<&str>, dotted: &str) -> Vec<String> {
             }
         }
         // Absolute: from the root, or wherever the package sits below it.
-        None if !tail.is_empty() => vec![
-            format!("{tail}.py"),
-            format!("{tail}/__init__.py"),
-            format!("*/{tail}.py"),
-            format!("*/{tail}/__init__.py"),
-        ],
+        None if !tail.is_empty() => {
+            vec![format!("{tail}.py"), format!("{tail}/__init__.py"), format!("*/{tail}.py"), format!("*/{tail}/__init__.py")]
+        }
         None => Vec::new(),
     }
 }
@@ -141,11 +129,7 @@ fn python(dir: &str, text: &str, out: &mut Vec<Import>) {
                 let local = alias.unwrap_or_else(|| module.split('.').next().unwrap_or(module));
                 // `import a.b` binds `a`; the chain `a.b.` is resolved segment by segment from it.
                 let bound = if alias.is_some() { module } else { local };
-                out.push(Import {
-                    local: local.to_string(),
-                    module_paths: python_module_paths(None, bound),
-                    member: None,
-                });
+                out.push(Import { local: local.to_string(), module_paths: python_module_paths(None, bound), member: None });
             }
         } else if let Some(rest) = line.strip_prefix("from ") {
             let Some((module, names)) = rest.split_once(" import ") else {
@@ -174,11 +158,7 @@ fn python(dir: &str, text: &str, out: &mut Vec<Import>) {
                     }
                 }
             }
-            let names = names
-                .trim_start_matches('(')
-                .split(')')
-                .next()
-                .unwrap_or("");
+            let names = names.trim_start_matches('(').split(')').next().unwrap_or("");
             for item in names.split(',') {
                 let (name, alias) = split_as(item.trim());
                 if name.is_empty() || name == "*" {
@@ -186,24 +166,12 @@ fn python(dir: &str, text: &str, out: &mut Vec<Import>) {
                 }
                 let local = alias.unwrap_or(name).to_string();
                 // `name` is a submodule of `module`, or a member of it: both candidates, submodule first.
-                let sub = if dotted.is_empty() {
-                    name.to_string()
-                } else {
-                    format!("{dotted}.{name}")
-                };
+                let sub = if dotted.is_empty() { name.to_string() } else { format!("{dotted}.{name}") };
                 let mut module_paths = python_module_paths(base.as_deref(), &sub);
                 let as_module = module_paths.len();
                 module_paths.extend(python_module_paths(base.as_deref(), dotted));
-                out.push(Import {
-                    local: local.clone(),
-                    module_paths: module_paths[..as_module].to_vec(),
-                    member: None,
-                });
-                out.push(Import {
-                    local,
-                    module_paths: module_paths[as_module..].to_vec(),
-                    member: Some(name.to_string()),
-                });
+                out.push(Import { local: local.clone(), module_paths: module_paths[..as_module].to_vec(), member: None });
+                out.push(Import { local, module_paths: module_paths[as_module..].to_vec(), member: Some(name.to_string()) });
             }
         }
     }
@@ -258,10 +226,7 @@ fn rust_module_paths(rel: &str, path: &[&str]) -> Vec<String> {
         };
     }
     match base {
-        Some(base) => vec![
-            format!("{}.rs", join(&base, &tail)),
-            join(&join(&base, &tail), "mod.rs"),
-        ],
+        Some(base) => vec![format!("{}.rs", join(&base, &tail)), join(&join(&base, &tail), "mod.rs")],
         // Another crate of the workspace, or a module declared beside this file.
         None => {
             let own = rust_module_dir(rel);
@@ -281,18 +246,12 @@ fn rust(rel: &str, text: &str, out: &mut Vec<Import>) {
     let mut lines = text.lines().take(IMPORT_SCAN_LINES);
     while let Some(line) = lines.next() {
         let line = line.trim();
-        let line = line
-            .strip_prefix("pub ")
-            .or_else(|| line.strip_prefix("pub(crate) "))
-            .unwrap_or(line);
+        let line = line.strip_prefix("pub ").or_else(|| line.strip_prefix("pub(crate) ")).unwrap_or(line);
         if let Some(name) = line.strip_prefix("mod ").and_then(|r| r.strip_suffix(';')) {
             let own = rust_module_dir(rel);
             out.push(Import {
                 local: name.trim().to_string(),
-                module_paths: vec![
-                    format!("{}.rs", join(&own, name.trim())),
-                    join(&join(&own, name.trim()), "mod.rs"),
-                ],
+                module_paths: vec![format!("{}.rs", join(&own, name.trim())), join(&join(&own, name.trim()), "mod.rs")],
                 member: None,
             });
             continue;
@@ -318,18 +277,10 @@ fn rust(rel: &str, text: &str, out: &mut Vec<Import>) {
             if last == "*" || last == "self" && init.is_empty() {
                 continue;
             }
-            let (last, module) = if last == "self" {
-                (*init.last().unwrap_or(&""), init)
-            } else {
-                (last, &parts[..])
-            };
+            let (last, module) = if last == "self" { (*init.last().unwrap_or(&""), init) } else { (last, &parts[..]) };
             let local = alias.unwrap_or_else(|| last.to_string());
             // The name is a module (a file), or an item of its parent module.
-            out.push(Import {
-                local: local.clone(),
-                module_paths: rust_module_paths(rel, module),
-                member: None,
-            });
+            out.push(Import { local: local.clone(), module_paths: rust_module_paths(rel, module), member: None });
             if module.len() > 1 {
                 out.push(Import {
                     local,
@@ -345,9 +296,7 @@ fn rust(rel: &str, text: &str, out: &mut Vec<Import>) {
 fn flatten_use(prefix: &str, tree: &str, out: &mut Vec<(String, Option<String>)>) {
     if let Some(open) = tree.find('{') {
         let head = &tree[..open];
-        let inner = tree[open + 1..]
-            .strip_suffix('}')
-            .unwrap_or(&tree[open + 1..]);
+        let inner = tree[open + 1..].strip_suffix('}').unwrap_or(&tree[open + 1..]);
         let mut depth = 0;
         let mut start = 0;
         for (i, c) in inner.char_indices() {
@@ -381,9 +330,7 @@ fn normalize_use(statement: &str) -> String {
     let chars: Vec<char> = collapsed.chars().collect();
     for (i, &c) in chars.iter().enumerate() {
         let punct = |c: Option<&char>| c.is_some_and(|c| matches!(c, ':' | '{' | '}' | ','));
-        if c == ' '
-            && (punct(i.checked_sub(1).and_then(|j| chars.get(j))) || punct(chars.get(i + 1)))
-        {
+        if c == ' ' && (punct(i.checked_sub(1).and_then(|j| chars.get(j))) || punct(chars.get(i + 1))) {
             continue;
         }
         out.push(c);
@@ -391,16 +338,7 @@ fn normalize_use(statement: &str) -> String {
     out
 }
 
-const JS_EXTENSIONS: [&str; 8] = [
-    ".ts",
-    ".tsx",
-    ".d.ts",
-    ".js",
-    ".jsx",
-    ".mjs",
-    "/index.ts",
-    "/index.js",
-];
+const JS_EXTENSIONS: [&str; 8] = [".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", "/index.ts", "/index.js"];
 
 fn javascript_module_paths(dir: &str, spec: &str) -> Vec<String> {
     if !(spec.starts_with("./") || spec.starts_with("../")) {
@@ -430,13 +368,8 @@ fn javascript(dir: &str, text: &str, out: &mut Vec<Import>) {
     while let Some(line) = lines.next() {
         let line = line.trim();
         let mut statement = line.to_string();
-        let (clause, spec) = if line.starts_with("import ")
-            || line.starts_with("export ") && line.contains(" from ")
-        {
-            while !statement.contains(" from ")
-                && !statement.contains(';')
-                && statement.starts_with("import {")
-            {
+        let (clause, spec) = if line.starts_with("import ") || line.starts_with("export ") && line.contains(" from ") {
+            while !statement.contains(" from ") && !statement.contains(';') && statement.starts_with("import {") {
                 match lines.next() {
                     Some(more) => {
                         statement.push(' ');
@@ -448,59 +381,30 @@ fn javascript(dir: &str, text: &str, out: &mut Vec<Import>) {
             let Some((clause, spec)) = statement.split_once(" from ") else {
                 continue;
             };
-            let clause = clause
-                .trim_start_matches("import ")
-                .trim_start_matches("export ")
-                .trim_start_matches("type ");
+            let clause = clause.trim_start_matches("import ").trim_start_matches("export ").trim_start_matches("type ");
             (clause.to_string(), spec.to_string())
         } else if let Some(at) = line.find("require(") {
             let head = line[..at].trim_end().trim_end_matches('=').trim();
-            let clause = head
-                .trim_start_matches("const ")
-                .trim_start_matches("let ")
-                .trim_start_matches("var ");
-            (
-                clause.to_string(),
-                line[at + "require(".len()..].to_string(),
-            )
+            let clause = head.trim_start_matches("const ").trim_start_matches("let ").trim_start_matches("var ");
+            (clause.to_string(), line[at + "require(".len()..].to_string())
         } else {
             continue;
         };
-        let spec: String = spec
-            .trim()
-            .chars()
-            .skip(1)
-            .take_while(|c| *c != '\'' && *c != '"' && *c != '`')
-            .collect();
+        let spec: String = spec.trim().chars().skip(1).take_while(|c| *c != '\'' && *c != '"' && *c != '`').collect();
         let paths = javascript_module_paths(dir, &spec);
         if paths.is_empty() {
             continue;
         }
         let clause = clause.trim();
         let (default, named) = match clause.find('{') {
-            Some(open) => (
-                clause[..open].trim().trim_end_matches(','),
-                Some(&clause[open + 1..]),
-            ),
+            Some(open) => (clause[..open].trim().trim_end_matches(','), Some(&clause[open + 1..])),
             None => (clause, None),
         };
         let default = default.trim();
         if let Some(ns) = default.strip_prefix("* as ") {
-            out.push(Import {
-                local: ns.trim().to_string(),
-                module_paths: paths.clone(),
-                member: None,
-            });
-        } else if !default.is_empty()
-            && default
-                .chars()
-                .all(|c| c.is_alphanumeric() || c == '_' || c == '$')
-        {
-            out.push(Import {
-                local: default.to_string(),
-                module_paths: paths.clone(),
-                member: None,
-            });
+            out.push(Import { local: ns.trim().to_string(), module_paths: paths.clone(), member: None });
+        } else if !default.is_empty() && default.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+            out.push(Import { local: default.to_string(), module_paths: paths.clone(), member: None });
         }
         if let Some(named) = named {
             for item in named.split('}').next().unwrap_or("").split(',') {
@@ -512,11 +416,7 @@ fn javascript(dir: &str, text: &str, out: &mut Vec<Import>) {
                 if name.is_empty() {
                     continue;
                 }
-                out.push(Import {
-                    local: alias.unwrap_or(name).to_string(),
-                    module_paths: paths.clone(),
-                    member: Some(name.to_string()),
-                });
+                out.push(Import { local: alias.unwrap_or(name).to_string(), module_paths: paths.clone(), member: Some(name.to_string()) });
             }
         }
     }
@@ -548,29 +448,16 @@ fn go(text: &str, out: &mut Vec<Import>) {
             continue;
         };
         let alias = spec[..quote].trim();
-        let path: String = spec[quote + 1..]
-            .chars()
-            .take_while(|c| *c != '"')
-            .collect();
+        let path: String = spec[quote + 1..].chars().take_while(|c| *c != '"').collect();
         let last = path.rsplit('/').next().unwrap_or(&path).to_string();
-        let local = if alias.is_empty() {
-            last.clone()
-        } else {
-            alias.to_string()
-        };
+        let local = if alias.is_empty() { last.clone() } else { alias.to_string() };
         if local == "_" || local == "." || path.is_empty() {
             continue;
         }
         // The longest suffix first: `x/y/pkg` inside the repository, else any `…/pkg/`.
         let parts: Vec<&str> = path.split('/').collect();
-        let module_paths = (0..parts.len())
-            .map(|i| format!("*/{}/", parts[i..].join("/")))
-            .collect();
-        out.push(Import {
-            local,
-            module_paths,
-            member: None,
-        });
+        let module_paths = (0..parts.len()).map(|i| format!("*/{}/", parts[i..].join("/"))).collect();
+        out.push(Import { local, module_paths, member: None });
     }
 }
 
@@ -587,9 +474,7 @@ mod tests {
                     "{} -> {}{}\n",
                     i.local,
                     i.module_paths.join(" | "),
-                    i.member
-                        .as_ref()
-                        .map_or(String::new(), |m| format!(" :: {m}"))
+                    i.member.as_ref().map_or(String::new(), |m| format!(" :: {m}"))
                 )
             })
             .collect()
@@ -659,26 +544,11 @@ mod tests {
 
     #[test]
     fn qualifiers_before_the_cursor() {
-        let q = |lang, text: &str| {
-            qualifier_before(lang, text, text.len())
-                .map(|q| format!("{:?} {:?}", q.segments, q.partial))
-        };
-        assert_eq!(
-            q(Language::Python, "class T(_base."),
-            Some(r#"["_base"] """#.into())
-        );
-        assert_eq!(
-            q(Language::Python, "    x = self.fo"),
-            Some(r#"["self"] "fo""#.into())
-        );
-        assert_eq!(
-            q(Language::Python, "a.b.c"),
-            Some(r#"["a", "b"] "c""#.into())
-        );
-        assert_eq!(
-            q(Language::Rust, "let v = Index::op"),
-            Some(r#"["Index"] "op""#.into())
-        );
+        let q = |lang, text: &str| qualifier_before(lang, text, text.len()).map(|q| format!("{:?} {:?}", q.segments, q.partial));
+        assert_eq!(q(Language::Python, "class T(_base."), Some(r#"["_base"] """#.into()));
+        assert_eq!(q(Language::Python, "    x = self.fo"), Some(r#"["self"] "fo""#.into()));
+        assert_eq!(q(Language::Python, "a.b.c"), Some(r#"["a", "b"] "c""#.into()));
+        assert_eq!(q(Language::Rust, "let v = Index::op"), Some(r#"["Index"] "op""#.into()));
         assert_eq!(q(Language::Python, "x = 1.5"), None);
         assert_eq!(q(Language::Python, "return value"), None);
     }

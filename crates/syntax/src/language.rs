@@ -56,8 +56,7 @@ impl Language {
             "go" => Language::Go,
             "java" => Language::Java,
             "c" | "h" => Language::C,
-            "cc" | "cpp" | "cxx" | "c++" | "hh" | "hpp" | "hxx" | "h++" | "ipp" | "tpp" | "C"
-            | "H" => Language::Cpp,
+            "cc" | "cpp" | "cxx" | "c++" | "hh" | "hpp" | "hxx" | "h++" | "ipp" | "tpp" | "C" | "H" => Language::Cpp,
             "cs" => Language::CSharp,
             "rb" | "rake" | "gemspec" => Language::Ruby,
             "lua" => Language::Lua,
@@ -146,9 +145,7 @@ impl Language {
 
     /// Whether a tree-sitter node kind is an identifier in this grammar (a name a reference can use).
     pub(crate) fn is_identifier_kind(self, kind: &str) -> bool {
-        kind == "identifier"
-            || kind.ends_with("_identifier")
-            || (self == Language::Ruby && kind == "constant")
+        kind == "identifier" || kind.ends_with("_identifier") || (self == Language::Ruby && kind == "constant")
     }
 }
 
@@ -164,25 +161,13 @@ mod tests {
 
     #[test]
     fn paths_and_lsp_ids_map_to_languages() {
-        assert_eq!(
-            Language::from_path(Path::new("src/main.rs")),
-            Some(Language::Rust)
-        );
-        assert_eq!(
-            Language::from_path(Path::new("a/b.tsx")),
-            Some(Language::Tsx)
-        );
+        assert_eq!(Language::from_path(Path::new("src/main.rs")), Some(Language::Rust));
+        assert_eq!(Language::from_path(Path::new("a/b.tsx")), Some(Language::Tsx));
         assert_eq!(Language::from_path(Path::new("x.hpp")), Some(Language::Cpp));
-        assert_eq!(
-            Language::from_path(Path::new("Rakefile")),
-            Some(Language::Ruby)
-        );
+        assert_eq!(Language::from_path(Path::new("Rakefile")), Some(Language::Ruby));
         assert_eq!(Language::from_path(Path::new("README.md")), None);
         assert_eq!(Language::from_path(Path::new("Makefile")), None);
-        assert_eq!(
-            Language::from_lsp_id("typescriptreact"),
-            Some(Language::Tsx)
-        );
+        assert_eq!(Language::from_lsp_id("typescriptreact"), Some(Language::Tsx));
         assert_eq!(Language::from_lsp_id("plaintext"), None);
         for lang in Language::ALL {
             assert_eq!(Language::from_name(lang.name()), Some(lang));

@@ -18,9 +18,8 @@ mod language;
 mod queries;
 
 pub use extract::{
-    analyze, analyze_whole_tree, chunks, error_count, identifier_occurrences, literals,
-    occurrences_in, parse, references, symbols, Chunk, ChunkKind, FileSyntax, Literal, Parsed,
-    Reference, Symbol, SymbolKind, TextRange, MAX_CHUNK_LINES, MAX_SIGNATURE_BYTES,
+    analyze, analyze_whole_tree, chunks, error_count, identifier_occurrences, literals, occurrences_in, parse, references, symbols, Chunk,
+    ChunkKind, FileSyntax, Literal, Parsed, Reference, Symbol, SymbolKind, TextRange, MAX_CHUNK_LINES, MAX_SIGNATURE_BYTES,
 };
 pub use imports::{imports, qualifier_before, Import, Qualifier};
 pub use language::Language;
@@ -30,17 +29,10 @@ pub use language::Language;
 pub enum SyntaxError {
     /// The grammar crate and the tree-sitter runtime disagree on the ABI version.
     #[error("cannot load the {language} grammar: {message}")]
-    Grammar {
-        language: &'static str,
-        message: String,
-    },
+    Grammar { language: &'static str, message: String },
     /// A query file in `grammars/` does not compile against its grammar.
     #[error("query grammars/{language}/{file} is invalid: {message}")]
-    Query {
-        language: &'static str,
-        file: &'static str,
-        message: String,
-    },
+    Query { language: &'static str, file: &'static str, message: String },
     /// Tree-sitter gave up (it does so only when cancelled or out of memory).
     #[error("tree-sitter could not parse this {language} text")]
     ParseFailed { language: &'static str },

@@ -52,11 +52,7 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
     let grammar = lang.grammar();
     let (symbols, chunks) = sources(lang);
     let build = |file: &'static str, src: &str| {
-        Query::new(&grammar, src).map_err(|e| SyntaxError::Query {
-            language: lang.name(),
-            file,
-            message: e.to_string(),
-        })
+        Query::new(&grammar, src).map_err(|e| SyntaxError::Query { language: lang.name(), file, message: e.to_string() })
     };
     // Compiled alone first, so an error names the file it is in.
     let symbol_patterns = build("symbols.scm", symbols)?.pattern_count();
@@ -71,19 +67,10 @@ fn compile(lang: Language) -> Result<LanguageQueries, SyntaxError> {
     let identifier_kinds = (0..grammar.node_kind_count())
         .map(|id| {
             let id = id as u16;
-            grammar.node_kind_is_named(id)
-                && grammar
-                    .node_kind_for_id(id)
-                    .is_some_and(|kind| lang.is_identifier_kind(kind))
+            grammar.node_kind_is_named(id) && grammar.node_kind_for_id(id).is_some_and(|kind| lang.is_identifier_kind(kind))
         })
         .collect();
-    Ok(LanguageQueries {
-        combined,
-        symbol_patterns,
-        identifier_kinds,
-        root_kinds,
-        descend_kinds,
-    })
+    Ok(LanguageQueries { combined, symbol_patterns, identifier_kinds, root_kinds, descend_kinds })
 }
 
 /// For each node kind id, whether a node of that kind may have a descendant whose kind is in `roots`,
@@ -145,24 +132,13 @@ fn may_hold_kinds(grammar: &tree_sitter::Language, node_types: &str, roots: &[bo
         .filter(|&id| roots.get(id as usize).copied().unwrap_or(false))
         .filter_map(|id| grammar.node_kind_for_id(id).map(str::to_string))
         .collect();
-    let expanded: HashMap<String, Vec<String>> = children
-        .iter()
-        .map(|(name, kids)| {
-            (
-                name.clone(),
-                kids.iter().flat_map(|k| concrete(k)).collect(),
-            )
-        })
-        .collect();
+    let expanded: HashMap<String, Vec<String>> =
+        children.iter().map(|(name, kids)| (name.clone(), kids.iter().flat_map(|k| concrete(k)).collect())).collect();
     let mut holds: HashSet<String> = HashSet::new();
     loop {
         let before = holds.len();
         for (name, kids) in &expanded {
-            if !holds.contains(name)
-                && kids
-                    .iter()
-                    .any(|k| root_names.contains(k) || holds.contains(k))
-            {
+            if !holds.contains(name) && kids.iter().any(|k| root_names.contains(k) || holds.contains(k)) {
                 holds.insert(name.clone());
             }
         }
@@ -186,11 +162,7 @@ fn may_hold_kinds(grammar: &tree_sitter::Language, node_types: &str, roots: &[bo
 /// For each node kind id, whether a pattern of `query` is rooted at that kind: the `(kind` that opens
 /// each pattern in `source`, its aliases (same name) and, for a supertype, its subtypes. `None` for a
 /// pattern that opens with anything else (`[`, `_`, a string, a sibling sequence).
-fn pattern_root_kinds(
-    grammar: &tree_sitter::Language,
-    query: &Query,
-    source: &str,
-) -> Option<Vec<bool>> {
+fn pattern_root_kinds(grammar: &tree_sitter::Language, query: &Query, source: &str) -> Option<Vec<bool>> {
     let kinds = grammar.node_kind_count();
     let mut roots = vec![false; kinds];
     for pattern in 0..query.pattern_count() {
@@ -199,19 +171,14 @@ fn pattern_root_kinds(
         }
         let rest = source.get(query.start_byte_for_pattern(pattern)..)?;
         let rest = rest.trim_start().strip_prefix('(')?.trim_start();
-        let name_len = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
+        let name_len = rest.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(rest.len());
         let name = &rest[..name_len];
         if name.is_empty() || name == "_" {
             return None;
         }
         let mut found = false;
-        let mut stack: Vec<u16> = (0..kinds as u16)
-            .filter(|&id| {
-                grammar.node_kind_is_named(id) && grammar.node_kind_for_id(id) == Some(name)
-            })
-            .collect();
+        let mut stack: Vec<u16> =
+            (0..kinds as u16).filter(|&id| grammar.node_kind_is_named(id) && grammar.node_kind_for_id(id) == Some(name)).collect();
         while let Some(id) = stack.pop() {
             found = true;
             if std::mem::replace(&mut roots[id as usize], true) {
@@ -230,12 +197,8 @@ fn pattern_root_kinds(
 
 /// The compiled queries of `lang`; compiled on first use, shared by all threads afterwards.
 pub(crate) fn queries(lang: Language) -> Result<&'static LanguageQueries, SyntaxError> {
-    static CELLS: [OnceLock<Result<LanguageQueries, String>>; Language::ALL.len()] =
-        [const { OnceLock::new() }; Language::ALL.len()];
-    let slot = Language::ALL
-        .iter()
-        .position(|l| *l == lang)
-        .expect("every language is in ALL");
+    static CELLS: [OnceLock<Result<LanguageQueries, String>>; Language::ALL.len()] = [const { OnceLock::new() }; Language::ALL.len()];
+    let slot = Language::ALL.iter().position(|l| *l == lang).expect("every language is in ALL");
     let compiled = CELLS[slot].get_or_init(|| compile(lang).map_err(|e| e.to_string()));
     compiled.as_ref().map_err(|message| SyntaxError::Query {
         language: lang.name(),

@@ -13,44 +13,17 @@ fn check(lang: Language, src: &str, expect: Expect) {
         analyze_whole_tree(lang, src).unwrap(),
         "the one-walk extraction should equal the whole-tree query on the {lang} fixture"
     );
-    assert_eq!(
-        file.error_count, 0,
-        "the {lang} fixture should parse cleanly"
-    );
+    assert_eq!(file.error_count, 0, "the {lang} fixture should parse cleanly");
     let mut out = String::new();
     for s in &file.symbols {
-        let scope = s
-            .scope
-            .as_deref()
-            .map(|s| format!("{s} :: "))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{:<9} {scope}{} L{}-{} | {}",
-            s.kind.as_str(),
-            s.name,
-            s.range.start_line + 1,
-            s.range.end_line + 1,
-            s.signature
-        )
-        .unwrap();
+        let scope = s.scope.as_deref().map(|s| format!("{s} :: ")).unwrap_or_default();
+        writeln!(out, "{:<9} {scope}{} L{}-{} | {}", s.kind.as_str(), s.name, s.range.start_line + 1, s.range.end_line + 1, s.signature)
+            .unwrap();
     }
     out.push_str("--- chunks\n");
     for c in &file.chunks {
-        let header = c
-            .header
-            .as_deref()
-            .map(|h| format!(" (header: {h})"))
-            .unwrap_or_default();
-        writeln!(
-            out,
-            "{:<8} {} L{}-{}{header}",
-            c.kind.as_str(),
-            c.name,
-            c.range.start_line + 1,
-            c.range.end_line + 1
-        )
-        .unwrap();
+        let header = c.header.as_deref().map(|h| format!(" (header: {h})")).unwrap_or_default();
+        writeln!(out, "{:<8} {} L{}-{}{header}", c.kind.as_str(), c.name, c.range.start_line + 1, c.range.end_line + 1).unwrap();
     }
     expect.assert_eq(&out);
 }

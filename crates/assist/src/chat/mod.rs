@@ -61,11 +61,7 @@ impl Message {
 
     /// A tool's result: role `tool`, answering the call `tool_call_id` to the tool `name`.
     pub fn tool_result(tool_call_id: &str, name: &str, content: impl Into<String>) -> Self {
-        Message {
-            tool_call_id: Some(tool_call_id.to_owned()),
-            name: Some(name.to_owned()),
-            ..Message::new("tool", content)
-        }
+        Message { tool_call_id: Some(tool_call_id.to_owned()), name: Some(name.to_owned()), ..Message::new("tool", content) }
     }
 }
 
@@ -175,10 +171,7 @@ pub struct ChatTemplate {
 
 impl fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ChatTemplate")
-            .field("bos_token", &self.bos_token)
-            .field("eos_token", &self.eos_token)
-            .finish_non_exhaustive()
+        f.debug_struct("ChatTemplate").field("bos_token", &self.bos_token).field("eos_token", &self.eos_token).finish_non_exhaustive()
     }
 }
 
@@ -252,10 +245,8 @@ fn environment() -> Environment<'static> {
 }
 
 fn message_value(message: &Message) -> Result<Value, ChatError> {
-    let mut entries = vec![
-        ("role", Value::from(message.role.as_str())),
-        ("content", Value::from(message.content.as_deref().unwrap_or(""))),
-    ];
+    let mut entries =
+        vec![("role", Value::from(message.role.as_str())), ("content", Value::from(message.content.as_deref().unwrap_or("")))];
     if let Some(reasoning) = &message.reasoning_content {
         entries.push(("reasoning_content", Value::from(reasoning.as_str())));
         entries.push(("thinking", Value::from(reasoning.as_str())));
@@ -331,7 +322,8 @@ pub fn encode_rendered(tokenizer: &hearth_model::Tokenizer, rendered: &str, cont
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut from = 0;
     for c in content {
-        let found = [*c, c.trim()].into_iter().filter(|s| !s.is_empty()).find_map(|s| rendered[from..].find(s).map(|at| (from + at, s.len())));
+        let found =
+            [*c, c.trim()].into_iter().filter(|s| !s.is_empty()).find_map(|s| rendered[from..].find(s).map(|at| (from + at, s.len())));
         match found {
             Some((at, len)) => {
                 spans.push((at, at + len));
@@ -380,10 +372,7 @@ mod tests {
                     role: "assistant".into(),
                     tool_calls: vec![ToolCall {
                         id: Some("c1".into()),
-                        function: FunctionCall {
-                            name: "read_file".into(),
-                            arguments: raw(r#"{"path": "a.py", "line": 1}"#),
-                        },
+                        function: FunctionCall { name: "read_file".into(), arguments: raw(r#"{"path": "a.py", "line": 1}"#) },
                     }],
                     ..Message::default()
                 },

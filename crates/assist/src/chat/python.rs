@@ -169,10 +169,7 @@ pub(crate) fn is_iterable(value: &Value) -> bool {
 /// jinja2's `sequence` test (`len(value)` and `value.__getitem__` exist): strings, lists, dicts and
 /// undefined; minijinja's is true for lists only.
 pub(crate) fn is_sequence(value: &Value) -> bool {
-    matches!(
-        value.kind(),
-        ValueKind::String | ValueKind::Bytes | ValueKind::Seq | ValueKind::Map | ValueKind::Undefined
-    )
+    matches!(value.kind(), ValueKind::String | ValueKind::Bytes | ValueKind::Seq | ValueKind::Map | ValueKind::Undefined)
 }
 
 /// jinja2's `number` test (`isinstance(value, numbers.Number)`): booleans are numbers in Python.
@@ -204,10 +201,7 @@ pub(crate) fn tojson(value: &Value, args: Rest<Value>, kwargs: Kwargs) -> Result
     for (slot, name) in params.iter_mut().zip(NAMES) {
         if let Some(v) = kwargs.get::<Option<Value>>(name)? {
             if slot.is_some() {
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("tojson got multiple values for `{name}`"),
-                ));
+                return Err(Error::new(ErrorKind::InvalidOperation, format!("tojson got multiple values for `{name}`")));
             }
             *slot = Some(v);
         }
@@ -252,9 +246,7 @@ fn write_json(out: &mut String, value: &Value, style: &JsonStyle, level: usize) 
         ValueKind::String => write_json_str(out, value.as_str().unwrap_or_default(), style.ensure_ascii),
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<Value> = value.try_iter()?.collect();
-            write_container(out, style, level, ('[', ']'), &items, |out, item, level| {
-                write_json(out, item, style, level)
-            })?;
+            write_container(out, style, level, ('[', ']'), &items, |out, item, level| write_json(out, item, style, level))?;
         }
         ValueKind::Map => {
             let mut entries = Vec::new();
@@ -273,10 +265,7 @@ fn write_json(out: &mut String, value: &Value, style: &JsonStyle, level: usize) 
         }
         kind => {
             let kind = if kind == ValueKind::Undefined { "Undefined".to_owned() } else { kind.to_string() };
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("Object of type {kind} is not JSON serializable"),
-            ));
+            return Err(Error::new(ErrorKind::InvalidOperation, format!("Object of type {kind} is not JSON serializable")));
         }
     }
     Ok(())
@@ -326,12 +315,7 @@ fn json_key(key: &Value) -> Result<String, Error> {
         ValueKind::Number => write_number(&mut out, key, true),
         ValueKind::Bool => out.push_str(if key.is_true() { "true" } else { "false" }),
         ValueKind::None => out.push_str("null"),
-        kind => {
-            return Err(Error::new(
-                ErrorKind::InvalidOperation,
-                format!("keys must be str, int, float, bool or None, not {kind}"),
-            ))
-        }
+        kind => return Err(Error::new(ErrorKind::InvalidOperation, format!("keys must be str, int, float, bool or None, not {kind}"))),
     }
     Ok(out)
 }
@@ -425,8 +409,7 @@ mod tests {
     fn tojson_is_json_dumps() {
         // Expected strings from python3: json.dumps(x, ensure_ascii=False, ...).
         let inner: Value = [("z", Value::from("é\u{1}\"<&>'")), ("a", Value::from(vec![1, 2]))].into_iter().collect();
-        let v: Value =
-            [("b", inner), ("e", Value::from(Vec::<Value>::new())), ("n", Value::from(()))].into_iter().collect();
+        let v: Value = [("b", inner), ("e", Value::from(Vec::<Value>::new())), ("n", Value::from(()))].into_iter().collect();
         assert_eq!(dumps(&v, &[]), r#"{"b": {"z": "é\u0001\"<&>'", "a": [1, 2]}, "e": [], "n": null}"#);
         assert_eq!(
             dumps(&v, &[("indent", Value::from(2))]),

@@ -198,10 +198,7 @@ impl Completer {
             generated_tokens: generation.tokens.len(),
             proposed: stats.proposed,
             accepted: stats.accepted,
-            stop_reason: serde_json::to_value(generation.stop_reason)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
+            stop_reason: serde_json::to_value(generation.stop_reason).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
             context: built.snippets,
             prompt: String::new(),
             timings: Timings {
@@ -240,7 +237,11 @@ impl Completer {
             Healing::Off => false,
             Healing::Auto => matches!(self.layout, Layout::LeftToRight),
         };
-        if on { heal(&self.tokenizer, ids, prompt, line_prefix) } else { None }
+        if on {
+            heal(&self.tokenizer, ids, prompt, line_prefix)
+        } else {
+            None
+        }
     }
 
     /// The prompt ids a completion at the cursor would decode after.
@@ -285,10 +286,8 @@ impl Completer {
         cancel.check()?;
         let files: Vec<ContextFile> = snippets.iter().map(|s| ContextFile { path: s.path.clone(), text: s.text.clone() }).collect();
         let prompt = prompt::build(self.tokenizer.as_ref(), &template, request, &files, limit, &options.budget);
-        let used: Vec<Snippet> = snippets
-            .into_iter()
-            .filter(|s| prompt.context.iter().any(|f| f.path == s.path && f.text == s.text))
-            .collect();
+        let used: Vec<Snippet> =
+            snippets.into_iter().filter(|s| prompt.context.iter().any(|f| f.path == s.path && f.text == s.text)).collect();
         Ok(Built { prompt, template, snippets: used, retrieve_ms })
     }
 

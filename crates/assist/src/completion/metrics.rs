@@ -83,7 +83,6 @@ fn longest_match(
     (besti, bestj, bestsize)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -178,13 +178,8 @@ mod tests {
         let prompt = build(&CharCodec, &template, &input, &context, limit, &policy);
         let split = prompt.split;
         let shown = template.display(&CharCodec, &prompt.ids);
-        let actual = format!(
-            "context {} prefix {} suffix {} total {}\n{shown}",
-            split.context,
-            split.prefix,
-            split.suffix,
-            prompt.ids.len()
-        );
+        let actual =
+            format!("context {} prefix {} suffix {} total {}\n{shown}", split.context, split.prefix, split.suffix, prompt.ids.len());
         expect.assert_eq(&actual);
     }
 
@@ -315,7 +310,14 @@ mod tests {
             previous = Some(ids);
         }
         assert!(restarts <= 1, "{restarts} restarts");
-        let exact = build(&CharCodec, &template, &CompletionRequest { language: None, text: &text, offset: text.len(), path: None, repo_name: None }, &[], 123, &REBALANCE);
+        let exact = build(
+            &CharCodec,
+            &template,
+            &CompletionRequest { language: None, text: &text, offset: text.len(), path: None, repo_name: None },
+            &[],
+            123,
+            &REBALANCE,
+        );
         assert_eq!(exact.split.prefix, 120);
     }
 

@@ -102,11 +102,9 @@ impl Template {
                 });
                 files.collect()
             }
-            None if self.fim().is_some() => frame
-                .context
-                .iter()
-                .map(|file| codec.encode(&format!("{c} {}\n{}\n\n", file.path, strip_newline(&file.text))))
-                .collect(),
+            None if self.fim().is_some() => {
+                frame.context.iter().map(|file| codec.encode(&format!("{c} {}\n{}\n\n", file.path, strip_newline(&file.text)))).collect()
+            }
             None => frame
                 .context
                 .iter()
@@ -178,8 +176,8 @@ fn strip_newline(text: &str) -> &str {
 /// Line comment marker for an LSP language id or file extension.
 pub fn line_comment_for(language: &str) -> &'static str {
     match language {
-        "python" | "py" | "ruby" | "rb" | "shellscript" | "sh" | "bash" | "toml" | "yaml" | "yml" | "perl" | "r"
-        | "elixir" | "ex" | "julia" | "jl" | "makefile" | "dockerfile" => "#",
+        "python" | "py" | "ruby" | "rb" | "shellscript" | "sh" | "bash" | "toml" | "yaml" | "yml" | "perl" | "r" | "elixir" | "ex"
+        | "julia" | "jl" | "makefile" | "dockerfile" => "#",
         "lua" | "sql" | "haskell" | "hs" => "--",
         "lisp" | "clojure" | "clj" | "scheme" => ";;",
         _ => "//",

@@ -13,18 +13,96 @@ pub struct Rename {
 
 /// Words that may sit between "rename" and the old name ("rename the function `x` to `y`").
 const KIND_WORDS: &[&str] = &[
-    "the", "a", "function", "func", "fn", "def", "method", "class", "struct", "enum", "type", "trait", "interface",
-    "symbol", "variable", "var", "field", "property", "constant", "const", "identifier", "module", "parameter", "param",
-    "argument", "macro", "local", "global",
+    "the",
+    "a",
+    "function",
+    "func",
+    "fn",
+    "def",
+    "method",
+    "class",
+    "struct",
+    "enum",
+    "type",
+    "trait",
+    "interface",
+    "symbol",
+    "variable",
+    "var",
+    "field",
+    "property",
+    "constant",
+    "const",
+    "identifier",
+    "module",
+    "parameter",
+    "param",
+    "argument",
+    "macro",
+    "local",
+    "global",
 ];
 
 /// Words a pure rename may end with ("and update every caller, also in comments").
 const TAIL_WORDS: &[&str] = &[
-    "and", "update", "updating", "fix", "every", "all", "each", "caller", "callers", "call", "calls", "site", "sites",
-    "usage", "usages", "use", "uses", "reference", "references", "occurrence", "occurrences", "everywhere", "in",
-    "the", "repo", "repository", "codebase", "project", "workspace", "files", "also", "too", "including", "include",
-    "inside", "comment", "comments", "string", "strings", "docstring", "docstrings", "literal", "literals", "its",
-    "their", "of", "it", "them", "across", "accordingly", "as", "well", "please", "not", "but", "no", "only", "code",
+    "and",
+    "update",
+    "updating",
+    "fix",
+    "every",
+    "all",
+    "each",
+    "caller",
+    "callers",
+    "call",
+    "calls",
+    "site",
+    "sites",
+    "usage",
+    "usages",
+    "use",
+    "uses",
+    "reference",
+    "references",
+    "occurrence",
+    "occurrences",
+    "everywhere",
+    "in",
+    "the",
+    "repo",
+    "repository",
+    "codebase",
+    "project",
+    "workspace",
+    "files",
+    "also",
+    "too",
+    "including",
+    "include",
+    "inside",
+    "comment",
+    "comments",
+    "string",
+    "strings",
+    "docstring",
+    "docstrings",
+    "literal",
+    "literals",
+    "its",
+    "their",
+    "of",
+    "it",
+    "them",
+    "across",
+    "accordingly",
+    "as",
+    "well",
+    "please",
+    "not",
+    "but",
+    "no",
+    "only",
+    "code",
 ];
 
 /// Recognizes "rename X to Y" / "rename X as Y" (any case, names optionally in backticks or quotes,
@@ -54,12 +132,7 @@ pub fn parse_rename(instruction: &str) -> Option<Rename> {
     let tail = tail.join(" ");
     let negated = |what: &str| ["not in ", "no ", "but not ", "not "].iter().any(|n| tail.contains(&format!("{n}{what}")));
     let asked = |what: &str| tail.contains(what) && !negated(what);
-    Some(Rename {
-        from,
-        to,
-        in_comments: asked("comment"),
-        in_strings: asked("string") || asked("literal"),
-    })
+    Some(Rename { from, to, in_comments: asked("comment"), in_strings: asked("string") || asked("literal") })
 }
 
 /// Identifiers an instruction names: in backticks or quotes, written like code (`snake_case`,
@@ -117,10 +190,7 @@ mod tests {
             r("parse_cfg", "parse_config", false, false)
         );
         assert_eq!(parse_rename("rename the function fetch() as fetch_all"), r("fetch", "fetch_all", false, false));
-        assert_eq!(
-            parse_rename("rename Foo to Bar everywhere, including comments and strings"),
-            r("Foo", "Bar", true, true)
-        );
+        assert_eq!(parse_rename("rename Foo to Bar everywhere, including comments and strings"), r("Foo", "Bar", true, true));
         assert_eq!(parse_rename("rename Foo to Bar, also in comments but not in strings"), r("Foo", "Bar", true, false));
     }
 

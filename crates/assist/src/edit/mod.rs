@@ -53,9 +53,7 @@ use serde::Serialize;
 pub use apply::{apply, apply_with, Applied, ApplyOptions, ApplyStep, TEMP_PREFIX};
 pub use diff::TextEdit;
 pub use instruction::{parse_rename, Rename};
-pub use rewrite::{
-    ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter, Rewritten,
-};
+pub use rewrite::{ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter, Rewritten};
 pub use workspace::{Workspace, WorkspacePath};
 
 /// Regions rewritten by the model per request unless the user raises it (`--limit`).
@@ -308,7 +306,11 @@ impl fmt::Display for Report {
 
 /// One-based `A-B`, or `A` for a single line.
 fn lines(start: u32, end: u32) -> String {
-    if start == end { format!("{}", start + 1) } else { format!("{}-{}", start + 1, end + 1) }
+    if start == end {
+        format!("{}", start + 1)
+    } else {
+        format!("{}-{}", start + 1, end + 1)
+    }
 }
 
 /// Everything one request produced. Nothing is on disk until [`apply`].
@@ -449,7 +451,8 @@ impl<'a> EditEngine<'a> {
         let mut report = Report::default();
         let mut per_file: BTreeMap<String, Vec<(Range<usize>, String)>> = BTreeMap::new();
         for (region, result) in plan.regions.iter().zip(results) {
-            let drop = |reason: String| Dropped { path: region.path.clone(), start_line: region.start_line, end_line: region.end_line, reason };
+            let drop =
+                |reason: String| Dropped { path: region.path.clone(), start_line: region.start_line, end_line: region.end_line, reason };
             match result {
                 None => report.dropped.push(drop("not attempted".into())),
                 Some(Err(EditError::Cancelled)) => return Err(EditError::Cancelled),

@@ -22,12 +22,7 @@ struct Candidate {
     reasons: Vec<String>,
 }
 
-pub(crate) fn plan(
-    workspace: &Workspace,
-    index: Option<&Index>,
-    request: &EditRequest,
-    texts: &Texts<'_>,
-) -> Result<Plan, EditError> {
+pub(crate) fn plan(workspace: &Workspace, index: Option<&Index>, request: &EditRequest, texts: &Texts<'_>) -> Result<Plan, EditError> {
     let mut notes = Vec::new();
     let candidates = match &request.scope {
         Scope::Selection { path, range } => {
@@ -104,11 +99,8 @@ fn file_candidates(rel: &str, text: &str, instruction: &str) -> Result<Vec<Candi
     let Some(lang) = Language::from_path(Path::new(rel)) else { return Ok(Vec::new()) };
     let syntax = hearth_syntax::analyze(lang, text)?;
     let (code_like, other) = named_identifiers(instruction);
-    let names: Vec<String> = if code_like.is_empty() {
-        other.into_iter().filter(|w| w.len() >= 3 && !is_instruction_word(w)).collect()
-    } else {
-        code_like
-    };
+    let names: Vec<String> =
+        if code_like.is_empty() { other.into_iter().filter(|w| w.len() >= 3 && !is_instruction_word(w)).collect() } else { code_like };
     let mut out = Vec::new();
     for name in &names {
         for s in syntax.symbols.iter().filter(|s| &s.name == name) {
@@ -169,7 +161,8 @@ fn repository_candidates(
     if out.is_empty() {
         // The instruction's own verbs would match unrelated code ("add" finds `def add`); weak hits
         // far below the best one are noise.
-        let query: Vec<&str> = instruction.split_whitespace().filter(|w| !is_instruction_word(w.trim_matches(|c: char| !c.is_alphanumeric()))).collect();
+        let query: Vec<&str> =
+            instruction.split_whitespace().filter(|w| !is_instruction_word(w.trim_matches(|c: char| !c.is_alphanumeric()))).collect();
         let hits = index.search(&query.join(" "), 64)?;
         let best = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
         for hit in hits.into_iter().filter(|h| h.score >= 0.4 * best) {
@@ -194,10 +187,7 @@ fn chunk_candidate(rel: &str, chunk: &Chunk, priority: u8, reason: String) -> Ca
 
 /// The smallest chunk covering `line`.
 fn enclosing_chunk(chunks: &[Chunk], line: u32) -> Option<&Chunk> {
-    chunks
-        .iter()
-        .filter(|c| c.range.start_line <= line && line <= c.range.end_line)
-        .min_by_key(|c| c.range.end_line - c.range.start_line)
+    chunks.iter().filter(|c| c.range.start_line <= line && line <= c.range.end_line).min_by_key(|c| c.range.end_line - c.range.start_line)
 }
 
 /// Overlapping candidates of one file become one, with the best priority and all reasons.
@@ -224,13 +214,83 @@ fn merge(mut candidates: Vec<Candidate>) -> Vec<Candidate> {
 /// Words of the request itself, not names in the code, however many symbols they match.
 fn is_instruction_word(word: &str) -> bool {
     const WORDS: &[&str] = &[
-        "a", "an", "to", "of", "in", "on", "at", "by", "it", "is", "be", "so", "as", "or",
-        "add", "remove", "delete", "make", "convert", "change", "update", "use", "replace", "rename", "move",
-        "extract", "inline", "fix", "refactor", "rewrite", "every", "all", "each", "the", "and", "with", "into",
-        "from", "for", "this", "that", "these", "those", "its", "their", "them", "new", "old", "callers",
-        "caller", "function", "functions", "method", "methods", "class", "parameter", "parameters", "argument",
-        "arguments", "type", "types", "hints", "async", "await", "callback", "callbacks", "test", "tests",
-        "docstring", "docstrings", "comment", "comments", "error", "errors", "handling", "log", "logging",
+        "a",
+        "an",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "it",
+        "is",
+        "be",
+        "so",
+        "as",
+        "or",
+        "add",
+        "remove",
+        "delete",
+        "make",
+        "convert",
+        "change",
+        "update",
+        "use",
+        "replace",
+        "rename",
+        "move",
+        "extract",
+        "inline",
+        "fix",
+        "refactor",
+        "rewrite",
+        "every",
+        "all",
+        "each",
+        "the",
+        "and",
+        "with",
+        "into",
+        "from",
+        "for",
+        "this",
+        "that",
+        "these",
+        "those",
+        "its",
+        "their",
+        "them",
+        "new",
+        "old",
+        "callers",
+        "caller",
+        "function",
+        "functions",
+        "method",
+        "methods",
+        "class",
+        "parameter",
+        "parameters",
+        "argument",
+        "arguments",
+        "type",
+        "types",
+        "hints",
+        "async",
+        "await",
+        "callback",
+        "callbacks",
+        "test",
+        "tests",
+        "docstring",
+        "docstrings",
+        "comment",
+        "comments",
+        "error",
+        "errors",
+        "handling",
+        "log",
+        "logging",
     ];
     WORDS.contains(&word.to_ascii_lowercase().as_str())
 }

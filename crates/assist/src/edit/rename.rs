@@ -8,10 +8,7 @@ use std::path::Path;
 use hearth_index::{Index, SkipReason};
 use hearth_syntax::{Language, Literal, Parsed};
 
-use super::{
-    workspace::Workspace, EditError, EditRequest, FileChange, Plan, Region, Rename, Report, Scope, SkippedFile, Strategy,
-    Texts,
-};
+use super::{workspace::Workspace, EditError, EditRequest, FileChange, Plan, Region, Rename, Report, Scope, SkippedFile, Strategy, Texts};
 
 /// Where an occurrence sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +93,14 @@ pub(crate) fn plan(
                     None => format!("reference to `{}`", rename.from),
                 },
             };
-            regions.push(Region { path: rel.clone(), start_line: line, end_line: line, start_byte: range.start, end_byte: range.end, reason });
+            regions.push(Region {
+                path: rel.clone(),
+                start_line: line,
+                end_line: line,
+                start_byte: range.start,
+                end_byte: range.end,
+                reason,
+            });
         }
         if !hearth_syntax::occurrences_in(&parsed, &text, &rename.to)?.is_empty() {
             clashes.insert(rel.clone());
@@ -133,11 +137,7 @@ pub(crate) fn plan(
 }
 
 /// Replaces every planned occurrence.
-pub(crate) fn apply_plan(
-    workspace: &Workspace,
-    plan: &Plan,
-    texts: &Texts<'_>,
-) -> Result<(Vec<FileChange>, Report), EditError> {
+pub(crate) fn apply_plan(workspace: &Workspace, plan: &Plan, texts: &Texts<'_>) -> Result<(Vec<FileChange>, Report), EditError> {
     let Strategy::Rename { to, .. } = &plan.strategy else { unreachable!("rename::apply_plan on a rewrite plan") };
     let mut by_file: BTreeMap<&str, Vec<Range<usize>>> = BTreeMap::new();
     for r in &plan.regions {
@@ -254,10 +254,8 @@ fn walk_source_files(root: &Path) -> BTreeSet<String> {
 /// Occurrences of `rename.from` in source order: identifier nodes, plus whole-word mentions in
 /// comments and string literals when the rename asks for them.
 fn occurrences(parsed: &Parsed, text: &str, rename: &Rename) -> Result<Vec<(Range<usize>, Place)>, EditError> {
-    let mut out: Vec<(Range<usize>, Place)> = hearth_syntax::occurrences_in(parsed, text, &rename.from)?
-        .into_iter()
-        .map(|r| (r.start_byte..r.end_byte, Place::Code))
-        .collect();
+    let mut out: Vec<(Range<usize>, Place)> =
+        hearth_syntax::occurrences_in(parsed, text, &rename.from)?.into_iter().map(|r| (r.start_byte..r.end_byte, Place::Code)).collect();
     if rename.in_comments || rename.in_strings {
         let mut extra = Vec::new();
         for (range, literal) in hearth_syntax::literals(parsed) {
@@ -301,7 +299,11 @@ mod tests {
     }
 
     fn spans<'t>(text: &'t str, r: &Rename) -> Vec<(&'t str, Place)> {
-        occurrences(&hearth_syntax::parse(Language::Python, text).unwrap(), text, r).unwrap().into_iter().map(|(range, p)| (&text[range], p)).collect()
+        occurrences(&hearth_syntax::parse(Language::Python, text).unwrap(), text, r)
+            .unwrap()
+            .into_iter()
+            .map(|(range, p)| (&text[range], p))
+            .collect()
     }
 
     const SRC: &str = "# load the data\ndef load(path):\n    msg = \"load failed\"\n    return loader(path), load\n";

@@ -61,7 +61,11 @@ impl RewriteStats {
 
     /// Mean tokens produced per target step: the acceptance length (1.0 without speculation).
     pub fn tokens_per_step(&self) -> f64 {
-        if self.steps == 0 { 0.0 } else { self.generated_tokens as f64 / self.steps as f64 }
+        if self.steps == 0 {
+            0.0
+        } else {
+            self.generated_tokens as f64 / self.steps as f64
+        }
     }
 }
 
@@ -90,7 +94,11 @@ const RETRY_NOTE: &str = "The previous answer did not parse: keep the code synta
 
 impl PromptFormat {
     fn instruction(task: &RewriteTask<'_>) -> String {
-        if task.attempt > 1 { format!("{} ({RETRY_NOTE})", task.instruction) } else { task.instruction.to_string() }
+        if task.attempt > 1 {
+            format!("{} ({RETRY_NOTE})", task.instruction)
+        } else {
+            task.instruction.to_string()
+        }
     }
 
     /// The user turn of the chat format: the instruction, the file, the region in a fence.
@@ -105,7 +113,8 @@ impl PromptFormat {
     pub fn chat_text(template: &ChatTemplate, task: &RewriteTask<'_>) -> Result<(String, String), EditError> {
         let user = Self::user_message(task);
         let options = RenderOptions { add_generation_prompt: true, ..Default::default() };
-        let with_system = Conversation { messages: vec![Message::new("system", SYSTEM), Message::new("user", user.clone())], tools: Vec::new() };
+        let with_system =
+            Conversation { messages: vec![Message::new("system", SYSTEM), Message::new("user", user.clone())], tools: Vec::new() };
         let rendered = match template.render(&with_system, &options) {
             Err(ChatError::Raised(_)) => {
                 let merged = Conversation { messages: vec![Message::new("user", format!("{SYSTEM}\n\n{user}"))], tools: Vec::new() };
@@ -222,7 +231,11 @@ impl ModelRewriter {
             forced_prefix: String::new(),
         };
         let generation = self.engine.generate(&prompt, &params, cancel, &mut |_| {
-            if cancel.is_cancelled() { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            if cancel.is_cancelled() {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
         })?;
         cancel.check()?;
         let s = &generation.stats;
@@ -271,13 +284,8 @@ pub(crate) fn rewrite_gated(
     let mut stats = RewriteStats::default();
     let mut why = String::new();
     for attempt in 1..=2 {
-        let task = RewriteTask {
-            instruction,
-            path: &region.path,
-            language,
-            original: &source[region.start_byte..region.end_byte],
-            attempt,
-        };
+        let task =
+            RewriteTask { instruction, path: &region.path, language, original: &source[region.start_byte..region.end_byte], attempt };
         let out = rewriter.rewrite(&task, cancel)?;
         stats.add(&out.stats);
         if !out.complete {
@@ -298,7 +306,11 @@ pub(crate) fn rewrite_gated(
 }
 
 fn with_newline(text: &str) -> String {
-    if text.ends_with('\n') || text.is_empty() { text.to_string() } else { format!("{text}\n") }
+    if text.ends_with('\n') || text.is_empty() {
+        text.to_string()
+    } else {
+        format!("{text}\n")
+    }
 }
 
 /// The line comment marker of a language (`#` when unknown).

@@ -41,12 +41,8 @@ impl Repo {
 
     /// A synced index stored beside the repository (not in the user's cache).
     pub fn index(&self) -> Index {
-        let options = IndexOptions {
-            index_dir: Some(self.dir.path().join("index")),
-            threads: 1,
-            writer_memory: 16 << 20,
-            ..IndexOptions::default()
-        };
+        let options =
+            IndexOptions { index_dir: Some(self.dir.path().join("index")), threads: 1, writer_memory: 16 << 20, ..IndexOptions::default() };
         let index = Index::open(&self.root, options).unwrap();
         index.sync(&mut |_| {}).unwrap();
         index

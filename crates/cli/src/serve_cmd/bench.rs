@@ -271,20 +271,26 @@ async fn run_session(args: &BenchTypingArgs, files: &[Typing], keys: &[Keystroke
     client.shutdown().await?;
 
     let mut stats = json!({});
-    for key in ["requests", "completed", "cancelled", "empty", "promptTokens", "reusedPromptTokens", "generatedTokens", "proposed", "accepted", "prefillMs", "decodeMs"] {
+    for key in [
+        "requests",
+        "completed",
+        "cancelled",
+        "empty",
+        "promptTokens",
+        "reusedPromptTokens",
+        "generatedTokens",
+        "proposed",
+        "accepted",
+        "prefillMs",
+        "decodeMs",
+    ] {
         let d = stats_after[key].as_f64().unwrap_or(0.0) - stats_before[key].as_f64().unwrap_or(0.0);
         stats[key] = json!(d);
     }
     let results = results.lock().unwrap().clone();
     let latencies = results.iter().filter(|r| r.2 != Outcome::Cancelled).map(|r| r.1).collect();
     let outcomes = results.iter().map(|r| r.2).collect();
-    Ok(RunResult {
-        latencies,
-        outcomes,
-        cpu_secs: cpu_before.zip(cpu_after).map(|(a, b)| b - a),
-        wall_secs,
-        stats,
-    })
+    Ok(RunResult { latencies, outcomes, cpu_secs: cpu_before.zip(cpu_after).map(|(a, b)| b - a), wall_secs, stats })
 }
 
 fn summarize(name: &str, keys: usize, r: &mut RunResult) -> Value {
@@ -314,7 +320,8 @@ fn summarize(name: &str, keys: usize, r: &mut RunResult) -> Value {
 }
 
 pub fn bench_typing(args: BenchTypingArgs) -> anyhow::Result<()> {
-    let cases_path = args.cases.clone().or_else(default_cases).context("pass --cases FILE.jsonl (../shared/eval/fim-dev.jsonl not found)")?;
+    let cases_path =
+        args.cases.clone().or_else(default_cases).context("pass --cases FILE.jsonl (../shared/eval/fim-dev.jsonl not found)")?;
     let cases = pick_cases(&cases_path, args.files, args.keystrokes.div_ceil(args.files.max(1)) + 80)?;
     let keys = script(&cases, args.keystrokes, args.burst);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

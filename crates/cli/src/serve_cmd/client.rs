@@ -102,11 +102,7 @@ async fn write(stdin: &tokio::sync::Mutex<ChildStdin>, message: &Value) -> anyho
     Ok(())
 }
 
-async fn read_loop<R: tokio::io::AsyncRead + Unpin>(
-    mut reader: BufReader<R>,
-    pending: Pending,
-    replies: mpsc::UnboundedSender<Value>,
-) {
+async fn read_loop<R: tokio::io::AsyncRead + Unpin>(mut reader: BufReader<R>, pending: Pending, replies: mpsc::UnboundedSender<Value>) {
     loop {
         let mut length = None;
         loop {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use hearth_assist::completion::metrics::edit_similarity;
-use hearth_base::stats::percentile;
 use hearth_assist::completion::{BudgetPolicy, CompletionRequest, ContextSource};
+use hearth_base::stats::percentile;
 use hearth_base::CancelToken;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -74,7 +74,11 @@ struct Case {
 }
 
 /// The cases of a JSONL file (blank lines skipped), without those `keep` refuses, at most `limit`.
-pub(super) fn read_cases<T: DeserializeOwned>(file: &Path, limit: Option<usize>, mut keep: impl FnMut(&mut T) -> bool) -> anyhow::Result<Vec<T>> {
+pub(super) fn read_cases<T: DeserializeOwned>(
+    file: &Path,
+    limit: Option<usize>,
+    mut keep: impl FnMut(&mut T) -> bool,
+) -> anyhow::Result<Vec<T>> {
     let reader = std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?);
     let mut cases = Vec::new();
     for (i, line) in reader.lines().enumerate() {
@@ -104,7 +108,9 @@ impl RepoIndexes {
             return Ok(source.clone());
         }
         eprintln!("indexing {}", repo.display());
-        let source = IndexContext::open(repo, Default::default(), &CancelToken::new(), &mut |_, _| {}).with_context(|| format!("indexing {}", repo.display()))?.shared();
+        let source = IndexContext::open(repo, Default::default(), &CancelToken::new(), &mut |_, _| {})
+            .with_context(|| format!("indexing {}", repo.display()))?
+            .shared();
         self.0.insert(repo.to_path_buf(), source.clone());
         Ok(source)
     }
@@ -207,7 +213,11 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         println!("cases            {}", cases.len());
         println!("exact match      {:.3} (first line, raw greedy; {:.3} after post-processing)", f("exactMatch"), f("exactMatchShown"));
         println!("edit similarity  {:.3}", f("editSimilarity"));
-        println!("NLL              {:.3} nats/token of the expected first line ({:.3} mean of cases)", f("nllPerToken"), f("nllMeanOfCases"));
+        println!(
+            "NLL              {:.3} nats/token of the expected first line ({:.3} mean of cases)",
+            f("nllPerToken"),
+            f("nllMeanOfCases")
+        );
         println!("first line empty {:.1}%", 100.0 * f("firstLineEmpty"));
         println!("latency          p50 {:.1} ms, p90 {:.1} ms", f("latencyP50Ms"), f("latencyP90Ms"));
         println!("with context     {:.1}%", 100.0 * f("withContext"));
@@ -256,7 +266,16 @@ mod tests {
 
     #[test]
     fn mid_word_cuts_move_half_the_first_word_into_the_prefix() {
-        let mut case = Case { id: String::new(), path: None, repo: None, name: None, language: None, prefix: "x\n".into(), suffix: String::new(), middle: "    return x\n".into() };
+        let mut case = Case {
+            id: String::new(),
+            path: None,
+            repo: None,
+            name: None,
+            language: None,
+            prefix: "x\n".into(),
+            suffix: String::new(),
+            middle: "    return x\n".into(),
+        };
         assert!(cut_mid_word(&mut case));
         assert_eq!((case.prefix.as_str(), case.middle.as_str()), ("x\n    ret", "urn x\n"));
         let mut short = Case { middle: "    if x:\n".into(), ..case };

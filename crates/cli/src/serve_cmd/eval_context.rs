@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use hearth_base::stats::percentile;
 use hearth_assist::completion::{CompletionRequest, Snippet};
+use hearth_base::stats::percentile;
 use serde::Deserialize;
 
 use super::eval::{read_cases, RepoIndexes};
@@ -95,7 +95,14 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
             tally.latencies.push(context.retrieve_ms);
             if !hit && args.misses {
                 let got: Vec<String> = context.snippets.iter().map(|s| format!("{}:{} ({})", s.path, s.start_line + 1, s.reason)).collect();
-                misses.push(format!("{budget}  {}  `{}` in {}:{}  got: {}", case.id, case.name, case.defined_in, case.defined_line, got.join("; ")));
+                misses.push(format!(
+                    "{budget}  {}  `{}` in {}:{}  got: {}",
+                    case.id,
+                    case.name,
+                    case.defined_in,
+                    case.defined_line,
+                    got.join("; ")
+                ));
             }
         }
     }
@@ -120,7 +127,10 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
         println!("miss {miss}");
     }
     println!("model {}", completer.describe());
-    println!("{:<12} {:>7} {:>8} {:>6} {:>8} {:>12} {:>9} {:>9}", "language", "prompt", "context", "cases", "recall", "mean tokens", "p50 ms", "p99 ms");
+    println!(
+        "{:<12} {:>7} {:>8} {:>6} {:>8} {:>12} {:>9} {:>9}",
+        "language", "prompt", "context", "cases", "recall", "mean tokens", "p50 ms", "p99 ms"
+    );
     for row in &rows {
         let f = |k: &str| row[k].as_f64().unwrap_or(f64::NAN);
         println!(
@@ -142,8 +152,18 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
 fn gold_line(case: &Case) -> anyhow::Result<String> {
     let path = case.repo.join(&case.defined_in);
     let text = std::fs::read_to_string(&path).with_context(|| format!("case {}: reading {}", case.id, path.display()))?;
-    let line = text.lines().nth(case.defined_line.saturating_sub(1)).with_context(|| format!("case {}: {} has no line {}", case.id, case.defined_in, case.defined_line))?;
-    anyhow::ensure!(line.contains(&case.name), "case {}: line {} of {} does not name `{}`", case.id, case.defined_line, case.defined_in, case.name);
+    let line = text
+        .lines()
+        .nth(case.defined_line.saturating_sub(1))
+        .with_context(|| format!("case {}: {} has no line {}", case.id, case.defined_in, case.defined_line))?;
+    anyhow::ensure!(
+        line.contains(&case.name),
+        "case {}: line {} of {} does not name `{}`",
+        case.id,
+        case.defined_line,
+        case.defined_in,
+        case.name
+    );
     Ok(line.trim().to_string())
 }
 

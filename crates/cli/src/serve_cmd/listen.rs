@@ -26,9 +26,8 @@ pub fn run(
     runtime.block_on(async move {
         match listen {
             Listen::Unix => {
-                let (listener, path) = socket::bind_unix(socket_path.clone()).with_context(|| {
-                    format!("listening on {}", socket_path.unwrap_or_else(socket::default_socket_path).display())
-                })?;
+                let (listener, path) = socket::bind_unix(socket_path.clone())
+                    .with_context(|| format!("listening on {}", socket_path.unwrap_or_else(socket::default_socket_path).display()))?;
                 println!("{}", serde_json::json!({"listen": "unix", "path": path}));
                 eprintln!("hearth: listening on unix socket {}", path.display());
                 socket::serve_unix(listener, options, indexer).await.context("accepting on the Unix socket")

@@ -110,9 +110,11 @@ impl Config {
                 norm_weight_offset: 1.0,
                 embed_scale: Some((self.hidden_size as f64).sqrt()),
                 attn_scale: Some(1.0 / self.query_pre_attn_scalar.sqrt()),
-                sliding_window: self
-                    .sliding_window
-                    .map(|window| SlidingWindow { window, local_layers, rope_theta: self.rope_local_base_freq }),
+                sliding_window: self.sliding_window.map(|window| SlidingWindow {
+                    window,
+                    local_layers,
+                    rope_theta: self.rope_local_base_freq,
+                }),
                 final_logit_softcap: self.final_logit_softcapping,
                 moe: None,
             },

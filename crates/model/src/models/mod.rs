@@ -21,7 +21,9 @@ pub(crate) fn normalize_config(json: &mut serde_json::Value) {
     let Some(obj) = json.as_object_mut() else { return };
     // Per layer kind (Gemma 3): `full_attention` is the global RoPE, `sliding_attention` the local one.
     if let Some(kinds) = obj.get("rope_parameters").and_then(|p| p.as_object()).filter(|p| p.contains_key("full_attention")).cloned() {
-        if let (false, Some(theta)) = (obj.contains_key("rope_local_base_freq"), kinds.get("sliding_attention").and_then(|s| s.get("rope_theta"))) {
+        if let (false, Some(theta)) =
+            (obj.contains_key("rope_local_base_freq"), kinds.get("sliding_attention").and_then(|s| s.get("rope_theta")))
+        {
             obj.insert("rope_local_base_freq".into(), theta.clone());
         }
         obj.insert("rope_parameters".into(), kinds["full_attention"].clone());
@@ -59,7 +61,11 @@ impl GgufMeta<'_> {
     }
 
     pub fn opt_usize(&self, key: &str) -> Result<Option<usize>> {
-        if self.get(key).is_some() { self.usize(key).map(Some) } else { Ok(None) }
+        if self.get(key).is_some() {
+            self.usize(key).map(Some)
+        } else {
+            Ok(None)
+        }
     }
 
     /// A list of booleans (e.g. per-layer flags), if the key holds one.
