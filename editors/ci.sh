@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Editor clients' CI: VS Code extension (typecheck, unit tests, .vsix, integration test against the real
-# server) and the Neovim plugin (headless end-to-end test against the real server, both ghost-text backends).
+# Editor clients' CI: VS Code extension (typecheck, eslint and prettier, unit tests, .vsix, integration test
+# against the real server) and the Neovim plugin (stylua, headless end-to-end test against the real server,
+# both ghost-text backends).
 #
 #   editors/ci.sh [unit|integration|all|e2e|docs]  (default: all)
 # e2e (opt-in, not part of all): the .vsix inside a real VS Code (code-server) driven by Chromium.
@@ -21,10 +22,11 @@ export HEARTH_BIN="${HEARTH_BIN:-$target/debug/hearth}"
 section() { printf '\n== editors: %s\n' "$*"; }
 
 vscode_unit() {
-  section "VS Code extension: npm ci, tsc --noEmit (strict), unit tests, package .vsix"
+  section "VS Code extension: npm ci, tsc --noEmit (strict), eslint and prettier, unit tests, package .vsix"
   cd "$editors/vscode"
   npm ci --no-audit --no-fund
   npm run --silent typecheck
+  npm run --silent lint
   npm run --silent test:unit
   rm -f hearth.vsix
   npx --no-install vsce package --no-dependencies --out hearth.vsix
@@ -59,7 +61,25 @@ install_nvim() {
   "$NVIM" --version | head -1
 }
 
+# stylua from crates.io, built once into the cache (no prebuilt binary comes from a registry).
+install_stylua() {
+  if command -v stylua >/dev/null; then
+    STYLUA=stylua
+    return
+  fi
+  local root="$HOME/.cache/hearth/stylua"
+  if [ ! -x "$root/bin/stylua" ]; then
+    section "building stylua from crates.io into $root (once)"
+    CARGO_TARGET_DIR="$root/target" cargo install --quiet --locked --root "$root" stylua --version "^2"
+    rm -rf "$root/target"
+  fi
+  STYLUA="$root/bin/stylua"
+}
+
 neovim_unit() {
+  install_stylua
+  section "Neovim plugin: stylua --check (.stylua.toml)"
+  "$STYLUA" --check --config-path "$editors/neovim/.stylua.toml" "$editors/neovim"
   install_nvim
   section "Neovim plugin: unit tests (no server)"
   "$NVIM" --headless --clean --cmd "set rtp^=$editors/neovim" -l "$editors/neovim/tests/unit.lua"

@@ -95,10 +95,13 @@ local function wait_for_ready()
     local seen = status_events
     sleep(500)
     local client = hearth.client()
-    local resp = client and require("hearth.util").request_sync(client, "workspace/executeCommand", { command = "hearth.status", arguments = {} }, 2000)
+    local resp = client
+      and require("hearth.util").request_sync(client, "workspace/executeCommand", { command = "hearth.status", arguments = {} }, 2000)
     local asked = resp and resp.result and resp.result.state
     if seen == status_events and asked == "ready" and hearth.status.last and hearth.status.last.state == "ready" then return end
-    if vim.uv.now() > deadline then error(("not ready after %d ms (asked: %s, last: %s)"):format(READY_MS, tostring(asked), vim.inspect(hearth.status.last)), 2) end
+    if vim.uv.now() > deadline then
+      error(("not ready after %d ms (asked: %s, last: %s)"):format(READY_MS, tostring(asked), vim.inspect(hearth.status.last)), 2)
+    end
   end
 end
 
@@ -121,7 +124,11 @@ end
 local function main()
   local bin = vim.env.HEARTH_BIN
   if not bin or bin == "" or vim.fn.executable(bin) ~= 1 then
-    error(("HEARTH_BIN=%s is not an executable. Build the server (cargo build -p hearth-cli) and set HEARTH_BIN=$CARGO_TARGET_DIR/debug/hearth."):format(tostring(bin)))
+    error(
+      ("HEARTH_BIN=%s is not an executable. Build the server (cargo build -p hearth-cli) and set HEARTH_BIN=$CARGO_TARGET_DIR/debug/hearth."):format(
+        tostring(bin)
+      )
+    )
   end
   local model = vim.env.HEARTH_TEST_MODEL
   if not model or (vim.fn.isdirectory(model) ~= 1 and vim.fn.filereadable(model) ~= 1) then
@@ -151,7 +158,10 @@ local function main()
   }, root .. "/main.py")
   vim.fn.writefile({ "def mean_of(values):", "    return sum(values) / len(values)" }, root .. "/helpers.py")
   vim.fn.mkdir(root .. "/pkg", "p")
-  vim.fn.writefile({ "import helpers", "", "", "def spread(values):", "    return max(values) - helpers.mean_of(values)" }, root .. "/pkg/stats.py")
+  vim.fn.writefile(
+    { "import helpers", "", "", "def spread(values):", "    return max(values) - helpers.mean_of(values)" },
+    root .. "/pkg/stats.py"
+  )
   vim.fn.system({ "git", "-C", root, "init", "-q" })
   vim.cmd.cd(root)
 
@@ -215,13 +225,16 @@ local function main()
     local ghost = wait_for("ghost text", REQUEST_MS, function() return hearth.suggestion(buf) end)
     truthy(vim.trim(ghost) ~= "", "the ghost text is blank")
     log(("    ghost text: %q"):format(ghost))
-    local ns = require("hearth.config").use_native(hearth.config) and vim.api.nvim_get_namespaces()["nvim.lsp.inline_completion"] or require("hearth.ghost").ns
+    local ns = require("hearth.config").use_native(hearth.config) and vim.api.nvim_get_namespaces()["nvim.lsp.inline_completion"]
+      or require("hearth.ghost").ns
     truthy(#vim.api.nvim_buf_get_extmarks(buf, ns, 0, -1, {}) > 0, "no ghost text extmark")
     eq(vim.api.nvim_buf_get_lines(buf, last_line - 1, last_line, false)[1], before, "the buffer is unchanged while ghost text shows")
     feed("<Tab>")
-    wait_for("the suggestion to be inserted", 5000, function()
-      return vim.api.nvim_buf_get_lines(buf, last_line - 1, last_line, false)[1] ~= before
-    end)
+    wait_for(
+      "the suggestion to be inserted",
+      5000,
+      function() return vim.api.nvim_buf_get_lines(buf, last_line - 1, last_line, false)[1] ~= before end
+    )
     local after = table.concat(vim.api.nvim_buf_get_lines(buf, last_line - 1, -1, false), "\n")
     eq(after, before .. ghost, "buffer after accepting")
     eq(hearth.suggestion(buf), nil, "ghost text after accepting")
@@ -300,7 +313,9 @@ local function main()
     eq(last.preview.files, 1, "files changed: " .. vim.inspect(last.result))
     local edited = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
     local expected = vim.deepcopy(original)
-    for i = 9, 12 do expected[i] = expected[i]:gsub("%f[%w_]result%f[^%w_]", "acc") end
+    for i = 9, 12 do
+      expected[i] = expected[i]:gsub("%f[%w_]result%f[^%w_]", "acc")
+    end
     eq(table.concat(edited, "\n"), table.concat(expected, "\n"), "the selection's `result` renamed, nothing else")
     undo_restores(original)
   end)
@@ -331,7 +346,7 @@ local function main()
     end
   end)
 
-  check("the code action \"Hearth: edit selection…\" asks for the instruction and applies the edit", function()
+  check('the code action "Hearth: edit selection…" asks for the instruction and applies the edit', function()
     needs_edit()
     vim.cmd("let &undolevels = &undolevels")
     local original = vim.api.nvim_buf_get_lines(buf, 0, -1, false)
@@ -401,7 +416,11 @@ local function main()
     local helpers = vim.fn.bufnr(root .. "/helpers.py")
     local stats = vim.fn.bufnr(root .. "/pkg/stats.py")
     truthy(helpers > 0 and stats > 0, "helpers.py and pkg/stats.py were not loaded to apply the edit")
-    eq(table.concat(vim.api.nvim_buf_get_lines(helpers, 0, -1, false), "\n"), "def arithmetic_mean(values):\n    return sum(values) / len(values)", "helpers.py")
+    eq(
+      table.concat(vim.api.nvim_buf_get_lines(helpers, 0, -1, false), "\n"),
+      "def arithmetic_mean(values):\n    return sum(values) / len(values)",
+      "helpers.py"
+    )
     eq(
       table.concat(vim.api.nvim_buf_get_lines(stats, 0, -1, false), "\n"),
       "import helpers\n\n\ndef spread(values):\n    return max(values) - helpers.arithmetic_mean(values)",
@@ -419,16 +438,25 @@ local function main()
     local client = truthy(hearth.client(buf), "no client")
     local pids = server_pids()
     truthy(#pids > 0, "no server process found")
-    for _, pid in ipairs(pids) do vim.uv.kill(pid, "sigkill") end
+    for _, pid in ipairs(pids) do
+      vim.uv.kill(pid, "sigkill")
+    end
     wait_for("the exit message", 10000, function()
       for _, m in ipairs(messages) do
         if m.msg:match("server exited") and m.msg:match(":HearthRestart") then return true end
       end
     end)
-    wait_for("the client to go", 10000, function() return vim.lsp.get_client_by_id(client.id) == nil or vim.lsp.get_client_by_id(client.id):is_stopped() end)
+    wait_for(
+      "the client to go",
+      10000,
+      function() return vim.lsp.get_client_by_id(client.id) == nil or vim.lsp.get_client_by_id(client.id):is_stopped() end
+    )
     truthy(hearth.status_line():match("error"), hearth.status_line())
     vim.cmd("HearthRestart")
-    wait_for("a new client", 20000, function() local c = hearth.client(buf); return c and c.id ~= client.id end)
+    wait_for("a new client", 20000, function()
+      local c = hearth.client(buf)
+      return c and c.id ~= client.id
+    end)
     wait_for_ready()
     feed("Go    return mean_of(")
     wait_for("ghost text after restart", REQUEST_MS, function() return hearth.suggestion(buf) end)

@@ -21,7 +21,12 @@ local util = require("hearth.util")
 
 test("checkhealth accepts every model spec the server resolves, and names the bad ones", function()
   local problem = require("hearth.health")._model_problem
-  for _, spec in ipairs({ "ollama:qwen2.5-coder", "ollama:qwen2.5-coder:1.5b", "Qwen/Qwen2.5-Coder-1.5B", "bartowski/Qwen2.5-Coder-1.5B-GGUF:Qwen2.5-Coder-1.5B-Q8_0.gguf" }) do
+  for _, spec in ipairs({
+    "ollama:qwen2.5-coder",
+    "ollama:qwen2.5-coder:1.5b",
+    "Qwen/Qwen2.5-Coder-1.5B",
+    "bartowski/Qwen2.5-Coder-1.5B-GGUF:Qwen2.5-Coder-1.5B-Q8_0.gguf",
+  }) do
     eq(problem(spec), nil)
   end
   local bad = problem("/no/such/model-folder")
@@ -66,7 +71,10 @@ test("log_prompts adds --log-prompts to the server command line, once", function
   local cfg = config.resolve({ cmd = { "/opt/hearth", "serve", "--model", "/m" }, log_prompts = true })
   eq(config.command(cfg), { "/opt/hearth", "serve", "--model", "/m", "--log-prompts" })
   eq(cfg.cmd, { "/opt/hearth", "serve", "--model", "/m" })
-  eq(config.command(config.resolve({ cmd = { "hearth", "serve", "--log-prompts" }, log_prompts = true })), { "hearth", "serve", "--log-prompts" })
+  eq(
+    config.command(config.resolve({ cmd = { "hearth", "serve", "--log-prompts" }, log_prompts = true })),
+    { "hearth", "serve", "--log-prompts" }
+  )
   local bad, problems = config.resolve({ log_prompts = "yes" })
   eq(bad.log_prompts, false)
   eq(#problems, 1)

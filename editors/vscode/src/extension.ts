@@ -129,14 +129,17 @@ class Hearth implements vscode.Disposable {
     const args = serverArgs(this.settings.client);
     this.output.info(`Starting ${found.path} ${args.join(" ")} (found via ${found.source}).`);
     if (this.settings.client.logPrompts) {
-      this.output.warn("hearth.logPrompts is on: the server logs SOURCE CODE (prompts and completions) to this output. Turn it off when done debugging.");
+      this.output.warn(
+        "hearth.logPrompts is on: the server logs SOURCE CODE (prompts and completions) to this output. Turn it off when done debugging.",
+      );
     }
     const server: ServerOptions = { command: found.path, args };
     const client = new LanguageClient("hearth", "Hearth", server, this.clientOptions());
     client.onDidChangeState((e) => {
       if (e.newState === State.Starting) this.transition({ type: "starting" });
       else if (e.newState === State.Running) this.transition({ type: "running" });
-      else if (e.newState === State.Stopped && this.status.kind !== "crashed" && this.status.kind !== "error") this.transition({ type: "stopped" });
+      else if (e.newState === State.Stopped && this.status.kind !== "crashed" && this.status.kind !== "error")
+        this.transition({ type: "stopped" });
     });
     client.onNotification(STATUS_NOTIFICATION, (payload: unknown) => {
       this.transition({ type: "notification", payload });
@@ -259,7 +262,10 @@ class Hearth implements vscode.Disposable {
   private askInstruction(scope: EditScope): Thenable<string | undefined> {
     return vscode.window.showInputBox({
       title: scope === "repository" ? "Hearth: Refactor across the repository" : "Hearth: Edit selection",
-      prompt: scope === "repository" ? "What should change across the repository?" : "What should change in the selection (or the whole file when nothing is selected)?",
+      prompt:
+        scope === "repository"
+          ? "What should change across the repository?"
+          : "What should change in the selection (or the whole file when nothing is selected)?",
       placeHolder: scope === "repository" ? "e.g. rename fetch_user to load_user" : "e.g. add type hints",
       ignoreFocusOut: true,
     });
@@ -318,7 +324,11 @@ class Hearth implements vscode.Disposable {
             if (value.kind === "report" && value.message !== undefined) progress.report({ message: value.message });
           });
           try {
-            return await client.sendRequest(ExecuteCommandRequest.type, { command: COMMANDS.edit, arguments: [args], workDoneToken }, token);
+            return await client.sendRequest(
+              ExecuteCommandRequest.type,
+              { command: COMMANDS.edit, arguments: [args], workDoneToken },
+              token,
+            );
           } finally {
             steps.dispose();
           }
@@ -360,7 +370,11 @@ class Hearth implements vscode.Disposable {
         { label: "$(check) Apply", description: summary, action: "apply" },
         { label: "$(close) Discard", action: "discard" },
         { label: "Files", kind: vscode.QuickPickItemKind.Separator, action: "discard" },
-        ...preview.files.map((f): Item => ({ label: describeFile(f, vscode.workspace.asRelativePath(vscode.Uri.parse(f.uri))), description: "show diff", action: f })),
+        ...preview.files.map((f): Item => ({
+          label: describeFile(f, vscode.workspace.asRelativePath(vscode.Uri.parse(f.uri))),
+          description: "show diff",
+          action: f,
+        })),
       ];
       const picked = await vscode.window.showQuickPick(items, {
         title: `Review Hearth's edit: ${summary}`,
@@ -373,13 +387,24 @@ class Hearth implements vscode.Disposable {
     }
     const stale = await staleFiles(preview, (uri) => this.readText(uri));
     if (stale.length > 0) {
-      void vscode.window.showErrorMessage(`Not applied: ${stale.map((u) => vscode.workspace.asRelativePath(vscode.Uri.parse(u))).join(", ")} changed since Hearth proposed the edit. Run it again.`);
+      void vscode.window.showErrorMessage(
+        `Not applied: ${stale.map((u) => vscode.workspace.asRelativePath(vscode.Uri.parse(u))).join(", ")} changed since Hearth proposed the edit. Run it again.`,
+      );
       return;
     }
     const edit = new vscode.WorkspaceEdit();
     for (const f of preview.files) {
       const uri = vscode.Uri.parse(f.uri);
-      edit.set(uri, f.edits.map((e) => new vscode.TextEdit(new vscode.Range(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character), e.newText)));
+      edit.set(
+        uri,
+        f.edits.map(
+          (e) =>
+            new vscode.TextEdit(
+              new vscode.Range(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character),
+              e.newText,
+            ),
+        ),
+      );
     }
     const ok = await vscode.workspace.applyEdit(edit);
     if (!ok) void vscode.window.showErrorMessage("VS Code refused to apply Hearth's edit; nothing was changed.");

@@ -28,7 +28,9 @@ export interface Server {
 export function requireBinary(): string {
   const bin = process.env.HEARTH_BIN;
   if (bin === undefined || bin === "") {
-    throw new Error("HEARTH_BIN is not set. Build the server (cargo build -p hearth-cli) and set HEARTH_BIN=$CARGO_TARGET_DIR/debug/hearth.");
+    throw new Error(
+      "HEARTH_BIN is not set. Build the server (cargo build -p hearth-cli) and set HEARTH_BIN=$CARGO_TARGET_DIR/debug/hearth.",
+    );
   }
   try {
     fs.accessSync(bin, fs.constants.X_OK);
@@ -92,7 +94,12 @@ export function startServer(command: string, args: string[], cwd: string): Serve
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`no hearth/status "${state}" within ${timeoutMs} ms; saw ${JSON.stringify(statuses)}\nstderr:\n${stderr.slice(-4000)}`)),
+          () =>
+            reject(
+              new Error(
+                `no hearth/status "${state}" within ${timeoutMs} ms; saw ${JSON.stringify(statuses)}\nstderr:\n${stderr.slice(-4000)}`,
+              ),
+            ),
           timeoutMs,
         );
         waiters.push({ state, resolve: (s) => (clearTimeout(timer), resolve(s)) });

@@ -3,9 +3,7 @@ local util = require("hearth.util")
 
 local M = {}
 
-local function notify(msg, level)
-  vim.notify("hearth: " .. msg, level or vim.log.levels.INFO)
-end
+local function notify(msg, level) vim.notify("hearth: " .. msg, level or vim.log.levels.INFO) end
 
 --- Current text of a file as lines: its buffer when loaded, else the file on disk.
 local function current_lines(uri)
@@ -26,7 +24,9 @@ local function file_edits(edit)
     end
     vim.list_extend(out[uri], edits or {})
   end
-  for uri, edits in pairs(edit.changes or {}) do add(uri, edits) end
+  for uri, edits in pairs(edit.changes or {}) do
+    add(uri, edits)
+  end
   for _, change in ipairs(edit.documentChanges or {}) do
     if change.textDocument then add(change.textDocument.uri, change.edits) end
   end
@@ -68,7 +68,10 @@ end
 local function apply(edit, encoding, ticks)
   for bufnr, tick in pairs(ticks) do
     if vim.api.nvim_buf_is_valid(bufnr) and vim.api.nvim_buf_get_changedtick(bufnr) ~= tick then
-      notify(("not applied: %s changed after the edit was proposed; run it again"):format(vim.api.nvim_buf_get_name(bufnr)), vim.log.levels.ERROR)
+      notify(
+        ("not applied: %s changed after the edit was proposed; run it again"):format(vim.api.nvim_buf_get_name(bufnr)),
+        vim.log.levels.ERROR
+      )
       return false
     end
   end
@@ -96,9 +99,7 @@ function M.run(opts)
   notify("asking the model…")
   hearth.execute("hearth.edit", args, bufnr, function(err, result, c)
     if err then return notify(err, vim.log.levels.ERROR) end
-    if type(result) ~= "table" or type(result.edit) ~= "table" then
-      return notify("hearth.edit returned no edit", vim.log.levels.ERROR)
-    end
+    if type(result) ~= "table" or type(result.edit) ~= "table" then return notify("hearth.edit returned no edit", vim.log.levels.ERROR) end
     encoding = c.offset_encoding
     local preview = M.preview(result.edit, encoding)
     for _, p in ipairs(preview.problems) do
@@ -109,12 +110,16 @@ function M.run(opts)
       return notify("no changes proposed" .. (result.report and result.report ~= "" and (": " .. result.report) or ""))
     end
     if opts.apply or not hearth.config.review_edits then
-      if apply(result.edit, encoding, preview.ticks) then notify(("applied to %d file(s), unsaved (:wa writes them); u undoes it in each"):format(preview.files)) end
+      if apply(result.edit, encoding, preview.ticks) then
+        notify(("applied to %d file(s), unsaved (:wa writes them); u undoes it in each"):format(preview.files))
+      end
       return
     end
     local header = { "# Hearth proposes: " .. args.instruction }
     if result.report and result.report ~= "" then
-      for _, l in ipairs(vim.split(result.report, "\n")) do header[#header + 1] = "# " .. l end
+      for _, l in ipairs(vim.split(result.report, "\n")) do
+        header[#header + 1] = "# " .. l
+      end
     end
     local review = util.scratch(vim.list_extend(header, preview.diff), "diff", "tabnew")
     vim.ui.select({ "Apply", "Discard" }, { prompt = ("Apply Hearth's edit to %d file(s)?"):format(preview.files) }, function(choice)

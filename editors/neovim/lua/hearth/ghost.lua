@@ -100,9 +100,13 @@ function M.request(bufnr, trigger_kind)
   local params = vim.lsp.util.make_position_params(0, client.offset_encoding)
   params.context = { triggerKind = trigger_kind or 2 }
   local tick = vim.api.nvim_buf_get_changedtick(bufnr)
-  local ok, id = util.request(client, "textDocument/inlineCompletion", params, function(err, result)
-    on_result(bufnr, client, tick, row, col, err, result)
-  end, bufnr)
+  local ok, id = util.request(
+    client,
+    "textDocument/inlineCompletion",
+    params,
+    function(err, result) on_result(bufnr, client, tick, row, col, err, result) end,
+    bufnr
+  )
   if not ok or not id then return end
   local s = buf_state(bufnr)
   s.pending = { client = client, id = id }

@@ -71,7 +71,10 @@ function M.check()
   end
 
   if hearth.config.log_prompts then
-    h.warn("log_prompts is on: the server's log (:HearthLog) holds source code", { "Set log_prompts = false and :HearthRestart when done debugging" })
+    h.warn(
+      "log_prompts is on: the server's log (:HearthLog) holds source code",
+      { "Set log_prompts = false and :HearthRestart when done debugging" }
+    )
   end
 
   local client = hearth.client()

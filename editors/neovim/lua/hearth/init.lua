@@ -20,9 +20,7 @@ local function backend()
   return require("hearth.ghost")
 end
 
-function M.client(bufnr)
-  return vim.lsp.get_clients({ bufnr = bufnr, name = "hearth" })[1] or vim.lsp.get_clients({ name = "hearth" })[1]
-end
+function M.client(bufnr) return vim.lsp.get_clients({ bufnr = bufnr, name = "hearth" })[1] or vim.lsp.get_clients({ name = "hearth" })[1] end
 
 local function set_status(key, payload)
   M.status[key] = payload
@@ -46,7 +44,9 @@ function M.find_binary()
   local exe = M.config.cmd[1]
   if vim.fn.executable(exe) == 1 then return vim.fn.exepath(exe) end
   return nil,
-    ("cannot run %q: not found or not executable. Install hearth (cargo install --path crates/cli) or pass cmd = { '/path/to/hearth', 'serve' } to require('hearth').setup(), then :HearthRestart. See :checkhealth hearth."):format(exe)
+    ("cannot run %q: not found or not executable. Install hearth (cargo install --path crates/cli) or pass cmd = { '/path/to/hearth', 'serve' } to require('hearth').setup(), then :HearthRestart. See :checkhealth hearth."):format(
+      exe
+    )
 end
 
 local function on_status(_, result, ctx)
@@ -115,7 +115,10 @@ function M.start(bufnr)
       M.status[client_id] = nil
       if M._stopping then return end
       if code ~= 0 or (signal and signal ~= 0) then
-        local msg = ("server exited (code %s, signal %s). Run :HearthRestart to start it again; :HearthLog shows its log."):format(code, signal)
+        local msg = ("server exited (code %s, signal %s). Run :HearthRestart to start it again; :HearthLog shows its log."):format(
+          code,
+          signal
+        )
         M.last_error = msg
         vim.schedule(function() set_status("client", { state = "error", message = "server exited" }) end)
         notify(msg, vim.log.levels.ERROR)
@@ -157,9 +160,7 @@ function M.configure(server_options)
 end
 
 -- Suggestion actions. Insert-mode keymaps are <expr>, so buffer changes are scheduled.
-function M.suggestion(bufnr)
-  return backend().text(bufnr or vim.api.nvim_get_current_buf())
-end
+function M.suggestion(bufnr) return backend().text(bufnr or vim.api.nvim_get_current_buf()) end
 
 function M.accept_scheduled(bufnr)
   bufnr = bufnr or vim.api.nvim_get_current_buf()
@@ -218,13 +219,9 @@ function M.execute(command, args, bufnr, callback)
   end, bufnr)
 end
 
-function M.edit(opts)
-  require("hearth.edit").run(opts)
-end
+function M.edit(opts) require("hearth.edit").run(opts) end
 
-function M.context()
-  require("hearth.edit").context()
-end
+function M.context() require("hearth.edit").context() end
 
 local function commands()
   local cmd = vim.api.nvim_create_user_command
@@ -232,18 +229,33 @@ local function commands()
     local lines = { M.status_line() }
     local client = M.client()
     if client then
-      lines[#lines + 1] = ("server: %s (client %d, root %s)"):format(table.concat(M.config.cmd, " "), client.id, client.config.root_dir or "?")
+      lines[#lines + 1] = ("server: %s (client %d, root %s)"):format(
+        table.concat(M.config.cmd, " "),
+        client.id,
+        client.config.root_dir or "?"
+      )
     end
     if M.last_error then lines[#lines + 1] = "last error: " .. M.last_error end
     lines[#lines + 1] = "ghost text: " .. (config.use_native(M.config) and "vim.lsp.inline_completion" or "hearth extmarks")
     vim.api.nvim_echo({ { table.concat(lines, "\n") } }, true, {})
   end, { desc = "Hearth: show the server state" })
-  cmd("HearthEdit", function(o)
-    M.edit({ instruction = o.args, range = o.range > 0 and { o.line1, o.line2 } or nil, scope = o.range > 0 and "selection" or "file", apply = o.bang })
-  end, { nargs = "+", range = true, bang = true, desc = "Hearth: edit the selection (or file) as instructed" })
-  cmd("HearthRefactor", function(o)
-    M.edit({ instruction = o.args, scope = "repository", apply = o.bang })
-  end, { nargs = "+", bang = true, desc = "Hearth: edit across the repository as instructed" })
+  cmd(
+    "HearthEdit",
+    function(o)
+      M.edit({
+        instruction = o.args,
+        range = o.range > 0 and { o.line1, o.line2 } or nil,
+        scope = o.range > 0 and "selection" or "file",
+        apply = o.bang,
+      })
+    end,
+    { nargs = "+", range = true, bang = true, desc = "Hearth: edit the selection (or file) as instructed" }
+  )
+  cmd(
+    "HearthRefactor",
+    function(o) M.edit({ instruction = o.args, scope = "repository", apply = o.bang }) end,
+    { nargs = "+", bang = true, desc = "Hearth: edit across the repository as instructed" }
+  )
   cmd("HearthContext", M.context, { desc = "Hearth: show the context used at the cursor" })
   cmd("HearthToggle", M.toggle, { desc = "Hearth: completions on/off" })
   cmd("HearthRestart", M.restart, { desc = "Hearth: restart the server" })

@@ -6,9 +6,7 @@ M.ns_name = "nvim.lsp.inline_completion"
 
 local cfg
 
-function M.available()
-  return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil
-end
+function M.available() return vim.lsp.inline_completion ~= nil and vim.lsp.inline_completion.enable ~= nil end
 
 function M.attach(bufnr, config)
   cfg = config
@@ -45,9 +43,7 @@ function M.detach(bufnr)
   pcall(vim.lsp.inline_completion.enable, false, { bufnr = bufnr })
 end
 
-function M.set_enabled(bufnr, enabled)
-  vim.lsp.inline_completion.enable(enabled, { bufnr = bufnr })
-end
+function M.set_enabled(bufnr, enabled) vim.lsp.inline_completion.enable(enabled, { bufnr = bufnr }) end
 
 --- Cancels pending inline completion requests of Hearth's client in the buffer.
 function M.cancel(bufnr)

@@ -14,7 +14,8 @@ export interface Lookup {
   workspaceFolder?: string;
 }
 
-export type Found = { ok: true; path: string; source: "setting" | "PATH" | "extension" } | { ok: false; message: string; searched: string[] };
+export type Found =
+  { ok: true; path: string; source: "setting" | "PATH" | "extension" } | { ok: false; message: string; searched: string[] };
 
 export function binaryName(platform: NodeJS.Platform): string {
   return platform === "win32" ? "hearth.exe" : "hearth";

@@ -1,9 +1,18 @@
 //! The review model for `hearth.edit` results: which files change, their text before and after, and line counts.
 
 /** LSP shapes, structurally; the protocol's UTF-16 `character` matches JavaScript string indexing. */
-export interface Position { line: number; character: number }
-export interface Range { start: Position; end: Position }
-export interface TextEdit { range: Range; newText: string }
+export interface Position {
+  line: number;
+  character: number;
+}
+export interface Range {
+  start: Position;
+  end: Position;
+}
+export interface TextEdit {
+  range: Range;
+  newText: string;
+}
 
 export interface FileEdits {
   uri: string;
@@ -22,9 +31,12 @@ export class EditError extends Error {}
 
 function isRange(r: unknown): r is Range {
   const ok = (p: unknown): p is Position =>
-    typeof p === "object" && p !== null &&
-    Number.isInteger((p as Position).line) && (p as Position).line >= 0 &&
-    Number.isInteger((p as Position).character) && (p as Position).character >= 0;
+    typeof p === "object" &&
+    p !== null &&
+    Number.isInteger((p as Position).line) &&
+    (p as Position).line >= 0 &&
+    Number.isInteger((p as Position).character) &&
+    (p as Position).character >= 0;
   return typeof r === "object" && r !== null && ok((r as Range).start) && ok((r as Range).end);
 }
 
@@ -103,7 +115,12 @@ function offsetOf(text: string, starts: number[], pos: Position, uri: string): n
 export function applyTextEdits(text: string, edits: TextEdit[], uri = "document"): string {
   const starts = lineStarts(text);
   const spans = edits
-    .map((e, order) => ({ start: offsetOf(text, starts, e.range.start, uri), end: offsetOf(text, starts, e.range.end, uri), newText: e.newText, order }))
+    .map((e, order) => ({
+      start: offsetOf(text, starts, e.range.start, uri),
+      end: offsetOf(text, starts, e.range.end, uri),
+      newText: e.newText,
+      order,
+    }))
     .sort((a, b) => a.start - b.start || a.end - b.end || a.order - b.order);
   let out = "";
   let cursor = 0;
@@ -131,7 +148,10 @@ export function lineStats(before: string, after: string): { added: number; remov
   while (lo < a.length && lo < b.length && a[lo] === b[lo]) lo++;
   let ha = a.length;
   let hb = b.length;
-  while (ha > lo && hb > lo && a[ha - 1] === b[hb - 1]) { ha--; hb--; }
+  while (ha > lo && hb > lo && a[ha - 1] === b[hb - 1]) {
+    ha--;
+    hb--;
+  }
   const n = ha - lo;
   const m = hb - lo;
   if (n === 0 || m === 0 || n * m > 4_000_000) return { added: m, removed: n };

@@ -15,11 +15,30 @@ export interface EditArgs {
   apply?: boolean;
 }
 
-export interface PlanStep { uri: string; range: Range; reason: string }
-export interface EditResult { edit: unknown; plan: PlanStep[]; report: string; applied?: boolean; failureReason?: string }
+export interface PlanStep {
+  uri: string;
+  range: Range;
+  reason: string;
+}
+export interface EditResult {
+  edit: unknown;
+  plan: PlanStep[];
+  report: string;
+  applied?: boolean;
+  failureReason?: string;
+}
 
-export interface ContextSnippet { path: string; startLine: number; endLine: number; reason: string; text: string }
-export interface ContextResult { snippets: ContextSnippet[]; prompt: string }
+export interface ContextSnippet {
+  path: string;
+  startLine: number;
+  endLine: number;
+  reason: string;
+  text: string;
+}
+export interface ContextResult {
+  snippets: ContextSnippet[];
+  prompt: string;
+}
 
 export class ProtocolError extends Error {}
 
@@ -111,7 +130,12 @@ export function inlineItems(result: unknown): { insertText: string; range?: Rang
   return items
     .filter((i): i is Record<string, unknown> => isObject(i))
     .map((i) => {
-      const text = typeof i.insertText === "string" ? i.insertText : isObject(i.insertText) && typeof i.insertText.value === "string" ? i.insertText.value : undefined;
+      const text =
+        typeof i.insertText === "string"
+          ? i.insertText
+          : isObject(i.insertText) && typeof i.insertText.value === "string"
+            ? i.insertText.value
+            : undefined;
       return text === undefined ? undefined : { insertText: text, ...(isObject(i.range) ? { range: i.range as unknown as Range } : {}) };
     })
     .filter((i): i is { insertText: string; range?: Range } => i !== undefined);

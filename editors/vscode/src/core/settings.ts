@@ -62,7 +62,7 @@ function num(key: keyof typeof LIMITS, value: unknown, warnings: string[]): numb
 function languages(value: unknown, warnings: string[]): string[] {
   if (value === undefined || value === null) return ["*"];
   if (!Array.isArray(value) || value.some((v) => typeof v !== "string")) {
-    warnings.push("hearth.enabledLanguages must be a list of language ids; using [\"*\"].");
+    warnings.push('hearth.enabledLanguages must be a list of language ids; using ["*"].');
     return ["*"];
   }
   const ids = [...new Set(value.map((v: string) => v.trim()).filter((v) => v !== ""))];

@@ -50,9 +50,7 @@ export function nextStatus(state: StatusState, event: StatusEvent): StatusState 
       return { kind: "starting" };
     case "running":
       // The server reports its own state next; until then it is loading.
-      return state.kind === "starting" || state.kind === "stopped" || state.kind === "crashed"
-        ? { kind: "loading" }
-        : state;
+      return state.kind === "starting" || state.kind === "stopped" || state.kind === "crashed" ? { kind: "loading" } : state;
     case "stopped":
       return { kind: "stopped" };
     case "crashed":
@@ -99,14 +97,34 @@ export function viewStatus(state: StatusState, completionsEnabled: boolean): Sta
   const clickHint = "Click to open the Hearth output.";
   switch (state.kind) {
     case "stopped":
-      return { text: `Hearth: stopped${suffix}`, tooltip: `The server is not running. ${clickHint}`, icon: "circle-slash", severity: "normal" };
+      return {
+        text: `Hearth: stopped${suffix}`,
+        tooltip: `The server is not running. ${clickHint}`,
+        icon: "circle-slash",
+        severity: "normal",
+      };
     case "starting":
-      return { text: `Hearth: starting${suffix}`, tooltip: `Starting hearth serve. ${clickHint}`, icon: "loading~spin", severity: "normal" };
+      return {
+        text: `Hearth: starting${suffix}`,
+        tooltip: `Starting hearth serve. ${clickHint}`,
+        icon: "loading~spin",
+        severity: "normal",
+      };
     case "loading":
-      return { text: `Hearth: loading model${suffix}`, tooltip: `${state.message ?? "Loading the model."} ${clickHint}`, icon: "loading~spin", severity: "normal" };
+      return {
+        text: `Hearth: loading model${suffix}`,
+        tooltip: `${state.message ?? "Loading the model."} ${clickHint}`,
+        icon: "loading~spin",
+        severity: "normal",
+      };
     case "indexing": {
       const pct = state.percentage === undefined ? "" : ` ${Math.round(state.percentage)}%`;
-      return { text: `Hearth: indexing${pct}${suffix}`, tooltip: `${state.message ?? "Indexing the repository."} ${clickHint}`, icon: "sync~spin", severity: "normal" };
+      return {
+        text: `Hearth: indexing${pct}${suffix}`,
+        tooltip: `${state.message ?? "Indexing the repository."} ${clickHint}`,
+        icon: "sync~spin",
+        severity: "normal",
+      };
     }
     case "ready":
       return {
@@ -118,6 +136,11 @@ export function viewStatus(state: StatusState, completionsEnabled: boolean): Sta
     case "error":
       return { text: "Hearth: error", tooltip: `${state.message} ${clickHint}`, icon: "error", severity: "error" };
     case "crashed":
-      return { text: "Hearth: crashed", tooltip: `${state.message} Run "Hearth: Restart server". ${clickHint}`, icon: "warning", severity: "warning" };
+      return {
+        text: "Hearth: crashed",
+        tooltip: `${state.message} Run "Hearth: Restart server". ${clickHint}`,
+        icon: "warning",
+        severity: "warning",
+      };
   }
 }

@@ -21,7 +21,7 @@ async function check(name, fn) {
   } catch (e) {
     results.failed++;
     await failureShot(name.replace(/[^a-z]+/gi, "-").slice(0, 40));
-    console.log(`not ok - ${name}\n    ${String(e && e.stack || e).replace(/\n/g, "\n    ")}`);
+    console.log(`not ok - ${name}\n    ${String((e && e.stack) || e).replace(/\n/g, "\n    ")}`);
   }
 }
 function assert(cond, msg) {
@@ -59,7 +59,10 @@ async function until(what, timeoutMs, fn) {
   const shot = (name) => page.screenshot({ path: path.join(shots, `vscode-${name}.png`) });
   failureShot = (name) => shot(`failed-${name}`).catch(() => undefined);
   const statusText = async () => (await page.locator("[id='hearth.hearth'], [id*='hearth']").allInnerTexts()).join(" ").trim();
-  const ghostText = async () => (await page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text").allInnerTexts()).join("").replace(/\u00a0/g, " ");
+  const ghostText = async () =>
+    (await page.locator(".monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text").allInnerTexts())
+      .join("")
+      .replace(/\u00a0/g, " ");
   const command = async (title) => {
     await page.keyboard.press("F1");
     await page.waitForSelector(".quick-input-widget input", { state: "visible" });
@@ -159,15 +162,18 @@ async function until(what, timeoutMs, fn) {
     await command("Hearth: Edit selection");
     // A rename is exact and needs no model (the 6.8M demo model rarely finishes a rewrite).
     const after = await instructAndApply("rename result to acc", async () => {
-      assert(await page.locator(".monaco-diff-editor").count() > 0, "no diff editor opened");
+      assert((await page.locator(".monaco-diff-editor").count()) > 0, "no diff editor opened");
       await shot("review");
     });
-    const expected = before.replace("    result = 0\n    for v in values:\n        result = result + v\n    return result\n", "    acc = 0\n    for v in values:\n        acc = acc + v\n    return acc\n");
+    const expected = before.replace(
+      "    result = 0\n    for v in values:\n        result = result + v\n    return result\n",
+      "    acc = 0\n    for v in values:\n        acc = acc + v\n    return acc\n",
+    );
     assert(expected !== before, "the test's main.py lacks the total() body");
     assert(after === expected, `main.py after Apply:\n${after}`);
   });
 
-  await check("the code action \"Hearth: edit selection…\" asks for the instruction, then reviews and applies", async () => {
+  await check('the code action "Hearth: edit selection…" asks for the instruction, then reviews and applies', async () => {
     const before = fs.readFileSync(mainPy, "utf8");
     await openFile("main.py"); // the file itself, not the last review's diff
     await selectTotal();
@@ -184,7 +190,12 @@ async function until(what, timeoutMs, fn) {
   await check("Hearth: Show context used opens the snippets and prompt", async () => {
     await openFile("main.py");
     await command("Hearth: Show context used");
-    await until("the context page", 60000, async () => (await page.locator(".monaco-editor .view-lines").allInnerTexts()).join("\n").replace(/\u00a0/g, " ").includes("Context used at"));
+    await until("the context page", 60000, async () =>
+      (await page.locator(".monaco-editor .view-lines").allInnerTexts())
+        .join("\n")
+        .replace(/\u00a0/g, " ")
+        .includes("Context used at"),
+    );
     await shot("context");
   });
 

@@ -92,7 +92,9 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     capabilities = init.capabilities;
     assert.ok(capabilities.inlineCompletionProvider, `no inlineCompletionProvider in ${JSON.stringify(capabilities)}`);
     await server.connection.sendNotification("initialized", {});
-    await server.connection.sendNotification("textDocument/didOpen", { textDocument: { uri: mainUri, languageId: "python", version: 1, text: MAIN } });
+    await server.connection.sendNotification("textDocument/didOpen", {
+      textDocument: { uri: mainUri, languageId: "python", version: 1, text: MAIN },
+    });
     await server.waitForStatus("ready", READY_MS);
     // The server may report ready for the model and then start indexing: wait until it is ready, has
     // sent nothing new for half a second, and says ready when asked.
@@ -118,14 +120,18 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
   const edit = (args: unknown) => request("workspace/executeCommand", { command: "hearth.edit", arguments: [args] }).then(parseEditResult);
 
   test("the server advertises the commands and the code action the extension uses", () => {
-    for (const c of ["hearth.context", "hearth.status", "hearth.edit"]) assert.ok(advertised().includes(c), `server does not advertise ${c}: ${JSON.stringify(advertised())}`);
+    for (const c of ["hearth.context", "hearth.status", "hearth.edit"])
+      assert.ok(advertised().includes(c), `server does not advertise ${c}: ${JSON.stringify(advertised())}`);
     assert.deepEqual((capabilities.codeActionProvider as { codeActionKinds?: string[] }).codeActionKinds, ["refactor.rewrite"]);
   });
 
   test("hearth/status notifications drive the status bar to ready", () => {
     assert.equal(status.kind, "ready", JSON.stringify(server.statuses));
     for (const raw of server.rawStatuses) {
-      assert.ok(["loading", "indexing", "ready", "error"].includes((raw as { state?: string }).state ?? ""), `malformed hearth/status ${JSON.stringify(raw)}`);
+      assert.ok(
+        ["loading", "indexing", "ready", "error"].includes((raw as { state?: string }).state ?? ""),
+        `malformed hearth/status ${JSON.stringify(raw)}`,
+      );
     }
   });
 
@@ -147,8 +153,12 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
 
   test("clients without inline completion (Helix, Zed, eglot) get a completion item that inserts at the cursor", async () => {
     const at = endOf(MAIN);
-    const result = await request<unknown>("textDocument/completion", { textDocument: { uri: mainUri }, position: at, context: { triggerKind: 1 } });
-    const items = (Array.isArray(result) ? result : (result as { items?: unknown[] } | null)?.items ?? []) as {
+    const result = await request<unknown>("textDocument/completion", {
+      textDocument: { uri: mainUri },
+      position: at,
+      context: { triggerKind: 1 },
+    });
+    const items = (Array.isArray(result) ? result : ((result as { items?: unknown[] } | null)?.items ?? [])) as {
       label?: string;
       textEdit?: { range: { start: typeof at; end: typeof at }; newText: string };
     }[];
@@ -161,7 +171,11 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
 
   test("a completion cancelled as the user types on does not break the server", async () => {
     const source = new CancellationTokenSource();
-    const pending = server.connection.sendRequest("textDocument/inlineCompletion", { textDocument: { uri: mainUri }, position: endOf(MAIN), context: { triggerKind: 2 } }, source.token);
+    const pending = server.connection.sendRequest(
+      "textDocument/inlineCompletion",
+      { textDocument: { uri: mainUri }, position: endOf(MAIN), context: { triggerKind: 2 } },
+      source.token,
+    );
     source.cancel();
     await pending.then(
       () => undefined, // It may finish before the cancellation lands.
@@ -173,8 +187,16 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
       textDocument: { uri: mainUri, version: 2 },
       contentChanges: [{ range: { start: endOf(MAIN), end: endOf(MAIN) }, text: "sum(" }],
     });
-    const r = await withTimeout(new CancellationTokenSource().token, REQUEST_MS, () => new CancellationTokenSource(), (t) =>
-      server.connection.sendRequest("textDocument/inlineCompletion", { textDocument: { uri: mainUri }, position: endOf(documentText), context: { triggerKind: 2 } }, t),
+    const r = await withTimeout(
+      new CancellationTokenSource().token,
+      REQUEST_MS,
+      () => new CancellationTokenSource(),
+      (t) =>
+        server.connection.sendRequest(
+          "textDocument/inlineCompletion",
+          { textDocument: { uri: mainUri }, position: endOf(documentText), context: { triggerKind: 2 } },
+          t,
+        ),
       "timed out",
     );
     assert.equal(r.timedOut, false, "the server answers the next request after a cancellation");
@@ -209,7 +231,11 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
       steps.push(value.kind);
       if (value.kind === "report" && value.message !== undefined) messages.push(value.message);
     });
-    const raw = await request("workspace/executeCommand", { command: "hearth.edit", arguments: [editArgs("rename result to acc", "selection", mainUri, selection)], workDoneToken: "hearth-edit-1" });
+    const raw = await request("workspace/executeCommand", {
+      command: "hearth.edit",
+      arguments: [editArgs("rename result to acc", "selection", mainUri, selection)],
+      workDoneToken: "hearth-edit-1",
+    });
     // `$/progress` and the response travel separately: the end may come after the result.
     while (!steps.includes("end")) await new Promise((r) => setTimeout(r, 10));
     listening.dispose();
@@ -219,18 +245,24 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     assert.deepEqual([messages[0], messages[messages.length - 1]], ["planning", "checking"], JSON.stringify(messages));
     const preview = await buildPreview(result.edit, async (uri) => (uri === mainUri ? documentText : undefined));
     assert.deepEqual(preview.problems, []);
-    assert.deepEqual(preview.files.map((f) => f.uri), [mainUri]);
+    assert.deepEqual(
+      preview.files.map((f) => f.uri),
+      [mainUri],
+    );
     assert.equal(preview.files[0]!.after, renamedIn("result", "acc", 8, 11));
     assert.equal(result.plan.length, 4, JSON.stringify(result.plan));
     assert.match(result.report, /1 file\(s\) changed/);
   });
 
   test('the code action "Hearth: edit selection…" gives the command the extension completes with an instruction', async () => {
-    const actions = await request<{ title: string; kind: string; command: { command: string; arguments: unknown[] } }[]>("textDocument/codeAction", {
-      textDocument: { uri: mainUri },
-      range: selection,
-      context: { diagnostics: [] },
-    });
+    const actions = await request<{ title: string; kind: string; command: { command: string; arguments: unknown[] } }[]>(
+      "textDocument/codeAction",
+      {
+        textDocument: { uri: mainUri },
+        range: selection,
+        context: { diagnostics: [] },
+      },
+    );
     assert.equal(actions.length, 1, JSON.stringify(actions));
     assert.equal(actions[0]!.title, "Hearth: edit selection…");
     assert.equal(actions[0]!.kind, "refactor.rewrite");
@@ -240,7 +272,11 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     const preview = await buildPreview(result.edit, async (uri) => (uri === mainUri ? documentText : undefined));
     assert.deepEqual(preview.problems, []);
     assert.equal(preview.files[0]!.after, renamedIn("values", "items", 7, 11));
-    const none = await request<unknown[] | null>("textDocument/codeAction", { textDocument: { uri: mainUri }, range: { start: selection.start, end: selection.start }, context: { diagnostics: [] } });
+    const none = await request<unknown[] | null>("textDocument/codeAction", {
+      textDocument: { uri: mainUri },
+      range: { start: selection.start, end: selection.start },
+      context: { diagnostics: [] },
+    });
     assert.ok(none === null || none.length === 0, "no code action for an empty selection");
   });
 
@@ -257,11 +293,15 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     assert.equal(result.plan[0]!.uri, mainUri);
     assert.match(result.report, /model rewrite of 1 region/);
     const collected = collectEdits(result.edit);
-    if (collected.files.length === 0) assert.match(result.report, /0 file\(s\) changed[^]*dropped main\.py:8-12: \S/, "no change: the report says why");
+    if (collected.files.length === 0)
+      assert.match(result.report, /0 file\(s\) changed[^]*dropped main\.py:8-12: \S/, "no change: the report says why");
     for (const f of collected.files) {
       assert.equal(f.uri, mainUri, "a selection edit only touches its file");
       for (const e of f.edits) {
-        assert.ok(e.range.start.line >= selection.start.line && e.range.end.line <= selection.end.line, `edit outside the selection: ${JSON.stringify(e.range)}`);
+        assert.ok(
+          e.range.start.line >= selection.start.line && e.range.end.line <= selection.end.line,
+          `edit outside the selection: ${JSON.stringify(e.range)}`,
+        );
       }
     }
     const preview = await buildPreview(result.edit, async (uri) => (uri === mainUri ? documentText : undefined));
@@ -274,13 +314,19 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
     const rootUri = pathToFileURL(root).href;
     for (const step of result.plan) assert.ok(step.uri.startsWith(rootUri), `plan step outside the workspace: ${step.uri}`);
     const texts: Record<string, string> = { [mainUri]: documentText, [helpersUri]: HELPERS };
-    const preview = await buildPreview(result.edit, async (uri) => texts[uri] ?? (fs.existsSync(new URL(uri)) ? fs.readFileSync(new URL(uri), "utf8") : undefined));
+    const preview = await buildPreview(
+      result.edit,
+      async (uri) => texts[uri] ?? (fs.existsSync(new URL(uri)) ? fs.readFileSync(new URL(uri), "utf8") : undefined),
+    );
     assert.deepEqual(preview.problems, []);
     for (const f of preview.files) assert.ok(f.uri.startsWith(rootUri), `edit outside the workspace: ${f.uri}`);
     // A rename is structural, not sampled: both files change, and every mention is renamed.
     const after = Object.fromEntries(preview.files.map((f) => [f.uri, f.after]));
     assert.ok(after[helpersUri]?.includes("def arithmetic_mean(values):"), `helpers.py not renamed: ${JSON.stringify(after[helpersUri])}`);
-    assert.ok(after[mainUri]?.includes("from helpers import arithmetic_mean"), `main.py's import not renamed: ${JSON.stringify(after[mainUri])}`);
+    assert.ok(
+      after[mainUri]?.includes("from helpers import arithmetic_mean"),
+      `main.py's import not renamed: ${JSON.stringify(after[mainUri])}`,
+    );
     for (const text of Object.values(after)) assert.ok(!/\bmean_of\b/.test(text), `mean_of left behind:\n${text}`);
   });
 
@@ -295,8 +341,14 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
   });
 
   test("malformed command arguments get an error and the server keeps serving", async () => {
-    await assert.rejects(request("workspace/executeCommand", { command: "hearth.edit", arguments: [42] }), (e: unknown) => e instanceof ResponseError);
-    await assert.rejects(request("workspace/executeCommand", { command: "hearth.context", arguments: [{ uri: "file:///nope.py" }] }), (e: unknown) => e instanceof ResponseError);
+    await assert.rejects(
+      request("workspace/executeCommand", { command: "hearth.edit", arguments: [42] }),
+      (e: unknown) => e instanceof ResponseError,
+    );
+    await assert.rejects(
+      request("workspace/executeCommand", { command: "hearth.context", arguments: [{ uri: "file:///nope.py" }] }),
+      (e: unknown) => e instanceof ResponseError,
+    );
     const s = await request<{ state: string }>("workspace/executeCommand", { command: "hearth.status", arguments: [] });
     assert.equal(s.state, "ready");
   });
@@ -304,14 +356,24 @@ describe("hearth serve (real server, tiny model)", { timeout: READY_MS + 10 * RE
 
 describe("hearth.logPrompts", { timeout: READY_MS }, () => {
   test("the setting starts the server with --log-prompts, and the server warns once that it logs source code", async () => {
-    const settings = readSettings((key) => (key === "logPrompts" ? true : key === "serverArgs" ? ["--model", path.resolve(requireModel())] : undefined));
+    const settings = readSettings((key) =>
+      key === "logPrompts" ? true : key === "serverArgs" ? ["--model", path.resolve(requireModel())] : undefined,
+    );
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "hearth-vscode-logs-"));
     const server = startServer(requireBinary(), serverArgs(settings.client), root);
     try {
-      await server.connection.sendRequest("initialize", { processId: process.pid, rootUri: pathToFileURL(root).href, capabilities: clientCapabilities, initializationOptions: settings.server });
+      await server.connection.sendRequest("initialize", {
+        processId: process.pid,
+        rootUri: pathToFileURL(root).href,
+        capabilities: clientCapabilities,
+        initializationOptions: settings.server,
+      });
       await server.connection.sendNotification("initialized", {});
       await server.waitForStatus("ready", READY_MS);
-      const warnings = server.stderr().split("\n").filter((l) => l.includes("--log-prompts is on"));
+      const warnings = server
+        .stderr()
+        .split("\n")
+        .filter((l) => l.includes("--log-prompts is on"));
       assert.equal(warnings.length, 1, server.stderr().slice(-4000));
       assert.match(warnings[0]!, /WARNING.*SOURCE CODE/);
     } finally {

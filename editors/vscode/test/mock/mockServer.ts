@@ -51,14 +51,18 @@ connection.onExecuteCommand((params) => {
       return { state: "ready" };
     case "hearth.edit": {
       // Upper-cases the selection (or file): enough to check how clients review and apply edits.
-      const args = params.arguments?.[0] as { uri?: string; range?: { start: { line: number; character: number }; end: { line: number; character: number } } } | undefined;
+      const args = params.arguments?.[0] as
+        { uri?: string; range?: { start: { line: number; character: number }; end: { line: number; character: number } } } | undefined;
       const doc = args?.uri ? documents.get(args.uri) : undefined;
       if (!doc) return { edit: { changes: {} }, plan: [], report: "nothing open" };
       const range = args!.range ?? { start: { line: 0, character: 0 }, end: doc.positionAt(doc.getText().length) };
       return { edit: { changes: { [doc.uri]: [{ range, newText: doc.getText(range).toUpperCase() }] } }, plan: [], report: "upper-cased" };
     }
     case "hearth.context":
-      return { snippets: [{ path: "helpers.py", startLine: 0, endLine: 1, reason: "mock", text: "def helper():\n    pass" }], prompt: "<|fim_prefix|>mock" };
+      return {
+        snippets: [{ path: "helpers.py", startLine: 0, endLine: 1, reason: "mock", text: "def helper():\n    pass" }],
+        prompt: "<|fim_prefix|>mock",
+      };
   }
   return null;
 });

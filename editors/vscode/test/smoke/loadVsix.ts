@@ -1,6 +1,7 @@
 //! Checks a packaged .vsix: its manifest names an entry point that loads with only the packaged
 //! node_modules (a stand-in for the `vscode` module) and exports activate/deactivate.
 //! Usage: node out/test/smoke/loadVsix.js <unpacked-vsix-dir>
+/* eslint-disable @typescript-eslint/no-require-imports -- it loads the packaged CommonJS entry point as VS Code does */
 
 import * as assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -13,7 +14,15 @@ const ext = path.join(dir, "extension");
 const manifest = JSON.parse(fs.readFileSync(path.join(ext, "package.json"), "utf8"));
 const main = path.join(ext, manifest.main);
 const commands: string[] = manifest.contributes.commands.map((c: { command: string }) => c.command);
-for (const c of ["hearth.toggle", "hearth.editSelection", "hearth.refactorRepository", "hearth.showContext", "hearth.acceptWord", "hearth.acceptLine", "hearth.restart"]) {
+for (const c of [
+  "hearth.toggle",
+  "hearth.editSelection",
+  "hearth.refactorRepository",
+  "hearth.showContext",
+  "hearth.acceptWord",
+  "hearth.acceptLine",
+  "hearth.restart",
+]) {
   assert.ok(commands.includes(c), `the manifest lacks ${c}`);
 }
 for (const s of ["model", "draftModel", "device", "multiline", "debounceMs", "contextBudget", "enabledLanguages", "serverPath"]) {
@@ -21,7 +30,10 @@ for (const s of ["model", "draftModel", "device", "multiline", "debounceMs", "co
 }
 
 // Resolve nothing from outside the unpacked extension, except node built-ins and `vscode`.
-const loader = Module as unknown as { _load: (request: string, parent: unknown, isMain: boolean) => unknown; _resolveFilename: (r: string, p: { filename?: string } | undefined, ...rest: unknown[]) => string };
+const loader = Module as unknown as {
+  _load: (request: string, parent: unknown, isMain: boolean) => unknown;
+  _resolveFilename: (r: string, p: { filename?: string } | undefined, ...rest: unknown[]) => string;
+};
 const originalLoad = loader._load;
 const originalResolve = loader._resolveFilename;
 loader._load = function (request, parent, isMain) {

@@ -15,13 +15,24 @@ const base = (files: string[], over: Partial<Lookup> = {}): Lookup => ({
 });
 
 test("PATH first, then the extension folder", () => {
-  assert.deepEqual(findBinary(base(["/opt/hearth/bin/hearth", "/ext/bin/hearth"])), { ok: true, path: "/opt/hearth/bin/hearth", source: "PATH" });
+  assert.deepEqual(findBinary(base(["/opt/hearth/bin/hearth", "/ext/bin/hearth"])), {
+    ok: true,
+    path: "/opt/hearth/bin/hearth",
+    source: "PATH",
+  });
   assert.deepEqual(findBinary(base(["/ext/bin/hearth"])), { ok: true, path: "/ext/bin/hearth", source: "extension" });
 });
 
 test("the setting wins and expands ~ and ${workspaceFolder}", () => {
-  assert.deepEqual(findBinary(base(["/home/u/bin/hearth"], { setting: "~/bin/hearth" })), { ok: true, path: "/home/u/bin/hearth", source: "setting" });
-  assert.deepEqual(findBinary(base(["/w/target/debug/hearth"], { setting: "${workspaceFolder}/target/debug/hearth", workspaceFolder: "/w" })).ok, true);
+  assert.deepEqual(findBinary(base(["/home/u/bin/hearth"], { setting: "~/bin/hearth" })), {
+    ok: true,
+    path: "/home/u/bin/hearth",
+    source: "setting",
+  });
+  assert.deepEqual(
+    findBinary(base(["/w/target/debug/hearth"], { setting: "${workspaceFolder}/target/debug/hearth", workspaceFolder: "/w" })).ok,
+    true,
+  );
 });
 
 test("a missing binary gives a message that says where it looked and what to do", () => {

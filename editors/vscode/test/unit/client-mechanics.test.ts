@@ -32,7 +32,10 @@ async function start(): Promise<Server> {
 test("initializationOptions and didChangeConfiguration reach the server", async () => {
   const server = await start();
   try {
-    assert.deepEqual(await server.connection.sendRequest("workspace/executeCommand", { command: "mock.options" }), readSettings(() => undefined).server);
+    assert.deepEqual(
+      await server.connection.sendRequest("workspace/executeCommand", { command: "mock.options" }),
+      readSettings(() => undefined).server,
+    );
     const changed = readSettings((k) => (k === "multiline" ? true : undefined)).server;
     await server.connection.sendNotification("workspace/didChangeConfiguration", didChangeConfigurationParams(changed));
     assert.deepEqual(await server.connection.sendRequest("workspace/executeCommand", { command: "mock.options" }), changed);
@@ -47,13 +50,27 @@ test("a request past the timeout is cancelled with $/cancelRequest, and the serv
   try {
     const cancelled = new Promise((resolve) => server.connection.onNotification("mock/cancelled", resolve));
     const outer = new CancellationTokenSource();
-    const r = await withTimeout(outer.token, 100, () => new CancellationTokenSource(), (t) =>
-      server.connection.sendRequest("textDocument/inlineCompletion", { textDocument: { uri }, position: { line: 2, character: 4 }, context: { triggerKind: 2 } }, t).catch(() => null),
+    const r = await withTimeout(
+      outer.token,
+      100,
+      () => new CancellationTokenSource(),
+      (t) =>
+        server.connection
+          .sendRequest(
+            "textDocument/inlineCompletion",
+            { textDocument: { uri }, position: { line: 2, character: 4 }, context: { triggerKind: 2 } },
+            t,
+          )
+          .catch(() => null),
       null,
     );
     assert.deepEqual(r, { value: null, timedOut: true });
     assert.deepEqual(await cancelled, { line: 2 }, "the server saw the cancellation");
-    const next = await server.connection.sendRequest("textDocument/inlineCompletion", { textDocument: { uri }, position: { line: 1, character: 4 }, context: { triggerKind: 2 } });
+    const next = await server.connection.sendRequest("textDocument/inlineCompletion", {
+      textDocument: { uri },
+      position: { line: 1, character: 4 },
+      context: { triggerKind: 2 },
+    });
     assert.deepEqual(inlineItems(next), [{ insertText: "return a + b" }]);
   } finally {
     await server.close();

@@ -2,7 +2,16 @@
 
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { applyTextEdits, buildPreview, collectEdits, EditError, lineStats, staleFiles, summarizePreview, describeFile } from "../../src/core/diffModel";
+import {
+  applyTextEdits,
+  buildPreview,
+  collectEdits,
+  EditError,
+  lineStats,
+  staleFiles,
+  summarizePreview,
+  describeFile,
+} from "../../src/core/diffModel";
 
 const r = (sl: number, sc: number, el: number, ec: number) => ({ start: { line: sl, character: sc }, end: { line: el, character: ec } });
 
@@ -24,7 +33,14 @@ test("positions count UTF-16 code units and CRLF line breaks", () => {
 });
 
 test("overlapping or out-of-range edits are rejected, not half-applied", () => {
-  assert.throws(() => applyTextEdits("abcdef", [{ range: r(0, 0, 0, 3), newText: "" }, { range: r(0, 2, 0, 4), newText: "" }]), /overlap/);
+  assert.throws(
+    () =>
+      applyTextEdits("abcdef", [
+        { range: r(0, 0, 0, 3), newText: "" },
+        { range: r(0, 2, 0, 4), newText: "" },
+      ]),
+    /overlap/,
+  );
   assert.throws(() => applyTextEdits("abc\n", [{ range: r(5, 0, 5, 0), newText: "x" }]), /line 6 is past the end/);
   assert.throws(() => applyTextEdits("abc\nd", [{ range: r(0, 9, 0, 9), newText: "x" }]), /column 10 is past the end of line 1/);
 });
@@ -39,7 +55,13 @@ test("collects `changes` and `documentChanges`, merging repeated files and listi
       { textDocument: { uri: "file:///empty.py", version: 1 }, edits: [] },
     ],
   });
-  assert.deepEqual(c.files.map((f) => [f.uri, f.edits.length]), [["file:///a.py", 2], ["file:///b.py", 1]]);
+  assert.deepEqual(
+    c.files.map((f) => [f.uri, f.edits.length]),
+    [
+      ["file:///a.py", 2],
+      ["file:///b.py", 1],
+    ],
+  );
   assert.deepEqual(c.resourceOperations, ["rename file:///c.py -> file:///d.py"]);
   assert.throws(() => collectEdits({ changes: { "file:///a.py": [{ range: { start: 1 }, newText: "x" }] } }), EditError);
   assert.throws(() => collectEdits(null), EditError);

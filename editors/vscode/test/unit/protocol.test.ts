@@ -2,12 +2,26 @@
 
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { codeActionEditArgs, editArgs, inlineItems, parseContextResult, parseEditResult, ProtocolError, renderContext } from "../../src/core/protocol";
+import {
+  codeActionEditArgs,
+  editArgs,
+  inlineItems,
+  parseContextResult,
+  parseEditResult,
+  ProtocolError,
+  renderContext,
+} from "../../src/core/protocol";
 
 const range = { start: { line: 1, character: 0 }, end: { line: 2, character: 0 } };
 
 test("edit arguments per scope", () => {
-  assert.deepEqual(editArgs("  add types ", "selection", "file:///a.py", range), { instruction: "add types", scope: "selection", uri: "file:///a.py", range, apply: false });
+  assert.deepEqual(editArgs("  add types ", "selection", "file:///a.py", range), {
+    instruction: "add types",
+    scope: "selection",
+    uri: "file:///a.py",
+    range,
+    apply: false,
+  });
   assert.deepEqual(editArgs("rename", "repository"), { instruction: "rename", scope: "repository", apply: false });
   assert.throws(() => editArgs("   ", "file", "file:///a.py"), ProtocolError);
   assert.throws(() => editArgs("x", "selection", "file:///a.py"), /needs a range/);
@@ -15,7 +29,11 @@ test("edit arguments per scope", () => {
 });
 
 test("edit results are validated", () => {
-  const ok = parseEditResult({ edit: { changes: {} }, plan: [{ uri: "file:///a", range, reason: "uses it" }, { bogus: 1 }], report: "done" });
+  const ok = parseEditResult({
+    edit: { changes: {} },
+    plan: [{ uri: "file:///a", range, reason: "uses it" }, { bogus: 1 }],
+    report: "done",
+  });
   assert.equal(ok.plan.length, 1);
   assert.equal(ok.report, "done");
   assert.throws(() => parseEditResult(null), /no result/);
@@ -23,7 +41,10 @@ test("edit results are validated", () => {
 });
 
 test("context results are validated and rendered", () => {
-  const result = parseContextResult({ snippets: [{ path: "lib.py", startLine: 0, endLine: 2, reason: "defines f", text: "def f():\n```\n" }], prompt: "<|fim_prefix|>" });
+  const result = parseContextResult({
+    snippets: [{ path: "lib.py", startLine: 0, endLine: 2, reason: "defines f", text: "def f():\n```\n" }],
+    prompt: "<|fim_prefix|>",
+  });
   const md = renderContext(result, "main.py:3:1");
   assert.match(md, /## lib\.py:1-3/);
   assert.match(md, /````\ndef f\(\):\n```\n\n````/, "fences grow past backticks in the snippet");
@@ -40,7 +61,13 @@ test("inline completion results: list, array, snippet strings, junk", () => {
 
 test("the code action's hearth.edit arguments take the typed instruction", () => {
   const raw = { scope: "selection", uri: "file:///a.py", range };
-  assert.deepEqual(codeActionEditArgs(raw, " add types "), { instruction: "add types", scope: "selection", uri: "file:///a.py", range, apply: false });
+  assert.deepEqual(codeActionEditArgs(raw, " add types "), {
+    instruction: "add types",
+    scope: "selection",
+    uri: "file:///a.py",
+    range,
+    apply: false,
+  });
   assert.throws(() => codeActionEditArgs(raw, "  "), /instruction is empty/);
   assert.throws(() => codeActionEditArgs({ scope: "selection", uri: "file:///a.py" }, "x"), /lack a uri and a range/);
   assert.throws(() => codeActionEditArgs(42, "x"), ProtocolError);

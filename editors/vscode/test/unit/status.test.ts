@@ -29,7 +29,10 @@ test("a normal start: starting, loading, indexing with percentage, ready", () =>
     "Hearth: indexing 100%",
     "Hearth",
   ]);
-  assert.equal(viewStatus(run([{ type: "starting" }, { type: "running" }, note({ state: "loading", message: "tiny-coder" })]), true).tooltip, "tiny-coder Click to open the Hearth output.");
+  assert.equal(
+    viewStatus(run([{ type: "starting" }, { type: "running" }, note({ state: "loading", message: "tiny-coder" })]), true).tooltip,
+    "tiny-coder Click to open the Hearth output.",
+  );
 });
 
 test("server errors and crashes show as error/warning and say how to recover", () => {
@@ -67,7 +70,12 @@ test("completions toggled off shows in the bar", () => {
 });
 
 test("once ready, index work shows in the tooltip, not as a step back to indexing", () => {
-  const ready = run([{ type: "starting" }, { type: "running" }, note({ state: "loading" }), note({ state: "ready", message: "tiny-coder ready" })]);
+  const ready = run([
+    { type: "starting" },
+    { type: "running" },
+    note({ state: "loading" }),
+    note({ state: "ready", message: "tiny-coder ready" }),
+  ]);
   const reindexing = run([note({ state: "indexing", percentage: 10 }), note({ state: "indexing", percentage: 55.2 })], ready);
   assert.equal(reindexing.kind, "ready");
   assert.equal(viewStatus(reindexing, true).text, "Hearth");
@@ -79,7 +87,13 @@ test("once ready, index work shows in the tooltip, not as a step back to indexin
 });
 
 test("an indexing percentage never goes backwards", () => {
-  const s = run([{ type: "starting" }, { type: "running" }, note({ state: "indexing", percentage: 60 }), note({ state: "indexing", percentage: 20 }), note({ state: "indexing" })]);
+  const s = run([
+    { type: "starting" },
+    { type: "running" },
+    note({ state: "indexing", percentage: 60 }),
+    note({ state: "indexing", percentage: 20 }),
+    note({ state: "indexing" }),
+  ]);
   assert.equal(viewStatus(s, true).text, "Hearth: indexing 60%");
   assert.equal(viewStatus(nextStatus(s, note({ state: "indexing", percentage: 80 })), true).text, "Hearth: indexing 80%");
 });
