@@ -233,3 +233,17 @@ fn renaming_onto_an_existing_name_is_flagged() {
     assert!(outcome.files.is_empty());
     assert!(outcome.plan.notes.iter().any(|n| n.contains("no occurrence of `no_such_name`")));
 }
+
+/// Renames in comments walk the index's file set, with or without an index: vendored trees are
+/// left alone either way (the fallback used to walk every file git did not ignore).
+#[test]
+fn mentions_in_comments_follow_the_index_file_set() {
+    let vendored = "# parse_cfg, vendored\nparse_cfg = None\n";
+    let repo =
+        Repo::new(&[("config/parser.py", PARSER_PY), ("vendor/lib/parser.py", vendored), ("node_modules/pkg/x.ts", "// parse_cfg\n")]);
+    for with_index in [true, false] {
+        let outcome = run(&repo, with_index, "rename parse_cfg to parse_config, including comments");
+        let files: Vec<&str> = outcome.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(files, ["config/parser.py"], "with_index {with_index}");
+    }
+}

@@ -28,7 +28,7 @@ pub use tokenizer::identifier_parts;
 /// Public for `examples/tokenizer_speed.rs`; the index registers it itself.
 #[doc(hidden)]
 pub use tokenizer::CodeTokenizer;
-pub use walk::{SkipReason, Skipped};
+pub use walk::{source_files, SkipReason, Skipped};
 
 /// Everything that can go wrong in the index.
 #[derive(Debug, thiserror::Error)]

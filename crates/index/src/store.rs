@@ -1022,6 +1022,13 @@ impl Index {
         files
     }
 
+    /// The indexed files, root-relative and sorted (files with an unsaved overlay included).
+    pub fn file_paths(&self) -> Vec<String> {
+        let mut files: Vec<String> = self.read_state().files.keys().cloned().collect();
+        files.sort();
+        files
+    }
+
     /// Files of a parsed language that the index saw and left out (too large, binary, not UTF-8,
     /// minified, generated, over the index cap), root-relative and sorted, with the reason; files
     /// gone from disk since are left out.

@@ -155,6 +155,16 @@ fn walker(dir: &Path, max_depth: Option<usize>) -> ignore::Walk {
     builder.build()
 }
 
+/// The source files an index of `root` would consider (ignore rules, git-tracked files, vendored
+/// trees skipped, at most `max_size` bytes), root-relative and sorted: the file set for callers that
+/// have no index open.
+pub fn source_files(root: &Path, max_size: u64) -> Vec<String> {
+    let tracked = crate::GitState::read(root).tracked;
+    let mut files: Vec<String> = walk(root, root, false, max_size, &tracked, &mut Vec::new()).into_iter().map(|c| c.rel).collect();
+    files.sort();
+    files
+}
+
 /// Files under `dir` (all of the tree, or its direct entries with `shallow`) that ignore rules keep and
 /// whose language Hearth parses, plus the `tracked` files (git's index) under `dir`: git sees a tracked
 /// file even when an ignore rule matches it, so the index does too. Vendored directories are skipped

@@ -8,7 +8,10 @@ use std::path::Path;
 use hearth_index::{Index, SkipReason};
 use hearth_syntax::{Language, Literal, Parsed};
 
-use super::{workspace::Workspace, EditError, EditRequest, FileChange, Plan, Region, Rename, Report, Scope, SkippedFile, Strategy, Texts};
+use super::{
+    workspace::{Workspace, MAX_FILE_BYTES},
+    EditError, EditRequest, FileChange, Plan, Region, Rename, Report, Scope, SkippedFile, Strategy, Texts,
+};
 
 /// Where an occurrence sits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -220,11 +223,14 @@ fn candidate_files(
         Scope::Selection { path, range } => Ok((BTreeSet::from([workspace.resolve(path)?.rel]), Some(range.clone()))),
         Scope::Repository => {
             let limits = request.paths.iter().map(|p| workspace.resolve(p).map(|p| p.rel)).collect::<Result<Vec<_>, _>>()?;
+            // The index's file set either way: references when only code is renamed, every indexed
+            // file when mentions in comments and strings count too.
             let files: BTreeSet<String> = match index {
                 Some(index) if !rename.in_comments && !rename.in_strings => {
                     index.references(&rename.from)?.into_iter().map(|l| l.path).collect()
                 }
-                _ => walk_source_files(workspace.root()),
+                Some(index) => index.file_paths().into_iter().collect(),
+                None => hearth_index::source_files(workspace.root(), MAX_FILE_BYTES).into_iter().collect(),
             };
             Ok((files.into_iter().filter(|f| within(f, &limits)).collect(), None))
         }
@@ -235,20 +241,6 @@ fn candidate_files(
 pub(crate) fn within(file: &str, limits: &[String]) -> bool {
     limits.is_empty()
         || limits.iter().any(|l| l.is_empty() || file == l || file.strip_prefix(l.as_str()).is_some_and(|rest| rest.starts_with('/')))
-}
-
-/// Source files under `root` as git sees them (.gitignore and friends honoured, hidden files skipped).
-fn walk_source_files(root: &Path) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for entry in ignore::WalkBuilder::new(root).require_git(false).build().flatten() {
-        if !entry.file_type().is_some_and(|t| t.is_file()) || Language::from_path(entry.path()).is_none() {
-            continue;
-        }
-        if let Ok(rel) = entry.path().strip_prefix(root) {
-            out.insert(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"));
-        }
-    }
-    out
 }
 
 /// Occurrences of `rename.from` in source order: identifier nodes, plus whole-word mentions in
