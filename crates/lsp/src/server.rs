@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hearth_assist::completion::{Completer, Completion, CompletionError, CompletionRequest, ContextSource, LatestWins, LoadSpec};
+use hearth_assist::completion::{
+    Completer, Completion, CompletionDebounce, CompletionError, CompletionRequest, ContextSource, LatestWins, LoadSpec,
+};
 use hearth_base::CancelToken;
 use hearth_index::{Debounce, Index, LiveEvent, LiveIndex, Update};
 use serde_json::{json, Value};
@@ -406,10 +408,8 @@ impl Backend {
             tracing::info!("no completion in {uri}: {} bytes, over maxDocumentBytes = {}", doc.text.len(), effective.max_document_bytes);
             return Ok(None);
         }
-        // Debounce: at most one decode start per document per `debounceMs`; a request that comes sooner
-        // waits out the rest, and is dropped if a newer one arrives meanwhile.
-        let debounce = Duration::from_millis(effective.debounce_ms);
-        if let Some(wait) = since_previous.and_then(|since| debounce.checked_sub(since)) {
+        // A newer request for the document cancels this one while it waits (checked below).
+        if let Some(wait) = CompletionDebounce::new(Duration::from_millis(effective.debounce_ms)).wait(since_previous) {
             tokio::time::sleep(wait).await;
         }
         token.check().map_err(|_| CompleteError::Cancelled)?;

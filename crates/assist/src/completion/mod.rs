@@ -18,7 +18,7 @@ pub mod template;
 pub use budget::BudgetPolicy;
 pub use context::{ContextQuery, ContextSource, Snippet};
 pub use engine::{Completer, LoadSpec, PromptContext};
-pub use scheduler::{LatestWins, Ticket};
+pub use scheduler::{CompletionDebounce, LatestWins, Ticket};
 
 /// How to complete; the language server fills it from the user's settings.
 #[derive(Clone, Debug, PartialEq)]

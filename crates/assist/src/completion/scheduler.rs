@@ -1,4 +1,5 @@
-//! Latest-wins scheduling: a new request for a document cancels the one still running for it.
+//! Latest-wins scheduling: a new request for a document cancels the one still running for it, and
+//! the debounce policy that spaces their starts.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -81,6 +82,26 @@ impl<K: Eq + Hash + Clone> Drop for Ticket<K> {
     }
 }
 
+/// At most one decode start per document per `interval`: a request that comes sooner after the
+/// previous one waits out the rest (and is dropped if a newer one arrives meanwhile).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletionDebounce {
+    pub interval: Duration,
+}
+
+impl CompletionDebounce {
+    pub fn new(interval: Duration) -> Self {
+        CompletionDebounce { interval }
+    }
+
+    /// How long a request should wait before it starts, given the time since the previous request
+    /// for the same document started (`None`: it is the first); `None` when it may start at once.
+    pub fn wait(&self, since_previous: Option<Duration>) -> Option<Duration> {
+        let wait = self.interval.checked_sub(since_previous?)?;
+        (!wait.is_zero()).then_some(wait)
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -107,5 +128,16 @@ mod tests {
         assert_eq!(sched.running(), 1);
         sched.cancel(&"b.py");
         assert!(b1.token.is_cancelled());
+    }
+
+    #[test]
+    fn debounce_waits_out_only_the_rest_of_the_interval() {
+        let ms = Duration::from_millis;
+        let debounce = CompletionDebounce::new(ms(30));
+        assert_eq!(debounce.wait(None), None, "the first request starts at once");
+        assert_eq!(debounce.wait(Some(ms(10))), Some(ms(20)));
+        assert_eq!(debounce.wait(Some(ms(30))), None);
+        assert_eq!(debounce.wait(Some(ms(500))), None);
+        assert_eq!(CompletionDebounce::new(Duration::ZERO).wait(Some(Duration::ZERO)), None, "0 turns it off");
     }
 }
