@@ -1,5 +1,6 @@
-//! The language server: tower-lsp glue between editors and hearth-assist. The only crate that knows the
-//! protocol: [`from_proto`] and [`to_proto`] convert at the edge, [`server`] holds the state and handlers.
+//! The language server: tower-lsp glue between editors and hearth-assist. The only crate that serves the
+//! protocol (the CLI's bench client speaks it too): [`from_proto`] and [`to_proto`] convert at the edge,
+//! [`server`] holds the state and handlers.
 
 pub mod config;
 mod documents;
