@@ -666,10 +666,16 @@ impl Index {
         let mut skipped = Vec::new();
         let git = GitState::read(&self.root);
         let walked = walk::walk(&self.root, &self.root, false, self.options.max_file_size, &git.tracked, &mut skipped);
-        let present_now: HashSet<String> = walked.iter().map(|c| c.rel.clone()).collect();
+        let present: HashSet<&str> = walked.iter().map(|c| c.rel.as_str()).collect();
+        {
+            let mut state = self.write_state();
+            state.git = git;
+            // Skipped files that are gone (the walk saw them neither as candidates nor as skipped).
+            let walk_skipped: HashSet<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
+            state.skipped.retain(|rel, _| present.contains(rel.as_str()) || walk_skipped.contains(rel.as_str()));
+        }
         let (to_read, removed, seen) = {
             let state = self.read_state();
-            let present: HashSet<&str> = walked.iter().map(|c| c.rel.as_str()).collect();
             let removed: Vec<String> = state
                 .files
                 .keys()
@@ -685,13 +691,6 @@ impl Index {
             let to_read = cap_total_size(&state.files, &removed, to_read, self.options.max_index_bytes, &mut skipped);
             (to_read, removed, seen)
         };
-        {
-            let mut state = self.write_state();
-            state.git = git;
-            // Skipped files that are gone (the walk saw them neither as candidates nor as skipped).
-            let walked: HashSet<&str> = skipped.iter().map(|s| s.path.as_str()).collect();
-            state.skipped.retain(|rel, _| present_now.contains(rel) || walked.contains(rel.as_str()));
-        }
         let mut stats = self.apply(to_read, removed, skipped, cancel, progress, true)?;
         stats.files_seen = seen;
         stats.elapsed = started.elapsed();

@@ -28,24 +28,7 @@ pub(crate) fn plan(
     rename: &Rename,
     texts: &Texts<'_>,
 ) -> Result<Plan, EditError> {
-    let (mut files, selection) = candidate_files(workspace, index, request, rename)?;
-    let mut skipped_files = Vec::new();
-    if let (Some(index), Scope::Repository) = (index, &request.scope) {
-        let limits = request.paths.iter().map(|p| workspace.resolve(p).map(|p| p.rel)).collect::<Result<Vec<_>, _>>()?;
-        for skipped in index.skipped_files().into_iter().filter(|s| within(&s.path, &limits)) {
-            match skipped.reason {
-                // Text the index passed over for its own reasons: renamed like any other file.
-                SkipReason::Minified { .. } | SkipReason::Generated { .. } | SkipReason::OverIndexCap { .. } => {
-                    files.insert(skipped.path);
-                }
-                reason => {
-                    if mentions(&workspace.root().join(&skipped.path), &rename.from) {
-                        skipped_files.push(SkippedFile { path: skipped.path, reason: reason.to_string() });
-                    }
-                }
-            }
-        }
-    }
+    let Candidates { files, selection, unedited: mut skipped_files } = candidate_files(workspace, index, request, rename)?;
     let mut regions = Vec::new();
     let mut notes = Vec::new();
     let mut clashes = BTreeSet::new();
@@ -211,16 +194,24 @@ fn replace_all(text: &str, ranges: &[Range<usize>], to: &str) -> String {
     out
 }
 
-/// Files that may hold occurrences, root-relative and sorted, and the selection's byte range if any.
-fn candidate_files(
-    workspace: &Workspace,
-    index: Option<&Index>,
-    request: &EditRequest,
-    rename: &Rename,
-) -> Result<(BTreeSet<String>, Option<Range<usize>>), EditError> {
+/// Where a rename looks.
+struct Candidates {
+    /// Files that may hold occurrences, root-relative and sorted.
+    files: BTreeSet<String>,
+    /// The selection's byte range, if any.
+    selection: Option<Range<usize>>,
+    /// Files the index skipped that mention the name but cannot be edited.
+    unedited: Vec<SkippedFile>,
+}
+
+fn candidate_files(workspace: &Workspace, index: Option<&Index>, request: &EditRequest, rename: &Rename) -> Result<Candidates, EditError> {
     match &request.scope {
-        Scope::File(path) => Ok((BTreeSet::from([workspace.resolve(path)?.rel]), None)),
-        Scope::Selection { path, range } => Ok((BTreeSet::from([workspace.resolve(path)?.rel]), Some(range.clone()))),
+        Scope::File(path) => {
+            Ok(Candidates { files: BTreeSet::from([workspace.resolve(path)?.rel]), selection: None, unedited: Vec::new() })
+        }
+        Scope::Selection { path, range } => {
+            Ok(Candidates { files: BTreeSet::from([workspace.resolve(path)?.rel]), selection: Some(range.clone()), unedited: Vec::new() })
+        }
         Scope::Repository => {
             let limits = request.paths.iter().map(|p| workspace.resolve(p).map(|p| p.rel)).collect::<Result<Vec<_>, _>>()?;
             // The index's file set either way: references when only code is renamed, every indexed
@@ -232,7 +223,22 @@ fn candidate_files(
                 Some(index) => index.file_paths().into_iter().collect(),
                 None => hearth_index::source_files(workspace.root(), MAX_FILE_BYTES).into_iter().collect(),
             };
-            Ok((files.into_iter().filter(|f| within(f, &limits)).collect(), None))
+            let mut files: BTreeSet<String> = files.into_iter().filter(|f| within(f, &limits)).collect();
+            let mut unedited = Vec::new();
+            for skipped in index.map(Index::skipped_files).unwrap_or_default().into_iter().filter(|s| within(&s.path, &limits)) {
+                match skipped.reason {
+                    // Text the index passed over for its own reasons: renamed like any other file.
+                    SkipReason::Minified { .. } | SkipReason::Generated { .. } | SkipReason::OverIndexCap { .. } => {
+                        files.insert(skipped.path);
+                    }
+                    reason => {
+                        if mentions(&workspace.root().join(&skipped.path), &rename.from) {
+                            unedited.push(SkippedFile { path: skipped.path, reason: reason.to_string() });
+                        }
+                    }
+                }
+            }
+            Ok(Candidates { files, selection: None, unedited })
         }
     }
 }
