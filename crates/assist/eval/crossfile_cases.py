@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Cross-file FIM cases for evaluating retrieval, in Python, Rust and TypeScript.
+"""Cross-file FIM cases for evaluating retrieval, in Python, Rust, TypeScript and Go.
 
 Each case puts the cursor right before a name that the file uses but that is defined in ANOTHER file
 of the same repository; the middle is the rest of that line. The gold definition (`defined_in`,
 `defined_line`) comes from Python's `ast` for Python and from bracket-aware scanning (comments and
-strings masked) for Rust and TypeScript, independently of Hearth. Sources:
+strings masked) for Rust, TypeScript and Go, independently of Hearth. Sources:
   python      packages of the running interpreter's stdlib (each package folder is a repository)
   rust        tantivy, candle-core, tower-lsp, tokenizers, notify in ~/.cargo/registry/src/*/
   typescript  rxjs 7.8.1's src/ (scripts/fetch-eval-trees.sh puts it in the asset cache)
+  go          go, net, crypto, encoding, text and image of the Go standard library (Debian's golang-src):
+              `pkg.Name` of an imported package, and bare names from another file of the same package
 At most 3 cases a file, spread over it, and the total shared evenly over the repositories. Every
 case is checked against the files before it is written (prefix + middle + suffix is the file,
 middle starts with the name, the definition line holds the name).
 
-usage: crossfile_cases.py --lang python|rust|typescript [--root DIR] [--max-cases 160] > cases.jsonl
+usage: crossfile_cases.py --lang python|rust|typescript|go [--root DIR] [--max-cases 160] > cases.jsonl
        crossfile_cases.py --check cases.jsonl ...    re-check written cases against the files
 Output: JSONL with id, repo, path, language, kind, name, defined_in, defined_line, prefix, middle, suffix.
 """
@@ -21,9 +23,9 @@ import argparse
 import json
 import sys
 
-from crossfile import common, python, rust, typescript
+from crossfile import common, go, python, rust, typescript
 
-LANGUAGES = {"python": python, "rust": rust, "typescript": typescript}
+LANGUAGES = {"python": python, "rust": rust, "typescript": typescript, "go": go}
 
 
 def check_files(paths):

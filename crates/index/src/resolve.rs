@@ -2,6 +2,8 @@
 //! qualifier before the cursor (`mod.`, `Type::`, `self.`) resolved to the module or type whose members
 //! it names. The language rules live in `hearth_syntax::imports`; this only looks them up.
 
+use std::path::Path;
+
 use hearth_syntax::{Import, Language, Qualifier, SymbolKind};
 
 use crate::store::{dir_of, file_name, State};
@@ -26,8 +28,10 @@ pub(crate) struct MemberSet {
     pub label: String,
 }
 
-/// Most files one module or type may spread over (a Go package, a Rust type's impl blocks).
+/// Most files one type may spread over (a Rust type's impl blocks).
 const MAX_FILES: usize = 4;
+/// Most files of one directory package (Go) whose members are ranked.
+const MAX_PACKAGE_FILES: usize = 64;
 /// The files that are a package's own module (`pkg/__init__.py` is `pkg`).
 const PACKAGE_FILES: &[&str] = &["__init__.py", "mod.rs", "index.ts", "index.tsx", "index.js"];
 
@@ -94,11 +98,12 @@ fn first_match<'p>(state: &State, paths: impl Iterator<Item = &'p str>) -> Vec<u
             None => (path, false),
         };
         let mut files: Vec<u32> = if let Some(dir) = suffix.strip_suffix('/') {
-            if any {
-                state.dir_ending_with(dir).map(<[u32]>::to_vec).unwrap_or_default()
-            } else {
-                state.files_in_dir(dir).to_vec()
+            let ids = if any { state.dir_ending_with(dir).unwrap_or_default() } else { state.files_in_dir(dir) };
+            let package = package_files(state, ids);
+            if !package.is_empty() {
+                return package;
             }
+            continue;
         } else if any {
             state.files_ending_with(suffix)
         } else {
@@ -110,6 +115,19 @@ fn first_match<'p>(state: &State, paths: impl Iterator<Item = &'p str>) -> Vec<u
         }
     }
     Vec::new()
+}
+
+/// Of a directory's files, those of its package (a Go package's tests and test data are not), at
+/// most `MAX_PACKAGE_FILES`.
+pub(crate) fn package_files(state: &State, ids: &[u32]) -> Vec<u32> {
+    ids.iter()
+        .copied()
+        .filter(|&id| {
+            let path = state.path(id);
+            Language::from_path(Path::new(&**path)).is_none_or(|lang| !hearth_syntax::outside_package(lang, path))
+        })
+        .take(MAX_PACKAGE_FILES)
+        .collect()
 }
 
 /// The one file that defines `name` at top level, if exactly one does.

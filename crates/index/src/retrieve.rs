@@ -46,6 +46,10 @@ const MAX_DEFINITION_MEMBERS: usize = 24;
 /// Shares of the budget one members outline, and one file's imported signatures, may take.
 const MEMBERS_SHARE: f32 = 0.6;
 const IMPORTS_SHARE: f32 = 0.35;
+/// Names of its own package (Go) the cursor's file uses whose signatures are offered, nearest first.
+const MAX_PACKAGE_NAMES: usize = 32;
+/// Member lines a package of many files (Go) offers, over all its files, best first.
+const MAX_PACKAGE_MEMBER_LINES: usize = 40;
 /// Lines of a long function shown (its signature and the start of its body), so that many fit.
 const LONG_DEFINITION_HEAD: u32 = 6;
 /// Weight of an imported name's whole definition (its signature line is already in an outline).
@@ -203,12 +207,15 @@ pub enum Reason {
     Members { of: String },
     /// Signatures of the names the file imports from this file.
     Imports { names: Vec<String> },
+    /// Signatures of names that this file of the cursor's own package defines and the cursor's file
+    /// uses (a Go package: one scope over its directory).
+    Package { names: Vec<String> },
 }
 
 impl Reason {
     /// Outlines list lines from all over a file: they neither block nor are blocked by other snippets.
     fn is_outline(&self) -> bool {
-        matches!(self, Reason::Members { .. } | Reason::Imports { .. })
+        matches!(self, Reason::Members { .. } | Reason::Imports { .. } | Reason::Package { .. })
     }
 }
 
@@ -228,6 +235,13 @@ impl fmt::Display for Reason {
                     write!(f, "{}`{name}`", if i > 0 { ", " } else { "" })?;
                 }
                 write!(f, ", imported by the file")
+            }
+            Reason::Package { names } => {
+                write!(f, "signatures of ")?;
+                for (i, name) in names.iter().enumerate() {
+                    write!(f, "{}`{name}`", if i > 0 { ", " } else { "" })?;
+                }
+                write!(f, ", of the file's own package")
             }
         }
     }
@@ -406,7 +420,7 @@ impl Index {
                 }
                 for (rank, set) in sets.iter().enumerate() {
                     let score = 1.3 - 0.1 * rank as f32;
-                    members_outlines(&state, set, partial, &mentioned, own, score, &mut outlines);
+                    members_outlines(&state, lang, set, partial, &mentioned, own, score, &mut outlines);
                 }
             }
             let mut near = HashMap::new();
@@ -419,6 +433,9 @@ impl Index {
             let mut imported = Vec::new();
             imported_outlines(&state, &imports, &near, &outlines, &mut imported);
             outlines.extend(imported);
+            if let Some(lang) = lang.filter(|&l| hearth_syntax::directory_is_package(l)) {
+                package_outlines(&state, lang, &rel, text, offset, &mut outlines);
+            }
             let edits: Vec<RecentEdit> = state.recent_edits.iter().cloned().collect();
             (definitions, edits, outlines)
         };
@@ -742,11 +759,14 @@ fn render_definition(candidate: Candidate, cap: usize, texts: &mut Texts<'_>, co
     Some(Snippet { path: path.to_string(), start_line, end_line, text, reason, score })
 }
 
-/// The members of one set as outlines, one per file: the lines that name them, ranked so that what
-/// the cursor's partial name starts, names the file mentions elsewhere, public names, and functions
-/// and types come first.
+/// The members of `set` as outlines, one per file: the lines that name them, ranked so that what the
+/// cursor's partial name starts, names the file mentions elsewhere, exported names, and functions and
+/// types come first. A set of many files (a Go package) ranks its members together and keeps the best
+/// `MAX_PACKAGE_MEMBER_LINES`, each file's outline scored by its best line.
+#[allow(clippy::too_many_arguments)]
 fn members_outlines(
     state: &State,
+    lang: Language,
     set: &MemberSet,
     partial: &str,
     mentioned: &HashSet<&str>,
@@ -755,6 +775,7 @@ fn members_outlines(
     out: &mut Vec<Outline>,
 ) {
     use hearth_syntax::SymbolKind::*;
+    let mut per_file = Vec::new();
     for &file in &set.files {
         let mut header = None;
         let mut lines = Vec::new();
@@ -776,15 +797,29 @@ fn members_outlines(
             }
             let misses_partial = !name.starts_with(partial);
             let unmentioned = !mentioned.contains(&*name);
-            // `__init__` is how a class is used; other dunders and `_names` are private.
-            let private = name.starts_with('_') && &*name != "__init__";
+            let private = !hearth_syntax::exported(lang, &name);
             let minor = matches!(def.kind, Constant | Variable) || (set.scope.is_none() && def.kind == Field);
             let tier = (misses_partial as u32) << 3 | (unmentioned as u32) << 2 | (private as u32) << 1 | minor as u32;
             lines.push((def.name_line, tier << 20 | order as u32, Anchor::of(def)));
         }
-        if lines.is_empty() {
-            continue;
+        per_file.push((file, header, lines));
+    }
+    if per_file.len() > 1 {
+        let mut ranks: Vec<u32> = per_file.iter().flat_map(|(_, _, lines)| lines.iter().map(|l| l.1)).collect();
+        ranks.sort_unstable();
+        let Some(&last_kept) = ranks.get(MAX_PACKAGE_MEMBER_LINES.min(ranks.len()).saturating_sub(1)) else {
+            return;
+        };
+        for (_, _, lines) in &mut per_file {
+            lines.retain(|l| l.1 <= last_kept);
         }
+    }
+    let many = per_file.len() > 1;
+    for (file, header, lines) in per_file {
+        let Some(best) = lines.iter().map(|l| l.1 >> 20).min() else {
+            continue;
+        };
+        let score = if many { score - 0.01 * best as f32 } else { score };
         out.push(Outline { path: state.path(file).clone(), header, lines, reason: Reason::Members { of: set.label.clone() }, score });
     }
 }
@@ -808,20 +843,7 @@ fn imported_outlines(state: &State, imports: &[ResolvedImport], near: &HashMap<S
         if shown.iter().any(|o| o.path == *path && matches!(o.reason, Reason::Members { .. }) && o.header.is_none()) {
             continue;
         }
-        let at = match out.iter().position(|o| o.path == *path) {
-            Some(at) => at,
-            None => {
-                out.push(Outline {
-                    path: path.clone(),
-                    header: None,
-                    lines: Vec::new(),
-                    reason: Reason::Imports { names: Vec::new() },
-                    score: 0.0,
-                });
-                out.len() - 1
-            }
-        };
-        let outline = &mut out[at];
+        let outline = outline_for(out, path, Reason::Imports { names: Vec::new() });
         let Reason::Imports { names } = &mut outline.reason else {
             continue;
         };
@@ -834,9 +856,79 @@ fn imported_outlines(state: &State, imports: &[ResolvedImport], near: &HashMap<S
     }
 }
 
+/// The signatures of the names the cursor's file uses that a sibling file of its package defines
+/// (Go: a package's files share one scope, with no import to name them), one outline per defining
+/// file, the names used nearest the cursor first.
+fn package_outlines(state: &State, lang: Language, rel: &str, text: &str, offset: usize, out: &mut Vec<Outline>) {
+    let own = state.file_id(rel);
+    let siblings = resolve::package_files(state, state.files_in_dir(dir_of(rel)));
+    if siblings.iter().all(|&f| Some(f) == own) {
+        return;
+    }
+    // Name -> lines between it and the cursor, over the mention window.
+    let window = mention_window(text, offset);
+    let window_start = window.as_ptr() as usize - text.as_ptr() as usize;
+    let cursor_line = text[window_start..floor_char_boundary(text, offset)].matches('\n').count();
+    let locals: HashSet<&str> = hearth_syntax::local_bindings(lang, window).into_iter().collect();
+    let mut distance: HashMap<&str, usize> = HashMap::new();
+    for (line_no, line) in window.lines().enumerate() {
+        for_each_identifier(line, |_, ident| {
+            if ident.len() < 2 || STOP_WORDS.contains(&ident) || locals.contains(ident) {
+                return;
+            }
+            let d = distance.entry(ident).or_insert(usize::MAX);
+            *d = (*d).min(line_no.abs_diff(cursor_line));
+        });
+    }
+    let mut used: Vec<(usize, &str, &SymbolEntry)> = distance
+        .into_iter()
+        .filter_map(|(name, d)| {
+            let defs = state.symbols.get(name)?;
+            // A name the cursor's file defines itself is its own (or shadows the package's).
+            if defs.iter().any(|def| Some(def.file) == own) {
+                return None;
+            }
+            let def = defs
+                .iter()
+                .find(|def| def.scope.is_none() && def.kind != hearth_syntax::SymbolKind::Impl && siblings.contains(&def.file))?;
+            Some((d, name, def))
+        })
+        .collect();
+    used.sort_by_key(|&(d, name, _)| (d, name));
+    used.truncate(MAX_PACKAGE_NAMES);
+    for (rank, (d, name, def)) in used.into_iter().enumerate() {
+        let path = state.path(def.file);
+        let outline = outline_for(out, path, Reason::Package { names: Vec::new() });
+        if let Reason::Package { names } = &mut outline.reason {
+            names.push(name.to_string());
+        }
+        outline.lines.push((def.name_line, rank as u32, Anchor::of(def)));
+        let weight = 1.0 / (1.0 + d as f32 / 6.0);
+        outline.score = outline.score.max(0.7 + 0.35 * weight);
+    }
+}
+
+/// The outline of `path` in `out` whose reason is of `empty`'s kind, added (with `empty`) when none is.
+fn outline_for<'o>(out: &'o mut Vec<Outline>, path: &Arc<str>, empty: Reason) -> &'o mut Outline {
+    let kind = std::mem::discriminant(&empty);
+    let at = match out.iter().position(|o| o.path == *path && std::mem::discriminant(&o.reason) == kind) {
+        Some(at) => at,
+        None => {
+            out.push(Outline { path: path.clone(), header: None, lines: Vec::new(), reason: empty, score: 0.0 });
+            out.len() - 1
+        }
+    };
+    &mut out[at]
+}
+
 /// An outline's lines, best ranks first until `cap` tokens, shown in file order.
 fn render_outline(outline: Outline, cap: usize, texts: &mut Texts<'_>, count_tokens: &dyn Fn(&str) -> usize) -> Option<Snippet> {
-    let Outline { path, header, mut lines, reason, score } = outline;
+    let Outline { path, header, mut lines, mut reason, score } = outline;
+    // The names of an imports or package outline go with its lines, in order.
+    let named: Vec<(u32, String)> = match &reason {
+        Reason::Imports { names } | Reason::Package { names } => lines.iter().map(|l| l.0).zip(names.iter().cloned()).collect(),
+        _ => Vec::new(),
+    };
     lines.sort_by_key(|&(line, rank, _)| (rank, line));
     if lines.len() > OUTLINE_LINES_PER_READ {
         texts.get(&path); // one read of the file for many lines, not a read each
@@ -869,6 +961,9 @@ fn render_outline(outline: Outline, cap: usize, texts: &mut Texts<'_>, count_tok
         return None;
     }
     kept.sort_by_key(|(line, _)| *line);
+    if let Reason::Imports { names } | Reason::Package { names } = &mut reason {
+        *names = named.into_iter().filter(|(line, _)| kept.iter().any(|(l, _)| l == line)).map(|(_, name)| name).collect();
+    }
     let text = kept.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
     Some(Snippet { path: path.to_string(), start_line: kept[0].0, end_line: kept[kept.len() - 1].0, text, reason, score })
 }

@@ -677,6 +677,43 @@ fn the_qualifier_before_the_cursor_brings_the_members_it_names() {
 }
 
 #[test]
+fn a_go_package_is_its_directory_without_its_tests() {
+    let repo = TestRepo::new();
+    // `token`: many files, a test file first by name, the member the file mentions far down.
+    let mut token = String::from("package token\n\n");
+    for i in 0..60 {
+        token.push_str(&format!("func Helper{i}() int {{ return {i} }}\n\n"));
+    }
+    token.push_str("type Pos int\n\nfunc (p Pos) IsValid() bool { return p > 0 }\n");
+    repo.write("token/a_test.go", "package token\n\nfunc TestAnything(t *testing.T) {}\n");
+    repo.write("token/position.go", &token);
+    repo.write("token/testdata/bad.go", "package bad\n\nfunc NoPos() {}\n");
+    repo.write(
+        "parser/scan.go",
+        "package parser\n\nfunc scanIdent(src string) string {\n\treturn src\n}\n\nfunc readFull(r string) string {\n\treturn r\n}\n",
+    );
+    repo.write("parser/scan_test.go", "package parser\n\nfunc scanIdent2() {}\n");
+    repo.commit("init");
+    let index = synced(&repo);
+
+    let text = "package parser\n\nimport \"x/token\"\n\nfunc parse(src string) token.Pos {\n\tvar p token.\n\treturn 0\n}\n";
+    let got = retrieved(&index, "parser/parser.go", text, "var p token.", 358);
+    let members = got.iter().find(|(_, _, reason)| reason.contains("members of `token`")).unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(members.0, "token/position.go", "{got:#?}");
+    assert!(members.1.contains("type Pos int"), "the member the file mentions comes first: {}", members.1);
+    let outlined = got.iter().filter(|(_, _, reason)| reason.contains("members of"));
+    assert!(outlined.into_iter().all(|(path, _, _)| !path.ends_with("_test.go") && !path.contains("testdata")), "{got:#?}");
+
+    // No import names a sibling file's functions: the package's own scope does.
+    let text = "package parser\n\nfunc parse(file string) string {\n\tname := scanIdent(file)\n\treturn name\n}\n";
+    let got = retrieved(&index, "parser/parser.go", text, "name := ", 358);
+    let own = got.iter().find(|(_, _, reason)| reason.contains("of the file's own package")).unwrap_or_else(|| panic!("{got:#?}"));
+    assert_eq!(own.0, "parser/scan.go");
+    assert_eq!(own.1, "func scanIdent(src string) string {");
+    assert_eq!(own.2, "signatures of `scanIdent`, of the file's own package");
+}
+
+#[test]
 fn skipped_files_are_listed_until_they_are_indexed_or_gone() {
     let repo = TestRepo::new();
     repo.write("ok.py", "def ok():\n    return 1\n");

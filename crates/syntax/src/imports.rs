@@ -44,6 +44,83 @@ pub fn imports(lang: Language, rel: &str, text: &str) -> Vec<Import> {
     out
 }
 
+/// Whether a directory's files share one top-level scope, so that a name defined in a sibling file
+/// is in scope without an import (a Go package).
+pub fn directory_is_package(lang: Language) -> bool {
+    matches!(lang, Language::Go)
+}
+
+/// Whether `rel` is a test or test-data file that its directory's package does not see (Go's
+/// `_test.go` files and `testdata/` folders, which the go tool leaves out of a build).
+pub fn outside_package(lang: Language, rel: &str) -> bool {
+    match lang {
+        Language::Go => rel.ends_with("_test.go") || rel.starts_with("testdata/") || rel.contains("/testdata/"),
+        _ => false,
+    }
+}
+
+/// Names that `text` binds in a local scope, where they shadow the package's own (Go: the left of
+/// `:=`, `var` and `const` declarations inside a body, and `func` parameters). Line-based, as the
+/// rest of this module: enough to tell a local `file` from the package's function `file`.
+pub fn local_bindings(lang: Language, text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    if lang != Language::Go {
+        return out;
+    }
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    for line in text.lines() {
+        let indented = line.starts_with(['\t', ' ']);
+        let code = line.split("//").next().unwrap_or(line);
+        if let Some((left, _)) = code.split_once(":=") {
+            let left = left.trim().trim_start_matches("for ").trim_start_matches("if ").trim_start_matches("switch ");
+            out.extend(left.split(',').map(str::trim).filter(|n| !n.is_empty() && n.chars().all(is_ident)));
+        }
+        let trimmed = code.trim_start();
+        if indented {
+            for keyword in ["var ", "const "] {
+                if let Some(rest) = trimmed.strip_prefix(keyword) {
+                    out.extend(
+                        rest.split(|c: char| !is_ident(c) && c != ',')
+                            .next()
+                            .unwrap_or("")
+                            .split(',')
+                            .map(str::trim)
+                            .filter(|n| !n.is_empty()),
+                    );
+                }
+            }
+        }
+        // `func name(a, b T, c U)` and `func (r *T) name(...)`: every name before a type.
+        if let Some(at) = code.find("func") {
+            let mut rest = &code[at + 4..];
+            while let Some(open) = rest.find('(') {
+                let close = rest[open..].find(')').map_or(rest.len(), |c| open + c);
+                for param in rest[open + 1..close].split(',') {
+                    let name = param.split_whitespace().next().unwrap_or("");
+                    if !name.is_empty() && name.chars().all(is_ident) && param.split_whitespace().count() > 1 {
+                        out.push(name);
+                    }
+                }
+                rest = &rest[close.min(rest.len())..];
+                if rest.len() <= 1 {
+                    break;
+                }
+                rest = &rest[1..];
+            }
+        }
+    }
+    out
+}
+
+/// Whether another module may use `name` (Go exports capitalised names; Python's `_names` are
+/// private by convention, though `__init__` is how a class is called).
+pub fn exported(lang: Language, name: &str) -> bool {
+    match lang {
+        Language::Go => name.starts_with(|c: char| c.is_uppercase()),
+        _ => !name.starts_with('_') || name == "__init__",
+    }
+}
+
 /// The qualifier chain right before `offset`, if the cursor follows `name.` or `name::` (possibly
 /// with part of the next name typed).
 pub fn qualifier_before(lang: Language, text: &str, offset: usize) -> Option<Qualifier> {
@@ -465,6 +542,26 @@ fn go(text: &str, out: &mut Vec<Import>) {
 mod tests {
     use super::*;
     use expect_test::expect;
+
+    #[test]
+    fn go_packages_are_directories_without_their_tests() {
+        assert!(directory_is_package(Language::Go) && !directory_is_package(Language::Python));
+        assert!(outside_package(Language::Go, "net/http/server_test.go"));
+        assert!(outside_package(Language::Go, "go/types/testdata/check/x.go"));
+        assert!(!outside_package(Language::Go, "net/http/server.go"));
+        assert!(!outside_package(Language::Rust, "tests/x_test.go"));
+        assert!(exported(Language::Go, "Handler") && !exported(Language::Go, "handler"));
+        assert!(exported(Language::Python, "__init__") && !exported(Language::Python, "_private"));
+    }
+
+    #[test]
+    fn go_local_bindings_shadow_package_names() {
+        let text = "package p\n\nvar top = 1\n\nfunc (r *Reader) read(file string, n, m int) error {\n\tdata, err := open(file)\n\tfor i, line := range data {\n\t\tvar count int\n\t}\n\tx := top\n}\n";
+        let mut got = local_bindings(Language::Go, text);
+        got.sort();
+        assert_eq!(got, ["count", "data", "err", "file", "i", "line", "m", "r", "x"]);
+        assert!(local_bindings(Language::Python, "x := 1").is_empty());
+    }
 
     fn show(lang: Language, rel: &str, text: &str) -> String {
         imports(lang, rel, text)

@@ -1,7 +1,8 @@
 // The index follows the user's work through the real `hearth serve`, in real git repositories:
 // files created, appended and saved, unsaved buffers, deletions and a `git checkout`, each seen by
 // `hearth.context` (the snippets a completion would get) within a second, without a restart; and the
-// qualifier before the cursor (`_base.`, `self.`) resolved through the file's imports.
+// qualifier before the cursor (`_base.`, `self.`) resolved through the file's imports, and a Go
+// package's own scope.
 // Two servers: one with `--no-watch`, fed by the editor's own notifications only (and registering
 // `workspace/didChangeWatchedFiles` dynamically), and one with its file watcher and a silent client.
 'use strict';
@@ -120,6 +121,9 @@ const FILES = {
     '    def shutdown(self, wait=True, *, cancel_futures=False):\n        pass\n',
   ].join(''),
   'futures/process.py': 'from . import _base\n\n\nclass ProcessPoolExecutor(_base.Executor):\n    pass\n',
+  // A Go package: one scope over its directory, tests apart.
+  'gopkg/scan.go': 'package gopkg\n\nfunc scanIdent(src string) string {\n\treturn src\n}\n',
+  'gopkg/scan_test.go': 'package gopkg\n\nfunc TestScan(t *testing.T) {}\n',
 };
 
 describe('fed by the editor (--no-watch)', () => {
@@ -154,6 +158,17 @@ describe('fed by the editor (--no-watch)', () => {
     const bases = own.find((sn) => sn.reason.includes('members of `_base.Executor`'));
     assert.ok(bases, JSON.stringify(own.map((sn) => [sn.path, sn.reason])));
     assert.match(bases.text, /def shutdown\(self, wait=True/);
+  });
+
+  test('a Go file gets the signatures of its own package, which no import names', async () => {
+    await s.conn.sendNotification('textDocument/didOpen', {
+      textDocument: { uri: s.uri('gopkg/parse.go'), languageId: 'go', version: 1, text: 'package gopkg\n\nfunc parse(file string) string {\n\tname := scanIdent(file)\n\treturn name\n}\n' },
+    });
+    const found = await snippets(s, 'gopkg/parse.go', 4);
+    const own = found.find((sn) => sn.reason.includes("of the file's own package"));
+    assert.ok(own, JSON.stringify(found.map((sn) => [sn.path, sn.reason])));
+    assert.equal(own.path, 'gopkg/scan.go');
+    assert.equal(own.text, 'func scanIdent(src string) string {');
   });
 
   test('a document opened during indexing is in the index once it is ready', async () => {

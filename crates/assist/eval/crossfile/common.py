@@ -172,7 +172,7 @@ def check_case(case):
     """Raise AssertionError unless the case is exact against the files on disk."""
     where = case.get("id")
     assert list(case) == FIELDS, f"{where}: fields {list(case)}"
-    assert case["kind"] == "cross-file" and case["language"] in ("python", "rust", "typescript"), where
+    assert case["kind"] == "cross-file" and case["language"] in ("python", "rust", "typescript", "go"), where
     assert os.path.isabs(case["repo"]) and "\\" not in case["path"] + case["defined_in"], where
     assert case["path"] != case["defined_in"], f"{where}: defined in the same file"
     text = read_exact(os.path.join(case["repo"], case["path"]))
