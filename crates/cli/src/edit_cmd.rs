@@ -12,7 +12,7 @@ use hearth_base::CancelToken;
 use hearth_index::{Index, IndexOptions};
 use serde_json::json;
 
-use crate::generate::{load_models, ModelArgs};
+use crate::args::ModelArgs;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ScopeArg {
@@ -94,7 +94,7 @@ pub fn edit(args: EditArgs) -> anyhow::Result<()> {
 
     let mut rewriters: Vec<Box<dyn Rewriter>> = Vec::new();
     if plan.strategy == Strategy::Rewrite && !plan.regions.is_empty() {
-        let (target, draft) = load_models(&args.model)?;
+        let (target, draft, _) = args.model.load_models()?;
         for _ in 0..args.jobs.max(1) {
             rewriters.push(Box::new(ModelRewriter::new(&target, draft.as_ref())?));
         }

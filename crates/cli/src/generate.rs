@@ -9,28 +9,9 @@ use anyhow::{bail, Context};
 use clap::Args;
 use hearth_base::CancelToken;
 use hearth_decode::{Engine, GenerateParams, Sampling, Speculation, StopConditions};
-use hearth_model::{DeviceChoice, LoadedModel, Logits};
+use hearth_model::{LoadedModel, Logits};
 
-/// Where the model comes from and where it runs.
-#[derive(Args, Clone)]
-pub struct ModelArgs {
-    /// A model folder, a .gguf file, `ollama:NAME[:TAG]`, or a Hugging Face id in the local cache.
-    /// Default: the bundled demo model.
-    #[arg(long, short, env = "HEARTH_MODEL")]
-    pub model: Option<String>,
-    /// A draft model with the same tokenizer, for speculative decoding.
-    #[arg(long)]
-    pub draft: Option<String>,
-    /// auto, cpu, cuda, cuda:N or metal.
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceChoice,
-    /// CPU threads (default: every physical core).
-    #[arg(long)]
-    pub threads: Option<usize>,
-    /// Run quantized GGUF weights as F32 (exact quantized weights, F32 activations).
-    #[arg(long)]
-    pub dequantize: bool,
-}
+use crate::args::ModelArgs;
 
 #[derive(Args)]
 pub struct GenerateArgs {
@@ -67,47 +48,8 @@ pub struct GenerateArgs {
     json: bool,
 }
 
-/// The bundled demo model, found beside the binary or in the source tree.
-pub fn default_model() -> anyhow::Result<String> {
-    let exe = std::env::current_exe().ok();
-    let mut candidates: Vec<PathBuf> = Vec::new();
-    if let Some(dir) = exe.as_ref().and_then(|e| e.parent()) {
-        candidates.push(dir.join("models/tiny-coder-q8_0.gguf"));
-        candidates.push(dir.join("../share/hearth/models/tiny-coder-q8_0.gguf"));
-    }
-    candidates.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/tiny-coder-q8_0.gguf"));
-    match candidates.into_iter().find(|p| p.is_file()) {
-        Some(p) => {
-            tracing::warn!(
-                "using the bundled DEMO model {} (6.8M parameters, trained on Python only): its completions are weak. \
-                 Point --model (or HEARTH_MODEL) at a real code model, e.g. a Qwen2.5-Coder GGUF file or HF folder",
-                p.display()
-            );
-            Ok(p.display().to_string())
-        }
-        None => bail!("no --model given and the bundled demo model is missing; pass --model PATH_OR_ID"),
-    }
-}
-
-pub fn load_models(args: &ModelArgs) -> anyhow::Result<(LoadedModel, Option<LoadedModel>)> {
-    let spec = match &args.model {
-        Some(m) => m.clone(),
-        None => default_model()?,
-    };
-    let opts = hearth_model::LoadOptions { device: args.device, dequantize: args.dequantize, threads: args.threads, ..Default::default() };
-    let target = hearth_model::load_with(&spec, &opts).with_context(|| format!("loading model `{spec}`"))?;
-    if let Some(w) = &target.warning {
-        eprintln!("warning: {w}");
-    }
-    let draft = match &args.draft {
-        Some(d) => Some(hearth_model::load_with(d, &opts).with_context(|| format!("loading draft model `{d}`"))?),
-        None => None,
-    };
-    Ok((target, draft))
-}
-
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    let (target, draft) = load_models(&args.model)?;
+    let (target, draft, _) = args.model.load_models()?;
     let prompt = match (&args.prompt, &args.fim_prefix, &args.fim_suffix) {
         (Some(p), _, _) => target.bos().into_iter().chain(target.tokenizer.encode(p)).collect(),
         (None, None, None) => bail!("nothing to generate from: pass --prompt, or --fim-prefix and --fim-suffix"),
@@ -197,7 +139,7 @@ pub struct BenchDecodeArgs {
 }
 
 pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<()> {
-    let (target, draft) = load_models(&args.model)?;
+    let (target, draft, _) = args.model.load_models()?;
     let mut engine = Engine::new(&target, draft.as_ref())?;
     engine.set_prefix_reuse(false);
     let capacity = engine.capacity();

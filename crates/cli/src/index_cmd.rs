@@ -2,13 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use clap::Args;
-use hearth_base::{LineCol, LineIndex, WideEncoding};
 use hearth_index::bench::BenchOptions;
 use hearth_index::{approximate_tokens, Index, IndexOptions, RetrieveRequest, SymbolDef, SyncStats};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
+
+use crate::args::Location;
 
 /// Where the index is and how it is opened; shared by every index command.
 #[derive(Args, Clone)]
@@ -251,32 +252,15 @@ pub fn symbols(args: SymbolsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `FILE:LINE:COL` (one-based) split into its parts.
-fn parse_position(position: &str) -> anyhow::Result<(PathBuf, u32, u32)> {
-    let mut parts = position.rsplitn(3, ':');
-    let (col, line, file) = (parts.next(), parts.next(), parts.next());
-    let (Some(col), Some(line), Some(file)) = (col, line, file) else {
-        bail!("expected FILE:LINE:COL, got {position:?}");
-    };
-    let line: u32 = line.parse().with_context(|| format!("bad line in {position:?}"))?;
-    let col: u32 = col.parse().with_context(|| format!("bad column in {position:?}"))?;
-    if line == 0 || col == 0 {
-        bail!("LINE and COL are one-based in {position:?}");
-    }
-    Ok((PathBuf::from(file), line, col))
-}
-
 pub fn context(args: ContextArgs) -> anyhow::Result<()> {
-    let (file, line, col) = parse_position(&args.position)?;
+    let position: Location = args.position.parse()?;
+    let file = &position.file;
     let root = match &args.root {
         Some(root) => root.clone(),
-        None => find_root(&file)?,
+        None => find_root(file)?,
     };
-    let text = crate::read_source(&file)?;
-    let lines = LineIndex::new(&text);
-    let offset = lines
-        .offset(&text, LineCol { line: line - 1, col: col - 1 }, WideEncoding::Utf32)
-        .with_context(|| format!("{} has no line {line}", file.display()))?;
+    let text = crate::read_source(file)?;
+    let offset = position.offset_in(&text)?;
     let (index, _) = open_synced(&root, &args.location)?;
     let abs = file.canonicalize()?;
     let request = RetrieveRequest { path: &abs, text: Some(&text), offset, budget_tokens: args.budget, count_tokens: &approximate_tokens };
@@ -318,18 +302,4 @@ pub fn bench(args: BenchIndexArgs) -> anyhow::Result<()> {
         print!("{}", report.markdown());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_position;
-
-    #[test]
-    fn positions_parse_and_reject_bad_input() {
-        let (file, line, col) = parse_position("src/a:b.rs:12:3").unwrap();
-        assert_eq!((file.to_str().unwrap(), line, col), ("src/a:b.rs", 12, 3));
-        assert!(parse_position("src/a.rs:12").is_err());
-        assert!(parse_position("src/a.rs:0:1").is_err());
-        assert!(parse_position("src/a.rs:x:1").is_err());
-    }
 }

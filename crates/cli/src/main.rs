@@ -1,5 +1,6 @@
 //! `hearth`: command-line glue over the Hearth libraries. Each command group lives in its own module.
 
+mod args;
 mod edit_cmd;
 mod generate;
 mod index_cmd;

@@ -48,8 +48,8 @@ pub enum ModelsCommand {
 pub fn run(command: ModelsCommand) -> anyhow::Result<()> {
     match command {
         ModelsCommand::List { mut dirs, json } => {
-            if let Ok(bundled) = crate::generate::default_model() {
-                if let Some(parent) = PathBuf::from(bundled).parent() {
+            if let Some(bundled) = crate::args::find_bundled_model() {
+                if let Some(parent) = bundled.parent() {
                     dirs.insert(0, parent.to_path_buf());
                 }
             }

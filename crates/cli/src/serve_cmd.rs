@@ -9,90 +9,15 @@ mod listen;
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _};
 use clap::Args;
-use hearth_assist::completion::{Completer, CompletionOptions, CompletionRequest, LoadSpec};
-use hearth_base::{CancelToken, LineCol, LineIndex, WideEncoding};
-use hearth_lsp::config::{read_user_settings, ModelSource, ServerOptions, Settings};
+use hearth_assist::completion::CompletionRequest;
+use hearth_base::CancelToken;
+
+use crate::args::{Location, ModelArgs};
 
 pub use bench::{bench_typing, BenchTypingArgs};
 pub use eval::{eval_fim, EvalFimArgs};
 pub use eval_context::{eval_context, EvalContextArgs};
-
-/// The demo model bundled in the repository, found next to the binary or the source tree.
-const BUNDLED_MODEL: &str = "models/tiny-coder-q8_0.gguf";
-
-/// Which model to use; unset options fall back to `HEARTH_MODEL`, the config file, then the bundled model.
-#[derive(Args, Clone, Debug, Default)]
-pub struct ModelArgs {
-    /// Model: a folder (config.json, tokenizer.json, *.safetensors), a .gguf file, or a Hugging Face id
-    /// already downloaded with `hearth models pull`.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Draft model for speculative decoding.
-    #[arg(long)]
-    pub draft: Option<String>,
-    /// auto, cpu, cuda, cuda:N or metal.
-    #[arg(long)]
-    pub device: Option<String>,
-}
-
-impl ModelArgs {
-    /// Server options: this model (or `HEARTH_MODEL`) on top, the config file below, the bundled model last.
-    fn server_options(&self) -> ServerOptions {
-        let model_override = match (&self.model, std::env::var("HEARTH_MODEL")) {
-            (Some(m), _) => Some((m.clone(), ModelSource::CommandLine)),
-            (None, Ok(m)) if !m.is_empty() => Some((m, ModelSource::Environment)),
-            _ => None,
-        };
-        let file = read_user_settings().unwrap_or_else(|e| {
-            tracing::warn!("ignoring the config file: {e}");
-            Settings::default()
-        });
-        ServerOptions { model_override, file, bundled_model: find_bundled_model(), no_watch: false }
-    }
-
-    /// Settings from these flags, as a client layer over the config file.
-    fn flag_settings(&self) -> Settings {
-        Settings { draft_model: self.draft.clone(), device: self.device.clone(), ..Settings::default() }
-    }
-
-    /// The model to load, resolved like the server does, and the completion options from the config file.
-    fn resolve(&self) -> anyhow::Result<(LoadSpec, ModelSource, CompletionOptions)> {
-        let options = self.server_options();
-        let effective = options.effective(&self.flag_settings());
-        let Some(spec) = effective.load else {
-            bail!("no model: pass --model PATH_OR_ID or set HEARTH_MODEL (the bundled demo model {BUNDLED_MODEL} was not found)")
-        };
-        Ok((spec, effective.model_source, effective.options))
-    }
-
-    fn load(&self) -> anyhow::Result<(Completer, CompletionOptions)> {
-        let (spec, source, options) = self.resolve()?;
-        if source == ModelSource::Bundled {
-            eprintln!(
-                "note: using the bundled DEMO model {} (tiny, for trying Hearth out); pass --model or set HEARTH_MODEL for a real one",
-                spec.model
-            );
-        }
-        let completer = Completer::load(&spec).with_context(|| format!("loading model `{}`", spec.model))?;
-        Ok((completer, options))
-    }
-}
-
-/// `models/tiny-coder-q8_0.gguf` beside the binary or in one of its parent folders, in the working
-/// directory's ancestors, or in the source tree this binary was built from.
-pub fn find_bundled_model() -> Option<PathBuf> {
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).map(PathBuf::from));
-    }
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.extend(cwd.ancestors().map(PathBuf::from));
-    }
-    roots.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")));
-    roots.into_iter().map(|r| r.join(BUNDLED_MODEL)).find(|p| p.is_file()).and_then(|p| p.canonicalize().ok())
-}
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -169,25 +94,12 @@ pub struct CompleteArgs {
     pub json: bool,
 }
 
-/// Splits `FILE:LINE:COL` (the file name may itself hold colons).
-fn parse_location(location: &str) -> anyhow::Result<(PathBuf, u32, u32)> {
-    let mut parts = location.rsplitn(3, ':');
-    let (col, line, file) = (parts.next(), parts.next(), parts.next());
-    let (Some(col), Some(line), Some(file)) = (col, line, file) else { bail!("expected FILE:LINE:COL, got `{location}`") };
-    let line: u32 = line.parse().with_context(|| format!("line `{line}` is not a number"))?;
-    let col: u32 = col.parse().with_context(|| format!("column `{col}` is not a number"))?;
-    if line == 0 || col == 0 {
-        bail!("LINE and COL are 1-based");
-    }
-    Ok((PathBuf::from(file), line - 1, col - 1))
-}
-
 pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
-    let (path, line, col) = parse_location(&args.location)?;
-    let text = crate::read_source(&path)?;
-    let index = LineIndex::new(&text);
-    let offset = index.offset(&text, LineCol { line, col }, WideEncoding::Utf32).with_context(|| format!("position {}", args.location))?;
-    let (completer, mut options) = args.model.load()?;
+    let location: Location = args.location.parse()?;
+    let path = &location.file;
+    let text = crate::read_source(path)?;
+    let offset = location.offset_in(&text)?;
+    let (completer, mut options) = args.model.load_completer()?;
     options.multiline |= args.multiline;
     options.max_tokens = args.max_tokens.unwrap_or(options.max_tokens);
     options.context_budget = args.context_budget.unwrap_or(options.context_budget);
@@ -224,17 +136,4 @@ pub fn complete(args: CompleteArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locations_are_one_based_and_allow_colons_in_the_file() {
-        assert_eq!(parse_location("a/b.py:3:7").unwrap(), (PathBuf::from("a/b.py"), 2, 6));
-        assert_eq!(parse_location("C:/x.py:1:1").unwrap(), (PathBuf::from("C:/x.py"), 0, 0));
-        assert!(parse_location("x.py:0:1").is_err());
-        assert!(parse_location("x.py:3").is_err());
-    }
 }

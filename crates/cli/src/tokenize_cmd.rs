@@ -7,11 +7,12 @@ use std::io::Read;
 use anyhow::Context;
 use clap::Args;
 
+use crate::args::ModelChoice;
+
 #[derive(Args)]
 pub struct TokenizeArgs {
-    /// A model folder, a .gguf file, `ollama:NAME[:TAG]`, or a Hugging Face id in the local cache.
-    #[arg(long, short, env = "HEARTH_MODEL")]
-    model: String,
+    #[command(flatten)]
+    model: ModelChoice,
     /// The text, or `-` to read standard input.
     text: String,
     /// Encode special tokens spelled in the text (`<|im_start|>`) as their ids, as a chat template's
@@ -34,7 +35,8 @@ pub fn tokenize(args: TokenizeArgs) -> anyhow::Result<()> {
     } else {
         args.text.clone()
     };
-    let loaded = hearth_model::load_tokenizer(&args.model).with_context(|| format!("loading the tokenizer of `{}`", args.model))?;
+    let model = args.model.resolve()?.spec.model;
+    let loaded = hearth_model::load_tokenizer(&model).with_context(|| format!("loading the tokenizer of `{model}`"))?;
     let tok = &loaded.tokenizer;
     let mut ids: Vec<u32> = if args.no_bos { Vec::new() } else { loaded.bos().into_iter().collect() };
     ids.extend(if args.special { tok.encode_special(&text) } else { tok.encode(&text) });

@@ -11,7 +11,12 @@ fn shared() -> PathBuf {
 }
 
 fn hearth(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth")).args(args).env_remove("HEARTH_MODEL").output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args(args)
+        .env_remove("HEARTH_MODEL")
+        .env("HEARTH_CONFIG", "/nonexistent/hearth.toml")
+        .output()
+        .unwrap()
 }
 
 fn model(name: &str) -> String {
@@ -53,6 +58,40 @@ fn fim_generation_reproduces_the_reference_text() {
             }
         }
     }
+}
+
+/// Every command finds its model the same way: `--model`, then `HEARTH_MODEL`, then the config file.
+#[test]
+fn commands_resolve_the_model_from_flag_environment_and_config_file_alike() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config.toml");
+    std::fs::write(&config, format!("model = {:?}\n", model("tiny-coder"))).unwrap();
+    let run = |args: &[&str], env_model: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
+        command.args(args).env("HEARTH_CONFIG", &config).env_remove("HEARTH_MODEL");
+        if let Some(m) = env_model {
+            command.env("HEARTH_MODEL", m);
+        }
+        command.output().unwrap()
+    };
+    let generate = ["generate", "--device", "cpu", "--prompt", "def add(a, b):", "--max-tokens", "4", "--json"];
+    let tokenize = ["tokenize", "--json", "def add(a, b):"];
+    for args in [&generate[..], &tokenize[..]] {
+        // The config file's model.
+        let out = run(args, None);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        // HEARTH_MODEL over the config file, and --model over both.
+        let out = run(args, Some("/nonexistent/from-env"));
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/nonexistent/from-env"), "{args:?}");
+        let mut flagged = args.to_vec();
+        flagged.extend(["--model", "/nonexistent/from-flag"]);
+        let out = run(&flagged, Some("/nonexistent/from-env"));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/from-flag"), "{args:?}");
+    }
+    let out = run(&generate, None);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The folder the config file names, not the bundled GGUF file.
+    assert_eq!(json["format"], "safetensors f32", "{json}");
 }
 
 #[test]

@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use super::context::IndexContext;
-use super::ModelArgs;
+use crate::args::ModelArgs;
 
 #[derive(Args)]
 pub struct EvalFimArgs {
@@ -118,7 +118,7 @@ impl RepoIndexes {
 
 pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
     let cases: Vec<Case> = read_cases(&args.file, args.limit, |case| !args.cut_mid_word || cut_mid_word(case))?;
-    let (completer, mut options) = args.model.load()?;
+    let (completer, mut options) = args.model.load_completer()?;
     options.multiline = false;
     options.max_tokens = args.max_tokens;
     options.context_budget = args.context_budget;

@@ -11,7 +11,7 @@ use hearth_base::stats::percentile;
 use serde::Deserialize;
 
 use super::eval::{read_cases, RepoIndexes};
-use super::ModelArgs;
+use crate::args::ModelArgs;
 
 #[derive(Args)]
 pub struct EvalContextArgs {
@@ -65,7 +65,7 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
     for file in &args.files {
         cases.extend(read_cases(file, args.limit, |_: &mut Case| true)?);
     }
-    let (completer, mut options) = args.model.load()?;
+    let (completer, mut options) = args.model.load_completer()?;
     options.retrieval = true;
     options.multiline = false;
     let mut indexes = RepoIndexes::default();
