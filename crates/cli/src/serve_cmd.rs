@@ -62,9 +62,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..hearth_index::IndexOptions::default()
     };
     let indexer: hearth_lsp::ContextFactory = std::sync::Arc::new(move |root, cancel, progress| {
-        context::IndexContext::open(root, index_options.clone(), cancel, progress)
-            .map(|c| c.into_repo())
-            .map_err(|e| crate::logging::one_line(&e))
+        context::open_index(root, index_options.clone(), cancel, progress).map_err(|e| crate::logging::one_line(&e))
     });
     let indexer = (!args.no_index).then_some(indexer);
     if let Some(listen) = args.listen {

@@ -247,8 +247,9 @@ impl fmt::Display for Reason {
     }
 }
 
-/// A piece of the repository for the prompt.
-#[derive(Clone, Debug, Serialize)]
+/// A piece of the repository for the prompt; its reason serializes as the sentence `Display` gives.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Snippet {
     /// Root-relative, `/`-separated.
     pub path: String,
@@ -256,6 +257,7 @@ pub struct Snippet {
     pub start_line: u32,
     pub end_line: u32,
     pub text: String,
+    #[serde(serialize_with = "as_sentence")]
     pub reason: Reason,
     /// Relative rank in [0, ~1.2]; snippets come sorted by it, best first.
     pub score: f32,
@@ -266,6 +268,10 @@ impl Snippet {
     pub fn header(&self) -> String {
         format!("// {}:{}\n", self.path, self.start_line + 1)
     }
+}
+
+fn as_sentence<S: serde::Serializer>(reason: &Reason, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(reason)
 }
 
 /// A cheap token estimate (about 3.5 bytes a token for code) for callers without a tokenizer.

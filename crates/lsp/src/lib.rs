@@ -26,7 +26,7 @@ use tower_lsp::jsonrpc::{Request, Response};
 use tower_lsp::{ExitedError, LspService, Server};
 
 pub use config::{ModelSource, ServerOptions, Settings};
-pub use server::{Backend, ContextFactory, RepoContext};
+pub use server::{Backend, ContextFactory};
 
 /// How long handlers may run on after the client closed its input.
 const END_OF_INPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);

@@ -27,16 +27,11 @@ use crate::shared_models;
 use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
 use crate::{from_proto, to_proto};
 
-/// The repository as requests see it: retrieval for completions, and the index itself for edits.
-pub struct RepoContext {
-    pub source: Arc<dyn ContextSource>,
-    pub index: Option<Arc<Index>>,
-}
-
-/// Builds the repository context (the index) for a workspace root; may take a while, reports
-/// progress as `(message, percent)`, and gives up soon after the token is cancelled.
+/// Opens (and builds or refreshes) the index of a workspace root: retrieval for completions, the
+/// file set for edits. It may take a while, reports progress as `(message, percent)`, and gives up
+/// soon after the token is cancelled.
 pub type ContextFactory =
-    Arc<dyn Fn(&Path, &CancelToken, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<RepoContext, String> + Send + Sync>;
+    Arc<dyn Fn(&Path, &CancelToken, &mut dyn FnMut(String, Option<u32>)) -> std::result::Result<Arc<Index>, String> + Send + Sync>;
 
 /// The model as requests see it: the completer, and the same weights for edits.
 #[derive(Clone)]
@@ -104,7 +99,6 @@ pub struct Backend {
     client_settings: Mutex<Settings>,
     model: watch::Sender<ModelState>,
     loaded: Mutex<Option<LoadSpec>>,
-    context: Mutex<Option<Arc<dyn ContextSource>>>,
     /// The index, kept current from the editor and the disk; set when indexing finishes.
     live: Mutex<Option<Arc<LiveIndex>>>,
     scheduler: Arc<LatestWins<Url>>,
@@ -137,7 +131,6 @@ impl Backend {
             client_settings: Mutex::default(),
             model: watch::channel(ModelState::Loading).0,
             loaded: Mutex::default(),
-            context: Mutex::default(),
             live: Mutex::default(),
             scheduler: LatestWins::new(),
             phases: Mutex::new((ModelPhase::Loading("starting".into()), IndexPhase::Absent)),
@@ -224,7 +217,7 @@ impl Backend {
                 let completer = Arc::new(completer);
                 self.model.send_replace(ModelState::Ready(completer.clone(), Arc::new(edit_model)));
                 // After publishing: an index built meanwhile either sees the model or is seen here.
-                completer.set_context_source(lock(&self.context).clone());
+                completer.set_context_source(self.context_source());
                 progress.end(message.clone()).await;
                 self.set_model_phase(ModelPhase::Ready(message)).await;
             }
@@ -263,13 +256,10 @@ impl Backend {
         }
         let built = build.await;
         let phase = match built {
-            Ok(Ok(repo)) => {
-                *lock(&self.context) = Some(repo.source.clone());
-                if let Some(index) = repo.index {
-                    self.go_live(index);
-                }
+            Ok(Ok(index)) => {
+                self.go_live(index);
                 if let ModelState::Ready(c, _) = &*self.model.borrow() {
-                    c.set_context_source(Some(repo.source));
+                    c.set_context_source(self.context_source());
                 }
                 progress.end("index ready".into()).await;
                 IndexPhase::Ready
@@ -311,6 +301,11 @@ impl Backend {
             }
         }
         *lock(&self.live) = Some(live);
+    }
+
+    /// Retrieval for completions: the live index, once there is one.
+    fn context_source(&self) -> Option<Arc<dyn ContextSource>> {
+        lock(&self.live).as_ref().map(|live| live.index().clone() as Arc<dyn ContextSource>)
     }
 
     /// Queues an index update, in order with every other one; nothing before the index is live.

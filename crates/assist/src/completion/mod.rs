@@ -16,7 +16,7 @@ pub mod scheduler;
 pub mod template;
 
 pub use budget::BudgetPolicy;
-pub use context::{ContextQuery, ContextSource, Snippet};
+pub use context::{ContextQuery, ContextSource, Reason, Snippet};
 pub use engine::{Completer, LoadSpec, PromptContext};
 pub use scheduler::{CompletionDebounce, LatestWins, Ticket};
 

@@ -15,7 +15,7 @@ use hearth_base::CancelToken;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use super::context::IndexContext;
+use super::context::open_index;
 use crate::args::ModelArgs;
 
 #[derive(Args)]
@@ -108,9 +108,8 @@ impl RepoIndexes {
             return Ok(source.clone());
         }
         eprintln!("indexing {}", repo.display());
-        let source = IndexContext::open(repo, Default::default(), &CancelToken::new(), &mut |_, _| {})
-            .with_context(|| format!("indexing {}", repo.display()))?
-            .shared();
+        let source: Arc<dyn ContextSource> = open_index(repo, Default::default(), &CancelToken::new(), &mut |_, _| {})
+            .with_context(|| format!("indexing {}", repo.display()))?;
         self.0.insert(repo.to_path_buf(), source.clone());
         Ok(source)
     }

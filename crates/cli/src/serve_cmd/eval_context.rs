@@ -183,9 +183,10 @@ fn carries(snippet: &Snippet, defined_in: &str, gold: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hearth_assist::completion::Reason;
 
     fn snippet(path: &str, text: &str) -> Snippet {
-        Snippet { path: path.into(), start_line: 0, end_line: 0, text: text.into(), reason: String::new(), score: 1.0 }
+        Snippet { path: path.into(), start_line: 0, end_line: 0, text: text.into(), reason: Reason::Similar { bm25: 1.0 }, score: 1.0 }
     }
 
     #[test]
