@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Index benchmark on the two trees BENCHMARKS.md reports: the Rust/C sources under ~/.cargo/registry/src
 # and the CPython standard library directory. Prints `hearth bench index` tables (ctags and ripgrep run
-# alongside in the same process run). Usage: scripts/bench-index.sh [extra bench args...]
+# alongside in the same process run). Usage: scripts/bench-index.sh [hearth bench index args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hearth/target}"
@@ -9,11 +9,11 @@ command -v ctags >/dev/null && command -v rg >/dev/null || {
   echo "needs universal-ctags and ripgrep: apt-get install -y universal-ctags ripgrep" >&2
   exit 1
 }
-cargo build --release -p hearth-index --example bench_index
-bench="$CARGO_TARGET_DIR/release/examples/bench_index"
+cargo build --release --locked -p hearth-cli
+hearth="$CARGO_TARGET_DIR/release/hearth"
 registry=$(ls -d "$HOME"/.cargo/registry/src/*/ | head -n 1)
 stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
 for tree in "$registry" "$stdlib"; do
   echo "== $tree"
-  "$bench" "$tree" "${@:-1000}"
+  "$hearth" bench index "$tree" "$@"
 done

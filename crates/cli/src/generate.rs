@@ -238,7 +238,7 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<()> {
         }
         report["speculative"] = serde_json::Value::Object(results);
     }
-    report["peak_rss_mb"] = serde_json::json!(hearth_index::bench::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64));
+    report["peak_rss_mb"] = serde_json::json!(crate::proc_stats::peak_rss_bytes().map_or(0.0, |b| b as f64 / (1 << 20) as f64));
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

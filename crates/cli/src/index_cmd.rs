@@ -2,9 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::index_bench::BenchOptions;
 use anyhow::Context;
 use clap::Args;
-use hearth_index::bench::BenchOptions;
 use hearth_index::{approximate_tokens, Index, IndexOptions, RetrieveRequest, SymbolDef, SyncStats};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -155,7 +155,7 @@ pub fn index(args: IndexArgs) -> anyhow::Result<()> {
     let (index, stats) = open_synced(&root, &args.location)?;
     let totals = index.stats()?;
     let seconds = stats.elapsed.as_secs_f64().max(1e-9);
-    let peak = hearth_index::bench::peak_rss_bytes();
+    let peak = crate::proc_stats::peak_rss_bytes();
     if args.json {
         let out = json!({
             "root": index.root(),
@@ -291,7 +291,7 @@ pub fn bench(args: BenchIndexArgs) -> anyhow::Result<()> {
         threads: args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
     let bar = progress_bar();
-    let report = hearth_index::bench::run(&options, &mut |p| {
+    let report = crate::index_bench::run(&options, &mut |p| {
         bar.set_length(p.files_total as u64);
         bar.set_position(p.files_done as u64);
     })?;

@@ -3,9 +3,11 @@
 mod args;
 mod edit_cmd;
 mod generate;
+mod index_bench;
 mod index_cmd;
 mod logging;
 mod models;
+mod proc_stats;
 mod serve_cmd;
 mod tokenize_cmd;
 

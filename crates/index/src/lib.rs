@@ -6,7 +6,6 @@
 //! [`Index::retrieve`], [`Index::symbols`] and [`Index::references`]. See `ARCHITECTURE.md` beside
 //! this crate's `Cargo.toml` for the design.
 
-pub mod bench;
 mod git;
 mod live;
 mod resolve;

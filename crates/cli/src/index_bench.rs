@@ -1,6 +1,6 @@
-//! The index benchmark behind `hearth bench index`: cold build, single-file updates, retrieval latency,
-//! index size and peak RSS on a source tree, side by side with `ctags -R`, ripgrep and tree-sitter parsing alone in the same run.
-//! It never writes into the tree: updates go through overlays, and the index lives in a temp dir.
+//! `hearth bench index`: cold build, single-file updates, retrieval latency, index size and peak RSS
+//! on a source tree, side by side with `ctags -R`, ripgrep and tree-sitter parsing alone in the same
+//! run. It never writes into the tree: updates go through overlays, and the index lives in a temp dir.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use hearth_syntax::Language;
 
-use crate::store::{map_on_threads, worker_count};
-use crate::{approximate_tokens, Index, IndexError, IndexOptions, Progress, RetrieveRequest};
+use hearth_index::{approximate_tokens, Index, IndexOptions, Progress, RetrieveRequest};
+
+use crate::proc_stats::{cpu_seconds, peak_rss_bytes, rss_split_bytes};
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -217,37 +218,8 @@ impl BenchReport {
     }
 }
 
-/// CPU seconds (user + system) used so far by this process and by its waited-for children (Linux, from
-/// `/proc/self/stat`, assuming the usual 100 ticks a second).
-pub fn cpu_seconds() -> Option<(f64, f64)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let rest: Vec<u64> = stat.rsplit_once(')')?.1.split_whitespace().skip(11).take(4).filter_map(|f| f.parse().ok()).collect();
-    let [utime, stime, cutime, cstime] = rest[..] else {
-        return None;
-    };
-    Some(((utime + stime) as f64 / 100.0, (cutime + cstime) as f64 / 100.0))
-}
-
-/// A `/proc/self/status` figure in bytes (`VmHWM`, `RssAnon`, ...; Linux, None elsewhere).
-fn status_bytes(key: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Peak resident set size of this process (Linux; None elsewhere).
-pub fn peak_rss_bytes() -> Option<u64> {
-    status_bytes("VmHWM")
-}
-
-/// Resident memory now: (anonymous, file-backed) (Linux; None elsewhere).
-pub fn rss_split_bytes() -> Option<(u64, u64)> {
-    Some((status_bytes("RssAnon")?, status_bytes("RssFile")?))
-}
-
 /// Run the benchmark. `progress` sees the cold build's progress.
-pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(Progress)) -> Result<BenchReport, IndexError> {
+pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(Progress)) -> anyhow::Result<BenchReport> {
     let index_dir = std::env::temp_dir().join(format!("hearth-bench-index-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&index_dir);
     let result = run_in(options, &index_dir, progress);
@@ -255,7 +227,7 @@ pub fn run(options: &BenchOptions, progress: &mut dyn FnMut(Progress)) -> Result
     result
 }
 
-fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Progress)) -> Result<BenchReport, IndexError> {
+fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Progress)) -> anyhow::Result<BenchReport> {
     let index_options = IndexOptions { index_dir: Some(index_dir.to_path_buf()), threads: options.threads, ..IndexOptions::default() };
     let index = Index::open(&options.root, index_options)?;
 
@@ -275,7 +247,7 @@ fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Pro
     let built = index.stats()?;
 
     let mut rng = StdRng::seed_from_u64(options.seed);
-    let mut files: Vec<String> = index.read_state().files.keys().cloned().collect();
+    let mut files = index.file_paths();
     files.sort();
 
     let (mut overlay_times, mut disk_times, mut commit_times) = (Vec::new(), Vec::new(), Vec::new());
@@ -360,24 +332,23 @@ fn run_in(options: &BenchOptions, index_dir: &Path, progress: &mut dyn FnMut(Pro
 
 /// Read and parse every file on `threads` threads, dropping each tree: what the index costs at the least.
 fn parse_only(root: &Path, files: &[(String, Language)], threads: usize) -> ParseOnly {
+    let threads = threads.clamp(1, 16).min(files.len().max(1));
     let cpu_before = cpu_seconds();
     let started = Instant::now();
-    let parsed_bytes = map_on_threads(files, threads, |(rel, lang)| {
+    let parse = |(rel, lang): &(String, Language)| -> u64 {
         let Ok(text) = std::fs::read_to_string(root.join(rel)) else {
             return 0;
         };
-        match hearth_syntax::parse(*lang, &text) {
-            Ok(_) => text.len() as u64,
-            Err(_) => 0,
-        }
+        hearth_syntax::parse(*lang, &text).map_or(0, |_| text.len() as u64)
+    };
+    // Every thread takes every `threads`-th file: big and small files spread evenly enough.
+    let bytes = std::thread::scope(|scope| {
+        let workers: Vec<_> =
+            (0..threads).map(|t| scope.spawn(move || files.iter().skip(t).step_by(threads).map(parse).sum::<u64>())).collect();
+        workers.into_iter().map(|w| w.join().unwrap_or(0)).sum()
     });
     let seconds = started.elapsed().as_secs_f64();
-    ParseOnly {
-        threads: worker_count(threads, files.len()),
-        seconds,
-        cpu_seconds: cpu_before.zip(cpu_seconds()).map(|((before, _), (after, _))| after - before),
-        bytes: parsed_bytes.iter().sum(),
-    }
+    ParseOnly { threads, seconds, cpu_seconds: cpu_before.zip(cpu_seconds()).map(|((before, _), (after, _))| after - before), bytes }
 }
 
 /// ctags restricted to the languages Hearth parses, then ripgrep listing files and reading every byte.
