@@ -9,7 +9,6 @@ mod errors;
 pub mod from_proto;
 pub mod limits;
 pub mod server;
-mod shared_models;
 pub mod socket;
 pub mod status;
 pub mod to_proto;

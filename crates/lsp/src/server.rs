@@ -23,7 +23,6 @@ use crate::documents::{Document, Documents};
 use crate::edit_command::{self, EditArgs, EditInput, EditModel};
 use crate::errors::{cancelled, invalid_params, model_unavailable, request_failed};
 use crate::limits::{Limiter, Shed};
-use crate::shared_models;
 use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
 use crate::{from_proto, to_proto};
 
@@ -570,8 +569,8 @@ fn log_live_event(event: LiveEvent) {
 fn load_models(spec: &LoadSpec) -> std::result::Result<(Completer, EditModel), CompletionError> {
     let device: hearth_model::DeviceChoice = spec.device.parse().map_err(CompletionError::Decode)?;
     // Weights shared with the process's other sessions (`--listen`); the completer's caches are this session's.
-    let target = shared_models::load(&spec.model, device)?;
-    let draft = spec.draft.as_ref().map(|d| shared_models::load(d, device)).transpose()?;
+    let target = hearth_model::load_shared(&spec.model, device)?;
+    let draft = spec.draft.as_ref().map(|d| hearth_model::load_shared(d, device)).transpose()?;
     let completer = Completer::new(&target, draft.as_ref())?;
     Ok((completer, EditModel::new(target, draft)))
 }

@@ -10,6 +10,7 @@ mod matvec;
 pub mod models;
 mod qgemm;
 mod resolve;
+mod shared;
 pub mod synthetic;
 mod tokenizer;
 mod transformer;
@@ -27,6 +28,7 @@ pub use device::{configure_cpu_threads, cpu_threads, describe as describe_device
 pub use error::{ModelError, Result};
 pub use kv_cache::KvCache;
 pub use resolve::{hf_cache_dir, hf_folder, list_local, ollama_dir, resolve, LocalModel, ModelFiles};
+pub use shared::load_shared;
 pub use tokenizer::{FimFormat, FimTokens, Tokenizer};
 pub use transformer::{Logits, Spec, Transformer};
 

@@ -1,11 +1,11 @@
-//! Models shared by every session of one process (`hearth serve --listen`: one session per editor
-//! connection). Weights and tokenizer are loaded once per (model, device) and held weakly here, so
-//! they are freed when the last session using them ends; each session still builds its own
-//! completer (KV caches) and keeps its own documents.
+//! Models shared by everything in one process that loads them (`hearth serve --listen`: one
+//! session per editor connection). Weights and tokenizer are loaded once per (model, device) and held
+//! weakly here, so they are freed when the last holder drops them; each holder still builds its own
+//! KV caches.
 
 use std::sync::{Arc, Mutex, Weak};
 
-use hearth_model::{DeviceChoice, LoadedModel, ModelInfo, Tokenizer, Transformer};
+use crate::{DeviceChoice, LoadedModel, ModelInfo, Tokenizer, Transformer};
 
 struct Entry {
     spec: String,
@@ -20,8 +20,8 @@ struct Entry {
 /// same model at once load it once.
 static MODELS: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
 
-/// The model `spec` on `device`: shared with any other session that holds it, else loaded.
-pub fn load(spec: &str, device: DeviceChoice) -> hearth_model::Result<LoadedModel> {
+/// The model `spec` on `device`: shared with whatever else in the process holds it, else loaded.
+pub fn load_shared(spec: &str, device: DeviceChoice) -> crate::Result<LoadedModel> {
     let mut models = MODELS.lock().unwrap_or_else(|e| e.into_inner());
     models.retain(|e| e.model.strong_count() > 0);
     if let Some(e) = models.iter().find(|e| e.spec == spec && e.device == device) {
@@ -30,7 +30,7 @@ pub fn load(spec: &str, device: DeviceChoice) -> hearth_model::Result<LoadedMode
             return Ok(LoadedModel { model, tokenizer, info: e.info.clone(), warning: e.warning.clone() });
         }
     }
-    let loaded = hearth_model::load(spec, device)?;
+    let loaded = crate::load(spec, device)?;
     models.retain(|e| !(e.spec == spec && e.device == device));
     models.push(Entry {
         spec: spec.to_string(),
