@@ -4,9 +4,9 @@
 
 pub mod config;
 mod documents;
-pub mod edit_command;
 mod errors;
 pub mod from_proto;
+mod handlers;
 pub mod limits;
 pub mod server;
 pub mod socket;

@@ -1,30 +1,28 @@
-//! The language server backend: documents, settings, model loading and indexing (one combined status),
-//! the completion requests, `hearth.edit` and its code action.
+//! The language server's state and dispatch: documents, settings, model loading and indexing (one
+//! combined status), the live index, and the `LanguageServer` methods, each handed to `handlers/`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use hearth_assist::completion::{
-    Completer, Completion, CompletionDebounce, CompletionError, CompletionRequest, ContextSource, LatestWins, LoadSpec,
-};
+use hearth_assist::completion::{Completer, CompletionError, ContextSource, LatestWins, LoadSpec};
 use hearth_base::CancelToken;
 use hearth_index::{Debounce, Index, LiveEvent, LiveIndex, Update};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::sync::watch;
-use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp::jsonrpc::Result;
 use tower_lsp::lsp_types::*;
 use tower_lsp::{Client, LanguageServer};
 
 use crate::config::{Effective, ModelSource, ServerOptions, Settings};
 use crate::documents::{Document, Documents};
-use crate::edit_command::{self, EditArgs, EditInput, EditModel};
-use crate::errors::{cancelled, invalid_params, model_unavailable, request_failed};
-use crate::limits::{Limiter, Shed};
+use crate::errors::invalid_params;
+use crate::handlers::completion::Stats;
+use crate::handlers::edit::{self, EditModel};
+use crate::limits::Limiter;
 use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
-use crate::{from_proto, to_proto};
 
 /// Opens (and builds or refreshes) the index of a workspace root: retrieval for completions, the
 /// file set for edits. It may take a while, reports progress as `(message, percent)`, and gives up
@@ -34,7 +32,7 @@ pub type ContextFactory =
 
 /// The model as requests see it: the completer, and the same weights for edits.
 #[derive(Clone)]
-enum ModelState {
+pub(crate) enum ModelState {
     Loading,
     Ready(Arc<Completer>, Arc<EditModel>),
     Failed(String),
@@ -42,81 +40,34 @@ enum ModelState {
     Missing,
 }
 
-/// Counters for `hearth.stats`: what benchmarks read to compare settings.
-#[derive(Debug, Default)]
-struct Stats {
-    requests: AtomicU64,
-    completed: AtomicU64,
-    /// Requests whose decoding (or the wait for it) stopped on a cancelled token.
-    cancelled: AtomicU64,
-    empty: AtomicU64,
-    prompt_tokens: AtomicU64,
-    reused_prompt_tokens: AtomicU64,
-    generated_tokens: AtomicU64,
-    proposed: AtomicU64,
-    accepted: AtomicU64,
-    prefill_us: AtomicU64,
-    decode_us: AtomicU64,
-}
-
-impl Stats {
-    fn record(&self, c: &Completion) {
-        self.completed.fetch_add(1, Ordering::Relaxed);
-        self.prompt_tokens.fetch_add(c.prompt_tokens as u64, Ordering::Relaxed);
-        self.reused_prompt_tokens.fetch_add(c.reused_prompt_tokens as u64, Ordering::Relaxed);
-        self.generated_tokens.fetch_add(c.generated_tokens as u64, Ordering::Relaxed);
-        self.proposed.fetch_add(c.proposed as u64, Ordering::Relaxed);
-        self.accepted.fetch_add(c.accepted as u64, Ordering::Relaxed);
-        self.prefill_us.fetch_add((c.timings.prefill_ms * 1000.0) as u64, Ordering::Relaxed);
-        self.decode_us.fetch_add((c.timings.decode_ms * 1000.0) as u64, Ordering::Relaxed);
-    }
-
-    fn to_json(&self) -> Value {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        json!({
-            "requests": g(&self.requests),
-            "completed": g(&self.completed),
-            "cancelled": g(&self.cancelled),
-            "empty": g(&self.empty),
-            "promptTokens": g(&self.prompt_tokens),
-            "reusedPromptTokens": g(&self.reused_prompt_tokens),
-            "generatedTokens": g(&self.generated_tokens),
-            "proposed": g(&self.proposed),
-            "accepted": g(&self.accepted),
-            "prefillMs": g(&self.prefill_us) as f64 / 1000.0,
-            "decodeMs": g(&self.decode_us) as f64 / 1000.0,
-        })
-    }
-}
-
 pub struct Backend {
-    client: Client,
-    options: ServerOptions,
-    context_factory: Option<ContextFactory>,
-    docs: Mutex<Documents>,
+    pub(crate) client: Client,
+    pub(crate) options: ServerOptions,
+    pub(crate) context_factory: Option<ContextFactory>,
+    pub(crate) docs: Mutex<Documents>,
     /// Settings from `initializationOptions`, overlaid by `didChangeConfiguration`.
-    client_settings: Mutex<Settings>,
-    model: watch::Sender<ModelState>,
-    loaded: Mutex<Option<LoadSpec>>,
+    pub(crate) client_settings: Mutex<Settings>,
+    pub(crate) model: watch::Sender<ModelState>,
+    pub(crate) loaded: Mutex<Option<LoadSpec>>,
     /// The index, kept current from the editor and the disk; set when indexing finishes.
-    live: Mutex<Option<Arc<LiveIndex>>>,
-    scheduler: Arc<LatestWins<Url>>,
-    phases: Mutex<(ModelPhase, IndexPhase)>,
+    pub(crate) live: Mutex<Option<Arc<LiveIndex>>>,
+    pub(crate) scheduler: Arc<LatestWins<Url>>,
+    pub(crate) phases: Mutex<(ModelPhase, IndexPhase)>,
     /// The last status sent; held while sending, so notifications go out in the order of the phases.
-    status: tokio::sync::Mutex<StatusParams>,
-    root: Mutex<Option<PathBuf>>,
-    progress_supported: AtomicBool,
+    pub(crate) status: tokio::sync::Mutex<StatusParams>,
+    pub(crate) root: Mutex<Option<PathBuf>>,
+    pub(crate) progress_supported: AtomicBool,
     /// The client can register `workspace/didChangeWatchedFiles` dynamically.
-    watched_files_supported: AtomicBool,
-    progress_ids: AtomicU64,
+    pub(crate) watched_files_supported: AtomicBool,
+    pub(crate) progress_ids: AtomicU64,
     /// Running `hearth.edit`s, cancelled on shutdown.
-    edits: Arc<Mutex<HashMap<u64, CancelToken>>>,
-    stats: Arc<Stats>,
+    pub(crate) edits: Arc<Mutex<HashMap<u64, CancelToken>>>,
+    pub(crate) stats: Arc<Stats>,
     /// Completion slots and queue (the caps in `Effective::caps`).
-    limiter: Arc<Limiter>,
+    pub(crate) limiter: Arc<Limiter>,
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -144,7 +95,7 @@ impl Backend {
         }
     }
 
-    fn effective(&self) -> Effective {
+    pub(crate) fn effective(&self) -> Effective {
         self.options.effective(&lock(&self.client_settings))
     }
 
@@ -342,19 +293,7 @@ impl Backend {
         }
     }
 
-    /// Waits for the model; errors when there is none.
-    async fn completer(&self) -> Result<Arc<Completer>> {
-        let mut rx = self.model.subscribe();
-        let state = rx.wait_for(|s| !matches!(s, ModelState::Loading)).await.map_err(|_| Error::internal_error())?.clone();
-        match state {
-            ModelState::Ready(c, _) => Ok(c),
-            ModelState::Failed(message) => Err(model_unavailable(message)),
-            ModelState::Missing => Err(model_unavailable("no model configured")),
-            ModelState::Loading => unreachable!(),
-        }
-    }
-
-    fn relative_path(&self, uri: &Url) -> String {
+    pub(crate) fn relative_path(&self, uri: &Url) -> String {
         let root = lock(&self.root).clone();
         match uri.to_file_path() {
             Ok(path) => match root.as_deref().and_then(|r| path.strip_prefix(r).ok()) {
@@ -363,184 +302,6 @@ impl Backend {
             },
             Err(()) => uri.path().trim_start_matches('/').to_string(),
         }
-    }
-
-    /// The shared path of `textDocument/inlineCompletion` and `textDocument/completion`: latest-wins per
-    /// document, debounce, then decoding on a blocking thread that a cancel token can stop.
-    async fn complete_at(&self, uri: Url, position: Position) -> Result<Option<(String, Position)>> {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        let ticket = self.scheduler.begin(uri.clone());
-        // tower-lsp drops this future on `$/cancelRequest`; the guard turns that into a cancelled token.
-        let guard = ticket.token.drop_guard();
-        let result = self.complete_ticket(&uri, position, &ticket.token, ticket.since_previous).await;
-        guard.disarm();
-        match result {
-            Err(CompleteError::Cancelled) => Err(cancelled()),
-            Err(CompleteError::Lsp(e)) => Err(e),
-            Ok(None) => {
-                self.stats.empty.fetch_add(1, Ordering::Relaxed);
-                Ok(None)
-            }
-            Ok(some) => Ok(some),
-        }
-    }
-
-    async fn complete_ticket(
-        &self,
-        uri: &Url,
-        position: Position,
-        token: &CancelToken,
-        since_previous: Option<Duration>,
-    ) -> std::result::Result<Option<(String, Position)>, CompleteError> {
-        let doc = lock(&self.docs).get(uri).cloned().ok_or_else(|| invalid_params(format!("unknown document {uri}")))?;
-        let offset = from_proto::offset(&doc.text, &doc.index, position).map_err(|e| invalid_params(e.to_string()))?;
-        let effective = self.effective();
-        if !effective.language_enabled(&doc.language) {
-            return Ok(None);
-        }
-        if doc.text.len() > effective.max_document_bytes {
-            tracing::info!("no completion in {uri}: {} bytes, over maxDocumentBytes = {}", doc.text.len(), effective.max_document_bytes);
-            return Ok(None);
-        }
-        // A newer request for the document cancels this one while it waits (checked below).
-        if let Some(wait) = CompletionDebounce::new(Duration::from_millis(effective.debounce_ms)).wait(since_previous) {
-            tokio::time::sleep(wait).await;
-        }
-        token.check().map_err(|_| CompleteError::Cancelled)?;
-        let completer = self.completer().await?;
-        let slot = match self.limiter.acquire(effective.caps, token).await {
-            Ok(slot) => slot,
-            Err(Shed::Cancelled) => return Err(CompleteError::Cancelled),
-            Err(Shed::QueueFull { queued }) => {
-                tracing::warn!("completion refused: the queue is full (maxQueuedRequests = {queued})");
-                let message = format!("Hearth is busy: the completion queue is full (maxQueuedRequests = {queued}); request refused");
-                return Err(request_failed(message).into());
-            }
-        };
-        token.check().map_err(|_| CompleteError::Cancelled)?;
-        let path = self.relative_path(uri);
-        let repo_name = lock(&self.root).as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().to_string());
-        let token = token.clone();
-        let options = effective.options.clone();
-        let text = doc.text.clone();
-        let language = doc.language.clone();
-        let stats = self.stats.clone();
-        let run = tokio::task::spawn_blocking(move || {
-            let _slot = slot; // held until decoding stops, even when the request's future is dropped
-            let request =
-                CompletionRequest { text: &text, offset, path: Some(&path), language: Some(&language), repo_name: repo_name.as_deref() };
-            let result = completer.complete(&request, &options, &token);
-            // Counted here, where the decoding loop returns, so that a request whose future was
-            // dropped on `$/cancelRequest` still shows whether its decoding stopped.
-            match &result {
-                Ok(c) => stats.record(c),
-                Err(CompletionError::Cancelled) => {
-                    stats.cancelled.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(_) => {}
-            }
-            result
-        });
-        let completion = match run.await {
-            Ok(Ok(c)) => c,
-            Ok(Err(CompletionError::Cancelled)) => return Err(CompleteError::Cancelled),
-
-            Ok(Err(e)) => return Err(request_failed(e.to_string()).into()),
-            Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
-        };
-        tracing::debug!(
-            "completion in {:.1} ms: prompt {} (reused {}), {} new tokens, {} chars",
-            completion.timings.total_ms,
-            completion.prompt_tokens,
-            completion.reused_prompt_tokens,
-            completion.generated_tokens,
-            completion.text.as_ref().map_or(0, |t| t.chars().count())
-        );
-        // Code in the logs only under this target, which `hearth --log-prompts` alone turns on.
-        let before: Vec<char> = doc.text.get(..offset).unwrap_or("").chars().rev().take(400).collect();
-        let before: String = before.into_iter().rev().collect();
-        tracing::debug!(target: "hearth_prompts", "{uri}: before the cursor {before:?}, completion {:?}", completion.text);
-        // At the position the offset came from: a column past the line's end or inside a surrogate
-        // pair is clamped, never echoed back.
-        Ok(completion.text.map(|t| (t, to_proto::position(&doc.text, &doc.index, offset))))
-    }
-}
-
-impl Backend {
-    /// `hearth.edit`: plans and computes on a blocking thread (cancelled by `$/cancelRequest` or
-    /// shutdown), reports `$/progress`, and with `apply: true` sends the edit through `workspace/applyEdit`.
-    async fn edit_command(&self, params: ExecuteCommandParams) -> Result<Value> {
-        let args = EditArgs::parse(&params.arguments)?;
-        let root = lock(&self.root)
-            .clone()
-            .ok_or_else(|| invalid_params("hearth.edit needs a workspace folder (initialize with rootUri or workspaceFolders)"))?;
-        let model = match self.model.borrow().clone() {
-            ModelState::Ready(_, m) => Ok(m),
-            ModelState::Loading => Err("the model is still loading (try again when Hearth is ready)".to_string()),
-            ModelState::Failed(why) => Err(format!("the model failed to load: {why}")),
-            ModelState::Missing => Err("no model is configured".to_string()),
-        };
-        let apply = args.apply;
-        tracing::debug!(target: "hearth_prompts", "hearth.edit {:?} ({:?})", args.instruction, args.scope);
-        let index = lock(&self.live).as_ref().map(|live| live.index().clone());
-        let input = EditInput { root, open: lock(&self.docs).texts(), args, model, index };
-
-        let id = self.progress_ids.fetch_add(1, Ordering::Relaxed);
-        let token = CancelToken::new();
-        lock(&self.edits).insert(id, token.clone());
-        let mut running = RunningEdit { token: token.clone(), id, registry: self.edits.clone(), progress: None };
-        let given = params.work_done_progress_params.work_done_token;
-        let supported = self.progress_supported.load(Ordering::Relaxed);
-        running.progress =
-            Some(ProgressReporter::begin_with(&self.client, given, supported, &format!("hearth/edit/{id}"), "Hearth: edit").await);
-
-        let started = Instant::now();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let job = tokio::task::spawn_blocking(move || edit_command::run(input, &token, &mut |m, p| drop(tx.send((m, p)))));
-        while let Some((message, percent)) = rx.recv().await {
-            if let Some(p) = &running.progress {
-                p.report(message, percent).await;
-            }
-        }
-        // A panic's message may quote source code: it stays out of the reply and the log.
-        let outcome = job.await.unwrap_or_else(|_| {
-            Err(Error { code: ErrorCode::InternalError, message: "hearth.edit crashed (an internal error)".into(), data: None })
-        });
-        let progress = running.progress.take().expect("set above");
-        let (edit, mut value) = match outcome {
-            Ok(done) => done,
-            Err(e) if e.code == ErrorCode::RequestCancelled => {
-                progress.end("cancelled".into()).await;
-                return Err(e);
-            }
-            Err(e) => {
-                tracing::warn!("{}", e.message);
-                progress.end(e.message.to_string()).await;
-                return Err(e);
-            }
-        };
-        let files = edit.changes.as_ref().map_or(0, |c| c.len());
-        tracing::info!("hearth.edit: {files} file(s) changed in {:.1}s", started.elapsed().as_secs_f64());
-        if apply {
-            let (applied, reason) = if files == 0 {
-                (false, Some("nothing to apply: no file changed".to_string()))
-            } else {
-                progress.report("applying".into(), Some(95)).await;
-                let client = self.client.clone();
-                // In its own task: a `$/cancelRequest` must not drop the wait for the client's answer.
-                let answer = crate::detached(async move { client.apply_edit(edit).await });
-                match answer.await.unwrap_or_else(|_| Err(Error::internal_error())) {
-                    Ok(r) => (r.applied, r.failure_reason),
-                    Err(e) => (false, Some(format!("workspace/applyEdit failed: {}", e.message))),
-                }
-            };
-            value["applied"] = json!(applied);
-            if let Some(reason) = reason {
-                value["failureReason"] = json!(reason);
-            }
-        }
-        progress.end(format!("{files} file(s) changed")).await;
-        Ok(value)
     }
 }
 
@@ -573,68 +334,6 @@ fn load_models(spec: &LoadSpec) -> std::result::Result<(Completer, EditModel), C
     let draft = spec.draft.as_ref().map(|d| hearth_model::load_shared(d, device)).transpose()?;
     let completer = Completer::new(&target, draft.as_ref())?;
     Ok((completer, EditModel::new(target, draft)))
-}
-
-/// One running `hearth.edit`, registered so that shutdown cancels it. Dropping it (tower-lsp drops the
-/// handler's future on `$/cancelRequest`) cancels the work and ends its progress.
-struct RunningEdit {
-    token: CancelToken,
-    id: u64,
-    registry: Arc<Mutex<HashMap<u64, CancelToken>>>,
-    progress: Option<ProgressReporter>,
-}
-
-impl Drop for RunningEdit {
-    fn drop(&mut self) {
-        self.token.cancel();
-        lock(&self.registry).remove(&self.id);
-        if let (Some(progress), Ok(runtime)) = (self.progress.take(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(progress.end("cancelled".into()));
-        }
-    }
-}
-
-enum CompleteError {
-    Cancelled,
-    Lsp(Error),
-}
-
-impl From<Error> for CompleteError {
-    fn from(e: Error) -> Self {
-        CompleteError::Lsp(e)
-    }
-}
-
-impl Backend {
-    /// `textDocument/inlineCompletion` (LSP 3.18), registered as a custom method.
-    pub async fn inline_completion(&self, params: to_proto::InlineCompletionParams) -> Result<Option<to_proto::InlineCompletionList>> {
-        let found = self.complete_at(params.text_document.uri, params.position).await?;
-        Ok(found.map(|(text, at)| to_proto::inline_completion(text, at)))
-    }
-
-    fn context_command(&self, args: &[Value]) -> Result<Option<Value>> {
-        #[derive(serde::Deserialize)]
-        struct Args {
-            uri: Url,
-            position: Position,
-        }
-        let args: Args = args
-            .first()
-            .cloned()
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| invalid_params("hearth.context takes {uri, position}"))?;
-        let doc = lock(&self.docs).get(&args.uri).cloned().ok_or_else(|| invalid_params(format!("unknown document {}", args.uri)))?;
-        let offset = from_proto::offset(&doc.text, &doc.index, args.position).map_err(|e| invalid_params(e.to_string()))?;
-        let ModelState::Ready(completer, _) = self.model.borrow().clone() else {
-            return Err(invalid_params("the model is not loaded yet"));
-        };
-        let path = self.relative_path(&args.uri);
-        let request = CompletionRequest { text: &doc.text, offset, path: Some(&path), language: Some(&doc.language), repo_name: None };
-        let options = self.effective().options;
-        let (prompt, snippets) = completer.preview(&request, &options, &CancelToken::new());
-        let healed = completer.healed_text(&request, &options);
-        Ok(Some(json!({ "snippets": snippets, "prompt": prompt, "healed": healed })))
-    }
 }
 
 #[tower_lsp::async_trait]
@@ -677,7 +376,7 @@ impl LanguageServer for Backend {
                 ..Default::default()
             }),
             execute_command_provider: Some(ExecuteCommandOptions {
-                commands: vec!["hearth.context".into(), "hearth.status".into(), "hearth.stats".into(), edit_command::COMMAND.into()],
+                commands: vec!["hearth.context".into(), "hearth.status".into(), "hearth.stats".into(), edit::COMMAND.into()],
                 ..Default::default()
             }),
             code_action_provider: Some(CodeActionProviderCapability::Options(CodeActionOptions {
@@ -788,29 +487,25 @@ impl LanguageServer for Backend {
 
     async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
         let (uri, range) = (params.text_document.uri, params.range);
-        if range.start == range.end || !edit_command::kind_wanted(params.context.only.as_deref()) || uri.to_file_path().is_err() {
+        if range.start == range.end || !edit::kind_wanted(params.context.only.as_deref()) || uri.to_file_path().is_err() {
             return Ok(None);
         }
         if lock(&self.docs).get(&uri).is_none() {
             return Ok(None);
         }
-        Ok(Some(vec![CodeActionOrCommand::CodeAction(edit_command::code_action(uri, range))]))
+        Ok(Some(vec![CodeActionOrCommand::CodeAction(edit::code_action(uri, range))]))
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
-        let pos = params.text_document_position;
-        let found = self.complete_at(pos.text_document.uri, pos.position).await?;
-        Ok(found.map(|(text, at)| {
-            CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![to_proto::completion_item(text, at)] })
-        }))
+        self.completion_request(params).await
     }
 
     async fn execute_command(&self, params: ExecuteCommandParams) -> Result<Option<Value>> {
         match params.command.as_str() {
-            "hearth.status" => Ok(Some(serde_json::to_value(self.status.lock().await.clone()).unwrap_or_default())),
-            "hearth.stats" => Ok(Some(self.stats.to_json())),
+            "hearth.status" => Ok(Some(self.status_command().await)),
+            "hearth.stats" => Ok(Some(self.stats_command())),
             "hearth.context" => self.context_command(&params.arguments),
-            edit_command::COMMAND => self.edit_command(params).await.map(Some),
+            edit::COMMAND => self.edit_command(params).await.map(Some),
             other => Err(invalid_params(format!("unknown command {other}"))),
         }
     }

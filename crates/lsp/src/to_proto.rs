@@ -1,9 +1,14 @@
-//! Byte offsets and Hearth results to protocol types, plus the LSP 3.18 inline completion types that
+//! Byte offsets and Hearth results (completions, the edit result) to protocol types, plus the LSP 3.18 inline completion types that
 //! lsp-types 0.94 lacks.
 
+use std::collections::HashMap;
+use std::path::Path;
+
+use hearth_assist::edit::EditOutcome;
 use hearth_base::{LineIndex, WideEncoding};
 use serde::{Deserialize, Serialize};
-use tower_lsp::lsp_types::{self, CompletionItem, CompletionItemKind, CompletionTextEdit, Position, Range, TextEdit};
+use serde_json::{json, Value};
+use tower_lsp::lsp_types::{self, CompletionItem, CompletionItemKind, CompletionTextEdit, Position, Range, TextEdit, Url, WorkspaceEdit};
 
 /// LSP position of a byte offset (clamped to the end of the text).
 pub fn position(text: &str, index: &LineIndex, offset: usize) -> Position {
@@ -62,6 +67,47 @@ pub fn completion_item(text: String, at: Position) -> CompletionItem {
         text_edit: Some(CompletionTextEdit::Edit(TextEdit { range: Range::new(at, at), new_text: text })),
         ..Default::default()
     }
+}
+
+/// The outcome as protocol values: per-file `TextEdit`s (UTF-16 positions in the old text), the
+/// plan with a range per region, the files left unedited that mention the change, and the report
+/// as text.
+pub fn edit_result(root: &Path, outcome: &EditOutcome) -> (WorkspaceEdit, Value) {
+    let mut changes = HashMap::new();
+    for file in &outcome.files {
+        let Ok(uri) = Url::from_file_path(&file.abs_path) else { continue };
+        let index = LineIndex::new(&file.old);
+        let edits: Vec<TextEdit> = file
+            .text_edits()
+            .into_iter()
+            .map(|e| {
+                let start = position(&file.old, &index, e.range.start);
+                let end = position(&file.old, &index, e.range.end);
+                TextEdit { range: Range { start, end }, new_text: e.new_text }
+            })
+            .collect();
+        changes.insert(uri, edits);
+    }
+    let plan: Vec<Value> = outcome
+        .plan
+        .regions
+        .iter()
+        .filter_map(|r| {
+            let uri = Url::from_file_path(root.join(&r.path)).ok()?;
+            let range = Range { start: Position::new(r.start_line, 0), end: Position::new(r.end_line + 1, 0) };
+            Some(json!({"uri": uri, "range": range, "reason": r.reason}))
+        })
+        .collect();
+    let skipped: Vec<Value> = outcome
+        .report
+        .skipped_files
+        .iter()
+        .map(|s| json!({"uri": Url::from_file_path(root.join(&s.path)).ok(), "path": s.path, "reason": s.reason}))
+        .collect();
+    let edit = WorkspaceEdit { changes: Some(changes), ..Default::default() };
+    let report = format!("{}{}", outcome.plan, outcome.report);
+    let value = json!({"edit": edit, "plan": plan, "skippedFiles": skipped, "report": report});
+    (edit, value)
 }
 
 #[cfg(test)]

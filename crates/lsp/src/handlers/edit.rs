@@ -1,23 +1,29 @@
 //! `workspace/executeCommand` `hearth.edit` and the "Hearth: edit selection…" code action: protocol
-//! glue over `hearth_assist::edit`. Arguments in, `{edit: WorkspaceEdit, plan, report}` out; nothing is
-//! written here (the client applies the edit, after its review or through `workspace/applyEdit`).
+//! glue over `hearth_assist::edit`. Arguments in, `{edit: WorkspaceEdit, plan, report}` out
+//! (`to_proto::edit_result`); the handler plans and computes on a blocking thread (cancelled by
+//! `$/cancelRequest` or shutdown), reports `$/progress`, and writes nothing itself: the client applies
+//! the edit, after its review or through `workspace/applyEdit` when the request says `apply`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use hearth_assist::edit::{
-    parse_rename, EditEngine, EditError, EditOutcome, EditRequest, ModelRewriter, RewriteTask, Rewriter, Rewritten, Scope, Workspace,
+    parse_rename, EditEngine, EditError, EditRequest, ModelRewriter, RewriteTask, Rewriter, Rewritten, Scope, Workspace,
 };
 use hearth_base::{CancelToken, LineIndex};
 use hearth_index::Index;
 use hearth_model::LoadedModel;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use tower_lsp::jsonrpc::Error;
-use tower_lsp::lsp_types::{CodeAction, CodeActionKind, Command, Position, Range, TextEdit, Url, WorkspaceEdit};
+use tower_lsp::jsonrpc::{Error, ErrorCode};
+use tower_lsp::lsp_types::{CodeAction, CodeActionKind, Command, ExecuteCommandParams, Range, Url, WorkspaceEdit};
 
 use crate::errors::{invalid_params, request_failed};
+use crate::server::{lock, Backend, ModelState};
+use crate::status::ProgressReporter;
 use crate::{from_proto, to_proto};
 
 pub const COMMAND: &str = "hearth.edit";
@@ -169,7 +175,7 @@ pub fn run(input: EditInput, cancel: &CancelToken, progress: &mut dyn FnMut(Stri
             }
         })
         .map_err(edit_error)?;
-    Ok(to_result(&root, &outcome))
+    Ok(to_proto::edit_result(&root, &outcome))
 }
 
 /// `InvalidParams` for what the caller asked wrong; `RequestFailed` for what went wrong doing it.
@@ -189,57 +195,113 @@ fn edit_error(e: EditError) -> Error {
     }
 }
 
-/// The outcome as protocol values: per-file `TextEdit`s (UTF-16 positions in the old text), the
-/// plan with a range per region, the files left unedited that mention the change, and the report
-/// as text.
-pub fn to_result(root: &Path, outcome: &EditOutcome) -> (WorkspaceEdit, Value) {
-    let mut changes = HashMap::new();
-    for file in &outcome.files {
-        let Ok(uri) = Url::from_file_path(&file.abs_path) else { continue };
-        let index = LineIndex::new(&file.old);
-        let edits: Vec<TextEdit> = file
-            .text_edits()
-            .into_iter()
-            .map(|e| {
-                let start = to_proto::position(&file.old, &index, e.range.start);
-                let end = to_proto::position(&file.old, &index, e.range.end);
-                TextEdit { range: Range { start, end }, new_text: e.new_text }
-            })
-            .collect();
-        changes.insert(uri, edits);
-    }
-    let plan: Vec<Value> = outcome
-        .plan
-        .regions
-        .iter()
-        .filter_map(|r| {
-            let uri = Url::from_file_path(root.join(&r.path)).ok()?;
-            let range = Range { start: Position::new(r.start_line, 0), end: Position::new(r.end_line + 1, 0) };
-            Some(json!({"uri": uri, "range": range, "reason": r.reason}))
-        })
-        .collect();
-    let skipped: Vec<Value> = outcome
-        .report
-        .skipped_files
-        .iter()
-        .map(|s| json!({"uri": Url::from_file_path(root.join(&s.path)).ok(), "path": s.path, "reason": s.reason}))
-        .collect();
-    let edit = WorkspaceEdit { changes: Some(changes), ..Default::default() };
-    let report = format!("{}{}", outcome.plan, outcome.report);
-    let value = json!({"edit": edit, "plan": plan, "skippedFiles": skipped, "report": report});
-    (edit, value)
-}
-
 fn relative(root: &Path, uri: &Url) -> Option<String> {
     let path = uri.to_file_path().ok()?;
     let rel = path.strip_prefix(root).ok()?;
     Some(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
 }
 
+impl Backend {
+    /// `hearth.edit`: plans and computes on a blocking thread (cancelled by `$/cancelRequest` or
+    /// shutdown), reports `$/progress`, and with `apply: true` sends the edit through `workspace/applyEdit`.
+    pub(crate) async fn edit_command(&self, params: ExecuteCommandParams) -> tower_lsp::jsonrpc::Result<Value> {
+        let args = EditArgs::parse(&params.arguments)?;
+        let root = lock(&self.root)
+            .clone()
+            .ok_or_else(|| invalid_params("hearth.edit needs a workspace folder (initialize with rootUri or workspaceFolders)"))?;
+        let model = match self.model.borrow().clone() {
+            ModelState::Ready(_, m) => Ok(m),
+            ModelState::Loading => Err("the model is still loading (try again when Hearth is ready)".to_string()),
+            ModelState::Failed(why) => Err(format!("the model failed to load: {why}")),
+            ModelState::Missing => Err("no model is configured".to_string()),
+        };
+        let apply = args.apply;
+        tracing::debug!(target: "hearth_prompts", "hearth.edit {:?} ({:?})", args.instruction, args.scope);
+        let index = lock(&self.live).as_ref().map(|live| live.index().clone());
+        let input = EditInput { root, open: lock(&self.docs).texts(), args, model, index };
+
+        let id = self.progress_ids.fetch_add(1, Ordering::Relaxed);
+        let token = CancelToken::new();
+        lock(&self.edits).insert(id, token.clone());
+        let mut running = RunningEdit { token: token.clone(), id, registry: self.edits.clone(), progress: None };
+        let given = params.work_done_progress_params.work_done_token;
+        let supported = self.progress_supported.load(Ordering::Relaxed);
+        running.progress =
+            Some(ProgressReporter::begin_with(&self.client, given, supported, &format!("hearth/edit/{id}"), "Hearth: edit").await);
+
+        let started = Instant::now();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let job = tokio::task::spawn_blocking(move || run(input, &token, &mut |m, p| drop(tx.send((m, p)))));
+        while let Some((message, percent)) = rx.recv().await {
+            if let Some(p) = &running.progress {
+                p.report(message, percent).await;
+            }
+        }
+        // A panic's message may quote source code: it stays out of the reply and the log.
+        let outcome = job.await.unwrap_or_else(|_| {
+            Err(Error { code: ErrorCode::InternalError, message: "hearth.edit crashed (an internal error)".into(), data: None })
+        });
+        let progress = running.progress.take().expect("set above");
+        let (edit, mut value) = match outcome {
+            Ok(done) => done,
+            Err(e) if e.code == ErrorCode::RequestCancelled => {
+                progress.end("cancelled".into()).await;
+                return Err(e);
+            }
+            Err(e) => {
+                tracing::warn!("{}", e.message);
+                progress.end(e.message.to_string()).await;
+                return Err(e);
+            }
+        };
+        let files = edit.changes.as_ref().map_or(0, |c| c.len());
+        tracing::info!("hearth.edit: {files} file(s) changed in {:.1}s", started.elapsed().as_secs_f64());
+        if apply {
+            let (applied, reason) = if files == 0 {
+                (false, Some("nothing to apply: no file changed".to_string()))
+            } else {
+                progress.report("applying".into(), Some(95)).await;
+                let client = self.client.clone();
+                // In its own task: a `$/cancelRequest` must not drop the wait for the client's answer.
+                let answer = crate::detached(async move { client.apply_edit(edit).await });
+                match answer.await.unwrap_or_else(|_| Err(Error::internal_error())) {
+                    Ok(r) => (r.applied, r.failure_reason),
+                    Err(e) => (false, Some(format!("workspace/applyEdit failed: {}", e.message))),
+                }
+            };
+            value["applied"] = json!(applied);
+            if let Some(reason) = reason {
+                value["failureReason"] = json!(reason);
+            }
+        }
+        progress.end(format!("{files} file(s) changed")).await;
+        Ok(value)
+    }
+}
+
+/// One running `hearth.edit`, registered so that shutdown cancels it. Dropping it (tower-lsp drops the
+/// handler's future on `$/cancelRequest`) cancels the work and ends its progress.
+struct RunningEdit {
+    token: CancelToken,
+    id: u64,
+    registry: Arc<Mutex<HashMap<u64, CancelToken>>>,
+    progress: Option<ProgressReporter>,
+}
+
+impl Drop for RunningEdit {
+    fn drop(&mut self) {
+        self.token.cancel();
+        lock(&self.registry).remove(&self.id);
+        if let (Some(progress), Ok(runtime)) = (self.progress.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(progress.end("cancelled".into()));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tower_lsp::jsonrpc::ErrorCode;
+    use tower_lsp::lsp_types::{Position, TextEdit};
 
     /// A fresh directory under the system temp dir (removed at the start of the next run).
     fn temp_root(name: &str) -> PathBuf {

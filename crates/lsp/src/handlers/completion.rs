@@ -1,0 +1,205 @@
+//! Completions: `textDocument/inlineCompletion` and `textDocument/completion` share one path
+//! (latest-wins per document, debounce, a decoding slot, decoding on a blocking thread that a cancel
+//! token stops), and the counters `hearth.stats` reports.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hearth_assist::completion::{Completer, Completion, CompletionDebounce, CompletionError, CompletionRequest};
+use hearth_base::CancelToken;
+use serde_json::{json, Value};
+use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp::lsp_types::*;
+
+use crate::errors::{cancelled, invalid_params, model_unavailable, request_failed};
+use crate::limits::Shed;
+use crate::server::{lock, Backend, ModelState};
+use crate::{from_proto, to_proto};
+
+/// Counters for `hearth.stats`: what benchmarks read to compare settings.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    requests: AtomicU64,
+    completed: AtomicU64,
+    /// Requests whose decoding (or the wait for it) stopped on a cancelled token.
+    cancelled: AtomicU64,
+    empty: AtomicU64,
+    prompt_tokens: AtomicU64,
+    reused_prompt_tokens: AtomicU64,
+    generated_tokens: AtomicU64,
+    proposed: AtomicU64,
+    accepted: AtomicU64,
+    prefill_us: AtomicU64,
+    decode_us: AtomicU64,
+}
+
+impl Stats {
+    fn record(&self, c: &Completion) {
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        self.prompt_tokens.fetch_add(c.prompt_tokens as u64, Ordering::Relaxed);
+        self.reused_prompt_tokens.fetch_add(c.reused_prompt_tokens as u64, Ordering::Relaxed);
+        self.generated_tokens.fetch_add(c.generated_tokens as u64, Ordering::Relaxed);
+        self.proposed.fetch_add(c.proposed as u64, Ordering::Relaxed);
+        self.accepted.fetch_add(c.accepted as u64, Ordering::Relaxed);
+        self.prefill_us.fetch_add((c.timings.prefill_ms * 1000.0) as u64, Ordering::Relaxed);
+        self.decode_us.fetch_add((c.timings.decode_ms * 1000.0) as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn to_json(&self) -> Value {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        json!({
+            "requests": g(&self.requests),
+            "completed": g(&self.completed),
+            "cancelled": g(&self.cancelled),
+            "empty": g(&self.empty),
+            "promptTokens": g(&self.prompt_tokens),
+            "reusedPromptTokens": g(&self.reused_prompt_tokens),
+            "generatedTokens": g(&self.generated_tokens),
+            "proposed": g(&self.proposed),
+            "accepted": g(&self.accepted),
+            "prefillMs": g(&self.prefill_us) as f64 / 1000.0,
+            "decodeMs": g(&self.decode_us) as f64 / 1000.0,
+        })
+    }
+}
+
+pub(crate) enum CompleteError {
+    Cancelled,
+    Lsp(Error),
+}
+
+impl From<Error> for CompleteError {
+    fn from(e: Error) -> Self {
+        CompleteError::Lsp(e)
+    }
+}
+
+impl Backend {
+    /// `textDocument/inlineCompletion` (LSP 3.18), registered as a custom method.
+    pub async fn inline_completion(&self, params: to_proto::InlineCompletionParams) -> Result<Option<to_proto::InlineCompletionList>> {
+        let found = self.complete_at(params.text_document.uri, params.position).await?;
+        Ok(found.map(|(text, at)| to_proto::inline_completion(text, at)))
+    }
+
+    /// `textDocument/completion`: the same completion as one item.
+    pub(crate) async fn completion_request(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        let pos = params.text_document_position;
+        let found = self.complete_at(pos.text_document.uri, pos.position).await?;
+        Ok(found.map(|(text, at)| {
+            CompletionResponse::List(CompletionList { is_incomplete: true, items: vec![to_proto::completion_item(text, at)] })
+        }))
+    }
+
+    /// Waits for the model; errors when there is none.
+    async fn completer(&self) -> Result<Arc<Completer>> {
+        let mut rx = self.model.subscribe();
+        let state = rx.wait_for(|s| !matches!(s, ModelState::Loading)).await.map_err(|_| Error::internal_error())?.clone();
+        match state {
+            ModelState::Ready(c, _) => Ok(c),
+            ModelState::Failed(message) => Err(model_unavailable(message)),
+            ModelState::Missing => Err(model_unavailable("no model configured")),
+            ModelState::Loading => unreachable!(),
+        }
+    }
+
+    /// The shared path of `textDocument/inlineCompletion` and `textDocument/completion`: latest-wins per
+    /// document, debounce, then decoding on a blocking thread that a cancel token can stop.
+    async fn complete_at(&self, uri: Url, position: Position) -> Result<Option<(String, Position)>> {
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let ticket = self.scheduler.begin(uri.clone());
+        // tower-lsp drops this future on `$/cancelRequest`; the guard turns that into a cancelled token.
+        let guard = ticket.token.drop_guard();
+        let result = self.complete_ticket(&uri, position, &ticket.token, ticket.since_previous).await;
+        guard.disarm();
+        match result {
+            Err(CompleteError::Cancelled) => Err(cancelled()),
+            Err(CompleteError::Lsp(e)) => Err(e),
+            Ok(None) => {
+                self.stats.empty.fetch_add(1, Ordering::Relaxed);
+                Ok(None)
+            }
+            Ok(some) => Ok(some),
+        }
+    }
+
+    async fn complete_ticket(
+        &self,
+        uri: &Url,
+        position: Position,
+        token: &CancelToken,
+        since_previous: Option<Duration>,
+    ) -> std::result::Result<Option<(String, Position)>, CompleteError> {
+        let doc = lock(&self.docs).get(uri).cloned().ok_or_else(|| invalid_params(format!("unknown document {uri}")))?;
+        let offset = from_proto::offset(&doc.text, &doc.index, position).map_err(|e| invalid_params(e.to_string()))?;
+        let effective = self.effective();
+        if !effective.language_enabled(&doc.language) {
+            return Ok(None);
+        }
+        if doc.text.len() > effective.max_document_bytes {
+            tracing::info!("no completion in {uri}: {} bytes, over maxDocumentBytes = {}", doc.text.len(), effective.max_document_bytes);
+            return Ok(None);
+        }
+        // A newer request for the document cancels this one while it waits (checked below).
+        if let Some(wait) = CompletionDebounce::new(Duration::from_millis(effective.debounce_ms)).wait(since_previous) {
+            tokio::time::sleep(wait).await;
+        }
+        token.check().map_err(|_| CompleteError::Cancelled)?;
+        let completer = self.completer().await?;
+        let slot = match self.limiter.acquire(effective.caps, token).await {
+            Ok(slot) => slot,
+            Err(Shed::Cancelled) => return Err(CompleteError::Cancelled),
+            Err(Shed::QueueFull { queued }) => {
+                tracing::warn!("completion refused: the queue is full (maxQueuedRequests = {queued})");
+                let message = format!("Hearth is busy: the completion queue is full (maxQueuedRequests = {queued}); request refused");
+                return Err(request_failed(message).into());
+            }
+        };
+        token.check().map_err(|_| CompleteError::Cancelled)?;
+        let path = self.relative_path(uri);
+        let repo_name = lock(&self.root).as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().to_string());
+        let token = token.clone();
+        let options = effective.options.clone();
+        let text = doc.text.clone();
+        let language = doc.language.clone();
+        let stats = self.stats.clone();
+        let run = tokio::task::spawn_blocking(move || {
+            let _slot = slot; // held until decoding stops, even when the request's future is dropped
+            let request =
+                CompletionRequest { text: &text, offset, path: Some(&path), language: Some(&language), repo_name: repo_name.as_deref() };
+            let result = completer.complete(&request, &options, &token);
+            // Counted here, where the decoding loop returns, so that a request whose future was
+            // dropped on `$/cancelRequest` still shows whether its decoding stopped.
+            match &result {
+                Ok(c) => stats.record(c),
+                Err(CompletionError::Cancelled) => {
+                    stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {}
+            }
+            result
+        });
+        let completion = match run.await {
+            Ok(Ok(c)) => c,
+            Ok(Err(CompletionError::Cancelled)) => return Err(CompleteError::Cancelled),
+
+            Ok(Err(e)) => return Err(request_failed(e.to_string()).into()),
+            Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
+        };
+        tracing::debug!(
+            "completion in {:.1} ms: prompt {} (reused {}), {} new tokens, {} chars",
+            completion.timings.total_ms,
+            completion.prompt_tokens,
+            completion.reused_prompt_tokens,
+            completion.generated_tokens,
+            completion.text.as_ref().map_or(0, |t| t.chars().count())
+        );
+        // Code in the logs only under this target, which `hearth --log-prompts` alone turns on.
+        let before: Vec<char> = doc.text.get(..offset).unwrap_or("").chars().rev().take(400).collect();
+        let before: String = before.into_iter().rev().collect();
+        tracing::debug!(target: "hearth_prompts", "{uri}: before the cursor {before:?}, completion {:?}", completion.text);
+        // At the position the offset came from: a column past the line's end or inside a surrogate
+        // pair is clamped, never echoed back.
+        Ok(completion.text.map(|t| (t, to_proto::position(&doc.text, &doc.index, offset))))
+    }
+}
