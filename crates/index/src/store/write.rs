@@ -18,6 +18,14 @@ enum Outcome {
     Skipped(Skipped),
 }
 
+/// When a batch's Tantivy commit happens: at once (a full sync), or on the caller's cadence (path
+/// batches: the in-memory tables change at once, `Index::commit` makes them visible to BM25).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    Now,
+    Later,
+}
+
 impl Index {
     /// Bring the index up to date with the working tree: walk it (honouring ignore files), re-read files
     /// whose size or mtime changed, re-parse those whose content hash changed, drop files that are gone,
@@ -59,7 +67,7 @@ impl Index {
             let to_read = cap_total_size(&state.files, &removed, to_read, self.options.max_index_bytes, &mut skipped);
             (to_read, removed, seen)
         };
-        let mut stats = self.apply(to_read, removed, skipped, cancel, progress, true)?;
+        let mut stats = self.apply(to_read, removed, skipped, cancel, progress, Commit::Now)?;
         stats.files_seen = seen;
         stats.elapsed = started.elapsed();
         Ok(stats)
@@ -150,7 +158,7 @@ impl Index {
         skipped.retain(|s| wanted.contains(&s.path));
         let seen = to_read.len();
         let never = CancelToken::new();
-        let mut stats = self.apply(to_read, removed, skipped, &never, &mut |_| {}, false)?;
+        let mut stats = self.apply(to_read, removed, skipped, &never, &mut |_| {}, Commit::Later)?;
         stats.files_seen = seen;
         stats.elapsed = started.elapsed();
         Ok(stats)
@@ -161,8 +169,8 @@ impl Index {
         self.read_state().git.head.clone()
     }
 
-    /// Read, parse and write `to_read`, delete `removed`, commit once (the caller fills in
-    /// `files_seen`).
+    /// Read, parse and write `to_read`, delete `removed`, and commit as `commit` says (the caller
+    /// fills in `files_seen`).
     fn apply(
         &self,
         to_read: Vec<Candidate>,
@@ -170,7 +178,7 @@ impl Index {
         mut skipped: Vec<Skipped>,
         cancel: &CancelToken,
         progress: &mut dyn FnMut(Progress),
-        commit_now: bool,
+        commit: Commit,
     ) -> Result<SyncStats, IndexError> {
         let mut guard = lock(&self.writer);
         let writer = guard.as_mut().ok_or(IndexError::ReadOnly)?;
@@ -249,7 +257,7 @@ impl Index {
         if stats.files_indexed > 0 || !to_delete.is_empty() {
             self.mark_pending();
         }
-        if commit_now {
+        if commit == Commit::Now {
             self.commit_locked(writer)?;
         }
         stats.skipped = skipped;
