@@ -8,6 +8,28 @@ use tantivy::columnar::{Column, StrColumn};
 use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, Value, FAST, STORED, STRING};
 use tantivy::{DocAddress, DocId, Searcher, SegmentReader, TantivyDocument};
 
+/// One symbol in a file document's stored JSON (the `symbols` field), with one-letter keys because
+/// every file's list is stored and read back on open.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct StoredSymbol {
+    /// The name.
+    pub n: String,
+    /// The kind (`SymbolKind::as_str`).
+    pub k: String,
+    /// First and last line of the definition (0-based).
+    pub s: u32,
+    pub e: u32,
+    /// The line and column of the name.
+    pub l: u32,
+    pub c: u32,
+    /// The definition's byte span.
+    pub b: u32,
+    pub d: u32,
+    /// The enclosing scope (`Type`, `a::b`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p: Option<String>,
+}
+
 /// Written to `hearth.json` beside the Tantivy files.
 pub const SCHEMA_VERSION: u32 = 5;
 

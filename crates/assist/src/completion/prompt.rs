@@ -1,9 +1,11 @@
 //! Prompt building: cut the text around the cursor to the token budget and fill the template.
 //!
 //! Editors send whole files (hundreds of KB). Tokenizing all of it on every keystroke would cost more
-//! than decoding, so each side is tokenized from a window around the cursor that grows until it holds
-//! the tokens the budget asks for plus a margin. The window starts (or ends) at a line boundary and the
-//! margin tokens are dropped, so the kept tokens are those of tokenizing the whole text and cutting.
+//! than decoding, so each side is tokenized from a window around the cursor (`hearth_model::window`)
+//! that grows until it holds the tokens the budget asks for plus a margin, and the kept tokens are
+//! those of tokenizing the whole text and cutting. The server's prefix starts instead on a line
+//! boundary on a grid of bytes (`aligned_tail_tokens`), so that while the user types the prompt's
+//! head stays the same and its KV cache is reused.
 
 use super::budget::{BudgetPolicy, Split};
 use super::codec::Codec;

@@ -19,7 +19,7 @@ use tantivy::tokenizer::{TextAnalyzer, TokenStream, Tokenizer};
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
 use crate::git::GitState;
-use crate::schema::{self, Fields, SegmentColumns, DOC_CHUNK, DOC_FILE, SCHEMA_VERSION};
+use crate::schema::{self, Fields, SegmentColumns, StoredSymbol, DOC_CHUNK, DOC_FILE, SCHEMA_VERSION};
 use crate::tokenizer::{self, CodeTokenizer, CODE_TOKENIZER};
 use crate::walk::{self, Candidate, SkipReason, Skipped};
 use crate::IndexError;
@@ -134,21 +134,6 @@ pub struct IndexStats {
 struct Meta {
     schema_version: u32,
     root: PathBuf,
-}
-
-/// Compact form of a symbol in a file document's stored JSON.
-#[derive(Serialize, Deserialize)]
-struct StoredSymbol {
-    n: String,
-    k: String,
-    s: u32,
-    e: u32,
-    l: u32,
-    c: u32,
-    b: u32,
-    d: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    p: Option<String>,
 }
 
 mod query;
