@@ -810,7 +810,8 @@ fn members_outlines(
         }
         per_file.push((file, header, lines));
     }
-    if per_file.len() > 1 {
+    let many = per_file.len() > 1;
+    if many {
         let mut ranks: Vec<u32> = per_file.iter().flat_map(|(_, _, lines)| lines.iter().map(|l| l.1)).collect();
         ranks.sort_unstable();
         let Some(&last_kept) = ranks.get(MAX_PACKAGE_MEMBER_LINES.min(ranks.len()).saturating_sub(1)) else {
@@ -820,7 +821,6 @@ fn members_outlines(
             lines.retain(|l| l.1 <= last_kept);
         }
     }
-    let many = per_file.len() > 1;
     for (file, header, lines) in per_file {
         let Some(best) = lines.iter().map(|l| l.1 >> 20).min() else {
             continue;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use hearth_base::CancelToken;
 use hearth_decode::{DecodeError, Engine, GenerateParams, Sampling, Speculation, StopConditions};
-use hearth_model::{DeviceChoice, LoadedModel, ModelInfo, Tokenizer};
+use hearth_model::{LoadedModel, ModelInfo, Tokenizer};
 
 use super::budget::prompt_limit;
 use super::context::{ContextQuery, ContextSource, Snippet};
@@ -74,17 +74,6 @@ impl From<DecodeError> for CompletionError {
 }
 
 impl Completer {
-    /// Loads the model (and draft) that `spec` names.
-    pub fn load(spec: &LoadSpec) -> Result<Completer, CompletionError> {
-        let device: DeviceChoice = spec.device.parse().map_err(CompletionError::Decode)?;
-        let target = hearth_model::load(&spec.model, device)?;
-        let draft = match &spec.draft {
-            Some(d) => Some(hearth_model::load(d, device)?),
-            None => None,
-        };
-        Completer::new(&target, draft.as_ref())
-    }
-
     pub fn new(target: &LoadedModel, draft: Option<&LoadedModel>) -> Result<Completer, CompletionError> {
         let layout = match target.info.fim.clone() {
             Some(fim) => Layout::Fim(fim),
