@@ -105,6 +105,24 @@ def matching_close(masked, open_at):
     return len(masked)
 
 
+def mask_literals(text, start, literal_end):
+    """The text with every comment and literal blanked (offsets and newlines kept): `start` finds
+    where one may begin, `literal_end(text, match)` gives the offset just past it."""
+    chars = list(text)
+    m = start.search(text)
+    while m:
+        i, j = m.start(), literal_end(text, m)
+        blank(chars, i, j)
+        m = start.search(text, max(j, i + 1))
+    return "".join(chars)
+
+
+def line_end(text, i):
+    """The offset of the first newline at or after `i` (the end of the text if none)."""
+    j = text.find("\n", i)
+    return len(text) if j < 0 else j
+
+
 def blank(chars, start, end):
     """Replace chars[start:end] with spaces, keeping newlines (so offsets and lines stay put)."""
     for k in range(start, end):

@@ -17,7 +17,7 @@ import glob
 import os
 import re
 
-from .common import Source, generate_groups, blank, brace_depths, make_case, pick_per_file, word
+from .common import Source, generate_groups, brace_depths, line_end, make_case, mask_literals, matching_close, pick_per_file, word
 
 TREES = ["go", "net", "crypto", "encoding", "text", "image"]
 IDENT = r"[A-Za-z_]\w*"
@@ -48,39 +48,27 @@ def repos(root):
 
 def mask(text):
     """The text with comments, interpreted and raw strings and runes blanked (offsets kept)."""
-    chars, n = list(text), len(text)
-    m = JUMP.search(text)
-    while m:
-        i, c = m.start(), m.group()
-        if c == "//":
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-        elif c == "/*":
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-        elif c == "`":
-            j = text.find("`", i + 1)
-            j = n if j < 0 else j + 1
-        else:
-            j = i + 1
-            while j < n and text[j] != c and text[j] != "\n":
-                j += 2 if text[j] == "\\" else 1
-            j = min(j + 1, n)
-        blank(chars, i, j)
-        m = JUMP.search(text, max(j, i + 1))
-    return "".join(chars)
+    return mask_literals(text, JUMP, literal_end)
+
+
+def literal_end(text, m):
+    """Just past the comment, string or rune that starts at match `m`."""
+    i, c, n = m.start(), m.group(), len(text)
+    if c == "//":
+        return line_end(text, i)
+    if c in ("/*", "`"):
+        close = "*/" if c == "/*" else "`"
+        j = text.find(close, i + len(c))
+        return n if j < 0 else j + len(close)
+    j = i + 1
+    while j < n and text[j] != c and text[j] != "\n":
+        j += 2 if text[j] == "\\" else 1
+    return min(j + 1, n)
 
 
 def paren_close(masked, open_at):
-    d = 0
-    for k in range(open_at, len(masked)):
-        if masked[k] == "(":
-            d += 1
-        elif masked[k] == ")":
-            d -= 1
-            if d == 0:
-                return k
-    return len(masked)
+    """The offset of the `)` that closes the one at `open_at` (the last offset if none does)."""
+    return matching_close(masked, open_at) - 1
 
 
 class Tree:

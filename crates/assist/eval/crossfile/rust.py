@@ -14,7 +14,7 @@ import glob
 import os
 import re
 
-from .common import Source, generate_groups, blank, brace_depths, make_case, matching_close, pick_per_file, word
+from .common import Source, generate_groups, brace_depths, line_end, make_case, mask_literals, matching_close, pick_per_file, word
 
 CRATES = ["tantivy-0.", "candle-core-", "tower-lsp-", "tokenizers-", "notify-"]
 IDENT = r"[A-Za-z_]\w*"
@@ -54,27 +54,24 @@ def repos(root):
 
 def mask(text):
     """The text with comments, string and char literals blanked (offsets and newlines kept)."""
-    chars, n = list(text), len(text)
-    m = LITERAL_START.search(text)
-    while m:
-        i, c = m.start(), m.group()
-        if c == "//":
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-        elif c == "/*":
-            j = block_comment_end(text, i)
-        elif c.endswith('"') and "r" in c:
-            hashes = c[c.index("r") + 1:-1]
-            j = text.find('"' + hashes, m.end())
-            j = n if j < 0 else j + 1 + len(hashes)
-        elif c.endswith('"'):
-            j = string_end(text, m.end())
-        else:
-            char = CHAR.match(text, m.end() - 1)
-            j = char.end() if char else m.end()  # a lifetime or label when not a char literal
-        blank(chars, i, j)
-        m = LITERAL_START.search(text, max(j, i + 1))
-    return "".join(chars)
+    return mask_literals(text, LITERAL_START, literal_end)
+
+
+def literal_end(text, m):
+    """Just past the comment, string or char literal that starts at match `m`."""
+    i, c, n = m.start(), m.group(), len(text)
+    if c == "//":
+        return line_end(text, i)
+    if c == "/*":
+        return block_comment_end(text, i)
+    if c.endswith('"') and "r" in c:
+        hashes = c[c.index("r") + 1:-1]
+        j = text.find('"' + hashes, m.end())
+        return n if j < 0 else j + 1 + len(hashes)
+    if c.endswith('"'):
+        return string_end(text, m.end())
+    char = CHAR.match(text, m.end() - 1)
+    return char.end() if char else m.end()  # a lifetime or label when not a char literal
 
 
 def block_comment_end(text, i):
