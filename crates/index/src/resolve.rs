@@ -117,17 +117,15 @@ fn first_match<'p>(state: &State, paths: impl Iterator<Item = &'p str>) -> Vec<u
     Vec::new()
 }
 
-/// Of a directory's files, those of its package (a Go package's tests and test data are not), at
-/// most `MAX_PACKAGE_FILES`.
-pub(crate) fn package_files(state: &State, ids: &[u32]) -> Vec<u32> {
-    ids.iter()
-        .copied()
-        .filter(|&id| {
-            let path = state.path(id);
-            Language::from_path(Path::new(&**path)).is_none_or(|lang| !hearth_syntax::outside_package(lang, path))
-        })
-        .take(MAX_PACKAGE_FILES)
-        .collect()
+/// Of a directory's files, those of its package, at most `MAX_PACKAGE_FILES`.
+fn package_files(state: &State, ids: &[u32]) -> Vec<u32> {
+    ids.iter().copied().filter(|&id| in_package(state, id)).take(MAX_PACKAGE_FILES).collect()
+}
+
+/// Whether a file belongs to its directory's package (a Go package's tests and test data do not).
+pub(crate) fn in_package(state: &State, id: u32) -> bool {
+    let path = state.path(id);
+    Language::from_path(Path::new(&**path)).is_none_or(|lang| !hearth_syntax::outside_package(lang, path))
 }
 
 /// The one file that defines `name` at top level, if exactly one does.

@@ -867,8 +867,9 @@ fn imported_outlines(state: &State, imports: &[ResolvedImport], near: &HashMap<S
 /// file, the names used nearest the cursor first.
 fn package_outlines(state: &State, lang: Language, rel: &str, text: &str, offset: usize, out: &mut Vec<Outline>) {
     let own = state.file_id(rel);
-    let siblings = resolve::package_files(state, state.files_in_dir(dir_of(rel)));
-    if siblings.iter().all(|&f| Some(f) == own) {
+    let dir = dir_of(rel);
+    let sibling = |file: u32| Some(file) != own && dir_of(state.path(file)) == dir && resolve::in_package(state, file);
+    if !state.files_in_dir(dir).iter().any(|&f| sibling(f)) {
         return;
     }
     // Name -> lines between it and the cursor, over the mention window.
@@ -894,9 +895,7 @@ fn package_outlines(state: &State, lang: Language, rel: &str, text: &str, offset
             if defs.iter().any(|def| Some(def.file) == own) {
                 return None;
             }
-            let def = defs
-                .iter()
-                .find(|def| def.scope.is_none() && def.kind != hearth_syntax::SymbolKind::Impl && siblings.contains(&def.file))?;
+            let def = defs.iter().find(|def| def.scope.is_none() && def.kind != hearth_syntax::SymbolKind::Impl && sibling(def.file))?;
             Some((d, name, def))
         })
         .collect();

@@ -693,6 +693,10 @@ fn a_go_package_is_its_directory_without_its_tests() {
         "package parser\n\nfunc scanIdent(src string) string {\n\treturn src\n}\n\nfunc readFull(r string) string {\n\treturn r\n}\n",
     );
     repo.write("parser/scan_test.go", "package parser\n\nfunc scanIdent2() {}\n");
+    // More files than a qualified package's ranked members take.
+    for i in 0..70 {
+        repo.write(&format!("parser/a{i:02}.go"), format!("package parser\n\nfunc helper{i}() int {{ return {i} }}\n"));
+    }
     repo.commit("init");
     let index = synced(&repo);
 
@@ -711,6 +715,13 @@ fn a_go_package_is_its_directory_without_its_tests() {
     assert_eq!(own.0, "parser/scan.go");
     assert_eq!(own.1, "func scanIdent(src string) string {");
     assert_eq!(own.2, "signatures of `scanIdent`, of the file's own package");
+
+    // A file added after the first 70 is still in the package's scope.
+    repo.write("parser/late.go", "package parser\n\nfunc lateHelper(x int) int {\n\treturn x\n}\n");
+    index.update_paths(&[PathBuf::from("parser/late.go")]).unwrap();
+    let text = "package parser\n\nfunc parse(n int) int {\n\tm := lateHelper(n)\n\treturn m\n}\n";
+    let got = retrieved(&index, "parser/parser.go", text, "m := ", 358);
+    assert!(got.iter().any(|(path, text, _)| path == "parser/late.go" && text == "func lateHelper(x int) int {"), "{got:#?}");
 }
 
 #[test]
