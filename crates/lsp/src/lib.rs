@@ -1,6 +1,6 @@
 //! The language server: tower-lsp glue between editors and hearth-assist. The only crate that serves the
 //! protocol (the CLI's bench client speaks it too): [`from_proto`] and [`to_proto`] convert at the edge,
-//! [`server`] holds the state and handlers.
+//! [`server`] dispatches the protocol's methods to `handlers/`, over the state in `state.rs`.
 
 pub mod config;
 mod documents;
@@ -10,6 +10,8 @@ mod handlers;
 pub mod limits;
 pub mod server;
 pub mod socket;
+mod state;
+mod stats;
 pub mod status;
 pub mod to_proto;
 mod transport;
@@ -25,7 +27,7 @@ use tower_lsp::jsonrpc::{Request, Response};
 use tower_lsp::{ExitedError, LspService, Server};
 
 pub use config::{ModelSource, ServerOptions, Settings};
-pub use server::{Backend, ContextFactory};
+pub use state::{Backend, ContextFactory};
 
 /// How long handlers may run on after the client closed its input.
 const END_OF_INPUT_GRACE: std::time::Duration = std::time::Duration::from_millis(500);

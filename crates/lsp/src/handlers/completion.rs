@@ -1,68 +1,19 @@
 //! Completions: `textDocument/inlineCompletion` and `textDocument/completion` share one path
 //! (latest-wins per document, debounce, a decoding slot, decoding on a blocking thread that a cancel
-//! token stops), and the counters `hearth.stats` reports.
+//! token stops), counted for `hearth.stats`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hearth_assist::completion::{Completer, Completion, CompletionDebounce, CompletionError, CompletionRequest};
+use hearth_assist::completion::{Completer, CompletionDebounce, CompletionError, CompletionRequest};
 use hearth_base::CancelToken;
-use serde_json::{json, Value};
 use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp::lsp_types::*;
 
 use crate::errors::{cancelled, invalid_params, model_unavailable, request_failed};
 use crate::limits::Shed;
-use crate::server::{lock, Backend, ModelState};
+use crate::state::{lock, Backend, ModelState};
 use crate::{from_proto, to_proto};
-
-/// Counters for `hearth.stats`: what benchmarks read to compare settings.
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    requests: AtomicU64,
-    completed: AtomicU64,
-    /// Requests whose decoding (or the wait for it) stopped on a cancelled token.
-    cancelled: AtomicU64,
-    empty: AtomicU64,
-    prompt_tokens: AtomicU64,
-    reused_prompt_tokens: AtomicU64,
-    generated_tokens: AtomicU64,
-    proposed: AtomicU64,
-    accepted: AtomicU64,
-    prefill_us: AtomicU64,
-    decode_us: AtomicU64,
-}
-
-impl Stats {
-    fn record(&self, c: &Completion) {
-        self.completed.fetch_add(1, Ordering::Relaxed);
-        self.prompt_tokens.fetch_add(c.prompt_tokens as u64, Ordering::Relaxed);
-        self.reused_prompt_tokens.fetch_add(c.reused_prompt_tokens as u64, Ordering::Relaxed);
-        self.generated_tokens.fetch_add(c.generated_tokens as u64, Ordering::Relaxed);
-        self.proposed.fetch_add(c.proposed as u64, Ordering::Relaxed);
-        self.accepted.fetch_add(c.accepted as u64, Ordering::Relaxed);
-        self.prefill_us.fetch_add((c.timings.prefill_ms * 1000.0) as u64, Ordering::Relaxed);
-        self.decode_us.fetch_add((c.timings.decode_ms * 1000.0) as u64, Ordering::Relaxed);
-    }
-
-    pub(crate) fn to_json(&self) -> Value {
-        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        json!({
-            "requests": g(&self.requests),
-            "completed": g(&self.completed),
-            "cancelled": g(&self.cancelled),
-            "empty": g(&self.empty),
-            "promptTokens": g(&self.prompt_tokens),
-            "reusedPromptTokens": g(&self.reused_prompt_tokens),
-            "generatedTokens": g(&self.generated_tokens),
-            "proposed": g(&self.proposed),
-            "accepted": g(&self.accepted),
-            "prefillMs": g(&self.prefill_us) as f64 / 1000.0,
-            "decodeMs": g(&self.decode_us) as f64 / 1000.0,
-        })
-    }
-}
 
 pub(crate) enum CompleteError {
     Cancelled,
@@ -106,7 +57,7 @@ impl Backend {
     /// The shared path of `textDocument/inlineCompletion` and `textDocument/completion`: latest-wins per
     /// document, debounce, then decoding on a blocking thread that a cancel token can stop.
     async fn complete_at(&self, uri: Url, position: Position) -> Result<Option<(String, Position)>> {
-        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        self.stats.request();
         let ticket = self.scheduler.begin(uri.clone());
         // tower-lsp drops this future on `$/cancelRequest`; the guard turns that into a cancelled token.
         let guard = ticket.token.drop_guard();
@@ -116,7 +67,7 @@ impl Backend {
             Err(CompleteError::Cancelled) => Err(cancelled()),
             Err(CompleteError::Lsp(e)) => Err(e),
             Ok(None) => {
-                self.stats.empty.fetch_add(1, Ordering::Relaxed);
+                self.stats.empty();
                 Ok(None)
             }
             Ok(some) => Ok(some),
@@ -173,7 +124,7 @@ impl Backend {
             match &result {
                 Ok(c) => stats.record(c),
                 Err(CompletionError::Cancelled) => {
-                    stats.cancelled.fetch_add(1, Ordering::Relaxed);
+                    stats.cancelled();
                 }
                 Err(_) => {}
             }

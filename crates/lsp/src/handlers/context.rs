@@ -9,7 +9,7 @@ use tower_lsp::lsp_types::{Position, Url};
 
 use crate::errors::invalid_params;
 use crate::from_proto;
-use crate::server::{lock, Backend, ModelState};
+use crate::state::{lock, Backend, ModelState};
 
 impl Backend {
     pub(crate) fn context_command(&self, args: &[Value]) -> Result<Option<Value>> {

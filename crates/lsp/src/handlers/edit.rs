@@ -10,19 +10,16 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hearth_assist::edit::{
-    parse_rename, EditEngine, EditError, EditRequest, ModelRewriter, RewriteTask, Rewriter, Rewritten, Scope, Workspace,
-};
+use hearth_assist::edit::{parse_rename, EditEngine, EditError, EditRequest, Rewriter, Scope, Workspace};
 use hearth_base::{CancelToken, LineIndex};
 use hearth_index::Index;
-use hearth_model::LoadedModel;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tower_lsp::jsonrpc::{Error, ErrorCode};
 use tower_lsp::lsp_types::{CodeAction, CodeActionKind, Command, ExecuteCommandParams, Range, Url, WorkspaceEdit};
 
 use crate::errors::{invalid_params, request_failed};
-use crate::server::{lock, Backend, ModelState};
+use crate::state::{lock, Backend, EditModel, ModelState};
 use crate::status::ProgressReporter;
 use crate::{from_proto, to_proto};
 
@@ -73,37 +70,6 @@ pub fn code_action(uri: Url, range: Range) -> CodeAction {
 pub fn kind_wanted(only: Option<&[CodeActionKind]>) -> bool {
     let ours = CodeActionKind::REFACTOR_REWRITE;
     only.is_none_or(|kinds| kinds.iter().any(|k| ours.as_str() == k.as_str() || ours.as_str().starts_with(&format!("{}.", k.as_str()))))
-}
-
-/// The model for rewrites: the weights the server loaded for completions (shared, not loaded
-/// again), and one rewriter with its own KV cache, made on the first model rewrite and reused.
-pub struct EditModel {
-    target: LoadedModel,
-    draft: Option<LoadedModel>,
-    rewriter: Mutex<Option<Arc<Mutex<ModelRewriter>>>>,
-}
-
-impl EditModel {
-    pub fn new(target: LoadedModel, draft: Option<LoadedModel>) -> Self {
-        EditModel { target, draft, rewriter: Mutex::default() }
-    }
-
-    fn rewriter(&self) -> Result<Box<dyn Rewriter>, EditError> {
-        let mut slot = self.rewriter.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            *slot = Some(Arc::new(Mutex::new(ModelRewriter::new(&self.target, self.draft.as_ref())?)));
-        }
-        Ok(Box::new(SharedRewriter(slot.clone().expect("just set"))))
-    }
-}
-
-/// The server's one rewriter, taken region by region: concurrent edits take turns.
-struct SharedRewriter(Arc<Mutex<ModelRewriter>>);
-
-impl Rewriter for SharedRewriter {
-    fn rewrite(&mut self, task: &RewriteTask<'_>, cancel: &CancelToken) -> Result<Rewritten, EditError> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).rewrite(task, cancel)
-    }
 }
 
 /// What the server hands over: the workspace root, the open documents' texts, the index when one

@@ -1,4 +1,4 @@
-//! The request handlers, one file per feature; `server.rs` holds the state they share and
+//! The request handlers, one file per feature, over the state in `state.rs`; `server.rs`
 //! dispatches the protocol's methods to them.
 
 pub(crate) mod completion;

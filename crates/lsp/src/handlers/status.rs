@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::server::Backend;
+use crate::state::Backend;
 
 impl Backend {
     pub(crate) async fn status_command(&self) -> Value {

@@ -1,0 +1,365 @@
+//! The language server's state, which `server.rs` and `handlers/` share: documents, settings, the
+//! model (loaded once for completions and edits), indexing and the live index, and one combined status.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use hearth_assist::completion::{Completer, CompletionError, ContextSource, LatestWins, LoadSpec};
+use hearth_assist::edit::{EditError, ModelRewriter, RewriteTask, Rewriter, Rewritten};
+use hearth_base::CancelToken;
+use hearth_index::{Debounce, Index, LiveEvent, LiveIndex, Update};
+use hearth_model::LoadedModel;
+use tokio::sync::watch;
+use tower_lsp::lsp_types::*;
+use tower_lsp::Client;
+
+use crate::config::{Effective, ModelSource, ServerOptions, Settings};
+use crate::documents::Documents;
+use crate::limits::Limiter;
+use crate::stats::Stats;
+use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
+
+/// Opens (and builds or refreshes) the index of a workspace root: retrieval for completions, the
+/// file set for edits. It may take a while, reports progress as `(message, percent)`, and gives up
+/// soon after the token is cancelled.
+pub type ContextFactory = Arc<dyn Fn(&Path, &CancelToken, &mut dyn FnMut(String, Option<u32>)) -> Result<Arc<Index>, String> + Send + Sync>;
+
+/// The model as requests see it: the completer, and the same weights for edits.
+#[derive(Clone)]
+pub(crate) enum ModelState {
+    Loading,
+    Ready(Arc<Completer>, Arc<EditModel>),
+    Failed(String),
+    /// No model configured at all (no bundled model found).
+    Missing,
+}
+
+pub struct Backend {
+    pub(crate) client: Client,
+    pub(crate) options: ServerOptions,
+    pub(crate) context_factory: Option<ContextFactory>,
+    pub(crate) docs: Mutex<Documents>,
+    /// Settings from `initializationOptions`, overlaid by `didChangeConfiguration`.
+    pub(crate) client_settings: Mutex<Settings>,
+    pub(crate) model: watch::Sender<ModelState>,
+    pub(crate) loaded: Mutex<Option<LoadSpec>>,
+    /// The index, kept current from the editor and the disk; set when indexing finishes.
+    pub(crate) live: Mutex<Option<Arc<LiveIndex>>>,
+    pub(crate) scheduler: Arc<LatestWins<Url>>,
+    pub(crate) phases: Mutex<(ModelPhase, IndexPhase)>,
+    /// The last status sent; held while sending, so notifications go out in the order of the phases.
+    pub(crate) status: tokio::sync::Mutex<StatusParams>,
+    pub(crate) root: Mutex<Option<PathBuf>>,
+    pub(crate) progress_supported: AtomicBool,
+    /// The client can register `workspace/didChangeWatchedFiles` dynamically.
+    pub(crate) watched_files_supported: AtomicBool,
+    pub(crate) progress_ids: AtomicU64,
+    /// Running `hearth.edit`s, cancelled on shutdown.
+    pub(crate) edits: Arc<Mutex<HashMap<u64, CancelToken>>>,
+    pub(crate) stats: Arc<Stats>,
+    /// Completion slots and queue (the caps in `Effective::caps`).
+    pub(crate) limiter: Arc<Limiter>,
+}
+
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Backend {
+    pub fn new(client: Client, options: ServerOptions, context_factory: Option<ContextFactory>) -> Self {
+        Backend {
+            client,
+            options,
+            context_factory,
+            docs: Mutex::default(),
+            client_settings: Mutex::default(),
+            model: watch::channel(ModelState::Loading).0,
+            loaded: Mutex::default(),
+            live: Mutex::default(),
+            scheduler: LatestWins::new(),
+            phases: Mutex::new((ModelPhase::Loading("starting".into()), IndexPhase::Absent)),
+            status: tokio::sync::Mutex::default(),
+            root: Mutex::default(),
+            progress_supported: AtomicBool::new(false),
+            watched_files_supported: AtomicBool::new(false),
+            progress_ids: AtomicU64::new(0),
+            edits: Arc::default(),
+            stats: Arc::default(),
+            limiter: Arc::default(),
+        }
+    }
+
+    pub(crate) fn effective(&self) -> Effective {
+        self.options.effective(&lock(&self.client_settings))
+    }
+
+    async fn set_model_phase(&self, phase: ModelPhase) {
+        lock(&self.phases).0 = phase;
+        self.publish_status().await;
+    }
+
+    async fn set_index_phase(&self, phase: IndexPhase) {
+        lock(&self.phases).1 = phase;
+        self.publish_status().await;
+    }
+
+    /// Sends `hearth/status` when the combined status changed.
+    async fn publish_status(&self) {
+        let mut last = self.status.lock().await;
+        let params = {
+            let phases = lock(&self.phases);
+            combine(&phases.0, &phases.1)
+        };
+        if *last != params {
+            *last = params.clone();
+            self.client.send_notification::<HearthStatus>(params).await;
+        }
+    }
+
+    /// Loads the model the settings name, unless it is already loaded; reports progress and status.
+    pub(crate) async fn ensure_model(&self) {
+        let effective = self.effective();
+        let Some(spec) = effective.load.clone() else {
+            let message = "no model configured and the bundled demo model was not found: set `model` or run with --model".to_string();
+            self.model.send_replace(ModelState::Missing);
+            self.client.show_message(MessageType::ERROR, &message).await;
+            self.set_model_phase(ModelPhase::Failed(message)).await;
+            return;
+        };
+        if lock(&self.loaded).as_ref() == Some(&spec) {
+            return;
+        }
+        *lock(&self.loaded) = Some(spec.clone());
+        self.model.send_replace(ModelState::Loading);
+        let id = format!("hearth/load/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed));
+        let progress =
+            ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: loading model").await;
+        self.set_model_phase(ModelPhase::Loading(format!("loading {}", spec.model))).await;
+        progress.report(format!("loading {}", spec.model), Some(10)).await;
+        let load_spec = spec.clone();
+        let started = Instant::now();
+        let loaded = tokio::task::spawn_blocking(move || load_models(&load_spec)).await;
+        if lock(&self.loaded).as_ref() != Some(&spec) {
+            return; // settings changed while loading; the newer load reports
+        }
+        match loaded {
+            Ok(Ok((completer, edit_model))) => {
+                completer.set_prefix_reuse(effective.prefix_reuse);
+                let mut message = format!("{} ready in {:.1}s", completer.describe(), started.elapsed().as_secs_f64());
+                if effective.model_source == ModelSource::Bundled {
+                    let demo = "using the bundled DEMO model (6.8M parameters, for trying Hearth out, not for real work); \
+                                set `model` in initializationOptions or ~/.config/hearth/config.toml, \
+                                HEARTH_MODEL, or `hearth serve --model PATH_OR_ID` to use a real model";
+                    tracing::warn!("{demo}");
+                    self.client.show_message(MessageType::WARNING, format!("Hearth: {demo}")).await;
+                    message = format!("{message} (demo model)");
+                }
+                if let Some(w) = completer.warning() {
+                    self.client.show_message(MessageType::WARNING, format!("Hearth: {w}")).await;
+                }
+                tracing::info!("{message}");
+                let completer = Arc::new(completer);
+                self.model.send_replace(ModelState::Ready(completer.clone(), Arc::new(edit_model)));
+                // After publishing: an index built meanwhile either sees the model or is seen here.
+                completer.set_context_source(self.context_source());
+                progress.end(message.clone()).await;
+                self.set_model_phase(ModelPhase::Ready(message)).await;
+            }
+            Ok(Err(err)) => self.load_failed(format!("cannot load model `{}`: {err}", spec.model), progress).await,
+            Err(join) => self.load_failed(format!("model loading crashed: {join}"), progress).await,
+        }
+    }
+
+    async fn load_failed(&self, message: String, progress: ProgressReporter) {
+        tracing::error!("{message}");
+        self.model.send_replace(ModelState::Failed(message.clone()));
+        progress.end(message.clone()).await;
+        self.client.show_message(MessageType::ERROR, format!("Hearth: {message}")).await;
+        self.set_model_phase(ModelPhase::Failed(message)).await;
+    }
+
+    /// Builds the index for the workspace root, if this server has an indexer.
+    pub(crate) async fn build_context(&self) {
+        let (Some(factory), Some(root)) = (self.context_factory.clone(), lock(&self.root).clone()) else {
+            return;
+        };
+        let id = format!("hearth/index/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed));
+        let progress =
+            ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: indexing").await;
+        let building = format!("indexing {}", root.display());
+        self.set_index_phase(IndexPhase::Building { message: building.clone(), percentage: None }).await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // The build stops when this handler is dropped: the client went away mid-build.
+        let cancel = CancelToken::new();
+        let _stop_build = cancel.drop_guard();
+        let build = tokio::task::spawn_blocking(move || factory(&root, &cancel, &mut |message, percent| drop(tx.send((message, percent)))));
+        while let Some((message, percent)) = rx.recv().await {
+            progress.report(message, percent).await;
+            // The status carries the percentage only (per-file messages go to `$/progress`).
+            self.set_index_phase(IndexPhase::Building { message: building.clone(), percentage: percent }).await;
+        }
+        let built = build.await;
+        let phase = match built {
+            Ok(Ok(index)) => {
+                self.go_live(index);
+                if let ModelState::Ready(c, _) = &*self.model.borrow() {
+                    c.set_context_source(self.context_source());
+                }
+                progress.end("index ready".into()).await;
+                IndexPhase::Ready
+            }
+            Ok(Err(message)) => {
+                tracing::warn!("no repository context: {message}");
+                progress.end(format!("no repository context: {message}")).await;
+                IndexPhase::Failed(message)
+            }
+            Err(join) => {
+                tracing::warn!("indexing crashed: {join}");
+                progress.end("indexing failed".into()).await;
+                IndexPhase::Failed("indexing crashed".into())
+            }
+        };
+        self.set_index_phase(phase).await;
+    }
+
+    /// Keeps the built index current: the ordered update queue, the file watcher unless `--no-watch`,
+    /// and the documents opened while indexing ran, replayed as overlays.
+    fn go_live(&self, index: Arc<Index>) {
+        let live = match LiveIndex::start(index, Debounce::EDITS, log_live_event) {
+            Ok(live) => Arc::new(live),
+            Err(e) => {
+                tracing::warn!("the index will not follow changes: {e}");
+                return;
+            }
+        };
+        if !self.options.no_watch {
+            if let Err(e) = live.watch() {
+                tracing::warn!("no file watcher (changes outside the editor reach the index only on didChangeWatchedFiles): {e}");
+            }
+        }
+        // Under the documents' lock: a document opened or closed now is either replayed or sees `live`.
+        let docs = lock(&self.docs);
+        for (uri, text) in docs.texts() {
+            if let Some(update) = self.overlay_update(&uri, &text) {
+                live.send(update);
+            }
+        }
+        *lock(&self.live) = Some(live);
+    }
+
+    /// Retrieval for completions: the live index, once there is one.
+    pub(crate) fn context_source(&self) -> Option<Arc<dyn ContextSource>> {
+        lock(&self.live).as_ref().map(|live| live.index().clone() as Arc<dyn ContextSource>)
+    }
+
+    /// Queues an index update, in order with every other one; nothing before the index is live.
+    pub(crate) fn send_update(&self, update: Update) {
+        if let Some(live) = &*lock(&self.live) {
+            live.send(update);
+        }
+    }
+
+    /// The editor's text of `uri` as an overlay (or none, when it is over `maxDocumentBytes`).
+    pub(crate) fn overlay_update(&self, uri: &Url, text: &str) -> Option<Update> {
+        let path = uri.to_file_path().ok()?;
+        if text.len() > self.effective().max_document_bytes {
+            // Too large to index: the disk's version (if any) stands in.
+            return Some(Update::ClearOverlay(path));
+        }
+        Some(Update::Overlay { path, text: Arc::from(text) })
+    }
+
+    /// Registers `workspace/didChangeWatchedFiles` for every file, when the client can.
+    pub(crate) async fn register_file_watching(&self) {
+        if !self.watched_files_supported.load(Ordering::Relaxed) || self.context_factory.is_none() {
+            return;
+        }
+        let options = DidChangeWatchedFilesRegistrationOptions {
+            watchers: vec![FileSystemWatcher { glob_pattern: GlobPattern::String("**/*".into()), kind: None }],
+        };
+        let registration = Registration {
+            id: "hearth/watched-files".into(),
+            method: "workspace/didChangeWatchedFiles".into(),
+            register_options: serde_json::to_value(options).ok(),
+        };
+        if let Err(e) = self.client.register_capability(vec![registration]).await {
+            tracing::info!("the client refused workspace/didChangeWatchedFiles: {}", e.message);
+        }
+    }
+
+    pub(crate) fn relative_path(&self, uri: &Url) -> String {
+        let root = lock(&self.root).clone();
+        match uri.to_file_path() {
+            Ok(path) => match root.as_deref().and_then(|r| path.strip_prefix(r).ok()) {
+                Some(rel) => rel.display().to_string(),
+                None => path.display().to_string(),
+            },
+            Err(()) => uri.path().trim_start_matches('/').to_string(),
+        }
+    }
+}
+
+/// The live index's batches, in the log (paths and counts only, never code).
+fn log_live_event(event: LiveEvent) {
+    match event {
+        LiveEvent::Updated { overlays, paths, stats } => {
+            tracing::debug!(
+                "index: {overlays} overlay(s), {paths} path(s): {} indexed, {} removed",
+                stats.files_indexed,
+                stats.files_removed
+            )
+        }
+        LiveEvent::Synced { stats } => tracing::info!(
+            "index synced: {} indexed, {} removed, {} unchanged in {:.1}s",
+            stats.files_indexed,
+            stats.files_removed,
+            stats.files_unchanged,
+            stats.elapsed.as_secs_f64()
+        ),
+        LiveEvent::Failed(e) => tracing::warn!("index update failed: {e}"),
+    }
+}
+
+/// Loads the model (and draft) once; the completer and edits share the weights.
+fn load_models(spec: &LoadSpec) -> Result<(Completer, EditModel), CompletionError> {
+    let device: hearth_model::DeviceChoice = spec.device.parse().map_err(CompletionError::Decode)?;
+    // Weights shared with the process's other sessions (`--listen`); the completer's caches are this session's.
+    let target = hearth_model::load_shared(&spec.model, device)?;
+    let draft = spec.draft.as_ref().map(|d| hearth_model::load_shared(d, device)).transpose()?;
+    let completer = Completer::new(&target, draft.as_ref())?;
+    Ok((completer, EditModel::new(target, draft)))
+}
+
+/// The model for rewrites: the weights the server loaded for completions (shared, not loaded
+/// again), and one rewriter with its own KV cache, made on the first model rewrite and reused.
+pub struct EditModel {
+    target: LoadedModel,
+    draft: Option<LoadedModel>,
+    rewriter: Mutex<Option<Arc<Mutex<ModelRewriter>>>>,
+}
+
+impl EditModel {
+    pub fn new(target: LoadedModel, draft: Option<LoadedModel>) -> Self {
+        EditModel { target, draft, rewriter: Mutex::default() }
+    }
+
+    pub(crate) fn rewriter(&self) -> Result<Box<dyn Rewriter>, EditError> {
+        let mut slot = self.rewriter.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() {
+            *slot = Some(Arc::new(Mutex::new(ModelRewriter::new(&self.target, self.draft.as_ref())?)));
+        }
+        Ok(Box::new(SharedRewriter(slot.clone().expect("just set"))))
+    }
+}
+
+/// The server's one rewriter, taken region by region: concurrent edits take turns.
+struct SharedRewriter(Arc<Mutex<ModelRewriter>>);
+
+impl Rewriter for SharedRewriter {
+    fn rewrite(&mut self, task: &RewriteTask<'_>, cancel: &CancelToken) -> Result<Rewritten, EditError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).rewrite(task, cancel)
+    }
+}
