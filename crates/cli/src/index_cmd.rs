@@ -36,19 +36,34 @@ pub struct IndexArgs {
     json: bool,
 }
 
+/// The repository a query command asks, and how it prints; shared by `search` and `symbols`.
 #[derive(Args)]
-pub struct SearchArgs {
-    /// Identifiers or words; `parse_url` also finds `parseUrl`.
-    query: String,
+pub struct QueryArgs {
     /// The repository root (default: the git work tree containing the current directory).
     #[arg(long)]
     root: Option<PathBuf>,
-    #[arg(long, default_value_t = 10)]
-    limit: usize,
     #[command(flatten)]
     location: IndexLocation,
     #[arg(long)]
     json: bool,
+}
+
+impl QueryArgs {
+    /// The repository's index, brought up to date.
+    fn open(&self) -> anyhow::Result<Index> {
+        let root = find_root(self.root.as_deref().unwrap_or(Path::new(".")))?;
+        Ok(open_synced(&root, &self.location)?.0)
+    }
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Identifiers or words; `parse_url` also finds `parseUrl`.
+    query: String,
+    #[arg(long, default_value_t = 10)]
+    limit: usize,
+    #[command(flatten)]
+    repo: QueryArgs,
 }
 
 #[derive(Args)]
@@ -57,15 +72,10 @@ pub struct SymbolsArgs {
     name: String,
     #[arg(long)]
     fuzzy: bool,
-    /// The repository root (default: the git work tree containing the current directory).
-    #[arg(long)]
-    root: Option<PathBuf>,
     #[arg(long, default_value_t = 50)]
     limit: usize,
     #[command(flatten)]
-    location: IndexLocation,
-    #[arg(long)]
-    json: bool,
+    repo: QueryArgs,
 }
 
 #[derive(Args)]
@@ -200,10 +210,9 @@ pub fn index(args: IndexArgs) -> anyhow::Result<()> {
 }
 
 pub fn search(args: SearchArgs) -> anyhow::Result<()> {
-    let root = find_root(args.root.as_deref().unwrap_or(Path::new(".")))?;
-    let (index, _) = open_synced(&root, &args.location)?;
+    let index = args.repo.open()?;
     let hits = index.search(&args.query, args.limit)?;
-    if args.json {
+    if args.repo.json {
         println!("{}", serde_json::to_string_pretty(&hits)?);
         return Ok(());
     }
@@ -232,11 +241,10 @@ fn symbol_json(def: &SymbolDef) -> serde_json::Value {
 }
 
 pub fn symbols(args: SymbolsArgs) -> anyhow::Result<()> {
-    let root = find_root(args.root.as_deref().unwrap_or(Path::new(".")))?;
-    let (index, _) = open_synced(&root, &args.location)?;
+    let index = args.repo.open()?;
     let mut defs = if args.fuzzy { index.find_symbols(&args.name, args.limit) } else { index.symbols(&args.name) };
     defs.truncate(args.limit);
-    if args.json {
+    if args.repo.json {
         let out: Vec<_> = defs.iter().map(symbol_json).collect();
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
