@@ -23,23 +23,9 @@ gguf_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 gguf="$cache/$gguf_name"
 gguf_stamp="$gguf.sha256-ok"
 
-die() { echo "fetch-assets: error: $*" >&2; exit 1; }
-for tool in python3 tar sha256sum stat; do
-  command -v "$tool" >/dev/null || die "'$tool' is required but not installed"
-done
-mkdir -p "$cache" || die "cannot create the cache folder $cache"
-
-tmp=""
-cleanup() { if [ -n "$tmp" ]; then rm -rf "$tmp"; fi; }
-trap cleanup EXIT
-# Scratch space inside the cache, so that the final mv is a rename on the same file system.
-scratch() { cleanup; tmp="$(mktemp -d "$cache/.tmp.XXXXXX")"; }
-
-check_sha256() { # FILE EXPECTED WHAT
-  local got
-  got="$(sha256sum "$1" | cut -d' ' -f1)"
-  [ "$got" = "$2" ] || die "$3: sha256 mismatch (expected $2, got $got)"
-}
+fetch_name=fetch-assets fetch_dir="$cache"
+source "$(dirname "$0")/lib/fetch.sh"
+require_tools python3 tar sha256sum stat
 
 # --- llama.cpp source (llama-cpp-python sdist, vendor/llama.cpp) -----------------------------
 src_id="llama-cpp-python $llama_py_version $sdist_sha256"

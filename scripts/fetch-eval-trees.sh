@@ -17,30 +17,22 @@ rxjs_tgz="rxjs-$rxjs_version.tgz"
 rxjs_sha256="c532167725ab7d085123209156c93cef22f2479cb9c8527060f1cd903aa9d149"
 rxjs="$trees/rxjs"
 
-log() { echo "fetch-eval-trees: $*" >&2; }
-die() { log "error: $*"; exit 1; }
-for tool in npm tar sha256sum; do
-  command -v "$tool" >/dev/null || die "'$tool' is required but not installed"
-done
-mkdir -p "$trees" || die "cannot create $trees"
-
-tmp=""
-cleanup() { if [ -n "$tmp" ]; then rm -rf "$tmp"; fi; }
-trap cleanup EXIT
+fetch_name=fetch-eval-trees fetch_dir="$trees"
+source "$(dirname "$0")/lib/fetch.sh"
+log() { echo "$fetch_name: $*" >&2; }
+require_tools npm tar sha256sum
 
 rxjs_id="rxjs $rxjs_version $rxjs_sha256"
 if [ -f "$rxjs/.hearth-source" ] && [ "$(cat "$rxjs/.hearth-source")" = "$rxjs_id" ] \
     && [ -f "$rxjs/src/index.ts" ]; then
   log "rxjs $rxjs_version: cached ($rxjs)"
 else
-  # Scratch space inside the cache, so that the final mv is a rename on the same file system.
-  tmp="$(mktemp -d "$trees/.tmp.XXXXXX")"
+  scratch
   log "rxjs $rxjs_version: npm pack rxjs@$rxjs_version into $tmp"
   (cd "$tmp" && npm pack --silent "rxjs@$rxjs_version" >/dev/null) || die "npm pack rxjs@$rxjs_version failed"
   [ -f "$tmp/$rxjs_tgz" ] || die "npm pack did not write $rxjs_tgz"
-  got="$(sha256sum "$tmp/$rxjs_tgz" | cut -d' ' -f1)"
-  [ "$got" = "$rxjs_sha256" ] || die "$rxjs_tgz: sha256 mismatch (expected $rxjs_sha256, got $got)"
-  log "rxjs $rxjs_version: sha256 ok ($got)"
+  check_sha256 "$tmp/$rxjs_tgz" "$rxjs_sha256" "$rxjs_tgz"
+  log "rxjs $rxjs_version: sha256 ok"
   # Count (not `grep -q`, whose early exit would fail the pipeline under pipefail).
   sources="$(tar -tzf "$tmp/$rxjs_tgz" | grep -c '^package/src/.*\.ts$' || true)"
   [ "$sources" -gt 0 ] || die "$rxjs_tgz has no src/**/*.ts"

@@ -6,10 +6,7 @@
 #
 # Usage: bash scripts/robustness.sh            (HEARTH_KILLS=50 for the long kill run)
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$repo"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hearth/target}"
-export HEARTH_SHARED="${HEARTH_SHARED:-$(cd "$repo/.." && pwd)/shared}"
+source "$(dirname "$0")/lib/test-env.sh"
 export HEARTH_LOAD_SECS="${HEARTH_LOAD_SECS:-60}"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

@@ -7,16 +7,7 @@
 # Needs: cargo, node >= 20 with npm, python3 with pip, ../shared beside the repository (or
 # HEARTH_SHARED pointing at it), and the registries for scripts/fetch-assets.sh on a cold cache.
 set -euo pipefail
-repo="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$repo"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/hearth/target}"
-export HEARTH_SHARED="${HEARTH_SHARED:-$(cd "$repo/.." && pwd)/shared}"
-export HEARTH_BIN="$CARGO_TARGET_DIR/debug/hearth"
-export HEARTH_TEST_MODEL="${HEARTH_TEST_MODEL:-$HEARTH_SHARED/models/tiny-coder}"
-if [ ! -d "$HEARTH_SHARED/models" ]; then
-  echo "scripts/test.sh: test assets not found at $HEARTH_SHARED (set HEARTH_SHARED)" >&2
-  exit 1
-fi
+source "$(dirname "$0")/lib/test-env.sh"
 
 echo "== test assets: llama.cpp's source (vocabularies, templates) and Gemma 3 270M, cached and checked"
 eval "$(bash scripts/fetch-assets.sh | grep '^HEARTH_ASSETS=')"

@@ -27,4 +27,21 @@ function gemmaModel() {
   return file;
 }
 
-module.exports = { repo, model, hearthBinary, gemmaModel };
+/**
+ * A listening vscode-jsonrpc connection over a spawned `hearth serve`'s stdio. `hearth/status` and
+ * `$/progress` notifications go to the given arrays, window messages are dropped, and progress tokens
+ * are granted. Add other handlers to the returned connection before the request that triggers them.
+ */
+function connect(server, { statuses = [], progress = [] } = {}) {
+  const rpc = require('vscode-languageserver-protocol/node');
+  const conn = rpc.createProtocolConnection(new rpc.StreamMessageReader(server.stdout), new rpc.StreamMessageWriter(server.stdin));
+  conn.onNotification('hearth/status', (p) => statuses.push(p));
+  conn.onNotification('$/progress', (p) => progress.push(p));
+  conn.onNotification('window/showMessage', () => {});
+  conn.onNotification('window/logMessage', () => {});
+  conn.onRequest('window/workDoneProgress/create', () => null);
+  conn.listen();
+  return conn;
+}
+
+module.exports = { repo, model, hearthBinary, gemmaModel, connect };

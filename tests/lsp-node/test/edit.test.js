@@ -12,7 +12,7 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 const rpc = require('vscode-languageserver-protocol/node');
 
-const { model, hearthBinary } = require('../support');
+const { model, hearthBinary, connect } = require('../support');
 const READY_MS = 300_000;
 
 const FILES = {
@@ -107,17 +107,11 @@ before(async () => {
     env: { ...process.env, HEARTH_CONFIG: path.join(cache, 'none.toml'), XDG_CACHE_HOME: cache, RUST_LOG: 'info' },
   });
   server.stderr.on('data', (d) => { stderr += d.toString(); });
-  conn = rpc.createProtocolConnection(new rpc.StreamMessageReader(server.stdout), new rpc.StreamMessageWriter(server.stdin));
-  conn.onNotification('hearth/status', (p) => statuses.push(p));
-  conn.onNotification('$/progress', (p) => progress.push(p));
-  conn.onNotification('window/showMessage', () => {});
-  conn.onNotification('window/logMessage', () => {});
-  conn.onRequest('window/workDoneProgress/create', () => null);
+  conn = connect(server, { statuses, progress });
   conn.onRequest('workspace/applyEdit', (params) => {
     applyRequests.push(params);
     return applyAnswer;
   });
-  conn.listen();
   const init = await conn.sendRequest('initialize', {
     processId: process.pid,
     rootUri: pathToFileURL(root).href,

@@ -10,9 +10,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
-const rpc = require('vscode-languageserver-protocol/node');
 
-const { hearthBinary, gemmaModel } = require('../support');
+const { hearthBinary, gemmaModel, connect } = require('../support');
 
 const GEOMETRY = [
   '"""Areas of plane shapes."""',
@@ -67,13 +66,7 @@ before(async () => {
     env: { ...process.env, HEARTH_CONFIG: path.join(root, 'no-such-config.toml'), RUST_LOG: 'warn' },
   });
   server.stderr.on('data', () => {});
-  conn = rpc.createProtocolConnection(new rpc.StreamMessageReader(server.stdout), new rpc.StreamMessageWriter(server.stdin));
-  conn.onNotification('hearth/status', (p) => statuses.push(p));
-  conn.onNotification('$/progress', () => {});
-  conn.onNotification('window/showMessage', () => {});
-  conn.onNotification('window/logMessage', () => {});
-  conn.onRequest('window/workDoneProgress/create', () => null);
-  conn.listen();
+  conn = connect(server, { statuses });
   await conn.sendRequest('initialize', {
     processId: process.pid,
     rootUri: pathToFileURL(root).toString(),

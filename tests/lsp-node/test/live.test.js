@@ -14,9 +14,8 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { pathToFileURL } = require('node:url');
-const rpc = require('vscode-languageserver-protocol/node');
 
-const { model, hearthBinary } = require('../support');
+const { model, hearthBinary, connect } = require('../support');
 
 const READY_MS = 120_000;
 /** The bar: a change reaches the context within a second. */
@@ -45,14 +44,8 @@ async function startServer(files, { args = [], capabilities = {}, beforeReady = 
     env: { ...process.env, HEARTH_CONFIG: path.join(s.cache, 'none.toml'), XDG_CACHE_HOME: s.cache, RUST_LOG: 'info' },
   });
   s.server.stderr.on('data', (d) => { s.stderr += d.toString(); });
-  s.conn = rpc.createProtocolConnection(new rpc.StreamMessageReader(s.server.stdout), new rpc.StreamMessageWriter(s.server.stdin));
-  s.conn.onNotification('hearth/status', (p) => s.statuses.push(p));
-  s.conn.onNotification('$/progress', () => {});
-  s.conn.onNotification('window/showMessage', () => {});
-  s.conn.onNotification('window/logMessage', () => {});
-  s.conn.onRequest('window/workDoneProgress/create', () => null);
+  s.conn = connect(s.server, { statuses: s.statuses });
   s.conn.onRequest('client/registerCapability', (p) => { s.registrations.push(...p.registrations); return null; });
-  s.conn.listen();
   await s.conn.sendRequest('initialize', {
     processId: process.pid,
     rootUri: pathToFileURL(s.root).href,

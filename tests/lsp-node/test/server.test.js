@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 const rpc = require('vscode-languageserver-protocol/node');
 
-const { model, hearthBinary } = require('../support');
+const { model, hearthBinary, connect } = require('../support');
 
 const PY = [
   'import os',
@@ -61,13 +61,7 @@ before(async () => {
     env: { ...process.env, HEARTH_CONFIG: path.join(__dirname, 'no-such-config.toml'), RUST_LOG: 'info' },
   });
   server.stderr.on('data', (d) => { stderr += d.toString(); });
-  conn = rpc.createProtocolConnection(new rpc.StreamMessageReader(server.stdout), new rpc.StreamMessageWriter(server.stdin));
-  conn.onNotification('hearth/status', (p) => statuses.push(p));
-  conn.onNotification('$/progress', (p) => progress.push(p));
-  conn.onNotification('window/showMessage', () => {});
-  conn.onNotification('window/logMessage', () => {});
-  conn.onRequest('window/workDoneProgress/create', () => null);
-  conn.listen();
+  conn = connect(server, { statuses, progress });
   const init = await conn.sendRequest('initialize', {
     processId: process.pid,
     rootUri: 'file:///work/demo',
