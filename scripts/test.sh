@@ -13,8 +13,9 @@ echo "== test assets: llama.cpp's source (vocabularies, templates) and Gemma 3 2
 eval "$(bash scripts/fetch-assets.sh | grep '^HEARTH_ASSETS=')"
 export HEARTH_ASSETS
 
-echo "== lint: rustfmt (rustfmt.toml) and clippy with warnings as errors"
+echo "== lint: rustfmt (rustfmt.toml), clippy with warnings as errors, no cycle between a crate's files"
 cargo fmt --all --check
+python3 scripts/file-cycles.py
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
 echo "== cargo build (the binary the end-to-end tests drive)"
