@@ -38,6 +38,102 @@ pub enum DecodeError {
         "the model computed {bad} non-finite logits (NaN or infinity): its weights are corrupt or overflow; re-download or re-convert it"
     )]
     NonFinite { bad: usize },
+    /// The model's server cannot be reached or did not answer in time (a remote backend).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The model's server answered, but not with a generation.
+    #[error("{0}")]
+    Backend(String),
+    #[error("{0} is not available with this backend")]
+    Unsupported(&'static str),
+}
+
+/// What turns a prompt into tokens: the in-process [`Engine`], or a model on a server
+/// (hearth-remote). The caller builds the prompt; the generator applies `params`' stop rules.
+pub trait Generator: Send {
+    /// Generates after `prompt`. `on_text` receives text as it is produced and may stop early.
+    fn generate(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, DecodeError>;
+
+    /// Log-probabilities of `continuation` after `context`, teacher-forced.
+    fn score(&mut self, _context: &[u32], _continuation: &[u32]) -> Result<Vec<f32>, DecodeError> {
+        Err(DecodeError::Unsupported("scoring"))
+    }
+
+    /// Turns prefix reuse across calls on or off, where the generator keeps a cache.
+    fn set_prefix_reuse(&mut self, _on: bool) {}
+
+    /// Whether `GenerateParams::forced_prefix` (token healing) is honoured.
+    fn supports_forced_prefix(&self) -> bool {
+        true
+    }
+}
+
+/// A generation's tokens as they come, whatever produces them: stop tokens, stop strings, the
+/// caller's `on_text` and `max_tokens`, applied in that order.
+pub struct Emitter<'a> {
+    stop_ids: Vec<u32>,
+    stream: TextStream,
+    max_tokens: usize,
+    tokens: Vec<u32>,
+    on_text: &'a mut dyn FnMut(&str) -> ControlFlow<()>,
+}
+
+impl<'a> Emitter<'a> {
+    pub fn new(stop_ids: Vec<u32>, stream: TextStream, max_tokens: usize, on_text: &'a mut dyn FnMut(&str) -> ControlFlow<()>) -> Self {
+        Emitter { stop_ids, stream, max_tokens, tokens: Vec::new(), on_text }
+    }
+
+    /// Adds one token; `Some(why)` when the generation ends with it.
+    pub fn push(&mut self, id: u32) -> Option<StopReason> {
+        if self.stop_ids.contains(&id) {
+            return Some(StopReason::StopToken);
+        }
+        self.tokens.push(id);
+        let (delta, hit_stop) = self.stream.push(id);
+        if !delta.is_empty() && (self.on_text)(&delta).is_break() {
+            return Some(StopReason::Caller);
+        }
+        if hit_stop {
+            return Some(StopReason::StopString);
+        }
+        (self.tokens.len() >= self.max_tokens).then_some(StopReason::MaxTokens)
+    }
+
+    /// Hands text that did not come as tokens (a server that answers with text) to `on_text`.
+    pub fn text(&mut self, delta: &str) -> Option<StopReason> {
+        (!delta.is_empty() && (self.on_text)(delta).is_break()).then_some(StopReason::Caller)
+    }
+
+    /// Tokens kept so far.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// The tokens and their text.
+    pub fn finish(self) -> (Vec<u32>, String) {
+        (self.tokens, self.stream.into_text())
+    }
+}
+
+/// The tokens that end a generation under `stop`: its own, and with `special_tokens` the model's
+/// end-of-sequence tokens and every special token.
+pub fn stop_ids(stop: &StopConditions, eos_ids: &[u32], tokenizer: &Tokenizer) -> Vec<u32> {
+    let mut ids = stop.token_ids.clone();
+    if stop.special_tokens {
+        ids.extend(eos_ids);
+        ids.extend(tokenizer.special_ids());
+    }
+    ids
 }
 
 impl From<Cancelled> for DecodeError {
@@ -231,7 +327,8 @@ impl Engine {
         cancel.check()?;
 
         let stop_ids = self.stop_ids(&params.stop);
-        let mut stream = TextStream::new(self.tokenizer.clone(), params.stop.strings.clone()).after(&params.forced_prefix);
+        let stream = TextStream::new(self.tokenizer.clone(), params.stop.strings.clone()).after(&params.forced_prefix);
+        let mut out = Emitter::new(stop_ids, stream, params.max_tokens, on_text);
         let mut forced: &[u8] = params.forced_prefix.as_bytes();
         let mut sampler = Sampler::new(params.sampling.clone());
         self.external.clear();
@@ -242,7 +339,6 @@ impl Engine {
         let max_window = spec.max_window.clamp(1, MAX_WINDOW);
         let mut stats = Stats { prompt_tokens: prompt.len(), reused_prompt_tokens: reused, ..Default::default() };
         let mut context = prompt.to_vec();
-        let mut out = Vec::new();
         let mut pending = last;
         let mut first_token_at = None;
         let stop_reason = 'outer: loop {
@@ -285,28 +381,18 @@ impl Engine {
             first_token_at.get_or_insert_with(Instant::now);
 
             for &t in proposal.tokens[..accepted].iter().chain(std::iter::once(&next)) {
-                if stop_ids.contains(&t) {
-                    break 'outer StopReason::StopToken;
+                if let Some(reason) = out.push(t) {
+                    break 'outer reason;
                 }
-                out.push(t);
                 context.push(t);
-                let (delta, hit_stop) = stream.push(t);
-                if !delta.is_empty() && on_text(&delta).is_break() {
-                    break 'outer StopReason::Caller;
-                }
-                if hit_stop {
-                    break 'outer StopReason::StopString;
-                }
-                if out.len() >= params.max_tokens {
-                    break 'outer StopReason::MaxTokens;
-                }
             }
             pending = next;
         };
         let first = first_token_at.unwrap_or_else(Instant::now);
         stats.prompt_secs = (first - start).as_secs_f64();
         stats.decode_secs = first.elapsed().as_secs_f64();
-        Ok(Generation { tokens: out, text: stream.into_text(), stop_reason, stats })
+        let (tokens, text) = out.finish();
+        Ok(Generation { tokens, text, stop_reason, stats })
     }
 
     /// Log-probabilities of each `continuation` token after `context` (teacher forcing).
@@ -349,12 +435,7 @@ impl Engine {
     }
 
     fn stop_ids(&self, stop: &StopConditions) -> Vec<u32> {
-        let mut ids = stop.token_ids.clone();
-        if stop.special_tokens {
-            ids.extend(&self.info.eos_ids);
-            ids.extend(self.tokenizer.special_ids());
-        }
-        ids
+        stop_ids(stop, &self.info.eos_ids, &self.tokenizer)
     }
 
     fn propose(&mut self, context: &[u32], k: usize, spec: &Speculation, sampler: &mut Sampler) -> Result<Proposal, DecodeError> {
@@ -449,4 +530,24 @@ fn check_same_tokenizer(a: &Tokenizer, b: &Tokenizer) -> Result<(), DecodeError>
         }
     }
     Ok(())
+}
+
+impl Generator for Engine {
+    fn generate(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, DecodeError> {
+        Engine::generate(self, prompt, params, cancel, on_text)
+    }
+
+    fn score(&mut self, context: &[u32], continuation: &[u32]) -> Result<Vec<f32>, DecodeError> {
+        Engine::score(self, context, continuation)
+    }
+
+    fn set_prefix_reuse(&mut self, on: bool) {
+        Engine::set_prefix_reuse(self, on)
+    }
 }

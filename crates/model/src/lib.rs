@@ -246,14 +246,8 @@ impl Placement {
     }
 }
 
-fn load_hf(
-    dir: &Path,
-    config: &Path,
-    weights: &[PathBuf],
-    tokenizer: &Path,
-    place: &mut Placement,
-    dtype: Option<DType>,
-) -> Result<LoadedModel> {
+/// The facts of a Hugging Face folder, and its `config.json` (normalized).
+fn hf_facts(dir: &Path, config: &Path, tokenizer: &Path) -> Result<(Facts, serde_json::Value)> {
     let text = std::fs::read_to_string(config).map_err(|source| ModelError::Io { path: config.into(), source })?;
     let mut json: serde_json::Value = serde_json::from_str(&text).in_file(config)?;
     models::normalize_config(&mut json);
@@ -271,6 +265,22 @@ fn load_hf(
     spec.validate(config)?;
     let tok = Tokenizer::from_file(tokenizer)?;
     check_vocab(&tok, &spec, tokenizer)?;
+    let eos = eos_from_config(dir, &json).unwrap_or_else(|| tok.default_eos());
+    let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
+    let chat = hf_chat_facts(dir, &json, &tok);
+    Ok((Facts { family, arch, spec, tokenizer: tok, eos, name, chat }, json))
+}
+
+fn load_hf(
+    dir: &Path,
+    config: &Path,
+    weights: &[PathBuf],
+    tokenizer: &Path,
+    place: &mut Placement,
+    dtype: Option<DType>,
+) -> Result<LoadedModel> {
+    let (facts, json) = hf_facts(dir, config, tokenizer)?;
+    let spec = facts.spec.clone();
     let dtype_on = |device: &Device| {
         dtype.unwrap_or(if device.is_cpu() {
             DType::F32
@@ -287,22 +297,74 @@ fn load_hf(
     let (device, dtype) = (&place.device, dtype_on(&place.device));
     let ws = weights::WeightSource::safetensors(weights, dtype, device)?;
     let model = Transformer::load(spec, &ws)?;
-    let eos = eos_from_config(dir, &json).unwrap_or_else(|| tok.default_eos());
-    let name = dir.file_name().unwrap_or_default().to_string_lossy().to_string();
-    let mut loaded = finish(model, tok, family, name, dir, format!("safetensors {}", dtype_name(dtype)), eos, device);
-    let chat = hf_chat_facts(dir, &json, &loaded.tokenizer);
-    (loaded.info.bos_id, loaded.info.add_bos, loaded.info.chat_template) = chat;
-    Ok(loaded)
+    Ok(finish(model, facts, dir, format!("safetensors {}", dtype_name(dtype)), device))
 }
 
-fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<LoadedModel> {
+/// What a model file says about the model before any weight is read.
+struct Facts {
+    family: Family,
+    arch: String,
+    spec: Spec,
+    tokenizer: Tokenizer,
+    eos: Vec<u32>,
+    name: String,
+    chat: (Option<u32>, bool, Option<String>),
+}
+
+impl Facts {
+    /// The facts as a [`ModelInfo`], for a model whose weights are elsewhere (`format`, `device`).
+    fn into_info(self, path: &Path, format: String, device: String) -> (Tokenizer, ModelInfo) {
+        let mut eos = self.eos;
+        for id in self.tokenizer.end_of_turn_ids() {
+            if !eos.contains(&id) {
+                eos.push(id);
+            }
+        }
+        let info = ModelInfo {
+            family: self.family,
+            name: self.name,
+            path: path.to_path_buf(),
+            format,
+            device,
+            fim: self.tokenizer.fim_tokens().filter(|_| self.family.trained_for_fim()),
+            eos_ids: eos,
+            max_positions: self.spec.max_positions,
+            vocab_size: self.spec.vocab_size,
+            weight_bytes: 0,
+            bos_id: self.chat.0,
+            add_bos: self.chat.1,
+            chat_template: self.chat.2,
+        };
+        (self.tokenizer, info)
+    }
+}
+
+/// The tokenizer and the facts of `spec` (as [`load`] resolves it) without its weights, for a model
+/// that a server runs: `format` and `device` say where (e.g. `llama-server`, `remote: HOST`).
+pub fn load_facts(spec: &str, format: &str, device: &str) -> Result<(Tokenizer, ModelInfo)> {
+    match resolve(spec)? {
+        ModelFiles::HfFolder { dir, config, tokenizer, .. } => {
+            let (facts, _) = hf_facts(&dir, &config, &tokenizer)?;
+            Ok(facts.into_info(&dir, format.into(), device.into()))
+        }
+        ModelFiles::Gguf { path } => {
+            let (_, content) = open_gguf(&path)?;
+            Ok(gguf_facts(&path, &content)?.into_info(&path, format.into(), device.into()))
+        }
+    }
+}
+
+fn open_gguf(path: &Path) -> Result<(File, gguf_file::Content)> {
     let mut file = File::open(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
     let content = gguf_file::Content::read(&mut file)
         .map_err(|e| ModelError::bad_file(path, format!("not a readable GGUF file ({})", e.to_string().lines().next().unwrap_or(""))))?;
-    check_gguf_extent(&content, &file, path)?;
+    Ok((file, content))
+}
+
+fn gguf_facts(path: &Path, content: &gguf_file::Content) -> Result<Facts> {
     let arch = content.metadata.get("general.architecture").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
     let family = Family::from_name(&arch).ok_or_else(|| ModelError::UnknownArchitecture { path: path.into(), arch: arch.clone() })?;
-    let md = models::GgufMeta { content: &content, arch: &arch, path };
+    let md = models::GgufMeta { content, arch: &arch, path };
     let spec = match family {
         Family::Qwen2 => models::qwen2::spec_from_gguf(&md)?,
         Family::Qwen3 => models::qwen3::spec_from_gguf(&md)?,
@@ -312,7 +374,7 @@ fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<Loa
         Family::Gemma3 => models::gemma3::spec_from_gguf(&md)?,
     };
     spec.validate(path)?;
-    let tok = Tokenizer::from_gguf(&content, path)?;
+    let tok = Tokenizer::from_gguf(content, path)?;
     check_vocab(&tok, &spec, path)?;
     let mut eos: Vec<u32> = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id"]
         .iter()
@@ -328,53 +390,29 @@ fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<Loa
         .and_then(|v| v.to_string().ok())
         .cloned()
         .unwrap_or_else(|| path.file_stem().unwrap_or_default().to_string_lossy().to_string());
+    let chat = gguf_chat_facts(content);
+    Ok(Facts { family, arch, spec, tokenizer: tok, eos, name, chat })
+}
+
+fn load_gguf(path: &Path, place: &mut Placement, dequantize: bool) -> Result<LoadedModel> {
+    let (file, content) = open_gguf(path)?;
+    check_gguf_extent(&content, &file, path)?;
+    let facts = gguf_facts(path, &content)?;
+    let spec = facts.spec.clone();
     // GGUF computes in F32: quantized weights (the embedding table too) stay as stored, dense
     // ones are expanded to F32, and `dequantize` expands everything.
     let on_device = if dequantize { fit::parameter_count(&spec) * 4 } else { gguf_tensor_bytes(&content) };
     place.check_fit(&spec, on_device, DType::F32, path)?;
-    let chat = gguf_chat_facts(&content);
     let device = &place.device;
-    let ws = weights::WeightSource::gguf(path, content, file, device, dequantize, &arch);
+    let ws = weights::WeightSource::gguf(path, content, file, device, dequantize, &facts.arch);
     let stored = ws.gguf_dtype("model.layers.0.self_attn.q_proj.weight").map(|d| format!("{d:?}").to_lowercase()).unwrap_or_default();
     let format = if dequantize { format!("gguf {stored} (dequantized to f32)") } else { format!("gguf {stored}") };
     let model = Transformer::load(spec, &ws)?;
-    let mut loaded = finish(model, tok, family, name, path, format, eos, device);
-    (loaded.info.bos_id, loaded.info.add_bos, loaded.info.chat_template) = chat;
-    Ok(loaded)
+    Ok(finish(model, facts, path, format, device))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    model: Transformer,
-    tok: Tokenizer,
-    family: Family,
-    name: String,
-    path: &Path,
-    format: String,
-    mut eos: Vec<u32>,
-    device: &Device,
-) -> LoadedModel {
-    let spec = model.spec().clone();
-    for id in tok.end_of_turn_ids() {
-        if !eos.contains(&id) {
-            eos.push(id);
-        }
-    }
-    let info = ModelInfo {
-        family,
-        name,
-        path: path.to_path_buf(),
-        format,
-        device: describe_device(device),
-        fim: tok.fim_tokens().filter(|_| family.trained_for_fim()),
-        eos_ids: eos,
-        max_positions: spec.max_positions,
-        vocab_size: spec.vocab_size,
-        weight_bytes: 0,
-        bos_id: None,
-        add_bos: false,
-        chat_template: None,
-    };
+fn finish(model: Transformer, facts: Facts, path: &Path, format: String, device: &Device) -> LoadedModel {
+    let (tok, info) = facts.into_info(path, format, describe_device(device));
     LoadedModel { model: Arc::new(model), tokenizer: Arc::new(tok), info, warning: None }
 }
 

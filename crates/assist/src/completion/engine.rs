@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use hearth_base::CancelToken;
-use hearth_decode::{DecodeError, Engine, GenerateParams, Sampling, Speculation, StopConditions};
+use hearth_decode::{DecodeError, Engine, GenerateParams, Generator, Sampling, Speculation, StopConditions};
 use hearth_model::{LoadedModel, ModelInfo, Tokenizer};
 
 use super::budget::prompt_limit;
@@ -33,7 +33,7 @@ const SUFFIX_LOOKAHEAD: usize = 4096;
 /// Completes code with one model. Requests take turns on the engine; a cancelled request gives it up
 /// at the next token.
 pub struct Completer {
-    engine: Mutex<Engine>,
+    engine: Mutex<Box<dyn Generator>>,
     tokenizer: Arc<Tokenizer>,
     info: ModelInfo,
     /// FIM in the family's format, or left to right for models without FIM training.
@@ -42,6 +42,8 @@ pub struct Completer {
     context: RwLock<Option<Arc<dyn ContextSource>>>,
     warning: Option<String>,
     draft_name: Option<String>,
+    /// Whether the generator can force the first tokens (token healing).
+    heals: bool,
 }
 
 /// A prompt and what it was built from.
@@ -68,6 +70,7 @@ impl From<DecodeError> for CompletionError {
         match e {
             DecodeError::Cancelled => CompletionError::Cancelled,
             DecodeError::Model(m) => CompletionError::Model(m),
+            DecodeError::Unavailable(why) => CompletionError::Unavailable(why),
             other => CompletionError::Decode(other.to_string()),
         }
     }
@@ -83,16 +86,31 @@ impl Completer {
             }
         };
         let engine = Engine::new(target, draft)?;
-        Ok(Completer {
-            engine: Mutex::new(engine),
-            tokenizer: target.tokenizer.clone(),
-            info: target.info.clone(),
+        let mut completer =
+            Completer::with_generator(target.tokenizer.clone(), target.info.clone(), Box::new(engine), target.warning.clone());
+        completer.layout = layout;
+        completer.draft_name = draft.map(|d| d.info.name.clone());
+        Ok(completer)
+    }
+
+    /// A completer whose tokens come from `generator` (e.g. a model on a server), with the model's
+    /// own tokenizer and facts, loaded locally, for the prompt.
+    pub fn with_generator(tokenizer: Arc<Tokenizer>, info: ModelInfo, generator: Box<dyn Generator>, warning: Option<String>) -> Completer {
+        let layout = match info.fim.clone() {
+            Some(fim) => Layout::Fim(fim),
+            None => Layout::LeftToRight,
+        };
+        Completer {
+            heals: generator.supports_forced_prefix(),
+            engine: Mutex::new(generator),
+            tokenizer,
+            bos: info.bos_id.filter(|_| info.add_bos),
+            info,
             layout,
-            bos: target.bos(),
             context: RwLock::new(None),
-            warning: target.warning.clone(),
-            draft_name: draft.map(|d| d.info.name.clone()),
-        })
+            warning,
+            draft_name: None,
+        }
     }
 
     pub fn info(&self) -> &ModelInfo {
@@ -123,7 +141,7 @@ impl Completer {
         self.lock_engine().set_prefix_reuse(on);
     }
 
-    fn lock_engine(&self) -> MutexGuard<'_, Engine> {
+    fn lock_engine(&self) -> MutexGuard<'_, Box<dyn Generator>> {
         self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -226,7 +244,7 @@ impl Completer {
             Healing::Off => false,
             Healing::Auto => matches!(self.layout, Layout::LeftToRight),
         };
-        if on {
+        if on && self.heals {
             heal(&self.tokenizer, ids, prompt, line_prefix)
         } else {
             None

@@ -130,6 +130,9 @@ pub enum CompletionError {
     Decode(String),
     #[error("model: {0}")]
     Model(#[from] hearth_model::ModelError),
+    /// The model's server is down or too slow: no suggestion, and say so once.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl From<hearth_base::Cancelled> for CompletionError {
