@@ -3,7 +3,8 @@
 # scripts/fetch-assets.sh caches, and then scripts/llamacpp/hearth-ref (the fixture dumper)
 # against that build. Idempotent: a second run only asks ninja whether anything changed.
 #
-#   scripts/build-llamacpp.sh      prints the build folder and the binaries at the end
+#   scripts/build-llamacpp.sh             prints the build folder and the binaries at the end
+#   scripts/build-llamacpp.sh --server    llama-server alone (what the remote-backend tests need)
 # Env: HEARTH_ASSETS (as in fetch-assets.sh), HEARTH_LLAMA_CPP (default ~/.cache/hearth/llama.cpp;
 #      the build goes to its build/, binaries to build/bin), JOBS (default nproc).
 # cmake and ninja come from PyPI (python3 -m pip install cmake ninja) when they are missing.
@@ -46,6 +47,11 @@ config=(
   -DLLAMA_BUILD_COMMIT="$source_id"
 )
 targets=(llama llama-bench llama-server llama-tokenize llama-completion llama-cli)
+server_only=0
+if [ "${1:-}" = --server ]; then
+  server_only=1
+  targets=(llama-server)
+fi
 stamp="$build/.hearth-config"
 want="$(printf '%s\n' "$src" "${config[@]}")"
 if [ ! -f "$build/build.ninja" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
@@ -59,6 +65,12 @@ start=$SECONDS
 cmake --build "$build" --target "${targets[@]}" -j "$jobs" >"$root/build.log" 2>&1 \
   || { tail -n 40 "$root/build.log" >&2; die "llama.cpp build failed (log: $root/build.log)"; }
 echo "build-llamacpp: llama.cpp up to date ($((SECONDS - start)) s)" >&2
+
+if [ "$server_only" = 1 ]; then
+  [ -x "$build/bin/llama-server" ] || die "$build/bin/llama-server was not built"
+  echo "LLAMA_SERVER=$build/bin/llama-server"
+  exit 0
+fi
 
 # --- hearth-ref (scripts/llamacpp) -------------------------------------------------------------
 cmake -S "$repo/scripts/llamacpp" -B "$ref_build" -G Ninja -DCMAKE_BUILD_TYPE=Release \

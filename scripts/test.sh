@@ -28,6 +28,9 @@ echo "== robustness: the load test, ${HEARTH_LOAD_SECS:=30} s of completions, ca
 HEARTH_LOAD_SECS="$HEARTH_LOAD_SECS" cargo test --locked -p hearth-cli --test load -- --ignored --nocapture
 
 if [ -f tests/lsp-node/package.json ]; then
+  echo "== llama-server (built from the llama-cpp-python sdist, cached): the remote backend's real server"
+  eval "$(bash scripts/build-llamacpp.sh --server | grep '^LLAMA_SERVER=')"
+  export LLAMA_SERVER
   echo "== LSP end to end: node vscode-jsonrpc client against hearth serve"
   (cd tests/lsp-node && npm ci --no-audit --no-fund && npm test)
 fi

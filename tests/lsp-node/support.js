@@ -44,4 +44,34 @@ function connect(server, { statuses = [], progress = [] } = {}) {
   return conn;
 }
 
-module.exports = { repo, model, hearthBinary, gemmaModel, connect };
+/** tiny-coder's F32 GGUF from ../shared: the file both llama-server and Hearth run in the remote tests. */
+function tinyGguf() {
+  const shared = process.env.HEARTH_SHARED || path.resolve(repo, '../shared');
+  const file = path.join(shared, 'models/gguf/tiny-coder-f32.gguf');
+  if (!fs.existsSync(file)) throw new Error(`${file} not found (set HEARTH_SHARED)`);
+  return file;
+}
+
+/** llama.cpp's server from scripts/build-llamacpp.sh (LLAMA_SERVER overrides); missing fails the test, never skips it. */
+function llamaServer() {
+  const root = process.env.HEARTH_LLAMA_CPP || path.join(process.env.HOME || '', '.cache/hearth/llama.cpp');
+  const file = process.env.LLAMA_SERVER || path.join(root, 'build/bin/llama-server');
+  if (!fs.existsSync(file)) throw new Error(`${file} not found: run scripts/build-llamacpp.sh (or set LLAMA_SERVER)`);
+  return file;
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+function freePort() {
+  const net = require('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.on('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+module.exports = { repo, model, hearthBinary, gemmaModel, connect, tinyGguf, llamaServer, freePort };

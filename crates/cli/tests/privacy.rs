@@ -1,6 +1,7 @@
 //! Privacy by construction: `hearth serve` and the offline commands work in a network namespace with
 //! no interfaces (`unshare -n`), the server never holds a network socket while it completes and edits,
-//! and only the download command's module names network code in the source tree.
+//! and only the download command's module and the remote backend's crate name network code in the
+//! source tree.
 
 mod support;
 
@@ -210,7 +211,9 @@ const NETWORK_NAMES: &[(&str, &[&str])] = &[
     ("hf_hub", &["crates/cli/src/models.rs"]),
     ("hf-hub", &["crates/cli/Cargo.toml", "Cargo.toml"]),
     ("reqwest", &[]),
-    ("ureq", &["Cargo.toml"]),
+    // The download command's client (through hf-hub), and the remote backend's: it connects to the
+    // configured URL only (tests/lsp-node/test/remote.test.js checks the server's sockets).
+    ("ureq", &["Cargo.toml", "crates/remote/Cargo.toml", "crates/remote/src/generator.rs", "crates/remote/src/stream.rs"]),
     ("hyper::", &[]),
     ("UdpSocket", &[]),
     // `hearth serve --listen tcp`: loopback only, behind a token.
@@ -259,6 +262,8 @@ fn network_code_is_only_where_it_is_allowed() {
     // The download command really is where the list says.
     let models = std::fs::read_to_string(root.join("crates/cli/src/models.rs")).unwrap();
     assert!(models.contains("hf_hub::"), "crates/cli/src/models.rs no longer uses hf_hub: update NETWORK_NAMES");
+    let remote = std::fs::read_to_string(root.join("crates/remote/src/generator.rs")).unwrap();
+    assert!(remote.contains("ureq::AgentBuilder"), "crates/remote/src/generator.rs no longer builds the agent: update NETWORK_NAMES");
 }
 
 /// The socket census itself: a TCP and a UDP socket of this test process are seen as network sockets.

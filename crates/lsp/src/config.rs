@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use hearth_assist::completion::{CompletionOptions, Healing, LoadSpec};
+use hearth_remote::BackendConfig;
 
 use crate::limits::Caps;
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,9 @@ pub struct Settings {
     /// Larger documents are kept but get no completions and are not sent to the index.
     #[serde(alias = "max_document_bytes")]
     pub max_document_bytes: Option<usize>,
+    /// The team's own inference server; `model` then names the local tokenizer (GGUF or folder),
+    /// and no weights are loaded.
+    pub backend: Option<BackendConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +100,8 @@ impl Settings {
             max_context_tokens,
             max_concurrent_requests,
             max_queued_requests,
-            max_document_bytes
+            max_document_bytes,
+            backend
         )
     }
 }
@@ -155,6 +160,7 @@ pub struct Effective {
     pub prefix_reuse: bool,
     pub caps: Caps,
     pub max_document_bytes: usize,
+    pub backend: Option<BackendConfig>,
 }
 
 /// Defaults of the caps.
@@ -204,6 +210,7 @@ impl ServerOptions {
                 queued: s.max_queued_requests.unwrap_or(DEFAULT_MAX_QUEUED_REQUESTS),
             },
             max_document_bytes: s.max_document_bytes.unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES),
+            backend: s.backend.clone(),
         }
     }
 }
@@ -271,6 +278,28 @@ mod tests {
         assert_eq!(e.options.context_budget, 2048);
         assert_eq!(e.caps, Caps { concurrent: 1, queued: 0 });
         assert_eq!(e.max_document_bytes, 10);
+    }
+
+    #[test]
+    fn a_backend_comes_from_the_file_or_the_client() {
+        let file = Settings::from_toml(
+            "c.toml".into(),
+            "model = \"m.gguf\"\n[backend]\nkind = \"llama-server\"\nurl = \"http://127.0.0.1:8080\"\ntimeout_ms = 500\n",
+        )
+        .unwrap();
+        let backend = file.backend.clone().unwrap();
+        assert_eq!(
+            (backend.kind, backend.url.as_str(), backend.timeout_ms),
+            (hearth_remote::BackendKind::LlamaServer, "http://127.0.0.1:8080", Some(500))
+        );
+        let server = ServerOptions { file, ..ServerOptions::default() };
+        assert_eq!(server.effective(&Settings::default()).backend, Some(backend));
+        let client = Settings::from_client(
+            &serde_json::json!({"backend": {"kind": "ollama", "url": "http://localhost:11434", "model": "qwen2.5-coder"}}),
+        )
+        .unwrap();
+        assert_eq!(server.effective(&client).backend.unwrap().kind, hearth_remote::BackendKind::Ollama);
+        assert!(Settings::from_client(&serde_json::json!({"backend": {"kind": "ollama"}})).is_err(), "a backend needs its url");
     }
 
     #[test]

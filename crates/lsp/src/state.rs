@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hearth_assist::completion::{Completer, CompletionError, ContextSource, LatestWins, LoadSpec};
+use hearth_assist::completion::{Completer, ContextSource, LatestWins, LoadSpec};
 use hearth_assist::edit::{EditError, ModelRewriter, RewriteTask, Rewriter, Rewritten};
 use hearth_base::CancelToken;
 use hearth_index::{Debounce, Index, LiveEvent, LiveIndex, Update};
-use hearth_model::LoadedModel;
+use hearth_model::{LoadedModel, ModelInfo};
+use hearth_remote::BackendConfig;
 use tokio::sync::watch;
 use tower_lsp::lsp_types::*;
 use tower_lsp::Client;
@@ -27,11 +28,12 @@ use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressRepor
 /// soon after the token is cancelled.
 pub type ContextFactory = Arc<dyn Fn(&Path, &CancelToken, &mut dyn FnMut(String, Option<u32>)) -> Result<Arc<Index>, String> + Send + Sync>;
 
-/// The model as requests see it: the completer, and the same weights for edits.
+/// The model as requests see it: the completer, and the same weights for edits (or why there are
+/// none: a remote backend serves completions only).
 #[derive(Clone)]
 pub(crate) enum ModelState {
     Loading,
-    Ready(Arc<Completer>, Arc<EditModel>),
+    Ready(Arc<Completer>, Result<Arc<EditModel>, String>),
     Failed(String),
     /// No model configured at all (no bundled model found).
     Missing,
@@ -45,7 +47,10 @@ pub struct Backend {
     /// Settings from `initializationOptions`, overlaid by `didChangeConfiguration`.
     pub(crate) client_settings: Mutex<Settings>,
     pub(crate) model: watch::Sender<ModelState>,
-    pub(crate) loaded: Mutex<Option<LoadSpec>>,
+    pub(crate) loaded: Mutex<Option<(LoadSpec, Option<BackendConfig>)>>,
+    /// The status message of the ready model, and whether its remote backend is failing now.
+    pub(crate) ready_message: Mutex<String>,
+    pub(crate) backend_down: AtomicBool,
     /// The index, kept current from the editor and the disk; set when indexing finishes.
     pub(crate) live: Mutex<Option<Arc<LiveIndex>>>,
     pub(crate) scheduler: Arc<LatestWins<Url>>,
@@ -78,6 +83,8 @@ impl Backend {
             client_settings: Mutex::default(),
             model: watch::channel(ModelState::Loading).0,
             loaded: Mutex::default(),
+            ready_message: Mutex::default(),
+            backend_down: AtomicBool::new(false),
             live: Mutex::default(),
             scheduler: LatestWins::new(),
             phases: Mutex::new((ModelPhase::Loading("starting".into()), IndexPhase::Absent)),
@@ -129,20 +136,21 @@ impl Backend {
             self.set_model_phase(ModelPhase::Failed(message)).await;
             return;
         };
-        if lock(&self.loaded).as_ref() == Some(&spec) {
+        let key = (spec.clone(), effective.backend.clone());
+        if lock(&self.loaded).as_ref() == Some(&key) {
             return;
         }
-        *lock(&self.loaded) = Some(spec.clone());
+        *lock(&self.loaded) = Some(key.clone());
         self.model.send_replace(ModelState::Loading);
         let id = format!("hearth/load/{}", self.progress_ids.fetch_add(1, Ordering::Relaxed));
         let progress =
             ProgressReporter::begin(&self.client, self.progress_supported.load(Ordering::Relaxed), &id, "Hearth: loading model").await;
         self.set_model_phase(ModelPhase::Loading(format!("loading {}", spec.model))).await;
         progress.report(format!("loading {}", spec.model), Some(10)).await;
-        let load_spec = spec.clone();
+        let (load_spec, backend) = key.clone();
         let started = Instant::now();
-        let loaded = tokio::task::spawn_blocking(move || load_models(&load_spec)).await;
-        if lock(&self.loaded).as_ref() != Some(&spec) {
+        let loaded = tokio::task::spawn_blocking(move || load_models(&load_spec, backend.as_ref())).await;
+        if lock(&self.loaded).as_ref() != Some(&key) {
             return; // settings changed while loading; the newer load reports
         }
         match loaded {
@@ -162,7 +170,9 @@ impl Backend {
                 }
                 tracing::info!("{message}");
                 let completer = Arc::new(completer);
-                self.model.send_replace(ModelState::Ready(completer.clone(), Arc::new(edit_model)));
+                self.model.send_replace(ModelState::Ready(completer.clone(), edit_model.map(Arc::new)));
+                *lock(&self.ready_message) = message.clone();
+                self.backend_down.store(false, Ordering::Relaxed);
                 // After publishing: an index built meanwhile either sees the model or is seen here.
                 completer.set_context_source(self.context_source());
                 progress.end(message.clone()).await;
@@ -323,14 +333,48 @@ fn log_live_event(event: LiveEvent) {
     }
 }
 
-/// Loads the model (and draft) once; the completer and edits share the weights.
-fn load_models(spec: &LoadSpec) -> Result<(Completer, EditModel), CompletionError> {
-    let device: hearth_model::DeviceChoice = spec.device.parse().map_err(CompletionError::Decode)?;
+/// Loads the model (and draft) once; the completer and edits share the weights. With a backend,
+/// only the model's tokenizer and facts are read, and completions go to the server.
+fn load_models(spec: &LoadSpec, backend: Option<&BackendConfig>) -> Result<(Completer, Result<EditModel, String>), String> {
+    if let Some(backend) = backend {
+        let kind = backend.kind.as_str();
+        let (tokenizer, info) = hearth_model::load_facts(&spec.model, kind, "remote").map_err(|e| e.to_string())?;
+        let tokenizer = Arc::new(tokenizer);
+        let connected = hearth_remote::connect(backend, tokenizer.clone(), &info).map_err(|e| e.to_string())?;
+        let info = ModelInfo { device: format!("remote: {}", connected.generator.host()), ..info };
+        if let Some(server) = &connected.server_model {
+            tracing::info!("{} serves {:?} (vocabulary {:?})", connected.generator.host(), server.name, server.vocab_size);
+        }
+        let completer = Completer::with_generator(tokenizer, info, Box::new(connected.generator), connected.warning);
+        let no_rewrites = format!("rewrites through the `{kind}` backend are not supported yet (renames need no model)");
+        return Ok((completer, Err(no_rewrites)));
+    }
+    let device: hearth_model::DeviceChoice = spec.device.parse()?;
     // Weights shared with the process's other sessions (`--listen`); the completer's caches are this session's.
-    let target = hearth_model::load_shared(&spec.model, device)?;
-    let draft = spec.draft.as_ref().map(|d| hearth_model::load_shared(d, device)).transpose()?;
-    let completer = Completer::new(&target, draft.as_ref())?;
-    Ok((completer, EditModel::new(target, draft)))
+    let target = hearth_model::load_shared(&spec.model, device).map_err(|e| e.to_string())?;
+    let draft = spec.draft.as_ref().map(|d| hearth_model::load_shared(d, device)).transpose().map_err(|e| e.to_string())?;
+    let completer = Completer::new(&target, draft.as_ref()).map_err(|e| e.to_string())?;
+    Ok((completer, Ok(EditModel::new(target, draft))))
+}
+
+impl Backend {
+    /// Notes a remote backend failing (`Some(why)`) or answering again (`None`), in the status once
+    /// per change, not once per request.
+    pub(crate) async fn note_backend(&self, problem: Option<&str>) {
+        let was_down = self.backend_down.swap(problem.is_some(), Ordering::Relaxed);
+        let ready = lock(&self.ready_message).clone();
+        match problem {
+            Some(why) if !was_down => {
+                tracing::warn!("{why}");
+                self.set_model_phase(ModelPhase::Ready(format!("{ready}; {why}: no suggestions until it answers"))).await;
+            }
+            None if was_down => {
+                tracing::info!("the backend answers again");
+                self.set_model_phase(ModelPhase::Ready(ready)).await;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// The model for rewrites: the weights the server loaded for completions (shared, not loaded

@@ -133,10 +133,16 @@ impl Backend {
         let completion = match run.await {
             Ok(Ok(c)) => c,
             Ok(Err(CompletionError::Cancelled)) => return Err(CompleteError::Cancelled),
-
+            Ok(Err(CompletionError::Unavailable(why))) => {
+                self.note_backend(Some(&why)).await;
+                return Ok(None);
+            }
             Ok(Err(e)) => return Err(request_failed(e.to_string()).into()),
             Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
         };
+        if self.backend_down.load(std::sync::atomic::Ordering::Relaxed) {
+            self.note_backend(None).await;
+        }
         tracing::debug!(
             "completion in {:.1} ms: prompt {} (reused {}), {} new tokens, {} chars",
             completion.timings.total_ms,

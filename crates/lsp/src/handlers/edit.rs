@@ -176,7 +176,7 @@ impl Backend {
             .clone()
             .ok_or_else(|| invalid_params("hearth.edit needs a workspace folder (initialize with rootUri or workspaceFolders)"))?;
         let model = match self.model.borrow().clone() {
-            ModelState::Ready(_, m) => Ok(m),
+            ModelState::Ready(_, m) => m,
             ModelState::Loading => Err("the model is still loading (try again when Hearth is ready)".to_string()),
             ModelState::Failed(why) => Err(format!("the model failed to load: {why}")),
             ModelState::Missing => Err("no model is configured".to_string()),
