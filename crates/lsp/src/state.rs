@@ -50,7 +50,11 @@ pub struct Backend {
     pub(crate) loaded: Mutex<Option<(LoadSpec, Option<BackendConfig>)>>,
     /// The status message of the ready model, and whether its remote backend is failing now.
     pub(crate) ready_message: Mutex<String>,
+    /// `HOST:PORT` of the loaded model's backend, for `hearth/status`.
+    pub(crate) remote_host: Mutex<Option<String>>,
     pub(crate) backend_down: AtomicBool,
+    /// The loaded backend's health, and whether the in-process model stands in while it is down.
+    pub(crate) backend_health: Mutex<Option<(hearth_remote::Health, bool)>>,
     /// The index, kept current from the editor and the disk; set when indexing finishes.
     pub(crate) live: Mutex<Option<Arc<LiveIndex>>>,
     pub(crate) scheduler: Arc<LatestWins<Url>>,
@@ -84,7 +88,9 @@ impl Backend {
             model: watch::channel(ModelState::Loading).0,
             loaded: Mutex::default(),
             ready_message: Mutex::default(),
+            remote_host: Mutex::default(),
             backend_down: AtomicBool::new(false),
+            backend_health: Mutex::default(),
             live: Mutex::default(),
             scheduler: LatestWins::new(),
             phases: Mutex::new((ModelPhase::Loading("starting".into()), IndexPhase::Absent)),
@@ -118,7 +124,11 @@ impl Backend {
         let mut last = self.status.lock().await;
         let params = {
             let phases = lock(&self.phases);
-            combine(&phases.0, &phases.1)
+            let remote = match phases.0 {
+                ModelPhase::Ready(_) => lock(&self.remote_host).clone(),
+                _ => None,
+            };
+            StatusParams { remote, ..combine(&phases.0, &phases.1) }
         };
         if *last != params {
             *last = params.clone();
@@ -154,7 +164,8 @@ impl Backend {
             return; // settings changed while loading; the newer load reports
         }
         match loaded {
-            Ok(Ok((completer, edit_model))) => {
+            Ok(Ok((completer, edit_model, health))) => {
+                *lock(&self.backend_health) = health;
                 completer.set_prefix_reuse(effective.prefix_reuse);
                 let mut message = format!("{} ready in {:.1}s", completer.describe(), started.elapsed().as_secs_f64());
                 if effective.model_source == ModelSource::Bundled {
@@ -172,6 +183,7 @@ impl Backend {
                 let completer = Arc::new(completer);
                 self.model.send_replace(ModelState::Ready(completer.clone(), edit_model.map(Arc::new)));
                 *lock(&self.ready_message) = message.clone();
+                *lock(&self.remote_host) = completer.info().device.strip_prefix("remote: ").map(String::from);
                 self.backend_down.store(false, Ordering::Relaxed);
                 // After publishing: an index built meanwhile either sees the model or is seen here.
                 completer.set_context_source(self.context_source());
@@ -335,26 +347,53 @@ fn log_live_event(event: LiveEvent) {
 
 /// Loads the model (and draft) once; the completer and edits share the weights. With a backend,
 /// only the model's tokenizer and facts are read, and completions go to the server.
-fn load_models(spec: &LoadSpec, backend: Option<&BackendConfig>) -> Result<(Completer, Result<EditModel, String>), String> {
+#[allow(clippy::type_complexity)]
+fn load_models(
+    spec: &LoadSpec,
+    backend: Option<&BackendConfig>,
+) -> Result<(Completer, Result<EditModel, String>, Option<(hearth_remote::Health, bool)>), String> {
+    let device: hearth_model::DeviceChoice = spec.device.parse()?;
     if let Some(backend) = backend {
         let kind = backend.kind.as_str();
-        let (tokenizer, info) = hearth_model::load_facts(&spec.model, kind, "remote").map_err(|e| e.to_string())?;
-        let tokenizer = Arc::new(tokenizer);
+        // With a fallback the weights are loaded anyway, and their tokenizer serves both paths.
+        let fallback = if backend.fallback {
+            Some(hearth_model::load_shared(&spec.model, device).map_err(|e| format!("the fallback model: {e}"))?)
+        } else {
+            None
+        };
+        let (tokenizer, info) = match &fallback {
+            Some(target) => (target.tokenizer.clone(), ModelInfo { format: kind.into(), ..target.info.clone() }),
+            None => {
+                let (tokenizer, info) = hearth_model::load_facts(&spec.model, kind, "remote").map_err(|e| e.to_string())?;
+                (Arc::new(tokenizer), info)
+            }
+        };
         let connected = hearth_remote::connect(backend, tokenizer.clone(), &info).map_err(|e| e.to_string())?;
         let info = ModelInfo { device: format!("remote: {}", connected.generator.host()), ..info };
         if let Some(server) = &connected.server_model {
             tracing::info!("{} serves {:?} (vocabulary {:?})", connected.generator.host(), server.name, server.vocab_size);
         }
-        let completer = Completer::with_generator(tokenizer, info, Box::new(connected.generator), connected.warning);
+        let health = connected.generator.health();
         let no_rewrites = format!("rewrites through the `{kind}` backend are not supported yet (renames need no model)");
-        return Ok((completer, Err(no_rewrites)));
+        // Rewrites run in process when the weights are here; through a backend they are not served yet.
+        let (generator, edits): (Box<dyn hearth_remote::Generator>, _) = match fallback {
+            Some(target) => {
+                let local = hearth_decode::Engine::new(&target, None).map_err(|e| format!("the fallback model: {e}"))?;
+                (
+                    Box::new(hearth_remote::WithFallback::new(Box::new(connected.generator), Box::new(local))),
+                    Ok(EditModel::new(target, None)),
+                )
+            }
+            None => (Box::new(connected.generator), Err(no_rewrites)),
+        };
+        let completer = Completer::with_generator(tokenizer, info, generator, connected.warning);
+        return Ok((completer, edits, Some((health, backend.fallback))));
     }
-    let device: hearth_model::DeviceChoice = spec.device.parse()?;
     // Weights shared with the process's other sessions (`--listen`); the completer's caches are this session's.
     let target = hearth_model::load_shared(&spec.model, device).map_err(|e| e.to_string())?;
     let draft = spec.draft.as_ref().map(|d| hearth_model::load_shared(d, device)).transpose().map_err(|e| e.to_string())?;
     let completer = Completer::new(&target, draft.as_ref()).map_err(|e| e.to_string())?;
-    Ok((completer, Ok(EditModel::new(target, draft))))
+    Ok((completer, Ok(EditModel::new(target, draft)), None))
 }
 
 impl Backend {
@@ -366,7 +405,9 @@ impl Backend {
         match problem {
             Some(why) if !was_down => {
                 tracing::warn!("{why}");
-                self.set_model_phase(ModelPhase::Ready(format!("{ready}; {why}: no suggestions until it answers"))).await;
+                let fallback = lock(&self.backend_health).as_ref().is_some_and(|(_, fallback)| *fallback);
+                let meanwhile = if fallback { "completing in process until it answers" } else { "no suggestions until it answers" };
+                self.set_model_phase(ModelPhase::Ready(format!("{ready}; {why}: {meanwhile}"))).await;
             }
             None if was_down => {
                 tracing::info!("the backend answers again");

@@ -28,6 +28,9 @@ pub struct StatusParams {
     pub message: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub percentage: Option<u32>,
+    /// `HOST:PORT` of the backend that completions go to, when it is not the in-process model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
 }
 
 /// Where the model stands.
@@ -56,7 +59,7 @@ pub enum IndexPhase {
 /// index is built; then ready. Index work on its own never turns a ready status back to indexing
 /// (the model loads and the index builds at the same time, and ready waits for both).
 pub fn combine(model: &ModelPhase, index: &IndexPhase) -> StatusParams {
-    let status = |state, message: &str, percentage| StatusParams { state, message: Some(message.to_string()), percentage };
+    let status = |state, message: &str, percentage| StatusParams { state, message: Some(message.to_string()), percentage, remote: None };
     match (model, index) {
         (ModelPhase::Failed(m), _) => status(State::Error, m, None),
         (ModelPhase::Loading(m), _) => status(State::Loading, m, None),

@@ -11,7 +11,7 @@ use hearth_model::Tokenizer;
 use serde_json::{json, Value};
 
 use crate::stream::{self, Failure, Lines};
-use crate::{BackendKind, Endpoint, ServerModel};
+use crate::{BackendKind, Endpoint, Health, ServerModel};
 
 /// How often a check of the server's model is tried when the server does not answer.
 const CHECK_ATTEMPTS: u32 = 3;
@@ -25,6 +25,7 @@ pub struct RemoteGenerator {
     api_key: Option<String>,
     tokenizer: Arc<Tokenizer>,
     eos_ids: Vec<u32>,
+    health: Health,
 }
 
 impl RemoteGenerator {
@@ -45,7 +46,12 @@ impl RemoteGenerator {
             .timeout_write(timeout)
             .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
             .build();
-        RemoteGenerator { kind, endpoint, agent, model, api_key, tokenizer, eos_ids }
+        RemoteGenerator { kind, endpoint, agent, model, api_key, tokenizer, eos_ids, health: Health::default() }
+    }
+
+    /// Whether the server answers, as the requests have found.
+    pub fn health(&self) -> Health {
+        self.health.clone()
     }
 
     /// `HOST:PORT` of the server.
@@ -295,6 +301,28 @@ impl Generator for RemoteGenerator {
         cancel: &CancelToken,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, DecodeError> {
+        let result = self.stream(prompt, params, cancel, on_text);
+        match &result {
+            Ok(_) => self.health.set(None),
+            Err(DecodeError::Unavailable(why)) => self.health.set(Some(why.clone())),
+            Err(_) => {}
+        }
+        result
+    }
+
+    fn supports_forced_prefix(&self) -> bool {
+        false
+    }
+}
+
+impl RemoteGenerator {
+    fn stream(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, DecodeError> {
         if prompt.is_empty() {
             return Err(DecodeError::EmptyPrompt);
         }
@@ -360,10 +388,6 @@ impl Generator for RemoteGenerator {
         }
         stats.steps = tokens.len();
         Ok(Generation { tokens, text, stop_reason, stats })
-    }
-
-    fn supports_forced_prefix(&self) -> bool {
-        false
     }
 }
 

@@ -3,14 +3,17 @@
 //! tokenizer, locally; only the prompt goes to the configured URL, and nothing else is contacted.
 
 mod endpoint;
+mod fallback;
 mod generator;
 mod stream;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use endpoint::{Endpoint, Reach};
+pub use fallback::WithFallback;
 pub use generator::RemoteGenerator;
 pub use hearth_decode::Generator;
 
@@ -33,6 +36,24 @@ pub struct BackendConfig {
     /// How long a request may wait for the server's next bytes (default 30 s).
     #[serde(default, alias = "timeout_ms")]
     pub timeout_ms: Option<u64>,
+    /// While the server is down, complete with `model` in process (its weights are loaded too).
+    #[serde(default)]
+    pub fallback: bool,
+}
+
+/// Whether a backend answers: set by its generator, read by whoever reports it (the status).
+#[derive(Clone, Debug, Default)]
+pub struct Health(Arc<Mutex<Option<String>>>);
+
+impl Health {
+    /// Why the last request could not reach the server; `None` once one did.
+    pub fn problem(&self) -> Option<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, problem: Option<String>) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = problem;
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]

@@ -48,6 +48,7 @@ let llama;
 let llamaLog = '';
 const remote = { statuses: [], stderr: '' };
 const local = { statuses: [], stderr: '' };
+const withFallback = { statuses: [], stderr: '' };
 
 function startLlama() {
   llama = spawn(llamaServer(), ['-m', tinyGguf(), '--host', '127.0.0.1', '--port', String(port), '-np', '1', '-t', '2', '--no-webui'], {
@@ -128,22 +129,26 @@ const firstText = (result) => (result === null ? null : (result.items ?? result)
 before(async () => {
   port = await freePort();
   await startLlama();
-  for (const [s, options] of [[remote, { backend: { kind: 'llama-server', url: `http://127.0.0.1:${port}` } }], [local, {}]]) {
+  const backend = { kind: 'llama-server', url: `http://127.0.0.1:${port}` };
+  for (const [s, options] of [[remote, { backend }], [local, {}], [withFallback, { backend: { ...backend, fallback: true } }]]) {
     const status = await startHearth(s, options);
     assert.equal(status.state, 'ready', `${JSON.stringify(s.statuses)}\n${s.stderr.slice(-2000)}`);
   }
 });
 
 after(() => {
-  for (const s of [remote, local]) s.server?.kill('SIGKILL');
+  for (const s of [remote, local, withFallback]) s.server?.kill('SIGKILL');
   llama?.kill('SIGKILL');
 });
 
 test('the status names the remote host, and the local model where it runs in process', () => {
-  const ready = remote.statuses.find((s) => s.state === 'ready').message;
+  const status = remote.statuses.find((s) => s.state === 'ready');
+  assert.equal(status.remote, `127.0.0.1:${port}`);
+  const ready = status.message;
   assert.match(ready, new RegExp(`remote: 127\\.0\\.0\\.1:${port}`));
   assert.match(ready, /llama-server/);
   assert.doesNotMatch(local.statuses.find((s) => s.state === 'ready').message, /remote/);
+  assert.equal(local.statuses.find((s) => s.state === 'ready').remote, undefined);
 });
 
 test('completions through the remote backend equal the in-process ones, token for token', async () => {
@@ -214,6 +219,7 @@ test('while a completion streams, the only socket is to the backend; cancelled, 
 
 test('a backend killed mid-stream gives one clean status, and completions come back when it returns', async () => {
   const before = remote.statuses.length;
+  const fallbackBefore = withFallback.statuses.length;
   llama.kill('SIGKILL');
   await new Promise((r) => llama.once('exit', r));
   for (let i = 0; i < 3; i++) {
@@ -223,6 +229,12 @@ test('a backend killed mid-stream gives one clean status, and completions come b
   assert.equal(notes.length, 1, `said once: ${JSON.stringify(remote.statuses.slice(before))}`);
   assert.equal(notes[0].state, 'ready');
   assert.match(notes[0].message, new RegExp(`127\\.0\\.0\\.1:${port}`));
+  // With `fallback`, the in-process model stands in: the same suggestions, and the status says so once.
+  for (let i = 0; i < 3; i++) {
+    assert.equal(firstText(await complete(withFallback, CURSORS[i])), firstText(await complete(local, CURSORS[i])), `cursor ${i}`);
+  }
+  const fallbackNotes = withFallback.statuses.slice(fallbackBefore).filter((s) => /completing in process/.test(s.message ?? ''));
+  assert.equal(fallbackNotes.length, 1, JSON.stringify(withFallback.statuses.slice(fallbackBefore)));
   await startLlama();
   let text = null;
   for (let i = 0; i < 40 && text === null; i++) {
@@ -231,4 +243,10 @@ test('a backend killed mid-stream gives one clean status, and completions come b
   }
   assert.equal(text, firstText(await complete(local, CURSORS[1])), 'completions are back, and equal');
   assert.doesNotMatch(remote.statuses.at(-1).message, /not answering/);
+  // The fallback server goes back to the backend once its retry interval has passed.
+  for (let i = 0; i < 60 && /not answering/.test(withFallback.statuses.at(-1).message); i++) {
+    await complete(withFallback, CURSORS[1]);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.doesNotMatch(withFallback.statuses.at(-1).message, /not answering/);
 });

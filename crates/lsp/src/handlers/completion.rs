@@ -140,8 +140,9 @@ impl Backend {
             Ok(Err(e)) => return Err(request_failed(e.to_string()).into()),
             Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
         };
-        if self.backend_down.load(std::sync::atomic::Ordering::Relaxed) {
-            self.note_backend(None).await;
+        let health = lock(&self.backend_health).as_ref().map(|(health, _)| health.problem());
+        if let Some(problem) = health {
+            self.note_backend(problem.as_deref()).await;
         }
         tracing::debug!(
             "completion in {:.1} ms: prompt {} (reused {}), {} new tokens, {} chars",

@@ -5,6 +5,8 @@ export interface ServerStatus {
   state: "loading" | "indexing" | "ready" | "error";
   message?: string;
   percentage?: number;
+  /** `HOST:PORT` of the team's server when completions go there instead of the in-process model. */
+  remote?: string;
 }
 
 export type StatusState =
@@ -12,7 +14,7 @@ export type StatusState =
   | { kind: "starting" }
   | { kind: "loading"; message?: string }
   | { kind: "indexing"; percentage?: number; message?: string }
-  | { kind: "ready"; message?: string; background?: string }
+  | { kind: "ready"; message?: string; background?: string; remote?: string }
   | { kind: "error"; message: string }
   | { kind: "crashed"; message: string };
 
@@ -33,6 +35,7 @@ export function parseServerStatus(payload: unknown): ServerStatus | undefined {
   if (p.state !== "loading" && p.state !== "indexing" && p.state !== "ready" && p.state !== "error") return undefined;
   const status: ServerStatus = { state: p.state };
   if (typeof p.message === "string") status.message = p.message;
+  if (typeof p.remote === "string" && p.remote !== "") status.remote = p.remote;
   if (typeof p.percentage === "number" && Number.isFinite(p.percentage)) {
     status.percentage = Math.min(100, Math.max(0, p.percentage));
   }
@@ -75,7 +78,7 @@ export function nextStatus(state: StatusState, event: StatusEvent): StatusState 
           return percentage === undefined ? withMessage({ kind: "indexing" }) : withMessage({ kind: "indexing", percentage });
         }
         case "ready":
-          return withMessage({ kind: "ready" });
+          return withMessage(status.remote === undefined ? { kind: "ready" } : { kind: "ready", remote: status.remote });
         case "error":
           return { kind: "error", message: status.message ?? "the server reported an error" };
       }
@@ -128,7 +131,8 @@ export function viewStatus(state: StatusState, completionsEnabled: boolean): Sta
     }
     case "ready":
       return {
-        text: `Hearth${suffix}`,
+        // Where completions are computed, plainly: the team's server named, not only in the tooltip.
+        text: `Hearth${state.remote === undefined ? "" : ` (remote: ${state.remote})`}${suffix}`,
         tooltip: `${state.message ?? "Ready."}${state.background ? ` (${state.background} in the background)` : ""} ${clickHint}`,
         icon: completionsEnabled ? "flame" : "circle-slash",
         severity: "normal",

@@ -69,6 +69,18 @@ test("completions toggled off shows in the bar", () => {
   assert.equal(viewStatus(ready, false).icon, "circle-slash");
 });
 
+test("a remote backend is named in the bar itself, and dropped when the server runs the model again", () => {
+  const start: StatusEvent[] = [{ type: "starting" }, { type: "running" }];
+  const remote = run([
+    ...start,
+    note({ state: "ready", message: "m (llama-server, remote: 10.0.0.5:8080) ready", remote: "10.0.0.5:8080" }),
+  ]);
+  assert.equal(viewStatus(remote, true).text, "Hearth (remote: 10.0.0.5:8080)");
+  assert.equal(viewStatus(remote, false).text, "Hearth (remote: 10.0.0.5:8080) (completions off)");
+  assert.equal(viewStatus(run([note({ state: "ready", message: "m ready" })], remote), true).text, "Hearth");
+  assert.equal(parseServerStatus({ state: "ready", remote: 7 })?.remote, undefined);
+});
+
 test("once ready, index work shows in the tooltip, not as a step back to indexing", () => {
   const ready = run([
     { type: "starting" },
