@@ -23,7 +23,8 @@ pub use eval_context::{eval_context, EvalContextArgs};
 pub struct ServeArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Speak LSP on stdin/stdout (the default and only transport).
+    /// Speak LSP on stdin/stdout, the default. Accepted because LSP clients pass it (vscode-languageclient's
+    /// stdio transport adds `--stdio`); `--listen` chooses a socket instead.
     #[arg(long, default_value_t = true)]
     pub stdio: bool,
     /// Don't index the workspace (completions then use the open document only).
