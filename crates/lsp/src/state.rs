@@ -374,8 +374,7 @@ fn load_models(
             tracing::info!("{} serves {:?} (vocabulary {:?})", connected.generator.host(), server.name, server.vocab_size);
         }
         let health = connected.generator.health();
-        let no_rewrites = format!("rewrites through the `{kind}` backend are not supported yet (renames need no model)");
-        // Rewrites run in process when the weights are here; through a backend they are not served yet.
+        // Rewrites run in process when the weights are here, else on the server like completions.
         let (generator, edits): (Box<dyn hearth_remote::Generator>, _) = match fallback {
             Some(target) => {
                 let local = hearth_decode::Engine::new(&target, None).map_err(|e| format!("the fallback model: {e}"))?;
@@ -384,7 +383,10 @@ fn load_models(
                     Ok(EditModel::new(target, None)),
                 )
             }
-            None => (Box::new(connected.generator), Err(no_rewrites)),
+            None => {
+                let edits = EditModel::remote(tokenizer.clone(), info.clone(), connected.generator.clone());
+                (Box::new(connected.generator), Ok(edits))
+            }
         };
         let completer = Completer::with_generator(tokenizer, info, generator, connected.warning);
         return Ok((completer, edits, Some((health, backend.fallback))));
@@ -419,22 +421,44 @@ impl Backend {
 }
 
 /// The model for rewrites: the weights the server loaded for completions (shared, not loaded
-/// again), and one rewriter with its own KV cache, made on the first model rewrite and reused.
+/// again) or the backend's server, and one rewriter, made on the first model rewrite and reused.
 pub struct EditModel {
-    target: LoadedModel,
-    draft: Option<LoadedModel>,
+    source: EditSource,
     rewriter: Mutex<Option<Arc<Mutex<ModelRewriter>>>>,
+}
+
+enum EditSource {
+    Local {
+        target: LoadedModel,
+        draft: Option<LoadedModel>,
+    },
+    /// The prompt is built here with the model's own template and tokenizer; the server decodes it.
+    Remote {
+        tokenizer: Arc<hearth_model::Tokenizer>,
+        info: ModelInfo,
+        generator: hearth_remote::RemoteGenerator,
+    },
 }
 
 impl EditModel {
     pub fn new(target: LoadedModel, draft: Option<LoadedModel>) -> Self {
-        EditModel { target, draft, rewriter: Mutex::default() }
+        EditModel { source: EditSource::Local { target, draft }, rewriter: Mutex::default() }
+    }
+
+    pub fn remote(tokenizer: Arc<hearth_model::Tokenizer>, info: ModelInfo, generator: hearth_remote::RemoteGenerator) -> Self {
+        EditModel { source: EditSource::Remote { tokenizer, info, generator }, rewriter: Mutex::default() }
     }
 
     pub(crate) fn rewriter(&self) -> Result<Box<dyn Rewriter>, EditError> {
         let mut slot = self.rewriter.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() {
-            *slot = Some(Arc::new(Mutex::new(ModelRewriter::new(&self.target, self.draft.as_ref())?)));
+            let rewriter = match &self.source {
+                EditSource::Local { target, draft } => ModelRewriter::new(target, draft.as_ref())?,
+                EditSource::Remote { tokenizer, info, generator } => {
+                    ModelRewriter::with_generator(tokenizer.clone(), info, Box::new(generator.clone()), info.max_positions)
+                }
+            };
+            *slot = Some(Arc::new(Mutex::new(rewriter)));
         }
         Ok(Box::new(SharedRewriter(slot.clone().expect("just set"))))
     }

@@ -17,6 +17,8 @@ use crate::{BackendKind, Endpoint, Health, ServerModel};
 const CHECK_ATTEMPTS: u32 = 3;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Clones share the connection pool and the health: one server, several requesters (completions, rewrites).
+#[derive(Clone)]
 pub struct RemoteGenerator {
     kind: BackendKind,
     endpoint: Endpoint,

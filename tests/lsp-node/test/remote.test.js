@@ -8,11 +8,14 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
+const os = require('node:os');
+const { pathToFileURL } = require('node:url');
 const path = require('node:path');
 const rpc = require('vscode-languageserver-protocol/node');
 const { hearthBinary, connect, tinyGguf, gemmaModel, llamaServer, freePort } = require('../support');
 
-const URI = 'file:///work/demo/shapes.py';
+const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-remote-'));
+const URI = pathToFileURL(path.join(ROOT, 'shapes.py')).href;
 const TEXT = [
   'import math',
   '',
@@ -86,7 +89,7 @@ async function startHearth(s, options) {
   s.conn = connect(s.server, { statuses: s.statuses });
   await s.conn.sendRequest('initialize', {
     processId: process.pid,
-    rootUri: null,
+    rootUri: pathToFileURL(ROOT).href,
     capabilities: {},
     initializationOptions: { model: tinyGguf(), debounceMs: 0, maxTokens: 24, ...options },
   });
@@ -127,6 +130,7 @@ function socketPeers(pid) {
 const firstText = (result) => (result === null ? null : (result.items ?? result)[0]?.insertText ?? '');
 
 before(async () => {
+  fs.writeFileSync(path.join(ROOT, 'shapes.py'), TEXT);
   port = await freePort();
   await startLlama();
   const backend = { kind: 'llama-server', url: `http://127.0.0.1:${port}` };
@@ -165,6 +169,22 @@ test('completions through the remote backend equal the in-process ones, token fo
   const delta = (a, b, key) => a[key] - b[key];
   assert.equal(delta(remoteAfter, remoteBefore, 'generatedTokens'), delta(localAfter, localBefore, 'generatedTokens'), 'generated tokens');
   assert.equal(delta(remoteAfter, remoteBefore, 'promptTokens'), delta(localAfter, localBefore, 'promptTokens'), 'prompt tokens');
+});
+
+test('a model rewrite through the backend equals the in-process one', async () => {
+  const range = { start: { line: 14, character: 0 }, end: { line: 18, character: 16 } };
+  const args = { instruction: 'add a docstring', scope: 'selection', uri: URI, range };
+  const edit = (s) => s.conn.sendRequest('workspace/executeCommand', { command: 'hearth.edit', arguments: [args] });
+  const tasksBefore = (await fetchJson('/slots'))[0].id_task;
+  const [r, l] = [await edit(remote), await edit(local)];
+  assert.ok((await fetchJson('/slots'))[0].id_task > tasksBefore, 'the rewrite was decoded by llama-server');
+  assert.match(r.report, /model rewrite of 1 region/);
+  assert.deepEqual(r.plan, l.plan);
+  assert.deepEqual(r.edit, l.edit);
+  // The same plan, regions and outcome (the tiny model may not finish: then both say after how many
+  // tokens); only the decoding line differs, as the server does not speculate.
+  const outcome = (report) => report.split('\n').filter((line) => !line.startsWith('decoding:')).join('\n');
+  assert.equal(outcome(r.report), outcome(l.report));
 });
 
 test('a server with another model, and plain http to a public host, are refused with the reason', async () => {

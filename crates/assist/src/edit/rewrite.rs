@@ -6,8 +6,10 @@ use std::ops::ControlFlow;
 use std::path::Path;
 
 use hearth_base::CancelToken;
-use hearth_decode::{Engine, GenerateParams, Sampling, Speculation, StopConditions, StopReason, MAX_WINDOW};
-use hearth_model::LoadedModel;
+use std::sync::Arc;
+
+use hearth_decode::{Engine, GenerateParams, Generator, Sampling, Speculation, StopConditions, StopReason, MAX_WINDOW};
+use hearth_model::{LoadedModel, ModelInfo, Tokenizer};
 use hearth_syntax::Language;
 use serde::Serialize;
 
@@ -153,10 +155,14 @@ impl PromptFormat {
     }
 }
 
-/// A rewriter over a loaded model, with lookup speculation over the original region (rewrites
-/// mostly copy their input, and verification keeps the output identical to plain decoding).
+/// A rewriter over a model, in process (with lookup speculation over the original region: rewrites
+/// mostly copy their input, and verification keeps the output identical to plain decoding) or on a
+/// server (the prompt built here, with the model's own template, and decoded there).
 pub struct ModelRewriter {
-    engine: Engine,
+    engine: Box<dyn Generator>,
+    tokenizer: Arc<Tokenizer>,
+    /// Positions the prompt and the answer must fit in.
+    capacity: usize,
     format: PromptFormat,
     chat: Option<ChatTemplate>,
     bos: Option<u32>,
@@ -167,10 +173,18 @@ impl ModelRewriter {
     /// The chat format with the model's own template when it has one, else the plain format (logged);
     /// speculation is on.
     pub fn new(target: &LoadedModel, draft: Option<&LoadedModel>) -> Result<Self, EditError> {
-        let name = &target.info.name;
-        let token = |id: Option<u32>| id.and_then(|i| target.tokenizer.token(i)).unwrap_or_default();
-        let chat = match &target.info.chat_template {
-            Some(source) => match ChatTemplate::new(source, &token(target.info.bos_id), &token(target.info.eos_ids.first().copied())) {
+        let engine = Engine::new(target, draft)?;
+        let capacity = engine.capacity();
+        Ok(Self::with_generator(target.tokenizer.clone(), &target.info, Box::new(engine), capacity))
+    }
+
+    /// A rewriter whose tokens come from `generator` (e.g. a model on a server), with the model's
+    /// tokenizer and facts, loaded locally, for the prompt.
+    pub fn with_generator(tokenizer: Arc<Tokenizer>, info: &ModelInfo, generator: Box<dyn Generator>, capacity: usize) -> Self {
+        let name = &info.name;
+        let token = |id: Option<u32>| id.and_then(|i| tokenizer.token(i)).unwrap_or_default();
+        let chat = match &info.chat_template {
+            Some(source) => match ChatTemplate::new(source, &token(info.bos_id), &token(info.eos_ids.first().copied())) {
                 Ok(t) => Some(t),
                 Err(e) => {
                     tracing::warn!("{name}: its chat template does not compile ({e}); edits use the plain format");
@@ -183,7 +197,8 @@ impl ModelRewriter {
             }
         };
         let format = if chat.is_some() { PromptFormat::Chat } else { PromptFormat::Plain };
-        Ok(ModelRewriter { engine: Engine::new(target, draft)?, format, chat, bos: target.bos(), speculate: true })
+        let bos = info.bos_id.filter(|_| info.add_bos);
+        ModelRewriter { engine: generator, tokenizer, capacity, format, chat, bos, speculate: true }
     }
 
     pub fn format(&self) -> PromptFormat {
@@ -202,7 +217,7 @@ impl ModelRewriter {
 
     /// The prompt's token ids for `task`.
     pub fn prompt_ids(&self, task: &RewriteTask<'_>) -> Result<Vec<u32>, EditError> {
-        let tokenizer = self.engine.tokenizer();
+        let tokenizer = &self.tokenizer;
         Ok(match &self.chat {
             Some(template) => {
                 let (text, user) = PromptFormat::chat_text(template, task)?;
@@ -215,10 +230,10 @@ impl ModelRewriter {
     /// Decodes the answer for `task` and returns it with the raw tokens (for benchmarks).
     pub fn generate(&mut self, task: &RewriteTask<'_>, cancel: &CancelToken) -> Result<(Rewritten, Vec<u32>), EditError> {
         let prompt = self.prompt_ids(task)?;
-        let region = self.engine.tokenizer().encode(task.original);
+        let region = self.tokenizer.encode(task.original);
         // Room for the answer: the region again plus some growth.
         let budget = region.len() + region.len() / 2 + 32;
-        let capacity = self.engine.capacity();
+        let capacity = self.capacity;
         if prompt.len() + region.len() + 8 > capacity {
             return Err(EditError::RegionTooLong { needed: prompt.len() + region.len() + 8, capacity });
         }
