@@ -156,6 +156,29 @@ TOOLS = [
     },
 ]
 
+# The agent's own tools, as Hearth offers them (crates/assist/src/agent/tools.rs::tool_specs with
+# one allowed command: `run`'s command is then an enum of it).
+AGENT_COMMANDS = ["pytest -q"]
+
+
+def agent_tools():
+    specs = json.loads((REPO / "crates/assist/src/agent/tools.json").read_text())
+    tools = []
+    for spec in specs:
+        if spec["name"] == "run":
+            spec["parameters"] = {
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string", "enum": AGENT_COMMANDS, "description": "One of the allowed commands"}
+                },
+                "required": ["command"],
+            }
+        tools.append({"type": "function", "function": spec})
+    return tools
+
+
+AGENT_TOOLS = agent_tools()
+
 # Mistral templates insist on 9-character alphanumeric tool call ids.
 CALL_ID = "call1a2b3"
 # What read_file returns: numbered lines, "N<TAB>text".
@@ -223,6 +246,34 @@ CONVERSATIONS = {
             {"role": "tool", "tool_call_id": CALL_ID, "name": "read_file", "content": TOOL_RESULT},
         ],
         "tools": TOOLS,
+        "add_generation_prompt": True,
+    },
+    # The agent's real tool list, and an edit call whose arguments hold code.
+    "agent_tools": {
+        "messages": [
+            {"role": "system", "content": AGENT_SYSTEM},
+            {"role": "user", "content": AGENT_USER},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "id": CALL_ID,
+                        "type": "function",
+                        "function": {
+                            "name": "edit",
+                            "arguments": {
+                                "path": "a.py",
+                                "search": "    sep = '\\\\'",
+                                "replace": "    sep = \"/\"  # \"quoted\", {{ x }}",
+                            },
+                        },
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": CALL_ID, "name": "edit", "content": "edited a.py: 1 line(s) replaced by 1; it parses"},
+        ],
+        "tools": AGENT_TOOLS,
         "add_generation_prompt": True,
     },
 }

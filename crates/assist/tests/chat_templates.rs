@@ -217,3 +217,17 @@ fn qwen3_coder_prints_tool_arguments_as_python() {
     let got = template.render(&conversation, &RenderOptions::default()).unwrap();
     assert!(got.contains("<parameter=query>\ncafé\n</parameter>\n<parameter=case_sensitive>\nFalse\n"), "{got:?}");
 }
+
+/// The fixture's `agent_tools` conversation offers exactly what the agent offers (one allowed
+/// command), so its renderings pin the agent's real prompt.
+#[test]
+fn the_agent_conversation_holds_the_agents_own_tools() {
+    let fixture: serde_json::Value = serde_json::from_str(&fixture_text()).unwrap();
+    let recorded: Vec<serde_json::Value> =
+        fixture["conversations"]["agent_tools"]["tools"].as_array().unwrap().iter().map(|t| t["function"].clone()).collect();
+    let ours: Vec<serde_json::Value> = hearth_assist::agent::tool_specs(true, &["pytest -q".to_string()])
+        .iter()
+        .map(|t| serde_json::json!({"name": t.name, "description": t.description, "parameters": serde_json::from_str::<serde_json::Value>(t.parameters.get()).unwrap()}))
+        .collect();
+    assert_eq!(recorded, ours);
+}

@@ -1,6 +1,7 @@
 //! Decoding on top of hearth-model: greedy and seeded sampling, stop conditions, streaming text,
 //! prefix reuse across calls, and speculative decoding that never changes the output.
 
+mod constraint;
 mod proposer;
 mod sampling;
 mod session;
@@ -13,6 +14,7 @@ use std::time::Instant;
 use hearth_base::{CancelToken, Cancelled};
 use hearth_model::{LoadedModel, ModelError, ModelInfo, Tensor, Tokenizer};
 
+pub use constraint::{pick, Constraint};
 pub use proposer::{DraftModel, ExternalText, Lookup, LookupThenDraft, Proposal, Proposer};
 pub use sampling::{argmax, Sampler, Sampling};
 pub use session::{common_prefix, Session};
@@ -46,6 +48,8 @@ pub enum DecodeError {
     Backend(String),
     #[error("{0} is not available with this backend")]
     Unsupported(&'static str),
+    #[error("no token of the vocabulary continues the constrained output")]
+    NoAllowedToken,
 }
 
 /// What turns a prompt into tokens: the in-process [`Engine`], or a model on a server
@@ -71,6 +75,18 @@ pub trait Generator: Send {
     /// Whether `GenerateParams::forced_prefix` (token healing) is honoured.
     fn supports_forced_prefix(&self) -> bool {
         true
+    }
+
+    /// Generates under `constraint` (see [`Constraint`]); without speculation while it is active.
+    fn generate_constrained(
+        &mut self,
+        _prompt: &[u32],
+        _params: &GenerateParams,
+        _constraint: &mut dyn Constraint,
+        _cancel: &CancelToken,
+        _on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, DecodeError> {
+        Err(DecodeError::Unsupported("constrained decoding"))
     }
 }
 
@@ -103,6 +119,15 @@ impl<'a> Emitter<'a> {
             return Some(StopReason::StopString);
         }
         (self.tokens.len() >= self.max_tokens).then_some(StopReason::MaxTokens)
+    }
+
+    /// Adds the token that completes a constrained output: kept even if it is a stop token.
+    pub fn push_final(&mut self, id: u32) {
+        self.tokens.push(id);
+        let (delta, _) = self.stream.push(id);
+        if !delta.is_empty() {
+            let _ = (self.on_text)(&delta);
+        }
     }
 
     /// Hands text that did not come as tokens (a server that answers with text) to `on_text`.
@@ -206,6 +231,8 @@ pub enum StopReason {
     StopString,
     Caller,
     ContextFull,
+    /// A [`Constraint`] was satisfied.
+    Constraint,
 }
 
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -316,6 +343,30 @@ impl Engine {
         cancel: &CancelToken,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, DecodeError> {
+        self.generate_with(prompt, params, None, cancel, on_text)
+    }
+
+    /// [`Engine::generate`] under `constraint`: while it is active, one token per step, the best
+    /// allowed one ([`pick`]); it ends the generation when it is finished.
+    pub fn generate_constrained(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+        constraint: &mut dyn Constraint,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, DecodeError> {
+        self.generate_with(prompt, params, Some(constraint), cancel, on_text)
+    }
+
+    fn generate_with(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+        mut constraint: Option<&mut dyn Constraint>,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, DecodeError> {
         let start = Instant::now();
         let Some((&last, head)) = prompt.split_last() else { return Err(DecodeError::EmptyPrompt) };
         let capacity = self.target.capacity();
@@ -351,7 +402,12 @@ impl Engine {
             if room == 0 {
                 break StopReason::ContextFull;
             }
-            let k = if forced.is_empty() { self.window.min(max_window - 1).min(remaining - 1).min(room - 1) } else { 0 };
+            // A constraint sees every token before the next is chosen: no speculation under one.
+            let k = if forced.is_empty() && constraint.is_none() {
+                self.window.min(max_window - 1).min(remaining - 1).min(room - 1)
+            } else {
+                0
+            };
             let proposal = if k > 0 && (spec.lookup || (spec.draft && self.draft.is_some())) {
                 self.propose(&context, k, spec, &mut sampler)?
             } else {
@@ -365,7 +421,11 @@ impl Engine {
             if first_token_at.is_none() {
                 check_finite(&logits)?;
             }
-            let (accepted, next) = if forced.is_empty() {
+            let restricted = constraint.as_deref().filter(|c| c.active());
+            let (accepted, next) = if let Some(c) = restricted {
+                let row: Vec<f32> = logits.get(0)?.to_vec1()?;
+                (0, pick(&row, c, &self.tokenizer, &mut sampler)?)
+            } else if forced.is_empty() {
                 verify(&logits, &proposal, &mut sampler)?
             } else {
                 let next = self.constrained(&logits, forced, &mut sampler)?;
@@ -381,6 +441,13 @@ impl Engine {
             first_token_at.get_or_insert_with(Instant::now);
 
             for &t in proposal.tokens[..accepted].iter().chain(std::iter::once(&next)) {
+                if let Some(c) = constraint.as_deref_mut() {
+                    c.advance(self.tokenizer.token_bytes(t));
+                    if c.finished() {
+                        out.push_final(t);
+                        break 'outer StopReason::Constraint;
+                    }
+                }
                 if let Some(reason) = out.push(t) {
                     break 'outer reason;
                 }
@@ -549,5 +616,16 @@ impl Generator for Engine {
 
     fn set_prefix_reuse(&mut self, on: bool) {
         Engine::set_prefix_reuse(self, on)
+    }
+
+    fn generate_constrained(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerateParams,
+        constraint: &mut dyn Constraint,
+        cancel: &CancelToken,
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
+    ) -> Result<Generation, DecodeError> {
+        Engine::generate_constrained(self, prompt, params, constraint, cancel, on_text)
     }
 }

@@ -214,6 +214,26 @@ impl Parsed {
         });
         count
     }
+
+    /// The zero-based line of the first ERROR or MISSING node, if any.
+    pub fn first_error_line(&self) -> Option<u32> {
+        let root = self.tree.root_node();
+        if !root.has_error() {
+            return None;
+        }
+        let mut line = None;
+        walk(root, &mut |node| {
+            if line.is_some() {
+                return false;
+            }
+            if node.is_error() || node.is_missing() {
+                line = Some(node.start_position().row as u32);
+                return false;
+            }
+            node.has_error()
+        });
+        line
+    }
 }
 
 /// Everything the index takes from one file.

@@ -18,7 +18,7 @@
 //!
 //! A model without a template gets [`ChatTemplate::plain`]; the caller says so in its log.
 
-mod python;
+pub(crate) mod python;
 
 use std::fmt;
 

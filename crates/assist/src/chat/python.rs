@@ -114,7 +114,7 @@ fn write_number(out: &mut String, value: &Value, json: bool) {
 
 /// Python's `repr(float)`: the shortest digits that round-trip (Rust finds the same ones), positional for
 /// decimal exponents -4..16 with at least one fractional digit, else `d.ddde+XX`.
-fn float_repr(f: f64) -> String {
+pub(crate) fn float_repr(f: f64) -> String {
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').expect("`{:e}` writes an exponent");
     let exp: i32 = exp.parse().expect("`{:e}` writes a decimal exponent");

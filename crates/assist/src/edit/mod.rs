@@ -54,7 +54,7 @@ pub use apply::{apply, apply_with, Applied, ApplyOptions, ApplyStep, TEMP_PREFIX
 pub use diff::TextEdit;
 pub use instruction::{parse_rename, Rename};
 pub use rewrite::{ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter, Rewritten};
-pub use workspace::{Workspace, WorkspacePath};
+pub use workspace::{Workspace, WorkspacePath, MAX_FILE_BYTES};
 
 /// Regions rewritten by the model per request unless the user raises it (`--limit`).
 pub const DEFAULT_REGION_LIMIT: usize = 16;

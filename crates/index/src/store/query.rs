@@ -108,6 +108,17 @@ impl Index {
         }
     }
 
+    /// The definitions in one file, in line order (an outline; the agent's repository map).
+    pub fn outline(&self, rel: &str) -> Vec<SymbolDef> {
+        let entries: Vec<(Arc<str>, Arc<str>, SymbolEntry)> = {
+            let state = self.read_state();
+            let Some(id) = state.file_id(rel) else { return Vec::new() };
+            state.file_symbols(id).into_iter().map(|(name, e)| (name, state.path(id).clone(), e.clone())).collect()
+        };
+        let mut texts = HashMap::new();
+        entries.into_iter().map(|(name, path, e)| self.symbol_def(&name, path, e, &mut texts)).collect()
+    }
+
     /// Definitions whose name contains every part of `query` (case-insensitive), at most `limit`.
     pub fn find_symbols(&self, query: &str, limit: usize) -> Vec<SymbolDef> {
         let needle = query.to_lowercase();
