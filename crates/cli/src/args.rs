@@ -69,7 +69,7 @@ impl ModelChoice {
             tracing::warn!("ignoring the config file: {e}");
             Settings::default()
         });
-        ServerOptions { model_override, file, bundled_model: find_bundled_model(), no_watch: false }
+        ServerOptions { model_override, file, bundled_model: find_bundled_model(), ..ServerOptions::default() }
     }
 }
 

@@ -1,5 +1,6 @@
 //! `hearth`: command-line glue over the Hearth libraries. Each command group lives in its own module.
 
+mod agent_cmd;
 mod args;
 mod edit_cmd;
 mod generate;
@@ -83,6 +84,9 @@ enum Command {
     /// Edit code from an instruction: a selection, files, or the whole repository. Prints a diff;
     /// writes only with --apply.
     Edit(edit_cmd::EditArgs),
+    /// Give the agent a task: it looks things up with the index and proposes edits (a diff; written
+    /// only with --apply).
+    Agent(agent_cmd::AgentArgs),
     /// Show the token ids and pieces a model's tokenizer gives a text.
     Tokenize(tokenize_cmd::TokenizeArgs),
     /// Evaluate completion quality.
@@ -134,6 +138,7 @@ fn main() {
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Complete(args) => serve_cmd::complete(args),
         Command::Edit(args) => edit_cmd::edit(args),
+        Command::Agent(args) => agent_cmd::agent(args),
         Command::Tokenize(args) => tokenize_cmd::tokenize(args),
         Command::Eval { command: EvalCommand::Fim(args) } => serve_cmd::eval_fim(args),
         Command::Eval { command: EvalCommand::Context(args) } => serve_cmd::eval_context(args),

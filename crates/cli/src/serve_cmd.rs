@@ -56,6 +56,8 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // --draft and --device on the command line act like config-file settings.
     options.file = options.file.overlay(&args.model.flag_settings());
     options.no_watch = args.no_watch;
+    // A scripted agent model for tests of `hearth/agent` (docs/protocol.md); never set by users.
+    options.agent_script = std::env::var_os("HEARTH_AGENT_SCRIPT").filter(|s| !s.is_empty()).map(std::path::PathBuf::from);
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     let index_options = hearth_index::IndexOptions {
         max_index_bytes: args.max_index_bytes,

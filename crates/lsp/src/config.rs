@@ -51,6 +51,32 @@ pub struct Settings {
     /// The team's own inference server; `model` then names the local tokenizer (GGUF or folder),
     /// and no weights are loaded.
     pub backend: Option<BackendConfig>,
+    /// The agent (`hearth/agent`, `hearth agent`).
+    pub agent: Option<AgentSettings>,
+}
+
+/// The agent's settings (`[agent]` in the config file, `agent` from the client).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct AgentSettings {
+    /// Exact command lines the `run` tool may run (each still confirmed unless approved for the session).
+    pub commands: Option<Vec<String>>,
+    #[serde(alias = "max_steps")]
+    pub max_steps: Option<usize>,
+    #[serde(alias = "max_tokens")]
+    pub max_tokens: Option<usize>,
+}
+
+impl AgentSettings {
+    /// The budget these settings give, defaults where unset.
+    pub fn budget(&self) -> hearth_assist::agent::Budget {
+        let d = hearth_assist::agent::Budget::default();
+        hearth_assist::agent::Budget {
+            max_steps: self.max_steps.unwrap_or(d.max_steps).clamp(1, 200),
+            max_tokens: self.max_tokens.unwrap_or(d.max_tokens).max(16),
+            ..d
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +127,8 @@ impl Settings {
             max_concurrent_requests,
             max_queued_requests,
             max_document_bytes,
-            backend
+            backend,
+            agent
         )
     }
 }
@@ -147,6 +174,9 @@ pub struct ServerOptions {
     /// Don't start a file watcher on the workspace (`hearth serve --no-watch`): the index then follows
     /// only the editor (`didChange`, `didSave`, `workspace/didChangeWatchedFiles`).
     pub no_watch: bool,
+    /// A scripted agent model (JSON, `hearth_assist::agent::ScriptedModel`) instead of the loaded
+    /// model, for tests of the protocol (`HEARTH_AGENT_SCRIPT`).
+    pub agent_script: Option<PathBuf>,
 }
 
 /// Settings after layering, with defaults filled in.
@@ -161,6 +191,7 @@ pub struct Effective {
     pub caps: Caps,
     pub max_document_bytes: usize,
     pub backend: Option<BackendConfig>,
+    pub agent: AgentSettings,
 }
 
 /// Defaults of the caps.
@@ -211,6 +242,7 @@ impl ServerOptions {
             },
             max_document_bytes: s.max_document_bytes.unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES),
             backend: s.backend.clone(),
+            agent: s.agent.clone().unwrap_or_default(),
         }
     }
 }
@@ -230,7 +262,7 @@ mod tests {
             model_override: cli.map(|(m, s)| (m.to_string(), s)),
             file: Settings { model: file_model.map(String::from), debounce_ms: Some(5), ..Default::default() },
             bundled_model: Some(PathBuf::from("/repo/models/tiny-coder-q8_0.gguf")),
-            no_watch: false,
+            ..Default::default()
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use hearth_assist::agent::{AgentError, AgentModel, ChatModel};
 use hearth_assist::completion::{Completer, ContextSource, LatestWins, LoadSpec};
 use hearth_assist::edit::{EditError, ModelRewriter, RewriteTask, Rewriter, Rewritten};
 use hearth_base::CancelToken;
@@ -461,6 +462,20 @@ impl EditModel {
             *slot = Some(Arc::new(Mutex::new(rewriter)));
         }
         Ok(Box::new(SharedRewriter(slot.clone().expect("just set"))))
+    }
+
+    /// A model for one agent session: the same weights with a KV cache of its own, or the backend.
+    pub(crate) fn agent_model(&self) -> Result<Box<dyn AgentModel>, AgentError> {
+        Ok(Box::new(match &self.source {
+            EditSource::Local { target, .. } => {
+                let engine = hearth_decode::Engine::new(target, None)?;
+                let capacity = engine.capacity();
+                ChatModel::new(target.tokenizer.clone(), &target.info, Box::new(engine), capacity)?
+            }
+            EditSource::Remote { tokenizer, info, generator } => {
+                ChatModel::new(tokenizer.clone(), info, Box::new(generator.clone()), info.max_positions)?
+            }
+        }))
     }
 }
 

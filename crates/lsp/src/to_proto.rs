@@ -1,14 +1,16 @@
-//! Byte offsets and Hearth results (completions, the edit result) to protocol types, plus the LSP 3.18 inline completion types that
+//! Byte offsets and Hearth results (completions, the edit and agent results) to protocol types, plus the LSP 3.18 inline completion types that
 //! lsp-types 0.94 lacks.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use hearth_assist::edit::EditOutcome;
+use hearth_assist::edit::{EditOutcome, FileChange};
 use hearth_base::{LineIndex, WideEncoding};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tower_lsp::lsp_types::{self, CompletionItem, CompletionItemKind, CompletionTextEdit, Position, Range, TextEdit, Url, WorkspaceEdit};
+use tower_lsp::lsp_types::{
+    self, CompletionItem, CompletionItemKind, CompletionTextEdit, CreateFile, DocumentChangeOperation, DocumentChanges, OneOf,
+    OptionalVersionedTextDocumentIdentifier, Position, Range, ResourceOp, TextDocumentEdit, TextEdit, Url, WorkspaceEdit,
+};
 
 /// LSP position of a byte offset (clamped to the end of the text).
 pub fn position(text: &str, index: &LineIndex, offset: usize) -> Position {
@@ -70,24 +72,49 @@ pub fn completion_item(text: String, at: Position) -> CompletionItem {
 }
 
 /// The outcome as protocol values: per-file `TextEdit`s (UTF-16 positions in the old text), the
+/// The text edits that turn one file's old text into its new one (UTF-16 positions in the old text).
+pub fn text_edits(file: &FileChange) -> Vec<TextEdit> {
+    let index = LineIndex::new(&file.old);
+    file.text_edits()
+        .into_iter()
+        .map(|e| {
+            let start = position(&file.old, &index, e.range.start);
+            let end = position(&file.old, &index, e.range.end);
+            TextEdit { range: Range { start, end }, new_text: e.new_text }
+        })
+        .collect()
+}
+
+/// Changes as one `WorkspaceEdit`: `changes` per uri, or, when a file is new, `documentChanges`
+/// that create it first.
+pub fn workspace_edit(files: &[FileChange]) -> WorkspaceEdit {
+    let created = |f: &FileChange| f.old.is_empty() && !f.abs_path.exists();
+    if !files.iter().any(created) {
+        let changes = files.iter().filter_map(|f| Some((Url::from_file_path(&f.abs_path).ok()?, text_edits(f)))).collect();
+        return WorkspaceEdit { changes: Some(changes), ..Default::default() };
+    }
+    let mut operations = Vec::new();
+    for f in files {
+        let Ok(uri) = Url::from_file_path(&f.abs_path) else { continue };
+        if created(f) {
+            operations.push(DocumentChangeOperation::Op(ResourceOp::Create(CreateFile {
+                uri: uri.clone(),
+                options: None,
+                annotation_id: None,
+            })));
+        }
+        let edits = text_edits(f).into_iter().map(OneOf::Left).collect();
+        operations.push(DocumentChangeOperation::Edit(TextDocumentEdit {
+            text_document: OptionalVersionedTextDocumentIdentifier { uri, version: None },
+            edits,
+        }));
+    }
+    WorkspaceEdit { document_changes: Some(DocumentChanges::Operations(operations)), ..Default::default() }
+}
+
 /// plan with a range per region, the files left unedited that mention the change, and the report
 /// as text.
 pub fn edit_result(root: &Path, outcome: &EditOutcome) -> (WorkspaceEdit, Value) {
-    let mut changes = HashMap::new();
-    for file in &outcome.files {
-        let Ok(uri) = Url::from_file_path(&file.abs_path) else { continue };
-        let index = LineIndex::new(&file.old);
-        let edits: Vec<TextEdit> = file
-            .text_edits()
-            .into_iter()
-            .map(|e| {
-                let start = position(&file.old, &index, e.range.start);
-                let end = position(&file.old, &index, e.range.end);
-                TextEdit { range: Range { start, end }, new_text: e.new_text }
-            })
-            .collect();
-        changes.insert(uri, edits);
-    }
     let plan: Vec<Value> = outcome
         .plan
         .regions
@@ -104,7 +131,7 @@ pub fn edit_result(root: &Path, outcome: &EditOutcome) -> (WorkspaceEdit, Value)
         .iter()
         .map(|s| json!({"uri": Url::from_file_path(root.join(&s.path)).ok(), "path": s.path, "reason": s.reason}))
         .collect();
-    let edit = WorkspaceEdit { changes: Some(changes), ..Default::default() };
+    let edit = workspace_edit(&outcome.files);
     let report = format!("{}{}", outcome.plan, outcome.report);
     let value = json!({"edit": edit, "plan": plan, "skippedFiles": skipped, "report": report});
     (edit, value)

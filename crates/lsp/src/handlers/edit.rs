@@ -161,7 +161,7 @@ fn edit_error(e: EditError) -> Error {
     }
 }
 
-fn relative(root: &Path, uri: &Url) -> Option<String> {
+pub(crate) fn relative(root: &Path, uri: &Url) -> Option<String> {
     let path = uri.to_file_path().ok()?;
     let rel = path.strip_prefix(root).ok()?;
     Some(rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
@@ -245,13 +245,19 @@ impl Backend {
     }
 }
 
-/// One running `hearth.edit`, registered so that shutdown cancels it. Dropping it (tower-lsp drops the
+/// One running `hearth.edit` or `hearth/agent`, registered so that shutdown cancels it. Dropping it (tower-lsp drops the
 /// handler's future on `$/cancelRequest`) cancels the work and ends its progress.
-struct RunningEdit {
+pub(crate) struct RunningEdit {
     token: CancelToken,
     id: u64,
     registry: Arc<Mutex<HashMap<u64, CancelToken>>>,
-    progress: Option<ProgressReporter>,
+    pub(crate) progress: Option<ProgressReporter>,
+}
+
+impl RunningEdit {
+    pub(crate) fn new(token: CancelToken, id: u64, registry: Arc<Mutex<HashMap<u64, CancelToken>>>) -> Self {
+        RunningEdit { token, id, registry, progress: None }
+    }
 }
 
 impl Drop for RunningEdit {
