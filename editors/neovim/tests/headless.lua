@@ -8,6 +8,12 @@ local BACKEND = vim.env.HEARTH_NVIM_BACKEND or "auto"
 -- "completion": only start-up, ghost text and Tab (the run with a real model, Gemma 3 270M).
 local SUITE = vim.env.HEARTH_NVIM_SUITE or "all"
 
+-- The server replays this scripted agent model for `hearth/agent` (re-read per request); set before
+-- the server starts, which inherits the environment. The agent checks rewrite it.
+local AGENT_SCRIPT = vim.fn.tempname() .. "-agent.json"
+vim.fn.writefile({ '{"format": "hermes", "turns": ["Nothing to do."]}' }, AGENT_SCRIPT)
+vim.env.HEARTH_AGENT_SCRIPT = AGENT_SCRIPT
+
 -- Keep Neovim's own messages ("-- INSERT --", "3 fewer lines") out of the report lines on stdout.
 vim.o.showmode = false
 vim.o.report = 100000
@@ -168,7 +174,8 @@ local function main()
   local hearth = require("hearth")
   local opts = {
     cmd = { bin, "serve", "--model", model },
-    server = { model = model },
+    -- `sleep 30` is the one command the agent's `run` may use (the cancel check).
+    server = { model = model, agent = { commands = { "sleep 30" } } },
     backend = BACKEND,
     review_edits = false,
     -- A real model in a debug build on a shared 2-core machine takes seconds, not the default 3.
@@ -403,6 +410,173 @@ local function main()
     truthy(text:match("%+%+%+ b/main%.py") and text:match("\n@@ "), "no unified diff of main.py in the review:\n" .. text)
     eq(vim.api.nvim_get_current_buf(), buf, "back in the edited buffer")
     truthy(vim.deep_equal(vim.api.nvim_buf_get_lines(buf, 0, -1, false), original), "Discard changed the buffer")
+  end)
+
+  local function write_agent_script(turns) vim.fn.writefile({ vim.json.encode({ format = "hermes", turns = turns }) }, AGENT_SCRIPT) end
+  local function tool_call(name, args) return "<tool_call>\n" .. vim.json.encode({ name = name, arguments = args }) .. "\n</tool_call>" end
+  --- Runs an :HearthAgent command line and waits until its session ends; returns the run.
+  local function run_agent(cmdline)
+    local agent = require("hearth.agent")
+    agent.last = nil
+    vim.cmd(cmdline)
+    return wait_for("the agent session to end", REQUEST_MS, function() return agent.last end)
+  end
+  local function transcript_of(run)
+    local name = "hearth://agent/" .. run.n
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_get_name(b) == name then return b, table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), "\n") end
+    end
+    error("no transcript buffer " .. name, 2)
+  end
+  local function has(text, plain, what) truthy(text:find(plain, 1, true), ("%s: no %q in\n%s"):format(what or "transcript", plain, text)) end
+  local function text_of(b) return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), "\n") end
+
+  check(":HearthAgent! runs the agent: a live transcript, a rename across files, undoable in each", function()
+    write_agent_script({ tool_call("rename", { from = "mean_of", to = "average_of" }), "Renamed." })
+    eq(vim.api.nvim_get_current_buf(), buf, "current buffer")
+    vim.cmd("let &undolevels = &undolevels")
+    local original = text_of(buf)
+    local run = run_agent("HearthAgent! rename mean_of to average_of")
+    eq(run.state, "done", "state (transcript: " .. select(2, transcript_of(run)) .. ")")
+    eq(run.result.stop, "answered", "stop")
+    eq(run.live, #run.result.transcript, "every event came live, before the result")
+    local tbuf, text = transcript_of(run)
+    eq(vim.bo[tbuf].filetype, "markdown", "transcript filetype")
+    truthy(#vim.fn.win_findbuf(tbuf) > 0, "the transcript is not shown in a window")
+    eq(vim.api.nvim_get_current_buf(), buf, "the cursor stays in the edited buffer")
+    has(text, "# Hearth agent: rename mean_of to average_of")
+    has(text, "Files: main.py")
+    has(text, "## Step 1 of at most")
+    has(text, '→ call rename {"from":"mean_of","to":"average_of"}')
+    has(text, "← rename: ok")
+    has(text, "## Answer\n\nRenamed.")
+    has(text, "Stop: answered; 2 step(s)")
+    has(text, "Applied")
+    eq(run.preview.files, 3, "files changed")
+    local helpers = vim.fn.bufnr(root .. "/helpers.py")
+    local stats = vim.fn.bufnr(root .. "/pkg/stats.py")
+    truthy(helpers > 0 and stats > 0, "helpers.py and pkg/stats.py were not loaded to apply the edit")
+    eq(vim.api.nvim_buf_get_lines(buf, 0, 1, false)[1], "from helpers import average_of", "main.py line 1")
+    eq(text_of(helpers), "def average_of(values):\n    return sum(values) / len(values)", "helpers.py")
+    eq(vim.api.nvim_buf_get_lines(stats, 4, 5, false)[1], "    return max(values) - helpers.average_of(values)", "pkg/stats.py")
+    vim.cmd("undo")
+    eq(text_of(buf), original, "main.py after one undo")
+    for _, b in ipairs({ helpers, stats }) do
+      vim.api.nvim_buf_call(b, function() vim.cmd("undo") end)
+    end
+    eq(text_of(helpers), "def mean_of(values):\n    return sum(values) / len(values)", "helpers.py after undo")
+    eq(vim.api.nvim_buf_get_lines(stats, 4, 5, false)[1], "    return max(values) - helpers.mean_of(values)", "pkg/stats.py after undo")
+    -- The next rename finds its files through the live index, which takes the undo in under a second.
+    sleep(1500)
+  end)
+
+  check(":HearthAgent shows the agent's diff for review like :HearthEdit; Discard changes nothing", function()
+    write_agent_script({ tool_call("rename", { from = "mean_of", to = "average_of" }), "Renamed." })
+    local original, helpers = text_of(buf), vim.fn.bufnr(root .. "/helpers.py")
+    local original_helpers = text_of(helpers)
+    local shown
+    local real_select = vim.ui.select
+    vim.ui.select = function(items, o, on_choice)
+      shown = { items = items, prompt = o.prompt, ft = vim.bo.filetype, lines = vim.api.nvim_buf_get_lines(0, 0, -1, false) }
+      on_choice("Discard")
+    end
+    hearth.config.review_edits = true
+    local ok, run = pcall(run_agent, "HearthAgent rename mean_of to average_of")
+    vim.ui.select = real_select
+    hearth.config.review_edits = false
+    assert(ok, run)
+    truthy(shown, "no review")
+    eq(shown.ft, "diff", "review buffer filetype")
+    truthy(vim.deep_equal(shown.items, { "Apply", "Discard" }), vim.inspect(shown.items))
+    truthy(shown.prompt:match("3 file"), shown.prompt .. "\n" .. table.concat(shown.lines, "\n") .. "\n" .. select(2, transcript_of(run)))
+    local diff = table.concat(shown.lines, "\n")
+    has(diff, "# Hearth's agent proposes: rename mean_of to average_of", "review")
+    has(diff, "+++ b/helpers.py", "review")
+    has(diff, "+def average_of(values):", "review")
+    eq(text_of(buf), original, "main.py after Discard")
+    eq(text_of(helpers), original_helpers, "helpers.py after Discard")
+    has(select(2, transcript_of(run)), "Discarded.")
+  end)
+
+  check(":HearthAgent! does not apply over a buffer edited while the agent worked", function()
+    write_agent_script({ tool_call("rename", { from = "mean_of", to = "average_of" }), "Renamed." })
+    local agent = require("hearth.agent")
+    agent.last = nil
+    local helpers = vim.fn.bufnr(root .. "/helpers.py")
+    local original_helpers = text_of(helpers)
+    vim.cmd("let &undolevels = &undolevels")
+    -- In the same tick as the request: the answer cannot come before this change.
+    vim.cmd("HearthAgent! rename mean_of to average_of")
+    vim.api.nvim_buf_set_lines(buf, -1, -1, false, { "# typed meanwhile" })
+    local typed = text_of(buf)
+    local run = wait_for("the agent session to end", REQUEST_MS, function() return agent.last end)
+    eq(run.preview.outcome, "stale", "outcome")
+    has(select(2, transcript_of(run)), "Not applied: a buffer changed while the agent worked")
+    eq(text_of(buf), typed, "main.py keeps only what was typed")
+    eq(text_of(helpers), original_helpers, "helpers.py unchanged")
+    vim.cmd("undo")
+    truthy(not text_of(buf):find("# typed meanwhile", 1, true), "undo of the typed line")
+    sleep(1500) -- the live index takes the undo
+  end)
+
+  check(":HearthAgent with no file changes says so", function()
+    write_agent_script({ "Nothing needs to change." })
+    local seen = #messages
+    local run = run_agent("HearthAgent explain mean_of")
+    eq(run.state, "done", "state")
+    local _, text = transcript_of(run)
+    has(text, "Nothing needs to change.")
+    has(text, "No file changes.")
+    local told
+    for i = seen + 1, #messages do
+      if messages[i].msg:match("the agent changed no files") then told = true end
+    end
+    truthy(told, "no 'the agent changed no files' message")
+  end)
+
+  check(":HearthAgentCancel stops a session waiting on `run`; the transcript says cancelled", function()
+    write_agent_script({ tool_call("run", { command = "sleep 30" }), "done" })
+    local agent = require("hearth.agent")
+    agent.last = nil
+    local asked
+    local real_select = vim.ui.select
+    vim.ui.select = function(items, o, on_choice)
+      asked = o.prompt
+      for _, item in ipairs(items) do
+        if type(item) == "table" and item.title == "Run" then return on_choice(item) end
+      end
+      on_choice(nil)
+    end
+    local ok, err = pcall(function()
+      vim.cmd("HearthAgent wait a while")
+      local run = truthy(agent.active[hearth.client(buf).id], "no running session")
+      wait_for(
+        "the run call in the transcript",
+        REQUEST_MS,
+        function() return select(2, transcript_of(run)):find("→ call run", 1, true) end
+      )
+      wait_for("the question before running", 10000, function() return asked end)
+      sleep(300)
+      local started = vim.uv.now()
+      vim.cmd("HearthAgentCancel")
+      wait_for("the cancellation", 10000, function() return agent.last end)
+      eq(run.state, "cancelled", "state")
+      truthy(vim.uv.now() - started < 10000, "the command was waited for, not killed")
+      local _, text = transcript_of(run)
+      has(text, "Cancelling…")
+      has(text, "**cancelled**")
+    end)
+    vim.ui.select = real_select
+    assert(ok, err)
+    truthy(asked:match("sleep 30"), "the question does not name the command: " .. tostring(asked))
+    eq(agent.active[hearth.client(buf).id], nil, "a session is still active")
+    local resp = require("hearth.util").request_sync(
+      hearth.client(buf),
+      "workspace/executeCommand",
+      { command = "hearth.status", arguments = {} },
+      5000
+    )
+    eq(resp and resp.result and resp.result.state, "ready", "the server keeps serving")
   end)
 
   check(":HearthRefactor! renames across files, through each buffer's undo history", function()

@@ -1,4 +1,4 @@
--- Unit tests of the plugin's pure parts (no server): option checking, suggestion splitting.
+-- Unit tests of the plugin's pure parts (no server): option checking, suggestion splitting, agent transcript lines.
 -- Run: nvim --headless --clean --cmd "set rtp^=editors/neovim" -l editors/neovim/tests/unit.lua
 local passed, failed = 0, 0
 local function print(s) io.stdout:write(s .. "\n") end
@@ -122,6 +122,63 @@ test("line length in each position encoding", function()
   eq(util.line_length(line, "utf-8"), #line)
   eq(util.line_length(line, "utf-16"), 4)
   eq(util.line_length(line, "utf-32"), 3)
+end)
+
+test("agent transcript: each event kind renders readably", function()
+  local render = require("hearth.agent").render
+  eq(render({ kind = "step", step = 2, max_steps = 16, prompt_tokens = 812, context_tokens = 8192 }), {
+    "",
+    "## Step 2 of at most 16 (prompt 812 tokens, context 8192)",
+    "",
+  })
+  eq(render({ kind = "text", text = "Looking for it.\nThen renaming." }), { "Looking for it.", "Then renaming." })
+  eq(
+    render({ kind = "tool_call", id = "c1", name = "rename", arguments = { to = "NEW", from = "OLD", n = { 1, 2 } } }),
+    { '→ call rename {"from":"OLD","n":[1,2],"to":"NEW"}' }
+  )
+  eq(
+    render({ kind = "tool_result", id = "c1", name = "rename", ok = true, text = "renamed in 2 file(s)\nmain.py\n" }),
+    { "← rename: ok", "    renamed in 2 file(s)", "    main.py" }
+  )
+  local long = {}
+  for i = 1, 20 do
+    long[i] = "line " .. i
+  end
+  local lines = render({ kind = "tool_result", name = "read_file", ok = false, text = table.concat(long, "\n") })
+  eq(lines[1], "← read_file: error")
+  eq(#lines, 1 + require("hearth.agent").result_lines + 1)
+  eq(lines[#lines], "    … 12 more line(s)")
+  eq(render({ kind = "format_error", message = "no closing </tool_call>" }), { "! format error: no closing </tool_call>" })
+  eq(render({ kind = "note", text = "dropped 1 output" }), { "> note: dropped 1 output" })
+  eq(render({ kind = "mystery", x = 1 }), { '? mystery {"kind":"mystery","x":1}' })
+end)
+
+test("agent transcript: the result's answer, stop reason and files", function()
+  local render_result = require("hearth.agent").render_result
+  local lines = render_result({
+    answer = "Renamed.",
+    stop = "answered",
+    steps = 2,
+    generatedTokens = 40,
+    calls = 1,
+    malformedCalls = 0,
+    files = { { path = "helpers.py" }, { path = "main.py" } },
+  })
+  eq(lines, {
+    "",
+    "## Answer",
+    "",
+    "Renamed.",
+    "",
+    "Stop: answered; 2 step(s), 40 token(s) generated, 1 call(s), 0 malformed.",
+    "2 file(s) changed:",
+    "- helpers.py",
+    "- main.py",
+  })
+  lines = render_result({ answer = vim.NIL, stop = "step_budget", steps = 16, generatedTokens = 900, calls = 16, files = {} })
+  eq(lines[4], "(none)")
+  eq(lines[6], "Stop: step_budget (the step budget ran out); 16 step(s), 900 token(s) generated, 16 call(s), 0 malformed.")
+  eq(lines[7], "No file changes.")
 end)
 
 print(("nvim-unit: %d passed, %d failed"):format(passed, failed))

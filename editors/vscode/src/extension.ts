@@ -1,4 +1,4 @@
-//! VS Code glue: starts `hearth serve`, shows its status, serves inline completions and the edit/context commands.
+//! VS Code glue: starts `hearth serve`, shows its status, serves inline completions and the edit/agent/context commands.
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -15,6 +15,18 @@ import {
   type LanguageClientOptions,
   type ServerOptions,
 } from "vscode-languageclient/node";
+import { AgentPanel } from "./agentPanel";
+import {
+  AGENT_REQUEST,
+  AGENT_TRANSCRIPT_NOTIFICATION,
+  agentParams,
+  isCancellation,
+  parseAgentResult,
+  parseTranscriptNotification,
+  summarizeAgent,
+  TranscriptRouter,
+  type AgentResult,
+} from "./core/agent";
 import { findBinary } from "./core/binary";
 import { buildPreview, describeFile, staleFiles, summarizePreview, type Preview, type PreviewFile } from "./core/diffModel";
 import {
@@ -48,6 +60,10 @@ class Hearth implements vscode.Disposable {
   private readonly proposed = new Map<string, string>();
   private contextPages = 0;
   private edits = 0;
+  private agents = 0;
+  /** The agent task in flight (one at a time), and which session its transcript notifications carry. */
+  private agentRun: AgentPanel | undefined;
+  private readonly transcripts = new TranscriptRouter<AgentPanel>();
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -77,6 +93,7 @@ class Hearth implements vscode.Disposable {
       "hearth.editSelection": () => this.edit("selection"),
       "hearth.refactorRepository": () => this.edit("repository"),
       "hearth.showContext": () => this.showContext(),
+      "hearth.agentTask": () => this.agentTask(),
     };
     for (const [id, run] of Object.entries(commands)) this.disposables.push(vscode.commands.registerCommand(id, run));
   }
@@ -144,6 +161,10 @@ class Hearth implements vscode.Disposable {
     client.onNotification(STATUS_NOTIFICATION, (payload: unknown) => {
       this.transition({ type: "notification", payload });
       if (this.status.kind === "error") this.output.error(`Server: ${this.status.message}`);
+    });
+    client.onNotification(AGENT_TRANSCRIPT_NOTIFICATION, (payload: unknown) => {
+      const n = parseTranscriptNotification(payload);
+      if (n !== undefined) this.transcripts.route(n.session)?.append(n.event);
     });
     this.client = client;
     this.transition({ type: "starting" });
@@ -311,7 +332,7 @@ class Hearth implements vscode.Disposable {
 
   /** Asks the server for the edit (with a cancellable progress notification), then the review. */
   private async runEdit(client: LanguageClient, args: EditArgs): Promise<void> {
-    let preview: Preview;
+    let edit: unknown;
     let report = "";
     try {
       // The server's `$/progress` (planning, region i of n, checking) on our token, in one notification;
@@ -335,29 +356,54 @@ class Hearth implements vscode.Disposable {
         },
       );
       const result = parseEditResult(raw);
+      edit = result.edit;
       report = result.report;
       if (report !== "") this.output.info(`Edit report:\n${report}`);
-      preview = await buildPreview(result.edit, (uri) => this.readText(uri));
     } catch (e) {
-      const message = `Hearth edit failed: ${e instanceof Error ? e.message : String(e)}`;
-      this.output.error(message);
-      void vscode.window.showErrorMessage(message, "Show output").then((c) => c && this.output.show());
+      this.showFailure("Hearth edit failed", e);
+      return;
+    }
+    await this.proposeEdit(edit, report, "Hearth");
+  }
+
+  private showFailure(what: string, e: unknown): void {
+    const message = `${what}: ${e instanceof Error ? e.message : String(e)}`;
+    this.output.error(message);
+    void vscode.window.showErrorMessage(message, "Show output").then((c) => c && this.output.show());
+  }
+
+  /**
+   * The review shared by "Hearth: edit…" and "Hearth: agent task…": the proposed WorkspaceEdit as
+   * diffs and a list to apply or discard it. Nothing is applied unless the user picks Apply.
+   */
+  private async proposeEdit(workspaceEdit: unknown, report: string, who: string): Promise<void> {
+    let preview: Preview;
+    try {
+      preview = await buildPreview(workspaceEdit, (uri) => this.readText(uri));
+    } catch (e) {
+      this.showFailure(`${who}'s edit cannot be shown`, e);
       return;
     }
     for (const p of preview.problems) this.output.warn(`Edit not shown: ${p}`);
     if (preview.files.length === 0) {
-      void vscode.window.showInformationMessage(`Hearth proposed no changes.${report ? ` ${report}` : ""}`);
+      const why = preview.problems.length > 0 ? ` ${preview.problems.length} file(s) could not be shown (see the output).` : "";
+      void vscode.window.showInformationMessage(`${who} proposed no changes.${report ? ` ${report}` : ""}${why}`);
       return;
     }
     await this.review(preview, report);
   }
 
   private async showDiff(file: PreviewFile): Promise<void> {
-    const original = vscode.Uri.parse(file.uri);
-    const proposed = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: original.path, query: String(Date.now()) });
+    const target = vscode.Uri.parse(file.uri);
+    const stamp = String(Date.now());
+    const proposed = vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: target.path, query: stamp });
     this.proposed.set(proposed.toString(), file.after);
-    const name = path.basename(original.path);
-    await vscode.commands.executeCommand("vscode.diff", original, proposed, `${name}: current ↔ Hearth's proposal`, { preview: true });
+    // A file Hearth would create does not exist yet: its left side is an empty page.
+    const original = file.created ? vscode.Uri.from({ scheme: PREVIEW_SCHEME, path: target.path, query: `${stamp}-empty` }) : target;
+    if (file.created) this.proposed.set(original.toString(), "");
+    const name = path.basename(target.path);
+    const title = file.created ? `${name}: new file ↔ Hearth's proposal` : `${name}: current ↔ Hearth's proposal`;
+    await vscode.commands.executeCommand("vscode.diff", original, proposed, title, { preview: true });
   }
 
   private async review(preview: Preview, report: string): Promise<void> {
@@ -395,20 +441,94 @@ class Hearth implements vscode.Disposable {
     const edit = new vscode.WorkspaceEdit();
     for (const f of preview.files) {
       const uri = vscode.Uri.parse(f.uri);
-      edit.set(
-        uri,
-        f.edits.map(
-          (e) =>
-            new vscode.TextEdit(
-              new vscode.Range(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character),
-              e.newText,
-            ),
-        ),
-      );
+      const range = (e: PreviewFile["edits"][number]) =>
+        new vscode.Range(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character);
+      if (f.created) {
+        // Created first, then filled: in this order within the one edit (fails if the file exists by now).
+        edit.createFile(uri, { overwrite: false, ignoreIfExists: false });
+        for (const e of f.edits) edit.replace(uri, range(e), e.newText);
+      } else {
+        edit.set(
+          uri,
+          f.edits.map((e) => new vscode.TextEdit(range(e), e.newText)),
+        );
+      }
     }
     const ok = await vscode.workspace.applyEdit(edit);
     if (!ok) void vscode.window.showErrorMessage("VS Code refused to apply Hearth's edit; nothing was changed.");
     else void vscode.window.setStatusBarMessage(`Hearth: applied, ${summary}. Undo with Ctrl+Z in each file.`, 5000);
+  }
+
+  /**
+   * "Hearth: Agent task…": the task in an input box, `hearth/agent` with the active file, the transcript
+   * live in a panel, then the proposed edit in the same review as "Hearth: Edit…". `run` confirmations
+   * are the server's `window/showMessageRequest`, which the language client shows with its buttons.
+   */
+  private async agentTask(): Promise<void> {
+    if (this.agentRun !== undefined) {
+      const running = this.agentRun;
+      const choice = await vscode.window.showInformationMessage(
+        "A Hearth agent task is already running; cancel it from its progress notification to start another.",
+        "Show transcript",
+      );
+      if (choice === "Show transcript") running.reveal();
+      return;
+    }
+    const client = this.runningClient();
+    if (client === undefined) return;
+    const doc = vscode.window.activeTextEditor?.document;
+    // The server takes files in its workspace (the first folder) only.
+    const root = vscode.workspace.workspaceFolders?.[0];
+    const inWorkspace =
+      doc !== undefined && doc.uri.scheme === "file" && root !== undefined && vscode.workspace.getWorkspaceFolder(doc.uri) === root;
+    const files = inWorkspace ? [doc.uri.toString()] : [];
+    const task = await vscode.window.showInputBox({
+      title: "Hearth: Agent task",
+      prompt:
+        `What should the agent do${inWorkspace ? `, starting from ${vscode.workspace.asRelativePath(doc.uri)}` : ""}? ` +
+        "It searches, reads and edits on its own; you review the diff before anything is applied.",
+      placeHolder: "e.g. rename parse_config to load_config and make it strip what it reads",
+      ignoreFocusOut: true,
+    });
+    if (task === undefined || task.trim() === "" || this.agentRun !== undefined) return;
+    const workDoneToken = `hearth-agent-${++this.agents}`;
+    const params = agentParams(task, files, workDoneToken);
+    const panel = new AgentPanel(params.task);
+    this.disposables.push(panel);
+    this.agentRun = panel;
+    this.transcripts.expect(panel);
+    let result: AgentResult;
+    try {
+      result = await vscode.window.withProgress(
+        { location: vscode.ProgressLocation.Notification, title: "Hearth agent", cancellable: true },
+        async (progress, token) => {
+          // `$/progress` (step i of at most N, calling NAME) on our token; cancelling sends `$/cancelRequest`.
+          const steps = client.onProgress(WorkDoneProgress.type, workDoneToken, (value) => {
+            if (value.kind === "report" && value.message !== undefined) progress.report({ message: value.message });
+          });
+          try {
+            return parseAgentResult(await client.sendRequest(AGENT_REQUEST, params, token));
+          } catch (e) {
+            throw token.isCancellationRequested ? new vscode.CancellationError() : e;
+          } finally {
+            steps.dispose();
+          }
+        },
+      );
+    } catch (e) {
+      const cancelled = isCancellation(e);
+      panel.fail(e instanceof Error ? e.message : String(e), cancelled);
+      if (cancelled) this.output.info("Agent task cancelled.");
+      else this.showFailure("Hearth agent failed", e);
+      return;
+    } finally {
+      this.transcripts.finish(panel);
+      this.agentRun = undefined;
+    }
+    const summary = summarizeAgent(result);
+    this.output.info(`Agent session ${result.session}: ${summary}`);
+    panel.finish(result, `Done: ${summary}`);
+    await this.proposeEdit(result.edit, summary, "Hearth's agent");
   }
 
   private async showContext(): Promise<void> {

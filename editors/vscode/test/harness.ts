@@ -48,8 +48,8 @@ export function requireModel(): string {
   return model;
 }
 
-export function startServer(command: string, args: string[], cwd: string): Server {
-  const child = spawn(command, args, { cwd, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, RUST_BACKTRACE: "1" } });
+export function startServer(command: string, args: string[], cwd: string, env: Record<string, string> = {}): Server {
+  const child = spawn(command, args, { cwd, stdio: ["pipe", "pipe", "pipe"], env: { ...process.env, RUST_BACKTRACE: "1", ...env } });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => {
     stderr += d.toString();

@@ -79,6 +79,71 @@ local function apply(edit, encoding, ticks)
   return true
 end
 
+--- The changedtick of every loaded buffer, taken when a request is sent (see M.review's opts.ticks).
+function M.ticks()
+  local ticks = {}
+  for _, bufnr in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_loaded(bufnr) then ticks[bufnr] = vim.api.nvim_buf_get_changedtick(bufnr) end
+  end
+  return ticks
+end
+
+--- Reviews a WorkspaceEdit from the server and applies it through the undo history (shared by
+--- :HearthEdit and :HearthAgent). Returns the preview; its `outcome` is set once known.
+--- opts: { apply = bool (no review), header = lines above the diff, title = what proposes it,
+---         none = message when nothing changes, ticks = M.ticks() from when the request was sent,
+---         on_done = fun(outcome: "applied"|"none"|"stale"|"discarded"|"failed")? }
+function M.review(edit, encoding, opts)
+  opts = opts or {}
+  local preview = M.preview(edit, encoding)
+  local function done(outcome)
+    preview.outcome = outcome
+    if opts.on_done then opts.on_done(outcome) end
+  end
+  -- The edit's ranges are against the text the request saw: a buffer edited since then is stale.
+  for bufnr, tick in pairs(opts.ticks or {}) do
+    if preview.ticks[bufnr] and preview.ticks[bufnr] ~= tick then
+      notify(
+        ("not applied: %s changed while Hearth worked on it; run it again"):format(vim.api.nvim_buf_get_name(bufnr)),
+        vim.log.levels.ERROR
+      )
+      done("stale")
+      return preview
+    end
+  end
+  for _, p in ipairs(preview.problems) do
+    notify("edit not applicable: " .. p, vim.log.levels.WARN)
+  end
+  if preview.files == 0 then
+    notify(opts.none or "no changes proposed")
+    done("none")
+    return preview
+  end
+  local function go()
+    local ok = apply(edit, encoding, preview.ticks)
+    if ok then notify(("applied to %d file(s), unsaved (:wa writes them); u undoes it in each"):format(preview.files)) end
+    done(ok and "applied" or "failed")
+  end
+  if opts.apply or not require("hearth").config.review_edits then
+    go()
+    return preview
+  end
+  local review = util.scratch(vim.list_extend(vim.deepcopy(opts.header or {}), preview.diff), "diff", "tabnew")
+  vim.ui.select(
+    { "Apply", "Discard" },
+    { prompt = ("Apply %s edit to %d file(s)?"):format(opts.title or "Hearth's", preview.files) },
+    function(choice)
+      if vim.api.nvim_buf_is_valid(review) then vim.api.nvim_buf_delete(review, { force = true }) end
+      if choice == "Apply" then
+        go()
+      else
+        done("discarded")
+      end
+    end
+  )
+  return preview
+end
+
 --- opts: { instruction, scope = "selection"|"file"|"repository", range = {line1, line2}?, apply = bool,
 ---         bufnr?, uri?, lsp_range? (an LSP range, as the code action gives it) }
 function M.run(opts)
@@ -97,37 +162,23 @@ function M.run(opts)
     args.range = { start = { line = l1 - 1, character = 0 }, ["end"] = { line = l2 - 1, character = util.line_length(last, encoding) } }
   end
   notify("asking the model…")
+  local ticks = M.ticks()
   hearth.execute("hearth.edit", args, bufnr, function(err, result, c)
     if err then return notify(err, vim.log.levels.ERROR) end
     if type(result) ~= "table" or type(result.edit) ~= "table" then return notify("hearth.edit returned no edit", vim.log.levels.ERROR) end
-    encoding = c.offset_encoding
-    local preview = M.preview(result.edit, encoding)
-    for _, p in ipairs(preview.problems) do
-      notify("edit not applicable: " .. p, vim.log.levels.WARN)
-    end
-    M.last = { result = result, preview = preview }
-    if preview.files == 0 then
-      return notify("no changes proposed" .. (result.report and result.report ~= "" and (": " .. result.report) or ""))
-    end
-    if opts.apply or not hearth.config.review_edits then
-      if apply(result.edit, encoding, preview.ticks) then
-        notify(("applied to %d file(s), unsaved (:wa writes them); u undoes it in each"):format(preview.files))
-      end
-      return
-    end
     local header = { "# Hearth proposes: " .. args.instruction }
     if result.report and result.report ~= "" then
       for _, l in ipairs(vim.split(result.report, "\n")) do
         header[#header + 1] = "# " .. l
       end
     end
-    local review = util.scratch(vim.list_extend(header, preview.diff), "diff", "tabnew")
-    vim.ui.select({ "Apply", "Discard" }, { prompt = ("Apply Hearth's edit to %d file(s)?"):format(preview.files) }, function(choice)
-      if vim.api.nvim_buf_is_valid(review) then vim.api.nvim_buf_delete(review, { force = true }) end
-      if choice == "Apply" and apply(result.edit, encoding, preview.ticks) then
-        notify(("applied to %d file(s), unsaved (:wa writes them); u undoes it in each"):format(preview.files))
-      end
-    end)
+    M.last = { result = result }
+    M.last.preview = M.review(result.edit, c.offset_encoding, {
+      apply = opts.apply,
+      header = header,
+      ticks = ticks,
+      none = "no changes proposed" .. (result.report and result.report ~= "" and (": " .. result.report) or ""),
+    })
   end)
 end
 

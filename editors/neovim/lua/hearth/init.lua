@@ -107,12 +107,16 @@ function M.start(bufnr)
     capabilities = capabilities,
     init_options = config.server_options(M.config),
     settings = { hearth = config.server_options(M.config) },
-    handlers = { ["hearth/status"] = on_status },
+    handlers = {
+      ["hearth/status"] = on_status,
+      ["hearth/agentTranscript"] = function(err, result, ctx) require("hearth.agent").on_transcript(err, result, ctx) end,
+    },
     -- The "Hearth: edit selection…" code action's command: ask for the instruction here.
     commands = { ["hearth.edit"] = function(command, ctx) require("hearth.edit").code_action(command, ctx) end },
     on_attach = on_attach,
     on_exit = function(code, signal, client_id)
       M.status[client_id] = nil
+      if package.loaded["hearth.agent"] then require("hearth.agent").on_exit(client_id) end
       if M._stopping then return end
       if code ~= 0 or (signal and signal ~= 0) then
         local msg = ("server exited (code %s, signal %s). Run :HearthRestart to start it again; :HearthLog shows its log."):format(
@@ -256,6 +260,12 @@ local function commands()
     function(o) M.edit({ instruction = o.args, scope = "repository", apply = o.bang }) end,
     { nargs = "+", bang = true, desc = "Hearth: edit across the repository as instructed" }
   )
+  cmd(
+    "HearthAgent",
+    function(o) require("hearth.agent").run({ task = o.args, apply = o.bang }) end,
+    { nargs = "+", bang = true, desc = "Hearth: let the agent do a task (tools, then a reviewed edit)" }
+  )
+  cmd("HearthAgentCancel", function() require("hearth.agent").cancel() end, { desc = "Hearth: cancel the running agent" })
   cmd("HearthContext", M.context, { desc = "Hearth: show the context used at the cursor" })
   cmd("HearthToggle", M.toggle, { desc = "Hearth: completions on/off" })
   cmd("HearthRestart", M.restart, { desc = "Hearth: restart the server" })

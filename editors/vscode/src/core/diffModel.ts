@@ -1,4 +1,5 @@
-//! The review model for `hearth.edit` results: which files change, their text before and after, and line counts.
+//! The review model for `hearth.edit` and `hearth/agent` results: which files change (or are created),
+//! their text before and after, and line counts.
 
 /** LSP shapes, structurally; the protocol's UTF-16 `character` matches JavaScript string indexing. */
 export interface Position {
@@ -23,7 +24,9 @@ export interface FileEdits {
 
 export interface CollectedEdits {
   files: FileEdits[];
-  /** Create/rename/delete operations, which the review does not show as text diffs. */
+  /** Files a `create` operation makes (the agent's new files): the review shows them as new, from empty. */
+  created: string[];
+  /** Rename/delete operations (and creates with options), which the review does not show or apply. */
   resourceOperations: string[];
 }
 
@@ -56,6 +59,7 @@ export function collectEdits(workspaceEdit: unknown): CollectedEdits {
   const we = workspaceEdit as { changes?: unknown; documentChanges?: unknown };
   const byUri = new Map<string, FileEdits>();
   const resourceOperations: string[] = [];
+  const created = new Set<string>();
   const add = (uri: string, edits: TextEdit[], version: number | null) => {
     const existing = byUri.get(uri);
     if (existing) existing.edits.push(...edits);
@@ -69,6 +73,12 @@ export function collectEdits(workspaceEdit: unknown): CollectedEdits {
     if (!Array.isArray(we.documentChanges)) throw new EditError("`documentChanges` is not a list");
     for (const change of we.documentChanges) {
       if (typeof change?.kind === "string") {
+        // A plain create (no overwrite/ignoreIfExists, which would need the file's current state).
+        if (change.kind === "create" && typeof change.uri === "string" && !change.options?.overwrite && !change.options?.ignoreIfExists) {
+          created.add(change.uri);
+          add(change.uri, [], null);
+          continue;
+        }
         const target = change.uri ?? `${change.oldUri} -> ${change.newUri}`;
         resourceOperations.push(`${change.kind} ${target}`);
         continue;
@@ -79,7 +89,11 @@ export function collectEdits(workspaceEdit: unknown): CollectedEdits {
       add(uri, textEdits(uri, change.edits), version);
     }
   }
-  return { files: [...byUri.values()].filter((f) => f.edits.length > 0), resourceOperations };
+  return {
+    files: [...byUri.values()].filter((f) => f.edits.length > 0 || created.has(f.uri)),
+    created: [...created],
+    resourceOperations,
+  };
 }
 
 /** Offsets of each line start, counting \n, \r\n and \r as line breaks as LSP does. */
@@ -175,6 +189,8 @@ export interface PreviewFile {
   after: string;
   added: number;
   removed: number;
+  /** A new file: applying creates it (and fails if it exists by then). `before` is empty. */
+  created: boolean;
 }
 
 export interface Preview {
@@ -192,16 +208,23 @@ export async function buildPreview(workspaceEdit: unknown, readText: (uri: strin
   const collected = collectEdits(workspaceEdit);
   const files: PreviewFile[] = [];
   const problems: string[] = [];
+  const created = new Set(collected.created);
   for (const f of collected.files) {
-    const before = await readText(f.uri);
+    const isNew = created.has(f.uri);
+    const current = await readText(f.uri);
+    if (isNew && current !== undefined) {
+      problems.push(`${f.uri}: is to be created but exists now`);
+      continue;
+    }
+    const before = isNew ? "" : current;
     if (before === undefined) {
       problems.push(`${f.uri}: cannot be read`);
       continue;
     }
     try {
       const after = applyTextEdits(before, f.edits, f.uri);
-      if (after === before) continue;
-      files.push({ uri: f.uri, edits: f.edits, before, after, ...lineStats(before, after) });
+      if (after === before && !isNew) continue;
+      files.push({ uri: f.uri, edits: f.edits, before, after, ...lineStats(before, after), created: isNew });
     } catch (e) {
       problems.push(e instanceof Error ? e.message : String(e));
     }
@@ -213,14 +236,15 @@ export async function buildPreview(workspaceEdit: unknown, readText: (uri: strin
 export async function staleFiles(preview: Preview, readText: (uri: string) => Promise<string | undefined>): Promise<string[]> {
   const stale: string[] = [];
   for (const f of preview.files) {
-    if ((await readText(f.uri)) !== f.before) stale.push(f.uri);
+    const now = await readText(f.uri);
+    if (f.created ? now !== undefined : now !== f.before) stale.push(f.uri);
   }
   return stale;
 }
 
-/** One line per file for a review list, e.g. `src/a.py  +3 -1`. */
+/** One line per file for a review list, e.g. `src/a.py  +3 -1` (`src/new.py (new)  +5 -0`). */
 export function describeFile(file: PreviewFile, relativePath: string): string {
-  return `${relativePath}  +${file.added} -${file.removed}`;
+  return `${relativePath}${file.created ? " (new)" : ""}  +${file.added} -${file.removed}`;
 }
 
 export function summarizePreview(preview: Preview): string {

@@ -14,6 +14,14 @@ export interface ServerOptions {
   contextBudget: number;
   maxTokens: number;
   enabledLanguages: string[];
+  /** `hearth/agent`'s settings (docs/protocol.md "Agent"): they replace `[agent]` of config.toml. */
+  agent: AgentOptions;
+}
+
+/** The `agent` key: the command lines `run` may run (each still asks first) and the default step budget. */
+export interface AgentOptions {
+  commands: string[];
+  maxSteps: number;
 }
 
 /** Settings only the client reads. */
@@ -41,6 +49,7 @@ const LIMITS = {
   contextBudget: { min: 64, max: 32768, fallback: 1024 },
   maxTokens: { min: 1, max: 1024, fallback: 64 },
   requestTimeoutMs: { min: 100, max: 60000, fallback: 3000 },
+  "agent.maxSteps": { min: 1, max: 200, fallback: 16 },
 } as const;
 
 function str(value: unknown): string | undefined {
@@ -69,6 +78,20 @@ function languages(value: unknown, warnings: string[]): string[] {
   return ids.length === 0 ? ["*"] : ids;
 }
 
+/**
+ * The allowed command lines: exact, so only trimmed and deduplicated. Always sent, an empty list
+ * included, so that a command removed from the setting is no longer allowed by the running server.
+ */
+function commands(value: unknown, warnings: string[]): string[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) {
+    warnings.push("hearth.agent.commands must be a list of command lines; allowing none.");
+    return [];
+  }
+  if (value.some((v) => typeof v !== "string")) warnings.push("hearth.agent.commands: entries that are not strings are ignored.");
+  return [...new Set(value.filter((v): v is string => typeof v === "string").map((v) => v.trim()))].filter((v) => v !== "");
+}
+
 /** Reads every setting, validating and defaulting each one. Never throws. */
 export function readSettings(get: RawGet): Settings {
   const warnings: string[] = [];
@@ -89,6 +112,10 @@ export function readSettings(get: RawGet): Settings {
     contextBudget: num("contextBudget", get("contextBudget"), warnings),
     maxTokens: num("maxTokens", get("maxTokens"), warnings),
     enabledLanguages: languages(get("enabledLanguages"), warnings),
+    agent: {
+      commands: commands(get("agent.commands"), warnings),
+      maxSteps: num("agent.maxSteps", get("agent.maxSteps"), warnings),
+    },
   };
   if (model !== undefined) server.model = model;
   return {

@@ -95,3 +95,31 @@ test("preview: before/after per file, problems for unreadable files, no-op edits
   files["file:///w/a.py"] = "x = 1\ny = 2\n# typed meanwhile\n";
   assert.deepEqual(await staleFiles(preview, read), ["file:///w/a.py"], "work typed after the preview is never overwritten");
 });
+
+test("a created file (the agent's new file) is previewed from empty, and is stale once it exists", async () => {
+  const files: Record<string, string> = { "file:///w/a.py": "x = 1\n" };
+  const read = async (uri: string) => files[uri];
+  const edit = {
+    documentChanges: [
+      { kind: "create", uri: "file:///w/new.py" },
+      { textDocument: { uri: "file:///w/new.py", version: null }, edits: [{ range: r(0, 0, 0, 0), newText: "def f():\n    return 1\n" }] },
+      { textDocument: { uri: "file:///w/a.py", version: null }, edits: [{ range: r(0, 4, 0, 5), newText: "2" }] },
+      { kind: "create", uri: "file:///w/over.py", options: { overwrite: true } },
+    ],
+  };
+  const collected = collectEdits(edit);
+  assert.deepEqual(collected.created, ["file:///w/new.py"]);
+  assert.deepEqual(collected.resourceOperations, ["create file:///w/over.py"], "a create that could overwrite is not applied");
+  const preview = await buildPreview(edit, read);
+  assert.deepEqual(preview.problems, []);
+  const created = preview.files.find((f) => f.uri === "file:///w/new.py")!;
+  assert.equal(created.created, true);
+  assert.equal(created.before, "");
+  assert.equal(created.after, "def f():\n    return 1\n");
+  assert.equal(describeFile(created, "new.py"), "new.py (new)  +2 -0");
+  assert.deepEqual(await staleFiles(preview, read), []);
+  files["file:///w/new.py"] = "# someone else made it\n";
+  assert.deepEqual(await staleFiles(preview, read), ["file:///w/new.py"]);
+  const again = await buildPreview(edit, read);
+  assert.deepEqual(again.problems, ["file:///w/new.py: is to be created but exists now"]);
+});

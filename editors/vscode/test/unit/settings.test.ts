@@ -16,6 +16,7 @@ test("defaults match docs/protocol.md", () => {
     contextBudget: 1024,
     maxTokens: 64,
     enabledLanguages: ["*"],
+    agent: { commands: [], maxSteps: 16 },
   });
   assert.equal("model" in s.server, false, "an unset model is left to the server's default");
   assert.deepEqual(s.client, { enabled: true, serverPath: "", extraArgs: [], requestTimeoutMs: 3000, logPrompts: false });
@@ -36,6 +37,8 @@ test("every user setting maps to its protocol key", () => {
       enable: false,
       serverPath: "~/bin/hearth",
       serverArgs: ["--log", "debug", 3],
+      "agent.commands": [" cargo test -q ", "npm test", "cargo test -q", ""],
+      "agent.maxSteps": 8,
     }),
   );
   assert.deepEqual(s.server, {
@@ -47,6 +50,7 @@ test("every user setting maps to its protocol key", () => {
     contextBudget: 2048,
     maxTokens: 128,
     enabledLanguages: ["python", "rust"],
+    agent: { commands: ["cargo test -q", "npm test"], maxSteps: 8 },
   });
   assert.equal(s.client.enabled, false);
   assert.equal(s.client.serverPath, "~/bin/hearth");
@@ -95,4 +99,15 @@ test("hearth.logPrompts adds --log-prompts to the server's arguments and restart
   assert.deepEqual(serverArgs(readSettings(from({ serverArgs: ["--log-prompts"], logPrompts: true })).client), ["serve", "--log-prompts"]);
   assert.equal(needsRestart(off, on), true);
   assert.equal(readSettings(from({ logPrompts: "yes" })).client.logPrompts, false, "only a real true turns it on");
+});
+
+test("agent settings: bad values fall back with a warning, and an empty command list is still sent", () => {
+  const s = readSettings(from({ "agent.commands": "cargo test", "agent.maxSteps": 0 }));
+  assert.deepEqual(s.server.agent, { commands: [], maxSteps: 1 });
+  assert.equal(s.warnings.length, 2);
+  assert.match(s.warnings.join("\n"), /hearth\.agent\.commands must be a list/);
+  const mixed = readSettings(from({ "agent.commands": ["make check", 7] }));
+  assert.deepEqual(mixed.server.agent.commands, ["make check"]);
+  assert.match(mixed.warnings.join("\n"), /not strings are ignored/);
+  assert.deepEqual(didChangeConfigurationParams(readSettings(from({})).server).settings.hearth.agent, { commands: [], maxSteps: 16 });
 });
