@@ -1,5 +1,6 @@
 //! What the LSP tests share: where the repository, the test model and the `hearth` binary are.
 
+const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -74,4 +75,34 @@ function freePort() {
   });
 }
 
-module.exports = { repo, model, hearthBinary, gemmaModel, connect, tinyGguf, llamaServer, freePort };
+/** Applies LSP text edits (UTF-16 positions) to a text, as an editor does: all at once, last first. */
+function applyEdits(text, edits) {
+  const lines = text.split('\n');
+  const offset = (p) => {
+    let o = 0;
+    for (let i = 0; i < p.line; i++) o += lines[i].length + 1;
+    return o + p.character;
+  };
+  const spans = edits.map((e) => [offset(e.range.start), offset(e.range.end), e.newText]).sort((a, b) => b[0] - a[0]);
+  for (let i = 1; i < spans.length; i++) assert.ok(spans[i][1] <= spans[i - 1][0], 'overlapping edits');
+  let out = text;
+  for (const [s, e, t] of spans) out = out.slice(0, s) + t + out.slice(e);
+  return out;
+}
+
+/**
+ * Waits until the server is ready, has sent no `hearth/status` for half a second and says ready when
+ * asked (it may report ready for the model and then start indexing). `stderr()` goes into the failure.
+ */
+async function waitForIdleReady(conn, statuses, stderr, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const seen = statuses.length;
+    await new Promise((r) => setTimeout(r, 500));
+    const status = await conn.sendRequest('workspace/executeCommand', { command: 'hearth.status', arguments: [] });
+    if (seen === statuses.length && status.state === 'ready') return;
+    assert.ok(Date.now() < deadline, `not ready after ${timeoutMs} ms: ${JSON.stringify(status)}\n${stderr().slice(-2000)}`);
+  }
+}
+
+module.exports = { repo, model, hearthBinary, gemmaModel, connect, tinyGguf, llamaServer, freePort, applyEdits, waitForIdleReady };

@@ -105,12 +105,7 @@ pub fn agent(args: AgentArgs) -> anyhow::Result<()> {
     }
     let mut model: Box<dyn AgentModel> = match &args.script {
         Some(path) => Box::new(ScriptedModel::from_json(&std::fs::read_to_string(path).with_context(|| path.display().to_string())?)?),
-        None => {
-            let (target, _, _) = args.model.load_models()?;
-            let engine = hearth_decode::Engine::new(&target, None)?;
-            let capacity = engine.capacity();
-            Box::new(ChatModel::new(target.tokenizer.clone(), &target.info, Box::new(engine), capacity)?)
-        }
+        None => Box::new(ChatModel::local(&args.model.load_models()?.0)?),
     };
     let request = AgentRequest { task: args.task.clone(), files, budget, open_documents: Default::default(), commands };
     let cancel = CancelToken::new();

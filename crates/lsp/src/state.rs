@@ -467,11 +467,7 @@ impl EditModel {
     /// A model for one agent session: the same weights with a KV cache of its own, or the backend.
     pub(crate) fn agent_model(&self) -> Result<Box<dyn AgentModel>, AgentError> {
         Ok(Box::new(match &self.source {
-            EditSource::Local { target, .. } => {
-                let engine = hearth_decode::Engine::new(target, None)?;
-                let capacity = engine.capacity();
-                ChatModel::new(target.tokenizer.clone(), &target.info, Box::new(engine), capacity)?
-            }
+            EditSource::Local { target, .. } => ChatModel::local(target)?,
             EditSource::Remote { tokenizer, info, generator } => {
                 ChatModel::new(tokenizer.clone(), info, Box::new(generator.clone()), info.max_positions)?
             }

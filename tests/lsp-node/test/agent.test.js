@@ -15,7 +15,7 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 const rpc = require('vscode-languageserver-protocol/node');
 
-const { model, hearthBinary, connect } = require('../support');
+const { model, hearthBinary, connect, applyEdits, waitForIdleReady } = require('../support');
 const READY_MS = 300_000;
 
 const CONFIG = 'def parse_config(path):\n    with open(path) as f:\n        return f.read()\n';
@@ -40,30 +40,7 @@ const call = (name, args) => `<tool_call>\n${JSON.stringify({ name, arguments: a
 const uriOf = (rel) => pathToFileURL(path.join(root, rel)).href;
 const writeScript = (turns) => fs.writeFileSync(script, JSON.stringify({ format: 'hermes', turns }));
 
-/** Applies LSP text edits (UTF-16 positions) to a text, all at once, last first. */
-function applyEdits(text, edits) {
-  const lines = text.split('\n');
-  const offset = (p) => {
-    let o = 0;
-    for (let i = 0; i < p.line; i++) o += lines[i].length + 1;
-    return o + p.character;
-  };
-  const spans = edits.map((e) => [offset(e.range.start), offset(e.range.end), e.newText]).sort((a, b) => b[0] - a[0]);
-  let out = text;
-  for (const [s, e, t] of spans) out = out.slice(0, s) + t + out.slice(e);
-  return out;
-}
 
-async function waitForIdleReady() {
-  const deadline = Date.now() + READY_MS;
-  for (;;) {
-    const seen = statuses.length;
-    await new Promise((r) => setTimeout(r, 500));
-    const status = await conn.sendRequest('workspace/executeCommand', { command: 'hearth.status', arguments: [] });
-    if (seen === statuses.length && status.state === 'ready') return;
-    assert.ok(Date.now() < deadline, `not ready after ${READY_MS} ms: ${JSON.stringify(status)}\n${stderr.slice(-2000)}`);
-  }
-}
 
 before(async () => {
   root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-lsp-agent-')));
@@ -97,7 +74,7 @@ before(async () => {
   });
   await conn.sendNotification('initialized', {});
   await conn.sendNotification('textDocument/didOpen', { textDocument: { uri: uriOf('main.py'), languageId: 'python', version: 1, text: MAIN_UNSAVED } });
-  await waitForIdleReady();
+  await waitForIdleReady(conn, statuses, () => stderr, READY_MS);
 });
 
 after(async () => {

@@ -12,7 +12,7 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 const rpc = require('vscode-languageserver-protocol/node');
 
-const { model, hearthBinary, connect } = require('../support');
+const { model, hearthBinary, connect, applyEdits, waitForIdleReady } = require('../support');
 const READY_MS = 300_000;
 
 const FILES = {
@@ -41,20 +41,6 @@ const execute = (args, token, workDoneToken) => {
   return token ? conn.sendRequest('workspace/executeCommand', params, token) : conn.sendRequest('workspace/executeCommand', params);
 };
 
-/** Applies LSP text edits (UTF-16 positions) to a text, as an editor does: all at once, last first. */
-function applyEdits(text, edits) {
-  const lines = text.split('\n');
-  const offset = (p) => {
-    let o = 0;
-    for (let i = 0; i < p.line; i++) o += lines[i].length + 1;
-    return o + p.character;
-  };
-  const spans = edits.map((e) => [offset(e.range.start), offset(e.range.end), e.newText]).sort((a, b) => b[0] - a[0]);
-  for (let i = 1; i < spans.length; i++) assert.ok(spans[i][1] <= spans[i - 1][0], 'overlapping edits');
-  let out = text;
-  for (const [s, e, t] of spans) out = out.slice(0, s) + t + out.slice(e);
-  return out;
-}
 
 function editorText(rel) {
   return rel === 'main.py' ? MAIN_UNSAVED : fs.readFileSync(path.join(root, rel), 'utf8');
@@ -79,16 +65,6 @@ async function progressEnd(token) {
   }
 }
 
-async function waitForIdleReady() {
-  const deadline = Date.now() + READY_MS;
-  for (;;) {
-    const seen = statuses.length;
-    await new Promise((r) => setTimeout(r, 500));
-    const asked = await conn.sendRequest('workspace/executeCommand', { command: 'hearth.status', arguments: [] });
-    if (seen === statuses.length && asked.state === 'ready') return;
-    assert.ok(Date.now() < deadline, `not ready after ${READY_MS} ms: ${JSON.stringify(asked)}\n${stderr.slice(-2000)}`);
-  }
-}
 
 before(async () => {
   root = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-lsp-edit-')));
@@ -124,7 +100,7 @@ before(async () => {
   assert.deepEqual(caps.codeActionProvider.codeActionKinds, ['refactor.rewrite']);
   await conn.sendNotification('initialized', {});
   await conn.sendNotification('textDocument/didOpen', { textDocument: { uri: uriOf('main.py'), languageId: 'python', version: 1, text: MAIN_UNSAVED } });
-  await waitForIdleReady();
+  await waitForIdleReady(conn, statuses, () => stderr, READY_MS);
 });
 
 after(async () => {

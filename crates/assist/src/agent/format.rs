@@ -22,7 +22,7 @@ use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::chat::python::float_repr;
+use crate::chat::python::{self, float_repr};
 use crate::chat::ToolSpec;
 
 /// How a model writes tool calls.
@@ -720,23 +720,7 @@ fn write_number(out: &mut String, n: &serde_json::Number) {
 
 /// A JSON string as `json.dumps(ensure_ascii=False)` writes it.
 fn write_json_str(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    python::write_json_str(out, s, false);
 }
 
 /// A value as Qwen3-Coder's template writes a parameter: strings as they are, objects and arrays as JSON,

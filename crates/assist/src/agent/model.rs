@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use hearth_base::CancelToken;
 use hearth_decode::{DecodeError, GenerateParams, Generator, Sampling, Speculation, StopConditions, StopReason};
-use hearth_model::{ModelInfo, Tokenizer};
+use hearth_model::{LoadedModel, ModelInfo, Tokenizer};
 use serde::Deserialize;
 
 use super::format::ToolFormat;
@@ -72,6 +72,13 @@ pub struct ChatModel {
 }
 
 impl ChatModel {
+    /// The in-process model: its own engine over `target`'s weights, as much context as the engine holds.
+    pub fn local(target: &LoadedModel) -> Result<Self, AgentError> {
+        let engine = hearth_decode::Engine::new(target, None)?;
+        let capacity = engine.capacity();
+        Self::new(target.tokenizer.clone(), &target.info, Box::new(engine), capacity)
+    }
+
     pub fn new(tokenizer: Arc<Tokenizer>, info: &ModelInfo, generator: Box<dyn Generator>, capacity: usize) -> Result<Self, AgentError> {
         let token = |id: Option<u32>| id.and_then(|i| tokenizer.token(i)).unwrap_or_default();
         let (template, source, plain) = match &info.chat_template {

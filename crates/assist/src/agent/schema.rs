@@ -41,16 +41,7 @@ impl Schema {
         };
         match ty {
             "string" => {
-                let choices = match get("enum") {
-                    Some(OrderedValue::Array(items)) => items
-                        .iter()
-                        .filter_map(|i| match i {
-                            OrderedValue::Plain(Value::String(s)) => Some(s.clone()),
-                            _ => None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
+                let choices = strings(get("enum"));
                 Schema::String { choices }
             }
             "integer" => Schema::Integer,
@@ -62,16 +53,7 @@ impl Schema {
                     Some(OrderedValue::Object(props)) => props.iter().map(|(k, v)| (k.clone(), Schema::from_ordered(v))).collect(),
                     _ => Vec::new(),
                 };
-                let required = match get("required") {
-                    Some(OrderedValue::Array(items)) => items
-                        .iter()
-                        .filter_map(|i| match i {
-                            OrderedValue::Plain(Value::String(s)) => Some(s.clone()),
-                            _ => None,
-                        })
-                        .collect(),
-                    _ => Vec::new(),
-                };
+                let required = strings(get("required"));
                 Schema::Object { properties, required }
             }
             _ => Schema::Any,
@@ -89,6 +71,20 @@ impl Schema {
             Schema::Object { .. } => "object",
             Schema::Any => "value",
         }
+    }
+}
+
+/// The strings of a list of strings (`enum`, `required`); other entries and other values give none.
+fn strings(value: Option<&OrderedValue>) -> Vec<String> {
+    match value {
+        Some(OrderedValue::Array(items)) => items
+            .iter()
+            .filter_map(|i| match i {
+                OrderedValue::Plain(Value::String(s)) => Some(s.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 

@@ -323,7 +323,7 @@ fn json_key(key: &Value) -> Result<String, Error> {
 /// A JSON string as `json.dumps` writes it: `\"`, `\\`, `\n`, `\r`, `\t`, `\b`, `\f`, other control characters
 /// as `\u00xx`; with `ensure_ascii`, everything outside printable ASCII as `\uxxxx` (surrogate pairs above
 /// U+FFFF).
-fn write_json_str(out: &mut String, s: &str, ensure_ascii: bool) {
+pub(crate) fn write_json_str(out: &mut String, s: &str, ensure_ascii: bool) {
     out.push('"');
     for c in s.chars() {
         match c {
