@@ -105,4 +105,16 @@ async function waitForIdleReady(conn, statuses, stderr, timeoutMs) {
   }
 }
 
-module.exports = { repo, model, hearthBinary, gemmaModel, connect, tinyGguf, llamaServer, freePort, applyEdits, waitForIdleReady };
+/**
+ * The `end` report of a progress token, once it has come. `$/progress` and a request's response travel
+ * separately (tower-lsp merges the two streams), so the end may come after the result.
+ */
+async function progressEnd(progress, token) {
+  for (;;) {
+    const end = progress.find((p) => p.token === token && p.value.kind === 'end');
+    if (end) return end.value;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+module.exports = { repo, model, hearthBinary, gemmaModel, connect, tinyGguf, llamaServer, freePort, applyEdits, waitForIdleReady, progressEnd };

@@ -15,7 +15,7 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 const rpc = require('vscode-languageserver-protocol/node');
 
-const { model, hearthBinary, connect, applyEdits, waitForIdleReady } = require('../support');
+const { model, hearthBinary, connect, applyEdits, waitForIdleReady, progressEnd } = require('../support');
 const READY_MS = 300_000;
 
 const CONFIG = 'def parse_config(path):\n    with open(path) as f:\n        return f.read()\n';
@@ -106,11 +106,14 @@ test('a session searches, reads, edits through the parse gate, renames and runs,
   assert.deepEqual(results.map((r) => [r.name, r.ok]), [['search', true], ['read_file', true], ['edit', false], ['edit', true], ['rename', true], ['run', true]]);
   assert.match(results[2].text, /edit rejected: config\.py would not parse as python/);
   assert.match(results[5].text, /config\.py:1\nmain\.py:3/, 'the command ran on a copy with the edits, the buffer included');
-  // Every event came as a notification while the request ran.
-  assert.deepEqual(transcript.filter((n) => n.session === result.session).map((n) => n.event), result.transcript);
+  // Every event came as a notification (they travel apart from the response, so the last may trail it).
+  const notified = () => transcript.filter((n) => n.session === result.session).map((n) => n.event);
+  for (let waited = 0; notified().length < result.transcript.length && waited < 5000; waited += 10) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(notified(), result.transcript);
   // The run asked first, naming the command.
   assert.equal(asked.length, 1);
   assert.match(asked[0].message, /grep -c load_config config\.py main\.py/);
+  await progressEnd(progress, token);
   const kinds = progress.filter((p) => p.token === token).map((p) => p.value.kind);
   assert.equal(kinds[0], 'begin');
   assert.equal(kinds[kinds.length - 1], 'end');

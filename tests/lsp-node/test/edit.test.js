@@ -12,7 +12,7 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 const rpc = require('vscode-languageserver-protocol/node');
 
-const { model, hearthBinary, connect, applyEdits, waitForIdleReady } = require('../support');
+const { model, hearthBinary, connect, applyEdits, waitForIdleReady, progressEnd } = require('../support');
 const READY_MS = 300_000;
 
 const FILES = {
@@ -56,14 +56,6 @@ function applied(edit) {
   return out;
 }
 
-/** The `end` report of a progress token, once it has come. */
-async function progressEnd(token) {
-  for (;;) {
-    const end = progress.find((p) => p.token === token && p.value.kind === 'end');
-    if (end) return end.value;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 
 before(async () => {
@@ -158,7 +150,7 @@ test('a repository rename returns the exact WorkspaceEdit, computed on unsaved b
   assert.match(result.report, /3 file\(s\) changed/);
   // Progress on the token the client gave: begin, planning ... checking, end. ($/progress and the
   // response travel separately, so the end may come after the result.)
-  await progressEnd('edit-progress-1');
+  await progressEnd(progress, 'edit-progress-1');
   const mine = progress.filter((p) => p.token === 'edit-progress-1').map((p) => p.value);
   assert.equal(mine[0].kind, 'begin');
   assert.equal(mine[mine.length - 1].kind, 'end');
@@ -249,7 +241,7 @@ test('shutdown cancels a running edit; exit then ends the process cleanly', asyn
   while (!progress.some((p) => p.token === 'edit-shutdown' && p.value.message === '1 region(s) planned')) await new Promise((r) => setTimeout(r, 10));
   await conn.sendRequest('shutdown');
   assert.equal(await outcome, rpc.LSPErrorCodes.RequestCancelled);
-  assert.equal((await progressEnd('edit-shutdown')).message, 'cancelled');
+  assert.equal((await progressEnd(progress, 'edit-shutdown')).message, 'cancelled');
   const exited = new Promise((resolve) => server.on('exit', (code) => resolve(code)));
   await conn.sendNotification('exit');
   assert.equal(await exited, 0, stderr.slice(-2000));
