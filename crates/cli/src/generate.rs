@@ -71,6 +71,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         stop: StopConditions { strings: args.stop.clone(), special_tokens: true, ..Default::default() },
         speculation: Speculation { draft: draft.is_some(), lookup: args.lookup, ..Default::default() },
         lookup_sources: Vec::new(),
+        copy_source: Vec::new(),
         forced_prefix: String::new(),
     };
     let mut engine = Engine::new(&target, draft.as_ref())?;

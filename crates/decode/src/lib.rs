@@ -15,7 +15,7 @@ use hearth_base::{CancelToken, Cancelled};
 use hearth_model::{LoadedModel, ModelError, ModelInfo, Tensor, Tokenizer};
 
 pub use constraint::{pick, Constraint};
-pub use proposer::{DraftModel, ExternalText, Lookup, LookupThenDraft, Proposal, Proposer};
+pub use proposer::{CopySource, DraftModel, ExternalText, Lookup, LookupThenDraft, Proposal, Proposer};
 pub use sampling::{argmax, Sampler, Sampling};
 pub use session::{common_prefix, Session};
 pub use text::TextStream;
@@ -23,6 +23,10 @@ pub use text::TextStream;
 /// The largest verification window (pending token + proposals); quantized GPU kernels stay on
 /// their fast path up to 8 rows.
 pub const MAX_WINDOW: usize = 8;
+
+/// The largest verification window when the output copies [`GenerateParams::copy_source`]: a
+/// rewrite that changes little is checked in long runs, at prompt-processing speed.
+pub const MAX_COPY_WINDOW: usize = 32;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -203,6 +207,10 @@ pub struct GenerateParams {
     pub speculation: Speculation,
     /// Extra token streams (e.g. retrieved snippets) for the lookup proposer.
     pub lookup_sources: Vec<Vec<u32>>,
+    /// The tokens the output mostly repeats (a rewrite's region, as the model would write it
+    /// unchanged). With `speculation.lookup`, proposals follow it ([`CopySource`]) in windows of up
+    /// to [`MAX_COPY_WINDOW`] that double while the output copies; empty: none.
+    pub copy_source: Vec<u32>,
     /// Token healing: text the output must begin with, because the caller took the tokens that
     /// spelled it off the end of the prompt. The first tokens are constrained to spell it (or to
     /// extend it), without speculation; it is not part of the returned text, and stop strings are
@@ -218,6 +226,7 @@ impl Default for GenerateParams {
             stop: StopConditions { special_tokens: true, ..Default::default() },
             speculation: Speculation::default(),
             lookup_sources: Vec::new(),
+            copy_source: Vec::new(),
             forced_prefix: String::new(),
         }
     }
@@ -388,6 +397,9 @@ impl Engine {
         }
         let spec = &params.speculation;
         let max_window = spec.max_window.clamp(1, MAX_WINDOW);
+        let mut copy = (spec.lookup && !params.copy_source.is_empty()).then(|| CopySource::new(params.copy_source.clone()));
+        // Copying starts long: a rewrite that changes nothing is verified in a few steps.
+        let mut copy_window = MAX_COPY_WINDOW / 2;
         let mut stats = Stats { prompt_tokens: prompt.len(), reused_prompt_tokens: reused, ..Default::default() };
         let mut context = prompt.to_vec();
         let mut pending = last;
@@ -408,7 +420,14 @@ impl Engine {
             } else {
                 0
             };
-            let proposal = if k > 0 && (spec.lookup || (spec.draft && self.draft.is_some())) {
+            let copied = match &mut copy {
+                Some(c) if k > 0 => c.propose(&context, (copy_window - 1).min(remaining - 1).min(room - 1)),
+                _ => Vec::new(),
+            };
+            let copying = copied.len() >= 2;
+            let proposal = if copying {
+                Proposal { tokens: copied, dists: None }
+            } else if k > 0 && (spec.lookup || (spec.draft && self.draft.is_some())) {
                 self.propose(&context, k, spec, &mut sampler)?
             } else {
                 Proposal::default()
@@ -437,7 +456,11 @@ impl Engine {
             stats.steps += 1;
             stats.proposed += proposal.tokens.len();
             stats.accepted += accepted;
-            self.adapt_window(accepted, proposal.tokens.len(), max_window);
+            if copying {
+                copy_window = adapt_copy_window(copy_window, accepted, proposal.tokens.len());
+            } else {
+                self.adapt_window(accepted, proposal.tokens.len(), max_window);
+            }
             first_token_at.get_or_insert_with(Instant::now);
 
             for &t in proposal.tokens[..accepted].iter().chain(std::iter::once(&next)) {
@@ -528,6 +551,17 @@ impl Engine {
         } else if accepted * 2 < proposed {
             self.window = self.window.saturating_sub(1).max(1);
         }
+    }
+}
+
+/// Doubles the copy window after a fully accepted proposal, halves it after a mostly rejected one.
+fn adapt_copy_window(window: usize, accepted: usize, proposed: usize) -> usize {
+    if accepted == proposed {
+        (window * 2).min(MAX_COPY_WINDOW)
+    } else if accepted * 2 < proposed {
+        (window / 2).max(MAX_WINDOW / 2)
+    } else {
+        window
     }
 }
 

@@ -106,6 +106,61 @@ fn find_last(hay: &[u32], key: &[u32]) -> Option<usize> {
     (0..=hay.len() - key.len()).rev().find(|&i| &hay[i..i + key.len()] == key)
 }
 
+/// Proposals for an output that mostly repeats a known text (a rewrite of a region): what follows in
+/// that text, from the place the output's tail aligns with. The alignment nearest to where the output
+/// should be, had it copied everything since the last call, wins, so repeated lines do not derail it;
+/// after a change the output re-aligns on its next matching tokens.
+pub struct CopySource {
+    source: Vec<u32>,
+    /// The source position expected next.
+    at: usize,
+    /// The context's length at the previous call (`None` before the first).
+    seen: Option<usize>,
+}
+
+/// The longest key [`CopySource`] aligns on.
+const COPY_KEY: usize = 8;
+
+impl CopySource {
+    pub fn new(source: Vec<u32>) -> Self {
+        CopySource { source, at: 0, seen: None }
+    }
+
+    /// Up to `max` tokens of the source after the output's alignment (none when it does not align).
+    /// `context` is the prompt and the output so far; the first call proposes the source's start.
+    pub fn propose(&mut self, context: &[u32], max: usize) -> Vec<u32> {
+        let aligned = match self.seen {
+            None => Some(0),
+            Some(seen) => {
+                let expected = self.at + context.len().saturating_sub(seen);
+                let found = self.align(context, expected);
+                self.at = expected.min(self.source.len());
+                found
+            }
+        };
+        self.seen = Some(context.len());
+        let Some(p) = aligned else { return Vec::new() };
+        self.at = p;
+        self.source[p..].iter().take(max).copied().collect()
+    }
+
+    /// The source position right after the longest tail of `context` found in the source, nearest to
+    /// `expected` (ties go forward).
+    fn align(&self, context: &[u32], expected: usize) -> Option<usize> {
+        for n in (1..=COPY_KEY.min(context.len())).rev() {
+            let key = &context[context.len() - n..];
+            let best = (0..=self.source.len().saturating_sub(n))
+                .filter(|&i| self.source.get(i..i + n) == Some(key))
+                .map(|i| i + n)
+                .min_by_key(|&p| (p.abs_diff(expected), p < expected));
+            if best.is_some() {
+                return best;
+            }
+        }
+        None
+    }
+}
+
 /// A smaller model with the same tokenizer proposes tokens autoregressively.
 pub struct DraftModel {
     session: Session,
@@ -188,5 +243,21 @@ mod tests {
         let p = Lookup::external(src).propose(&[5, 41, 42], 4, &mut s).unwrap();
         assert_eq!(p.tokens, vec![43]);
         assert!(Lookup::in_context().propose(&[1, 2, 3], 4, &mut s).unwrap().tokens.is_empty());
+    }
+
+    #[test]
+    fn copy_source_follows_the_output_through_repeats_and_changes() {
+        // The source repeats `7 8 9`; the output copies, changes 5 into 50 51, then copies on.
+        let source = vec![1, 7, 8, 9, 2, 7, 8, 9, 5, 6, 7, 8, 9, 3];
+        let mut copy = CopySource::new(source);
+        let prompt = vec![100, 101];
+        assert_eq!(copy.propose(&prompt, 3), vec![1, 7, 8], "nothing generated: the source's start");
+        let mut out = prompt.clone();
+        out.extend([1, 7, 8, 9, 2, 7]);
+        assert_eq!(copy.propose(&out, 3), vec![8, 9, 5], "the second `7`, not the first or third");
+        out.extend([8, 9, 50, 51]);
+        assert!(copy.propose(&out, 3).is_empty(), "50 51 are not in the source");
+        out.push(6);
+        assert_eq!(copy.propose(&out, 4), vec![7, 8, 9, 3], "re-aligned after the change");
     }
 }

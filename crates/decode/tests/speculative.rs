@@ -66,6 +66,36 @@ fn every_proposer_reproduces_plain_greedy_exactly() {
 }
 
 #[test]
+fn copying_a_source_reproduces_plain_greedy_in_fewer_steps() {
+    let t = target();
+    let prompts = fim_prompts(&t, 30);
+    let mut plain = Engine::new(&t, None).unwrap();
+    let mut copying = Engine::new(&t, None).unwrap();
+    let (mut plain_steps, mut copy_steps, mut generated) = (0, 0, 0);
+    for (i, prompt) in prompts.iter().enumerate() {
+        let want = run(&mut plain, prompt, &params(48, false, false));
+        // The source is the answer with a change in its middle (as a rewrite's region is), or an
+        // unrelated text: either way the output must not change.
+        let source: Vec<u32> = if i % 3 == 2 {
+            prompt[..prompt.len() / 2].to_vec()
+        } else {
+            let mut s = want.tokens.clone();
+            let mid = s.len() / 2;
+            s.splice(mid..(mid + 2).min(s.len()), [prompt[0], prompt[1], prompt[2]]);
+            s
+        };
+        let p = GenerateParams { copy_source: source, ..params(48, false, true) };
+        let got = run(&mut copying, prompt, &p);
+        assert_eq!(got.tokens, want.tokens, "prompt {i}");
+        assert_eq!(got.text, want.text);
+        plain_steps += want.stats.steps;
+        copy_steps += got.stats.steps;
+        generated += want.tokens.len();
+    }
+    assert!(copy_steps * 2 < plain_steps, "copying took {copy_steps} steps, plain {plain_steps} for {generated} tokens");
+}
+
+#[test]
 fn rollback_and_prefix_reuse_equal_a_fresh_run() {
     let t = target();
     let prompts = fim_prompts(&t, 3);

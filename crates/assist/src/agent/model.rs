@@ -13,7 +13,7 @@ use serde::Deserialize;
 use super::format::ToolFormat;
 use super::grammar::{CallConstraint, CallGrammar};
 use super::AgentError;
-use crate::chat::{encode_rendered, ChatError, ChatTemplate, Conversation, Message, RenderOptions};
+use crate::chat::{encode_rendered, ChatTemplate, Conversation, Message, RenderOptions};
 
 /// One assistant message as the model wrote it.
 #[derive(Clone, Debug, Default)]
@@ -175,19 +175,7 @@ impl ChatModel {
     pub fn prompt_ids(&self, conversation: &Conversation) -> Result<Vec<u32>, AgentError> {
         let shaped = self.shaped(conversation);
         let options = RenderOptions { add_generation_prompt: true, ..Default::default() };
-        let (rendered, shaped) = match self.template.render(&shaped, &options) {
-            Err(ChatError::Raised(_)) if shaped.messages.first().is_some_and(|m| m.role == "system") => {
-                // A template without a system turn (Gemma's): the system text heads the first user turn.
-                let mut merged = shaped.clone();
-                let system = merged.messages.remove(0);
-                if let Some(user) = merged.messages.iter_mut().find(|m| m.role == "user") {
-                    let text = format!("{}\n\n{}", system.content.unwrap_or_default(), user.content.as_deref().unwrap_or(""));
-                    user.content = Some(text);
-                }
-                (self.template.render(&merged, &options)?, merged)
-            }
-            other => (other?, shaped),
-        };
+        let (rendered, shaped) = self.template.render_folding_system(&shaped, &options)?;
         let contents: Vec<&str> = shaped.messages.iter().filter(|m| m.role != "system").filter_map(|m| m.content.as_deref()).collect();
         Ok(self.bos.into_iter().chain(encode_rendered(&self.tokenizer, &rendered, &contents)).collect())
     }
@@ -228,6 +216,7 @@ impl AgentModel for ChatModel {
             stop: StopConditions { token_ids: self.stop_ids.clone(), strings: self.stop_strings.clone(), special_tokens: false },
             speculation: Speculation { draft: false, lookup: false, ..Default::default() },
             lookup_sources: Vec::new(),
+            copy_source: Vec::new(),
             forced_prefix: String::new(),
         };
         let mut constraint = CallConstraint::within(grammar.clone(), params.max_tokens).after(opened);

@@ -212,6 +212,24 @@ impl ChatTemplate {
         let template = self.env.get_template(NAME).map_err(|e| ChatError::Render(one_line(&e)))?;
         template.render(context.into_iter().collect::<Value>()).map_err(render_error)
     }
+
+    /// Like [`render`](Self::render); a template that refuses a system turn (Gemma's raises) gets the
+    /// system text at the head of the first user turn. Returns the rendering and the conversation it
+    /// rendered.
+    pub fn render_folding_system(&self, conversation: &Conversation, options: &RenderOptions) -> Result<(String, Conversation), ChatError> {
+        match self.render(conversation, options) {
+            Err(ChatError::Raised(_)) if conversation.messages.first().is_some_and(|m| m.role == "system") => {
+                let mut merged = conversation.clone();
+                let system = merged.messages.remove(0);
+                if let Some(user) = merged.messages.iter_mut().find(|m| m.role == "user") {
+                    let text = format!("{}\n\n{}", system.content.unwrap_or_default(), user.content.as_deref().unwrap_or(""));
+                    user.content = Some(text);
+                }
+                Ok((self.render(&merged, options)?, merged))
+            }
+            other => Ok((other?, conversation.clone())),
+        }
+    }
 }
 
 /// What `raise_exception` fails with, found again in the error's sources to tell a template's own

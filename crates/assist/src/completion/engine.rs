@@ -179,6 +179,7 @@ impl Completer {
             },
             speculation: Speculation { draft: options.draft, lookup: options.lookup, ..Speculation::default() },
             lookup_sources: self.lookup_sources(request, &built),
+            copy_source: Vec::new(),
             forced_prefix,
         };
         let queued = Instant::now();

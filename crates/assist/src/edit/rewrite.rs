@@ -14,7 +14,7 @@ use hearth_syntax::Language;
 use serde::Serialize;
 
 use super::{EditError, Region};
-use crate::chat::{encode_rendered, ChatError, ChatTemplate, Conversation, Message, RenderOptions};
+use crate::chat::{encode_rendered, ChatTemplate, Conversation, Message, RenderOptions};
 
 /// What a rewriter is asked to do with one region.
 #[derive(Clone, Debug)]
@@ -115,16 +115,11 @@ impl PromptFormat {
     pub fn chat_text(template: &ChatTemplate, task: &RewriteTask<'_>) -> Result<(String, String), EditError> {
         let user = Self::user_message(task);
         let options = RenderOptions { add_generation_prompt: true, ..Default::default() };
-        let with_system =
+        let conversation =
             Conversation { messages: vec![Message::new("system", SYSTEM), Message::new("user", user.clone())], tools: Vec::new() };
-        let rendered = match template.render(&with_system, &options) {
-            Err(ChatError::Raised(_)) => {
-                let merged = Conversation { messages: vec![Message::new("user", format!("{SYSTEM}\n\n{user}"))], tools: Vec::new() };
-                template.render(&merged, &options)
-            }
-            other => other,
-        }
-        .map_err(|e| EditError::Model(format!("the model's chat template: {e}")))?;
+        let (rendered, _) = template
+            .render_folding_system(&conversation, &options)
+            .map_err(|e| EditError::Model(format!("the model's chat template: {e}")))?;
         Ok((format!("{rendered}```{}\n", fence_language(task.language)), user))
     }
 
@@ -242,6 +237,7 @@ impl ModelRewriter {
             sampling: Sampling::Greedy,
             stop: StopConditions { token_ids: Vec::new(), strings: self.format.stop_strings(task), special_tokens: true },
             speculation: Speculation { draft: self.speculate, lookup: self.speculate, max_window: MAX_WINDOW },
+            copy_source: if self.speculate { region.clone() } else { Vec::new() },
             lookup_sources: if self.speculate { vec![region] } else { Vec::new() },
             forced_prefix: String::new(),
         };
