@@ -8,28 +8,9 @@
 //! pinned on the SentencePiece fixture of hearth-model's tests; Codestral's and CodeGemma's, whose
 //! vocabularies are not on the registries here, by the unit tests of `FimTokens::layout`.
 
-use candle_core::quantized::gguf_file;
 use hearth_assist::completion::template::{ContextFile, Frame, Layout, Template};
-use hearth_model::testing::llama_cpp_file;
+use hearth_model::testing::{llama_cpp_vocab, QWEN25_CODER_TOKENS};
 use hearth_model::{FimFormat, Tokenizer};
-
-fn vocab(name: &str, patch: &[(usize, &str)]) -> Tokenizer {
-    let path = llama_cpp_file(&format!("models/ggml-vocab-{name}.gguf"));
-    let mut file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-assets.sh)", path.display()));
-    let mut content = gguf_file::Content::read(&mut file).unwrap();
-    if !patch.is_empty() {
-        let md = &mut content.metadata;
-        let mut tokens = md["tokenizer.ggml.tokens"].to_vec().unwrap().clone();
-        let mut types = md["tokenizer.ggml.token_type"].to_vec().unwrap().clone();
-        for &(id, spelling) in patch {
-            tokens[id] = gguf_file::Value::String(spelling.to_string());
-            types[id] = gguf_file::Value::I32(3);
-        }
-        md.insert("tokenizer.ggml.tokens".into(), gguf_file::Value::Array(tokens));
-        md.insert("tokenizer.ggml.token_type".into(), gguf_file::Value::Array(types));
-    }
-    Tokenizer::from_gguf(&content, &path).unwrap()
-}
 
 const PREFIX: &str = "def area(r):\n    return 3.14 * r";
 const SUFFIX: &str = "\n\nprint(area(2))\n";
@@ -60,17 +41,7 @@ fn documented(tok: &Tokenizer, specials: &[&str], template: &str) -> Vec<u32> {
 
 #[test]
 fn qwen25_coder() {
-    let tok = vocab(
-        "qwen2",
-        &[
-            (151659, "<|fim_prefix|>"),
-            (151660, "<|fim_middle|>"),
-            (151661, "<|fim_suffix|>"),
-            (151662, "<|fim_pad|>"),
-            (151663, "<|repo_name|>"),
-            (151664, "<|file_sep|>"),
-        ],
-    );
+    let tok = llama_cpp_vocab("qwen2", QWEN25_CODER_TOKENS);
     let fim = tok.fim_tokens().unwrap();
     assert_eq!(fim.format, FimFormat::Qwen);
     assert_eq!((fim.prefix, fim.suffix, fim.middle), (151659, 151661, Some(151660)));
@@ -88,7 +59,7 @@ fn qwen25_coder() {
 
 #[test]
 fn starcoder2() {
-    let tok = vocab("starcoder", &[]);
+    let tok = llama_cpp_vocab("starcoder", &[]);
     let fim = tok.fim_tokens().unwrap();
     assert_eq!(fim.format, FimFormat::StarCoder);
     let specials = ["<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<repo_name>", "<file_sep>"];
@@ -106,7 +77,7 @@ fn starcoder2() {
 
 #[test]
 fn deepseek_coder() {
-    let tok = vocab("deepseek-coder", &[]);
+    let tok = llama_cpp_vocab("deepseek-coder", &[]);
     let fim = tok.fim_tokens().unwrap();
     assert_eq!(fim.format, FimFormat::DeepSeek);
     let bos = tok.token_id("<｜begin▁of▁sentence｜>").expect("DeepSeek's BOS");

@@ -538,4 +538,36 @@ pub mod testing {
     pub fn gemma3_path() -> PathBuf {
         assets_dir().join("gemma-3-270m-q4_k_m.gguf")
     }
+
+    /// The tokens Qwen2.5-Coder's `tokenizer_config.json` adds in the slots that llama.cpp's Qwen2
+    /// vocabulary pads (151646..): its FIM and repository tokens.
+    pub const QWEN25_CODER_TOKENS: &[(usize, &str)] = &[
+        (151659, "<|fim_prefix|>"),
+        (151660, "<|fim_middle|>"),
+        (151661, "<|fim_suffix|>"),
+        (151662, "<|fim_pad|>"),
+        (151663, "<|repo_name|>"),
+        (151664, "<|file_sep|>"),
+    ];
+
+    /// The tokenizer of llama.cpp's `models/ggml-vocab-NAME.gguf`, with `patch`'s `(id, spelling)`
+    /// written in as control tokens.
+    pub fn llama_cpp_vocab(name: &str, patch: &[(usize, &str)]) -> crate::Tokenizer {
+        use candle_core::quantized::gguf_file;
+        let path = llama_cpp_file(&format!("models/ggml-vocab-{name}.gguf"));
+        let mut file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e} (run scripts/fetch-assets.sh)", path.display()));
+        let mut content = gguf_file::Content::read(&mut file).unwrap();
+        if !patch.is_empty() {
+            let md = &mut content.metadata;
+            let mut tokens = md["tokenizer.ggml.tokens"].to_vec().unwrap().clone();
+            let mut types = md["tokenizer.ggml.token_type"].to_vec().unwrap().clone();
+            for &(id, spelling) in patch {
+                tokens[id] = gguf_file::Value::String(spelling.to_string());
+                types[id] = gguf_file::Value::I32(3);
+            }
+            md.insert("tokenizer.ggml.tokens".into(), gguf_file::Value::Array(tokens));
+            md.insert("tokenizer.ggml.token_type".into(), gguf_file::Value::Array(types));
+        }
+        crate::Tokenizer::from_gguf(&content, &path).unwrap()
+    }
 }

@@ -50,37 +50,71 @@ impl FileChange {
 
     /// The change as line-granular edits of the old text.
     pub fn text_edits(&self) -> Vec<TextEdit> {
-        let (old, new) = (split_lines(&self.old), split_lines(&self.new));
-        let old_starts = line_starts(&old);
-        let new_starts = line_starts(&new);
-        let mut edits = Vec::new();
-        // Ranges from the ops' lengths, in order: similar 2.7 gave an insert the stale index old line 1
-        // after a delete of lines 0..3 (found by fuzz/edit_apply, which checks the rebuilt text).
-        let (mut old_at, mut new_at) = (0, 0);
-        for op in line_ops(&old, &new) {
-            let (old_len, new_len) = match op {
-                DiffOp::Equal { len, .. } => (len, len),
-                DiffOp::Delete { old_len, .. } => (old_len, 0),
-                DiffOp::Insert { new_len, .. } => (0, new_len),
-                DiffOp::Replace { old_len, new_len, .. } => (old_len, new_len),
-            };
-            let (old_range, new_range) = (old_at..old_at + old_len, new_at..new_at + new_len);
-            (old_at, new_at) = (old_range.end, new_range.end);
-            if let DiffOp::Equal { .. } = op {
-                continue;
-            }
-            let bytes = old_starts[old_range.start]..old_starts[old_range.end];
-            let new_text = self.new[new_starts[new_range.start]..new_starts[new_range.end]].to_string();
-            match edits.last_mut() {
-                Some(TextEdit { range, new_text: prev }) if range.end == bytes.start => {
-                    range.end = bytes.end;
-                    prev.push_str(&new_text);
-                }
-                _ => edits.push(TextEdit { range: bytes, new_text }),
-            }
-        }
-        edits
+        line_edits(&self.old, &self.new)
     }
+}
+
+/// The smallest edits of `old` into `new`: the line diff's edits, a changed run of as many lines as
+/// it replaces split line by line, each cut to the characters that differ (a rename inside a line
+/// replaces the name alone).
+pub fn minimal_edits(old: &str, new: &str) -> Vec<TextEdit> {
+    let mut edits = Vec::new();
+    for edit in line_edits(old, new) {
+        let (was, now) = (split_lines(&old[edit.range.clone()]), split_lines(&edit.new_text));
+        if was.len() == now.len() {
+            let mut at = edit.range.start;
+            for (a, b) in was.iter().zip(&now) {
+                edits.extend(trimmed(a, b, at));
+                at += a.len();
+            }
+        } else {
+            edits.extend(trimmed(&old[edit.range.clone()], &edit.new_text, edit.range.start));
+        }
+    }
+    edits
+}
+
+/// The edit of `was` (at byte `at`) into `now` without their common first and last characters.
+fn trimmed(was: &str, now: &str, at: usize) -> Option<TextEdit> {
+    let head: usize = was.chars().zip(now.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a.len_utf8()).sum();
+    let tail: usize = was[head..].chars().rev().zip(now[head..].chars().rev()).take_while(|(a, b)| a == b).map(|(a, _)| a.len_utf8()).sum();
+    let range = at + head..at + was.len() - tail;
+    let new_text = now[head..now.len() - tail].to_string();
+    (!range.is_empty() || !new_text.is_empty()).then_some(TextEdit { range, new_text })
+}
+
+/// Line-granular edits of `old_text` into `new_text`, adjacent changes merged.
+fn line_edits(old_text: &str, new_text: &str) -> Vec<TextEdit> {
+    let (old, new) = (split_lines(old_text), split_lines(new_text));
+    let old_starts = line_starts(&old);
+    let new_starts = line_starts(&new);
+    let mut edits = Vec::new();
+    // Ranges from the ops' lengths, in order: similar 2.7 gave an insert the stale index old line 1
+    // after a delete of lines 0..3 (found by fuzz/edit_apply, which checks the rebuilt text).
+    let (mut old_at, mut new_at) = (0, 0);
+    for op in line_ops(&old, &new) {
+        let (old_len, new_len) = match op {
+            DiffOp::Equal { len, .. } => (len, len),
+            DiffOp::Delete { old_len, .. } => (old_len, 0),
+            DiffOp::Insert { new_len, .. } => (0, new_len),
+            DiffOp::Replace { old_len, new_len, .. } => (old_len, new_len),
+        };
+        let (old_range, new_range) = (old_at..old_at + old_len, new_at..new_at + new_len);
+        (old_at, new_at) = (old_range.end, new_range.end);
+        if let DiffOp::Equal { .. } = op {
+            continue;
+        }
+        let bytes = old_starts[old_range.start]..old_starts[old_range.end];
+        let inserted = new_text[new_starts[new_range.start]..new_starts[new_range.end]].to_string();
+        match edits.last_mut() {
+            Some(TextEdit { range, new_text: prev }) if range.end == bytes.start => {
+                range.end = bytes.end;
+                prev.push_str(&inserted);
+            }
+            _ => edits.push(TextEdit { range: bytes, new_text: inserted }),
+        }
+    }
+    edits
 }
 
 /// Longest a general line diff may search for the smallest diff before settling for a larger one.
@@ -143,6 +177,22 @@ mod tests {
 
     fn change(old: &str, new: &str) -> FileChange {
         FileChange { path: "a.py".into(), abs_path: "/a.py".into(), old: old.into(), new: new.into() }
+    }
+
+    #[test]
+    fn minimal_edits_replace_only_what_differs() {
+        let old = "def greet(nme):\n    print(nme)\n    return nme\n";
+        let new = "def greet(name):\n    print(name)\n    return nme\n";
+        let edits = minimal_edits(old, new);
+        let cut: Vec<(&str, &str)> = edits.iter().map(|e| (&old[e.range.clone()], e.new_text.as_str())).collect();
+        assert_eq!(cut, [("", "a"), ("", "a")], "{edits:?}");
+        assert_eq!(apply(old, &edits), new);
+        // Lines added: one edit, still trimmed; non-ASCII boundaries kept.
+        let (old, new) = ("x = 'é'\ny = 1\n", "x = 'é'\nz = 2\nw = 3\ny = 1\n");
+        let edits = minimal_edits(old, new);
+        assert_eq!(edits.len(), 1);
+        assert_eq!(apply(old, &edits), new);
+        assert!(minimal_edits(old, old).is_empty());
     }
 
     fn apply(old: &str, edits: &[TextEdit]) -> String {

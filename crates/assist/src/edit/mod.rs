@@ -51,7 +51,7 @@ use hearth_syntax::Language;
 use serde::Serialize;
 
 pub use apply::{apply, apply_with, Applied, ApplyOptions, ApplyStep, TEMP_PREFIX};
-pub use diff::TextEdit;
+pub use diff::{minimal_edits, TextEdit};
 pub use instruction::{parse_rename, Rename};
 pub use rewrite::{ModelRewriter, PromptFormat, RewriteStats, RewriteTask, Rewriter, Rewritten};
 pub use workspace::{Workspace, WorkspacePath, MAX_FILE_BYTES};
