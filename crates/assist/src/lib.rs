@@ -9,5 +9,6 @@ pub mod agent;
 pub mod chat;
 pub mod completion;
 pub mod edit;
+pub mod nextedit;
 
 pub use completion::{Completer, Completion, CompletionError, CompletionOptions, CompletionRequest, ContextSource, Snippet};
