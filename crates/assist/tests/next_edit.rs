@@ -132,3 +132,20 @@ fn gemma3_predicts_the_same_with_speculation_in_fewer_steps() {
         edit.outcome, edit.edits, edit.stats.steps, edit.stats.generated_tokens
     );
 }
+
+#[test]
+fn zz_debug() {
+    for (m, f) in [
+        (gemma3_path().display().to_string(), NextEditFormat::Chat),
+        (model_path("tiny-coder"), NextEditFormat::Zeta),
+        (model_path("tiny-coder"), NextEditFormat::Chat),
+    ] {
+        let target = load(&m, DeviceChoice::Cpu).unwrap();
+        let mut predictor = NextEditPredictor::new(&target, None).unwrap();
+        let (text, events, cursor) = renamed();
+        let context = context();
+        let input = NextEditInput { path: "stats.py", text: &text, cursor, events: &events, context: &context };
+        let e = predictor.predict(f, &input, &NextEditOptions { speculate: true }, &CancelToken::new()).unwrap();
+        eprintln!("=== {m} {f}\n{}\n--- {:?} {:?}", e.answer, e.outcome, e.stats);
+    }
+}

@@ -53,6 +53,52 @@ pub struct Settings {
     pub backend: Option<BackendConfig>,
     /// The agent (`hearth/agent`, `hearth agent`).
     pub agent: Option<AgentSettings>,
+    /// Next-edit suggestions (`hearth/nextEdit`).
+    #[serde(alias = "next_edit")]
+    pub next_edit: Option<NextEditSettings>,
+}
+
+/// Next-edit settings (`[next_edit]` in the config file, `nextEdit` from the client).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NextEditSettings {
+    pub enabled: Option<bool>,
+    /// `auto` (the model's own format), `sweep`, `zeta` or `chat`.
+    pub format: Option<String>,
+    /// Tokens of other files' code in the prompt, at most (it also has to fit the model's context).
+    #[serde(alias = "context_tokens")]
+    pub context_tokens: Option<usize>,
+    /// Propose the window itself and the draft's guesses for verification (same output, faster).
+    pub speculation: Option<bool>,
+}
+
+/// Next-edit settings with defaults filled in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NextEditConfig {
+    pub enabled: bool,
+    /// `None`: the model's own format.
+    pub format: Option<hearth_assist::nextedit::NextEditFormat>,
+    pub context_tokens: usize,
+    pub speculation: bool,
+}
+
+/// Default of `nextEdit.contextTokens`.
+pub const DEFAULT_NEXT_EDIT_CONTEXT_TOKENS: usize = 2000;
+
+impl NextEditSettings {
+    /// The settings with defaults; an unknown format is an error with the accepted names.
+    pub fn resolve(&self) -> Result<NextEditConfig, String> {
+        let format = match self.format.as_deref() {
+            None | Some("auto") => None,
+            Some(name) => Some(name.parse()?),
+        };
+        Ok(NextEditConfig {
+            enabled: self.enabled.unwrap_or(true),
+            format,
+            context_tokens: self.context_tokens.unwrap_or(DEFAULT_NEXT_EDIT_CONTEXT_TOKENS).min(32_768),
+            speculation: self.speculation.unwrap_or(true),
+        })
+    }
 }
 
 /// The agent's settings (`[agent]` in the config file, `agent` from the client).
@@ -128,7 +174,8 @@ impl Settings {
             max_queued_requests,
             max_document_bytes,
             backend,
-            agent
+            agent,
+            next_edit
         )
     }
 }
@@ -192,6 +239,7 @@ pub struct Effective {
     pub max_document_bytes: usize,
     pub backend: Option<BackendConfig>,
     pub agent: AgentSettings,
+    pub next_edit: NextEditSettings,
 }
 
 /// Defaults of the caps.
@@ -243,6 +291,7 @@ impl ServerOptions {
             max_document_bytes: s.max_document_bytes.unwrap_or(DEFAULT_MAX_DOCUMENT_BYTES),
             backend: s.backend.clone(),
             agent: s.agent.clone().unwrap_or_default(),
+            next_edit: s.next_edit.clone().unwrap_or_default(),
         }
     }
 }
@@ -332,6 +381,20 @@ mod tests {
         .unwrap();
         assert_eq!(server.effective(&client).backend.unwrap().kind, hearth_remote::BackendKind::Ollama);
         assert!(Settings::from_client(&serde_json::json!({"backend": {"kind": "ollama"}})).is_err(), "a backend needs its url");
+    }
+
+    #[test]
+    fn next_edit_settings_have_defaults_and_name_a_format() {
+        let e = options(None, None).effective(&Settings::default());
+        let config = e.next_edit.resolve().unwrap();
+        assert!(config.enabled && config.speculation && config.format.is_none());
+        assert_eq!(config.context_tokens, DEFAULT_NEXT_EDIT_CONTEXT_TOKENS);
+        let client = Settings::from_client(&serde_json::json!({"nextEdit": {"enabled": false, "format": "zeta"}})).unwrap();
+        let config = options(None, None).effective(&client).next_edit.resolve().unwrap();
+        assert_eq!((config.enabled, config.format), (false, Some(hearth_assist::nextedit::NextEditFormat::Zeta)));
+        let file = Settings::from_toml("c.toml".into(), "[next_edit]\nformat = \"diff\"\n").unwrap();
+        let err = ServerOptions { file, ..Default::default() }.effective(&Settings::default()).next_edit.resolve().unwrap_err();
+        assert!(err.contains("sweep, zeta or chat"), "{err}");
     }
 
     #[test]

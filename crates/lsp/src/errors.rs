@@ -29,3 +29,13 @@ pub fn model_unavailable(message: impl Into<String>) -> Error {
 pub fn cancelled() -> Error {
     Error::request_cancelled()
 }
+
+/// `ContentModified` (-32801): the document changed since the version the request was for.
+pub fn content_modified(asked: i32, current: Option<i32>) -> Error {
+    let now = current.map_or("closed".to_string(), |v| format!("at version {v}"));
+    Error {
+        code: ErrorCode::ContentModified,
+        message: format!("the document changed: the request was for version {asked}, it is {now}").into(),
+        data: None,
+    }
+}

@@ -42,6 +42,7 @@ where
     let (service, socket) = LspService::build(|client| Backend::new(client, options, context))
         .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
         .custom_method(handlers::agent::METHOD, Backend::agent)
+        .custom_method(handlers::next_edit::METHOD, Backend::next_edit)
         .finish();
     let (filtered, sink) = tokio::io::duplex(1 << 20);
     let (server_output, merged) = tokio::io::duplex(1 << 20);

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use serde_json::Value;
 use tower_lsp::jsonrpc::Result;
@@ -82,6 +83,9 @@ impl LanguageServer for Backend {
         for uri in lock(&self.docs).uris() {
             self.scheduler.cancel(&uri);
         }
+        for uri in lock(&self.docs).uris() {
+            self.next_edits.cancel(&uri);
+        }
         for token in lock(&self.edits).values() {
             token.cancel();
         }
@@ -99,6 +103,9 @@ impl LanguageServer for Backend {
                 doc.text.len()
             );
         }
+        if doc.text.len() <= limit {
+            lock(&self.history).opened(&self.relative_path(&d.uri), &Arc::from(doc.text.as_str()));
+        }
         // The update is queued under the documents' lock, so it is in the order of the editor's messages.
         let mut docs = lock(&self.docs);
         if let Some(update) = self.overlay_update(&d.uri, &doc.text) {
@@ -114,8 +121,16 @@ impl LanguageServer for Backend {
             tracing::warn!("change for a document that is not open: {uri}");
             return;
         };
+        let before = doc.text.clone();
         if let Err(e) = doc.apply(params.content_changes, params.text_document.version) {
             tracing::error!("{uri}: change out of range ({e}); the document may be out of sync until reopened");
+        }
+        // A running next-edit prediction is for the text before this change.
+        self.next_edits.cancel(&uri);
+        let limit = self.effective().max_document_bytes;
+        if before.len() <= limit && doc.text.len() <= limit {
+            let (before, after) = (Arc::<str>::from(before.as_str()), Arc::<str>::from(doc.text.as_str()));
+            lock(&self.history).changed(&self.relative_path(&uri), &before, &after, std::time::Instant::now());
         }
         // The live index debounces keystrokes; each update carries the whole text, so the last one wins.
         if let Some(update) = self.overlay_update(&uri, &doc.text) {
@@ -132,6 +147,8 @@ impl LanguageServer for Backend {
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
         self.scheduler.cancel(&uri);
+        self.next_edits.cancel(&uri);
+        lock(&self.suggestions).remove(&uri);
         let mut docs = lock(&self.docs);
         if let Ok(path) = uri.to_file_path() {
             self.send_update(Update::ClearOverlay(path));

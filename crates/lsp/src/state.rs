@@ -10,6 +10,7 @@ use std::time::Instant;
 use hearth_assist::agent::{AgentError, AgentModel, ChatModel};
 use hearth_assist::completion::{Completer, ContextSource, LatestWins, LoadSpec};
 use hearth_assist::edit::{EditError, ModelRewriter, RewriteTask, Rewriter, Rewritten};
+use hearth_assist::nextedit::{EditHistory, NextEditError, NextEditPredictor};
 use hearth_base::CancelToken;
 use hearth_index::{Debounce, Index, LiveEvent, LiveIndex, Update};
 use hearth_model::{LoadedModel, ModelInfo};
@@ -72,6 +73,12 @@ pub struct Backend {
     pub(crate) stats: Arc<Stats>,
     /// Completion slots and queue (the caps in `Effective::caps`).
     pub(crate) limiter: Arc<Limiter>,
+    /// The session's edits, originals and viewed files, for next-edit prompts (memory only).
+    pub(crate) history: Mutex<EditHistory>,
+    /// Running `hearth/nextEdit`s: latest wins per document, and a change cancels.
+    pub(crate) next_edits: Arc<LatestWins<Url>>,
+    /// The last next-edit suggestion per document, offered again by `textDocument/inlineCompletion`.
+    pub(crate) suggestions: Mutex<HashMap<Url, crate::handlers::next_edit::Suggestion>>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -103,6 +110,9 @@ impl Backend {
             edits: Arc::default(),
             stats: Arc::default(),
             limiter: Arc::default(),
+            history: Mutex::default(),
+            next_edits: LatestWins::new(),
+            suggestions: Mutex::default(),
         }
     }
 
@@ -426,6 +436,7 @@ impl Backend {
 pub struct EditModel {
     source: EditSource,
     rewriter: Mutex<Option<Arc<Mutex<ModelRewriter>>>>,
+    next_edit: Mutex<Option<Arc<Mutex<NextEditPredictor>>>>,
 }
 
 enum EditSource {
@@ -443,11 +454,11 @@ enum EditSource {
 
 impl EditModel {
     pub fn new(target: LoadedModel, draft: Option<LoadedModel>) -> Self {
-        EditModel { source: EditSource::Local { target, draft }, rewriter: Mutex::default() }
+        EditModel { source: EditSource::Local { target, draft }, rewriter: Mutex::default(), next_edit: Mutex::default() }
     }
 
     pub fn remote(tokenizer: Arc<hearth_model::Tokenizer>, info: ModelInfo, generator: hearth_remote::RemoteGenerator) -> Self {
-        EditModel { source: EditSource::Remote { tokenizer, info, generator }, rewriter: Mutex::default() }
+        EditModel { source: EditSource::Remote { tokenizer, info, generator }, rewriter: Mutex::default(), next_edit: Mutex::default() }
     }
 
     pub(crate) fn rewriter(&self) -> Result<Box<dyn Rewriter>, EditError> {
@@ -462,6 +473,22 @@ impl EditModel {
             *slot = Some(Arc::new(Mutex::new(rewriter)));
         }
         Ok(Box::new(SharedRewriter(slot.clone().expect("just set"))))
+    }
+
+    /// The server's one next-edit predictor (its own KV cache over the same weights, and the draft),
+    /// made on the first request; requests take turns.
+    pub(crate) fn next_edit(&self) -> Result<Arc<Mutex<NextEditPredictor>>, NextEditError> {
+        let mut slot = lock(&self.next_edit);
+        if slot.is_none() {
+            let predictor = match &self.source {
+                EditSource::Local { target, draft } => NextEditPredictor::new(target, draft.as_ref())?,
+                EditSource::Remote { tokenizer, info, generator } => {
+                    NextEditPredictor::with_generator(tokenizer.clone(), info, Box::new(generator.clone()), info.max_positions)
+                }
+            };
+            *slot = Some(Arc::new(Mutex::new(predictor)));
+        }
+        Ok(slot.clone().expect("just set"))
     }
 
     /// A model for one agent session: the same weights with a KV cache of its own, or the backend.

@@ -58,6 +58,11 @@ pub fn inline_completion(text: String, at: Position) -> InlineCompletionList {
     InlineCompletionList { items: vec![InlineCompletionItem { insert_text: text, filter_text: None, range: Some(Range::new(at, at)) }] }
 }
 
+/// An inline completion that replaces `range` with `text` (a next-edit suggestion on the cursor's line).
+pub fn inline_replacement(text: String, range: Range) -> InlineCompletionList {
+    InlineCompletionList { items: vec![InlineCompletionItem { insert_text: text, filter_text: None, range: Some(range) }] }
+}
+
 /// A `textDocument/completion` item that inserts `text` at `at`, labelled by its first line.
 pub fn completion_item(text: String, at: Position) -> CompletionItem {
     let first_line = text.lines().next().unwrap_or("").trim();

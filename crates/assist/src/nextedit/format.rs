@@ -52,6 +52,11 @@ impl fmt::Display for NextEditFormat {
 }
 
 impl NextEditFormat {
+    /// Whether the prompt shows other files (Zeta's has the edits and the excerpt only).
+    pub fn shows_context(self) -> bool {
+        self != NextEditFormat::Zeta
+    }
+
     /// The format a model was trained on, judged by its name and vocabulary: Sweep's and Zed's models
     /// by name, an instruction-tuned model with a chat template gets `chat`, a base model whose
     /// vocabulary has `<|file_sep|>` (Qwen2.5-Coder's repository format) gets `sweep`, others `zeta`.
@@ -80,7 +85,7 @@ pub struct ContextFile {
 }
 
 /// What a next-edit prompt is built from.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct NextEditInput<'a> {
     /// Root-relative, `/`-separated.
     pub path: &'a str,

@@ -90,6 +90,8 @@ pub struct NextEdit {
     /// The model's answer as it came.
     pub answer: String,
     pub prompt_tokens: usize,
+    /// Context files in the prompt: the first this many of the input's (the rest did not fit).
+    pub context_files: usize,
     pub stats: RewriteStats,
 }
 
@@ -133,6 +135,11 @@ impl NextEditPredictor {
         NextEditFormat::for_model(&self.info.name, self.info.chat_template.is_some(), file_sep)
     }
 
+    /// Positions the model's context holds (prompt and answer).
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     pub fn set_prefix_reuse(&mut self, on: bool) {
         self.engine.set_prefix_reuse(on);
     }
@@ -152,14 +159,24 @@ impl NextEditPredictor {
         options: &NextEditOptions,
         cancel: &CancelToken,
     ) -> Result<NextEdit, NextEditError> {
-        let (prompt, ids) = self.prompt(format, input)?;
+        // Context files go, last (least relevant) first, until the prompt and its answer fit.
+        let mut kept = if format.shows_context() { input.context.len() } else { 0 };
+        let (prompt, ids, copy) = loop {
+            let fitted = NextEditInput { context: &input.context[..kept], ..*input };
+            let (prompt, ids) = self.prompt(format, &fitted)?;
+            let copy = prompt.unchanged_ids(&self.tokenizer).map_err(NextEditError::Format)?;
+            let needed = ids.len() + copy.len() + 8;
+            if needed <= self.capacity {
+                break (prompt, ids, copy);
+            }
+            if kept == 0 {
+                return Err(NextEditError::TooLong { needed, capacity: self.capacity });
+            }
+            kept -= 1;
+        };
         let window_text = &input.text[prompt.window.clone()];
-        let copy = prompt.unchanged_ids(&self.tokenizer).map_err(NextEditError::Format)?;
         // Room for the window again, some growth, and the format's closing text.
         let budget = copy.len() + copy.len() / 2 + 32;
-        if ids.len() + copy.len() + 8 > self.capacity {
-            return Err(NextEditError::TooLong { needed: ids.len() + copy.len() + 8, capacity: self.capacity });
-        }
         let params = GenerateParams {
             max_tokens: budget.min(self.capacity - ids.len() - 1),
             sampling: Sampling::Greedy,
@@ -204,7 +221,17 @@ impl NextEditPredictor {
         } else {
             Vec::new()
         };
-        Ok(NextEdit { format, outcome, edits, window: prompt.window, rewritten, answer: generation.text, prompt_tokens: ids.len(), stats })
+        Ok(NextEdit {
+            format,
+            outcome,
+            edits,
+            window: prompt.window,
+            rewritten,
+            answer: generation.text,
+            prompt_tokens: ids.len(),
+            context_files: kept,
+            stats,
+        })
     }
 }
 

@@ -28,7 +28,11 @@ impl From<Error> for CompleteError {
 
 impl Backend {
     /// `textDocument/inlineCompletion` (LSP 3.18), registered as a custom method.
+    /// A kept next-edit suggestion that touches the cursor's line comes first, without decoding.
     pub async fn inline_completion(&self, params: to_proto::InlineCompletionParams) -> Result<Option<to_proto::InlineCompletionList>> {
+        if let Some(suggestion) = self.suggestion_at(&params.text_document.uri, params.position) {
+            return Ok(Some(suggestion));
+        }
         let found = self.complete_at(params.text_document.uri, params.position).await?;
         Ok(found.map(|(text, at)| to_proto::inline_completion(text, at)))
     }

@@ -5,4 +5,5 @@ pub(crate) mod agent;
 pub(crate) mod completion;
 pub(crate) mod context;
 pub(crate) mod edit;
+pub(crate) mod next_edit;
 pub(crate) mod status;
