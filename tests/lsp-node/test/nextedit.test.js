@@ -36,6 +36,18 @@ const STATS = [
   '',
 ].join('\n');
 
+// A constructor that gets a new parameter: the next edit is the field's assignment.
+const CONFIG = [
+  'class Config:',
+  '    def __init__(self, host, port):',
+  '        self.host = host',
+  '        self.port = port',
+  '',
+  '    def url(self):',
+  '        return f"http://{self.host}:{self.port}"',
+  '',
+].join('\n');
+
 const FMT = ['def line(label, value):', '    return f"{label}: {value}\\n"', ''].join('\n');
 
 const GOLDEN = path.join(__dirname, '..', 'golden');
@@ -97,8 +109,21 @@ async function renameParameter(conn) {
   return { version: doc.version, text: STATS.replace('report(values,', 'report(numbers,'), cursor: { line: 5, character: 18 } };
 }
 
-function nextEdit(conn, version, position, extra = {}, token) {
-  const params = { textDocument: { uri: uri('stats.py'), version }, position, ...extra };
+/** Opens config.py and adds a parameter `path` to the constructor, a key at a time. */
+async function addParameter(conn) {
+  const doc = { uri: uri('config.py'), version: 1 };
+  await conn.sendNotification('textDocument/didOpen', { textDocument: { ...doc, languageId: 'python', text: CONFIG } });
+  const typed = ', path';
+  for (let i = 0; i < typed.length; i++) {
+    const p = { line: 1, character: 33 + i };
+    doc.version += 1;
+    await conn.sendNotification('textDocument/didChange', { textDocument: { ...doc }, contentChanges: [{ range: { start: p, end: p }, text: typed[i] }] });
+  }
+  return { version: doc.version, text: CONFIG.replace('self, host, port)', 'self, host, port, path)'), cursor: { line: 1, character: 39 } };
+}
+
+function nextEdit(conn, version, position, extra = {}, token, file = 'stats.py') {
+  const params = { textDocument: { uri: uri(file), version }, position, ...extra };
   // An `undefined` token would be sent as a second parameter.
   return token ? conn.sendRequest('hearth/nextEdit', params, token) : conn.sendRequest('hearth/nextEdit', params);
 }
@@ -107,6 +132,7 @@ before(() => {
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-nextedit-'));
   fs.writeFileSync(path.join(root, 'stats.py'), STATS);
   fs.writeFileSync(path.join(root, 'fmt.py'), FMT);
+  fs.writeFileSync(path.join(root, 'config.py'), CONFIG);
   execFileSync('git', ['init', '-q'], { cwd: root });
 });
 
@@ -127,8 +153,9 @@ async function goldenPrompt(conn, typed, format, stderr) {
     fs.writeFileSync(file, result.prompt);
   }
   assert.equal(result.prompt, fs.readFileSync(file, 'utf8'), `${format}: the prompt differs from ${file}`);
-  // The one coalesced edit of the signature, and fmt.py retrieved from the index as context.
-  assert.equal(result.stats.contextFiles, format === 'zeta' ? 0 : 1, `${format}: fmt.py is the context (Zeta's prompt has none)`);
+  // The coalesced edits, and fmt.py (which stats.py imports) retrieved from the index as context.
+  if (format === 'zeta') assert.equal(result.stats.contextFiles, 0, "Zeta's prompt shows no other files");
+  else assert.ok(result.stats.contextFiles >= 1 && result.prompt.includes('def line(label, value):'), `${format}: fmt.py is in the context`);
   return result;
 }
 
@@ -156,6 +183,31 @@ test('tiny-coder: Sweep\'s prompt, from the server\'s edit history, equals its g
 
 test('Gemma 3: Zeta\'s and the chat prompt equal their goldens, the edits apply cleanly, inline completion offers them, and cancels and stale versions are answered', async () => {
   const { conn, stderr } = await start(gemmaModel());
+  // The session's first edit: a parameter added to a constructor. The model assigns the new field.
+  const config = await addParameter(conn);
+  const ask = (extra = {}, token) => nextEdit(conn, config.version, config.cursor, { format: 'chat', ...extra }, token, 'config.py');
+  const result = await ask({ includePrompt: true });
+  assert.ok(result && result.outcome === 'edit' && result.edits.length > 0, `${JSON.stringify(result)}\n${stderr().slice(-2000)}`);
+  assert.ok(result.reason.includes('after your edit at line 2'), result.reason);
+  assert.ok(result.stats.steps < result.stats.generatedTokens, `speculation: ${JSON.stringify(result.stats)}`);
+  // Applied as an editor applies them, the edits turn the window into the model's rewrite.
+  const edited = applyEdits(config.text, result.edits);
+  assert.equal(edited, applyEdits(config.text, [{ range: result.window, newText: result.rewritten }]));
+  assert.match(edited, /self\.port = port\n {8}self\.path = path\n/, 'the new field is assigned');
+  assert.ok(!edited.includes('<|'), 'no prompt marker in the code');
+
+  // Inline completion at the line of the first edit offers it, with the range it replaces.
+  const at = result.edits[0].range.start;
+  const inline = await conn.sendRequest('textDocument/inlineCompletion', {
+    textDocument: { uri: uri('config.py') }, position: at, context: { triggerKind: 2 },
+  });
+  assert.ok(inline && inline.items.length === 1 && inline.items[0].range, JSON.stringify(inline));
+  const onLine = result.edits.filter((e) => e.range.start.line === at.line);
+  assert.equal(
+    applyEdits(config.text, [{ range: inline.items[0].range, newText: inline.items[0].insertText }]),
+    applyEdits(config.text, onLine),
+  );
+
   const typed = await renameParameter(conn);
   // Gemma 3's vocabulary has no `<|file_sep|>`: Sweep's format is refused with the formats that work.
   const sweep = await nextEdit(conn, typed.version, typed.cursor, { format: 'sweep' }).then(
@@ -165,27 +217,7 @@ test('Gemma 3: Zeta\'s and the chat prompt equal their goldens, the edits apply 
   assert.ok(sweep && sweep.code === -32602 && /zeta or chat/.test(sweep.message), JSON.stringify(sweep));
 
   await goldenPrompt(conn, typed, 'zeta', stderr);
-  const result = await goldenPrompt(conn, typed, 'chat', stderr);
-  assert.ok(result && result.outcome === 'edit' && result.edits.length > 0, `${JSON.stringify(result)}\n${stderr().slice(-2000)}`);
-  assert.ok(result.reason.includes('after your edit at line 6'), result.reason);
-  assert.ok(result.stats.steps < result.stats.generatedTokens, `speculation: ${JSON.stringify(result.stats)}`);
-  // Applied as an editor applies them, the edits turn the window into the model's rewrite.
-  const edited = applyEdits(typed.text, result.edits);
-  const window = applyEdits(typed.text, [{ range: result.window, newText: result.rewritten }]);
-  assert.equal(edited, window);
-  assert.notEqual(edited, typed.text);
-
-  // Inline completion at the line of the first edit offers it, with the range it replaces.
-  const at = result.edits[0].range.start;
-  const inline = await conn.sendRequest('textDocument/inlineCompletion', {
-    textDocument: { uri: uri('stats.py') }, position: at, context: { triggerKind: 2 },
-  });
-  assert.ok(inline && inline.items.length === 1 && inline.items[0].range, JSON.stringify(inline));
-  const onLine = result.edits.filter((e) => e.range.start.line === at.line);
-  assert.equal(
-    applyEdits(typed.text, [{ range: inline.items[0].range, newText: inline.items[0].insertText }]),
-    applyEdits(typed.text, onLine),
-  );
+  await goldenPrompt(conn, typed, 'chat', stderr);
 
   // A stale version is refused at once.
   const stale = await nextEdit(conn, typed.version - 1, typed.cursor).then(
@@ -218,8 +250,14 @@ test('Gemma 3: Zeta\'s and the chat prompt equal their goldens, the edits apply 
   });
   const modified = await running;
   assert.ok(modified && modified.code === -32801, JSON.stringify(modified));
-  const after = await conn.sendRequest('textDocument/inlineCompletion', {
-    textDocument: { uri: uri('stats.py') }, position: at, context: { triggerKind: 2 },
+  // The kept suggestion for config.py is gone once config.py changes.
+  const q = { line: 6, character: 0 };
+  await conn.sendNotification('textDocument/didChange', {
+    textDocument: { uri: uri('config.py'), version: config.version + 1 },
+    contentChanges: [{ range: { start: q, end: q }, text: '    # norm\n' }],
   });
-  for (const item of after ? after.items : []) assert.notEqual(item.insertText, inline.items[0].insertText);
+  const later = await conn.sendRequest('textDocument/inlineCompletion', {
+    textDocument: { uri: uri('config.py') }, position: at, context: { triggerKind: 2 },
+  });
+  for (const item of later ? later.items : []) assert.notDeepEqual(item, inline.items[0]);
 });

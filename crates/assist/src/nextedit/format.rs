@@ -198,7 +198,16 @@ impl NextEditPrompt {
                 Some(body.strip_suffix('\n').unwrap_or(body).to_string())
             }
             NextEditFormat::Chat => {
-                let body = answer.split("```").next().unwrap_or(answer).replace(CURSOR, "");
+                // The prompt's markers, when the model repeats them, are not code: a line that held
+                // only markers goes, and markers within a line come out.
+                let body = answer.split("```").next().unwrap_or(answer);
+                let markers = [CURSOR, REGION_START, REGION_END];
+                let unmarked = |line: &str| markers.iter().fold(line.to_string(), |l, m| l.replace(m, ""));
+                let body: String = body
+                    .split_inclusive('\n')
+                    .filter(|line| !(markers.iter().any(|m| line.contains(m)) && unmarked(line).trim().is_empty()))
+                    .map(unmarked)
+                    .collect();
                 Some(body.strip_suffix('\n').unwrap_or(&body).to_string())
             }
         }

@@ -125,6 +125,9 @@ fn chat_prompt_renders_through_the_model_s_template() {
     // The user turn is plain text: the code could spell a special token.
     assert!(matches!(&prompt.segments[1], Segment::Text(t) if t.starts_with("My recent edits")));
     assert_eq!(prompt.parse("import os\n\n\ndef greet(name):\n```").unwrap(), "import os\n\n\ndef greet(name):");
+    // Markers the model repeats are not code.
+    let echoed = "<|user_cursor_is_here|>\n<|editable_region_start|>\nimport os\n\n\ndef greet(name<|user_cursor_is_here|>):\n<|editable_region_end|>\n```";
+    assert_eq!(prompt.parse(echoed).unwrap(), "import os\n\n\ndef greet(name):");
     assert!(build(NextEditFormat::Chat, &input, None).is_err());
 }
 
