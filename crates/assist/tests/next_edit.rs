@@ -156,3 +156,28 @@ fn zz_debug() {
         eprintln!("=== {to}\n{}\n--- {:?} {:?}", e.answer, e.outcome, e.edits);
     }
 }
+
+#[test]
+fn the_oldest_edits_of_other_files_make_room_when_the_prompt_does_not_fit() {
+    let target = load(&model_path("tiny-coder"), DeviceChoice::Cpu).unwrap();
+    let mut predictor = NextEditPredictor::new(&target, None).unwrap();
+    let (text, mut events, cursor) = renamed();
+    // Earlier edits of other files, each a few dozen tokens: all of them do not fit 384 positions.
+    let mut history = EditHistory::new();
+    for i in 0..8 {
+        let path = format!("other{i}.py");
+        let before: Arc<str> = Arc::from(format!("def helper_{i}(a, b):\n    return a + b\n").as_str());
+        let after: Arc<str> = Arc::from(format!("def helper_{i}(a, b, c):\n    return a + b + c\n").as_str());
+        history.opened(&path, &before);
+        history.changed(&path, &before, &after, Instant::now() + Duration::from_secs(2 * i));
+    }
+    let mut all = history.events();
+    all.append(&mut events);
+    let input = NextEditInput { path: "stats.py", text: &text, cursor, events: &all, context: &[] };
+    let edit = predictor.predict(NextEditFormat::Sweep, &input, &NextEditOptions::default(), &CancelToken::new()).unwrap();
+    assert!(edit.history_edits < all.len() && edit.history_edits >= 1, "{} of {}", edit.history_edits, all.len());
+    assert!(edit.prompt.contains("original/stats.py\nimport sys"), "{}", edit.prompt);
+    assert!(edit.prompt.contains("def report(values, out):") && edit.prompt.contains("def report(numbers, out):"));
+    // The newest of the other files' edits stay; the oldest went first.
+    assert!(edit.prompt.contains("other7.py") && !edit.prompt.contains("other0.py"), "{}", edit.prompt);
+}

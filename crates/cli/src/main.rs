@@ -8,6 +8,7 @@ mod index_bench;
 mod index_cmd;
 mod logging;
 mod models;
+mod next_edit_bench;
 mod proc_stats;
 mod serve_cmd;
 mod tokenize_cmd;
@@ -104,6 +105,8 @@ enum BenchCommand {
     Index(index_cmd::BenchIndexArgs),
     /// Replay a typing session through the real server.
     Typing(serve_cmd::BenchTypingArgs),
+    /// Time to a next-edit suggestion, with and without speculation, and a rename typed through the server.
+    NextEdit(next_edit_bench::BenchNextEditArgs),
 }
 
 #[derive(Subcommand)]
@@ -130,6 +133,7 @@ fn main() {
             BenchCommand::Decode(args) => generate::bench_decode(args),
             BenchCommand::Index(args) => index_cmd::bench(args),
             BenchCommand::Typing(args) => serve_cmd::bench_typing(args),
+            BenchCommand::NextEdit(args) => next_edit_bench::bench(args),
         },
         Command::Index(args) => index_cmd::index(args),
         Command::Search(args) => index_cmd::search(args),

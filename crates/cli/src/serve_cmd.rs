@@ -1,7 +1,7 @@
 //! `hearth serve|complete|eval fim|bench typing`: the completion path from the command line.
 
 mod bench;
-mod client;
+pub(crate) mod client;
 mod context;
 mod eval;
 mod eval_context;

@@ -559,7 +559,7 @@ fn adapt_copy_window(window: usize, accepted: usize, proposed: usize) -> usize {
     if accepted == proposed {
         (window * 2).min(MAX_COPY_WINDOW)
     } else if accepted * 2 < proposed {
-        (window / 2).max(MAX_WINDOW / 2)
+        (window / 2).max(2)
     } else {
         window
     }

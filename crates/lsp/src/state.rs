@@ -78,7 +78,14 @@ pub struct Backend {
     /// Running `hearth/nextEdit`s: latest wins per document, and a change cancels.
     pub(crate) next_edits: Arc<LatestWins<Url>>,
     /// The last next-edit suggestion per document, offered again by `textDocument/inlineCompletion`.
-    pub(crate) suggestions: Mutex<HashMap<Url, crate::handlers::next_edit::Suggestion>>,
+    pub(crate) suggestions: Mutex<HashMap<Url, Suggestion>>,
+}
+
+/// A next-edit suggestion kept for `textDocument/inlineCompletion`: the edits, for the version they fit.
+#[derive(Clone, Debug)]
+pub struct Suggestion {
+    pub version: i32,
+    pub edits: Vec<TextEdit>,
 }
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -89,9 +89,13 @@ pub struct NextEdit {
     pub rewritten: String,
     /// The model's answer as it came.
     pub answer: String,
+    /// The prompt's text (special tokens spelled).
+    pub prompt: String,
     pub prompt_tokens: usize,
     /// Context files in the prompt: the first this many of the input's (the rest did not fit).
     pub context_files: usize,
+    /// Edits of the history in the prompt (the oldest go first when it does not fit).
+    pub history_edits: usize,
     pub stats: RewriteStats,
 }
 
@@ -159,21 +163,31 @@ impl NextEditPredictor {
         options: &NextEditOptions,
         cancel: &CancelToken,
     ) -> Result<NextEdit, NextEditError> {
-        // Context files go, last (least relevant) first, until the prompt and its answer fit.
+        // Context files go, last (least relevant) first, then the oldest edits (never this file's
+        // latest), until the prompt and its answer fit.
         let mut kept = if format.shows_context() { input.context.len() } else { 0 };
-        let (prompt, ids, copy) = loop {
-            let fitted = NextEditInput { context: &input.context[..kept], ..*input };
+        let latest_here = input.events.iter().rposition(|e| e.path == input.path);
+        let droppable: Vec<usize> = (0..input.events.len()).filter(|&i| Some(i) != latest_here).collect();
+        let mut dropped = 0;
+        let (prompt, ids, copy, events) = loop {
+            let events: Vec<EditEvent> =
+                input.events.iter().enumerate().filter(|(i, _)| !droppable[..dropped].contains(i)).map(|(_, e)| e.clone()).collect();
+            let fitted = NextEditInput { context: &input.context[..kept], events: &events, ..*input };
             let (prompt, ids) = self.prompt(format, &fitted)?;
             let copy = prompt.unchanged_ids(&self.tokenizer).map_err(NextEditError::Format)?;
             let needed = ids.len() + copy.len() + 8;
             if needed <= self.capacity {
-                break (prompt, ids, copy);
+                break (prompt, ids, copy, events);
             }
-            if kept == 0 {
+            if kept > 0 {
+                kept -= 1;
+            } else if dropped < droppable.len() {
+                dropped += 1;
+            } else {
                 return Err(NextEditError::TooLong { needed, capacity: self.capacity });
             }
-            kept -= 1;
         };
+        let input = &NextEditInput { context: &input.context[..kept], events: &events, ..*input };
         let window_text = &input.text[prompt.window.clone()];
         // Room for the window again, some growth, and the format's closing text.
         let budget = copy.len() + copy.len() / 2 + 32;
@@ -225,11 +239,13 @@ impl NextEditPredictor {
             format,
             outcome,
             edits,
-            window: prompt.window,
+            window: prompt.window.clone(),
             rewritten,
             answer: generation.text,
             prompt_tokens: ids.len(),
             context_files: kept,
+            history_edits: events.len(),
+            prompt: prompt.text(),
             stats,
         })
     }

@@ -14,7 +14,7 @@ use tower_lsp::jsonrpc::{ErrorCode, Result};
 use tower_lsp::lsp_types::{Position, Range, TextEdit, Url};
 
 use crate::errors::{cancelled, content_modified, invalid_params, model_unavailable, request_failed};
-use crate::state::{lock, Backend, ModelState};
+use crate::state::{lock, Backend, ModelState, Suggestion};
 use crate::{from_proto, to_proto};
 
 pub const METHOD: &str = "hearth/nextEdit";
@@ -65,17 +65,12 @@ pub struct NextEditResult {
 pub struct Stats {
     pub prompt_tokens: usize,
     pub context_files: usize,
+    /// Edits of the session's history in the prompt (the oldest are left out when it does not fit).
+    pub history_edits: usize,
     pub generated_tokens: usize,
     /// Target-model steps: fewer than tokens when speculation was accepted.
     pub steps: usize,
     pub ms: f64,
-}
-
-/// A suggestion kept for `textDocument/inlineCompletion`: the edits, for the version they fit.
-#[derive(Clone, Debug)]
-pub struct Suggestion {
-    pub version: i32,
-    pub edits: Vec<TextEdit>,
 }
 
 impl Backend {
@@ -153,14 +148,10 @@ impl Backend {
             let input = NextEditInput { path: &path, text: &text, cursor: offset, events: &events, context: &context };
             let edit = predictor.predict(format, &input, &NextEditOptions { speculate }, &cancel)?;
             tracing::debug!("next edit: {} of {} context files fit {} positions", edit.context_files, context.len(), predictor.capacity());
-            let prompt = include_prompt
-                .then(|| predictor.prompt(format, &NextEditInput { context: &context[..edit.context_files], ..input }))
-                .transpose()?
-                .map(|(prompt, _)| prompt.text());
             tracing::debug!(target: "hearth_prompts", "next edit for {path}: {:?}", edit.answer);
-            Ok::<_, NextEditError>((edit, prompt, started.elapsed().as_secs_f64() * 1000.0, events))
+            Ok::<_, NextEditError>((edit, started.elapsed().as_secs_f64() * 1000.0, events))
         });
-        let (edit, prompt, ms, events) = match run.await {
+        let (edit, ms, events) = match run.await {
             Ok(Ok(done)) => done,
             Ok(Err(NextEditError::Cancelled)) => return Err(cancelled()),
             Ok(Err(NextEditError::Unavailable(why))) => {
@@ -193,11 +184,12 @@ impl Backend {
             stats: Stats {
                 prompt_tokens: edit.prompt_tokens,
                 context_files: edit.context_files,
+                history_edits: edit.history_edits,
                 generated_tokens: edit.stats.generated_tokens,
                 steps: edit.stats.steps,
                 ms,
             },
-            prompt,
+            prompt: include_prompt.then(|| edit.prompt.clone()),
             answer: include_prompt.then(|| edit.answer.clone()),
             rewritten: include_prompt.then(|| edit.rewritten.clone()),
             edits,
