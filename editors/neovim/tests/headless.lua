@@ -6,7 +6,9 @@ local READY_MS = tonumber(vim.env.HEARTH_READY_TIMEOUT_MS or "300000")
 local REQUEST_MS = tonumber(vim.env.HEARTH_REQUEST_TIMEOUT_MS or "60000")
 local BACKEND = vim.env.HEARTH_NVIM_BACKEND or "auto"
 -- "completion": only start-up, ghost text and Tab (the run with a real model, Gemma 3 270M).
+-- "nextedit": only the next-edit checks (they start their own server with Gemma 3 270M; "all" runs them last).
 local SUITE = vim.env.HEARTH_NVIM_SUITE or "all"
+local GEMMA = (vim.env.HEARTH_ASSETS or (vim.env.HOME .. "/.cache/hearth/assets")) .. "/gemma-3-270m-q4_k_m.gguf"
 
 -- The server replays this scripted agent model for `hearth/agent` (re-read per request); set before
 -- the server starts, which inherits the environment. The agent checks rewrite it.
@@ -127,6 +129,277 @@ local function server_pids()
   return pids
 end
 
+local function text_of(b) return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), "\n") end
+
+--- `text` with LSP edits applied (ASCII text: characters are bytes), independently of the plugin.
+local function apply_edits(text, edits)
+  local lines = vim.split(text, "\n", { plain = true })
+  local function offset(p)
+    local o = 0
+    for i = 1, p.line do
+      o = o + #lines[i] + 1
+    end
+    return o + p.character
+  end
+  local spans = {}
+  for _, e in ipairs(edits) do
+    spans[#spans + 1] = { offset(e.range.start), offset(e.range["end"]), e.newText }
+  end
+  table.sort(spans, function(a, b) return a[1] > b[1] end)
+  for _, sp in ipairs(spans) do
+    text = text:sub(1, sp[1]) .. sp[3] .. text:sub(sp[2] + 1)
+  end
+  return text
+end
+
+local STATS = {
+  "import sys",
+  "",
+  "from fmt import line",
+  "",
+  "",
+  "def report(values, out):",
+  "    total = sum(values)",
+  '    out.write(line("count", len(values)))',
+  '    out.write(line("total", total))',
+  "    for v in values:",
+  '        out.write(f"  {v}\\n")',
+  "    return total",
+  "",
+  "",
+  "report([1, 2, 3], sys.stdout)",
+}
+
+-- A constructor that gets a new parameter: the next edit is the field's assignment.
+local CONFIG = {
+  "class Config:",
+  "    def __init__(self, host, port):",
+  "        self.host = host",
+  "        self.port = port",
+  "",
+  "    def url(self):",
+  '        return f"http://{self.host}:{self.port}"',
+}
+
+--- Next-edit suggestions with the real Gemma 3 270M (chat format), in the repository of
+--- tests/lsp-node/test/nextedit.test.js (stats.py, fmt.py, config.py) and as the first edit of a fresh
+--- server, as there: add a parameter `path` to Config's constructor a character at a time; the model
+--- assigns the new field (its rewrite of the window also drops the `url` method below: only the
+--- assignment is checked, as there). Wait for the suggestion, jump, apply; dismiss and clearing; then
+--- next_edit disabled sends nothing.
+local function next_edit_checks(bin)
+  local hearth = require("hearth")
+  local ne = require("hearth.next_edit")
+  local util = require("hearth.util")
+  if vim.fn.filereadable(GEMMA) ~= 1 then error(GEMMA .. " is missing; run scripts/fetch-assets.sh (or set HEARTH_ASSETS)") end
+  pcall(hearth.stop)
+  -- Only this part's buffers: setup() would start servers for the earlier parts' Python buffers too.
+  vim.cmd("silent! %bwipeout!")
+  local root = vim.fn.tempname() .. "-hearth-nextedit"
+  vim.fn.mkdir(root, "p")
+  vim.fn.writefile(STATS, root .. "/stats.py")
+  vim.fn.writefile({ "def line(label, value):", '    return f"{label}: {value}\\n"' }, root .. "/fmt.py")
+  vim.fn.writefile(CONFIG, root .. "/config.py")
+  vim.fn.system({ "git", "-C", root, "init", "-q" })
+  vim.cmd.cd(root)
+  -- Every hearth/nextEdit the client sends, and those answered.
+  local sent, answered = {}, {}
+  local au = vim.api.nvim_create_autocmd("LspRequest", {
+    callback = function(ev)
+      local r = ev.data and ev.data.request
+      if r and r.method == "hearth/nextEdit" and r.type == "pending" then sent[#sent + 1] = ev.data.request_id end
+      if r and r.method == "hearth/nextEdit" and r.type == "complete" then answered[ev.data.request_id] = true end
+    end,
+  })
+  local opts = {
+    cmd = { bin, "serve", "--model", GEMMA },
+    server = { model = GEMMA, nextEdit = { format = "chat" } },
+    backend = BACKEND,
+    review_edits = false,
+    next_edit = { enabled = true, debounce_ms = 400 },
+  }
+  local function marks(b) return vim.api.nvim_buf_get_extmarks(b, ne.ns, 0, -1, { details = true }) end
+  local function open()
+    vim.cmd.edit(root .. "/config.py")
+    local b = vim.api.nvim_get_current_buf()
+    wait_for("the hearth client to attach", 20000, function() return hearth.client(b) end)
+    wait_for_ready()
+    return b
+  end
+  --- `, path` typed a character at a time after `port` in the constructor's signature (line 1,
+  --- character 33), the cursor after it (character 39).
+  local function type_parameter(b)
+    vim.api.nvim_win_set_cursor(0, { 2, 33 })
+    local word = ", path"
+    for i = 1, #word do
+      vim.api.nvim_buf_set_text(b, 1, 32 + i, 1, 32 + i, { word:sub(i, i) })
+      sleep(30)
+    end
+    vim.api.nvim_win_set_cursor(0, { 2, 39 })
+    local typed = table.concat(CONFIG, "\n"):gsub("self, host, port%)", "self, host, port, path)")
+    eq(text_of(b), typed, "the buffer after typing")
+    return typed
+  end
+
+  local buf, typed, sug, encoding
+  --- Puts the cursor on a line without the first edit.
+  local function away()
+    local line = sug.edits[1].range.start.line == 0 and 3 or 1
+    vim.api.nvim_win_set_cursor(0, { line, 0 })
+  end
+  check("next edit: a parameter typed a character at a time gets one request after the pause, shown as extmarks", function()
+    hearth.setup(opts)
+    buf = open()
+    encoding = hearth.client(buf).offset_encoding
+    local before = #sent
+    typed = type_parameter(buf)
+    wait_for("a next-edit answer", REQUEST_MS, function() return ne.get(buf) or (#sent > before and answered[sent[#sent]]) end)
+    sleep(50)
+    sug = ne.get(buf)
+    if not sug then
+      -- The server predicted no edit: its answer, with the prompt, for the report.
+      local resp = util.request_sync(hearth.client(buf), "hearth/nextEdit", {
+        textDocument = { uri = vim.uri_from_bufnr(buf), version = vim.lsp.util.buf_versions[buf] },
+        position = { line = 1, character = 39 },
+        includePrompt = true,
+      }, REQUEST_MS, buf)
+      error("no next-edit suggestion; asked again with includePrompt, the server answers: " .. vim.inspect(resp))
+    end
+    local result = sug.result
+    log(("    next edit (%s, %d ms): %s; %s"):format(result.outcome, result.stats.ms, result.reason, vim.json.encode(result.edits)))
+    eq(#sent - before, 1, "requests sent (one after the pause, not one per keystroke)")
+    eq(result.format, "chat", "format")
+    eq(result.outcome, "edit", "outcome")
+    truthy(#result.edits > 0, "no edits")
+    eq(result.version, vim.lsp.util.buf_versions[buf], "the result is for the buffer's version")
+    truthy(result.reason:find("after your edit at line 2", 1, true), "reason: " .. result.reason)
+    local deleted, added, reason = 0, 0, false
+    for _, m in ipairs(marks(buf)) do
+      local d = m[4]
+      if d.hl_group == "HearthNextEditDelete" then deleted = deleted + 1 end
+      for _, chunk in ipairs(d.virt_text or {}) do
+        if chunk[2] == "HearthNextEditAdd" then added = added + 1 end
+        if chunk[2] == "HearthNextEditReason" and chunk[1]:find(result.reason, 1, true) then reason = true end
+      end
+      for _, l in ipairs(d.virt_lines or {}) do
+        if l[1] and l[1][2] == "HearthNextEditAdd" then added = added + 1 end
+      end
+    end
+    local removes, inserts = 0, 0
+    for _, e in ipairs(result.edits) do
+      if not vim.deep_equal(e.range.start, e.range["end"]) then removes = removes + 1 end
+      if e.newText ~= "" then inserts = inserts + 1 end
+    end
+    eq(deleted, removes, "struck-through spans")
+    truthy(added >= inserts, ("%d added-text marks for %d insertions"):format(added, inserts))
+    truthy(reason, "the reason is not shown: " .. vim.inspect(marks(buf)))
+    eq(text_of(buf), typed, "the buffer is unchanged while the suggestion shows")
+  end)
+
+  check("next edit: :HearthNextEditAccept jumps to the first edit, then applies the edits", function()
+    truthy(sug, "no suggestion")
+    local expected = apply_edits(typed, sug.edits)
+    truthy(expected ~= typed, "the edits change nothing")
+    local start = sug.edits[1].range.start
+    away()
+    vim.cmd("HearthNextEditAccept")
+    local line = vim.api.nvim_buf_get_lines(buf, start.line, start.line + 1, false)[1]
+    local cursor = vim.api.nvim_win_get_cursor(0)
+    eq(cursor[1], start.line + 1, "cursor row after the jump")
+    eq(cursor[2], math.min(start.character, math.max(#line - 1, 0)), "cursor column after the jump")
+    eq(text_of(buf), typed, "the jump leaves the buffer")
+    truthy(#marks(buf) > 0, "the suggestion still shows after the jump")
+    vim.cmd("HearthNextEditAccept")
+    eq(text_of(buf), expected, "the buffer after accepting")
+    truthy(expected:find("        self.port = port\n        self.path = path\n", 1, true), "the new field is not assigned:\n" .. expected)
+    truthy(not expected:find("<|", 1, true), "a prompt marker in the code:\n" .. expected)
+    eq(ne.get(buf), nil, "the suggestion after accepting")
+    eq(#marks(buf), 0, "extmarks after accepting")
+  end)
+
+  check("next edit: dismiss, leaving the buffer and a change hide it; <Tab> jumps; a changed buffer is not overwritten", function()
+    truthy(sug, "no suggestion")
+    vim.cmd("undo")
+    eq(text_of(buf), typed, "undo of the accept")
+    sleep(50)
+    --- Shows the server's suggestion again, for the buffer's version now (the same text).
+    local function show()
+      local result = vim.tbl_extend("force", sug.result, { version = vim.lsp.util.buf_versions[buf] })
+      truthy(ne.show(buf, result, encoding), "show")
+      truthy(#marks(buf) > 0, "no extmarks")
+    end
+    show()
+    vim.cmd("HearthNextEditDismiss")
+    eq(#marks(buf), 0, "extmarks after dismiss")
+    eq(ne.get(buf), nil, "suggestion after dismiss")
+    show()
+    vim.cmd("new")
+    eq(#marks(buf), 0, "extmarks after leaving the buffer")
+    vim.cmd("close")
+    eq(vim.api.nvim_get_current_buf(), buf, "back in the buffer")
+    show()
+    away()
+    feed("<Tab>")
+    eq(vim.api.nvim_win_get_cursor(0)[1], sug.edits[1].range.start.line + 1, "<Tab> in normal mode jumps")
+    eq(text_of(buf), typed, "<Tab>'s jump leaves the buffer")
+    vim.api.nvim_buf_set_text(buf, 6, 0, 6, 0, { "# " })
+    sleep(100)
+    eq(#marks(buf), 0, "extmarks after a change")
+    eq(ne.get(buf), nil, "suggestion after a change")
+    vim.cmd("undo")
+    sleep(50)
+    -- Shown, then the buffer changes in the same tick (before TextChanged): accepting does not apply.
+    show()
+    local start = sug.edits[1].range.start
+    vim.api.nvim_win_set_cursor(0, { start.line + 1, start.character })
+    local seen = #messages
+    vim.api.nvim_buf_set_text(buf, 6, 0, 6, 0, { "# " })
+    local changed = text_of(buf)
+    vim.cmd("HearthNextEditAccept")
+    eq(text_of(buf), changed, "the edits were applied over a changed buffer")
+    local told
+    for i = seen + 1, #messages do
+      if messages[i].msg:match("out of date") then told = true end
+    end
+    truthy(told, "no 'out of date' message")
+    vim.cmd("undo")
+    eq(text_of(buf), typed, "undo")
+  end)
+
+  check("next edit: next_edit = { enabled = false } sends no request; the server answers null", function()
+    hearth.stop()
+    if buf then vim.cmd("bwipeout! " .. buf) end
+    hearth.setup(vim.tbl_extend("force", opts, { next_edit = { enabled = false } }))
+    local b = open()
+    local before = #sent
+    type_parameter(b)
+    sleep(1500)
+    eq(#sent - before, 0, "requests sent while disabled")
+    local seen = #messages
+    vim.cmd("HearthNextEdit")
+    sleep(100)
+    eq(#sent - before, 0, "requests sent by :HearthNextEdit while disabled")
+    local told
+    for i = seen + 1, #messages do
+      if messages[i].msg:match("next edit is off") then told = true end
+    end
+    truthy(told, "no 'next edit is off' message")
+    eq(#marks(b), 0, "extmarks while disabled")
+    eq(vim.fn.maparg("<Tab>", "n"), "", "a normal-mode <Tab> mapping while disabled")
+    -- nextEdit.enabled = false went to the server: asked anyway, it answers null.
+    local resp = util.request_sync(
+      hearth.client(b),
+      "hearth/nextEdit",
+      { textDocument = { uri = vim.uri_from_bufnr(b), version = vim.lsp.util.buf_versions[b] }, position = { line = 1, character = 39 } },
+      REQUEST_MS,
+      b
+    )
+    truthy(resp and resp.err == nil, "error: " .. vim.inspect(resp))
+    truthy(resp.result == nil or resp.result == vim.NIL, "result: " .. vim.inspect(resp.result))
+  end)
+  vim.api.nvim_del_autocmd(au)
+end
+
 local function main()
   local bin = vim.env.HEARTH_BIN
   if not bin or bin == "" or vim.fn.executable(bin) ~= 1 then
@@ -141,6 +414,7 @@ local function main()
     error(("HEARTH_TEST_MODEL=%s is not a model folder or GGUF file (shared/models/tiny-coder)"):format(tostring(model)))
   end
   model = vim.fn.fnamemodify(model, ":p"):gsub("/$", "")
+  if SUITE == "nextedit" then return next_edit_checks(bin) end
 
   local root = vim.fn.tempname() .. "-hearth-nvim"
   vim.fn.mkdir(root, "p")
@@ -429,7 +703,6 @@ local function main()
     error("no transcript buffer " .. name, 2)
   end
   local function has(text, plain, what) truthy(text:find(plain, 1, true), ("%s: no %q in\n%s"):format(what or "transcript", plain, text)) end
-  local function text_of(b) return table.concat(vim.api.nvim_buf_get_lines(b, 0, -1, false), "\n") end
 
   check(":HearthAgent! runs the agent: a live transcript, a rename across files, undoable in each", function()
     write_agent_script({ tool_call("rename", { from = "mean_of", to = "average_of" }), "Renamed." })
@@ -636,6 +909,8 @@ local function main()
     wait_for("ghost text after restart", REQUEST_MS, function() return hearth.suggestion(buf) end)
     feed("<Esc>")
   end)
+
+  next_edit_checks(bin)
 end
 
 co = coroutine.create(function()

@@ -1,4 +1,5 @@
--- Unit tests of the plugin's pure parts (no server): option checking, suggestion splitting, agent transcript lines.
+-- Unit tests of the plugin's pure parts (no server): option checking, suggestion splitting, agent transcript lines,
+-- next-edit extmarks and the jump-or-accept choice.
 -- Run: nvim --headless --clean --cmd "set rtp^=editors/neovim" -l editors/neovim/tests/unit.lua
 local passed, failed = 0, 0
 local function print(s) io.stdout:write(s .. "\n") end
@@ -179,6 +180,113 @@ test("agent transcript: the result's answer, stop reason and files", function()
   eq(lines[4], "(none)")
   eq(lines[6], "Stop: step_budget (the step budget ran out); 16 step(s), 900 token(s) generated, 16 call(s), 0 malformed.")
   eq(lines[7], "No file changes.")
+end)
+
+test("next_edit options: defaults, a boolean, bad values; nextEdit.enabled on the wire over server.nextEdit", function()
+  local cfg, problems = config.resolve({})
+  eq(problems, {})
+  eq(cfg.next_edit, { enabled = true, debounce_ms = 400 })
+  eq(config.server_options(cfg).nextEdit, { enabled = true })
+  eq(config.resolve({ next_edit = false }).next_edit, { enabled = false, debounce_ms = 400 })
+  cfg = config.resolve({ next_edit = { enabled = false }, server = { nextEdit = { format = "chat", enabled = true } } })
+  eq(cfg.next_edit.debounce_ms, 400)
+  eq(config.server_options(cfg).nextEdit, { format = "chat", enabled = false })
+  eq(cfg.server.nextEdit, { format = "chat", enabled = true })
+  local bad
+  bad, problems = config.resolve({ next_edit = { enabled = "yes", debounce_ms = -5 } })
+  eq(bad.next_edit, { enabled = true, debounce_ms = 400 })
+  eq(#problems, 2)
+  bad, problems = config.resolve({ next_edit = "on" })
+  eq(bad.next_edit, { enabled = true, debounce_ms = 400 })
+  eq(#problems, 1)
+end)
+
+test("byte column of an LSP character in each encoding, clamped to the line", function()
+  local line = "é😀x"
+  eq(util.byte_col(line, 0, "utf-16"), 0)
+  eq(util.byte_col(line, 1, "utf-16"), 2)
+  eq(util.byte_col(line, 3, "utf-16"), 6)
+  eq(util.byte_col(line, 4, "utf-16"), 7)
+  eq(util.byte_col(line, 9, "utf-16"), 7)
+  eq(util.byte_col(line, 2, "utf-32"), 6)
+  eq(util.byte_col(line, 3, "utf-8"), 3)
+  eq(util.byte_col(line, 99, "utf-8"), 7)
+end)
+
+local function range(l1, c1, l2, c2) return { start = { line = l1, character = c1 }, ["end"] = { line = l2, character = c2 } } end
+local DEL, STRIKE, ADD = "HearthNextEditDelete", "HearthNextEditStrike", "HearthNextEditAdd"
+
+test("next-edit marks: a replacement strikes the old text and shows the new inline after it, the reason at eol", function()
+  local marks = require("hearth.next_edit").marks
+  local lines = { "def report(numbers, out):", "    total = sum(values)", "    n = len(values)" }
+  local edits = { { range = range(1, 16, 1, 22), newText = "numbers" }, { range = range(2, 12, 2, 18), newText = "numbers" } }
+  eq(marks(edits, lines, "utf-16", "2 changes in lines 2-3", true), {
+    { 1, 16, { end_row = 1, end_col = 22, hl_group = DEL } },
+    { 1, 16, { end_row = 1, end_col = 22, hl_group = STRIKE } },
+    { 1, 22, { hl_mode = "combine", virt_text = { { "numbers", ADD } }, virt_text_pos = "inline" } },
+    { 2, 12, { end_row = 2, end_col = 18, hl_group = DEL } },
+    { 2, 12, { end_row = 2, end_col = 18, hl_group = STRIKE } },
+    { 2, 18, { hl_mode = "combine", virt_text = { { "numbers", ADD } }, virt_text_pos = "inline" } },
+    { 1, 0, { hl_mode = "combine", virt_text = { { "  2 changes in lines 2-3", "HearthNextEditReason" } }, virt_text_pos = "eol" } },
+  })
+  -- Without inline virtual text the new text goes at the end of the line.
+  eq(
+    marks({ edits[1] }, lines, "utf-16", nil, false)[3],
+    { 1, 22, { hl_mode = "combine", virt_text = { { "numbers", ADD } }, virt_text_pos = "eol" } }
+  )
+end)
+
+test("next-edit marks: insertions, deletions, multi-line text, whole lines, UTF-16 columns, ranges past the end", function()
+  local marks = require("hearth.next_edit").marks
+  local lines = { "a = 1", "b = 2", "c = 3" }
+  -- A pure insertion: only virtual text.
+  eq(marks({ { range = range(0, 5, 0, 5), newText = "0" } }, lines, "utf-16", nil, true), {
+    { 0, 5, { hl_mode = "combine", virt_text = { { "0", ADD } }, virt_text_pos = "inline" } },
+  })
+  -- A pure deletion: only the struck-through span.
+  eq(#marks({ { range = range(1, 0, 1, 2), newText = "" } }, lines, "utf-16", nil, true), 2)
+  -- Text with line breaks inside a line: the first line inline, the rest as virt_lines.
+  eq(marks({ { range = range(0, 5, 0, 5), newText = "0\nd = 4\ne" } }, lines, "utf-16", nil, true), {
+    {
+      0,
+      5,
+      {
+        hl_mode = "combine",
+        virt_text = { { "0", ADD } },
+        virt_text_pos = "inline",
+        virt_lines = { { { "d = 4", ADD } }, { { "e", ADD } } },
+      },
+    },
+  })
+  -- Whole lines replaced: the new lines above the line after the removed ones.
+  eq(marks({ { range = range(0, 0, 2, 0), newText = "x = 1\ny = 2\n" } }, lines, "utf-16", nil, true), {
+    { 0, 0, { end_row = 2, end_col = 0, hl_group = DEL } },
+    { 0, 0, { end_row = 2, end_col = 0, hl_group = STRIKE } },
+    { 2, 0, { virt_lines = { { { "x = 1", ADD } }, { { "y = 2", ADD } } }, virt_lines_above = true } },
+  })
+  -- Lines added at the end of the document (the position after the last line): below the last line.
+  eq(marks({ { range = range(3, 0, 3, 0), newText = "d = 4\n" } }, lines, "utf-16", nil, true), {
+    { 2, 0, { virt_lines = { { { "d = 4", ADD } } }, virt_lines_above = false } },
+  })
+  -- Columns are UTF-16 units on the wire, bytes in extmarks.
+  eq(
+    marks({ { range = range(0, 2, 0, 3), newText = "" } }, { "😀x y" }, "utf-16", nil, true)[1],
+    { 0, 4, { end_row = 0, end_col = 5, hl_group = DEL } }
+  )
+end)
+
+test("next-edit accept: jump to the first edit unless the cursor is there (or where the jump put it)", function()
+  local decide = require("hearth.next_edit").decide
+  eq(decide(nil, 0, 0), "none")
+  local sug = { start = { 6, 16 } }
+  eq(decide(sug, 5, 18), "jump")
+  eq(decide(sug, 6, 15), "jump")
+  eq(decide(sug, 6, 16), "accept")
+  -- An edit at the end of a line: normal mode puts the cursor on the last character.
+  sug = { start = { 2, 5 }, landed = { 2, 4 } }
+  eq(decide(sug, 2, 4), "accept")
+  eq(decide(sug, 2, 5), "accept")
+  eq(decide(sug, 1, 4), "jump")
 end)
 
 print(("nvim-unit: %d passed, %d failed"):format(passed, failed))

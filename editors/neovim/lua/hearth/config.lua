@@ -33,7 +33,12 @@ M.defaults = {
     accept_line = "<M-Down>",
     dismiss = "<C-]>",
     request = "<M-\\>",
+    -- Insert and normal mode, only while a next-edit suggestion shows (else the key itself):
+    -- jump to it, then apply it. In insert mode ghost text, when shown, goes first.
+    next_edit = "<Tab>",
   },
+  -- Next-edit suggestions (hearth/nextEdit): after an edit pause of debounce_ms, where the next change goes.
+  next_edit = { enabled = true, debounce_ms = 400 },
   -- :HearthEdit shows a diff and asks before applying (:HearthEdit! applies at once).
   review_edits = true,
   -- Start the server with --log-prompts: its log (:HearthLog) then holds SOURCE CODE (prompts,
@@ -66,6 +71,23 @@ function M.resolve(user)
     table.insert(problems, ("log_prompts = %s is not true or false; using false"):format(vim.inspect(cfg.log_prompts)))
     cfg.log_prompts = false
   end
+  if type(user) == "table" and type(user.next_edit) == "boolean" then
+    cfg.next_edit = { enabled = user.next_edit, debounce_ms = M.defaults.next_edit.debounce_ms }
+  elseif type(user) == "table" and user.next_edit ~= nil and type(user.next_edit) ~= "table" then
+    table.insert(
+      problems,
+      ("next_edit = %s is not a table like { enabled = true }; using the defaults"):format(vim.inspect(user.next_edit))
+    )
+    cfg.next_edit = vim.deepcopy(M.defaults.next_edit)
+  end
+  if type(cfg.next_edit.enabled) ~= "boolean" then
+    table.insert(problems, ("next_edit.enabled = %s is not true or false; using true"):format(vim.inspect(cfg.next_edit.enabled)))
+    cfg.next_edit.enabled = true
+  end
+  if type(cfg.next_edit.debounce_ms) ~= "number" or cfg.next_edit.debounce_ms < 0 then
+    table.insert(problems, ("next_edit.debounce_ms must be a number >= 0; using %d"):format(M.defaults.next_edit.debounce_ms))
+    cfg.next_edit.debounce_ms = M.defaults.next_edit.debounce_ms
+  end
   for _, key in ipairs({ "debounce_ms", "timeout_ms" }) do
     if type(cfg[key]) ~= "number" or cfg[key] < 0 then
       table.insert(problems, ("%s must be a number >= 0; using %d"):format(key, M.defaults[key]))
@@ -89,13 +111,17 @@ function M.use_native(cfg)
   return cfg.backend == "native" or (cfg.backend == "auto" and has)
 end
 
---- The server options as sent on the wire: nil values dropped, draftModel explicit.
+--- The server options as sent on the wire: nil values dropped, draftModel explicit, and
+--- nextEdit.enabled from next_edit.enabled (over server.nextEdit's other keys, e.g. format).
 function M.server_options(cfg)
   local out = {}
   for k, v in pairs(cfg.server) do
     if v ~= nil then out[k] = v end
   end
   if out.draftModel == nil then out.draftModel = vim.NIL end
+  local next_edit = type(out.nextEdit) == "table" and vim.deepcopy(out.nextEdit) or {}
+  next_edit.enabled = cfg.next_edit.enabled
+  out.nextEdit = next_edit
   return out
 end
 

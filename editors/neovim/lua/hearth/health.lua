@@ -1,4 +1,4 @@
---- :checkhealth hearth: Neovim version, the server binary, the model, and the server's index state.
+--- :checkhealth hearth: Neovim version, the server binary, the model, next edit on/off, and the server's index state.
 local M = {}
 
 local h = vim.health
@@ -41,6 +41,8 @@ function M.check()
   end
   local native = require("hearth.config").use_native(hearth.config)
   h.info("ghost text: " .. (native and "vim.lsp.inline_completion (built in)" or "Hearth's extmarks"))
+  local ne = hearth.config.next_edit
+  h.info("next edit: " .. (ne.enabled and ("on, %d ms after an edit"):format(ne.debounce_ms) or "off"))
 
   local path, err = hearth.find_binary()
   if path then

@@ -60,17 +60,34 @@ end
 
 local function keymaps(bufnr)
   local km = M.config.keymaps
-  local function map(lhs, fn, desc, fallback)
+  local function map(lhs, fn, desc, fallback, modes)
     if not lhs then return end
-    vim.keymap.set("i", lhs, function()
+    vim.keymap.set(modes or "i", lhs, function()
       if fn(bufnr) then return "" end
       return fallback and lhs or ""
     end, { buffer = bufnr, expr = true, replace_keycodes = true, desc = desc, silent = true })
   end
-  map(km.accept, M.accept_scheduled, "Hearth: accept suggestion", true)
+  local next_edit = require("hearth.next_edit")
+  local ne_key = M.config.next_edit.enabled and km.next_edit or nil
+  if ne_key and ne_key == km.accept then
+    -- One key: ghost text first, else the next edit.
+    map(
+      km.accept,
+      function(b) return M.accept_scheduled(b) or next_edit.accept_scheduled(b) end,
+      "Hearth: accept suggestion, or jump to / apply the next edit",
+      true
+    )
+    map(ne_key, next_edit.accept_scheduled, "Hearth: jump to / apply the next edit", true, "n")
+  else
+    map(km.accept, M.accept_scheduled, "Hearth: accept suggestion", true)
+    map(ne_key, next_edit.accept_scheduled, "Hearth: jump to / apply the next edit", true, { "i", "n" })
+  end
   map(km.accept_word, function(b) return M.accept_part_scheduled(b, util.first_word) end, "Hearth: accept next word", true)
   map(km.accept_line, function(b) return M.accept_part_scheduled(b, util.first_line) end, "Hearth: accept next line", true)
-  map(km.dismiss, M.dismiss, "Hearth: dismiss suggestion", true)
+  map(km.dismiss, function(b)
+    local had = M.dismiss(b)
+    return next_edit.dismiss(b) or had
+  end, "Hearth: dismiss suggestion", true)
   map(km.request, function(b)
     backend().request(b, 1)
     return true
@@ -80,6 +97,7 @@ end
 local function on_attach(client, bufnr)
   if not config.filetype_enabled(M.config, vim.bo[bufnr].filetype) then return end
   backend().attach(bufnr, M.config)
+  if M.config.next_edit.enabled then require("hearth.next_edit").attach(bufnr, M.config) end
   keymaps(bufnr)
   if not M.status[client.id] then set_status(client.id, { state = "loading" }) end
 end
@@ -136,6 +154,7 @@ function M.stop()
   for _, client in ipairs(vim.lsp.get_clients({ name = "hearth" })) do
     for bufnr in pairs(client.attached_buffers or {}) do
       backend().detach(bufnr)
+      require("hearth.next_edit").detach(bufnr)
     end
     util.stop(client, true)
   end
@@ -201,6 +220,7 @@ function M.toggle()
       elseif not M.enabled then
         M.dismiss(bufnr)
       end
+      if not M.enabled then require("hearth.next_edit").dismiss(bufnr) end
     end
   end
   notify(M.enabled and "completions on" or "completions off")
@@ -227,6 +247,13 @@ function M.edit(opts) require("hearth.edit").run(opts) end
 
 function M.context() require("hearth.edit").context() end
 
+--- Asks for the next edit at the cursor now (no pause).
+function M.next_edit(bufnr)
+  bufnr = bufnr or vim.api.nvim_get_current_buf()
+  if not M.config.next_edit.enabled then return notify("next edit is off (next_edit.enabled = false)") end
+  require("hearth.next_edit").request(bufnr, true)
+end
+
 local function commands()
   local cmd = vim.api.nvim_create_user_command
   cmd("HearthStatus", function()
@@ -241,6 +268,8 @@ local function commands()
     end
     if M.last_error then lines[#lines + 1] = "last error: " .. M.last_error end
     lines[#lines + 1] = "ghost text: " .. (config.use_native(M.config) and "vim.lsp.inline_completion" or "hearth extmarks")
+    lines[#lines + 1] = "next edit: "
+      .. (M.config.next_edit.enabled and ("on, %d ms after an edit"):format(M.config.next_edit.debounce_ms) or "off")
     vim.api.nvim_echo({ { table.concat(lines, "\n") } }, true, {})
   end, { desc = "Hearth: show the server state" })
   cmd(
@@ -266,10 +295,31 @@ local function commands()
     { nargs = "+", bang = true, desc = "Hearth: let the agent do a task (tools, then a reviewed edit)" }
   )
   cmd("HearthAgentCancel", function() require("hearth.agent").cancel() end, { desc = "Hearth: cancel the running agent" })
+  cmd("HearthNextEdit", function() M.next_edit() end, { desc = "Hearth: ask for the next edit now" })
+  cmd("HearthNextEditAccept", function()
+    local bufnr = vim.api.nvim_get_current_buf()
+    if not require("hearth.next_edit").get(bufnr) then return notify("no next edit shows here") end
+    require("hearth.next_edit").accept(bufnr)
+  end, { desc = "Hearth: jump to the next edit, or apply it when there" })
+  cmd(
+    "HearthNextEditDismiss",
+    function() require("hearth.next_edit").dismiss(vim.api.nvim_get_current_buf()) end,
+    { desc = "Hearth: hide the next-edit suggestion" }
+  )
   cmd("HearthContext", M.context, { desc = "Hearth: show the context used at the cursor" })
   cmd("HearthToggle", M.toggle, { desc = "Hearth: completions on/off" })
   cmd("HearthRestart", M.restart, { desc = "Hearth: restart the server" })
   cmd("HearthLog", function() vim.cmd.edit(vim.lsp.get_log_path()) end, { desc = "Hearth: open the LSP log" })
+end
+
+--- Default highlight groups (a user's own definitions win).
+local function highlights()
+  local hl = function(name, def) vim.api.nvim_set_hl(0, name, vim.tbl_extend("force", def, { default = true })) end
+  hl("HearthGhostText", { link = "Comment" })
+  hl("HearthNextEditDelete", { link = "DiffDelete" })
+  hl("HearthNextEditStrike", { strikethrough = true })
+  hl("HearthNextEditAdd", { link = "DiffAdd" })
+  hl("HearthNextEditReason", { link = "Comment" })
 end
 
 function M.setup(user)
@@ -278,9 +328,11 @@ function M.setup(user)
   for _, p in ipairs(problems) do
     notify("setup: " .. p, vim.log.levels.WARN)
   end
-  vim.api.nvim_set_hl(0, "HearthGhostText", { link = "Comment", default = true })
+  highlights()
   commands()
   local group = vim.api.nvim_create_augroup("hearth", { clear = true })
+  -- A colorscheme clears the highlight groups: define the defaults again.
+  vim.api.nvim_create_autocmd("ColorScheme", { group = group, callback = highlights })
   vim.api.nvim_create_autocmd("FileType", {
     group = group,
     callback = function(ev)

@@ -59,6 +59,20 @@ function M.line_length(line, encoding)
   return utf16
 end
 
+--- Byte column of an LSP `character` in a line (clamped to the line's end), for a position encoding.
+function M.byte_col(line, character, encoding)
+  if character <= 0 then return 0 end
+  if encoding == "utf-8" then return math.min(character, #line) end
+  local ok, col
+  if has_011 then
+    ok, col = pcall(vim.str_byteindex, line, encoding, character, false)
+  else
+    ok, col = pcall(vim.str_byteindex, line, character, encoding == "utf-16")
+  end
+  if not ok or not col then return #line end
+  return math.min(col, #line)
+end
+
 --- A unified diff of two texts.
 function M.diff(a, b)
   local diff = vim.text and vim.text.diff or vim.diff
