@@ -156,7 +156,7 @@ impl Settings {
         macro_rules! pick {
             ($($f:ident),*) => { Settings { $($f: over.$f.clone().or_else(|| self.$f.clone())),* } };
         }
-        pick!(
+        let mut merged = pick!(
             model,
             draft_model,
             device,
@@ -176,7 +176,17 @@ impl Settings {
             backend,
             agent,
             next_edit
-        )
+        );
+        // A client that sets one next-edit key keeps the file's others.
+        if let (Some(under), Some(over)) = (&self.next_edit, &over.next_edit) {
+            merged.next_edit = Some(NextEditSettings {
+                enabled: over.enabled.or(under.enabled),
+                format: over.format.clone().or_else(|| under.format.clone()),
+                context_tokens: over.context_tokens.or(under.context_tokens),
+                speculation: over.speculation.or(under.speculation),
+            });
+        }
+        merged
     }
 }
 
@@ -392,6 +402,14 @@ mod tests {
         let client = Settings::from_client(&serde_json::json!({"nextEdit": {"enabled": false, "format": "zeta"}})).unwrap();
         let config = options(None, None).effective(&client).next_edit.resolve().unwrap();
         assert_eq!((config.enabled, config.format), (false, Some(hearth_assist::nextedit::NextEditFormat::Zeta)));
+        let file = Settings::from_toml("c.toml".into(), "[next_edit]\nformat = \"chat\"\ncontext_tokens = 500\n").unwrap();
+        let client = Settings::from_client(&serde_json::json!({"nextEdit": {"enabled": true}})).unwrap();
+        let config = ServerOptions { file, ..Default::default() }.effective(&client).next_edit.resolve().unwrap();
+        assert_eq!(
+            (config.format, config.context_tokens),
+            (Some(hearth_assist::nextedit::NextEditFormat::Chat), 500),
+            "the file's keys stay"
+        );
         let file = Settings::from_toml("c.toml".into(), "[next_edit]\nformat = \"diff\"\n").unwrap();
         let err = ServerOptions { file, ..Default::default() }.effective(&Settings::default()).next_edit.resolve().unwrap_err();
         assert!(err.contains("sweep, zeta or chat"), "{err}");

@@ -1,4 +1,4 @@
-//! VS Code glue: starts `hearth serve`, shows its status, serves inline completions and the edit/agent/context commands.
+//! VS Code glue: starts `hearth serve`, shows its status, serves inline completions, next-edit suggestions and the edit/agent/context commands.
 
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -28,7 +28,9 @@ import {
   type AgentResult,
 } from "./core/agent";
 import { findBinary } from "./core/binary";
-import { buildPreview, describeFile, staleFiles, summarizePreview, type Preview, type PreviewFile } from "./core/diffModel";
+import { buildPreview, describeFile, staleFiles, summarizePreview, type Preview, type PreviewFile, type TextEdit } from "./core/diffModel";
+import { NEXT_EDIT_REQUEST } from "./core/nextEdit";
+import { NextEditController, type ActiveDocument } from "./core/nextEditController";
 import {
   codeActionEditArgs,
   COMMANDS,
@@ -42,9 +44,18 @@ import {
   type EditScope,
 } from "./core/protocol";
 import { CrashTracker, crashMessage } from "./core/restart";
-import { didChangeConfigurationParams, languageEnabled, needsRestart, readSettings, serverArgs, type Settings } from "./core/settings";
+import {
+  didChangeConfigurationParams,
+  languageEnabled,
+  needsRestart,
+  nextEditEnabled,
+  readSettings,
+  serverArgs,
+  type Settings,
+} from "./core/settings";
 import { initialStatus, nextStatus, viewStatus, type StatusEvent, type StatusState } from "./core/status";
 import { withTimeout } from "./core/timeout";
+import { NextEditDecorations } from "./nextEditView";
 
 const PREVIEW_SCHEME = "hearth-proposed";
 const CONTEXT_SCHEME = "hearth-context";
@@ -64,6 +75,9 @@ class Hearth implements vscode.Disposable {
   /** The agent task in flight (one at a time), and which session its transcript notifications carry. */
   private agentRun: AgentPanel | undefined;
   private readonly transcripts = new TranscriptRouter<AgentPanel>();
+  /** Next-edit suggestions: the flow (core) and its decorations. */
+  private readonly nextEdits: NextEditController<vscode.CancellationToken>;
+  private readonly nextEditView: NextEditDecorations;
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(private readonly context: vscode.ExtensionContext) {
@@ -71,7 +85,32 @@ class Hearth implements vscode.Disposable {
     this.statusItem.command = "hearth.showOutput";
     this.statusItem.show();
     this.render();
+    this.nextEditView = new NextEditDecorations(context.extensionUri);
+    this.nextEdits = new NextEditController(
+      {
+        active: () => activeDocument(),
+        wanted: (doc) => this.nextEditWanted(doc),
+        request: (params, token) => {
+          const client = this.client;
+          if (client === undefined) return Promise.resolve(null);
+          return client.sendRequest(NEXT_EDIT_REQUEST, params, token);
+        },
+        render: (view) => this.nextEditView.render(view === undefined ? undefined : editorFor(view.uri), view),
+        moveCursor: (p) => {
+          const editor = vscode.window.activeTextEditor;
+          if (editor === undefined) return;
+          const at = new vscode.Position(p.line, p.character);
+          editor.selection = new vscode.Selection(at, at);
+          editor.revealRange(new vscode.Range(at, at), vscode.TextEditorRevealType.InCenterIfOutsideViewport);
+        },
+        apply: (uri, version, edits) => applyEdits(uri, version, edits),
+        log: (level, message) => (level === "error" ? this.output.error(message) : this.output.debug(message)),
+      },
+      () => new vscode.CancellationTokenSource(),
+    );
     this.disposables.push(
+      this.nextEdits,
+      this.nextEditView,
       this.output,
       this.statusItem,
       vscode.workspace.registerTextDocumentContentProvider(PREVIEW_SCHEME, {
@@ -82,6 +121,17 @@ class Hearth implements vscode.Disposable {
       }),
       vscode.workspace.onDidChangeConfiguration((e) => {
         if (e.affectsConfiguration("hearth")) void this.onSettingsChanged();
+      }),
+      // An edit pause in the active document asks for the next edit; any change clears the shown one.
+      vscode.workspace.onDidChangeTextDocument((e) => {
+        if (e.contentChanges.length > 0) this.nextEdits.changed(e.document.uri.toString());
+      }),
+      vscode.window.onDidChangeActiveTextEditor(() => this.nextEdits.activeChanged()),
+      vscode.window.onDidChangeTextEditorSelection((e) => {
+        if (e.textEditor === vscode.window.activeTextEditor) this.nextEdits.refresh();
+      }),
+      vscode.window.onDidChangeTextEditorVisibleRanges((e) => {
+        if (e.textEditor === vscode.window.activeTextEditor) this.nextEdits.refresh();
       }),
     );
     const commands: Record<string, (...args: unknown[]) => unknown> = {
@@ -94,6 +144,9 @@ class Hearth implements vscode.Disposable {
       "hearth.refactorRepository": () => this.edit("repository"),
       "hearth.showContext": () => this.showContext(),
       "hearth.agentTask": () => this.agentTask(),
+      "hearth.nextEdit.jumpOrAccept": () => this.jumpOrAccept(),
+      "hearth.nextEdit.dismiss": () => this.nextEdits.dismiss(),
+      "hearth.nextEdit.trigger": () => this.triggerNextEdit(),
     };
     for (const [id, run] of Object.entries(commands)) this.disposables.push(vscode.commands.registerCommand(id, run));
   }
@@ -239,6 +292,7 @@ class Hearth implements vscode.Disposable {
       }
     }
     this.transition({ type: "stopped" });
+    this.nextEdits.reconsider();
   }
 
   async restart(): Promise<void> {
@@ -256,6 +310,7 @@ class Hearth implements vscode.Disposable {
     const before = this.settings;
     this.settings = this.readSettings();
     this.render();
+    this.nextEdits.reconsider();
     if (needsRestart(before, this.settings)) {
       this.output.info("Server path or arguments changed; restarting the server.");
       await this.restart();
@@ -264,6 +319,45 @@ class Hearth implements vscode.Disposable {
     } else if (this.client === undefined) {
       await this.start();
     }
+  }
+
+  /** Next edits for the active editor's document: on, its language enabled, synced to the server (file or untitled), a server running. */
+  private nextEditWanted(doc: ActiveDocument): boolean {
+    const editor = vscode.window.activeTextEditor;
+    if (editor === undefined || editor.document.uri.toString() !== doc.uri) return false;
+    const { scheme } = editor.document.uri;
+    return (
+      (scheme === "file" || scheme === "untitled") &&
+      nextEditEnabled(this.settings.server, editor.document.languageId) &&
+      this.client?.isRunning() === true
+    );
+  }
+
+  /** Tab while a next edit is shown. */
+  private async jumpOrAccept(): Promise<void> {
+    const outcome = await this.nextEdits.jumpOrAccept();
+    if (outcome === "stale") void vscode.window.setStatusBarMessage("Hearth: the document changed; the next edit was dropped.", 4000);
+    // The context key was out of date: Tab does what it does without a suggestion.
+    else if (outcome === "none") await vscode.commands.executeCommand("tab");
+  }
+
+  /** "Hearth: Suggest the next edit": asks now, without the edit pause. */
+  private async triggerNextEdit(): Promise<void> {
+    const editor = vscode.window.activeTextEditor;
+    if (editor === undefined) {
+      void vscode.window.showWarningMessage("Open a file and put the cursor where you edited.");
+      return;
+    }
+    if (!nextEditEnabled(this.settings.server, editor.document.languageId)) {
+      void vscode.window.showInformationMessage(
+        "Next-edit suggestions are off for this file (hearth.nextEdit.enabled, hearth.enabledLanguages).",
+      );
+      return;
+    }
+    if (this.runningClient() === undefined) return;
+    const asked = this.nextEdits.trigger();
+    vscode.window.setStatusBarMessage("$(sync~spin) Hearth: predicting the next edit…", asked);
+    if ((await asked) === null) void vscode.window.setStatusBarMessage("Hearth: no next edit suggested.", 4000);
   }
 
   private runningClient(): LanguageClient | undefined {
@@ -561,6 +655,36 @@ class Hearth implements vscode.Disposable {
   dispose(): void {
     for (const d of this.disposables) d.dispose();
   }
+}
+
+/** The active editor's document and cursor, as the next-edit flow reads them. */
+function activeDocument(): ActiveDocument | undefined {
+  const editor = vscode.window.activeTextEditor;
+  if (editor === undefined) return undefined;
+  const doc = editor.document;
+  return {
+    uri: doc.uri.toString(),
+    version: doc.version,
+    getText: () => doc.getText(),
+    cursor: editor.selection.active,
+    visible: editor.visibleRanges.map((r) => ({ start: r.start.line, end: r.end.line })),
+  };
+}
+
+/** The active editor if it shows `uri`. */
+function editorFor(uri: string): vscode.TextEditor | undefined {
+  const editor = vscode.window.activeTextEditor;
+  return editor?.document.uri.toString() === uri ? editor : undefined;
+}
+
+/** A next edit's edits, in one undoable step, if the document is still at `version`. */
+async function applyEdits(uri: string, version: number, edits: TextEdit[]): Promise<boolean> {
+  const editor = editorFor(uri);
+  if (editor === undefined || editor.document.version !== version) return false;
+  return editor.edit((b) => {
+    for (const e of edits)
+      b.replace(new vscode.Range(e.range.start.line, e.range.start.character, e.range.end.line, e.range.end.character), e.newText);
+  });
 }
 
 let hearth: Hearth | undefined;

@@ -97,7 +97,7 @@ export function collectEdits(workspaceEdit: unknown): CollectedEdits {
 }
 
 /** Offsets of each line start, counting \n, \r\n and \r as line breaks as LSP does. */
-function lineStarts(text: string): number[] {
+export function lineStarts(text: string): number[] {
   const starts = [0];
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -111,7 +111,8 @@ function lineStarts(text: string): number[] {
   return starts;
 }
 
-function offsetOf(text: string, starts: number[], pos: Position, uri: string): number {
+/** The offset of an LSP position; EditError when it is past the line or the file. */
+export function offsetOf(text: string, starts: number[], pos: Position, uri: string): number {
   if (pos.line >= starts.length) {
     throw new EditError(`${uri}: line ${pos.line + 1} is past the end of the file (${starts.length} lines)`);
   }

@@ -16,12 +16,25 @@ export interface ServerOptions {
   enabledLanguages: string[];
   /** `hearth/agent`'s settings (docs/protocol.md "Agent"): they replace `[agent]` of config.toml. */
   agent: AgentOptions;
+  /** `hearth/nextEdit`'s settings (docs/protocol.md "Next edit"): each key set here overrides the same key of `[next_edit]` in config.toml. */
+  nextEdit: NextEditOptions;
 }
 
 /** The `agent` key: the command lines `run` may run (each still asks first) and the default step budget. */
 export interface AgentOptions {
   commands: string[];
   maxSteps: number;
+}
+
+/** Prompt formats of `hearth/nextEdit`; `auto` picks the model's own. */
+export const NEXT_EDIT_FORMATS = ["auto", "sweep", "zeta", "chat"] as const;
+export type NextEditFormat = (typeof NEXT_EDIT_FORMATS)[number];
+
+/** The `nextEdit` key. `enabled: false` also keeps the client from asking. */
+export interface NextEditOptions {
+  enabled: boolean;
+  /** Absent for `auto`: the server's config.toml (or the model) decides. */
+  format?: NextEditFormat;
 }
 
 /** Settings only the client reads. */
@@ -92,6 +105,17 @@ function commands(value: unknown, warnings: string[]): string[] {
   return [...new Set(value.filter((v): v is string => typeof v === "string").map((v) => v.trim()))].filter((v) => v !== "");
 }
 
+function nextEditOptions(enabled: boolean, format: NextEditFormat): NextEditOptions {
+  return format === "auto" ? { enabled } : { enabled, format };
+}
+
+function nextEditFormat(value: unknown, warnings: string[]): NextEditFormat {
+  if (value === undefined || value === null) return "auto";
+  if (typeof value === "string" && (NEXT_EDIT_FORMATS as readonly string[]).includes(value)) return value as NextEditFormat;
+  warnings.push(`hearth.nextEdit.format = ${JSON.stringify(value)} is not one of ${NEXT_EDIT_FORMATS.join(", ")}; using auto.`);
+  return "auto";
+}
+
 /** Reads every setting, validating and defaulting each one. Never throws. */
 export function readSettings(get: RawGet): Settings {
   const warnings: string[] = [];
@@ -116,6 +140,7 @@ export function readSettings(get: RawGet): Settings {
       commands: commands(get("agent.commands"), warnings),
       maxSteps: num("agent.maxSteps", get("agent.maxSteps"), warnings),
     },
+    nextEdit: nextEditOptions(get("nextEdit.enabled") !== false, nextEditFormat(get("nextEdit.format"), warnings)),
   };
   if (model !== undefined) server.model = model;
   return {
@@ -155,4 +180,9 @@ export function serverArgs(client: ClientSettings): string[] {
 /** Whether completions are wanted for a document of this language. */
 export function languageEnabled(server: ServerOptions, languageId: string): boolean {
   return server.enabledLanguages.includes("*") || server.enabledLanguages.includes(languageId);
+}
+
+/** Whether next-edit suggestions are asked for a document of this language (hearth.nextEdit.enabled: false sends none). */
+export function nextEditEnabled(server: ServerOptions, languageId: string): boolean {
+  return server.nextEdit.enabled && languageEnabled(server, languageId);
 }

@@ -1,4 +1,5 @@
 // Drives the Hearth extension inside code-server with Chromium, as a user would, and checks what shows.
+// The next-edit check switches the model to Gemma 3 270M ($HEARTH_ASSETS, as editors/ci.sh integration needs).
 // Started by run.sh; prints "ok - …" per check and "vscode-e2e: N passed, N failed".
 const { chromium } = require("playwright-core");
 const { execFileSync } = require("child_process");
@@ -218,9 +219,85 @@ async function until(what, timeoutMs, fn) {
     await page.keyboard.press("Escape");
   });
 
-  await check("a missing binary shows a clear error with a way to fix it", async () => {
+  /** The user settings as the last check wrote them (the editor may leave a stray brace in the file). */
+  let userSettings;
+  const editorText = async () => (await page.locator(".monaco-editor .view-lines").allInnerTexts()).join("\n").replace(/\u00a0/g, " ");
+  /** CSS `::after` texts (ghost text) and struck-out text drawn in the editor: the next edit's decorations. */
+  const nextEditDrawn = () =>
+    page.evaluate(() => {
+      const els = [...document.querySelectorAll(".monaco-editor .view-lines span")];
+      const ghost = els.map((e) => getComputedStyle(e, "::after").content).filter((c) => c && !["none", "normal", '""'].includes(c));
+      const struck = els.filter((e) => getComputedStyle(e).textDecorationLine.includes("line-through")).map((e) => e.textContent);
+      return ghost.length > 0 || struck.length > 0 ? { ghost, struck: struck.join("") } : undefined;
+    });
+  const cursorPosition = async () => (await page.locator("[id='status.editor.selection']").allInnerTexts()).join(" ");
+
+  await check("next edit with Gemma 3 270M: shown as an inline diff, Escape dismisses, Tab jumps, Tab accepts", async () => {
+    const assets = process.env.HEARTH_ASSETS || path.join(process.env.HOME || "", ".cache", "hearth", "assets");
+    const gemma = path.join(assets, "gemma-3-270m-q4_k_m.gguf");
+    assert(fs.existsSync(gemma), `${gemma} is missing: run scripts/fetch-assets.sh`);
+    const configPy = path.join(work, "ws", "config.py");
     const settingsPath = path.join(work, "data", "User", "settings.json");
     const settings = JSON.parse(fs.readFileSync(settingsPath, "utf8"));
+    // Gemma speaks the chat format; ghost-text completions off so that Tab is the next edit's.
+    Object.assign(settings, {
+      "hearth.serverArgs": ["--model", gemma],
+      "hearth.model": gemma,
+      "hearth.nextEdit.format": "chat",
+      "hearth.enable": false,
+    });
+    const before = serverPids();
+    // In VS Code's settings.json editor, as one line: typed lines would be auto-indented into JSON
+    // that the next check cannot read.
+    await command("Preferences: Open User Settings (JSON)");
+    await page.waitForTimeout(1500);
+    await page.keyboard.press("Control+A");
+    await page.keyboard.insertText(JSON.stringify(settings));
+    await page.keyboard.press("Control+S");
+    userSettings = settings;
+    await until("the server restarted with Gemma", 30000, async () => {
+      const now = serverPids();
+      return now.length === 1 && !before.includes(now[0]);
+    });
+    await until("status bar ready", READY_MS, async () => (await statusText()) === "Hearth (completions off)");
+    await openFile("config.py");
+    await page.keyboard.press("Control+G");
+    await page.keyboard.type("2:34"); // after `port` in the constructor's parameters
+    await page.keyboard.press("Enter");
+    await page.keyboard.type(", path", { delay: 60 });
+    const drawn = await until("the next-edit suggestion", 120000, nextEditDrawn);
+    await shot("next-edit");
+    assert(
+      drawn.ghost.some((g) => g.includes("self.path = path")),
+      `ghost text: ${JSON.stringify(drawn)}`,
+    );
+    await page.keyboard.press("Escape");
+    await until("Escape to dismiss it", 5000, async () => !(await nextEditDrawn()));
+    await command("Hearth: Suggest the next edit");
+    await until("the suggestion, asked again", 120000, nextEditDrawn);
+    assert((await cursorPosition()).includes("Ln 2,"), `the cursor moved before Tab: ${await cursorPosition()}`);
+    await page.keyboard.press("Tab");
+    await until("Tab to jump to the edit", 5000, async () => !(await cursorPosition()).includes("Ln 2,"));
+    assert((await editorText()).includes("def url(self):"), "a jump changes nothing");
+    await page.keyboard.press("Tab");
+    await until("Tab to accept it", 5000, async () => !(await nextEditDrawn()));
+    assert(!(await editorText()).includes("def url(self):"), "Gemma's edit replaces url() with the assignment");
+    await saveAll();
+    const after = fs.readFileSync(configPy, "utf8");
+    assert(
+      /def __init__\(self, host, port, path\):\n {8}self\.host = host\n {8}self\.port = port\n {8}self\.path = path\n/.test(after),
+      after,
+    );
+    // Without a suggestion Tab is Tab again.
+    await page.keyboard.press("Tab");
+    await page.waitForTimeout(300);
+    await saveAll();
+    assert(fs.readFileSync(configPy, "utf8") !== after, "Tab without a suggestion did not indent");
+  });
+
+  await check("a missing binary shows a clear error with a way to fix it", async () => {
+    const settingsPath = path.join(work, "data", "User", "settings.json");
+    const settings = userSettings ?? JSON.parse(fs.readFileSync(settingsPath, "utf8"));
     settings["hearth.serverPath"] = "/nonexistent/hearth";
     // Edit the settings as a user would, in VS Code's settings.json editor.
     await command("Preferences: Open User Settings (JSON)");

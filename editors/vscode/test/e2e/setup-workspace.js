@@ -10,6 +10,11 @@ fs.writeFileSync(
   "from helpers import mean_of\n\n\ndef add(a, b):\n    return a + b\n\n\ndef total(values):\n    result = 0\n    for v in values:\n        result = result + v\n    return result\n\n\ndef average(values):\n    return \n",
 );
 fs.writeFileSync(path.join(work, "ws", "helpers.py"), "def mean_of(values):\n    return sum(values) / len(values)\n");
+// For the next-edit check: a constructor that gets a new parameter (Gemma 3 270M assigns the field).
+fs.writeFileSync(
+  path.join(work, "ws", "config.py"),
+  'class Config:\n    def __init__(self, host, port):\n        self.host = host\n        self.port = port\n\n    def url(self):\n        return f"http://{self.host}:{self.port}"\n',
+);
 fs.writeFileSync(
   path.join(work, "data", "User", "settings.json"),
   JSON.stringify(

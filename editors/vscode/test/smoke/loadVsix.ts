@@ -22,12 +22,36 @@ for (const c of [
   "hearth.acceptWord",
   "hearth.acceptLine",
   "hearth.restart",
+  "hearth.nextEdit.jumpOrAccept",
+  "hearth.nextEdit.dismiss",
+  "hearth.nextEdit.trigger",
 ]) {
   assert.ok(commands.includes(c), `the manifest lacks ${c}`);
 }
-for (const s of ["model", "draftModel", "device", "multiline", "debounceMs", "contextBudget", "enabledLanguages", "serverPath"]) {
+for (const s of [
+  "model",
+  "draftModel",
+  "device",
+  "multiline",
+  "debounceMs",
+  "contextBudget",
+  "enabledLanguages",
+  "serverPath",
+  "nextEdit.enabled",
+  "nextEdit.format",
+]) {
   assert.ok(manifest.contributes.configuration.properties[`hearth.${s}`], `the manifest lacks hearth.${s}`);
 }
+// Tab and Escape go to the next edit only while one is shown and no inline suggestion is.
+for (const command of ["hearth.nextEdit.jumpOrAccept", "hearth.nextEdit.dismiss"]) {
+  const binding = manifest.contributes.keybindings.find((k: { command: string }) => k.command === command) as { when?: string } | undefined;
+  assert.ok(
+    binding?.when?.includes("hearth.nextEditVisible") && binding.when.includes("!inlineSuggestionVisible"),
+    `${command}: ${binding?.when}`,
+  );
+}
+// The next-edit gutter marker's icon ships in the package.
+assert.ok(fs.existsSync(path.join(ext, "media", "next-edit.svg")), "media/next-edit.svg is not in the .vsix");
 
 // Resolve nothing from outside the unpacked extension, except node built-ins and `vscode`.
 const loader = Module as unknown as {

@@ -2,7 +2,14 @@
 
 import { test } from "node:test";
 import * as assert from "node:assert/strict";
-import { didChangeConfigurationParams, languageEnabled, needsRestart, readSettings, serverArgs } from "../../src/core/settings";
+import {
+  didChangeConfigurationParams,
+  languageEnabled,
+  needsRestart,
+  nextEditEnabled,
+  readSettings,
+  serverArgs,
+} from "../../src/core/settings";
 
 const from = (values: Record<string, unknown>) => (key: string) => values[key];
 
@@ -17,6 +24,7 @@ test("defaults match docs/protocol.md", () => {
     maxTokens: 64,
     enabledLanguages: ["*"],
     agent: { commands: [], maxSteps: 16 },
+    nextEdit: { enabled: true },
   });
   assert.equal("model" in s.server, false, "an unset model is left to the server's default");
   assert.deepEqual(s.client, { enabled: true, serverPath: "", extraArgs: [], requestTimeoutMs: 3000, logPrompts: false });
@@ -39,6 +47,8 @@ test("every user setting maps to its protocol key", () => {
       serverArgs: ["--log", "debug", 3],
       "agent.commands": [" cargo test -q ", "npm test", "cargo test -q", ""],
       "agent.maxSteps": 8,
+      "nextEdit.enabled": false,
+      "nextEdit.format": "chat",
     }),
   );
   assert.deepEqual(s.server, {
@@ -51,6 +61,7 @@ test("every user setting maps to its protocol key", () => {
     maxTokens: 128,
     enabledLanguages: ["python", "rust"],
     agent: { commands: ["cargo test -q", "npm test"], maxSteps: 8 },
+    nextEdit: { enabled: false, format: "chat" },
   });
   assert.equal(s.client.enabled, false);
   assert.equal(s.client.serverPath, "~/bin/hearth");
@@ -110,4 +121,19 @@ test("agent settings: bad values fall back with a warning, and an empty command 
   assert.deepEqual(mixed.server.agent.commands, ["make check"]);
   assert.match(mixed.warnings.join("\n"), /not strings are ignored/);
   assert.deepEqual(didChangeConfigurationParams(readSettings(from({})).server).settings.hearth.agent, { commands: [], maxSteps: 16 });
+});
+
+test("next-edit settings: sent as `nextEdit`, a bad format falls back to auto, and off means no requests", () => {
+  const bad = readSettings(from({ "nextEdit.format": "diff", "nextEdit.enabled": "no" }));
+  assert.deepEqual(bad.server.nextEdit, { enabled: true }, "only a real false turns it off; auto sends no format");
+  assert.match(bad.warnings.join("\n"), /hearth\.nextEdit\.format = "diff" is not one of auto, sweep, zeta, chat/);
+  const chat = readSettings(from({ "nextEdit.format": "chat" }));
+  assert.deepEqual(didChangeConfigurationParams(chat.server).settings.hearth.nextEdit, { enabled: true, format: "chat" });
+  assert.equal(nextEditEnabled(chat.server, "python"), true);
+  assert.equal(nextEditEnabled(readSettings(from({ "nextEdit.enabled": false })).server, "python"), false);
+  assert.equal(
+    nextEditEnabled(readSettings(from({ enabledLanguages: ["rust"] })).server, "python"),
+    false,
+    "the language filter applies too",
+  );
 });
