@@ -80,11 +80,8 @@ impl ChatModel {
     }
 
     pub fn new(tokenizer: Arc<Tokenizer>, info: &ModelInfo, generator: Box<dyn Generator>, capacity: usize) -> Result<Self, AgentError> {
-        let token = |id: Option<u32>| id.and_then(|i| tokenizer.token(i)).unwrap_or_default();
-        let (template, source, plain) = match &info.chat_template {
-            Some(source) => {
-                (ChatTemplate::new(source, &token(info.bos_id), &token(info.eos_ids.first().copied()))?, source.as_str(), false)
-            }
+        let (template, source, plain) = match ChatTemplate::of_model(&tokenizer, info) {
+            Some(template) => (template?, info.chat_template.as_deref().unwrap_or_default(), false),
             None => (ChatTemplate::plain(), "", true),
         };
         let format = ToolFormat::detect(source);

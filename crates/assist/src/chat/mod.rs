@@ -185,6 +185,14 @@ impl ChatTemplate {
         Ok(ChatTemplate { env, bos_token: bos_token.to_owned(), eos_token: eos_token.to_owned() })
     }
 
+    /// The model's own template with its BOS and EOS spelled by its tokenizer; `None` when it has
+    /// none.
+    pub fn of_model(tokenizer: &hearth_model::Tokenizer, info: &hearth_model::ModelInfo) -> Option<Result<Self, ChatError>> {
+        let token = |id: Option<u32>| id.and_then(|i| tokenizer.token(i)).unwrap_or_default();
+        let source = info.chat_template.as_deref()?;
+        Some(ChatTemplate::new(source, &token(info.bos_id), &token(info.eos_ids.first().copied())))
+    }
+
     /// The plain format for a model without a template (see `PLAIN_TEMPLATE`): `System: …\n\nUser: …\n\n
     /// Assistant:`.
     pub fn plain() -> Self {

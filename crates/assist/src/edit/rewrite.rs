@@ -177,15 +177,12 @@ impl ModelRewriter {
     /// tokenizer and facts, loaded locally, for the prompt.
     pub fn with_generator(tokenizer: Arc<Tokenizer>, info: &ModelInfo, generator: Box<dyn Generator>, capacity: usize) -> Self {
         let name = &info.name;
-        let token = |id: Option<u32>| id.and_then(|i| tokenizer.token(i)).unwrap_or_default();
-        let chat = match &info.chat_template {
-            Some(source) => match ChatTemplate::new(source, &token(info.bos_id), &token(info.eos_ids.first().copied())) {
-                Ok(t) => Some(t),
-                Err(e) => {
-                    tracing::warn!("{name}: its chat template does not compile ({e}); edits use the plain format");
-                    None
-                }
-            },
+        let chat = match ChatTemplate::of_model(&tokenizer, info) {
+            Some(Ok(t)) => Some(t),
+            Some(Err(e)) => {
+                tracing::warn!("{name}: its chat template does not compile ({e}); edits use the plain format");
+                None
+            }
             None => {
                 tracing::info!("{name} has no chat template: edits use the plain rewrite format for base models");
                 None

@@ -121,15 +121,14 @@ impl NextEditPredictor {
     /// A predictor whose tokens come from `generator` (e.g. a server), with the model's own
     /// tokenizer and facts for the prompt.
     pub fn with_generator(tokenizer: Arc<Tokenizer>, info: &ModelInfo, generator: Box<dyn Generator>, capacity: usize) -> Self {
-        let token = |id: Option<u32>| id.and_then(|i| tokenizer.token(i)).unwrap_or_default();
-        let chat = info.chat_template.as_deref().and_then(|source| {
-            ChatTemplate::new(source, &token(info.bos_id), &token(info.eos_ids.first().copied()))
-                .map_err(|e| {
-                    tracing::warn!("{}: its chat template does not compile ({e}); the chat next-edit format uses a plain one", info.name)
-                })
-                .ok()
-        });
-        let chat = chat.unwrap_or_else(ChatTemplate::plain);
+        let chat = match ChatTemplate::of_model(&tokenizer, info) {
+            Some(Ok(t)) => t,
+            Some(Err(e)) => {
+                tracing::warn!("{}: its chat template does not compile ({e}); the chat next-edit format uses a plain one", info.name);
+                ChatTemplate::plain()
+            }
+            None => ChatTemplate::plain(),
+        };
         NextEditPredictor { engine: generator, bos: info.bos_id.filter(|_| info.add_bos), tokenizer, info: info.clone(), chat, capacity }
     }
 
