@@ -241,6 +241,9 @@ struct LayerPass {
     rope: RopeAngles,
     start: usize,
     mask: Option<Tensor>,
+    /// Positions before this pass, and the sliding window of a local layer.
+    past: usize,
+    window: Option<usize>,
 }
 
 struct Attention {
@@ -293,6 +296,10 @@ impl Attention {
         } else {
             (k, v)
         };
+        if n > 1 && n <= SAME_KERNEL_ROWS && x.device().is_cpu() {
+            let y = self.attend_row_by_row(&q, &k, &v, pass, n)?;
+            return self.o.forward(&y);
+        }
         let total = k.dim(2)?;
         let mask = pass.mask.as_ref();
 
@@ -311,6 +318,24 @@ impl Attention {
         let y = att.matmul(&v)?;
         let y = y.reshape((1, self.heads, n, self.head_dim))?.transpose(1, 2)?.reshape((1, n, self.heads * self.head_dim))?;
         self.o.forward(&y)
+    }
+
+    /// Attention for a verification window, one position at a time over exactly the keys that
+    /// position sees, in the shapes of a one-token step, so that it rounds as that step does.
+    fn attend_row_by_row(&self, q: &Tensor, k: &Tensor, v: &Tensor, pass: &LayerPass, n: usize) -> Result<Tensor> {
+        let rep = self.heads / self.kv_heads;
+        let mut rows = Vec::with_capacity(n);
+        for i in 0..n {
+            let end = pass.past + i + 1;
+            let first = pass.window.map_or(0, |w| end.saturating_sub(w)).max(pass.start);
+            let (k, v) = (k.narrow(2, first - pass.start, end - first)?, v.narrow(2, first - pass.start, end - first)?);
+            let q = q.narrow(2, i, 1)?.contiguous()?.reshape((1, self.kv_heads, rep, self.head_dim))?;
+            let att = (q.matmul(&k.t()?)? * self.scale)?;
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            rows.push(att.matmul(&v)?.reshape((1, self.heads, 1, self.head_dim))?);
+        }
+        let y = Tensor::cat(&rows, 2)?;
+        Ok(y.transpose(1, 2)?.reshape((1, n, self.heads * self.head_dim))?)
     }
 }
 
@@ -601,6 +626,8 @@ impl Transformer {
             rope: self.rope.angles(past, n, dtype, device)?,
             start: 0,
             mask: if n > 1 { Some(attention_mask(n, past, 0, None, dtype, device)?) } else { None },
+            past,
+            window: None,
         };
         let local = match (&self.spec.features.sliding_window, &self.local_rope) {
             (Some(sw), Some(rope)) => {
@@ -610,6 +637,8 @@ impl Transformer {
                     rope: rope.angles(past, n, dtype, device)?,
                     start,
                     mask: if n > 1 { Some(attention_mask(n, past, start, Some(sw.window), dtype, device)?) } else { None },
+                    past,
+                    window: Some(sw.window),
                 })
             }
             _ => None,
@@ -628,6 +657,9 @@ const MATVEC_ROWS: std::ops::RangeInclusive<usize> = 2..=8;
 fn project(w: &QMatMul, x: &Tensor) -> Result<Tensor> {
     if let QMatMul::QTensor(q) = w {
         if let Some(y) = project_blocks(q, x)? {
+            return Ok(y);
+        }
+        if let Some(y) = project_kquant_rows(q, x)? {
             return Ok(y);
         }
     }
@@ -685,14 +717,56 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let (rows, cols) = w.shape().dims2()?;
-    if qgemm::candle_is_faster(format, rows, cols) {
+    let m = x.elem_count() / cols;
+    // Decode steps and verification windows stay on this kernel, which rounds alike for every row count.
+    if m > SAME_KERNEL_ROWS && qgemm::candle_is_faster(format, rows, cols) {
         return Ok(None);
     }
-    let m = x.elem_count() / cols;
     let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let data = w.data()?;
     let Some(y) = qgemm::matmul_t(&xs, m, &data, format, rows, cols) else { return Ok(None) };
     outputs(y, x, rows).map(Some)
+}
+
+/// Rows up to which k-quant weights go through one kernel for every row count.
+const SAME_KERNEL_ROWS: usize = 32;
+
+/// K-quant weights against a decode step or a verification window on the CPU, through candle's
+/// generic kernel (one `vec_dot` per output, whatever the row count): candle otherwise picks its
+/// tiling and activation quantization by the number of rows, and a verified token could differ from
+/// plain decoding's.
+fn project_kquant_rows(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
+    use candle_core::quantized::k_quants::{matmul, BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
+    if !x.device().is_cpu() || x.dtype() != DType::F32 || !matches!(w.dtype(), GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K) {
+        return Ok(None);
+    }
+    let (rows, cols) = w.shape().dims2()?;
+    let m = x.elem_count() / cols;
+    if m > SAME_KERNEL_ROWS || !cols.is_multiple_of(QK_K) {
+        return Ok(None);
+    }
+    let data = w.data()?;
+    let xs = x.flatten_all()?.to_vec1::<f32>()?;
+    let mut y = vec![0f32; m * rows];
+    fn blocks<T>(data: &[u8]) -> Option<&[T]> {
+        let size = std::mem::size_of::<T>();
+        let aligned = (data.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>());
+        // SAFETY: GGUF k-quant data is an array of the format's repr(C) blocks; length and alignment checked.
+        (aligned && data.len().is_multiple_of(size))
+            .then(|| unsafe { std::slice::from_raw_parts(data.as_ptr() as *const T, data.len() / size) })
+    }
+    let done = match w.dtype() {
+        GgmlDType::Q4K => blocks::<BlockQ4K>(&data).map(|b| matmul((m, cols, rows), &xs, b, &mut y)),
+        GgmlDType::Q5K => blocks::<BlockQ5K>(&data).map(|b| matmul((m, cols, rows), &xs, b, &mut y)),
+        _ => blocks::<BlockQ6K>(&data).map(|b| matmul((m, cols, rows), &xs, b, &mut y)),
+    };
+    match done {
+        Some(result) => {
+            result?;
+            outputs(y, x, rows).map(Some)
+        }
+        None => Ok(None),
+    }
 }
 
 /// Additive mask `[n, past + n - start]` over keys `start..past + n`: query `i` (at `past + i`) sees

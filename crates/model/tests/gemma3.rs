@@ -118,3 +118,30 @@ fn gemma3_greedy_matches_llama_cpp() {
         "Hearth's logits are further from llama.cpp's than its kernels from each other:\n{summary}"
     );
 }
+
+/// Speculative verification feeds several rows at once; greedy output equals plain decoding only if
+/// each row's logits are those of a one-row step. They are, bit for bit, for every window the engine
+/// uses (up to 32 rows): the k-quant weights go through one kernel whatever the row count.
+#[test]
+fn a_verification_window_gives_the_logits_of_one_row_steps() {
+    let m = load(&gemma3_path().display().to_string(), DeviceChoice::Cpu).unwrap();
+    for text in [
+        "class Config:\n    def __init__(self, host, port, path):\n        self.host = host\n        self.port = port\n\n    def url(self):\n        return f\"http://{self.host}:{self.port}/{self.path}\"\n",
+        "import sys\n\n\ndef report(numbers, out):\n    total = sum(numbers)\n    out.write(f\"{len(numbers)} values\\n\")\n    return total\n",
+    ] {
+        let ids = m.tokenizer.encode(text);
+        for window in [2, 3, 5, 16, 32] {
+            let (head, tail) = ids.split_at(ids.len() - window);
+            let mut batch = m.new_cache(256).unwrap();
+            m.model.prefill(head, &mut batch).unwrap();
+            let rows = m.model.forward(tail, &mut batch, Logits::All).unwrap().to_vec2::<f32>().unwrap();
+            let mut steps = m.new_cache(256).unwrap();
+            m.model.prefill(head, &mut steps).unwrap();
+            for (i, &t) in tail.iter().enumerate() {
+                let step = m.model.forward(&[t], &mut steps, Logits::All).unwrap().to_vec2::<f32>().unwrap();
+                let worst = step[0].iter().zip(&rows[i]).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+                assert!(worst == 0.0, "window {window}, row {i}: the window's logits differ from a one-row step's by up to {worst}");
+            }
+        }
+    }
+}
