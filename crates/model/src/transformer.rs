@@ -728,16 +728,17 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
     outputs(y, x, rows).map(Some)
 }
 
-/// Rows up to which k-quant weights go through one kernel for every row count.
-const SAME_KERNEL_ROWS: usize = 32;
+/// Rows (decode steps, verification windows and short prompt chunks) for which every kernel on the
+/// path rounds as for one row: the engine's windows stay below it.
+const SAME_KERNEL_ROWS: usize = 31;
 
-/// K-quant weights against a decode step or a verification window on the CPU, through candle's
-/// generic kernel (one `vec_dot` per output, whatever the row count): candle otherwise picks its
-/// tiling and activation quantization by the number of rows, and a verified token could differ from
-/// plain decoding's.
+/// Q6_K weights against up to [`SAME_KERNEL_ROWS`] rows on the CPU, through candle's generic kernel
+/// (one `vec_dot` per output, whatever the row count): candle uses it for one row but repacked tiles
+/// that quantize the activations otherwise for more, and a verified token could then differ from
+/// plain decoding's. (Its Q4_K tiles round alike below 32 rows; from 32 it switches to AMX.)
 fn project_kquant_rows(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
-    use candle_core::quantized::k_quants::{matmul, BlockQ4K, BlockQ5K, BlockQ6K, QK_K};
-    if !x.device().is_cpu() || x.dtype() != DType::F32 || !matches!(w.dtype(), GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K) {
+    use candle_core::quantized::k_quants::{matmul, BlockQ6K, QK_K};
+    if !x.device().is_cpu() || x.dtype() != DType::F32 || w.dtype() != GgmlDType::Q6K {
         return Ok(None);
     }
     let (rows, cols) = w.shape().dims2()?;
@@ -755,12 +756,7 @@ fn project_kquant_rows(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
         (aligned && data.len().is_multiple_of(size))
             .then(|| unsafe { std::slice::from_raw_parts(data.as_ptr() as *const T, data.len() / size) })
     }
-    let done = match w.dtype() {
-        GgmlDType::Q4K => blocks::<BlockQ4K>(&data).map(|b| matmul((m, cols, rows), &xs, b, &mut y)),
-        GgmlDType::Q5K => blocks::<BlockQ5K>(&data).map(|b| matmul((m, cols, rows), &xs, b, &mut y)),
-        _ => blocks::<BlockQ6K>(&data).map(|b| matmul((m, cols, rows), &xs, b, &mut y)),
-    };
-    match done {
+    match blocks::<BlockQ6K>(&data).map(|b| matmul((m, cols, rows), &xs, b, &mut y)) {
         Some(result) => {
             result?;
             outputs(y, x, rows).map(Some)
