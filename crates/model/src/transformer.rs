@@ -236,7 +236,7 @@ struct PassContext {
 }
 
 /// For one kind of layer: the angles, the first key position attended to, and the additive mask
-/// over keys `start..past + n` (`None` where nothing is masked).
+/// over keys `start..past + n` (`None` where nothing is masked, or attention runs per position).
 struct LayerPass {
     rope: RopeAngles,
     start: usize,
@@ -296,7 +296,7 @@ impl Attention {
         } else {
             (k, v)
         };
-        if n > 1 && n <= SAME_KERNEL_ROWS && x.device().is_cpu() {
+        if row_by_row(n, x.device()) {
             let y = self.attend_row_by_row(&q, &k, &v, pass, n)?;
             return self.o.forward(&y);
         }
@@ -625,7 +625,7 @@ impl Transformer {
         let global = LayerPass {
             rope: self.rope.angles(past, n, dtype, device)?,
             start: 0,
-            mask: if n > 1 { Some(attention_mask(n, past, 0, None, dtype, device)?) } else { None },
+            mask: if n > 1 && !row_by_row(n, device) { Some(attention_mask(n, past, 0, None, dtype, device)?) } else { None },
             past,
             window: None,
         };
@@ -636,7 +636,11 @@ impl Transformer {
                 Some(LayerPass {
                     rope: rope.angles(past, n, dtype, device)?,
                     start,
-                    mask: if n > 1 { Some(attention_mask(n, past, start, Some(sw.window), dtype, device)?) } else { None },
+                    mask: if n > 1 && !row_by_row(n, device) {
+                        Some(attention_mask(n, past, start, Some(sw.window), dtype, device)?)
+                    } else {
+                        None
+                    },
                     past,
                     window: Some(sw.window),
                 })
@@ -732,6 +736,12 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
 /// path rounds as for one row: the engine's windows stay below it.
 const SAME_KERNEL_ROWS: usize = 31;
 
+/// Whether attention over `n` new positions runs per position (see `Attention::attend_row_by_row`):
+/// windows of up to [`SAME_KERNEL_ROWS`] on the CPU, which then need no mask.
+fn row_by_row(n: usize, device: &Device) -> bool {
+    n > 1 && n <= SAME_KERNEL_ROWS && device.is_cpu()
+}
+
 /// Q6_K weights against up to [`SAME_KERNEL_ROWS`] rows on the CPU, through candle's generic kernel
 /// (one `vec_dot` per output, whatever the row count): candle uses it for one row but repacked tiles
 /// that quantize the activations otherwise for more, and a verified token could then differ from
@@ -747,22 +757,16 @@ fn project_kquant_rows(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let data = w.data()?;
+    let size = std::mem::size_of::<BlockQ6K>();
+    if !data.len().is_multiple_of(size) || !(data.as_ptr() as usize).is_multiple_of(std::mem::align_of::<BlockQ6K>()) {
+        return Ok(None);
+    }
+    // SAFETY: GGUF Q6_K data is an array of `BlockQ6K` (repr(C)); length and alignment checked.
+    let blocks = unsafe { std::slice::from_raw_parts(data.as_ptr() as *const BlockQ6K, data.len() / size) };
     let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let mut y = vec![0f32; m * rows];
-    fn blocks<T>(data: &[u8]) -> Option<&[T]> {
-        let size = std::mem::size_of::<T>();
-        let aligned = (data.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>());
-        // SAFETY: GGUF k-quant data is an array of the format's repr(C) blocks; length and alignment checked.
-        (aligned && data.len().is_multiple_of(size))
-            .then(|| unsafe { std::slice::from_raw_parts(data.as_ptr() as *const T, data.len() / size) })
-    }
-    match blocks::<BlockQ6K>(&data).map(|b| matmul((m, cols, rows), &xs, b, &mut y)) {
-        Some(result) => {
-            result?;
-            outputs(y, x, rows).map(Some)
-        }
-        None => Ok(None),
-    }
+    matmul((m, cols, rows), &xs, blocks, &mut y)?;
+    outputs(y, x, rows).map(Some)
 }
 
 /// Additive mask `[n, past + n - start]` over keys `start..past + n`: query `i` (at `past + i`) sees
