@@ -14,11 +14,11 @@ use hearth_assist::nextedit::{
 };
 use hearth_base::stats::percentile;
 use hearth_base::CancelToken;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::args::ModelArgs;
 use crate::serve_cmd::client::LspClient;
+use crate::serve_cmd::{default_cases, Case};
 
 #[derive(Args)]
 pub struct BenchNextEditArgs {
@@ -55,14 +55,6 @@ pub struct BenchNextEditArgs {
     pause_ms: u64,
     #[arg(long)]
     json: bool,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    path: String,
-    prefix: String,
-    middle: String,
-    suffix: String,
 }
 
 /// A parameter renamed in a signature: the file before, the rename typed a key at a time, and the
@@ -124,13 +116,6 @@ fn small_scenarios() -> Vec<Scenario> {
             new: ", path".into(),
         },
     ]
-}
-
-fn default_cases() -> Option<PathBuf> {
-    let rel = Path::new("../shared/eval/fim-dev.jsonl");
-    let mut roots: Vec<PathBuf> = std::env::current_dir().ok().into_iter().collect();
-    roots.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")));
-    roots.into_iter().map(|r| r.join(rel)).find(|p| p.is_file())
 }
 
 /// Whole files from the cases, one per path, in file order.

@@ -16,6 +16,7 @@ use hearth_base::CancelToken;
 use crate::args::{Location, ModelArgs};
 
 pub use bench::{bench_typing, BenchTypingArgs};
+pub(crate) use bench::{default_cases, Case};
 pub use eval::{eval_fim, EvalFimArgs};
 pub use eval_context::{eval_context, EvalContextArgs};
 

@@ -9,6 +9,11 @@ use hearth_remote::BackendConfig;
 use crate::limits::Caps;
 use serde::{Deserialize, Serialize};
 
+/// `$ty` with every field of `$over` that is set, the rest from `$under`.
+macro_rules! overlay {
+    ($ty:ident, $under:expr, $over:expr; $($f:ident),* $(,)?) => { $ty { $($f: $over.$f.clone().or_else(|| $under.$f.clone())),* } };
+}
+
 /// One layer of settings; unset keys fall through to the layer below.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
@@ -153,10 +158,7 @@ impl Settings {
 
     /// `self` with every key that `over` sets replaced.
     pub fn overlay(&self, over: &Settings) -> Settings {
-        macro_rules! pick {
-            ($($f:ident),*) => { Settings { $($f: over.$f.clone().or_else(|| self.$f.clone())),* } };
-        }
-        let mut merged = pick!(
+        let mut merged = overlay!(Settings, self, over;
             model,
             draft_model,
             device,
@@ -179,12 +181,7 @@ impl Settings {
         );
         // A client that sets one next-edit key keeps the file's others.
         if let (Some(under), Some(over)) = (&self.next_edit, &over.next_edit) {
-            merged.next_edit = Some(NextEditSettings {
-                enabled: over.enabled.or(under.enabled),
-                format: over.format.clone().or_else(|| under.format.clone()),
-                context_tokens: over.context_tokens.or(under.context_tokens),
-                speculation: over.speculation.or(under.speculation),
-            });
+            merged.next_edit = Some(overlay!(NextEditSettings, under, over; enabled, format, context_tokens, speculation));
         }
         merged
     }

@@ -82,8 +82,6 @@ impl LanguageServer for Backend {
     async fn shutdown(&self) -> Result<()> {
         for uri in lock(&self.docs).uris() {
             self.scheduler.cancel(&uri);
-        }
-        for uri in lock(&self.docs).uris() {
             self.next_edits.cancel(&uri);
         }
         for token in lock(&self.edits).values() {

@@ -290,15 +290,7 @@ fn zeta(input: &NextEditInput<'_>) -> NextEditPrompt {
         excerpt.push_str(START_OF_FILE);
         excerpt.push('\n');
     }
-    excerpt.push_str(&text[context.start..editable.start]);
-    excerpt.push_str(REGION_START);
-    excerpt.push('\n');
-    excerpt.push_str(&text[editable.start..input.cursor]);
-    excerpt.push_str(CURSOR);
-    excerpt.push_str(&text[input.cursor..editable.end]);
-    excerpt.push('\n');
-    excerpt.push_str(REGION_END);
-    excerpt.push_str(&text[editable.end..context.end]);
+    excerpt.push_str(&marked(text, input.cursor, &editable, &context));
     excerpt.push_str("\n```");
     let prompt = format!(
         "### Instruction:\n{ZETA_INSTRUCTION}\n\n### User Edits:\n\n{}\n\n### User Excerpt:\n\n{excerpt}\n\n### Response:\n\n",
@@ -328,15 +320,7 @@ fn chat_prompt(input: &NextEditInput<'_>, template: &ChatTemplate) -> Result<Nex
         user.push_str(&format!("Related code from `{}`:\n```\n{}\n```\n\n", file.path, strip_newline(&file.text)));
     }
     user.push_str(&format!("The file `{}`, my cursor at {CURSOR}:\n```\n", input.path));
-    user.push_str(&text[context.start..window.start]);
-    user.push_str(REGION_START);
-    user.push('\n');
-    user.push_str(&text[window.start..input.cursor]);
-    user.push_str(CURSOR);
-    user.push_str(&text[input.cursor..window.end]);
-    user.push('\n');
-    user.push_str(REGION_END);
-    user.push_str(&text[window.end..context.end]);
+    user.push_str(&marked(text, input.cursor, &window, &context));
     user.push_str(&format!("\n```\n\nRewrite the code between {REGION_START} and {REGION_END} with my next edit, without the markers."));
     let conversation =
         Conversation { messages: vec![Message::new("system", CHAT_SYSTEM), Message::new("user", user.clone())], tools: Vec::new() };
@@ -356,6 +340,23 @@ fn chat_prompt(input: &NextEditInput<'_>, template: &ChatTemplate) -> Result<Nex
         window,
         stop_strings: vec!["```".into()],
     })
+}
+
+/// `context` of `text` with the editable `region` between its markers (each on a line of its own)
+/// and the cursor marked.
+fn marked(text: &str, cursor: usize, region: &Range<usize>, context: &Range<usize>) -> String {
+    [
+        &text[context.start..region.start],
+        REGION_START,
+        "\n",
+        &text[region.start..cursor],
+        CURSOR,
+        &text[cursor..region.end],
+        "\n",
+        REGION_END,
+        &text[region.end..context.end],
+    ]
+    .concat()
 }
 
 /// The window as it was before the file's latest edit: the current window with that edit's hunk

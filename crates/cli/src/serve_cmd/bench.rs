@@ -48,12 +48,13 @@ pub struct BenchTypingArgs {
     pub json: bool,
 }
 
+/// A FIM case as the eval's JSONL holds it; its three parts make the whole file.
 #[derive(Deserialize, Clone)]
-struct Case {
-    path: String,
-    prefix: String,
-    middle: String,
-    suffix: String,
+pub(crate) struct Case {
+    pub(crate) path: String,
+    pub(crate) prefix: String,
+    pub(crate) middle: String,
+    pub(crate) suffix: String,
 }
 
 /// One keystroke's edit and the request that follows it.
@@ -73,7 +74,8 @@ enum Outcome {
     Error,
 }
 
-fn default_cases() -> Option<PathBuf> {
+/// `../shared/eval/fim-dev.jsonl` beside the current directory or the repository.
+pub(crate) fn default_cases() -> Option<PathBuf> {
     let rel = Path::new("../shared/eval/fim-dev.jsonl");
     let mut roots: Vec<PathBuf> = std::env::current_dir().ok().into_iter().collect();
     roots.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")));
