@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Index benchmark on the two trees BENCHMARKS.md reports: the Rust/C sources under ~/.cargo/registry/src
-# and the CPython standard library directory. Prints `hearth bench index` tables (ctags and ripgrep run
+# Index benchmark on the trees BENCHMARKS.md reports: the Rust/C sources under ~/.cargo/registry/src,
+# the CPython standard library directory and, where Debian's golang-src is installed, Go's. Prints `hearth bench index` tables (ctags and ripgrep run
 # alongside in the same process run). Usage: scripts/bench-index.sh [hearth bench index args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,10 @@ cargo build --release --locked -p hearth-cli
 hearth="$CARGO_TARGET_DIR/release/hearth"
 registry=$(ls -d "$HOME"/.cargo/registry/src/*/ | head -n 1)
 stdlib=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["stdlib"])')
-for tree in "$registry" "$stdlib"; do
+go_src=$(PYTHONPATH=crates/assist/eval python3 -c 'from crossfile import go; print(go.default_root())')
+trees=("$registry" "$stdlib")
+[ -d "$go_src/net" ] && trees+=("$go_src")
+for tree in "${trees[@]}"; do
   echo "== $tree"
   "$hearth" bench index "$tree" "$@"
 done

@@ -5,7 +5,7 @@
 # `hearth eval context` with Gemma 3 270M's tokenizer and prompt, at prompt budgets 1024 and 2944
 # (358 and ~1024 tokens of context).
 #
-#   scripts/eval-context.sh [--floor 0.8] [--floor go=0.45] [hearth eval context args...]
+#   scripts/eval-context.sh [--floor 0.8] [--floor go=0.75] [hearth eval context args...]
 # --floor R fails (exit 1) when any language's recall at the 1024-token prompt is below R;
 # --floor LANG=R sets that language's own floor.
 # Env: HEARTH_BIN (default: the debug build), HEARTH_ASSETS (cache), HEARTH_EVAL_DIR (where the sets go).

@@ -8,5 +8,6 @@
 (type_alias name: (type_identifier) @name) @definition.type
 (const_spec name: (identifier) @name) @definition.constant
 (source_file (var_declaration (var_spec name: (identifier) @name) @definition.variable))
+(source_file (var_declaration (var_spec_list (var_spec name: (identifier) @name) @definition.variable)))
 (field_declaration name: (field_identifier) @name) @definition.field
 (method_elem name: (field_identifier) @name) @definition.method

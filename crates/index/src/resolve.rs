@@ -31,7 +31,7 @@ pub(crate) struct MemberSet {
 /// Most files one type may spread over (a Rust type's impl blocks).
 const MAX_FILES: usize = 4;
 /// Most files of one directory package (Go) whose members are ranked.
-const MAX_PACKAGE_FILES: usize = 64;
+const MAX_PACKAGE_FILES: usize = 256;
 /// The files that are a package's own module (`pkg/__init__.py` is `pkg`).
 const PACKAGE_FILES: &[&str] = &["__init__.py", "mod.rs", "index.ts", "index.tsx", "index.js"];
 

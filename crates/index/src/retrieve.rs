@@ -15,7 +15,7 @@ use crate::schema::SegmentColumns;
 use hearth_syntax::Language;
 
 use crate::resolve::{self, MemberSet, ResolvedImport};
-use crate::store::{dir_of, Index, OpenFiles, RecentEdit, State, SymbolEntry};
+use crate::store::{dir_of, Index, NameCounts, OpenFiles, RecentEdit, State, SymbolEntry};
 use crate::tokenizer::for_each_identifier;
 use crate::walk::floor_char_boundary;
 use crate::IndexError;
@@ -41,6 +41,8 @@ const SPAN_BYTES_PER_LINE: usize = 512;
 const OUTLINE_LINES_PER_READ: usize = 4;
 /// Bytes of the cursor's file scanned for the names it mentions.
 const MENTION_BYTES: usize = 32 << 10;
+/// Declarations either side of a name the file uses that count as declared beside it.
+const NEIGHBOURS: usize = 2;
 /// Most member lines a long type's definition snippet lists.
 const MAX_DEFINITION_MEMBERS: usize = 24;
 /// Shares of the budget one members outline, and one file's imported signatures, may take.
@@ -48,6 +50,14 @@ const MEMBERS_SHARE: f32 = 0.6;
 const IMPORTS_SHARE: f32 = 0.35;
 /// Names of its own package (Go) the cursor's file uses whose signatures are offered, nearest first.
 const MAX_PACKAGE_NAMES: usize = 32;
+/// Names whose use across the repository is looked up per retrieval, to rank members within a tier;
+/// the counts are kept for at most `MAX_COUNTED_NAMES` names until the next commit.
+const MAX_POPULARITY_LOOKUPS: usize = 96;
+const MAX_COUNTED_NAMES: usize = 65_536;
+/// Types a package offers where a type is wanted beyond those the file uses (Go), best first, out
+/// of at most `MAX_TYPE_CANDIDATES`.
+const MAX_PACKAGE_TYPES: usize = 48;
+const MAX_TYPE_CANDIDATES: usize = 256;
 /// Member lines a package of many files (Go) offers, over all its files, best first.
 const MAX_PACKAGE_MEMBER_LINES: usize = 40;
 /// Lines of a long function shown (its signature and the start of its body), so that many fit.
@@ -361,8 +371,13 @@ impl Anchor {
     }
 }
 
-/// A signature line as outlines show it: the indentation kept, long lines cut at a char boundary.
-fn signature_line(mut line: String) -> String {
+/// A signature line as outlines show it: the indentation kept, a comment at its end dropped, long
+/// lines cut at a char boundary.
+fn signature_line(mut line: String, path: &str) -> String {
+    if let Some(lang) = Language::from_path(Path::new(path)) {
+        let code = lang.without_trailing_comment(&line).len();
+        line.truncate(code);
+    }
     if line.len() > MAX_SIGNATURE_LINE {
         let mut cut = MAX_SIGNATURE_LINE;
         while !line.is_char_boundary(cut) {
@@ -384,6 +399,8 @@ struct Outline {
     lines: Vec<(u32, u32, Anchor)>,
     reason: Reason,
     score: f32,
+    /// Outlines of one group (a package's files) share one budget.
+    group: Option<u32>,
 }
 
 impl Index {
@@ -405,14 +422,17 @@ impl Index {
         let cursor_line = text[..offset].matches('\n').count() as u32;
         let window = (cursor_line.saturating_sub(WINDOW_BEFORE), cursor_line + WINDOW_AFTER);
         let lang = Language::from_path(Path::new(&rel));
+        let wants_type = lang.is_some_and(|lang| hearth_syntax::expects_type(lang, text, offset));
         let imports = lang.map_or_else(Vec::new, |lang| hearth_syntax::imports(lang, &rel, text));
         let mut texts = Texts { index: self, cache: HashMap::new(), files: OpenFiles::default() };
 
+        let searcher = self.reader.searcher();
         // Decide under the state lock; read texts after it (text reads take the lock themselves).
         let (definitions, edits, outlines) = {
             let state = self.read_state();
             let imports = resolve::resolve_imports(&state, imports);
             let mut outlines = Vec::new();
+            let mut popularity = Popularity::new(&searcher, self.fields.body, &self.popularity);
             let qualifier = lang.and_then(|lang| hearth_syntax::qualifier_before(lang, text, offset).map(|q| (lang, q)));
             if let Some((lang, qualifier)) = qualifier {
                 let partial = qualifier.partial.as_str();
@@ -426,7 +446,8 @@ impl Index {
                 }
                 for (rank, set) in sets.iter().enumerate() {
                     let score = 1.3 - 0.1 * rank as f32;
-                    members_outlines(&state, lang, set, partial, &mentioned, own, score, &mut outlines);
+                    let ranking = (score, &mut popularity);
+                    members_outlines(&state, lang, set, (partial, wants_type), &mentioned, own, ranking, &mut outlines);
                 }
             }
             let mut near = HashMap::new();
@@ -440,21 +461,26 @@ impl Index {
             imported_outlines(&state, &imports, &near, &outlines, &mut imported);
             outlines.extend(imported);
             if let Some(lang) = lang.filter(|&l| hearth_syntax::directory_is_package(l)) {
-                package_outlines(&state, lang, &rel, text, offset, &mut outlines);
+                package_outlines(&state, lang, &rel, (text, offset, wants_type), &mut popularity, &mut outlines);
             }
             let edits: Vec<RecentEdit> = state.recent_edits.iter().cloned().collect();
             (definitions, edits, outlines)
         };
         let mut candidates = Vec::new();
+        let mut groups: Vec<Vec<Outline>> = Vec::new();
         for outline in outlines {
-            let share = match outline.reason {
-                Reason::Members { .. } => MEMBERS_SHARE,
+            match groups.iter_mut().find(|g| outline.group.is_some() && g[0].group == outline.group) {
+                Some(group) => group.push(outline),
+                None => groups.push(vec![outline]),
+            }
+        }
+        for group in groups {
+            let share = match group[0].reason {
+                Reason::Members { .. } | Reason::Package { .. } => MEMBERS_SHARE,
                 _ => IMPORTS_SHARE,
             };
             let cap = (request.budget_tokens as f32 * share) as usize;
-            if let Some(snippet) = render_outline(outline, cap, &mut texts, request.count_tokens) {
-                candidates.push(snippet);
-            }
+            candidates.extend(render_outlines(group, cap, &mut texts, request.count_tokens));
         }
         for candidate in definitions {
             let cap = (request.budget_tokens as f32 * DEFINITION_SHARE) as usize;
@@ -750,7 +776,7 @@ fn render_definition(candidate: Candidate, cap: usize, texts: &mut Texts<'_>, co
             text.push_str(&format!("\n{body_indent}…"));
         }
         text.push('\n');
-        text.push_str(&signature_line(member));
+        text.push_str(&signature_line(member, &path));
         last = line;
     }
     end_line = end_line.max(last);
@@ -766,25 +792,28 @@ fn render_definition(candidate: Candidate, cap: usize, texts: &mut Texts<'_>, co
 }
 
 /// The members of `set` as outlines, one per file: the lines that name them, ranked so that what the
-/// cursor's partial name starts, names the file mentions elsewhere, exported names, and functions and
-/// types come first. A set of many files (a Go package) ranks its members together and keeps the best
-/// `MAX_PACKAGE_MEMBER_LINES`, each file's outline scored by its best line.
+/// cursor's partial name starts, the kind the position wants (a type after `*`), names the file
+/// mentions (and those declared beside them), exported names, and functions and types come first;
+/// within a rank, names the repository uses more. A set of many files (a Go package) ranks its
+/// members together and keeps the best `MAX_PACKAGE_MEMBER_LINES` as one group.
 #[allow(clippy::too_many_arguments)]
 fn members_outlines(
     state: &State,
     lang: Language,
     set: &MemberSet,
-    partial: &str,
+    (partial, wants_type): (&str, bool),
     mentioned: &HashSet<&str>,
     own: (Option<u32>, (u32, u32)),
-    score: f32,
+    (score, popularity): (f32, &mut Popularity<'_>),
     out: &mut Vec<Outline>,
 ) {
     use hearth_syntax::SymbolKind::*;
-    let mut per_file = Vec::new();
-    for &file in &set.files {
+    // (tier, file slot, order in the file, name, line, anchor); lower tiers first.
+    let mut members: Vec<(u32, usize, usize, Arc<str>, u32, Anchor)> = Vec::new();
+    let mut headers = Vec::new();
+    for (slot, &file) in set.files.iter().enumerate() {
         let mut header = None;
-        let mut lines = Vec::new();
+        let first = members.len();
         for (order, (name, def)) in state.file_symbols(file).into_iter().enumerate() {
             let member = match (&set.scope, def.scope.as_deref()) {
                 (None, None) => !matches!(def.kind, Impl),
@@ -801,32 +830,101 @@ fn members_outlines(
             if !member || in_window {
                 continue;
             }
-            let misses_partial = !name.starts_with(partial);
-            let unmentioned = !mentioned.contains(&*name);
             let private = !hearth_syntax::exported(lang, &name);
-            let minor = matches!(def.kind, Constant | Variable) || (set.scope.is_none() && def.kind == Field);
-            let tier = (misses_partial as u32) << 3 | (unmentioned as u32) << 2 | (private as u32) << 1 | minor as u32;
-            lines.push((def.name_line, tier << 20 | order as u32, Anchor::of(def)));
+            if private && set.scope.is_none() && hearth_syntax::exports_by_name(lang) {
+                continue; // another package's unexported name is out of reach
+            }
+            let misses_partial = !name.starts_with(partial);
+            let wrong_kind = wants_type && !resolve::is_type(def.kind);
+            let unmentioned = !mentioned.contains(&*name);
+            let minor = !hearth_syntax::exports_by_name(lang) && matches!(def.kind, Constant | Variable)
+                || (set.scope.is_none() && def.kind == Field);
+            let tier = (misses_partial as u32) << 5
+                | (wrong_kind as u32) << 4
+                | (unmentioned as u32) << 3
+                | (private as u32) << 2
+                | (minor as u32) << 1;
+            members.push((tier, slot, order, name, def.name_line, Anchor::of(def)));
         }
-        per_file.push((file, header, lines));
+        // Names declared beside one the file mentions are used with it (`color.White`, then `Black`):
+        // they rank as if mentioned, just after the mentioned ones.
+        let in_file = &mut members[first..];
+        let mut beside = vec![false; in_file.len()];
+        for at in (0..in_file.len()).filter(|&i| in_file[i].0 & 8 == 0) {
+            beside[declared_beside(in_file.len(), at)].fill(true);
+        }
+        for (m, beside) in in_file.iter_mut().zip(beside) {
+            if m.0 & 8 != 0 && beside {
+                m.0 = m.0 & !8 | 1;
+            }
+        }
+        headers.push(header);
     }
-    let many = per_file.len() > 1;
+    // Within a tier, the names the repository uses most first (`net.Listener` before `net.SRV`);
+    // looked up for the best candidates only, the files' first members before their later ones.
+    members.sort_by_key(|m| (m.0, m.2, m.1));
+    let looked_up = members.len().min(MAX_POPULARITY_LOOKUPS);
+    let mut uses: Vec<u64> = members[..looked_up].iter().map(|m| popularity.of(&m.3)).collect();
+    uses.resize(members.len(), 0);
+    let mut ranked: Vec<usize> = (0..members.len()).collect();
+    ranked.sort_by_key(|&i| (members[i].0, std::cmp::Reverse(uses[i]), members[i].1, members[i].2));
+    let many = set.files.len() > 1;
     if many {
-        let mut ranks: Vec<u32> = per_file.iter().flat_map(|(_, _, lines)| lines.iter().map(|l| l.1)).collect();
-        ranks.sort_unstable();
-        let Some(&last_kept) = ranks.get(MAX_PACKAGE_MEMBER_LINES.min(ranks.len()).saturating_sub(1)) else {
-            return;
-        };
-        for (_, _, lines) in &mut per_file {
-            lines.retain(|l| l.1 <= last_kept);
-        }
+        ranked.truncate(MAX_PACKAGE_MEMBER_LINES);
     }
-    for (file, header, lines) in per_file {
-        let Some(best) = lines.iter().map(|l| l.1 >> 20).min() else {
+    let mut per_file: Vec<Vec<(u32, u32, Anchor)>> = vec![Vec::new(); set.files.len()];
+    let mut best_tier: Vec<Option<u32>> = vec![None; set.files.len()];
+    for (rank, i) in ranked.into_iter().enumerate() {
+        let (tier, slot, _, _, line, anchor) = &members[i];
+        per_file[*slot].push((*line, rank as u32, *anchor));
+        best_tier[*slot] = Some(best_tier[*slot].map_or(*tier, |b| b.min(*tier)));
+    }
+    // One group: the files' lines share one budget, best ranks first over all of them.
+    let group = many.then(|| out.iter().filter_map(|o| o.group).max().map_or(0, |g| g + 1));
+    for (slot, lines) in per_file.into_iter().enumerate() {
+        let Some(best) = best_tier[slot] else {
             continue;
         };
-        let score = if many { score - 0.01 * best as f32 } else { score };
-        out.push(Outline { path: state.path(file).clone(), header, lines, reason: Reason::Members { of: set.label.clone() }, score });
+        let score = if many { score - 0.01 * (best >> 1) as f32 } else { score };
+        let reason = Reason::Members { of: set.label.clone() };
+        let path = state.path(set.files[slot]).clone();
+        out.push(Outline { path, header: headers[slot], lines, reason, score, group });
+    }
+}
+
+/// The declarations beside the one at `at`, of `count` in file order: `NEIGHBOURS` either side.
+fn declared_beside(count: usize, at: usize) -> std::ops::Range<usize> {
+    at.saturating_sub(NEIGHBOURS)..(at + NEIGHBOURS + 1).min(count)
+}
+
+/// How much the repository uses a name: the chunks whose identifiers include it (Tantivy's document
+/// frequency of the lower-cased name), kept until the next commit (typing in one file asks for the
+/// same names at every keystroke).
+struct Popularity<'s> {
+    searcher: &'s tantivy::Searcher,
+    field: tantivy::schema::Field,
+    seen: std::sync::MutexGuard<'s, NameCounts>,
+}
+
+impl<'s> Popularity<'s> {
+    fn new(searcher: &'s tantivy::Searcher, field: tantivy::schema::Field, counts: &'s std::sync::Mutex<NameCounts>) -> Self {
+        let mut seen = crate::store::lock(counts);
+        let generation = searcher.generation().generation_id();
+        if seen.generation != generation || seen.counts.len() > MAX_COUNTED_NAMES {
+            seen.counts.clear();
+            seen.generation = generation;
+        }
+        Popularity { searcher, field, seen }
+    }
+
+    fn of(&mut self, name: &Arc<str>) -> u64 {
+        if let Some(&n) = self.seen.counts.get(name) {
+            return n;
+        }
+        let term = Term::from_field_text(self.field, &name.to_lowercase());
+        let n = self.searcher.doc_freq(&term).unwrap_or(0);
+        self.seen.counts.insert(name.clone(), n);
+        n
     }
 }
 
@@ -865,7 +963,14 @@ fn imported_outlines(state: &State, imports: &[ResolvedImport], near: &HashMap<S
 /// The signatures of the names the cursor's file uses that a sibling file of its package defines
 /// (Go: a package's files share one scope, with no import to name them), one outline per defining
 /// file, the names used nearest the cursor first.
-fn package_outlines(state: &State, lang: Language, rel: &str, text: &str, offset: usize, out: &mut Vec<Outline>) {
+fn package_outlines(
+    state: &State,
+    lang: Language,
+    rel: &str,
+    (text, offset, wants_type): (&str, usize, bool),
+    popularity: &mut Popularity<'_>,
+    out: &mut Vec<Outline>,
+) {
     let own = state.file_id(rel);
     let dir = dir_of(rel);
     let sibling = |file: u32| Some(file) != own && dir_of(state.path(file)) == dir && resolve::in_package(state, file);
@@ -888,11 +993,12 @@ fn package_outlines(state: &State, lang: Language, rel: &str, text: &str, offset
         });
     }
     let mut used: Vec<(usize, &str, &SymbolEntry)> = distance
-        .into_iter()
-        .filter_map(|(name, d)| {
+        .iter()
+        .filter_map(|(&name, &d)| {
             let defs = state.symbols.get(name)?;
-            // A name the cursor's file defines itself is its own (or shadows the package's).
-            if defs.iter().any(|def| Some(def.file) == own) {
+            // A name the cursor's file defines itself is its own (or shadows the package's); its
+            // methods and fields do not.
+            if defs.iter().any(|def| Some(def.file) == own && def.scope.is_none()) {
                 return None;
             }
             let def = defs.iter().find(|def| def.scope.is_none() && def.kind != hearth_syntax::SymbolKind::Impl && sibling(def.file))?;
@@ -901,16 +1007,87 @@ fn package_outlines(state: &State, lang: Language, rel: &str, text: &str, offset
         .collect();
     used.sort_by_key(|&(d, name, _)| (d, name));
     used.truncate(MAX_PACKAGE_NAMES);
-    for (rank, (d, name, def)) in used.into_iter().enumerate() {
+    // Each used name, then the names declared beside it that the file does not use yet: what is
+    // declared together is used together (`encryptBlock`, then `decryptBlock`).
+    let mut ranked: Vec<(usize, Arc<str>, &SymbolEntry)> = Vec::new();
+    let mut top_levels: HashMap<u32, Vec<(Arc<str>, &SymbolEntry)>> = HashMap::new();
+    for (d, name, def) in used {
+        if ranked.iter().any(|r| &*r.1 == name) {
+            continue;
+        }
+        ranked.push((d, Arc::from(name), def));
+        let declared = top_levels.entry(def.file).or_insert_with(|| top_level_symbols(state, def.file));
+        let Some(at) = declared.iter().position(|(_, d)| d.start_byte == def.start_byte && d.name_line == def.name_line) else {
+            continue;
+        };
+        for (other, other_def) in &declared[declared_beside(declared.len(), at)] {
+            if !distance.contains_key(&**other) && !ranked.iter().any(|r| r.1 == *other) {
+                let own_too = state.symbols.get(&**other).is_some_and(|defs| defs.iter().any(|d| Some(d.file) == own && d.scope.is_none()));
+                if !own_too {
+                    ranked.push((d, other.clone(), other_def));
+                }
+            }
+        }
+    }
+    if wants_type {
+        // A type is wanted: the types the file uses first, then the package's other types: those of
+        // the files it draws on most, then the rest, the ones the repository uses most first.
+        let mut drawn_on: Vec<(usize, usize, u32)> = Vec::new();
+        for &(d, _, def) in &ranked {
+            match drawn_on.iter_mut().find(|f| f.2 == def.file) {
+                Some(f) => (f.0, f.1) = (f.0 + 1, f.1.min(d)),
+                None => drawn_on.push((1, d, def.file)),
+            }
+        }
+        drawn_on.sort_by_key(|&(uses, d, file)| (std::cmp::Reverse(uses), d, file));
+        let far = drawn_on.iter().map(|f| f.1).max().unwrap_or(0) + 1;
+        let others = state.files_in_dir(dir).iter().filter(|&&f| sibling(f) && !drawn_on.iter().any(|d| d.2 == f));
+        let files: Vec<(bool, usize, u32)> =
+            drawn_on.iter().map(|&(_, d, file)| (false, d, file)).chain(others.map(|&file| (true, far, file))).collect();
+        // (in a file the file does not draw on, distance, name, definition)
+        let mut more: Vec<(bool, usize, Arc<str>, &SymbolEntry)> = Vec::new();
+        for (other, d, file) in files {
+            if more.len() >= MAX_TYPE_CANDIDATES {
+                break;
+            }
+            let declared = top_levels.entry(file).or_insert_with(|| top_level_symbols(state, file));
+            for (name, def) in declared.iter() {
+                let fresh = resolve::is_type(def.kind)
+                    && !distance.contains_key(&**name)
+                    && !ranked.iter().any(|r| r.1 == *name)
+                    && !more.iter().any(|m| m.2 == *name)
+                    && !state.symbols.get(&**name).is_some_and(|defs| defs.iter().any(|d| Some(d.file) == own && d.scope.is_none()));
+                if fresh {
+                    more.push((other, d, name.clone(), *def));
+                }
+            }
+        }
+        let looked_up = more.len().min(MAX_POPULARITY_LOOKUPS);
+        let uses: Vec<u64> = more.iter().enumerate().map(|(i, m)| if i < looked_up { popularity.of(&m.2) } else { 0 }).collect();
+        let mut order: Vec<usize> = (0..more.len()).collect();
+        order.sort_by_key(|&i| (more[i].0, std::cmp::Reverse(uses[i]), i));
+        ranked.extend(order.into_iter().take(MAX_PACKAGE_TYPES).map(|i| (more[i].1, more[i].2.clone(), more[i].3)));
+        ranked.sort_by_key(|r| !resolve::is_type(r.2.kind));
+    }
+    let group = out.iter().filter_map(|o| o.group).max().map_or(0, |g| g + 1);
+    for (rank, (d, name, def)) in ranked.into_iter().enumerate() {
         let path = state.path(def.file);
         let outline = outline_for(out, path, Reason::Package { names: Vec::new() });
         if let Reason::Package { names } = &mut outline.reason {
             names.push(name.to_string());
         }
+        outline.group = Some(group);
         outline.lines.push((def.name_line, rank as u32, Anchor::of(def)));
         let weight = 1.0 / (1.0 + d as f32 / 6.0);
         outline.score = outline.score.max(0.7 + 0.35 * weight);
     }
+}
+
+/// A file's top-level definitions, in file order (no methods, fields or impl blocks).
+fn top_level_symbols(state: &State, file: u32) -> Vec<(Arc<str>, &SymbolEntry)> {
+    let mut symbols = state.file_symbols(file);
+    symbols.retain(|(_, d)| d.scope.is_none() && d.kind != hearth_syntax::SymbolKind::Impl);
+    symbols
 }
 
 /// The outline of `path` in `out` whose reason is of `empty`'s kind, added (with `empty`) when none is.
@@ -919,58 +1096,70 @@ fn outline_for<'o>(out: &'o mut Vec<Outline>, path: &Arc<str>, empty: Reason) ->
     let at = match out.iter().position(|o| o.path == *path && std::mem::discriminant(&o.reason) == kind) {
         Some(at) => at,
         None => {
-            out.push(Outline { path: path.clone(), header: None, lines: Vec::new(), reason: empty, score: 0.0 });
+            out.push(Outline { path: path.clone(), header: None, lines: Vec::new(), reason: empty, score: 0.0, group: None });
             out.len() - 1
         }
     };
     &mut out[at]
 }
 
-/// An outline's lines, best ranks first until `cap` tokens, shown in file order.
-fn render_outline(outline: Outline, cap: usize, texts: &mut Texts<'_>, count_tokens: &dyn Fn(&str) -> usize) -> Option<Snippet> {
-    let Outline { path, header, mut lines, mut reason, score } = outline;
-    // The names of an imports or package outline go with its lines, in order.
-    let named: Vec<(u32, String)> = match &reason {
-        Reason::Imports { names } | Reason::Package { names } => lines.iter().map(|l| l.0).zip(names.iter().cloned()).collect(),
-        _ => Vec::new(),
-    };
-    lines.sort_by_key(|&(line, rank, _)| (rank, line));
-    if lines.len() > OUTLINE_LINES_PER_READ {
-        texts.get(&path); // one read of the file for many lines, not a read each
-    }
-    let mut kept: Vec<(u32, String)> = Vec::new();
-    let mut used = count_tokens(&format!("// {path}:1\n"));
-    if let Some((line, anchor)) = header {
-        if let Some(text) = texts.line_in(&path, anchor, line) {
-            used += count_tokens(&text) + 1;
-            kept.push((line, text));
+/// Outlines that share `cap` tokens (one, or a package's files), a snippet each: their lines best
+/// ranks first over all of them until the cap, each shown in file order. A file's path header (and
+/// a type's own header line) counts when its first line is taken.
+fn render_outlines(group: Vec<Outline>, cap: usize, texts: &mut Texts<'_>, count_tokens: &dyn Fn(&str) -> usize) -> Vec<Snippet> {
+    let mut kept: Vec<Vec<(u32, String)>> = vec![Vec::new(); group.len()];
+    let mut pending: Vec<(u32, usize, u32, Anchor)> = Vec::new();
+    for (i, outline) in group.iter().enumerate() {
+        if outline.lines.len() > OUTLINE_LINES_PER_READ {
+            texts.get(&outline.path); // one read of the file for many lines, not a read each
         }
+        pending.extend(outline.lines.iter().map(|&(line, rank, anchor)| (rank, i, line, anchor)));
     }
-    let first_member = kept.len();
-    for (line, _, anchor) in lines {
-        if kept.iter().any(|(l, _)| *l == line) {
+    pending.sort_by_key(|&(rank, i, line, _)| (rank, i, line));
+    let mut used = 0;
+    for (_, i, line, anchor) in pending {
+        let outline = &group[i];
+        if kept[i].iter().any(|(l, _)| *l == line) {
             continue;
         }
-        let Some(text) = texts.line_in(&path, anchor, line) else {
+        let Some(text) = texts.line_in(&outline.path, anchor, line) else {
             continue;
         };
-        let text = signature_line(text);
-        let cost = count_tokens(&text) + 1;
+        let text = signature_line(text, &outline.path);
+        let mut cost = count_tokens(&text) + 1;
+        let mut opening = None;
+        if kept[i].is_empty() {
+            cost += count_tokens(&format!("// {}:1\n", outline.path));
+            if let Some((header_line, header_anchor)) = outline.header.filter(|h| h.0 != line) {
+                if let Some(header) = texts.line_in(&outline.path, header_anchor, header_line) {
+                    cost += count_tokens(&header) + 1;
+                    opening = Some((header_line, header));
+                }
+            }
+        }
         if used + cost > cap {
             break;
         }
         used += cost;
-        kept.push((line, text));
+        kept[i].extend(opening);
+        kept[i].push((line, text));
     }
-    if kept.len() == first_member {
-        return None;
+    let mut out = Vec::new();
+    for (outline, mut kept) in group.into_iter().zip(kept) {
+        if kept.is_empty() {
+            continue;
+        }
+        let Outline { path, lines, mut reason, score, .. } = outline;
+        kept.sort_by_key(|(line, _)| *line);
+        if let Reason::Imports { names } | Reason::Package { names } = &mut reason {
+            // The names of an imports or package outline go with its lines, in order.
+            let named: Vec<(u32, String)> = lines.iter().map(|l| l.0).zip(names.drain(..)).collect();
+            *names = named.into_iter().filter(|(line, _)| kept.iter().any(|(l, _)| l == line)).map(|(_, name)| name).collect();
+        }
+        let text = kept.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
+        out.push(Snippet { path: path.to_string(), start_line: kept[0].0, end_line: kept[kept.len() - 1].0, text, reason, score });
     }
-    kept.sort_by_key(|(line, _)| *line);
-    if let Reason::Imports { names } | Reason::Package { names } = &mut reason {
-        *names = named.into_iter().filter(|(line, _)| kept.iter().any(|(l, _)| l == line)).map(|(_, name)| name).collect();
-    }
-    let text = kept.iter().map(|(_, t)| t.as_str()).collect::<Vec<_>>().join("\n");
-    Some(Snippet { path: path.to_string(), start_line: kept[0].0, end_line: kept[kept.len() - 1].0, text, reason, score })
+    out
 }
 
 fn recent_edits(edits: &[RecentEdit], rel: &str, window: (u32, u32), texts: &mut Texts<'_>, out: &mut Vec<Snippet>) {

@@ -31,7 +31,7 @@ pub(crate) struct StoredSymbol {
 }
 
 /// Written to `hearth.json` beside the Tantivy files.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// `doc_type` values: one `file` document per file, one `chunk` document per retrieval chunk.
 pub(crate) const DOC_FILE: &str = "file";
@@ -77,6 +77,9 @@ pub(crate) struct Fields {
     pub text: Field,
     /// 1 when the chunk document stores a header or a text (fetch it), else 0.
     pub stored_extra: Field,
+    /// File documents of generated files: 1 + the index of the marker in `walk::GENERATED_MARKERS`
+    /// (their definitions are indexed, their chunks are not); absent for other files.
+    pub generated: Field,
 }
 
 /// A chunk as its fast fields describe it.
@@ -215,6 +218,7 @@ pub(crate) fn build() -> (Schema, Fields) {
         body: b.add_text_field("body", code(false)),
         text: b.add_text_field("text", STORED),
         stored_extra: b.add_u64_field(STORED_EXTRA, FAST),
+        generated: b.add_u64_field("generated", STORED),
     };
     (b.build(), fields)
 }

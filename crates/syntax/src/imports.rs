@@ -121,6 +121,12 @@ pub fn exported(lang: Language, name: &str) -> bool {
     }
 }
 
+/// Whether the language marks a module's API by the name itself, so that every exported name is API
+/// whatever its kind (a Go constant `Enabled`) and an unexported one is out of another package's reach.
+pub fn exports_by_name(lang: Language) -> bool {
+    matches!(lang, Language::Go)
+}
+
 /// The qualifier chain right before `offset`, if the cursor follows `name.` or `name::` (possibly
 /// with part of the next name typed).
 pub fn qualifier_before(lang: Language, text: &str, offset: usize) -> Option<Qualifier> {
@@ -153,6 +159,61 @@ pub fn qualifier_before(lang: Language, text: &str, offset: usize) -> Option<Qua
     }
     segments.reverse();
     Some(Qualifier { segments, partial: partial.to_string() })
+}
+
+/// Whether the name at `offset` (with any qualifier before it, `pkg.` or `a::b::`) sits where the
+/// language expects a type: Go's `x *T`, `[]T`, `.(*T)`, `func f() T`, `var x T`; Rust's `x: T`,
+/// `-> T`, `&T`, `Vec<T`, `dyn T`. False where unsure (a call's argument, an unknown language).
+pub fn expects_type(lang: Language, text: &str, offset: usize) -> bool {
+    let mut end = offset.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let is_ident = |c: char| c.is_alphanumeric() || c == '_';
+    let separators: &[&str] = if lang == Language::Rust { &["::"] } else { &["."] };
+    let mut before = text[..end].trim_end_matches(is_ident);
+    while let Some(head) = separators.iter().find_map(|sep| before.strip_suffix(sep)) {
+        let name_start = head.trim_end_matches(is_ident).len();
+        if name_start == head.len() {
+            break;
+        }
+        before = &head[..name_start];
+    }
+    let trimmed = before.trim_end_matches([' ', '\t']);
+    let spaced = trimmed.len() < before.len();
+    let last_word = trimmed.rsplit(|c: char| !is_ident(c)).next().unwrap_or("");
+    let word_ends = !last_word.is_empty() && trimmed.ends_with(last_word);
+    match lang {
+        Language::Go => {
+            const NOT_TYPES: &[&str] = &[
+                "return", "case", "go", "defer", "else", "if", "for", "range", "switch", "select", "func", "type", "var", "const",
+                "package", "import", "goto", "break", "continue", "default",
+            ];
+            let last_word_of = |t: &str| t.rsplit(|c: char| !is_ident(c)).next().unwrap_or("").to_string();
+            if let Some(pointer) = trimmed.strip_suffix('*').filter(|_| !spaced) {
+                // `x *T`, `[]*T`, `.(*T)`; not `= *p` or `f(*p)`.
+                let p = pointer.trim_end_matches([' ', '\t']);
+                let word = last_word_of(p);
+                let named = p.len() < pointer.len() && !word.is_empty() && p.ends_with(&word) && !NOT_TYPES.contains(&word.as_str());
+                return p.ends_with(['[', ']']) || p.ends_with(".(") || named;
+            }
+            // `[]T`, `[4]T`, `.(T)` right after; `func f() T`, `x T`, `chan T` after a space.
+            let closes = if spaced { trimmed.ends_with(')') } else { trimmed.ends_with(']') || trimmed.ends_with(".(") };
+            closes || (word_ends && spaced && !NOT_TYPES.contains(&last_word) && !trimmed.ends_with("<-"))
+        }
+        Language::Rust => {
+            let annotation = |t: &str| {
+                let t = t.trim_end();
+                (t.ends_with(':') && !t.ends_with("::")) || t.ends_with("->")
+            };
+            let reference = trimmed.strip_suffix("&mut").or_else(|| trimmed.strip_suffix('&').filter(|_| !spaced));
+            annotation(trimmed)
+                || reference.is_some_and(|r| annotation(r) || r.ends_with('<'))
+                || (trimmed.ends_with('<') && !spaced && trimmed[..trimmed.len() - 1].ends_with(is_ident))
+                || (word_ends && spaced && matches!(last_word, "dyn" | "impl" | "as"))
+        }
+        _ => false,
+    }
 }
 
 fn join(dir: &str, tail: &str) -> String {
@@ -542,6 +603,52 @@ fn go(text: &str, out: &mut Vec<Import>) {
 mod tests {
     use super::*;
     use expect_test::expect;
+
+    #[test]
+    fn type_positions_go_and_rust() {
+        let at_end = |lang, text: &str| expects_type(lang, text, text.len());
+        for text in [
+            "func f(x *",
+            "func f(x *ast.",
+            "\tbuf []",
+            "\tRoot      *",
+            "var p224GG *[96]fiat.",
+            "d, ok := decl.(*ast.",
+            "tpar, _ := t.(*",
+            "func newLocalListener() net.",
+            "\toption option",
+            "\tscope    *",
+            "var table ",
+            "ch chan ",
+            "var p = &nistCurve[*nistec.",
+        ] {
+            assert!(at_end(Language::Go, text), "Go type at the end of {text:?}");
+        }
+        for text in [
+            "x = ",
+            "return ",
+            "ip = ",
+            "if call, ok := ",
+            "\t\treturn fw == ",
+            "x = *",
+            "a * ",
+            "f(",
+            "func ",
+            "type ",
+            "m := image.",
+            "case ",
+            "x <- ",
+        ] {
+            assert!(!at_end(Language::Go, text), "Go value at the end of {text:?}");
+        }
+        for text in ["let x: ", "fn f() -> ", "fn f(x: &", "Vec<", "Box<dyn ", "x as ", "fn f(x: &mut ", "let x: std::io::"] {
+            assert!(at_end(Language::Rust, text), "Rust type at the end of {text:?}");
+        }
+        for text in ["let x = ", "std::", "a < ", "f(&", "Foo::"] {
+            assert!(!at_end(Language::Rust, text), "Rust value at the end of {text:?}");
+        }
+        assert!(!at_end(Language::Python, "x: "));
+    }
 
     #[test]
     fn go_packages_are_directories_without_their_tests() {

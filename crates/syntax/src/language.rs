@@ -106,6 +106,29 @@ impl Language {
         }
     }
 
+    /// What starts a comment that runs to the end of the line.
+    pub fn line_comment(self) -> &'static str {
+        match self {
+            Language::Python | Language::Ruby => "#",
+            Language::Lua => "--",
+            _ => "//",
+        }
+    }
+
+    /// `line` without a comment at its end (`scanEnd // top-level value ended` is `scanEnd`). Only a
+    /// line with no string or character literal before the comment is cut, so that a `"//"` stays.
+    pub fn without_trailing_comment(self, line: &str) -> &str {
+        let marker = self.line_comment();
+        let Some(at) = line.find(marker) else {
+            return line;
+        };
+        let code = &line[..at];
+        if code.trim().is_empty() || !code.ends_with([' ', '\t']) || code.contains(['"', '\'', '`']) {
+            return line;
+        }
+        code.trim_end()
+    }
+
     /// The tree-sitter grammar.
     pub fn grammar(self) -> tree_sitter::Language {
         let f = match self {

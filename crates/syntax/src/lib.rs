@@ -21,7 +21,10 @@ pub use extract::{
     analyze, analyze_whole_tree, chunks, error_count, identifier_occurrences, literals, occurrences_in, parse, references, symbols, Chunk,
     ChunkKind, FileSyntax, Literal, Parsed, Reference, Symbol, SymbolKind, TextRange, MAX_CHUNK_LINES, MAX_SIGNATURE_BYTES,
 };
-pub use imports::{directory_is_package, exported, imports, local_bindings, outside_package, qualifier_before, Import, Qualifier};
+pub use imports::{
+    directory_is_package, expects_type, exported, exports_by_name, imports, local_bindings, outside_package, qualifier_before, Import,
+    Qualifier,
+};
 pub use language::Language;
 
 /// Why a text could not be analysed.

@@ -271,6 +271,11 @@ const DefaultPort = 8080
 
 var started = false
 
+var (
+	Black = 0
+	White = 1
+)
+
 type Server struct {
 	Addr    string
 	handler http.Handler
@@ -294,21 +299,23 @@ func (s *Server) Start() error {
         expect![[r#"
             constant  DefaultPort L5-5 | const DefaultPort = 8080
             variable  started L7-7 | var started = false
-            struct    Server L9-12 | type Server struct {
-            field     Server :: Addr L10-10 | Addr    string
-            field     Server :: handler L11-11 | handler http.Handler
-            interface Handler L14-16 | type Handler interface {
-            method    Handler :: Serve L15-15 | Serve(w http.ResponseWriter) error
-            type      Port L18-18 | type Port int
-            function  New L20-22 | func New(addr string) *Server {
-            method    Server :: Start L24-27 | func (s *Server) Start() error {
+            variable  Black L10-10 | Black = 0
+            variable  White L11-11 | White = 1
+            struct    Server L14-17 | type Server struct {
+            field     Server :: Addr L15-15 | Addr    string
+            field     Server :: handler L16-16 | handler http.Handler
+            interface Handler L19-21 | type Handler interface {
+            method    Handler :: Serve L20-20 | Serve(w http.ResponseWriter) error
+            type      Port L23-23 | type Port int
+            function  New L25-27 | func New(addr string) *Server {
+            method    Server :: Start L29-32 | func (s *Server) Start() error {
             --- chunks
-            block     L1-8
-            class    Server L9-12
-            class    Handler L14-16
-            class    Port L18-18
-            function New L20-22
-            method   Start L24-27
+            block     L1-13
+            class    Server L14-17
+            class    Handler L19-21
+            class    Port L23-23
+            function New L25-27
+            method   Start L29-32
         "#]],
     );
 }

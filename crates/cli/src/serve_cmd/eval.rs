@@ -131,6 +131,7 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
     let mut indexes = RepoIndexes::default();
     let mut current_repo: Option<PathBuf> = None;
     let (mut recall_hits, mut recall_cases) = (0usize, 0usize);
+    let (mut name_hits, mut name_cases) = (0usize, 0usize);
 
     let (mut exact, mut exact_shown, mut similarity, mut empty, mut with_context) = (0usize, 0usize, 0.0f64, 0usize, 0usize);
     let (mut nll_sum, mut nll_tokens, mut nll_case_sum) = (0.0f64, 0usize, 0.0f64);
@@ -162,6 +163,10 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         similarity += edit_similarity(got, expected.trim_end());
         empty += usize::from(got.is_empty());
         with_context += usize::from(!completion.context.is_empty());
+        if let Some(name) = case.name.as_deref().filter(|name| expected.starts_with(name)) {
+            name_cases += 1;
+            name_hits += usize::from(starts_with_name(got, name));
+        }
         if let (true, Some(name)) = (options.retrieval, &case.name) {
             recall_cases += 1;
             recall_hits += usize::from(completion.context.iter().any(|s| defines(&s.text, name)));
@@ -202,6 +207,8 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         "latencyP90Ms": percentile(&latencies, 90.0),
         "withContext": with_context as f64 / n,
         "definitionRecall": (recall_cases > 0).then(|| recall_hits as f64 / recall_cases as f64),
+        "nameMatch": (name_cases > 0).then(|| name_hits as f64 / name_cases as f64),
+        "nameCases": name_cases,
         "perCase": per_case,
     });
     if args.json {
@@ -220,11 +227,19 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         println!("first line empty {:.1}%", 100.0 * f("firstLineEmpty"));
         println!("latency          p50 {:.1} ms, p90 {:.1} ms", f("latencyP50Ms"), f("latencyP90Ms"));
         println!("with context     {:.1}%", 100.0 * f("withContext"));
+        if name_cases > 0 {
+            println!("name match       {:.3} of {name_cases} cross-file cases: the completion starts with the name", f("nameMatch"));
+        }
         if recall_cases > 0 {
             println!("recall           {:.1}% of cross-file cases got the definition of the name they use", 100.0 * f("definitionRecall"));
         }
     }
     Ok(())
+}
+
+/// Whether `got` starts with the identifier `name` (not a longer one that begins with it).
+fn starts_with_name(got: &str, name: &str) -> bool {
+    got.strip_prefix(name).is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
 }
 
 /// Moves the cursor of `case` to the middle of the first word of the expected line: `    return x`
@@ -261,7 +276,7 @@ fn defines(text: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{cut_mid_word, defines, Case};
+    use super::{cut_mid_word, defines, starts_with_name, Case};
 
     #[test]
     fn mid_word_cuts_move_half_the_first_word_into_the_prefix() {
@@ -279,6 +294,14 @@ mod tests {
         assert_eq!((case.prefix.as_str(), case.middle.as_str()), ("x\n    ret", "urn x\n"));
         let mut short = Case { middle: "    if x:\n".into(), ..case };
         assert!(!cut_mid_word(&mut short));
+    }
+
+    #[test]
+    fn a_name_match_is_the_whole_identifier() {
+        assert!(starts_with_name("Executor):", "Executor"));
+        assert!(starts_with_name("Executor", "Executor"));
+        assert!(!starts_with_name("ExecutorBase):", "Executor"));
+        assert!(!starts_with_name("Execute", "Executor"));
     }
 
     #[test]

@@ -2,12 +2,13 @@
 //! needs, per language and prompt budget, with the tokens it takes and retrieval latency.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
 use hearth_assist::completion::{CompletionRequest, Snippet};
 use hearth_base::stats::percentile;
+use hearth_syntax::Language;
 use serde::Deserialize;
 
 use super::eval::{read_cases, RepoIndexes};
@@ -33,6 +34,10 @@ pub struct EvalContextArgs {
     /// Print one line per missed case (what came instead).
     #[arg(long)]
     pub misses: bool,
+    /// Print the snippets the prompt carries for the case of this id (`go/ast/import.go:17`), to
+    /// stderr; repeatable.
+    #[arg(long)]
+    pub show: Vec<String>,
     #[arg(long)]
     pub json: bool,
 }
@@ -87,6 +92,19 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
             options.context_budget = budget;
             let context = completer.prompt_context(&request, &options).with_context(|| format!("case {}", case.id))?;
             let hit = context.snippets.iter().any(|s| carries(s, &case.defined_in, &gold));
+            if args.show.contains(&case.id) {
+                eprintln!(
+                    "== {} at {budget}: `{}` in {}:{} ({})",
+                    case.id,
+                    case.name,
+                    case.defined_in,
+                    case.defined_line,
+                    if hit { "hit" } else { "miss" }
+                );
+                for s in &context.snippets {
+                    eprintln!("{}-- {}\n{}", s.header(), s.reason, s.text);
+                }
+            }
             let tally = tallies.entry((case.language.clone(), budget)).or_default();
             tally.cases += 1;
             tally.hits += usize::from(hit);
@@ -168,14 +186,15 @@ fn gold_line(case: &Case) -> anyhow::Result<String> {
 }
 
 /// Whether a snippet of `defined_in` shows the definition's first line (an outline may cut a long
-/// line, ending it in ` …`).
+/// line, ending it in ` …`, and leaves out a comment at its end).
 fn carries(snippet: &Snippet, defined_in: &str, gold: &str) -> bool {
+    let code = Language::from_path(Path::new(defined_in)).map_or(gold, |lang| lang.without_trailing_comment(gold));
     snippet.path == defined_in
         && snippet.text.lines().any(|line| {
             let line = line.trim();
             match line.strip_suffix(" …") {
                 Some(cut) => !cut.is_empty() && gold.starts_with(cut),
-                None => line == gold,
+                None => line == gold || line == code,
             }
         })
 }

@@ -157,6 +157,15 @@ pub struct Index {
     /// When the last uncommitted write happened (None: Tantivy is up to date with `state`).
     pending_since: Mutex<Option<Instant>>,
     rebuild_reason: Option<String>,
+    /// How many chunks use each name, as retrieval ranks members by it, for one searcher generation.
+    pub(crate) popularity: Mutex<NameCounts>,
+}
+
+/// Document frequencies of names, counted in the searcher generation `generation`.
+#[derive(Default)]
+pub(crate) struct NameCounts {
+    pub generation: u64,
+    pub counts: HashMap<Arc<str>, u64>,
 }
 
 impl Drop for Index {
@@ -197,7 +206,7 @@ pub(crate) fn map_on_threads<T: Sync, R: Send>(items: &[T], threads: usize, f: i
     done.into_iter().map(|(_, r)| r).collect()
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -298,6 +307,7 @@ impl Index {
             }
             Err(e) => return Err(e.into()),
         };
+        let root_name = root.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         Ok(Index {
             root,
             dir,
@@ -306,9 +316,10 @@ impl Index {
             fields,
             reader,
             writer: Mutex::new(writer),
-            state: RwLock::new(State::default()),
+            state: RwLock::new(State::with_root_name(root_name)),
             pending_since: Mutex::new(None),
             rebuild_reason,
+            popularity: Mutex::default(),
         })
     }
 
@@ -357,6 +368,10 @@ impl Index {
                 defined: Box::default(),
             };
             state.insert_file(&rel, entry, symbols);
+            let generated = (num(self.fields.generated) as usize).checked_sub(1).and_then(|at| walk::GENERATED_MARKERS.get(at));
+            if let Some(&marker) = generated {
+                state.skipped.insert(rel, SkipReason::Generated { marker });
+            }
         }
         Ok(())
     }

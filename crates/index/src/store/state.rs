@@ -69,9 +69,16 @@ pub(crate) struct State {
     /// Files of a parsed language that were seen but not indexed, and why: a repository-wide
     /// rename must not pass over them in silence.
     pub skipped: BTreeMap<String, SkipReason>,
+    /// The root folder's own name: a package import may name the root itself (a checkout of the
+    /// package `image` is a folder `image/`, whose files are the root's).
+    pub root_name: String,
 }
 
 impl State {
+    pub fn with_root_name(root_name: String) -> State {
+        State { root_name, ..State::default() }
+    }
+
     /// The path of a file id that a symbol entry holds ("" for a stale id, which the table never holds).
     pub fn path(&self, id: u32) -> &Arc<str> {
         static NONE: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| Arc::from(""));
@@ -105,12 +112,17 @@ impl State {
 
     /// The files of the directory that ends in `suffix` at a `/` boundary (or is it); of several,
     /// the one nearest the root, then the first by name.
+    /// The root itself when no folder below it matches and `suffix` ends with the root's name.
     pub fn dir_ending_with(&self, suffix: &str) -> Option<&[u32]> {
-        self.dirs
+        let below = self
+            .dirs
             .iter()
-            .filter(|(dir, _)| dir.strip_suffix(suffix).is_some_and(|head| head.is_empty() || head.ends_with('/')))
+            .filter(|(dir, _)| !dir.is_empty() && dir.strip_suffix(suffix).is_some_and(|head| head.is_empty() || head.ends_with('/')))
             .min_by_key(|(dir, _)| (dir.len(), dir.as_str()))
-            .map(|(_, ids)| ids.as_slice())
+            .map(|(_, ids)| ids.as_slice());
+        let names_root = !self.root_name.is_empty()
+            && suffix.strip_suffix(self.root_name.as_str()).is_some_and(|head| head.is_empty() || head.ends_with('/'));
+        below.or_else(|| names_root.then(|| self.files_in_dir("")).filter(|ids| !ids.is_empty()))
     }
 
     /// The definitions in one file, in file order.
@@ -254,5 +266,26 @@ mod tests {
         state.remove_file("x/a/__init__.py");
         assert_eq!(paths(&state, "a/__init__.py"), ["a/__init__.py"]);
         assert_eq!((tail_of("a/b/c.py"), tail_of("b/c.py"), tail_of("c.py")), ("b/c.py", "b/c.py", "c.py"));
+    }
+
+    #[test]
+    fn a_package_import_may_name_the_root_itself() {
+        let mut state = State::with_root_name("image".into());
+        for rel in ["image.go", "geom.go", "color/color.go", "png/image/x.go"] {
+            let entry = FileEntry { id: 0, lang: hearth_syntax::Language::Go, hash: 0, size: 0, mtime_ns: 0, defined: Box::new([]) };
+            state.insert_file(rel, entry, Vec::new());
+        }
+        let paths = |state: &State, suffix: &str| -> Vec<String> {
+            let mut found: Vec<String> =
+                state.dir_ending_with(suffix).unwrap_or_default().iter().map(|&id| state.path(id).to_string()).collect();
+            found.sort();
+            found
+        };
+        assert_eq!(paths(&state, "color"), ["color/color.go"]);
+        assert_eq!(paths(&state, "image"), ["png/image/x.go"], "a folder below the root wins");
+        state.remove_file("png/image/x.go");
+        assert_eq!(paths(&state, "image"), ["geom.go", "image.go"], "else the root, by its folder's name");
+        assert_eq!(paths(&state, "x/image"), ["geom.go", "image.go"]);
+        assert!(paths(&state, "fmt").is_empty() && paths(&state, "ximage").is_empty());
     }
 }

@@ -10,6 +10,8 @@ struct Prepared {
     symbols: Vec<(String, SymbolEntry)>,
     docs: Vec<TantivyDocument>,
     chunks: usize,
+    /// The marker of a generated file: its definitions are indexed, its chunks are not.
+    generated: Option<&'static str>,
 }
 
 enum Outcome {
@@ -275,7 +277,12 @@ impl Index {
         stats.files_indexed += 1;
         stats.symbols += prepared.symbols.len();
         stats.chunks += prepared.chunks;
-        self.write_state().insert_file(&prepared.rel, prepared.entry, prepared.symbols);
+        let mut state = self.write_state();
+        state.insert_file(&prepared.rel, prepared.entry, prepared.symbols);
+        if let Some(marker) = prepared.generated {
+            // Listed as skipped too (renames edit it as text), though its definitions are indexed.
+            state.skipped.insert(prepared.rel, SkipReason::Generated { marker });
+        }
         Ok(())
     }
 
@@ -299,7 +306,7 @@ impl Index {
             }
         }
         let Some(lang) = lang else { return Ok(()) };
-        let outcome = prepare_text(&self.fields, rel.clone(), lang, text, 0);
+        let outcome = prepare_text(&self.fields, (rel.clone(), lang), text, 0, None);
         self.write_single(rel, outcome)
     }
 
@@ -416,19 +423,25 @@ fn prepare_from_disk(fields: &Fields, c: &Candidate, known_hash: Option<u64>, ma
     if known_hash == Some(hash) {
         return Outcome::Unchanged { rel: c.rel.clone(), size: c.size, mtime_ns: c.mtime_ns };
     }
-    let text = match walk::decode(bytes) {
-        Ok(text) => text,
+    let decoded = match walk::decode(bytes) {
+        Ok(decoded) => decoded,
         Err(reason) => return skip(reason),
     };
-    match prepare_text(fields, c.rel.clone(), c.lang, &text, c.mtime_ns) {
+    match prepare_text(fields, (c.rel.clone(), c.lang), &decoded.text, c.mtime_ns, decoded.generated) {
         Ok(prepared) => Outcome::Indexed(Box::new(prepared)),
         Err(reason) => skip(reason),
     }
 }
 
 /// Parse a file and build its documents: one file document (hash, references, definitions, symbols as
-/// JSON) and one document per chunk.
-fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_ns: u64) -> Result<Prepared, SkipReason> {
+/// JSON) and one document per chunk, but for a generated file, whose chunks are left out.
+fn prepare_text(
+    fields: &Fields,
+    (rel, lang): (String, Language),
+    text: &str,
+    mtime_ns: u64,
+    generated: Option<&'static str>,
+) -> Result<Prepared, SkipReason> {
     let syntax = analyze(lang, text).map_err(|e| SkipReason::Unparsable { error: e.to_string() })?;
     let lines = hearth_base::LineIndex::new(text);
     let mut scopes = Interner::default();
@@ -469,8 +482,13 @@ fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_
     file_doc.add_u64(fields.size, text.len() as u64);
     file_doc.add_u64(fields.mtime, mtime_ns);
     file_doc.add_text(fields.symbols, serde_json::to_string(&stored).expect("symbols serialize"));
+    if let Some(marker) = generated {
+        let at = walk::GENERATED_MARKERS.iter().position(|m| *m == marker).unwrap_or(0);
+        file_doc.add_u64(fields.generated, at as u64 + 1);
+    }
+    let chunks = if generated.is_some() { &[][..] } else { &syntax.chunks[..] };
     let mut docs = vec![file_doc];
-    for chunk in &syntax.chunks {
+    for chunk in chunks {
         let mut doc = TantivyDocument::default();
         doc.add_text(fields.path, &rel);
         doc.add_text(fields.doc_type, DOC_CHUNK);
@@ -494,7 +512,7 @@ fn prepare_text(fields: &Fields, rel: String, lang: Language, text: &str, mtime_
         docs.push(doc);
     }
     let entry = FileEntry { id: 0, lang, hash, size: text.len() as u64, mtime_ns, defined: Box::default() };
-    Ok(Prepared { rel, entry, symbols, docs, chunks: syntax.chunks.len() })
+    Ok(Prepared { rel, entry, symbols, docs, chunks: chunks.len(), generated })
 }
 
 #[cfg(test)]
