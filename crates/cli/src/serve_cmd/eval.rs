@@ -9,9 +9,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use hearth_assist::completion::metrics::edit_similarity;
-use hearth_assist::completion::{BudgetPolicy, CompletionRequest, ContextSource};
+use hearth_assist::completion::{BudgetPolicy, CompletionRequest, ContextSource, Snippet};
 use hearth_base::stats::percentile;
 use hearth_base::CancelToken;
+use hearth_syntax::Language;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -68,6 +69,11 @@ struct Case {
     /// The case's language (default Python, as in fim-dev.jsonl).
     #[serde(default)]
     language: Option<String>,
+    /// Where `name` is defined, for cross-file cases (`crates/assist/eval/crossfile_cases.py`).
+    #[serde(default)]
+    defined_in: Option<String>,
+    #[serde(default)]
+    defined_line: Option<usize>,
     prefix: String,
     suffix: String,
     middle: String,
@@ -169,7 +175,17 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
         }
         if let (true, Some(name)) = (options.retrieval, &case.name) {
             recall_cases += 1;
-            recall_hits += usize::from(completion.context.iter().any(|s| defines(&s.text, name)));
+            // A cross-file case: the definition's own line in a snippet of its file, as `hearth eval
+            // context` counts it; else (fim-dev) a Python definition of the name in any snippet.
+            let hit = match (&case.repo, &case.defined_in, case.defined_line) {
+                (Some(repo), Some(defined_in), Some(defined_line)) => {
+                    let gold = Gold { name: name.clone(), defined_in: defined_in.clone(), defined_line };
+                    let line = gold_line(&case.id, repo, &gold)?;
+                    completion.context.iter().any(|s| carries(s, defined_in, &line))
+                }
+                _ => completion.context.iter().any(|s| defines(&s.text, name)),
+            };
+            recall_hits += usize::from(hit);
         }
 
         let prompt = completer.prompt_ids(&request, &options)?;
@@ -237,6 +253,46 @@ pub fn eval_fim(args: EvalFimArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a cross-file case's name is defined: `defined_line` (1-based) of `defined_in`, under `repo`.
+#[derive(Deserialize)]
+pub(super) struct Gold {
+    pub name: String,
+    pub defined_in: String,
+    pub defined_line: usize,
+}
+
+/// The first line of the case's definition, read from the defining file, trimmed.
+pub(super) fn gold_line(id: &str, repo: &Path, gold: &Gold) -> anyhow::Result<String> {
+    let path = repo.join(&gold.defined_in);
+    let text = std::fs::read_to_string(&path).with_context(|| format!("case {id}: reading {}", path.display()))?;
+    let line = text
+        .lines()
+        .nth(gold.defined_line.saturating_sub(1))
+        .with_context(|| format!("case {id}: {} has no line {}", gold.defined_in, gold.defined_line))?;
+    anyhow::ensure!(
+        line.contains(&gold.name),
+        "case {id}: line {} of {} does not name `{}`",
+        gold.defined_line,
+        gold.defined_in,
+        gold.name
+    );
+    Ok(line.trim().to_string())
+}
+
+/// Whether a snippet of `defined_in` shows the definition's first line (an outline may cut a long
+/// line, ending it in ` …`, and leaves out a comment at its end).
+pub(super) fn carries(snippet: &Snippet, defined_in: &str, gold: &str) -> bool {
+    let code = Language::from_path(Path::new(defined_in)).map_or(gold, |lang| lang.without_trailing_comment(gold));
+    snippet.path == defined_in
+        && snippet.text.lines().any(|line| {
+            let line = line.trim();
+            match line.strip_suffix(" …") {
+                Some(cut) => !cut.is_empty() && gold.starts_with(cut),
+                None => line == gold || line == code,
+            }
+        })
+}
+
 /// Whether `got` starts with the identifier `name` (not a longer one that begins with it).
 fn starts_with_name(got: &str, name: &str) -> bool {
     got.strip_prefix(name).is_some_and(|rest| !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
@@ -276,7 +332,25 @@ fn defines(text: &str, name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{cut_mid_word, defines, starts_with_name, Case};
+    use super::{carries, cut_mid_word, defines, starts_with_name, Case, Snippet};
+    use hearth_assist::completion::Reason;
+
+    fn snippet(path: &str, text: &str) -> Snippet {
+        Snippet { path: path.into(), start_line: 0, end_line: 0, text: text.into(), reason: Reason::Similar { bm25: 1.0 }, score: 1.0 }
+    }
+
+    #[test]
+    fn a_snippet_carries_the_definition_line_of_the_right_file() {
+        let gold = "class Executor(object):";
+        assert!(carries(&snippet("_base.py", "LOGGER = 1\n    class Executor(object):\n"), "_base.py", gold));
+        assert!(carries(&snippet("_base.py", "class Executor(ob …"), "_base.py", gold));
+        assert!(!carries(&snippet("process.py", "class Executor(object):"), "_base.py", gold));
+        assert!(!carries(&snippet("_base.py", "class BrokenExecutor(RuntimeError):"), "_base.py", gold));
+        assert!(!carries(&snippet("_base.py", "x = Executor()"), "_base.py", gold));
+        let go = "scanEnd   // top-level value ended";
+        assert!(carries(&snippet("scanner.go", "\tscanEnd"), "scanner.go", go), "an outline cuts the comment");
+        assert!(!carries(&snippet("scanner.go", "\tscan"), "scanner.go", go));
+    }
 
     #[test]
     fn mid_word_cuts_move_half_the_first_word_into_the_prefix() {
@@ -286,6 +360,8 @@ mod tests {
             repo: None,
             name: None,
             language: None,
+            defined_in: None,
+            defined_line: None,
             prefix: "x\n".into(),
             suffix: String::new(),
             middle: "    return x\n".into(),

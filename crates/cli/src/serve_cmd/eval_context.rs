@@ -2,16 +2,15 @@
 //! needs, per language and prompt budget, with the tokens it takes and retrieval latency.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
-use hearth_assist::completion::{CompletionRequest, Snippet};
+use hearth_assist::completion::CompletionRequest;
 use hearth_base::stats::percentile;
-use hearth_syntax::Language;
 use serde::Deserialize;
 
-use super::eval::{read_cases, RepoIndexes};
+use super::eval::{carries, gold_line, read_cases, Gold, RepoIndexes};
 use crate::args::ModelArgs;
 
 #[derive(Args)]
@@ -50,9 +49,8 @@ struct Case {
     language: String,
     prefix: String,
     suffix: String,
-    name: String,
-    defined_in: String,
-    defined_line: usize,
+    #[serde(flatten)]
+    gold: Gold,
 }
 
 /// One language at one budget.
@@ -78,7 +76,7 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
     let mut misses = Vec::new();
     for case in &cases {
         completer.set_context_source(Some(indexes.get(&case.repo).with_context(|| format!("case {}", case.id))?));
-        let gold = gold_line(case)?;
+        let gold = gold_line(&case.id, &case.repo, &case.gold)?;
         // The line being typed is not there yet: its name must not leak into retrieval.
         let text = format!("{}{}", case.prefix, case.suffix);
         let request = CompletionRequest {
@@ -91,14 +89,14 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
         for &budget in &args.prompt_budget {
             options.context_budget = budget;
             let context = completer.prompt_context(&request, &options).with_context(|| format!("case {}", case.id))?;
-            let hit = context.snippets.iter().any(|s| carries(s, &case.defined_in, &gold));
+            let hit = context.snippets.iter().any(|s| carries(s, &case.gold.defined_in, &gold));
             if args.show.contains(&case.id) {
                 eprintln!(
                     "== {} at {budget}: `{}` in {}:{} ({})",
                     case.id,
-                    case.name,
-                    case.defined_in,
-                    case.defined_line,
+                    case.gold.name,
+                    case.gold.defined_in,
+                    case.gold.defined_line,
                     if hit { "hit" } else { "miss" }
                 );
                 for s in &context.snippets {
@@ -116,9 +114,9 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
                 misses.push(format!(
                     "{budget}  {}  `{}` in {}:{}  got: {}",
                     case.id,
-                    case.name,
-                    case.defined_in,
-                    case.defined_line,
+                    case.gold.name,
+                    case.gold.defined_in,
+                    case.gold.defined_line,
                     got.join("; ")
                 ));
             }
@@ -164,57 +162,4 @@ pub fn eval_context(args: EvalContextArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The first line of the case's definition, read from the defining file, trimmed.
-fn gold_line(case: &Case) -> anyhow::Result<String> {
-    let path = case.repo.join(&case.defined_in);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("case {}: reading {}", case.id, path.display()))?;
-    let line = text
-        .lines()
-        .nth(case.defined_line.saturating_sub(1))
-        .with_context(|| format!("case {}: {} has no line {}", case.id, case.defined_in, case.defined_line))?;
-    anyhow::ensure!(
-        line.contains(&case.name),
-        "case {}: line {} of {} does not name `{}`",
-        case.id,
-        case.defined_line,
-        case.defined_in,
-        case.name
-    );
-    Ok(line.trim().to_string())
-}
-
-/// Whether a snippet of `defined_in` shows the definition's first line (an outline may cut a long
-/// line, ending it in ` …`, and leaves out a comment at its end).
-fn carries(snippet: &Snippet, defined_in: &str, gold: &str) -> bool {
-    let code = Language::from_path(Path::new(defined_in)).map_or(gold, |lang| lang.without_trailing_comment(gold));
-    snippet.path == defined_in
-        && snippet.text.lines().any(|line| {
-            let line = line.trim();
-            match line.strip_suffix(" …") {
-                Some(cut) => !cut.is_empty() && gold.starts_with(cut),
-                None => line == gold || line == code,
-            }
-        })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use hearth_assist::completion::Reason;
-
-    fn snippet(path: &str, text: &str) -> Snippet {
-        Snippet { path: path.into(), start_line: 0, end_line: 0, text: text.into(), reason: Reason::Similar { bm25: 1.0 }, score: 1.0 }
-    }
-
-    #[test]
-    fn a_snippet_carries_the_definition_line_of_the_right_file() {
-        let gold = "class Executor(object):";
-        assert!(carries(&snippet("_base.py", "LOGGER = 1\n    class Executor(object):\n"), "_base.py", gold));
-        assert!(carries(&snippet("_base.py", "class Executor(ob …"), "_base.py", gold));
-        assert!(!carries(&snippet("process.py", "class Executor(object):"), "_base.py", gold));
-        assert!(!carries(&snippet("_base.py", "class BrokenExecutor(RuntimeError):"), "_base.py", gold));
-        assert!(!carries(&snippet("_base.py", "x = Executor()"), "_base.py", gold));
-    }
 }
