@@ -863,9 +863,7 @@ fn members_outlines(
     // Within a tier, the names the repository uses most first (`net.Listener` before `net.SRV`);
     // looked up for the best candidates only, the files' first members before their later ones.
     members.sort_by_key(|m| (m.0, m.2, m.1));
-    let looked_up = members.len().min(MAX_POPULARITY_LOOKUPS);
-    let mut uses: Vec<u64> = members[..looked_up].iter().map(|m| popularity.of(&m.3)).collect();
-    uses.resize(members.len(), 0);
+    let uses = popularity.uses(members.iter().map(|m| &m.3));
     let mut ranked: Vec<usize> = (0..members.len()).collect();
     ranked.sort_by_key(|&i| (members[i].0, std::cmp::Reverse(uses[i]), members[i].1, members[i].2));
     let many = set.files.len() > 1;
@@ -915,6 +913,11 @@ impl<'s> Popularity<'s> {
             seen.generation = generation;
         }
         Popularity { searcher, field, seen }
+    }
+
+    /// The uses of each name, looked up for the first `MAX_POPULARITY_LOOKUPS` (0 for the rest).
+    fn uses<'n>(&mut self, names: impl Iterator<Item = &'n Arc<str>>) -> Vec<u64> {
+        names.enumerate().map(|(i, name)| if i < MAX_POPULARITY_LOOKUPS { self.of(name) } else { 0 }).collect()
     }
 
     fn of(&mut self, name: &Arc<str>) -> u64 {
@@ -977,6 +980,10 @@ fn package_outlines(
     if !state.files_in_dir(dir).iter().any(|&f| sibling(f)) {
         return;
     }
+    // A name the cursor's file defines at top level is its own (or shadows the package's); its
+    // methods and fields do not.
+    let own_defines =
+        |name: &str| state.symbols.get(name).is_some_and(|defs| defs.iter().any(|d| Some(d.file) == own && d.scope.is_none()));
     // Name -> lines between it and the cursor, over the mention window.
     let window = mention_window(text, offset);
     let window_start = window.as_ptr() as usize - text.as_ptr() as usize;
@@ -995,13 +1002,14 @@ fn package_outlines(
     let mut used: Vec<(usize, &str, &SymbolEntry)> = distance
         .iter()
         .filter_map(|(&name, &d)| {
-            let defs = state.symbols.get(name)?;
-            // A name the cursor's file defines itself is its own (or shadows the package's); its
-            // methods and fields do not.
-            if defs.iter().any(|def| Some(def.file) == own && def.scope.is_none()) {
+            if own_defines(name) {
                 return None;
             }
-            let def = defs.iter().find(|def| def.scope.is_none() && def.kind != hearth_syntax::SymbolKind::Impl && sibling(def.file))?;
+            let def = state
+                .symbols
+                .get(name)?
+                .iter()
+                .find(|def| def.scope.is_none() && def.kind != hearth_syntax::SymbolKind::Impl && sibling(def.file))?;
             Some((d, name, def))
         })
         .collect();
@@ -1010,22 +1018,21 @@ fn package_outlines(
     // Each used name, then the names declared beside it that the file does not use yet: what is
     // declared together is used together (`encryptBlock`, then `decryptBlock`).
     let mut ranked: Vec<(usize, Arc<str>, &SymbolEntry)> = Vec::new();
+    let mut taken: HashSet<Arc<str>> = HashSet::new();
     let mut top_levels: HashMap<u32, Vec<(Arc<str>, &SymbolEntry)>> = HashMap::new();
     for (d, name, def) in used {
-        if ranked.iter().any(|r| &*r.1 == name) {
+        let name: Arc<str> = Arc::from(name);
+        if !taken.insert(name.clone()) {
             continue;
         }
-        ranked.push((d, Arc::from(name), def));
+        ranked.push((d, name, def));
         let declared = top_levels.entry(def.file).or_insert_with(|| top_level_symbols(state, def.file));
         let Some(at) = declared.iter().position(|(_, d)| d.start_byte == def.start_byte && d.name_line == def.name_line) else {
             continue;
         };
         for (other, other_def) in &declared[declared_beside(declared.len(), at)] {
-            if !distance.contains_key(&**other) && !ranked.iter().any(|r| r.1 == *other) {
-                let own_too = state.symbols.get(&**other).is_some_and(|defs| defs.iter().any(|d| Some(d.file) == own && d.scope.is_none()));
-                if !own_too {
-                    ranked.push((d, other.clone(), other_def));
-                }
+            if !distance.contains_key(&**other) && !own_defines(other) && taken.insert(other.clone()) {
+                ranked.push((d, other.clone(), other_def));
             }
         }
     }
@@ -1052,18 +1059,13 @@ fn package_outlines(
             }
             let declared = top_levels.entry(file).or_insert_with(|| top_level_symbols(state, file));
             for (name, def) in declared.iter() {
-                let fresh = resolve::is_type(def.kind)
-                    && !distance.contains_key(&**name)
-                    && !ranked.iter().any(|r| r.1 == *name)
-                    && !more.iter().any(|m| m.2 == *name)
-                    && !state.symbols.get(&**name).is_some_and(|defs| defs.iter().any(|d| Some(d.file) == own && d.scope.is_none()));
-                if fresh {
+                let fresh = resolve::is_type(def.kind) && !distance.contains_key(&**name) && !own_defines(name);
+                if fresh && taken.insert(name.clone()) {
                     more.push((other, d, name.clone(), *def));
                 }
             }
         }
-        let looked_up = more.len().min(MAX_POPULARITY_LOOKUPS);
-        let uses: Vec<u64> = more.iter().enumerate().map(|(i, m)| if i < looked_up { popularity.of(&m.2) } else { 0 }).collect();
+        let uses = popularity.uses(more.iter().map(|m| &m.2));
         let mut order: Vec<usize> = (0..more.len()).collect();
         order.sort_by_key(|&i| (more[i].0, std::cmp::Reverse(uses[i]), i));
         ranked.extend(order.into_iter().take(MAX_PACKAGE_TYPES).map(|i| (more[i].1, more[i].2.clone(), more[i].3)));
