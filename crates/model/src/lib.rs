@@ -539,6 +539,13 @@ pub mod testing {
         assets_dir().join("gemma-3-270m-q4_k_m.gguf")
     }
 
+    /// The same weights with Qwen2.5-Instruct's tool-calling chat template (the GGUF has none).
+    pub fn gemma3_with_template_path() -> PathBuf {
+        let path = assets_dir().join("gemma-3-270m-qwen-template.gguf");
+        assert!(path.is_file(), "{} not found: run scripts/fetch-assets.sh", path.display());
+        path
+    }
+
     /// The tokens Qwen2.5-Coder's `tokenizer_config.json` adds in the slots that llama.cpp's Qwen2
     /// vocabulary pads (151646..): its FIM and repository tokens.
     pub const QWEN25_CODER_TOKENS: &[(usize, &str)] = &[

@@ -20,14 +20,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Clones share the connection pool and the health: one server, several requesters (completions, rewrites).
 #[derive(Clone)]
 pub struct RemoteGenerator {
-    kind: BackendKind,
+    pub(crate) kind: BackendKind,
     endpoint: Endpoint,
     agent: ureq::Agent,
-    model: Option<String>,
+    pub(crate) model: Option<String>,
     api_key: Option<String>,
     tokenizer: Arc<Tokenizer>,
     eos_ids: Vec<u32>,
-    health: Health,
+    pub(crate) health: Health,
 }
 
 impl RemoteGenerator {
@@ -65,7 +65,7 @@ impl RemoteGenerator {
         self.kind
     }
 
-    fn request(&self, method: &str, path: &str) -> ureq::Request {
+    pub(crate) fn request(&self, method: &str, path: &str) -> ureq::Request {
         let request = self.agent.request(method, &self.endpoint.url(path));
         match &self.api_key {
             Some(key) => request.set("Authorization", &format!("Bearer {key}")),
@@ -84,7 +84,11 @@ impl RemoteGenerator {
             match answer {
                 Ok(response) => {
                     let body: Value = response.into_json().map_err(|e| format!("an unreadable model list ({e})"))?;
-                    return Ok(self.read_server_model(&body));
+                    let mut model = self.read_server_model(&body);
+                    if self.kind == BackendKind::LlamaServer {
+                        model.context = self.slot_context();
+                    }
+                    return Ok(model);
                 }
                 Err(e) => match stream::failure(e) {
                     Failure::Unreachable(why) if attempt < CHECK_ATTEMPTS => {
@@ -99,13 +103,19 @@ impl RemoteGenerator {
         unreachable!("the last attempt returns")
     }
 
+    /// llama-server's context per slot (`/props`), which its `-c` and `-np` set.
+    fn slot_context(&self) -> Option<usize> {
+        let props: Value = self.request("GET", "/props").call().ok()?.into_json().ok()?;
+        props["default_generation_settings"]["n_ctx"].as_u64().map(|n| n as usize)
+    }
+
     fn read_server_model(&self, body: &Value) -> ServerModel {
         match self.kind {
             BackendKind::Ollama => {
                 let vocab = body["model_info"]
                     .as_object()
                     .and_then(|info| info.iter().find(|(k, _)| k.ends_with(".vocab_size")).and_then(|(_, v)| v.as_u64()));
-                ServerModel { name: self.model.clone(), vocab_size: vocab.map(|v| v as usize) }
+                ServerModel { name: self.model.clone(), vocab_size: vocab.map(|v| v as usize), context: None }
             }
             _ => {
                 let models = body["data"].as_array().cloned().unwrap_or_default();
@@ -116,6 +126,7 @@ impl RemoteGenerator {
                 ServerModel {
                     name: entry.and_then(|m| m["id"].as_str()).map(String::from),
                     vocab_size: entry.and_then(|m| m["meta"]["n_vocab"].as_u64()).map(|v| v as usize),
+                    context: entry.and_then(|m| m["max_model_len"].as_u64()).map(|v| v as usize),
                 }
             }
         }
@@ -161,7 +172,7 @@ impl RemoteGenerator {
         }
     }
 
-    fn decode_error(&self, f: Failure) -> DecodeError {
+    pub(crate) fn decode_error(&self, f: Failure) -> DecodeError {
         match f {
             Failure::Cancelled => DecodeError::Cancelled,
             Failure::Status { code, .. } if code == 503 || code == 502 || code == 504 => {
@@ -175,7 +186,7 @@ impl RemoteGenerator {
     }
 }
 
-fn describe(f: &Failure) -> String {
+pub(crate) fn describe(f: &Failure) -> String {
     match f {
         Failure::Unreachable(why) | Failure::Broken(why) => why.clone(),
         Failure::Status { code, body } if body.is_empty() => format!("HTTP {code}"),

@@ -2,6 +2,7 @@
 //! as vLLM, or Ollama) as a [`Generator`]: Hearth builds and counts the prompt with the model's own
 //! tokenizer, locally; only the prompt goes to the configured URL, and nothing else is contacted.
 
+mod chat;
 mod endpoint;
 mod fallback;
 mod generator;
@@ -96,6 +97,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ServerModel {
     pub name: Option<String>,
     pub vocab_size: Option<usize>,
+    /// Positions a request may use on the server (llama-server's slot context, vLLM's `max_model_len`).
+    pub context: Option<usize>,
 }
 
 /// A checked connection to a backend: its generator, and a warning for the status when the server

@@ -12,7 +12,8 @@ const os = require('node:os');
 const { pathToFileURL } = require('node:url');
 const path = require('node:path');
 const rpc = require('vscode-languageserver-protocol/node');
-const { hearthBinary, connect, tinyGguf, gemmaModel, llamaServer, freePort } = require('../support');
+const support = require('../support');
+const { hearthBinary, connect, tinyGguf, gemmaModel, llamaServer, freePort } = support;
 
 const ROOT = fs.mkdtempSync(path.join(os.tmpdir(), 'hearth-remote-'));
 const URI = pathToFileURL(path.join(ROOT, 'shapes.py')).href;
@@ -62,23 +63,8 @@ function startLlama() {
   return waitFor(async () => (await fetchJson('/health'))?.status === 'ok', 30000, 'llama-server /health');
 }
 
-async function fetchJson(route) {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}${route}`);
-    return res.ok ? await res.json() : null;
-  } catch {
-    return null;
-  }
-}
-
-async function waitFor(check, ms, what) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}\n${llamaLog.slice(-2000)}`);
-}
+const fetchJson = (route) => support.fetchJson(port, route);
+const waitFor = (check, ms, what) => support.waitFor(check, ms, what, () => llamaLog);
 
 async function startHearth(s, options) {
   s.server = spawn(hearthBinary(), ['serve', '--no-index'], {

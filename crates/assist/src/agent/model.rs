@@ -1,6 +1,7 @@
 //! What the agent talks to: [`AgentModel`]. [`ChatModel`] is a real model (in process or on a
-//! server) prompted through its own chat template and decoded under the call grammar;
-//! [`ScriptedModel`] replays fixed turns, for tests of the loop's mechanics.
+//! server) prompted through its own chat template and decoded under the call grammar, or asked
+//! through a server's chat endpoint with the tools; [`ScriptedModel`] replays fixed turns, for
+//! tests of the loop's mechanics.
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use super::format::ToolFormat;
 use super::grammar::{CallConstraint, CallGrammar};
 use super::AgentError;
-use crate::chat::{encode_rendered, ChatTemplate, Conversation, Message, RenderOptions};
+use crate::chat::{encode_rendered, ChatEndpoint, ChatReply, ChatRequest, ChatTemplate, Conversation, Message, RenderOptions};
 
 /// One assistant message as the model wrote it.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +24,8 @@ pub struct Response {
     pub tokens: usize,
     /// Whether the call grammar held decoding once the model opened a call.
     pub constrained: bool,
+    /// Whether a server's chat endpoint parsed the calls (the text shows them in the agent's format).
+    pub server_parsed: bool,
     /// Prompt tokens, and those reused from the previous turn's cache.
     pub prompt_tokens: usize,
     pub reused_tokens: usize,
@@ -69,6 +72,10 @@ pub struct ChatModel {
     force_call: bool,
     /// Decode under the call grammar (off only to measure what the model does without it).
     constrained: bool,
+    /// A server's chat endpoint, asked with the tools before the token path; dropped when it refuses them.
+    endpoint: Option<Box<dyn ChatEndpoint>>,
+    /// The template is the model's own (not the plain format).
+    own_template: bool,
 }
 
 impl ChatModel {
@@ -100,7 +107,19 @@ impl ChatModel {
             generator,
             force_call: false,
             constrained: true,
+            endpoint: None,
+            own_template: !plain,
         })
+    }
+
+    /// Asks `endpoint` (the server renders the conversation and parses the calls); the local
+    /// rendering still counts the prompt, and serves if the server takes no tools.
+    /// A model without a chat template keeps the plain format: a server would render another one.
+    pub fn with_endpoint(mut self, endpoint: Box<dyn ChatEndpoint>) -> Self {
+        if self.own_template {
+            self.endpoint = Some(endpoint);
+        }
+        self
     }
 
     /// Writes calls in `format` instead of the one the template teaches.
@@ -200,6 +219,27 @@ impl AgentModel for ChatModel {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Response, AgentError> {
         let mut prompt = self.prompt_ids(conversation)?;
+        if self.endpoint.is_some() {
+            let needed = prompt.len() + grammar.closing_reserve().min(max_tokens);
+            if needed >= self.capacity {
+                return Err(AgentError::ContextFull { needed, capacity: self.capacity });
+            }
+            let request = ChatRequest {
+                conversation,
+                max_tokens: max_tokens.min(self.capacity - prompt.len() - 1),
+                require_tool: self.force_call,
+                stop: &self.stop_strings,
+            };
+            let endpoint = self.endpoint.as_mut().expect("checked");
+            match endpoint.chat(&request, cancel, on_text) {
+                Ok(reply) => return Ok(self.read_reply(reply, prompt.len())),
+                Err(DecodeError::Unsupported(what)) => {
+                    tracing::info!("the server's chat endpoint takes no {what}: the agent decodes the local rendering instead");
+                    self.endpoint = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let opened = if self.force_call { self.format.open_marker() } else { "" };
         prompt.extend(self.tokenizer.encode_special(opened));
         // Room for at least the shortest call, so that a call the model opens can always close.
@@ -252,10 +292,45 @@ impl AgentModel for ChatModel {
             text,
             tokens: generation.tokens.len(),
             constrained,
+            server_parsed: false,
             prompt_tokens: generation.stats.prompt_tokens,
             reused_tokens: generation.stats.reused_prompt_tokens,
             complete: !matches!(generation.stop_reason, StopReason::MaxTokens | StopReason::ContextFull),
         })
+    }
+}
+
+impl ChatModel {
+    /// A server's reply as the agent reads a turn: its text, then each call written in the agent's format.
+    fn read_reply(&self, mut reply: ChatReply, local_prompt_tokens: usize) -> Response {
+        let complete = |call: &crate::chat::ToolCall| {
+            serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(call.function.arguments.get()).is_ok()
+        };
+        // A turn cut at its token limit may end in a call cut short: the calls before it stand.
+        if reply.truncated && reply.tool_calls.len() > 1 && reply.tool_calls.last().is_some_and(|c| !complete(c)) {
+            reply.tool_calls.pop();
+        }
+        let mut text = reply.content;
+        for call in &reply.tool_calls {
+            let arguments = call.function.arguments.get();
+            if complete(call) {
+                text.push_str(&self.format.render_raw(&call.function.name, arguments));
+            } else {
+                // Arguments that are not a JSON object stay as the server sent them, for the parser to refuse.
+                let name = serde_json::to_string(&call.function.name).unwrap_or_default();
+                text.push_str(&format!("{}{{\"name\": {name}, \"arguments\": {arguments}}}", self.format.open_marker()));
+            }
+        }
+        let tokens = reply.generated_tokens.unwrap_or_else(|| self.tokenizer.encode(&text).len());
+        Response {
+            tokens,
+            constrained: false,
+            server_parsed: !reply.tool_calls.is_empty(),
+            prompt_tokens: reply.prompt_tokens.unwrap_or(local_prompt_tokens),
+            reused_tokens: reply.cached_prompt_tokens.unwrap_or(0),
+            complete: !reply.truncated,
+            text,
+        }
     }
 }
 

@@ -66,6 +66,9 @@ pub enum AgentEvent {
         id: String,
         name: String,
         arguments: serde_json::Value,
+        /// The server's chat endpoint parsed the call (not Hearth's parser).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        server_parsed: bool,
     },
     ToolResult {
         id: String,
@@ -235,6 +238,7 @@ pub fn run(
                     id: id.clone(),
                     name: call.name.clone(),
                     arguments: serde_json::Value::Object(call.arguments.clone()),
+                    server_parsed: response.server_parsed,
                 },
                 &mut transcript,
             );

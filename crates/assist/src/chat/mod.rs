@@ -18,11 +18,13 @@
 //!
 //! A model without a template gets [`ChatTemplate::plain`]; the caller says so in its log.
 
+mod endpoint;
 pub(crate) mod python;
 
 use std::fmt;
 
 use chrono::NaiveDateTime;
+pub use endpoint::{ChatEndpoint, ChatReply, ChatRequest};
 use minijinja::value::Value;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind};
 use serde::{Deserialize, Serialize};

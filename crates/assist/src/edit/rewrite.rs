@@ -8,13 +8,13 @@ use std::path::Path;
 use hearth_base::CancelToken;
 use std::sync::Arc;
 
-use hearth_decode::{Engine, GenerateParams, Generator, Sampling, Speculation, StopConditions, StopReason, MAX_WINDOW};
+use hearth_decode::{DecodeError, Engine, GenerateParams, Generator, Sampling, Speculation, StopConditions, StopReason, MAX_WINDOW};
 use hearth_model::{LoadedModel, ModelInfo, Tokenizer};
 use hearth_syntax::Language;
 use serde::Serialize;
 
 use super::{EditError, Region};
-use crate::chat::{encode_rendered, ChatTemplate, Conversation, Message, RenderOptions};
+use crate::chat::{encode_rendered, ChatEndpoint, ChatRequest, ChatTemplate, Conversation, Message, RenderOptions};
 
 /// What a rewriter is asked to do with one region.
 #[derive(Clone, Debug)]
@@ -115,12 +115,27 @@ impl PromptFormat {
     pub fn chat_text(template: &ChatTemplate, task: &RewriteTask<'_>) -> Result<(String, String), EditError> {
         let user = Self::user_message(task);
         let options = RenderOptions { add_generation_prompt: true, ..Default::default() };
-        let conversation =
-            Conversation { messages: vec![Message::new("system", SYSTEM), Message::new("user", user.clone())], tools: Vec::new() };
         let (rendered, _) = template
-            .render_folding_system(&conversation, &options)
+            .render_folding_system(&Self::conversation(&user), &options)
             .map_err(|e| EditError::Model(format!("the model's chat template: {e}")))?;
-        Ok((format!("{rendered}```{}\n", fence_language(task.language)), user))
+        Ok((format!("{rendered}{}", Self::answer_opening(task)), user))
+    }
+
+    fn conversation(user: &str) -> Conversation {
+        Conversation { messages: vec![Message::new("system", SYSTEM), Message::new("user", user)], tools: Vec::new() }
+    }
+
+    /// What the assistant's turn starts with: the fence its code goes in.
+    fn answer_opening(task: &RewriteTask<'_>) -> String {
+        format!("```{}\n", fence_language(task.language))
+    }
+
+    /// The chat format as messages, for a server that renders the template itself: the assistant's
+    /// last message is the opened fence, which the server continues.
+    pub fn chat_messages(task: &RewriteTask<'_>) -> Conversation {
+        let mut conversation = Self::conversation(&Self::user_message(task));
+        conversation.messages.push(Message::new("assistant", Self::answer_opening(task)));
+        conversation
     }
 
     /// The plain format's prompt text.
@@ -155,6 +170,8 @@ impl PromptFormat {
 /// server (the prompt built here, with the model's own template, and decoded there).
 pub struct ModelRewriter {
     engine: Box<dyn Generator>,
+    /// A server's chat endpoint, for the chat format: it renders the template itself.
+    endpoint: Option<Box<dyn ChatEndpoint>>,
     tokenizer: Arc<Tokenizer>,
     /// Positions the prompt and the answer must fit in.
     capacity: usize,
@@ -190,7 +207,14 @@ impl ModelRewriter {
         };
         let format = if chat.is_some() { PromptFormat::Chat } else { PromptFormat::Plain };
         let bos = info.bos_id.filter(|_| info.add_bos);
-        ModelRewriter { engine: generator, tokenizer, capacity, format, chat, bos, speculate: true }
+        ModelRewriter { engine: generator, endpoint: None, tokenizer, capacity, format, chat, bos, speculate: true }
+    }
+
+    /// Asks `endpoint` with the chat format's messages (the prompt is still built here to count it);
+    /// the plain format, and a server that refuses the request, decode through the generator.
+    pub fn with_endpoint(mut self, endpoint: Box<dyn ChatEndpoint>) -> Self {
+        self.endpoint = Some(endpoint);
+        self
     }
 
     pub fn format(&self) -> PromptFormat {
@@ -238,6 +262,32 @@ impl ModelRewriter {
             lookup_sources: if self.speculate { vec![region] } else { Vec::new() },
             forced_prefix: String::new(),
         };
+        if let Some(endpoint) = self.endpoint.as_mut().filter(|_| self.format == PromptFormat::Chat) {
+            let conversation = PromptFormat::chat_messages(task);
+            let request =
+                ChatRequest { conversation: &conversation, max_tokens: params.max_tokens, require_tool: false, stop: &params.stop.strings };
+            let started = std::time::Instant::now();
+            match endpoint.chat(&request, cancel, &mut |_| {}) {
+                Ok(reply) => {
+                    cancel.check()?;
+                    let tokens = self.tokenizer.encode(&reply.content);
+                    let generated_tokens = reply.generated_tokens.unwrap_or(tokens.len());
+                    let stats = RewriteStats {
+                        generated_tokens,
+                        steps: generated_tokens,
+                        decode_secs: started.elapsed().as_secs_f64(),
+                        ..RewriteStats::default()
+                    };
+                    let text = self.format.extract(&reply.content, task);
+                    return Ok((Rewritten { text, complete: !reply.truncated, stats }, tokens));
+                }
+                Err(DecodeError::Unsupported(what)) => {
+                    tracing::info!("the server's chat endpoint takes no {what}: rewrites send the local rendering instead");
+                    self.endpoint = None;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         let generation = self.engine.generate(&prompt, &params, cancel, &mut |_| {
             if cancel.is_cancelled() {
                 ControlFlow::Break(())
