@@ -38,6 +38,8 @@ pub struct Settings {
     pub retrieval: Option<bool>,
     /// Speculate with n-gram lookup in the document and snippets.
     pub lookup: Option<bool>,
+    /// After a suggestion, compute the next one as if it were accepted (llama.vim's speculative FIM).
+    pub prefetch: Option<bool>,
     /// Token healing at the cursor: `auto` (models without FIM), `on` or `off`.
     #[serde(alias = "token_healing")]
     pub token_healing: Option<Healing>,
@@ -170,6 +172,7 @@ impl Settings {
             prefix_reuse,
             retrieval,
             lookup,
+            prefetch,
             token_healing,
             max_context_tokens,
             max_concurrent_requests,
@@ -242,6 +245,8 @@ pub struct Effective {
     pub debounce_ms: u64,
     pub enabled_languages: Vec<String>,
     pub prefix_reuse: bool,
+    /// Prefetch the suggestion that follows the shown one.
+    pub prefetch: bool,
     pub caps: Caps,
     pub max_document_bytes: usize,
     pub backend: Option<BackendConfig>,
@@ -291,6 +296,7 @@ impl ServerOptions {
             debounce_ms: s.debounce_ms.unwrap_or(30).min(2000),
             enabled_languages: s.enabled_languages.clone().unwrap_or_else(|| vec!["*".into()]),
             prefix_reuse: s.prefix_reuse.unwrap_or(true),
+            prefetch: s.prefetch.unwrap_or(true),
             caps: Caps {
                 concurrent: s.max_concurrent_requests.unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS).max(1),
                 queued: s.max_queued_requests.unwrap_or(DEFAULT_MAX_QUEUED_REQUESTS),

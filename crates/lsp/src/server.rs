@@ -147,6 +147,7 @@ impl LanguageServer for Backend {
         self.scheduler.cancel(&uri);
         self.next_edits.cancel(&uri);
         lock(&self.suggestions).remove(&uri);
+        lock(&self.shown).forget(uri.as_str());
         let mut docs = lock(&self.docs);
         if let Ok(path) = uri.to_file_path() {
             self.send_update(Update::ClearOverlay(path));

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hearth_assist::agent::{AgentError, AgentModel, ChatModel};
-use hearth_assist::completion::{Completer, ContextSource, LatestWins, LoadSpec};
+use hearth_assist::completion::{Completer, ContextSource, LatestWins, LoadSpec, ShownSuggestions};
 use hearth_assist::edit::{EditError, ModelRewriter, RewriteTask, Rewriter, Rewritten};
 use hearth_assist::nextedit::{EditHistory, NextEditError, NextEditPredictor};
 use hearth_base::CancelToken;
@@ -79,6 +79,10 @@ pub struct Backend {
     pub(crate) next_edits: Arc<LatestWins<Url>>,
     /// The last next-edit suggestion per document, offered again by `textDocument/inlineCompletion`.
     pub(crate) suggestions: Mutex<HashMap<Url, Suggestion>>,
+    /// Completions already made, answering keystrokes that type through them, and prefetched ones.
+    pub(crate) shown: Arc<Mutex<ShownSuggestions>>,
+    /// Cancels the running prefetch: any completion request comes first.
+    pub(crate) prefetch: Mutex<Option<CancelToken>>,
 }
 
 /// A next-edit suggestion kept for `textDocument/inlineCompletion`: the edits, for the version they fit.
@@ -120,6 +124,8 @@ impl Backend {
             history: Mutex::default(),
             next_edits: LatestWins::new(),
             suggestions: Mutex::default(),
+            shown: Arc::default(),
+            prefetch: Mutex::default(),
         }
     }
 

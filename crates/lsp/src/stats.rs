@@ -20,6 +20,12 @@ pub(crate) struct Stats {
     accepted: AtomicU64,
     prefill_us: AtomicU64,
     decode_us: AtomicU64,
+    /// Requests answered from a suggestion already made (not in `completed`, which counts decodes):
+    /// typed through, or prefetched.
+    typed_through: AtomicU64,
+    prefetch_hits: AtomicU64,
+    /// Prefetches that finished with a suggestion.
+    prefetched: AtomicU64,
 }
 
 impl Stats {
@@ -33,6 +39,16 @@ impl Stats {
 
     pub(crate) fn cancelled(&self) {
         self.cancelled.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request answered from a kept suggestion, `typed` characters into it (0: prefetched).
+    pub(crate) fn reused(&self, typed: usize) {
+        let counter = if typed == 0 { &self.prefetch_hits } else { &self.typed_through };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn prefetched(&self) {
+        self.prefetched.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn record(&self, c: &Completion) {
@@ -60,6 +76,9 @@ impl Stats {
             "accepted": g(&self.accepted),
             "prefillMs": g(&self.prefill_us) as f64 / 1000.0,
             "decodeMs": g(&self.decode_us) as f64 / 1000.0,
+            "typedThrough": g(&self.typed_through),
+            "prefetchHits": g(&self.prefetch_hits),
+            "prefetched": g(&self.prefetched),
         })
     }
 }

@@ -207,6 +207,10 @@ test('while a completion streams, the only socket is to the backend; cancelled, 
   await complete(remote, long);
   const full = { ms: Date.now() - startedFull, tokens: (await stats()).generatedTokens - generatedBefore };
   assert.ok(full.tokens >= 200, `the uncancelled request should run long: ${JSON.stringify(full)}`);
+  // Asked again as it was, the suggestion just made would answer from memory: one setting differs.
+  await remote.conn.sendNotification('workspace/didChangeConfiguration', {
+    settings: { hearth: { model: tinyGguf(), backend: { kind: 'llama-server', url: `http://127.0.0.1:${port}` }, multiline: true, maxTokens: 1023 } },
+  });
   const source = new rpc.CancellationTokenSource();
   const pending = complete(remote, long, source.token);
   await waitFor(async () => (await slot())?.is_processing, 10000, 'the request to reach llama-server');
@@ -226,6 +230,14 @@ test('while a completion streams, the only socket is to the backend; cancelled, 
 test('a backend killed mid-stream gives one clean status, and completions come back when it returns', async () => {
   const before = remote.statuses.length;
   const fallbackBefore = withFallback.statuses.length;
+  // A line added below the cursors: the suggestions already made no longer answer, the model must.
+  const end = { line: TEXT.split('\n').length - 1, character: 0 };
+  for (const s of [remote, local, withFallback]) {
+    await s.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri: URI, version: 2 },
+      contentChanges: [{ range: { start: end, end }, text: '# end\n' }],
+    });
+  }
   llama.kill('SIGKILL');
   await new Promise((r) => llama.once('exit', r));
   for (let i = 0; i < 3; i++) {
@@ -251,6 +263,11 @@ test('a backend killed mid-stream gives one clean status, and completions come b
   assert.doesNotMatch(remote.statuses.at(-1).message, /not answering/);
   // The fallback server goes back to the backend once its retry interval has passed.
   for (let i = 0; i < 60 && /not answering/.test(withFallback.statuses.at(-1).message); i++) {
+    // Each time a text it has not completed yet, so that it asks a model, not its memory.
+    await withFallback.conn.sendNotification('textDocument/didChange', {
+      textDocument: { uri: URI, version: 3 + i },
+      contentChanges: [{ range: { start: end, end }, text: '#' }],
+    });
     await complete(withFallback, CURSORS[1]);
     await new Promise((r) => setTimeout(r, 250));
   }

@@ -106,6 +106,45 @@ test('inline completion returns a non-empty item and follows incremental edits',
   assert.ok(context.prompt.includes('total += len(<|fim_suffix|>'), context.prompt);
 });
 
+test('typing through a suggestion, and accepting it, are answered without the model', async () => {
+  await open('through.py', PY);
+  const first = await inline('through.py', 10, 17);
+  const shown = first.items[0].insertText;
+  assert.ok(shown.trim().length >= 2, `a suggestion to type through: ${JSON.stringify(shown)}`);
+  const insert = (version, character, text) => conn.sendNotification('textDocument/didChange', {
+    textDocument: { uri: uri('through.py'), version },
+    contentChanges: [{ range: { start: { line: 10, character }, end: { line: 10, character } }, text }],
+  });
+  // The user types its first character: the rest, at once, without decoding.
+  const before = await stats();
+  await insert(2, 17, shown[0]);
+  const rest = await inline('through.py', 10, 18);
+  assert.equal(rest.items[0].insertText, shown.slice(1));
+  assert.deepEqual(rest.items[0].range.start, { line: 10, character: 18 });
+  let now = await stats();
+  assert.equal(now.typedThrough, before.typedThrough + 1);
+  assert.equal(now.generatedTokens, before.generatedTokens, 'no token decoded');
+  // The user accepts the rest: the suggestion after it was prefetched while the user read this one.
+  for (let i = 0; i < 200 && now.prefetched <= before.prefetched; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    now = await stats();
+  }
+  assert.ok(now.prefetched > before.prefetched, `no prefetch finished: ${JSON.stringify(now)}\n${stderr.slice(-1500)}`);
+  await insert(3, 18, shown.slice(1));
+  const end = 17 + shown.length;
+  const next = await inline('through.py', 10, end);
+  const after = await stats();
+  assert.equal(after.prefetchHits, now.prefetchHits + 1);
+  assert.equal(after.generatedTokens, now.generatedTokens, 'the prefetched suggestion, no new decoding');
+  // It is the suggestion a fresh request makes for the same text (the document reopened, nothing kept).
+  const text = PY.split('\n').map((l, i) => (i === 10 ? l + shown : l)).join('\n');
+  await conn.sendNotification('textDocument/didClose', { textDocument: { uri: uri('through.py') } });
+  await open('through.py', text);
+  const fresh = await inline('through.py', 10, end);
+  assert.ok((await stats()).generatedTokens > after.generatedTokens, 'decoded afresh');
+  assert.equal(next.items[0].insertText, fresh.items[0].insertText);
+});
+
 test('textDocument/completion items carry a textEdit at the cursor', async () => {
   const list = await conn.sendRequest('textDocument/completion', {
     textDocument: { uri: uri('count.py') }, position: { line: 5, character: 15 },

@@ -3,7 +3,8 @@
 //! The path of one request ([`Completer::complete`]): retrieve context ([`context`]), cut the text
 //! around the cursor to the token budget ([`budget`], [`prompt`]) and fill the model family's template
 //! ([`template`]), decode with prefix reuse and lookup speculation (hearth-decode), then trim the output
-//! ([`postprocess`]). [`scheduler`] makes a new keystroke cancel the request still running for its document.
+//! ([`postprocess`]). [`scheduler`] makes a new keystroke cancel the request still running for its document;
+//! [`shown`] answers a keystroke from a suggestion already made, without the model.
 
 pub mod budget;
 pub mod codec;
@@ -13,12 +14,14 @@ pub mod metrics;
 pub mod postprocess;
 pub mod prompt;
 pub mod scheduler;
+pub mod shown;
 pub mod template;
 
 pub use budget::BudgetPolicy;
 pub use context::{ContextQuery, ContextSource, Reason, Snippet};
 pub use engine::{Completer, LoadSpec, PromptContext};
 pub use scheduler::{CompletionDebounce, LatestWins, Ticket};
+pub use shown::{Reused, ShownSuggestions};
 
 /// How to complete; the language server fills it from the user's settings.
 #[derive(Clone, Debug, PartialEq)]

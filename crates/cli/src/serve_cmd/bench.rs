@@ -285,6 +285,9 @@ async fn run_session(args: &BenchTypingArgs, files: &[Typing], keys: &[Keystroke
         "accepted",
         "prefillMs",
         "decodeMs",
+        "typedThrough",
+        "prefetchHits",
+        "prefetched",
     ] {
         let d = stats_after[key].as_f64().unwrap_or(0.0) - stats_before[key].as_f64().unwrap_or(0.0);
         stats[key] = json!(d);
@@ -356,12 +359,12 @@ pub fn bench_typing(args: BenchTypingArgs) -> anyhow::Result<()> {
         !args.no_client_cancel
     );
     println!(
-        "{:<10} {:>8} {:>8} {:>8} {:>10} {:>9} {:>10} {:>14} {:>6}",
-        "run", "p50 ms", "p90 ms", "p99 ms", "cancelled", "CPU s", "completed", "prompt tok/req", "items"
+        "{:<10} {:>8} {:>8} {:>8} {:>10} {:>9} {:>10} {:>14} {:>6} {:>6}",
+        "run", "p50 ms", "p90 ms", "p99 ms", "cancelled", "CPU s", "completed", "prompt tok/req", "items", "kept"
     );
     for s in &summaries {
         println!(
-            "{:<10} {:>8.1} {:>8.1} {:>8.1} {:>9.1}% {:>9.2} {:>10} {:>14.1} {:>6}",
+            "{:<10} {:>8.1} {:>8.1} {:>8.1} {:>9.1}% {:>9.2} {:>10} {:>14.1} {:>6} {:>6}",
             s["run"].as_str().unwrap_or(""),
             s["p50Ms"].as_f64().unwrap_or(f64::NAN),
             s["p90Ms"].as_f64().unwrap_or(f64::NAN),
@@ -371,8 +374,10 @@ pub fn bench_typing(args: BenchTypingArgs) -> anyhow::Result<()> {
             s["server"]["completed"].as_f64().unwrap_or(0.0),
             s["promptTokensComputedPerCompletion"].as_f64().unwrap_or(f64::NAN),
             s["withItems"].as_u64().unwrap_or(0),
+            s["server"]["typedThrough"].as_f64().unwrap_or(0.0) + s["server"]["prefetchHits"].as_f64().unwrap_or(0.0),
         );
     }
+    println!("kept: keystrokes answered from a suggestion already made (typed through it, or prefetched), without decoding");
     if ratio.is_finite() {
         println!("prefix reuse cuts prompt work {ratio:.1}x (prompt tokens computed per completed request, off / on)");
     }

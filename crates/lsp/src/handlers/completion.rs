@@ -1,19 +1,30 @@
 //! Completions: `textDocument/inlineCompletion` and `textDocument/completion` share one path
 //! (latest-wins per document, debounce, a decoding slot, decoding on a blocking thread that a cancel
-//! token stops), counted for `hearth.stats`.
+//! token stops), counted for `hearth.stats`. A keystroke that types through a suggestion already
+//! made gets its rest without the model, and after each suggestion the next one is prefetched as if
+//! it were accepted, until any request comes.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use hearth_assist::completion::{Completer, CompletionDebounce, CompletionError, CompletionRequest};
+use hearth_assist::completion::{shown, Completer, CompletionDebounce, CompletionError, CompletionOptions, CompletionRequest};
 use hearth_base::CancelToken;
 use tower_lsp::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp::lsp_types::*;
 
+use crate::config::Effective;
 use crate::errors::{cancelled, invalid_params, model_unavailable, request_failed};
 use crate::limits::Shed;
 use crate::state::{lock, Backend, ModelState};
 use crate::{from_proto, to_proto};
+
+/// What a kept suggestion depends on besides the text: the model, the backend and the options.
+fn made_with(effective: &Effective) -> u64 {
+    shown::fingerprint(&[&effective.options, &effective.load, &effective.backend])
+}
+
+/// How long after a suggestion its successor is prefetched, if no request came meanwhile.
+const PREFETCH_AFTER: Duration = Duration::from_millis(100);
 
 pub(crate) enum CompleteError {
     Cancelled,
@@ -62,6 +73,12 @@ impl Backend {
     /// document, debounce, then decoding on a blocking thread that a cancel token can stop.
     async fn complete_at(&self, uri: Url, position: Position) -> Result<Option<(String, Position)>> {
         self.stats.request();
+        if let Some(kept) = self.kept_suggestion(&uri, position) {
+            return Ok(Some(kept));
+        }
+        if let Some(prefetch) = lock(&self.prefetch).take() {
+            prefetch.cancel();
+        }
         let ticket = self.scheduler.begin(uri.clone());
         // tower-lsp drops this future on `$/cancelRequest`; the guard turns that into a cancelled token.
         let guard = ticket.token.drop_guard();
@@ -76,6 +93,85 @@ impl Backend {
             }
             Ok(some) => Ok(some),
         }
+    }
+
+    /// The rest of a suggestion already made for this text: the keystroke typed through it, or it
+    /// was prefetched. An older request still running for the document is cancelled; the prefetch
+    /// of what follows the suggestion goes on, or starts if none runs.
+    fn kept_suggestion(&self, uri: &Url, position: Position) -> Option<(String, Position)> {
+        let doc = lock(&self.docs).get(uri).cloned()?;
+        let offset = from_proto::offset(&doc.text, &doc.index, position).ok()?;
+        let effective = self.effective();
+        if !effective.language_enabled(&doc.language) || doc.text.len() > effective.max_document_bytes {
+            return None;
+        }
+        let reused = lock(&self.shown).lookup(uri.as_str(), made_with(&effective), &doc.text, offset)?;
+        drop(self.scheduler.begin(uri.clone()));
+        self.stats.reused(reused.typed);
+        tracing::debug!("completion from a kept suggestion ({} characters typed through it)", reused.typed);
+        let running = lock(&self.prefetch).as_ref().is_some_and(|t| !t.is_cancelled());
+        if effective.prefetch && !running {
+            if let ModelState::Ready(completer, _) = self.model.borrow().clone() {
+                let (path, repo_name) = (
+                    self.relative_path(uri),
+                    lock(&self.root).as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().to_string()),
+                );
+                let request = CompletionRequest {
+                    text: &doc.text,
+                    offset,
+                    path: Some(&path),
+                    language: Some(&doc.language),
+                    repo_name: repo_name.as_deref(),
+                };
+                self.start_prefetch(completer, uri, &request, &reused.text, effective.options);
+            }
+        }
+        Some((reused.text, to_proto::position(&doc.text, &doc.index, offset)))
+    }
+
+    /// Computes, on a blocking thread, the suggestion that follows `suggestion` once it is accepted,
+    /// and keeps it; the next completion request of any document cancels it.
+    fn start_prefetch(
+        &self,
+        completer: Arc<Completer>,
+        uri: &Url,
+        request: &CompletionRequest<'_>,
+        suggestion: &str,
+        options: CompletionOptions,
+    ) {
+        let token = CancelToken::new();
+        if let Some(old) = lock(&self.prefetch).replace(token.clone()) {
+            old.cancel();
+        }
+        let (text, cursor) = shown::accepted(request.text, request.offset, suggestion);
+        let (path, language, repo_name) =
+            (request.path.map(String::from), request.language.map(String::from), request.repo_name.map(String::from));
+        let effective = self.effective();
+        let (shown, stats, limiter, caps, document, made_with) =
+            (self.shown.clone(), self.stats.clone(), self.limiter.clone(), effective.caps, uri.to_string(), made_with(&effective));
+        tokio::spawn(async move {
+            // Only once the user pauses: a key typed meanwhile cancels it before it costs anything.
+            tokio::time::sleep(PREFETCH_AFTER).await;
+            if token.is_cancelled() {
+                return;
+            }
+            let Ok(slot) = limiter.acquire(caps, &token).await else { return };
+            let _ = tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                let request = CompletionRequest {
+                    text: &text,
+                    offset: cursor,
+                    path: path.as_deref(),
+                    language: language.as_deref(),
+                    repo_name: repo_name.as_deref(),
+                };
+                if let Ok(Some(next)) = completer.complete(&request, &options, &token).map(|c| c.text) {
+                    stats.prefetched();
+                    lock(&shown).remember(&document, made_with, &text, cursor, &next);
+                }
+            })
+            .await;
+        });
     }
 
     async fn complete_ticket(
@@ -118,11 +214,17 @@ impl Backend {
         let text = doc.text.clone();
         let language = doc.language.clone();
         let stats = self.stats.clone();
+        let (run_completer, run_path, run_language, run_repo) = (completer.clone(), path.clone(), language.clone(), repo_name.clone());
         let run = tokio::task::spawn_blocking(move || {
             let _slot = slot; // held until decoding stops, even when the request's future is dropped
-            let request =
-                CompletionRequest { text: &text, offset, path: Some(&path), language: Some(&language), repo_name: repo_name.as_deref() };
-            let result = completer.complete(&request, &options, &token);
+            let request = CompletionRequest {
+                text: &text,
+                offset,
+                path: Some(&run_path),
+                language: Some(&run_language),
+                repo_name: run_repo.as_deref(),
+            };
+            let result = run_completer.complete(&request, &options, &token);
             // Counted here, where the decoding loop returns, so that a request whose future was
             // dropped on `$/cancelRequest` still shows whether its decoding stopped.
             match &result {
@@ -160,6 +262,19 @@ impl Backend {
         let before: Vec<char> = doc.text.get(..offset).unwrap_or("").chars().rev().take(400).collect();
         let before: String = before.into_iter().rev().collect();
         tracing::debug!(target: "hearth_prompts", "{uri}: before the cursor {before:?}, completion {:?}", completion.text);
+        if let Some(suggestion) = &completion.text {
+            lock(&self.shown).remember(uri.as_str(), made_with(&effective), &doc.text, offset, suggestion);
+            if effective.prefetch {
+                let request = CompletionRequest {
+                    text: &doc.text,
+                    offset,
+                    path: Some(&path),
+                    language: Some(&language),
+                    repo_name: repo_name.as_deref(),
+                };
+                self.start_prefetch(completer, uri, &request, suggestion, effective.options.clone());
+            }
+        }
         // At the position the offset came from: a column past the line's end or inside a surrogate
         // pair is clamped, never echoed back.
         Ok(completion.text.map(|t| (t, to_proto::position(&doc.text, &doc.index, offset))))
