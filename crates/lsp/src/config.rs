@@ -245,6 +245,8 @@ pub struct Effective {
     pub debounce_ms: u64,
     pub enabled_languages: Vec<String>,
     pub prefix_reuse: bool,
+    /// No layer sets `contextBudget`: it follows the measured prompt speed, up to `options.context_budget`.
+    pub context_budget_auto: bool,
     /// Prefetch the suggestion that follows the shown one.
     pub prefetch: bool,
     pub caps: Caps,
@@ -297,6 +299,7 @@ impl ServerOptions {
             enabled_languages: s.enabled_languages.clone().unwrap_or_else(|| vec!["*".into()]),
             prefix_reuse: s.prefix_reuse.unwrap_or(true),
             prefetch: s.prefetch.unwrap_or(true),
+            context_budget_auto: s.context_budget.is_none(),
             caps: Caps {
                 concurrent: s.max_concurrent_requests.unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS).max(1),
                 queued: s.max_queued_requests.unwrap_or(DEFAULT_MAX_QUEUED_REQUESTS),

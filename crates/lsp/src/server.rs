@@ -174,6 +174,8 @@ impl LanguageServer for Backend {
                     c.set_prefix_reuse(self.effective().prefix_reuse);
                 }
                 self.ensure_model().await;
+                // The status tells the context budget, which a setting may have named.
+                self.publish_status().await;
             }
             Err(e) => {
                 self.client.show_message(MessageType::WARNING, format!("Hearth: ignoring settings: {e}")).await;

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use hearth_assist::agent::{AgentError, AgentModel, ChatModel};
-use hearth_assist::completion::{Completer, ContextSource, LatestWins, LoadSpec, ShownSuggestions};
+use hearth_assist::completion::{AdaptiveBudget, Completer, CompletionOptions, ContextSource, LatestWins, LoadSpec, ShownSuggestions};
 use hearth_assist::edit::{EditError, ModelRewriter, RewriteTask, Rewriter, Rewritten};
 use hearth_assist::nextedit::{EditHistory, NextEditError, NextEditPredictor};
 use hearth_base::CancelToken;
@@ -23,7 +23,7 @@ use crate::config::{Effective, ModelSource, ServerOptions, Settings};
 use crate::documents::Documents;
 use crate::limits::Limiter;
 use crate::stats::Stats;
-use crate::status::{combine, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, StatusParams};
+use crate::status::{combine, ContextBudgetStatus, HearthStatus, IndexPhase, ModelPhase, ProgressReporter, State, StatusParams};
 
 /// Opens (and builds or refreshes) the index of a workspace root: retrieval for completions, the
 /// file set for edits. It may take a while, reports progress as `(message, percent)`, and gives up
@@ -81,6 +81,8 @@ pub struct Backend {
     pub(crate) suggestions: Mutex<HashMap<Url, Suggestion>>,
     /// Completions already made, answering keystrokes that type through them, and prefetched ones.
     pub(crate) shown: Arc<Mutex<ShownSuggestions>>,
+    /// The context budget this machine's prompt speed allows, when the user sets none.
+    pub(crate) adaptive: Mutex<AdaptiveBudget>,
     /// Cancels the running prefetch: any completion request comes first.
     pub(crate) prefetch: Mutex<Option<CancelToken>>,
 }
@@ -126,6 +128,7 @@ impl Backend {
             suggestions: Mutex::default(),
             shown: Arc::default(),
             prefetch: Mutex::default(),
+            adaptive: Mutex::default(),
         }
     }
 
@@ -143,16 +146,61 @@ impl Backend {
         self.publish_status().await;
     }
 
+    /// The completion options for a request: the settings', with the adaptive context budget
+    /// when the user sets none.
+    pub(crate) fn completion_options(&self, effective: &Effective) -> CompletionOptions {
+        let mut options = effective.options.clone();
+        if effective.context_budget_auto {
+            options.context_budget = lock(&self.adaptive).budget(options.context_budget);
+        }
+        options
+    }
+
+    /// Counts a completion's prompt speed; when the adaptive budget moved enough, the status says so.
+    pub(crate) async fn observe_prompt(&self, computed_tokens: usize, secs: f64) {
+        let effective = self.effective();
+        if !effective.context_budget_auto {
+            return;
+        }
+        let announce = {
+            let mut adaptive = lock(&self.adaptive);
+            adaptive.observe(computed_tokens, secs);
+            let budget = adaptive.budget(effective.options.context_budget);
+            adaptive.tokens_per_sec().is_some() && adaptive.announce(budget)
+        };
+        if announce {
+            self.publish_status().await;
+        }
+    }
+
+    /// The budget as the status tells it: the tokens, whether they follow the prompt speed, and that speed.
+    fn budget_status(&self) -> ContextBudgetStatus {
+        let effective = self.effective();
+        let speed = lock(&self.adaptive).tokens_per_sec().filter(|_| effective.context_budget_auto);
+        ContextBudgetStatus {
+            tokens: self.completion_options(&effective).context_budget,
+            auto: effective.context_budget_auto,
+            prompt_tokens_per_second: speed.map(|s| s.round()),
+        }
+    }
+
     /// Sends `hearth/status` when the combined status changed.
-    async fn publish_status(&self) {
+    pub(crate) async fn publish_status(&self) {
+        let budget = self.budget_status();
         let mut last = self.status.lock().await;
         let params = {
             let phases = lock(&self.phases);
-            let remote = match phases.0 {
-                ModelPhase::Ready(_) => lock(&self.remote_host).clone(),
-                _ => None,
+            let (remote, context_budget) = match phases.0 {
+                ModelPhase::Ready(_) => (lock(&self.remote_host).clone(), Some(budget)),
+                _ => (None, None),
             };
-            StatusParams { remote, ..combine(&phases.0, &phases.1) }
+            let mut params = StatusParams { remote, ..combine(&phases.0, &phases.1) };
+            if let (Some(b), Some(message), State::Ready) = (&context_budget, &mut params.message, params.state) {
+                if let Some(speed) = b.prompt_tokens_per_second {
+                    message.push_str(&format!("; context budget {} tokens (prompt speed {speed} tokens/s)", b.tokens));
+                }
+            }
+            StatusParams { context_budget, ..params }
         };
         if *last != params {
             *last = params.clone();

@@ -31,6 +31,21 @@ pub struct StatusParams {
     /// `HOST:PORT` of the backend that completions go to, when it is not the in-process model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<String>,
+    /// Once the model is ready: the context budget completions use.
+    #[serde(rename = "contextBudget", skip_serializing_if = "Option::is_none")]
+    pub context_budget: Option<ContextBudgetStatus>,
+}
+
+/// The context budget as `hearth/status` tells it.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextBudgetStatus {
+    pub tokens: usize,
+    /// No setting names it: it follows the measured prompt speed (at most the default).
+    pub auto: bool,
+    /// The measured prompt speed, once a completion measured it (only when `auto`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_per_second: Option<f64>,
 }
 
 /// Where the model stands.
@@ -59,7 +74,12 @@ pub enum IndexPhase {
 /// index is built; then ready. Index work on its own never turns a ready status back to indexing
 /// (the model loads and the index builds at the same time, and ready waits for both).
 pub fn combine(model: &ModelPhase, index: &IndexPhase) -> StatusParams {
-    let status = |state, message: &str, percentage| StatusParams { state, message: Some(message.to_string()), percentage, remote: None };
+    let status = |state, message: &str, percentage| StatusParams {
+        state,
+        message: Some(message.to_string()),
+        percentage,
+        ..StatusParams::default()
+    };
     match (model, index) {
         (ModelPhase::Failed(m), _) => status(State::Error, m, None),
         (ModelPhase::Loading(m), _) => status(State::Loading, m, None),

@@ -132,3 +132,38 @@ test('a suggestion never repeats the rest of the line', async () => {
     for (const item of result.items) assert.ok(!item.insertText.endsWith('s)'), JSON.stringify(item.insertText));
   }
 });
+
+test('unset, the context budget follows the measured prompt speed, and the status says so', async () => {
+  const stats = () => command('hearth.stats', []);
+  // A long file completed at its end: its prompt, computed from scratch, measures the speed.
+  const body = Array.from({ length: 120 }, (_, i) => `def step_${i}(value):\n    return value * ${i} + step_${i ? i - 1 : 0}(value)\n`).join('\n');
+  const open = (name, text) =>
+    conn.sendNotification('textDocument/didOpen', { textDocument: { uri: uri(name), languageId: 'python', version: 1, text } });
+  const complete = (name, line) =>
+    conn.sendRequest('textDocument/inlineCompletion', { textDocument: { uri: uri(name) }, position: { line, character: 0 }, context: { triggerKind: 2 } });
+  await open('steps.py', `${body}\n\ndef total(value):\n`);
+  await complete('steps.py', body.split('\n').length + 2);
+  let status = await command('hearth.status', []);
+  for (let i = 0; i < 50 && status.contextBudget?.promptTokensPerSecond === undefined; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = await command('hearth.status', []);
+  }
+  const budget = status.contextBudget;
+  assert.equal(budget.auto, true, JSON.stringify(status));
+  // About four seconds of prompt at the measured speed, between 256 and the default 1024.
+  const expected = Math.min(1024, Math.max(256, 4 * budget.promptTokensPerSecond));
+  assert.ok(Math.abs(budget.tokens - expected) <= 4, `budget ${JSON.stringify(budget)}, expected about ${expected}`);
+  assert.match(status.message, new RegExp(`context budget ${budget.tokens} tokens \\(prompt speed \\d+ tokens/s\\)`));
+  assert.ok(statuses.some((s) => s.contextBudget?.promptTokensPerSecond !== undefined), 'a hearth/status notification told it');
+  // The next prompt from scratch (another file) keeps to it.
+  const before = await stats();
+  await open('steps2.py', `${body.replaceAll('step_', 'stage_')}\n\ndef total(value):\n`);
+  await complete('steps2.py', body.split('\n').length + 2);
+  const after = await stats();
+  const prompt = after.promptTokens - before.promptTokens;
+  assert.ok(prompt > 0 && prompt <= budget.tokens + 16, `a prompt of ${prompt} tokens against a budget of ${budget.tokens}`);
+  // A budget the user sets is used as it is.
+  await conn.sendNotification('workspace/didChangeConfiguration', { settings: { hearth: { contextBudget: 512 } } });
+  const set = (await command('hearth.status', [])).contextBudget;
+  assert.deepEqual(set, { tokens: 512, auto: false });
+});

@@ -17,7 +17,7 @@ pub mod scheduler;
 pub mod shown;
 pub mod template;
 
-pub use budget::BudgetPolicy;
+pub use budget::{AdaptiveBudget, BudgetPolicy};
 pub use context::{ContextQuery, ContextSource, Reason, Snippet};
 pub use engine::{Completer, LoadSpec, PromptContext};
 pub use scheduler::{CompletionDebounce, LatestWins, Ticket};

@@ -19,8 +19,8 @@ use crate::state::{lock, Backend, ModelState};
 use crate::{from_proto, to_proto};
 
 /// What a kept suggestion depends on besides the text: the model, the backend and the options.
-fn made_with(effective: &Effective) -> u64 {
-    shown::fingerprint(&[&effective.options, &effective.load, &effective.backend])
+fn made_with(effective: &Effective, options: &CompletionOptions) -> u64 {
+    shown::fingerprint(&[options, &effective.load, &effective.backend])
 }
 
 /// How long after a suggestion its successor is prefetched, if no request came meanwhile.
@@ -105,7 +105,8 @@ impl Backend {
         if !effective.language_enabled(&doc.language) || doc.text.len() > effective.max_document_bytes {
             return None;
         }
-        let reused = lock(&self.shown).lookup(uri.as_str(), made_with(&effective), &doc.text, offset)?;
+        let options = self.completion_options(&effective);
+        let reused = lock(&self.shown).lookup(uri.as_str(), made_with(&effective, &options), &doc.text, offset)?;
         drop(self.scheduler.begin(uri.clone()));
         self.stats.reused(reused.typed);
         tracing::debug!("completion from a kept suggestion ({} characters typed through it)", reused.typed);
@@ -123,7 +124,7 @@ impl Backend {
                     language: Some(&doc.language),
                     repo_name: repo_name.as_deref(),
                 };
-                self.start_prefetch(completer, uri, &request, &reused.text, effective.options);
+                self.start_prefetch(completer, uri, &request, &reused.text, options);
             }
         }
         Some((reused.text, to_proto::position(&doc.text, &doc.index, offset)))
@@ -147,8 +148,14 @@ impl Backend {
         let (path, language, repo_name) =
             (request.path.map(String::from), request.language.map(String::from), request.repo_name.map(String::from));
         let effective = self.effective();
-        let (shown, stats, limiter, caps, document, made_with) =
-            (self.shown.clone(), self.stats.clone(), self.limiter.clone(), effective.caps, uri.to_string(), made_with(&effective));
+        let (shown, stats, limiter, caps, document, made_with) = (
+            self.shown.clone(),
+            self.stats.clone(),
+            self.limiter.clone(),
+            effective.caps,
+            uri.to_string(),
+            made_with(&effective, &options),
+        );
         tokio::spawn(async move {
             // Only once the user pauses: a key typed meanwhile cancels it before it costs anything.
             tokio::time::sleep(PREFETCH_AFTER).await;
@@ -210,7 +217,8 @@ impl Backend {
         let path = self.relative_path(uri);
         let repo_name = lock(&self.root).as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().to_string());
         let token = token.clone();
-        let options = effective.options.clone();
+        let options = self.completion_options(&effective);
+        let request_options = options.clone();
         let text = doc.text.clone();
         let language = doc.language.clone();
         let stats = self.stats.clone();
@@ -246,6 +254,7 @@ impl Backend {
             Ok(Err(e)) => return Err(request_failed(e.to_string()).into()),
             Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
         };
+        self.observe_prompt(completion.prompt_tokens - completion.reused_prompt_tokens, completion.timings.prefill_ms / 1000.0).await;
         let health = lock(&self.backend_health).as_ref().map(|(health, _)| health.problem());
         if let Some(problem) = health {
             self.note_backend(problem.as_deref()).await;
@@ -263,7 +272,7 @@ impl Backend {
         let before: String = before.into_iter().rev().collect();
         tracing::debug!(target: "hearth_prompts", "{uri}: before the cursor {before:?}, completion {:?}", completion.text);
         if let Some(suggestion) = &completion.text {
-            lock(&self.shown).remember(uri.as_str(), made_with(&effective), &doc.text, offset, suggestion);
+            lock(&self.shown).remember(uri.as_str(), made_with(&effective, &request_options), &doc.text, offset, suggestion);
             if effective.prefetch {
                 let request = CompletionRequest {
                     text: &doc.text,
@@ -272,7 +281,7 @@ impl Backend {
                     language: Some(&language),
                     repo_name: repo_name.as_deref(),
                 };
-                self.start_prefetch(completer, uri, &request, suggestion, effective.options.clone());
+                self.start_prefetch(completer, uri, &request, suggestion, request_options);
             }
         }
         // At the position the offset came from: a column past the line's end or inside a surrogate

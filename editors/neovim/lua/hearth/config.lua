@@ -14,7 +14,7 @@ M.defaults = {
     device = "auto",
     multiline = false,
     debounceMs = 30,
-    contextBudget = 1024,
+    contextBudget = nil, -- nil: the server picks it from the measured prompt speed (at most 1024)
     maxTokens = 64,
     enabledLanguages = { "*" },
   },

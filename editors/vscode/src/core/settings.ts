@@ -11,7 +11,8 @@ export interface ServerOptions {
   device: Device;
   multiline: boolean;
   debounceMs: number;
-  contextBudget: number;
+  /** Absent: the server adapts it to the measured prompt speed. */
+  contextBudget?: number;
   maxTokens: number;
   enabledLanguages: string[];
   /** `hearth/agent`'s settings (docs/protocol.md "Agent"): they replace `[agent]` of config.toml. */
@@ -133,7 +134,6 @@ export function readSettings(get: RawGet): Settings {
     device,
     multiline: get("multiline") === true,
     debounceMs: num("debounceMs", get("debounceMs"), warnings),
-    contextBudget: num("contextBudget", get("contextBudget"), warnings),
     maxTokens: num("maxTokens", get("maxTokens"), warnings),
     enabledLanguages: languages(get("enabledLanguages"), warnings),
     agent: {
@@ -143,6 +143,8 @@ export function readSettings(get: RawGet): Settings {
     nextEdit: nextEditOptions(get("nextEdit.enabled") !== false, nextEditFormat(get("nextEdit.format"), warnings)),
   };
   if (model !== undefined) server.model = model;
+  const contextBudget = get("contextBudget");
+  if (contextBudget !== undefined && contextBudget !== null) server.contextBudget = num("contextBudget", contextBudget, warnings);
   return {
     client: {
       enabled: get("enable") !== false,

@@ -20,13 +20,13 @@ test("defaults match docs/protocol.md", () => {
     device: "auto",
     multiline: false,
     debounceMs: 30,
-    contextBudget: 1024,
     maxTokens: 64,
     enabledLanguages: ["*"],
     agent: { commands: [], maxSteps: 16 },
     nextEdit: { enabled: true },
   });
   assert.equal("model" in s.server, false, "an unset model is left to the server's default");
+  assert.equal("contextBudget" in s.server, false, "an unset budget is left to the server, which adapts it");
   assert.deepEqual(s.client, { enabled: true, serverPath: "", extraArgs: [], requestTimeoutMs: 3000, logPrompts: false });
   assert.deepEqual(s.warnings, []);
 });
