@@ -384,6 +384,11 @@ impl Backend {
         }
     }
 
+    /// The workspace root's folder name, which some FIM templates show the model.
+    pub(crate) fn repo_name(&self) -> Option<String> {
+        lock(&self.root).as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().to_string())
+    }
+
     pub(crate) fn relative_path(&self, uri: &Url) -> String {
         let root = lock(&self.root).clone();
         match uri.to_file_path() {

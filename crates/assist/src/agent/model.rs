@@ -219,17 +219,17 @@ impl AgentModel for ChatModel {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Response, AgentError> {
         let mut prompt = self.prompt_ids(conversation)?;
-        if self.endpoint.is_some() {
-            let needed = prompt.len() + grammar.closing_reserve().min(max_tokens);
+        // Room for at least the shortest call, so that a call the model opens can always close.
+        let fits = |prompt: usize| {
+            let needed = prompt + grammar.closing_reserve().min(max_tokens);
             if needed >= self.capacity {
                 return Err(AgentError::ContextFull { needed, capacity: self.capacity });
             }
-            let request = ChatRequest {
-                conversation,
-                max_tokens: max_tokens.min(self.capacity - prompt.len() - 1),
-                require_tool: self.force_call,
-                stop: &self.stop_strings,
-            };
+            Ok(max_tokens.min(self.capacity - prompt - 1))
+        };
+        if self.endpoint.is_some() {
+            let request =
+                ChatRequest { conversation, max_tokens: fits(prompt.len())?, require_tool: self.force_call, stop: &self.stop_strings };
             let endpoint = self.endpoint.as_mut().expect("checked");
             match endpoint.chat(&request, cancel, on_text) {
                 Ok(reply) => return Ok(self.read_reply(reply, prompt.len())),
@@ -242,13 +242,8 @@ impl AgentModel for ChatModel {
         }
         let opened = if self.force_call { self.format.open_marker() } else { "" };
         prompt.extend(self.tokenizer.encode_special(opened));
-        // Room for at least the shortest call, so that a call the model opens can always close.
-        let needed = prompt.len() + grammar.closing_reserve().min(max_tokens);
-        if needed >= self.capacity {
-            return Err(AgentError::ContextFull { needed, capacity: self.capacity });
-        }
         let params = GenerateParams {
-            max_tokens: max_tokens.min(self.capacity - prompt.len() - 1),
+            max_tokens: fits(prompt.len())?,
             sampling: Sampling::Greedy,
             stop: StopConditions { token_ids: self.stop_ids.clone(), strings: self.stop_strings.clone(), special_tokens: false },
             speculation: Speculation { draft: false, lookup: false, ..Default::default() },

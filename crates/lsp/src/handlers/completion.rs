@@ -113,10 +113,7 @@ impl Backend {
         let running = lock(&self.prefetch).as_ref().is_some_and(|t| !t.is_cancelled());
         if effective.prefetch && !running {
             if let ModelState::Ready(completer, _) = self.model.borrow().clone() {
-                let (path, repo_name) = (
-                    self.relative_path(uri),
-                    lock(&self.root).as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().to_string()),
-                );
+                let (path, repo_name) = (self.relative_path(uri), self.repo_name());
                 let request = CompletionRequest {
                     text: &doc.text,
                     offset,
@@ -215,7 +212,7 @@ impl Backend {
         };
         token.check().map_err(|_| CompleteError::Cancelled)?;
         let path = self.relative_path(uri);
-        let repo_name = lock(&self.root).as_ref().and_then(|r| r.file_name()).map(|n| n.to_string_lossy().to_string());
+        let repo_name = self.repo_name();
         let token = token.clone();
         let options = self.completion_options(&effective);
         let request_options = options.clone();
