@@ -134,7 +134,9 @@ impl RemoteGenerator {
 
     fn body(&self, prompt: &[u32], params: &GenerateParams) -> (&'static str, Value) {
         match self.kind {
-            // Greedy (temperature 0), token ids in and out, and the server's prompt cache kept.
+            // Greedy (temperature 0), token ids in and out, and the server's prompt cache kept. Timings
+            // on every token: a completion stopped at its first line still learns how much of the
+            // prompt the server took from its cache.
             BackendKind::LlamaServer => (
                 "/completion",
                 json!({
@@ -144,6 +146,7 @@ impl RemoteGenerator {
                     "stream": true,
                     "return_tokens": true,
                     "cache_prompt": true,
+                    "timings_per_token": true,
                 }),
             ),
             BackendKind::OpenaiCompatible => (
@@ -415,6 +418,9 @@ mod tests {
         let end = parse_line(BackendKind::LlamaServer, r#"data: {"content":"","stop":true,"stop_type":"limit","timings":{"cache_n":7}}"#)
             .unwrap();
         assert_eq!((end.end, end.cached_prompt), (Some(StopReason::MaxTokens), Some(7)));
+        // With timings on every token, the first one already says what the cache held.
+        let first = parse_line(BackendKind::LlamaServer, r#"data: {"content":"x","tokens":[9],"stop":false,"timings":{"cache_n":5}}"#);
+        assert_eq!(first.unwrap().cached_prompt, Some(5));
         let o = parse_line(BackendKind::OpenaiCompatible, r#"data: {"choices":[{"text":"x","finish_reason":null}]}"#).unwrap();
         assert_eq!((o.text.as_str(), o.end), ("x", None));
         assert_eq!(parse_line(BackendKind::OpenaiCompatible, "data: [DONE]").unwrap().end, Some(StopReason::StopToken));

@@ -155,6 +155,8 @@ test('completions through the remote backend equal the in-process ones, token fo
   const delta = (a, b, key) => a[key] - b[key];
   assert.equal(delta(remoteAfter, remoteBefore, 'generatedTokens'), delta(localAfter, localBefore, 'generatedTokens'), 'generated tokens');
   assert.equal(delta(remoteAfter, remoteBefore, 'promptTokens'), delta(localAfter, localBefore, 'promptTokens'), 'prompt tokens');
+  // llama-server says on the first token how much of each prompt it took from its cache.
+  assert.ok(delta(remoteAfter, remoteBefore, 'reusedPromptTokens') > 0, 'the server reused prompt tokens, and Hearth counted them');
 });
 
 test('a model rewrite through the backend equals the in-process one', async () => {
