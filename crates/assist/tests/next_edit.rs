@@ -134,30 +134,6 @@ fn gemma3_predicts_the_same_with_speculation_in_fewer_steps() {
 }
 
 #[test]
-fn zz_debug() {
-    let target = load(&gemma3_path().display().to_string(), DeviceChoice::Cpu).unwrap();
-    let scenarios: Vec<(&str, &str, &str)> = vec![
-        ("class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n\n    def norm(self):\n        return (self.x ** 2 + self.y ** 2) ** 0.5\n", "self, x, y", "self, x, y, z"),
-        ("class User:\n    def __init__(self, name):\n        self.name = name\n\n    def greet(self):\n        return \"Hello, \" + self.name\n", "self, name", "self, name, age"),
-        ("class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = y\n", "self, x, y", "self, x, y, z"),
-        ("class Config:\n    def __init__(self, host, port):\n        self.host = host\n        self.port = port\n\n    def url(self):\n        return f\"http://{self.host}:{self.port}\"\n", "self, host, port", "self, host, port, path"),
-        ("def greet(name):\n    print(\"Hello, \" + name)\n    print(\"Bye, \" + name)\n", "greet(name", "greet(person"),
-    ];
-    for (before, from, to) in scenarios {
-        let mut predictor = NextEditPredictor::new(&target, None).unwrap();
-        let after = before.replacen(from, to, 1);
-        let mut history = EditHistory::new();
-        history.opened("a.py", &Arc::from(before));
-        history.changed("a.py", &Arc::from(before), &Arc::from(after.as_str()), Instant::now());
-        let events = history.events();
-        let cursor = after.find(to).unwrap() + to.len();
-        let input = NextEditInput { path: "a.py", text: &after, cursor, events: &events, context: &[] };
-        let e = predictor.predict(NextEditFormat::Chat, &input, &NextEditOptions { speculate: true }, &CancelToken::new()).unwrap();
-        eprintln!("=== {to}\n{}\n--- {:?} {:?}", e.answer, e.outcome, e.edits);
-    }
-}
-
-#[test]
 fn the_oldest_edits_of_other_files_make_room_when_the_prompt_does_not_fit() {
     let target = load(&model_path("tiny-coder"), DeviceChoice::Cpu).unwrap();
     let mut predictor = NextEditPredictor::new(&target, None).unwrap();
