@@ -15,7 +15,9 @@ use support::{hearth_bin, python_repo, rss_mib, tiny_model, Rpc, PYTHON_SOURCE};
 fn session(path: &str, root: &Path, uri: &str) -> Rpc {
     let stream = UnixStream::connect(path).unwrap_or_else(|e| panic!("connecting to {path}: {e}"));
     let mut rpc = Rpc::new(stream.try_clone().unwrap(), stream);
-    rpc.start(root, json!({"debounceMs": 0}));
+    // No prefetch: it decodes in the background after each suggestion, and its scratch would count
+    // as the next session's growth, which this test reads as a second copy of the weights.
+    rpc.start(root, json!({"debounceMs": 0, "prefetch": false}));
     rpc.open(uri, "python", PYTHON_SOURCE);
     rpc.inline_completion(uri, 7, 4);
     rpc
