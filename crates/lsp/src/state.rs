@@ -157,8 +157,7 @@ impl Backend {
     }
 
     /// Counts a completion's prompt speed; when the adaptive budget moved enough, the status says so.
-    pub(crate) async fn observe_prompt(&self, computed_tokens: usize, secs: f64) {
-        let effective = self.effective();
+    pub(crate) async fn observe_prompt(&self, effective: &Effective, computed_tokens: usize, secs: f64) {
         if !effective.context_budget_auto {
             return;
         }

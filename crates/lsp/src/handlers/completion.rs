@@ -121,7 +121,7 @@ impl Backend {
                     language: Some(&doc.language),
                     repo_name: repo_name.as_deref(),
                 };
-                self.start_prefetch(completer, uri, &request, &reused.text, options);
+                self.start_prefetch(&effective, completer, uri, &request, &reused.text, options);
             }
         }
         Some((reused.text, to_proto::position(&doc.text, &doc.index, offset)))
@@ -131,6 +131,7 @@ impl Backend {
     /// and keeps it; the next completion request of any document cancels it.
     fn start_prefetch(
         &self,
+        effective: &Effective,
         completer: Arc<Completer>,
         uri: &Url,
         request: &CompletionRequest<'_>,
@@ -144,15 +145,8 @@ impl Backend {
         let (text, cursor) = shown::accepted(request.text, request.offset, suggestion);
         let (path, language, repo_name) =
             (request.path.map(String::from), request.language.map(String::from), request.repo_name.map(String::from));
-        let effective = self.effective();
-        let (shown, stats, limiter, caps, document, made_with) = (
-            self.shown.clone(),
-            self.stats.clone(),
-            self.limiter.clone(),
-            effective.caps,
-            uri.to_string(),
-            made_with(&effective, &options),
-        );
+        let (shown, stats, limiter, caps, document, made_with) =
+            (self.shown.clone(), self.stats.clone(), self.limiter.clone(), effective.caps, uri.to_string(), made_with(effective, &options));
         tokio::spawn(async move {
             // Only once the user pauses: a key typed meanwhile cancels it before it costs anything.
             tokio::time::sleep(PREFETCH_AFTER).await;
@@ -251,7 +245,8 @@ impl Backend {
             Ok(Err(e)) => return Err(request_failed(e.to_string()).into()),
             Err(join) => return Err(Error { code: ErrorCode::InternalError, message: join.to_string().into(), data: None }.into()),
         };
-        self.observe_prompt(completion.prompt_tokens - completion.reused_prompt_tokens, completion.timings.prefill_ms / 1000.0).await;
+        self.observe_prompt(&effective, completion.prompt_tokens - completion.reused_prompt_tokens, completion.timings.prefill_ms / 1000.0)
+            .await;
         let health = lock(&self.backend_health).as_ref().map(|(health, _)| health.problem());
         if let Some(problem) = health {
             self.note_backend(problem.as_deref()).await;
@@ -278,7 +273,7 @@ impl Backend {
                     language: Some(&language),
                     repo_name: repo_name.as_deref(),
                 };
-                self.start_prefetch(completer, uri, &request, suggestion, request_options);
+                self.start_prefetch(&effective, completer, uri, &request, suggestion, request_options);
             }
         }
         // At the position the offset came from: a column past the line's end or inside a surrogate
