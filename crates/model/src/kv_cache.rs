@@ -60,6 +60,13 @@ impl KvCache {
         Ok((kc.narrow(2, 0, self.len + n)?, vc.narrow(2, 0, self.len + n)?))
     }
 
+    /// The whole key and value tensors of `layer`, valid up to `len` plus the positions appended
+    /// in this pass.
+    pub(crate) fn layer(&self, layer: usize) -> (&Tensor, &Tensor) {
+        let (k, v) = &self.layers[layer];
+        (k, v)
+    }
+
     pub(crate) fn advance(&mut self, n: usize) {
         self.len += n;
     }

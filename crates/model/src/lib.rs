@@ -1,6 +1,7 @@
 //! Loads open-weight code models (Hugging Face safetensors folders, GGUF files) and runs them
 //! with a KV cache the caller owns and can roll back, returning logits for every new position.
 
+mod attend;
 mod device;
 mod error;
 pub mod fit;

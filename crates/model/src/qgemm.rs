@@ -4,11 +4,12 @@
 //!
 //! candle multiplies these formats one activation row at a time (its tiled kernels need inputs
 //! that are a multiple of 256, which Gemma 3's width of 640 is not), and only with the SIMD
-//! features the binary was compiled for. Here a tile of weight rows is unpacked to `i8` once and
-//! used against every activation row, [`ROWS`] × [`COLS`] dot products at a time, so each loaded
-//! weight block serves several activation rows and each activation block several weight rows.
-//! The arithmetic is ggml's: per block, an exact `i32` dot of the quantized values times the
-//! product of the two `f16` scales, summed in `f32`.
+//! features the binary was compiled for. Here every kernel reads Q8_0 blocks: Q8_0 weights where
+//! they lie in the file (a decode step streams them once, with no copy), other formats unpacked to
+//! Q8_0 once per tile of [`ROWS`] weight rows and used against every activation row, [`ROWS`] ×
+//! [`COLS`] dot products at a time. The arithmetic is ggml's up to the order of the float sums:
+//! per block, an exact `i32` dot of the quantized values times the product of the two `f16`
+//! scales. Every row count runs the same kernel, so a verification window rounds as decode steps do.
 
 use half::f16;
 
@@ -96,11 +97,12 @@ pub fn candle_is_faster(format: Format, n: usize, k: usize) -> bool {
     }
 }
 
-/// Whether this CPU has the kernels (x86-64 with AVX2 and FMA).
+/// Whether this CPU has the kernels (x86-64 with AVX2, FMA and F16C).
 pub fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        use std::arch::is_x86_feature_detected as has;
+        has!("avx2") && has!("fma") && has!("f16c")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -109,16 +111,22 @@ pub fn available() -> bool {
 }
 
 /// Rows quantized per 32 values as ggml's Q8_0 does it: scale `max |x| / 127` (rounded to `f16`),
-/// values rounded to the nearest integer.
+/// values rounded to the nearest integer. `corr` holds, per block and per group of 4 values,
+/// `-128 ×` their sum: the VNNI kernel multiplies `w + 128` (unsigned) by `x` and adds it back.
 struct Quantized {
     qs: Vec<i8>,
     d: Vec<f32>,
+    corr: Vec<i32>,
 }
+
+/// Groups of 4 values in a block: the `i32` lanes of a 256-bit dot product.
+const LANES: usize = BLOCK / 4;
 
 fn quantize(x: &[f32]) -> Quantized {
     let mut qs = vec![0i8; x.len()];
     let mut d = vec![0f32; x.len() / BLOCK];
-    for ((xs, q), d) in x.chunks_exact(BLOCK).zip(qs.chunks_exact_mut(BLOCK)).zip(d.iter_mut()) {
+    let mut corr = vec![0i32; x.len() / 4];
+    for (((xs, q), d), corr) in x.chunks_exact(BLOCK).zip(qs.chunks_exact_mut(BLOCK)).zip(d.iter_mut()).zip(corr.chunks_exact_mut(LANES)) {
         let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
         let scale = amax / 127.0;
         let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
@@ -126,9 +134,15 @@ fn quantize(x: &[f32]) -> Quantized {
         for (q, &v) in q.iter_mut().zip(xs) {
             *q = (v * inv).round() as i8;
         }
+        for (c, group) in corr.iter_mut().zip(q.chunks_exact(4)) {
+            *c = -128 * group.iter().map(|&v| v as i32).sum::<i32>();
+        }
     }
-    Quantized { qs, d }
+    Quantized { qs, d, corr }
 }
+
+/// Bytes of a Q8_0 block: the layout every kernel reads (an `f16` scale, then 32 `i8` values).
+const Q8_BLOCK: usize = 34;
 
 /// `y = x · wᵀ`: `x` is `[m, k]` row-major F32, `w` is `n` rows of `k / 32` blocks in `format`,
 /// `y` is `[m, n]`. None when the CPU lacks the kernels or `k` is not a multiple of 32.
@@ -147,22 +161,31 @@ fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, 
     let mut y = vec![0f32; m * n];
     let tiles = n.div_ceil(ROWS);
     let out = y.as_mut_ptr() as usize;
+    let row_bytes = blocks * format.block_bytes();
     let work = |range: std::ops::Range<usize>| {
-        let mut wq = vec![0i8; ROWS * k];
-        let mut wd = vec![0f32; ROWS * blocks];
+        // Q8_0 rows are read where they lie; other formats are unpacked to Q8_0 blocks once a tile.
+        let mut unpacked = if format == Format::Q8_0 { Vec::new() } else { vec![0u8; ROWS * blocks * Q8_BLOCK] };
         for tile in range {
             let first = tile * ROWS;
             let rows = ROWS.min(n - first);
-            for r in 0..rows {
-                let row = &w[(first + r) * blocks * format.block_bytes()..][..blocks * format.block_bytes()];
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `matmul_t` runs only where `available()` found AVX2 and FMA.
-                unsafe {
-                    x86::unpack_row(format, row, &mut wq[r * k..(r + 1) * k], &mut wd[r * blocks..(r + 1) * blocks])
-                };
+            // Rows past `n` in the last tile repeat its last row: their sums are dropped.
+            let source = |r: usize| &w[(first + r.min(rows - 1)) * row_bytes..][..row_bytes];
+            let mut ptrs = [std::ptr::null::<u8>(); ROWS];
+            if format == Format::Q8_0 {
+                for (r, p) in ptrs.iter_mut().enumerate() {
+                    *p = source(r).as_ptr();
+                }
+            } else {
+                for (r, (chunk, p)) in unpacked.chunks_exact_mut(blocks * Q8_BLOCK).zip(ptrs.iter_mut()).enumerate() {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `matmul_t` runs only where `available()` found AVX2, FMA and F16C.
+                    unsafe {
+                        x86::unpack_row(format, source(r), chunk)
+                    };
+                    *p = chunk.as_ptr();
+                }
             }
-            // Rows past `n` in the last tile keep an earlier tile's values: their sums are dropped.
-            let tile = Tile { wq: &wq, wd: &wd, k, blocks, kernel };
+            let tile = Tile { w: ptrs, k, blocks, kernel };
             tile.run(&a, m, n, first, rows, out as *mut f32);
         }
     };
@@ -170,16 +193,15 @@ fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, 
     Some(y)
 }
 
-/// One tile of unpacked weight rows: `ROWS × k` values and `ROWS × blocks` scales.
-struct Tile<'a> {
-    wq: &'a [i8],
-    wd: &'a [f32],
+/// One tile of weight rows, each `blocks` Q8_0 blocks.
+struct Tile {
+    w: [*const u8; ROWS],
     k: usize,
     blocks: usize,
     kernel: Kernel,
 }
 
-impl Tile<'_> {
+impl Tile {
     /// Writes columns `first..first + rows` of `y` (`[m, n]`); the tiles of one call write
     /// disjoint columns, so the pool's workers never write the same element.
     fn run(&self, a: &Quantized, m: usize, n: usize, first: usize, rows: usize, y: *mut f32) {
@@ -188,7 +210,8 @@ impl Tile<'_> {
             let cols = self.kernel.cols().min(m - j);
             let mut sums = [[0f32; COLS]; ROWS];
             #[cfg(target_arch = "x86_64")]
-            // SAFETY: `matmul_t` runs only where `available()` found AVX2 and FMA.
+            // SAFETY: `matmul_t` runs only where `available()` found AVX2, FMA and F16C; every
+            // pointer of the tile starts a row of `blocks` Q8_0 blocks.
             unsafe {
                 x86::tile(self, a, j, cols, &mut sums)
             };
@@ -206,22 +229,15 @@ impl Tile<'_> {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Format, Kernel, Quantized, Tile, BLOCK, COLS, ROWS};
-    use half::f16;
+    use super::{Format, Kernel, Quantized, Tile, BLOCK, COLS, LANES, Q8_BLOCK, ROWS};
     use std::arch::x86_64::*;
 
-    /// The i32 sums of `|w| · x` over groups of 4 bytes: `maddubs` then `madd` on AVX2 (pairs
-    /// reach at most 2 · 128 · 127, so they never saturate), one `vpdpbusd` with AVX-512 VNNI.
+    /// A block's `f16` scale as `f32`, in every lane.
     #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot_avx2(w_abs: __m256i, x: __m256i) -> __m256i {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(w_abs, x), _mm256_set1_epi16(1))
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512vnni")]
-    unsafe fn dot_vnni(w_abs: __m256i, x: __m256i) -> __m256i {
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), w_abs, x)
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scale(block: *const u8) -> __m256 {
+        let bits = u16::from_le_bytes([*block, *block.add(1)]);
+        _mm256_broadcastss_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
     }
 
     /// `sums[r][c]` = weight row `r` of the tile · activation row `j + c`, for `c < cols`
@@ -243,48 +259,101 @@ mod x86 {
         }
     }
 
-    macro_rules! block_sums {
-        ($name:ident, $features:literal, $dot:ident) => {
-            #[target_feature(enable = $features)]
-            unsafe fn $name<const C: usize>(t: &Tile, a: &Quantized, j: usize, sums: &mut [[f32; COLS]; ROWS]) {
-                let mut acc = [[_mm256_setzero_ps(); C]; ROWS];
-                let wq = t.wq.as_ptr();
-                let aq = a.qs.as_ptr();
-                for b in 0..t.blocks {
-                    let mut ad = [0f32; C];
-                    for (c, d) in ad.iter_mut().enumerate() {
-                        *d = *a.d.get_unchecked((j + c) * t.blocks + b);
-                    }
-                    for (r, acc_r) in acc.iter_mut().enumerate() {
-                        let w = _mm256_loadu_si256(wq.add(r * t.k + b * BLOCK) as *const __m256i);
-                        let w_abs = _mm256_sign_epi8(w, w);
-                        let wd = *t.wd.get_unchecked(r * t.blocks + b);
-                        for (c, acc_rc) in acc_r.iter_mut().enumerate() {
-                            let x = _mm256_loadu_si256(aq.add((j + c) * t.k + b * BLOCK) as *const __m256i);
-                            // |w| · (x with w's sign) = w · x, as unsigned × signed bytes.
-                            let dot = _mm256_cvtepi32_ps($dot(w_abs, _mm256_sign_epi8(x, w)));
-                            *acc_rc = _mm256_fmadd_ps(_mm256_set1_ps(wd * ad[c]), dot, *acc_rc);
-                        }
-                    }
-                }
-                for (r, acc_r) in acc.iter().enumerate() {
-                    for (c, v) in acc_r.iter().enumerate() {
-                        sums[r][c] = hsum(*v);
-                    }
+    /// AVX2: `|w| · (x with w's sign)` through `maddubs` then `madd` (pairs reach at most
+    /// 2 · 128 · 127, so they never saturate).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn block_sums_avx2<const C: usize>(t: &Tile, a: &Quantized, j: usize, sums: &mut [[f32; COLS]; ROWS]) {
+        let mut acc = [[_mm256_setzero_ps(); C]; ROWS];
+        let aq = a.qs.as_ptr();
+        for b in 0..t.blocks {
+            for (r, acc_r) in acc.iter_mut().enumerate() {
+                let block = t.w[r].add(b * Q8_BLOCK);
+                let w = _mm256_loadu_si256(block.add(2) as *const __m256i);
+                let w_abs = _mm256_sign_epi8(w, w);
+                let wd = scale(block);
+                for (c, acc_rc) in acc_r.iter_mut().enumerate() {
+                    let x = _mm256_loadu_si256(aq.add((j + c) * t.k + b * BLOCK) as *const __m256i);
+                    let pairs = _mm256_maddubs_epi16(w_abs, _mm256_sign_epi8(x, w));
+                    let dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+                    let d = _mm256_mul_ps(wd, _mm256_broadcast_ss(a.d.get_unchecked((j + c) * t.blocks + b)));
+                    *acc_rc = _mm256_fmadd_ps(d, dot, *acc_rc);
                 }
             }
-        };
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            for (c, v) in acc_r.iter().enumerate() {
+                sums[r][c] = hsum(*v);
+            }
+        }
     }
-    block_sums!(block_sums_avx2, "avx2,fma", dot_avx2);
-    block_sums!(block_sums_vnni, "avx2,fma,avx512f,avx512vl,avx512vnni", dot_vnni);
 
-    /// One weight row's blocks as `i8` values and `f32` scales.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn unpack_row(format: Format, row: &[u8], out: &mut [i8], d: &mut [f32]) {
+    /// AVX-512 VNNI, two blocks per 512-bit register: one `vpdpbusd` of `w + 128` (unsigned) by
+    /// `x`, started from `-128 · Σx` per lane, is the exact `w · x` of each group of 4. A block
+    /// left over (an odd count) goes through the lower half alone.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
+    unsafe fn block_sums_vnni<const C: usize>(t: &Tile, a: &Quantized, j: usize, sums: &mut [[f32; COLS]; ROWS]) {
+        let mut acc = [[_mm512_setzero_ps(); C]; ROWS];
+        let aq = a.qs.as_ptr();
+        let flip = _mm512_set1_epi8(0x80u8 as i8);
+        // Lanes 0-7 take the first float of a pair, lanes 8-15 the second.
+        let halves = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+        let pairs = t.blocks / 2;
+        for p in 0..pairs + t.blocks % 2 {
+            let b = 2 * p;
+            let whole = p < pairs;
+            let mut w = [_mm512_setzero_si512(); ROWS];
+            let mut wd = [_mm512_setzero_ps(); ROWS];
+            for r in 0..ROWS {
+                let block = t.w[r].add(b * Q8_BLOCK);
+                let lo = _mm256_loadu_si256(block.add(2) as *const __m256i);
+                let (hi, hi_scale) = if whole {
+                    let next = block.add(Q8_BLOCK);
+                    (_mm256_loadu_si256(next.add(2) as *const __m256i), u16::from_le_bytes([*next, *next.add(1)]))
+                } else {
+                    (_mm256_setzero_si256(), 0)
+                };
+                w[r] = _mm512_xor_si512(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), flip);
+                let scales =
+                    _mm_cvtph_ps(_mm_set_epi16(0, 0, 0, 0, 0, 0, hi_scale as i16, u16::from_le_bytes([*block, *block.add(1)]) as i16));
+                wd[r] = _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(scales));
+            }
+            for c in 0..C {
+                let at = (j + c) * t.blocks + b;
+                let (x, corr, ad) = if whole {
+                    (
+                        _mm512_loadu_si512(aq.add((j + c) * t.k + b * BLOCK) as *const _),
+                        _mm512_loadu_si512(a.corr.as_ptr().add(at * LANES) as *const _),
+                        _mm_castpd_ps(_mm_load_sd(a.d.as_ptr().add(at) as *const f64)),
+                    )
+                } else {
+                    (
+                        _mm512_castsi256_si512(_mm256_loadu_si256(aq.add((j + c) * t.k + b * BLOCK) as *const __m256i)),
+                        _mm512_zextsi256_si512(_mm256_loadu_si256(a.corr.as_ptr().add(at * LANES) as *const __m256i)),
+                        _mm_load_ss(a.d.as_ptr().add(at)),
+                    )
+                };
+                let ad = _mm512_permutexvar_ps(halves, _mm512_castps128_ps512(ad));
+                for r in 0..ROWS {
+                    let dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(corr, w[r], x));
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(wd[r], ad), dot, acc[r][c]);
+                }
+            }
+        }
+        for (r, acc_r) in acc.iter().enumerate() {
+            for (c, v) in acc_r.iter().enumerate() {
+                let high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(*v), 1));
+                sums[r][c] = hsum(_mm256_add_ps(_mm512_castps512_ps256(*v), high));
+            }
+        }
+    }
+
+    /// One weight row's blocks as Q8_0 blocks (the same `f16` scales, values as `i8`).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn unpack_row(format: Format, row: &[u8], out: &mut [u8]) {
         let size = format.block_bytes();
-        debug_assert_eq!((row.len() / size, out.len() / BLOCK), (d.len(), d.len()));
-        for (b, (block, d)) in row.chunks_exact(size).zip(d.iter_mut()).enumerate() {
-            *d = f16::from_le_bytes([block[0], block[1]]).to_f32();
+        debug_assert_eq!(row.len() / size, out.len() / Q8_BLOCK);
+        for (block, dst) in row.chunks_exact(size).zip(out.chunks_exact_mut(Q8_BLOCK)) {
             let p = block.as_ptr();
             let values = match format {
                 Format::Q8_0 => _mm256_loadu_si256(p.add(2) as *const __m256i),
@@ -295,7 +364,8 @@ mod x86 {
                     _mm256_or_si256(nibbles(p.add(6)), high)
                 }
             };
-            _mm256_storeu_si256(out.as_mut_ptr().add(b * BLOCK) as *mut __m256i, values);
+            dst[..2].copy_from_slice(&block[..2]);
+            _mm256_storeu_si256(dst.as_mut_ptr().add(2) as *mut __m256i, values);
         }
     }
 

@@ -4,6 +4,7 @@
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor};
 
+use crate::attend;
 use crate::gelu;
 use crate::kv_cache::KvCache;
 use crate::matvec;
@@ -289,6 +290,9 @@ impl Attention {
         let k = pass.rope.apply(&split(self.k.forward(x)?, self.kv_heads, &self.k_norm)?)?;
         let v = split(self.v.forward(x)?, self.kv_heads, &None)?;
         let (k, v) = cache.append(layer, &k, &v)?;
+        if let Some(y) = self.attend_cpu(&q, cache, layer, pass, n)? {
+            return self.o.forward(&y);
+        }
         // A local layer reads only the keys its window reaches.
         let (k, v) = if pass.start > 0 {
             let len = k.dim(2)? - pass.start;
@@ -320,7 +324,35 @@ impl Attention {
         self.o.forward(&y)
     }
 
-    /// Attention for a verification window, one position at a time over exactly the keys that
+    /// Attention through [`attend`] for decode steps and verification windows over an F32 cache on
+    /// the CPU (`[1, n, heads * head_dim]`); None elsewhere.
+    fn attend_cpu(&self, q: &Tensor, cache: &KvCache, layer: usize, pass: &LayerPass, n: usize) -> Result<Option<Tensor>> {
+        if !q.device().is_cpu() || q.dtype() != DType::F32 || n > SAME_KERNEL_ROWS {
+            return Ok(None);
+        }
+        let (keys, values) = cache.layer(layer);
+        let q = q.contiguous()?;
+        let (q_storage, q_layout) = q.storage_and_layout();
+        let (k_storage, k_layout) = keys.storage_and_layout();
+        let (v_storage, v_layout) = values.storage_and_layout();
+        let (Storage::Cpu(CpuStorage::F32(qd)), Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) =
+            (&*q_storage, &*k_storage, &*v_storage)
+        else {
+            return Ok(None);
+        };
+        let layer = attend::Layer {
+            shape: attend::Heads { heads: self.heads, kv_heads: self.kv_heads, head_dim: self.head_dim },
+            keys: &kd[k_layout.start_offset()..],
+            values: &vd[v_layout.start_offset()..],
+            capacity: cache.capacity(),
+            window: pass.window,
+            scale: self.scale as f32,
+        };
+        let y = layer.attend(&qd[q_layout.start_offset()..][..q.elem_count()], n, pass.past);
+        Ok(Some(Tensor::from_vec(y, (1, n, self.heads * self.head_dim), q.device())?))
+    }
+
+    /// Attention for a verification window (not F32), one position at a time over exactly the keys that
     /// position sees, in the shapes of a one-token step, so that it rounds as that step does.
     fn attend_row_by_row(&self, q: &Tensor, k: &Tensor, v: &Tensor, pass: &LayerPass, n: usize) -> Result<Tensor> {
         let rep = self.heads / self.kv_heads;

@@ -1,0 +1,220 @@
+//! Attention of a few new positions over the F32 key/value cache on the CPU: decode steps and
+//! verification windows, each position computed alone so that a window rounds as one-token steps do.
+//!
+//! candle's path runs half a dozen tensor ops per position and layer (views, a packed matmul, the
+//! scale, a softmax, a second matmul, a concatenation), which cost more than the arithmetic on a
+//! small model. Here one call covers a layer: the query heads that share a key/value head are
+//! scored together, so each cached key and value row is read once per position.
+
+/// The shapes of one layer's attention.
+#[derive(Clone, Copy, Debug)]
+pub struct Heads {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// One layer's attention over its cache: keys and values `[kv_heads, capacity, head_dim]`,
+/// row-major, and an optional sliding window.
+pub struct Layer<'a> {
+    pub shape: Heads,
+    pub keys: &'a [f32],
+    pub values: &'a [f32],
+    pub capacity: usize,
+    pub window: Option<usize>,
+    pub scale: f32,
+}
+
+impl Layer<'_> {
+    /// Attention output `[n, heads * head_dim]` for `n` queries `[heads, n, head_dim]` at positions
+    /// `past..past + n`. Query `i` attends to the cached positions `first..=past + i`, where
+    /// `first` is 0, or the start of its window.
+    pub fn attend(&self, q: &[f32], n: usize, past: usize) -> Vec<f32> {
+        let Heads { heads, kv_heads, head_dim: hd } = self.shape;
+        assert_eq!(q.len(), heads * n * hd, "q is not [heads, n, head_dim]");
+        assert!(heads.is_multiple_of(kv_heads) && past + n <= self.capacity);
+        let mut out = vec![0f32; n * heads * hd];
+        let items = n * kv_heads;
+        let out_at = out.as_mut_ptr() as usize;
+        let work = |range: std::ops::Range<usize>| {
+            let rep = heads / kv_heads;
+            let mut scores = Vec::new();
+            let mut qs = Vec::with_capacity(rep * hd);
+            for item in range {
+                let (i, g) = (item / kv_heads, item % kv_heads);
+                let end = past + i + 1;
+                let first = self.window.map_or(0, |w| end.saturating_sub(w));
+                let head = g * self.capacity * hd;
+                qs.clear();
+                for h in g * rep..(g + 1) * rep {
+                    qs.extend_from_slice(&q[(h * n + i) * hd..][..hd]);
+                }
+                let group = Group {
+                    qs: &qs,
+                    hd,
+                    keys: &self.keys[head + first * hd..head + end * hd],
+                    values: &self.values[head + first * hd..head + end * hd],
+                    scale: self.scale,
+                };
+                // SAFETY: item (i, g) alone writes row i's heads g * rep..(g + 1) * rep.
+                let y = unsafe { std::slice::from_raw_parts_mut((out_at as *mut f32).add(i * heads * hd + g * rep * hd), rep * hd) };
+                group.run(&mut scores, y);
+            }
+        };
+        candle_core::utils::barrier_pool().execute_chunked(items, work);
+        out
+    }
+}
+
+/// The query heads (`qs`, `[rep, hd]`) that share one key/value head, over its visible keys and
+/// values (`[len, hd]`).
+struct Group<'a> {
+    qs: &'a [f32],
+    hd: usize,
+    keys: &'a [f32],
+    values: &'a [f32],
+    scale: f32,
+}
+
+impl Group<'_> {
+    fn run(&self, scores: &mut Vec<f32>, y: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") && has!("fma") {
+                // SAFETY: AVX2 and FMA were just detected.
+                return unsafe { self.run_avx2(scores, y) };
+            }
+        }
+        self.run_portable(scores, y)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, scores: &mut Vec<f32>, y: &mut [f32]) {
+        self.run_portable(scores, y)
+    }
+
+    /// Scores, softmax (summed in f32, then divided) and the weighted sum of the values.
+    #[inline(always)]
+    fn run_portable(&self, scores: &mut Vec<f32>, y: &mut [f32]) {
+        let hd = self.hd;
+        let (rep, len) = (self.qs.len() / hd, self.keys.len() / hd);
+        scores.clear();
+        scores.resize(rep * len, 0.0);
+        for (j, key) in self.keys.chunks_exact(hd).enumerate() {
+            for (h, q) in self.qs.chunks_exact(hd).enumerate() {
+                scores[h * len + j] = dot(q, key) * self.scale;
+            }
+        }
+        y.fill(0.0);
+        for (row, out) in scores.chunks_exact_mut(len).zip(y.chunks_exact_mut(hd)) {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &s| m.max(s));
+            let mut sum = 0f32;
+            for s in row.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            for (&e, value) in row.iter().zip(self.values.chunks_exact(hd)) {
+                let p = e / sum;
+                for (o, &v) in out.iter_mut().zip(value) {
+                    *o = p.mul_add(v, *o);
+                }
+            }
+        }
+    }
+}
+
+/// Lanes of the dot products: independent sums the compiler keeps in vector registers.
+const LANES: usize = 16;
+
+/// Fused multiply-adds in [`LANES`] independent sums, then the lanes in order.
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; LANES];
+    let whole = a.len() / LANES * LANES;
+    for (xa, xb) in a[..whole].chunks_exact(LANES).zip(b[..whole].chunks_exact(LANES)) {
+        for l in 0..LANES {
+            acc[l] = xa[l].mul_add(xb[l], acc[l]);
+        }
+    }
+    let mut sum = acc.iter().sum::<f32>();
+    for (x, z) in a[whole..].iter().zip(&b[whole..]) {
+        sum = x.mul_add(*z, sum);
+    }
+    sum
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Attention by its definition, in f64.
+    fn reference(layer: &Layer, q: &[f32], n: usize, past: usize) -> Vec<f64> {
+        let Heads { heads, kv_heads, head_dim: hd } = layer.shape;
+        let (k, v, cap) = (layer.keys, layer.values, layer.capacity);
+        let mut out = vec![0f64; n * heads * hd];
+        for i in 0..n {
+            for h in 0..heads {
+                let g = h / (heads / kv_heads);
+                let end = past + i + 1;
+                let first = layer.window.map_or(0, |w| end.saturating_sub(w));
+                let qv = &q[(h * n + i) * hd..][..hd];
+                let scores: Vec<f64> = (first..end)
+                    .map(|j| (0..hd).map(|d| qv[d] as f64 * k[(g * cap + j) * hd + d] as f64).sum::<f64>() * layer.scale as f64)
+                    .collect();
+                let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let e: Vec<f64> = scores.iter().map(|x| (x - max).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for (j, p) in (first..end).zip(&e) {
+                    for d in 0..hd {
+                        out[i * heads * hd + h * hd + d] += p / sum * v[(g * cap + j) * hd + d] as f64;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn noise(seed: u64, len: usize) -> Vec<f32> {
+        let mut s = seed;
+        (0..len)
+            .map(|_| {
+                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn matches_the_definition_with_grouped_heads_and_windows() {
+        let shape = Heads { heads: 4, kv_heads: 2, head_dim: 40 };
+        let capacity = 32;
+        let (keys, values) = (noise(1, 2 * capacity * 40), noise(2, 2 * capacity * 40));
+        for (n, past, window) in [(1, 0, None), (1, 20, None), (5, 10, None), (7, 12, Some(4)), (3, 0, Some(2))] {
+            let layer = Layer { shape, keys: &keys, values: &values, capacity, window, scale: 0.3 };
+            let q = noise(3 + n as u64, 4 * n * 40);
+            let got = layer.attend(&q, n, past);
+            let want = reference(&layer, &q, n, past);
+            for (idx, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!((*g as f64 - w).abs() < 1e-5, "n {n} past {past} window {window:?} at {idx}: {g} vs {w}");
+            }
+        }
+    }
+
+    #[test]
+    fn each_position_rounds_as_it_would_alone() {
+        let shape = Heads { heads: 4, kv_heads: 1, head_dim: 64 };
+        let capacity = 64;
+        let (keys, values) = (noise(5, capacity * 64), noise(6, capacity * 64));
+        let layer = Layer { shape, keys: &keys, values: &values, capacity, window: Some(16), scale: 0.125 };
+        let n = 9;
+        let q = noise(7, 4 * n * 64);
+        let window = layer.attend(&q, n, 30);
+        for i in 0..n {
+            let qi: Vec<f32> = (0..4).flat_map(|h| q[(h * n + i) * 64..][..64].to_vec()).collect();
+            let alone = layer.attend(&qi, 1, 30 + i);
+            assert_eq!(&window[i * 256..(i + 1) * 256], &alone[..], "position {i}");
+        }
+    }
+}
