@@ -123,6 +123,25 @@ struct Quantized {
 const LANES: usize = BLOCK / 4;
 
 fn quantize(x: &[f32]) -> Quantized {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if available() {
+            // SAFETY: `available()` found AVX2, FMA and F16C.
+            return unsafe { quantize_avx2(x) };
+        }
+    }
+    quantize_portable(x)
+}
+
+/// [`quantize_portable`] compiled for AVX2, where the compiler vectorizes the rounding.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_avx2(x: &[f32]) -> Quantized {
+    quantize_portable(x)
+}
+
+#[inline(always)]
+fn quantize_portable(x: &[f32]) -> Quantized {
     let mut qs = vec![0i8; x.len()];
     let mut d = vec![0f32; x.len() / BLOCK];
     let mut corr = vec![0i32; x.len() / 4];
@@ -162,9 +181,12 @@ fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, 
     let tiles = n.div_ceil(ROWS);
     let out = y.as_mut_ptr() as usize;
     let row_bytes = blocks * format.block_bytes();
+    // Against more than one group of activation rows, the VNNI kernel reads each tile repacked for it.
+    let packed = kernel == Kernel::Vnni && m > COLS;
     let work = |range: std::ops::Range<usize>| {
         // Q8_0 rows are read where they lie; other formats are unpacked to Q8_0 blocks once a tile.
         let mut unpacked = if format == Format::Q8_0 { Vec::new() } else { vec![0u8; ROWS * blocks * Q8_BLOCK] };
+        let mut repacked = if packed { vec![0u8; ROWS * blocks.div_ceil(2) * PAIR_BYTES] } else { Vec::new() };
         for tile in range {
             let first = tile * ROWS;
             let rows = ROWS.min(n - first);
@@ -185,7 +207,18 @@ fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, 
                     *p = chunk.as_ptr();
                 }
             }
-            let tile = Tile { w: ptrs, k, blocks, kernel };
+            if packed {
+                for (p, chunk) in ptrs.iter_mut().zip(repacked.chunks_exact_mut(blocks.div_ceil(2) * PAIR_BYTES)) {
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the VNNI kernel was chosen where the CPU has it; `p` starts a row of
+                    // `blocks` Q8_0 blocks.
+                    unsafe {
+                        x86::repack_row(*p, blocks, chunk)
+                    };
+                    *p = chunk.as_ptr();
+                }
+            }
+            let tile = Tile { w: ptrs, k, blocks, kernel, packed };
             tile.run(&a, m, n, first, rows, out as *mut f32);
         }
     };
@@ -193,9 +226,13 @@ fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, 
     Some(y)
 }
 
-/// One tile of weight rows, each `blocks` Q8_0 blocks.
+/// Bytes of a repacked pair of blocks: 64 values as `w + 128`, then 16 `f32` scales (8 of each).
+const PAIR_BYTES: usize = 128;
+
+/// One tile of weight rows, each `blocks` Q8_0 blocks, or repacked in pairs (`packed`).
 struct Tile {
     w: [*const u8; ROWS],
+    packed: bool,
     k: usize,
     blocks: usize,
     kernel: Kernel,
@@ -229,7 +266,7 @@ impl Tile {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Format, Kernel, Quantized, Tile, BLOCK, COLS, LANES, Q8_BLOCK, ROWS};
+    use super::{Format, Kernel, Quantized, Tile, BLOCK, COLS, LANES, PAIR_BYTES, Q8_BLOCK, ROWS};
     use std::arch::x86_64::*;
 
     /// A block's `f16` scale as `f32`, in every lane.
@@ -243,12 +280,19 @@ mod x86 {
     /// `sums[r][c]` = weight row `r` of the tile · activation row `j + c`, for `c < cols`
     /// (at most the kernel's `cols()`).
     pub(super) unsafe fn tile(t: &Tile, a: &Quantized, j: usize, cols: usize, sums: &mut [[f32; COLS]; ROWS]) {
-        if t.kernel == Kernel::Vnni {
+        if t.kernel == Kernel::Vnni && t.packed {
             match cols {
-                4 => block_sums_vnni::<4>(t, a, j, sums),
-                3 => block_sums_vnni::<3>(t, a, j, sums),
-                2 => block_sums_vnni::<2>(t, a, j, sums),
-                _ => block_sums_vnni::<1>(t, a, j, sums),
+                4 => block_sums_vnni::<4, true>(t, a, j, sums),
+                3 => block_sums_vnni::<3, true>(t, a, j, sums),
+                2 => block_sums_vnni::<2, true>(t, a, j, sums),
+                _ => block_sums_vnni::<1, true>(t, a, j, sums),
+            }
+        } else if t.kernel == Kernel::Vnni {
+            match cols {
+                4 => block_sums_vnni::<4, false>(t, a, j, sums),
+                3 => block_sums_vnni::<3, false>(t, a, j, sums),
+                2 => block_sums_vnni::<2, false>(t, a, j, sums),
+                _ => block_sums_vnni::<1, false>(t, a, j, sums),
             }
         } else {
             match cols {
@@ -292,7 +336,7 @@ mod x86 {
     /// left over (an odd count) goes through the lower half alone.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
-    unsafe fn block_sums_vnni<const C: usize>(t: &Tile, a: &Quantized, j: usize, sums: &mut [[f32; COLS]; ROWS]) {
+    unsafe fn block_sums_vnni<const C: usize, const PACKED: bool>(t: &Tile, a: &Quantized, j: usize, sums: &mut [[f32; COLS]; ROWS]) {
         let mut acc = [[_mm512_setzero_ps(); C]; ROWS];
         let aq = a.qs.as_ptr();
         let flip = _mm512_set1_epi8(0x80u8 as i8);
@@ -305,6 +349,12 @@ mod x86 {
             let mut w = [_mm512_setzero_si512(); ROWS];
             let mut wd = [_mm512_setzero_ps(); ROWS];
             for r in 0..ROWS {
+                if PACKED {
+                    let pair = t.w[r].add(p * PAIR_BYTES);
+                    w[r] = _mm512_loadu_si512(pair as *const _);
+                    wd[r] = _mm512_loadu_ps(pair.add(64) as *const f32);
+                    continue;
+                }
                 let block = t.w[r].add(b * Q8_BLOCK);
                 let lo = _mm256_loadu_si256(block.add(2) as *const __m256i);
                 let (hi, hi_scale) = if whole {
@@ -328,7 +378,7 @@ mod x86 {
                     )
                 } else {
                     (
-                        _mm512_castsi256_si512(_mm256_loadu_si256(aq.add((j + c) * t.k + b * BLOCK) as *const __m256i)),
+                        _mm512_zextsi256_si512(_mm256_loadu_si256(aq.add((j + c) * t.k + b * BLOCK) as *const __m256i)),
                         _mm512_zextsi256_si512(_mm256_loadu_si256(a.corr.as_ptr().add(at * LANES) as *const __m256i)),
                         _mm_load_ss(a.d.as_ptr().add(at)),
                     )
@@ -344,6 +394,29 @@ mod x86 {
             for (c, v) in acc_r.iter().enumerate() {
                 let high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(*v), 1));
                 sums[r][c] = hsum(_mm256_add_ps(_mm512_castps512_ps256(*v), high));
+            }
+        }
+    }
+
+    /// A row of `blocks` Q8_0 blocks as the VNNI kernel reads it: per pair of blocks, the 64 values
+    /// plus 128 as `u8`, then each block's scale as `f32` in 8 lanes. A block left over (an odd
+    /// count) is paired with zero values and a zero scale.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    pub(super) unsafe fn repack_row(row: *const u8, blocks: usize, out: &mut [u8]) {
+        debug_assert_eq!(out.len(), blocks.div_ceil(2) * PAIR_BYTES);
+        let flip = _mm256_set1_epi8(0x80u8 as i8);
+        for (p, pair) in out.chunks_exact_mut(PAIR_BYTES).enumerate() {
+            for half in 0..2 {
+                let b = 2 * p + half;
+                let (values, scale) = if b < blocks {
+                    let block = row.add(b * Q8_BLOCK);
+                    let values = _mm256_xor_si256(_mm256_loadu_si256(block.add(2) as *const __m256i), flip);
+                    (values, _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([*block, *block.add(1)]) as i32))))
+                } else {
+                    (flip, 0.0)
+                };
+                _mm256_storeu_si256(pair.as_mut_ptr().add(32 * half) as *mut __m256i, values);
+                _mm256_storeu_ps(pair.as_mut_ptr().add(64 + 32 * half) as *mut f32, _mm256_set1_ps(scale));
             }
         }
     }
