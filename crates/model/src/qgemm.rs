@@ -133,11 +133,52 @@ fn quantize(x: &[f32]) -> Quantized {
     quantize_portable(x)
 }
 
-/// [`quantize_portable`] compiled for AVX2, where the compiler vectorizes the rounding.
+/// [`quantize_portable`] in AVX2: the same values, scales and corrections.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn quantize_avx2(x: &[f32]) -> Quantized {
-    quantize_portable(x)
+    use std::arch::x86_64::*;
+    let blocks = x.len() / BLOCK;
+    let mut qs = vec![0i8; x.len()];
+    let mut d = vec![0f32; blocks];
+    let mut corr = vec![0i32; x.len() / 4];
+    let abs_mask = _mm256_set1_ps(f32::from_bits(0x7fff_ffff));
+    let sign_mask = _mm256_set1_ps(-0.0);
+    // The largest float below 0.5: `trunc(v + copysign(it, v))` rounds halves away from zero as
+    // `f32::round` does, and nothing else up.
+    let half = _mm256_set1_ps(0.49999997);
+    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    let ones_u8 = _mm256_set1_epi8(1);
+    let ones_i16 = _mm256_set1_epi16(1);
+    for b in 0..blocks {
+        let p = x.as_ptr().add(b * BLOCK);
+        let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
+        let m = _mm256_max_ps(
+            _mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+            _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)),
+        );
+        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+        let scale = amax / 127.0;
+        let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+        *d.get_unchecked_mut(b) = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtps_ph(_mm_set_ss(scale), _MM_FROUND_TO_NEAREST_INT)));
+        let inv = _mm256_set1_ps(inv);
+        let q = v.map(|v| {
+            let scaled = _mm256_mul_ps(v, inv);
+            _mm256_cvttps_epi32(_mm256_add_ps(scaled, _mm256_or_ps(_mm256_and_ps(scaled, sign_mask), half)))
+        });
+        let packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        let values = _mm256_permutevar8x32_epi32(packed, order);
+        _mm256_storeu_si256(qs.as_mut_ptr().add(b * BLOCK) as *mut __m256i, values);
+        // Sums of 4 consecutive values, times -128.
+        let sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones_u8, values), ones_i16);
+        _mm256_storeu_si256(
+            corr.as_mut_ptr().add(b * LANES) as *mut __m256i,
+            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 7)),
+        );
+    }
+    Quantized { qs, d, corr }
 }
 
 #[inline(always)]
@@ -590,5 +631,30 @@ mod against_candle {
             eprintln!("{format:?}: worst {worst}");
             assert!(worst < 1e-4, "{format:?}: {worst}");
         }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod quantize_kernels {
+    use super::*;
+
+    #[test]
+    fn the_avx2_quantizer_equals_the_portable_one() {
+        if !available() {
+            return;
+        }
+        // Halves, ties at every scale, zeros, extremes and ordinary noise.
+        let mut x: Vec<f32> = (0..32).map(|i| i as f32 * 0.5 - 8.0).collect();
+        x.extend([0f32; 32]);
+        x.extend((0..32).map(|i| if i == 5 { -3.0e4 } else { i as f32 }));
+        let mut s = 7u64;
+        x.extend((0..32 * 40).map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 9.0
+        }));
+        let (fast, portable) = (unsafe { quantize_avx2(&x) }, quantize_portable(&x));
+        assert_eq!(fast.qs, portable.qs);
+        assert_eq!(fast.d, portable.d);
+        assert_eq!(fast.corr, portable.corr);
     }
 }
