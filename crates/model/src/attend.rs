@@ -1,5 +1,6 @@
-//! Attention of a few new positions over the F32 key/value cache on the CPU: decode steps and
-//! verification windows, each position computed alone so that a window rounds as one-token steps do.
+//! Attention of new positions over the F32 key/value cache on the CPU (prompts, decode steps and
+//! verification windows), each position computed alone over exactly the keys it sees, so that a
+//! window rounds as one-token steps do and a causal prompt computes no masked scores.
 //!
 //! candle's path runs half a dozen tensor ops per position and layer (views, a packed matmul, the
 //! scale, a softmax, a second matmul, a concatenation), which cost more than the arithmetic on a
@@ -41,7 +42,7 @@ impl Layer<'_> {
             let mut scores = Vec::new();
             let mut qs = Vec::with_capacity(rep * hd);
             for item in range {
-                let (i, g) = (item / kv_heads, item % kv_heads);
+                let (i, g) = (balanced(item / kv_heads, n), item % kv_heads);
                 let end = past + i + 1;
                 let first = self.window.map_or(0, |w| end.saturating_sub(w));
                 let head = g * self.capacity * hd;
@@ -63,6 +64,16 @@ impl Layer<'_> {
         };
         candle_core::utils::barrier_pool().execute_chunked(items, work);
         out
+    }
+}
+
+/// The position computed `t`-th of `n`: the first and last, then the second and next to last, and
+/// so on, so that the pool's contiguous shares of a causal prompt see as many keys each.
+fn balanced(t: usize, n: usize) -> usize {
+    if t.is_multiple_of(2) {
+        t / 2
+    } else {
+        n - 1 - t / 2
     }
 }
 
@@ -200,6 +211,16 @@ mod tests {
                 assert!((*g as f64 - w).abs() < 1e-5, "n {n} past {past} window {window:?} at {idx}: {g} vs {w}");
             }
         }
+    }
+
+    #[test]
+    fn balanced_order_covers_every_position_once() {
+        for n in [1, 2, 7, 8] {
+            let mut seen: Vec<usize> = (0..n).map(|t| balanced(t, n)).collect();
+            seen.sort();
+            assert_eq!(seen, (0..n).collect::<Vec<_>>());
+        }
+        assert_eq!((0..5).map(|t| balanced(t, 5)).collect::<Vec<_>>(), [0, 4, 1, 3, 2]);
     }
 
     #[test]

@@ -324,10 +324,10 @@ impl Attention {
         self.o.forward(&y)
     }
 
-    /// Attention through [`attend`] for decode steps and verification windows over an F32 cache on
-    /// the CPU (`[1, n, heads * head_dim]`); None elsewhere.
+    /// Attention through [`attend`] over an F32 cache on the CPU (`[1, n, heads * head_dim]`), for
+    /// prompts, decode steps and verification windows alike; None elsewhere.
     fn attend_cpu(&self, q: &Tensor, cache: &KvCache, layer: usize, pass: &LayerPass, n: usize) -> Result<Option<Tensor>> {
-        if !q.device().is_cpu() || q.dtype() != DType::F32 || n > SAME_KERNEL_ROWS {
+        if !attends_in_kernel(q.device(), q.dtype()) {
             return Ok(None);
         }
         let (keys, values) = cache.layer(layer);
@@ -657,7 +657,7 @@ impl Transformer {
         let global = LayerPass {
             rope: self.rope.angles(past, n, dtype, device)?,
             start: 0,
-            mask: if n > 1 && !row_by_row(n, device) { Some(attention_mask(n, past, 0, None, dtype, device)?) } else { None },
+            mask: if needs_mask(n, device, dtype) { Some(attention_mask(n, past, 0, None, dtype, device)?) } else { None },
             past,
             window: None,
         };
@@ -668,7 +668,7 @@ impl Transformer {
                 Some(LayerPass {
                     rope: rope.angles(past, n, dtype, device)?,
                     start,
-                    mask: if n > 1 && !row_by_row(n, device) {
+                    mask: if needs_mask(n, device, dtype) {
                         Some(attention_mask(n, past, start, Some(sw.window), dtype, device)?)
                     } else {
                         None
@@ -767,6 +767,16 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
 /// Rows (decode steps, verification windows and short prompt chunks) for which every kernel on the
 /// path rounds as for one row: the engine's windows stay below it.
 const SAME_KERNEL_ROWS: usize = 31;
+
+/// Whether attention runs in [`attend`] (any number of positions, each over exactly its keys).
+fn attends_in_kernel(device: &Device, dtype: DType) -> bool {
+    device.is_cpu() && dtype == DType::F32
+}
+
+/// Whether attention over `n` new positions needs an additive mask: candle's batched path.
+fn needs_mask(n: usize, device: &Device, dtype: DType) -> bool {
+    n > 1 && !attends_in_kernel(device, dtype) && !row_by_row(n, device)
+}
 
 /// Whether attention over `n` new positions runs per position (see `Attention::attend_row_by_row`):
 /// windows of up to [`SAME_KERNEL_ROWS`] on the CPU, which then need no mask.

@@ -44,6 +44,10 @@ pub struct BenchTypingArgs {
     /// Run only with prefix reuse on.
     #[arg(long)]
     pub reuse_only: bool,
+    /// The server's `maxTokens` for each suggestion (default: the server's). A model with random
+    /// weights never stops at a line's end as a trained one does; this bounds its suggestions.
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
     #[arg(long)]
     pub json: bool,
 }
@@ -194,7 +198,7 @@ async fn run_session(args: &BenchTypingArgs, files: &[Typing], keys: &[Keystroke
                 "processId": std::process::id(),
                 "rootUri": null,
                 "capabilities": {},
-                "initializationOptions": { "prefixReuse": reuse, "debounceMs": args.debounce_ms, "retrieval": false },
+                "initializationOptions": initialization_options(args, reuse),
             }),
         )
         .await?;
@@ -382,4 +386,13 @@ pub fn bench_typing(args: BenchTypingArgs) -> anyhow::Result<()> {
         println!("prefix reuse cuts prompt work {ratio:.1}x (prompt tokens computed per completed request, off / on)");
     }
     Ok(())
+}
+
+/// The replay's settings: prefix reuse on or off, the debounce, no retrieval, and `maxTokens` when given.
+fn initialization_options(args: &BenchTypingArgs, reuse: bool) -> serde_json::Value {
+    let mut options = json!({ "prefixReuse": reuse, "debounceMs": args.debounce_ms, "retrieval": false });
+    if let Some(max) = args.max_tokens {
+        options["maxTokens"] = json!(max);
+    }
+    options
 }
