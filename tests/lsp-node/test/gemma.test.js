@@ -135,6 +135,8 @@ test('a suggestion never repeats the rest of the line', async () => {
 
 test('unset, the context budget follows the measured prompt speed, and the status says so', async () => {
   const stats = () => command('hearth.stats', []);
+  // No prefetch: a background decode between the two completions would blur the prompt counts.
+  await conn.sendNotification('workspace/didChangeConfiguration', { settings: { hearth: { prefetch: false } } });
   // A long file completed at its end: its prompt, computed from scratch, measures the speed.
   const body = Array.from({ length: 120 }, (_, i) => `def step_${i}(value):\n    return value * ${i} + step_${i ? i - 1 : 0}(value)\n`).join('\n');
   const open = (name, text) =>
