@@ -89,7 +89,7 @@ vscode_integration() {
   section "VS Code extension: integration test against $HEARTH_BIN"
   cd "$editors/vscode"
   [ -d node_modules ] || npm ci --no-audit --no-fund
-  npm run --silent test:integration
+  timeout -k 10 900 npm run --silent test:integration
 }
 
 neovim_integration() {

@@ -14,6 +14,7 @@ const path = require('node:path');
 const { pathToFileURL } = require('node:url');
 const { parseArgs } = require('node:util');
 const rpc = require('vscode-languageserver-protocol/node');
+const { quietReader } = require('./support');
 
 const { values: opts } = parseArgs({
   options: {
@@ -41,7 +42,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
     stdio: ['pipe', 'pipe', 'inherit'],
     env: { ...process.env, HEARTH_CONFIG: path.join(cache, 'none.toml'), XDG_CACHE_HOME: cache },
   });
-  const conn = rpc.createProtocolConnection(new rpc.StreamMessageReader(server.stdout), new rpc.StreamMessageWriter(server.stdin));
+  const conn = rpc.createProtocolConnection(quietReader(server.stdout), new rpc.StreamMessageWriter(server.stdin));
   let status = {};
   conn.onNotification('hearth/status', (s) => { status = s; });
   conn.onNotification('window/showMessage', () => {});

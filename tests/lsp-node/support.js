@@ -39,13 +39,25 @@ function gemmaWithTemplate() {
 }
 
 /**
+ * A message reader over `stdout` without vscode-jsonrpc's partial-message timer: a server killed in
+ * the middle of writing a message leaves half of it in the buffer, and that timer re-arms itself
+ * every 10 s for ever, so the test process never exits.
+ */
+function quietReader(stdout) {
+  const rpc = require('vscode-languageserver-protocol/node');
+  const reader = new rpc.StreamMessageReader(stdout);
+  reader.partialMessageTimeout = 0;
+  return reader;
+}
+
+/**
  * A listening vscode-jsonrpc connection over a spawned `hearth serve`'s stdio. `hearth/status` and
  * `$/progress` notifications go to the given arrays, window messages are dropped, and progress tokens
  * are granted. Add other handlers to the returned connection before the request that triggers them.
  */
 function connect(server, { statuses = [], progress = [] } = {}) {
   const rpc = require('vscode-languageserver-protocol/node');
-  const conn = rpc.createProtocolConnection(new rpc.StreamMessageReader(server.stdout), new rpc.StreamMessageWriter(server.stdin));
+  const conn = rpc.createProtocolConnection(quietReader(server.stdout), new rpc.StreamMessageWriter(server.stdin));
   conn.onNotification('hearth/status', (p) => statuses.push(p));
   conn.onNotification('$/progress', (p) => progress.push(p));
   conn.onNotification('window/showMessage', () => {});
@@ -147,4 +159,4 @@ async function progressEnd(progress, token) {
   }
 }
 
-module.exports = { repo, model, hearthBinary, gemmaModel, gemmaWithTemplate, connect, tinyGguf, llamaServer, freePort, fetchJson, waitFor, applyEdits, waitForIdleReady, progressEnd };
+module.exports = { repo, quietReader, model, hearthBinary, gemmaModel, gemmaWithTemplate, connect, tinyGguf, llamaServer, freePort, fetchJson, waitFor, applyEdits, waitForIdleReady, progressEnd };

@@ -56,7 +56,11 @@ export function startServer(command: string, args: string[], cwd: string, env: R
     if (stderr.length > 200_000) stderr = stderr.slice(-100_000);
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  const connection = createMessageConnection(new StreamMessageReader(child.stdout!), new StreamMessageWriter(child.stdin!));
+  const reader = new StreamMessageReader(child.stdout!);
+  // A server killed mid-message leaves half of it buffered; the partial-message timer would then
+  // re-arm every 10 s for ever and keep the test process alive.
+  reader.partialMessageTimeout = 0;
+  const connection = createMessageConnection(reader, new StreamMessageWriter(child.stdin!));
   const statuses: ServerStatus[] = [];
   const rawStatuses: unknown[] = [];
   const waiters: { state: string; resolve: (s: ServerStatus) => void }[] = [];

@@ -182,7 +182,8 @@ test('tiny-coder: Sweep\'s prompt, from the server\'s edit history, equals its g
 });
 
 test('Gemma 3: Zeta\'s and the chat prompt equal their goldens, the edits apply cleanly, inline completion offers them, and cancels and stale versions are answered', async () => {
-  const { conn, stderr } = await start(gemmaModel());
+  const gemma = await start(gemmaModel());
+  const { conn, stderr } = gemma;
   // The session's first edit: a parameter added to a constructor. The model assigns the new field.
   const config = await addParameter(conn);
   const ask = (extra = {}, token) => nextEdit(conn, config.version, config.cursor, { format: 'chat', ...extra }, token, 'config.py');
@@ -260,4 +261,5 @@ test('Gemma 3: Zeta\'s and the chat prompt equal their goldens, the edits apply 
     textDocument: { uri: uri('config.py') }, position: at, context: { triggerKind: 2 },
   });
   for (const item of later ? later.items : []) assert.notDeepEqual(item, inline.items[0]);
+  await stop(gemma);
 });
