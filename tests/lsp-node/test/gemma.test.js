@@ -45,14 +45,36 @@ const REPORT = [
 let root;
 let server;
 let conn;
-const statuses = [];
+let statuses;
 
 function uri(name) {
   return pathToFileURL(path.join(root, name)).toString();
 }
 
-function command(name, args) {
-  return conn.sendRequest('workspace/executeCommand', { command: name, arguments: args });
+function command(name, args, connection = conn) {
+  return connection.sendRequest('workspace/executeCommand', { command: name, arguments: args });
+}
+
+/** `hearth serve` with Gemma 3 on the test repository, initialized with `options` and ready. */
+async function startServer(options) {
+  const own = { statuses: [] };
+  own.server = spawn(hearthBinary(), ['serve', '--model', gemmaModel()], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, HEARTH_CONFIG: path.join(root, 'no-such-config.toml'), RUST_LOG: 'warn' },
+  });
+  own.server.stderr.on('data', () => {});
+  own.conn = connect(own.server, { statuses: own.statuses });
+  await own.conn.sendRequest('initialize', {
+    processId: process.pid,
+    rootUri: pathToFileURL(root).toString(),
+    capabilities: { window: { workDoneProgress: true } },
+    initializationOptions: options,
+  });
+  await own.conn.sendNotification('initialized', {});
+  for (let i = 0; i < 1200 && !own.statuses.some((s) => s.state === 'ready'); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(own.statuses.some((s) => s.state === 'ready'), `never ready: ${JSON.stringify(own.statuses)}`);
+  return own;
 }
 
 before(async () => {
@@ -60,22 +82,7 @@ before(async () => {
   fs.writeFileSync(path.join(root, 'geometry.py'), GEOMETRY);
   fs.writeFileSync(path.join(root, 'report.py'), REPORT);
   execFileSync('git', ['init', '-q'], { cwd: root });
-  server = spawn(hearthBinary(), ['serve', '--model', gemmaModel()], {
-    cwd: root,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, HEARTH_CONFIG: path.join(root, 'no-such-config.toml'), RUST_LOG: 'warn' },
-  });
-  server.stderr.on('data', () => {});
-  conn = connect(server, { statuses });
-  await conn.sendRequest('initialize', {
-    processId: process.pid,
-    rootUri: pathToFileURL(root).toString(),
-    capabilities: { window: { workDoneProgress: true } },
-    initializationOptions: { debounceMs: 0, maxTokens: 24 },
-  });
-  await conn.sendNotification('initialized', {});
-  for (let i = 0; i < 1200 && !statuses.some((s) => s.state === 'ready'); i++) await new Promise((r) => setTimeout(r, 100));
-  assert.ok(statuses.some((s) => s.state === 'ready'), `never ready: ${JSON.stringify(statuses)}`);
+  ({ server, conn, statuses } = await startServer({ debounceMs: 0, maxTokens: 24 }));
   await conn.sendNotification('textDocument/didOpen', {
     textDocument: { uri: uri('report.py'), languageId: 'python', version: 1, text: REPORT },
   });
@@ -134,9 +141,20 @@ test('a suggestion never repeats the rest of the line', async () => {
 });
 
 test('unset, the context budget follows the measured prompt speed, and the status says so', async () => {
+  // A server of its own, without prefetch: the speed comes from this test's prompts alone, and no
+  // background decode runs between the two completions.
+  const own = await startServer({ debounceMs: 0, maxTokens: 24, prefetch: false });
+  try {
+    await measuredBudget(own);
+  } finally {
+    await own.conn.sendRequest('shutdown');
+    await own.conn.sendNotification('exit');
+  }
+});
+
+async function measuredBudget({ conn, statuses }) {
+  const command = (name, args) => conn.sendRequest('workspace/executeCommand', { command: name, arguments: args });
   const stats = () => command('hearth.stats', []);
-  // No prefetch: a background decode between the two completions would blur the prompt counts.
-  await conn.sendNotification('workspace/didChangeConfiguration', { settings: { hearth: { prefetch: false } } });
   // A long file completed at its end: its prompt, computed from scratch, measures the speed.
   const body = Array.from({ length: 120 }, (_, i) => `def step_${i}(value):\n    return value * ${i} + step_${i ? i - 1 : 0}(value)\n`).join('\n');
   const open = (name, text) =>
@@ -163,9 +181,11 @@ test('unset, the context budget follows the measured prompt speed, and the statu
   await complete('steps2.py', body.split('\n').length + 2);
   const after = await stats();
   const prompt = after.promptTokens - before.promptTokens;
-  assert.ok(prompt > 0 && prompt <= budget.tokens + 16, `a prompt of ${prompt} tokens against a budget of ${budget.tokens}`);
+  const seen = JSON.stringify({ before, after, now: (await command('hearth.status', [])).contextBudget });
+  assert.equal(after.completed - before.completed, 1, seen);
+  assert.ok(prompt > 0 && prompt <= budget.tokens + 16, `a prompt of ${prompt} tokens against a budget of ${budget.tokens}: ${seen}`);
   // A budget the user sets is used as it is.
   await conn.sendNotification('workspace/didChangeConfiguration', { settings: { hearth: { contextBudget: 512 } } });
   const set = (await command('hearth.status', [])).contextBudget;
   assert.deepEqual(set, { tokens: 512, auto: false });
-});
+}
