@@ -6,6 +6,7 @@ mod device;
 mod error;
 pub mod fit;
 mod gelu;
+mod kquant;
 mod kv_cache;
 mod matvec;
 pub mod models;

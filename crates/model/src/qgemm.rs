@@ -1,6 +1,6 @@
-//! `x · Wᵀ` on the CPU for weights in the 32-value block formats (Q8_0, Q5_0, Q4_0): the
-//! activations are quantized to Q8_0 once per call, then an integer GEMM runs over tiles of
-//! weight rows × activation rows, with AVX2 or AVX-512 VNNI kernels chosen at run time.
+//! `x · Wᵀ` on the CPU for block-quantized weights (Q8_0, Q5_0, Q4_0, and the K-quants Q4_K,
+//! Q5_K, Q6_K): the activations are quantized to Q8_0 once per call, then an integer GEMM runs
+//! over tiles of weight rows × activation rows, with AVX2 or AVX-512 VNNI kernels chosen at run time.
 //!
 //! candle multiplies these formats one activation row at a time (its tiled kernels need inputs
 //! that are a multiple of 256, which Gemma 3's width of 640 is not), and only with the SIMD
@@ -10,11 +10,13 @@
 //! [`COLS`] dot products at a time. The arithmetic is ggml's up to the order of the float sums:
 //! per block, an exact `i32` dot of the quantized values times the product of the two `f16`
 //! scales. Every row count runs the same kernel, so a verification window rounds as decode steps do.
+//!
+//! The K-quants (AVX-512 VNNI only) have their own kernel, in `kquant.rs`.
 
 use half::f16;
 
 /// Values per block, in every format here.
-pub const BLOCK: usize = 32;
+pub(crate) const BLOCK: usize = 32;
 
 /// A weight format this module multiplies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,23 +24,45 @@ pub enum Format {
     Q8_0,
     Q5_0,
     Q4_0,
+    Q4K,
+    Q5K,
+    Q6K,
 }
 
+/// Values per K-quant super-block.
+pub(crate) const SUPER: usize = 256;
+
 impl Format {
-    /// Bytes of one block of 32 values, as stored in GGUF.
+    /// Bytes of one block (32 values, or a 256-value super-block for the K-quants), as in GGUF.
     pub fn block_bytes(self) -> usize {
         match self {
             Format::Q8_0 => 34,
             Format::Q5_0 => 22,
             Format::Q4_0 => 18,
+            Format::Q4K => 144,
+            Format::Q5K => 176,
+            Format::Q6K => 210,
         }
+    }
+
+    /// Values per block.
+    pub fn block_values(self) -> usize {
+        if self.is_k_quant() {
+            SUPER
+        } else {
+            BLOCK
+        }
+    }
+
+    fn is_k_quant(self) -> bool {
+        matches!(self, Format::Q4K | Format::Q5K | Format::Q6K)
     }
 }
 
 /// Weight rows per tile.
-const ROWS: usize = 4;
+pub(crate) const ROWS: usize = 4;
 /// Activation rows per tile: AVX-512 has the registers for 4 × 4 sums, AVX2 for 4 × 3.
-const COLS: usize = 4;
+pub(crate) const COLS: usize = 4;
 const COLS_AVX2: usize = 3;
 
 /// The integer dot product a tile runs on.
@@ -113,14 +137,14 @@ pub fn available() -> bool {
 /// Rows quantized per 32 values as ggml's Q8_0 does it: scale `max |x| / 127` (rounded to `f16`),
 /// values rounded to the nearest integer. `corr` holds, per block and per group of 4 values,
 /// `-128 ×` their sum: the VNNI kernel multiplies `w + 128` (unsigned) by `x` and adds it back.
-struct Quantized {
-    qs: Vec<i8>,
-    d: Vec<f32>,
-    corr: Vec<i32>,
+pub(crate) struct Quantized {
+    pub(crate) qs: Vec<i8>,
+    pub(crate) d: Vec<f32>,
+    pub(crate) corr: Vec<i32>,
 }
 
 /// Groups of 4 values in a block: the `i32` lanes of a 256-bit dot product.
-const LANES: usize = BLOCK / 4;
+pub(crate) const LANES: usize = BLOCK / 4;
 
 fn quantize(x: &[f32]) -> Quantized {
     #[cfg(target_arch = "x86_64")]
@@ -147,9 +171,6 @@ unsafe fn quantize_avx2(x: &[f32]) -> Quantized {
     // The largest float below 0.5: `trunc(v + copysign(it, v))` rounds halves away from zero as
     // `f32::round` does, and nothing else up.
     let half = _mm256_set1_ps(0.49999997);
-    let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
-    let ones_u8 = _mm256_set1_epi8(1);
-    let ones_i16 = _mm256_set1_epi16(1);
     for b in 0..blocks {
         let p = x.as_ptr().add(b * BLOCK);
         let v = [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))];
@@ -168,15 +189,91 @@ unsafe fn quantize_avx2(x: &[f32]) -> Quantized {
             let scaled = _mm256_mul_ps(v, inv);
             _mm256_cvttps_epi32(_mm256_add_ps(scaled, _mm256_or_ps(_mm256_and_ps(scaled, sign_mask), half)))
         });
-        let packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
-        let values = _mm256_permutevar8x32_epi32(packed, order);
-        _mm256_storeu_si256(qs.as_mut_ptr().add(b * BLOCK) as *mut __m256i, values);
-        // Sums of 4 consecutive values, times -128.
-        let sums = _mm256_madd_epi16(_mm256_maddubs_epi16(ones_u8, values), ones_i16);
-        _mm256_storeu_si256(
-            corr.as_mut_ptr().add(b * LANES) as *mut __m256i,
-            _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 7)),
-        );
+        store_block(q, &mut qs[b * BLOCK..], &mut corr[b * LANES..]);
+    }
+    Quantized { qs, d, corr }
+}
+
+/// A block's 32 quantized values (4 × 8 `i32`) stored as `i8`, and its `-128 ×` sums of 4.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn store_block(q: [std::arch::x86_64::__m256i; 4], qs: &mut [i8], corr: &mut [i32]) {
+    use std::arch::x86_64::*;
+    let packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+    let values = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(qs.as_mut_ptr() as *mut __m256i, values);
+    let sums = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), values), _mm256_set1_epi16(1));
+    _mm256_storeu_si256(corr.as_mut_ptr() as *mut __m256i, _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 7)));
+}
+
+/// Rows quantized as ggml's Q8_K does it for the K-quants' dot products: one `f32` scale per 256
+/// values, `-127 / v` for the value `v` of largest magnitude (the first, on a tie), values rounded
+/// half to even and capped at 127. The scale is repeated for each 32-value block.
+pub(crate) fn quantize_k(x: &[f32]) -> Quantized {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if available() {
+            // SAFETY: `available()` found AVX2, FMA and F16C.
+            return unsafe { quantize_k_avx2(x) };
+        }
+    }
+    quantize_k_portable(x)
+}
+
+fn quantize_k_portable(x: &[f32]) -> Quantized {
+    let mut qs = vec![0i8; x.len()];
+    let mut d = vec![0f32; x.len() / BLOCK];
+    for ((xs, q), d) in x.chunks_exact(SUPER).zip(qs.chunks_exact_mut(SUPER)).zip(d.chunks_exact_mut(SUPER / BLOCK)) {
+        let (amax, max) = xs.iter().fold((0f32, 0f32), |(amax, max), &v| if v.abs() > amax { (v.abs(), v) } else { (amax, max) });
+        if amax == 0.0 {
+            continue;
+        }
+        let iscale = -127.0 / max;
+        for (q, &v) in q.iter_mut().zip(xs) {
+            *q = ((iscale * v).round_ties_even() as i32).min(127) as i8;
+        }
+        d.fill(1.0 / iscale);
+    }
+    let corr = qs.chunks_exact(4).map(|group| -128 * group.iter().map(|&v| v as i32).sum::<i32>()).collect();
+    Quantized { qs, d, corr }
+}
+
+/// [`quantize_k_portable`] in AVX2: the same values, scales and corrections.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_k_avx2(x: &[f32]) -> Quantized {
+    use std::arch::x86_64::*;
+    let mut qs = vec![0i8; x.len()];
+    let mut d = vec![0f32; x.len() / BLOCK];
+    let mut corr = vec![0i32; x.len() / 4];
+    let abs_mask = _mm256_set1_ps(f32::from_bits(0x7fff_ffff));
+    for s in 0..x.len() / SUPER {
+        let p = x.as_ptr().add(s * SUPER);
+        let mut m = _mm256_setzero_ps();
+        for i in (0..SUPER).step_by(8) {
+            m = _mm256_max_ps(m, _mm256_and_ps(_mm256_loadu_ps(p.add(i)), abs_mask));
+        }
+        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+        if amax == 0.0 {
+            continue;
+        }
+        // The first value of that magnitude gives the sign.
+        let first = (0..SUPER).find(|&i| (*p.add(i)).abs() == amax).unwrap_or(0);
+        let iscale = -127.0 / *p.add(first);
+        let scale = _mm256_set1_ps(iscale);
+        let cap = _mm256_set1_epi32(127);
+        for b in 0..SUPER / BLOCK {
+            let at = p.add(b * BLOCK);
+            // `cvtps` rounds half to even under the default rounding mode, as ggml's `nearest_int`.
+            let q: [__m256i; 4] =
+                std::array::from_fn(|i| _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(_mm256_loadu_ps(at.add(8 * i)), scale)), cap));
+            let block = s * (SUPER / BLOCK) + b;
+            store_block(q, &mut qs[block * BLOCK..], &mut corr[block * LANES..]);
+            *d.get_unchecked_mut(block) = 1.0 / iscale;
+        }
     }
     Quantized { qs, d, corr }
 }
@@ -204,24 +301,50 @@ fn quantize_portable(x: &[f32]) -> Quantized {
 /// Bytes of a Q8_0 block: the layout every kernel reads (an `f16` scale, then 32 `i8` values).
 const Q8_BLOCK: usize = 34;
 
-/// `y = x · wᵀ`: `x` is `[m, k]` row-major F32, `w` is `n` rows of `k / 32` blocks in `format`,
-/// `y` is `[m, n]`. None when the CPU lacks the kernels or `k` is not a multiple of 32.
+/// Whether K-quant weights go through `kquant.rs`, read in place: where the CPU has its
+/// kernels, unless `HEARTH_KQUANT_REPACK` is set. That variable keeps candle's kernels, which hold
+/// repacked copies of the weights (about 3× the file's memory on a 1.5B Q4_K model) but process
+/// prompts up to 2× faster on CPUs with AMX (BENCHMARKS.md).
+pub fn k_quants_in_place() -> bool {
+    use std::sync::OnceLock;
+    static IN_PLACE: OnceLock<bool> = OnceLock::new();
+    *IN_PLACE.get_or_init(|| k_quants_available() && std::env::var_os("HEARTH_KQUANT_REPACK").is_none())
+}
+
+/// Whether this CPU runs the K-quant formats here (AVX-512 VNNI and BW).
+pub fn k_quants_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        available() && Kernel::best() == Kernel::Vnni && std::arch::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `y = x · wᵀ`: `x` is `[m, k]` row-major F32, `w` is `n` rows of `k / format.block_values()`
+/// blocks in `format`, `y` is `[m, n]`. None when the CPU lacks the kernels for `format` or `k` is
+/// not a multiple of its block.
 pub fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Option<Vec<f32>> {
     matmul_t_with(Kernel::best(), x, m, w, format, n, k)
 }
 
 fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Option<Vec<f32>> {
-    if !available() || k == 0 || !k.is_multiple_of(BLOCK) {
+    if !available() || k == 0 || !k.is_multiple_of(format.block_values()) || (format.is_k_quant() && kernel != Kernel::Vnni) {
         return None;
     }
     let blocks = k / BLOCK;
     assert_eq!(x.len(), m * k, "x is not [m, k]");
-    assert_eq!(w.len(), n * blocks * format.block_bytes(), "w is not [n, k] in {format:?}");
+    assert_eq!(w.len(), n * (k / format.block_values()) * format.block_bytes(), "w is not [n, k] in {format:?}");
+    if format.is_k_quant() {
+        return None; // see `kquant.rs`
+    }
     let a = quantize(x);
     let mut y = vec![0f32; m * n];
     let tiles = n.div_ceil(ROWS);
     let out = y.as_mut_ptr() as usize;
-    let row_bytes = blocks * format.block_bytes();
+    let row_bytes = k / format.block_values() * format.block_bytes();
     // Against more than one group of activation rows, the VNNI kernel reads each tile repacked for it.
     let packed = kernel == Kernel::Vnni && m > COLS;
     let work = |range: std::ops::Range<usize>| {
@@ -304,6 +427,9 @@ impl Tile {
         }
     }
 }
+
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86::hsum;
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -477,6 +603,7 @@ mod x86 {
                     let high = _mm256_andnot_si256(bits(p.add(2)), _mm256_set1_epi8(0xF0u8 as i8));
                     _mm256_or_si256(nibbles(p.add(6)), high)
                 }
+                Format::Q4K | Format::Q5K | Format::Q6K => unreachable!("K-quants are decoded by decode_k_row"),
             };
             dst[..2].copy_from_slice(&block[..2]);
             _mm256_storeu_si256(dst.as_mut_ptr().add(2) as *mut __m256i, values);
@@ -504,7 +631,7 @@ mod x86 {
 
     /// ggml's `hsum_float_8`: the same order of adds.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn hsum(x: __m256) -> f32 {
+    pub(crate) unsafe fn hsum(x: __m256) -> f32 {
         let mut r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
         r = _mm_add_ps(r, _mm_movehl_ps(r, r));
         r = _mm_add_ss(r, _mm_movehdup_ps(r));
@@ -528,6 +655,7 @@ mod tests {
                 out.extend((0..16).map(|j| (u[j] & 0x0f) | ((u[j + 16] & 0x0f) << 4)));
             }
             Format::Q4_0 => out.extend((0..16).map(|j| ((values[j] + 8) as u8) | (((values[j + 16] + 8) as u8) << 4))),
+            Format::Q4K | Format::Q5K | Format::Q6K => unreachable!("K-quants are made by candle in their own test"),
         }
         out
     }
@@ -537,6 +665,7 @@ mod tests {
             Format::Q8_0 => (-128, 127),
             Format::Q5_0 => (-16, 15),
             Format::Q4_0 => (-8, 7),
+            Format::Q4K | Format::Q5K | Format::Q6K => unreachable!("K-quants are made by candle in their own test"),
         }
     }
 
@@ -656,5 +785,30 @@ mod quantize_kernels {
         assert_eq!(fast.qs, portable.qs);
         assert_eq!(fast.d, portable.d);
         assert_eq!(fast.corr, portable.corr);
+        // Q8_K, over super-blocks of 256: the same inputs, and a tie of +v and -v.
+        x.truncate(x.len() / SUPER * SUPER);
+        x[300] = 40.0;
+        x[301] = -40.0;
+        let (fast, portable) = (unsafe { quantize_k_avx2(&x) }, quantize_k_portable(&x));
+        assert_eq!(fast.qs, portable.qs);
+        assert_eq!(fast.d, portable.d);
+        assert_eq!(fast.corr, portable.corr);
+    }
+
+    #[test]
+    fn quantizes_k_quant_activations_as_ggml_q8_k() {
+        let mut x = vec![0.5f32; 512];
+        x[3] = 2.54;
+        x[7] = -2.54;
+        x[100] = 1.27;
+        let a = quantize_k(&x);
+        // The first of the largest magnitude maps to -127: the scale is negative.
+        assert_eq!(a.d[0], 1.0 / (-127.0 / 2.54));
+        assert_eq!(a.d[7], a.d[0]);
+        assert_eq!((a.qs[3], a.qs[7], a.qs[100]), (-127, 127, -64));
+        // 0.5 × 127 / 2.54 = 25 exactly.
+        assert_eq!(a.qs[0], -25);
+        // A second super-block of its own.
+        assert_eq!(a.d[8], 1.0 / (-127.0 / 0.5));
     }
 }

@@ -6,6 +6,7 @@ use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor};
 
 use crate::attend;
 use crate::gelu;
+use crate::kquant;
 use crate::kv_cache::KvCache;
 use crate::matvec;
 use crate::qgemm;
@@ -739,16 +740,23 @@ fn outputs(y: Vec<f32>, x: &Tensor, rows: usize) -> Result<Tensor> {
     Ok(Tensor::from_vec(y, dims, x.device())?)
 }
 
-/// `x · wᵀ` through [`qgemm`] for weights in a 32-value block format on the CPU (one kernel for
-/// every row count, so prefill and decode quantize alike); None for other formats and devices, a
-/// CPU without its kernels, or a shape that candle's repacked kernels do faster.
+/// `x · wᵀ` through [`qgemm`] for block-quantized weights on the CPU (one kernel for every row
+/// count, so prefill and decode quantize alike; the K-quants read from the mapped file, with no
+/// repacked copy kept); None for other formats and devices, a CPU without its kernels, or a shape
+/// that candle's repacked kernels do faster.
 fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
     let format = match w.dtype() {
         GgmlDType::Q8_0 => qgemm::Format::Q8_0,
         GgmlDType::Q5_0 => qgemm::Format::Q5_0,
         GgmlDType::Q4_0 => qgemm::Format::Q4_0,
+        GgmlDType::Q4K => qgemm::Format::Q4K,
+        GgmlDType::Q5K => qgemm::Format::Q5K,
+        GgmlDType::Q6K => qgemm::Format::Q6K,
         _ => return Ok(None),
     };
+    if matches!(format, qgemm::Format::Q4K | qgemm::Format::Q5K | qgemm::Format::Q6K) && !qgemm::k_quants_in_place() {
+        return Ok(None);
+    }
     if !x.device().is_cpu() || x.dtype() != DType::F32 || !qgemm::available() {
         return Ok(None);
     }
@@ -760,7 +768,12 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
     }
     let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let data = w.data()?;
-    let Some(y) = qgemm::matmul_t(&xs, m, &data, format, rows, cols) else { return Ok(None) };
+    let y = if matches!(format, qgemm::Format::Q4K | qgemm::Format::Q5K | qgemm::Format::Q6K) {
+        kquant::matmul_t(&xs, m, &data, format, rows, cols)
+    } else {
+        let Some(y) = qgemm::matmul_t(&xs, m, &data, format, rows, cols) else { return Ok(None) };
+        y
+    };
     outputs(y, x, rows).map(Some)
 }
 

@@ -1,0 +1,317 @@
+//! `x · Wᵀ` for the K-quant formats (Q4_K, Q5_K, Q6_K) on AVX-512 VNNI, reading the weights'
+//! 256-value super-blocks where they lie in the mapped file: no copy of the weights is kept.
+//!
+//! The activations are quantized as ggml's Q8_K (one `f32` scale per 256 values), so the integer
+//! dot products are llama.cpp's. A super-block's scales (and Q4_K's and Q5_K's minimums) are
+//! decoded into one 512-bit register per weight row; each pair of 32-value blocks is unpacked in
+//! registers and multiplied with `vpdpbusd` against up to [`COLS`] activation rows. Every row
+//! count runs this kernel, so a verification window rounds as decode steps do.
+
+use crate::qgemm::{quantize_k, Format, Quantized, BLOCK, COLS, LANES, SUPER};
+
+/// Weight rows per tile: 2 rows × [`COLS`] activation rows of `i32` sums and their `f32` totals
+/// fill the 32 vector registers without spilling.
+const ROWS: usize = 2;
+/// Activation rows per pass over the weights: 64 rows of the widest input (Qwen2.5-Coder-7B's
+/// 18,944) take 1.2 MB, within a core's L2.
+const ACTIVATION_ROWS: usize = 64;
+
+/// `y = x · wᵀ` (`x` `[m, k]`, `w` `n` rows of `k / 256` super-blocks in a K-quant `format`,
+/// `y` `[m, n]`). The caller checked that the CPU has AVX-512 VNNI and that `k` is a multiple of 256.
+pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Vec<f32> {
+    let a = quantize_k(x);
+    let blocks = k / BLOCK;
+    // Per activation row and block, the sum of its values: what the minimums multiply.
+    let x_sums: Vec<f32> = a.corr.chunks_exact(LANES).zip(&a.d).map(|(c, d)| c.iter().sum::<i32>() as f32 / -128.0 * d).collect();
+    let mut y = vec![0f32; m * n];
+    let out = y.as_mut_ptr() as usize;
+    let row_bytes = k / SUPER * format.block_bytes();
+    let work = |range: std::ops::Range<usize>| {
+        // Activation rows a block at a time, so that they stay in cache while every tile passes.
+        for block in (0..m).step_by(ACTIVATION_ROWS) {
+            let end = (block + ACTIVATION_ROWS).min(m);
+            for tile in range.clone() {
+                let first = tile * ROWS;
+                let rows = ROWS.min(n - first);
+                // Rows past `n` in the last tile repeat its last row: their sums are dropped.
+                let ptrs: [*const u8; ROWS] = std::array::from_fn(|r| w[(first + r.min(rows - 1)) * row_bytes..].as_ptr());
+                let mut j = block;
+                while j < end {
+                    let cols = COLS.min(end - j);
+                    let mut sums = [[0f32; COLS]; ROWS];
+                    let tile = Tile { w: ptrs, format, k, blocks, a: &a, x_sums: &x_sums, j };
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: the caller checked AVX-512 VNNI; every pointer starts a row of `k / 256`
+                    // super-blocks in `format`, and `a` holds `m` rows of `k` values.
+                    unsafe {
+                        x86::tile(&tile, cols, &mut sums)
+                    };
+                    for (r, row_sums) in sums.iter().enumerate().take(rows) {
+                        for (c, &s) in row_sums.iter().enumerate().take(cols) {
+                            // SAFETY: inside `y`; the tiles of one call write disjoint columns.
+                            unsafe { *(out as *mut f32).add((j + c) * n + first + r) = s };
+                        }
+                    }
+                    j += cols;
+                }
+            }
+        }
+    };
+    candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(ROWS), work);
+    y
+}
+
+/// A tile: [`ROWS`] weight rows against activation rows `j..`.
+struct Tile<'a> {
+    w: [*const u8; ROWS],
+    format: Format,
+    k: usize,
+    blocks: usize,
+    a: &'a Quantized,
+    x_sums: &'a [f32],
+    j: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Format, Tile, BLOCK, COLS, LANES, ROWS, SUPER};
+    use crate::qgemm::hsum;
+    use std::arch::x86_64::*;
+
+    pub(super) unsafe fn tile(t: &Tile, cols: usize, sums: &mut [[f32; COLS]; ROWS]) {
+        match (t.format, cols) {
+            (Format::Q4K, 4) => run_with_mins::<4, 4>(t, sums),
+            (Format::Q4K, 3) => run_with_mins::<3, 4>(t, sums),
+            (Format::Q4K, 2) => run_with_mins::<2, 4>(t, sums),
+            (Format::Q4K, _) => run_with_mins::<1, 4>(t, sums),
+            (Format::Q5K, 4) => run_with_mins::<4, 5>(t, sums),
+            (Format::Q5K, 3) => run_with_mins::<3, 5>(t, sums),
+            (Format::Q5K, 2) => run_with_mins::<2, 5>(t, sums),
+            (Format::Q5K, _) => run_with_mins::<1, 5>(t, sums),
+            (_, 4) => run_q6k::<4>(t, sums),
+            (_, 3) => run_q6k::<3>(t, sums),
+            (_, 2) => run_q6k::<2>(t, sums),
+            (_, _) => run_q6k::<1>(t, sums),
+        }
+    }
+
+    /// A Q6_K super-block's scales as `f32`: `d · sc` for its 16 groups of 16 values.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    unsafe fn q6_scales(sb: *const u8) -> __m512 {
+        let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([*sb.add(208), *sb.add(209)]) as i32)));
+        let sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(sb.add(192) as *const __m128i)));
+        _mm512_mul_ps(sc, _mm512_set1_ps(d))
+    }
+
+    /// Pair `p` (values `64p..64p + 64`) of a super-block as unsigned bytes: Q4_K's and Q5_K's
+    /// values as they are, Q6_K's as `q - 32 + 128`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    unsafe fn pair<const BITS: u8>(sb: *const u8, p: usize) -> __m512i {
+        let low = _mm256_set1_epi8(0x0F);
+        let (lo, hi) = match BITS {
+            4 | 5 => {
+                let qs = sb.add(if BITS == 4 { 16 } else { 48 } + 32 * p);
+                let bytes = _mm256_loadu_si256(qs as *const __m256i);
+                let mut lo = _mm256_and_si256(bytes, low);
+                let mut hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
+                if BITS == 5 {
+                    // Bit 2p of each byte of `qh` is the fifth bit of the low half, 2p + 1 of the high.
+                    let qh = _mm256_loadu_si256(sb.add(16) as *const __m256i);
+                    let one = _mm256_set1_epi8(1);
+                    let bit =
+                        |shift: usize| _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(shift as i32)), one), 4);
+                    lo = _mm256_or_si256(lo, bit(2 * p));
+                    hi = _mm256_or_si256(hi, bit(2 * p + 1));
+                }
+                (lo, hi)
+            }
+            _ => {
+                // 128 values per half super-block: the low and high nibbles of 64 bytes of `ql`,
+                // each with two bits of the same 32 bytes of `qh`.
+                let (n, upper) = (p / 2, p % 2 == 1);
+                let ql0 = _mm256_loadu_si256(sb.add(64 * n) as *const __m256i);
+                let ql1 = _mm256_loadu_si256(sb.add(64 * n + 32) as *const __m256i);
+                let qh = _mm256_loadu_si256(sb.add(128 + 32 * n) as *const __m256i);
+                let mask = _mm256_set1_epi8(0x30);
+                let bias = _mm256_set1_epi8(96);
+                let (q0, q1) = if upper {
+                    (
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, mask)),
+                        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low), _mm256_and_si256(_mm256_srli_epi16(qh, 2), mask)),
+                    )
+                } else {
+                    (
+                        _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), mask)),
+                        _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), mask)),
+                    )
+                };
+                (_mm256_add_epi8(q0, bias), _mm256_add_epi8(q1, bias))
+            }
+        };
+        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+    }
+
+    /// Q4_K and Q5_K, as ggml sums them: per super-block an exact `i32` sum of `sc · q · x`
+    /// (`maddubs` of the unsigned values by the activations, then `vpdpwssd` by each block's
+    /// 6-bit scale), times `d` and the activations' scale; less `dmin · Σ m · Σx`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni,avx512bw")]
+    #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
+    unsafe fn run_with_mins<const C: usize, const BITS: u8>(t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
+        let mut acc = [[_mm512_setzero_ps(); C]; ROWS];
+        let mut mins = [[_mm256_setzero_ps(); C]; ROWS];
+        let (aq, ad) = (t.a.qs.as_ptr(), t.a.d.as_ptr());
+        let bytes = t.format.block_bytes();
+        let half = |p: *const u8| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([*p, *p.add(1)]) as i32)));
+        for s in 0..t.k / SUPER {
+            let mut sc16 = [_mm512_setzero_si512(); ROWS];
+            let mut d = [0f32; ROWS];
+            for r in 0..ROWS {
+                let sb = t.w[r].add(s * bytes);
+                let (scales, m) = scales_and_mins(sb);
+                sc16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scales));
+                d[r] = half(sb);
+                let m = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m)), _mm256_set1_ps(half(sb.add(2))));
+                for c in 0..C {
+                    let xs = _mm256_loadu_ps(t.x_sums.as_ptr().add((t.j + c) * t.blocks + 8 * s));
+                    mins[r][c] = _mm256_fmadd_ps(m, xs, mins[r][c]);
+                }
+            }
+            let mut dots = [[_mm512_setzero_si512(); C]; ROWS];
+            for p in 0..4 {
+                let b = 8 * s + 2 * p;
+                let x: [__m512i; C] = std::array::from_fn(|c| _mm512_loadu_si512(aq.add(((t.j + c) * t.blocks + b) * BLOCK) as *const _));
+                // 16-bit lanes 0-15 take block 2p's scale, 16-31 block 2p + 1's.
+                let spread = _mm512_or_si512(
+                    _mm512_set1_epi16(2 * p as i16),
+                    _mm512_set_epi64(
+                        0x0001_0001_0001_0001,
+                        0x0001_0001_0001_0001,
+                        0x0001_0001_0001_0001,
+                        0x0001_0001_0001_0001,
+                        0,
+                        0,
+                        0,
+                        0,
+                    ),
+                );
+                for r in 0..ROWS {
+                    let w = pair::<BITS>(t.w[r].add(s * bytes), p);
+                    let scale = _mm512_permutexvar_epi16(spread, sc16[r]);
+                    for c in 0..C {
+                        dots[r][c] = _mm512_dpwssd_epi32(dots[r][c], _mm512_maddubs_epi16(w, x[c]), scale);
+                    }
+                }
+            }
+            for r in 0..ROWS {
+                for c in 0..C {
+                    // Q8_K: one activation scale for the super-block.
+                    let xd = *ad.add((t.j + c) * t.blocks + 8 * s);
+                    acc[r][c] = _mm512_fmadd_ps(_mm512_set1_ps(d[r] * xd), _mm512_cvtepi32_ps(dots[r][c]), acc[r][c]);
+                }
+            }
+        }
+        finish(&acc, &mins, sums);
+    }
+
+    /// `sums[r][c]`: the lanes of `acc[r][c]` added up, less those of `mins[r][c]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f")]
+    unsafe fn finish<const C: usize>(acc: &[[__m512; C]; ROWS], mins: &[[__m256; C]; ROWS], sums: &mut [[f32; COLS]; ROWS]) {
+        for (r, (acc_r, mins_r)) in acc.iter().zip(mins).enumerate() {
+            for (c, (a, m)) in acc_r.iter().zip(mins_r).enumerate() {
+                let high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(*a), 1));
+                sums[r][c] = hsum(_mm256_add_ps(_mm512_castps512_ps256(*a), high)) - hsum(*m);
+            }
+        }
+    }
+
+    /// ggml's unpacking of Q4_K's and Q5_K's eight 6-bit scales and minimums from 12 bytes:
+    /// the scales, and the minimums, as 8 bytes each (the low half of each register).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn scales_and_mins(sb: *const u8) -> (__m128i, __m128i) {
+        let mut u = [0u32; 4];
+        std::ptr::copy_nonoverlapping(sb.add(4), u.as_mut_ptr() as *mut u8, 12);
+        let (m6, m4, m2) = (0x3f3f_3f3fu32, 0x0f0f_0f0fu32, 0x0303_0303u32);
+        u[3] = ((u[2] >> 4) & m4) | (((u[1] >> 6) & m2) << 4);
+        let low_mins = u[1] & m6;
+        u[1] = (u[2] & m4) | (((u[0] >> 6) & m2) << 4);
+        u[2] = low_mins;
+        u[0] &= m6;
+        let all = _mm_loadu_si128(u.as_ptr() as *const __m128i);
+        (all, _mm_srli_si128(all, 8))
+    }
+
+    /// Q6_K: `q - 32 + 128` through `vpdpbusd` started from `-128 · Σx` (the exact `w · x` of
+    /// each group of 4), times each 16-value group's `d · sc` and the activations' scale.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
+    unsafe fn run_q6k<const C: usize>(t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
+        let mut acc = [[_mm512_setzero_ps(); C]; ROWS];
+        let (aq, ad, corr) = (t.a.qs.as_ptr(), t.a.d.as_ptr(), t.a.corr.as_ptr());
+        let bytes = t.format.block_bytes();
+        for s in 0..t.k / SUPER {
+            let sc: [__m512; ROWS] = std::array::from_fn(|r| q6_scales(t.w[r].add(s * bytes)));
+            // Q8_K: one activation scale for the super-block.
+            let xd: [__m512; C] = std::array::from_fn(|c| _mm512_set1_ps(*ad.add((t.j + c) * t.blocks + 8 * s)));
+            for p in 0..4 {
+                let at = |c: usize| (t.j + c) * t.blocks + 8 * s + 2 * p;
+                let x: [__m512i; C] = std::array::from_fn(|c| _mm512_loadu_si512(aq.add(at(c) * BLOCK) as *const _));
+                let xc: [__m512i; C] = std::array::from_fn(|c| _mm512_loadu_si512(corr.add(at(c) * LANES) as *const _));
+                // Each group of 16 values (4 lanes) has its own scale.
+                let q = 4 * p as i32;
+                let spread =
+                    _mm512_set_epi32(q + 3, q + 3, q + 3, q + 3, q + 2, q + 2, q + 2, q + 2, q + 1, q + 1, q + 1, q + 1, q, q, q, q);
+                for r in 0..ROWS {
+                    let w = pair::<6>(t.w[r].add(s * bytes), p);
+                    let wd = _mm512_permutexvar_ps(spread, sc[r]);
+                    for c in 0..C {
+                        let dot = _mm512_cvtepi32_ps(_mm512_dpbusd_epi32(xc[c], w, x[c]));
+                        acc[r][c] = _mm512_fmadd_ps(_mm512_mul_ps(wd, xd[c]), dot, acc[r][c]);
+                    }
+                }
+            }
+        }
+        finish(&acc, &[[_mm256_setzero_ps(); C]; ROWS], sums);
+    }
+}
+
+#[cfg(test)]
+mod k_quants {
+    use super::*;
+    use crate::qgemm::k_quants_available;
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+
+    #[test]
+    fn k_quants_match_candles_dequantized_weights() {
+        if !k_quants_available() {
+            eprintln!("no AVX-512 VNNI here: K-quants go through candle, nothing to check");
+            return;
+        }
+        for (dtype, format) in [(GgmlDType::Q4K, Format::Q4K), (GgmlDType::Q5K, Format::Q5K), (GgmlDType::Q6K, Format::Q6K)] {
+            for (m, n, k) in [(1, 3, 256), (4, 4, 512), (5, 9, 512), (13, 6, 1536)] {
+                let mut s = (m * 131 + n * 17 + k) as u64;
+                let mut rand = move || {
+                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                    (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+                };
+                // Rows of different magnitudes and offsets, so that scales and minimums all vary.
+                let w: Vec<f32> = (0..n * k).map(|i| rand() * (1.0 + (i / 64 % 5) as f32) + 0.3 * ((i / 32 % 3) as f32 - 1.0)).collect();
+                let x: Vec<f32> = (0..m * k).map(|_| rand() * 4.0).collect();
+                let q = QTensor::quantize(&Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap(), dtype).unwrap();
+                let dense: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+                let y = matmul_t(&x, m, &q.data().unwrap(), format, n, k);
+                let a = quantize_k(&x);
+                for (i, r) in (0..m).flat_map(|i| (0..n).map(move |r| (i, r))) {
+                    let want: f64 =
+                        (0..k).map(|c| a.qs[i * k + c] as f64 * a.d[i * k / BLOCK + c / BLOCK] as f64 * dense[r * k + c] as f64).sum();
+                    let got = y[i * n + r] as f64;
+                    assert!((got - want).abs() <= 2e-4 * (1.0 + want.abs()), "{format:?} {m}x{n}x{k} at ({i}, {r}): {got} vs {want}");
+                }
+            }
+        }
+    }
+}
