@@ -73,6 +73,9 @@ struct Tile<'a> {
 }
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) use x86::{pair_values, scales_and_mins};
+
+#[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Format, Tile, BLOCK, COLS, LANES, ROWS, SUPER};
     use crate::qgemm::hsum;
@@ -102,6 +105,17 @@ mod x86 {
         let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([*sb.add(208), *sb.add(209)]) as i32)));
         let sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(sb.add(192) as *const __m128i)));
         _mm512_mul_ps(sc, _mm512_set1_ps(d))
+    }
+
+    /// Pair `p` of a K-quant super-block at `sb`: its 64 values as [`pair`] gives them.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
+    pub(crate) unsafe fn pair_values(format: Format, sb: *const u8, p: usize) -> __m512i {
+        match format {
+            Format::Q4K => pair::<4>(sb, p),
+            Format::Q5K => pair::<5>(sb, p),
+            _ => pair::<6>(sb, p),
+        }
     }
 
     /// Pair `p` (values `64p..64p + 64`) of a super-block as unsigned bytes: Q4_K's and Q5_K's
@@ -231,7 +245,7 @@ mod x86 {
     /// the scales, and the minimums, as 8 bytes each (the low half of each register).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn scales_and_mins(sb: *const u8) -> (__m128i, __m128i) {
+    pub(crate) unsafe fn scales_and_mins(sb: *const u8) -> (__m128i, __m128i) {
         let mut u = [0u32; 4];
         std::ptr::copy_nonoverlapping(sb.add(4), u.as_mut_ptr() as *mut u8, 12);
         let (m6, m4, m2) = (0x3f3f_3f3fu32, 0x0f0f_0f0fu32, 0x0303_0303u32);
@@ -278,12 +292,32 @@ mod x86 {
     }
 }
 
+/// Test data: `m` activation rows and `n` weight rows of width `k` in `dtype`, pseudo-random, rows
+/// of different magnitudes and offsets so that scales and minimums all vary.
+#[cfg(test)]
+pub(crate) fn random_k_quant(
+    dtype: candle_core::quantized::GgmlDType,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> (Vec<f32>, candle_core::quantized::QTensor) {
+    use candle_core::{Device, Tensor};
+    let mut s = (m * 131 + n * 17 + k) as u64;
+    let mut rand = move || {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    };
+    let w: Vec<f32> = (0..n * k).map(|i| rand() * (1.0 + (i / 64 % 5) as f32) + 0.3 * ((i / 32 % 3) as f32 - 1.0)).collect();
+    let x: Vec<f32> = (0..m * k).map(|_| rand() * 4.0).collect();
+    (x, candle_core::quantized::QTensor::quantize(&Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap(), dtype).unwrap())
+}
+
 #[cfg(test)]
 mod k_quants {
     use super::*;
     use crate::qgemm::k_quants_available;
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::{Device, Tensor};
+    use candle_core::quantized::GgmlDType;
+    use candle_core::Device;
 
     #[test]
     fn k_quants_match_candles_dequantized_weights() {
@@ -293,15 +327,7 @@ mod k_quants {
         }
         for (dtype, format) in [(GgmlDType::Q4K, Format::Q4K), (GgmlDType::Q5K, Format::Q5K), (GgmlDType::Q6K, Format::Q6K)] {
             for (m, n, k) in [(1, 3, 256), (4, 4, 512), (5, 9, 512), (13, 6, 1536)] {
-                let mut s = (m * 131 + n * 17 + k) as u64;
-                let mut rand = move || {
-                    s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                    (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-                };
-                // Rows of different magnitudes and offsets, so that scales and minimums all vary.
-                let w: Vec<f32> = (0..n * k).map(|i| rand() * (1.0 + (i / 64 % 5) as f32) + 0.3 * ((i / 32 % 3) as f32 - 1.0)).collect();
-                let x: Vec<f32> = (0..m * k).map(|_| rand() * 4.0).collect();
-                let q = QTensor::quantize(&Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap(), dtype).unwrap();
+                let (x, q) = random_k_quant(dtype, m, n, k);
                 let dense: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
                 let y = matmul_t(&x, m, &q.data().unwrap(), format, n, k);
                 let a = quantize_k(&x);

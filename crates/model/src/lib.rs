@@ -7,6 +7,7 @@ mod error;
 pub mod fit;
 mod gelu;
 mod kquant;
+mod kquant_wide;
 mod kv_cache;
 mod matvec;
 pub mod models;

@@ -7,6 +7,7 @@ use candle_core::{CpuStorage, DType, Device, Module, Storage, Tensor};
 use crate::attend;
 use crate::gelu;
 use crate::kquant;
+use crate::kquant_wide;
 use crate::kv_cache::KvCache;
 use crate::matvec;
 use crate::qgemm;
@@ -768,7 +769,10 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
     }
     let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let data = w.data()?;
-    let y = if matches!(format, qgemm::Format::Q4K | qgemm::Format::Q5K | qgemm::Format::Q6K) {
+    let k_quant = matches!(format, qgemm::Format::Q4K | qgemm::Format::Q5K | qgemm::Format::Q6K);
+    let y = if k_quant && m >= kquant_wide::WIDE_FROM {
+        kquant_wide::matmul_t(&xs, m, &data, format, rows, cols)
+    } else if k_quant {
         kquant::matmul_t(&xs, m, &data, format, rows, cols)
     } else {
         let Some(y) = qgemm::matmul_t(&xs, m, &data, format, rows, cols) else { return Ok(None) };
