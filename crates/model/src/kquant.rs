@@ -81,6 +81,19 @@ mod x86 {
     use crate::qgemm::hsum;
     use std::arch::x86_64::*;
 
+    /// Super-blocks of each weight row fetched ahead of the one being multiplied: a decode step
+    /// streams the weights once, and the hardware prefetchers alone left it 27% slower (1.5B Q4_K).
+    const PREFETCH_SUPERS: usize = 4;
+
+    /// Asks for the cache lines of `bytes` bytes at `at` (a hint: past the weights it reads nothing).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn prefetch(at: *const u8, bytes: usize) {
+        for line in (0..bytes).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line) as *const i8);
+        }
+    }
+
     pub(super) unsafe fn tile(t: &Tile, cols: usize, sums: &mut [[f32; COLS]; ROWS]) {
         match (t.format, cols) {
             (Format::Q4K, 4) => run_with_mins::<4, 4>(t, sums),
@@ -183,6 +196,7 @@ mod x86 {
             let mut d = [0f32; ROWS];
             for r in 0..ROWS {
                 let sb = t.w[r].add(s * bytes);
+                prefetch(sb.wrapping_add(PREFETCH_SUPERS * bytes), bytes);
                 let (scales, m) = scales_and_mins(sb);
                 sc16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scales));
                 d[r] = half(sb);
@@ -268,6 +282,9 @@ mod x86 {
         let bytes = t.format.block_bytes();
         for s in 0..t.k / SUPER {
             let sc: [__m512; ROWS] = std::array::from_fn(|r| q6_scales(t.w[r].add(s * bytes)));
+            for r in 0..ROWS {
+                prefetch(t.w[r].wrapping_add((s + PREFETCH_SUPERS) * bytes), bytes);
+            }
             // Q8_K: one activation scale for the super-block.
             let xd: [__m512; C] = std::array::from_fn(|c| _mm512_set1_ps(*ad.add((t.j + c) * t.blocks + 8 * s)));
             for p in 0..4 {
