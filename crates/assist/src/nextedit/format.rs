@@ -179,6 +179,19 @@ impl NextEditPrompt {
     }
 
     /// The window's new text from the model's answer (`None`: the answer has no region).
+    /// Where the answer starts the editable region over, after some of its text: the rewrite ended
+    /// there (Gemma 3 270M, on the chat format, goes on to repeat the region). None for formats
+    /// without markers and answers that do not start over.
+    pub fn restart_at(&self, answer: &str) -> Option<usize> {
+        if self.format == NextEditFormat::Sweep {
+            return None;
+        }
+        answer.match_indices(REGION_START).map(|(at, _)| at).find(|&at| {
+            let before = [CURSOR, REGION_START, REGION_END].iter().fold(answer[..at].to_string(), |t, m| t.replace(m, ""));
+            !before.trim().is_empty()
+        })
+    }
+
     pub fn parse(&self, answer: &str) -> Option<String> {
         match self.format {
             NextEditFormat::Sweep => {
@@ -338,7 +351,8 @@ fn chat_prompt(input: &NextEditInput<'_>, template: &ChatTemplate) -> Result<Nex
         segments,
         unchanged: format!("{}\n```", &text[window.clone()]),
         window,
-        stop_strings: vec!["```".into()],
+        // The model closing the region has finished it, as a closing fence does.
+        stop_strings: vec!["```".into(), REGION_END.into()],
     })
 }
 

@@ -199,8 +199,10 @@ impl NextEditPredictor {
             lookup_sources: Vec::new(),
             forced_prefix: String::new(),
         };
-        let generation = self.engine.generate(&ids, &params, cancel, &mut |_| {
-            if cancel.is_cancelled() {
+        let mut answer = String::new();
+        let generation = self.engine.generate(&ids, &params, cancel, &mut |delta| {
+            answer.push_str(delta);
+            if cancel.is_cancelled() || prompt.restart_at(&answer).is_some() {
                 ControlFlow::Break(())
             } else {
                 ControlFlow::Continue(())
@@ -216,8 +218,10 @@ impl NextEditPredictor {
             prompt_secs: s.prompt_secs,
             decode_secs: s.decode_secs,
         };
-        let finished = matches!(generation.stop_reason, StopReason::StopString | StopReason::StopToken);
-        let rewritten = prompt.parse(&generation.text);
+        let restart = prompt.restart_at(&generation.text);
+        let answer = restart.map_or(&generation.text[..], |at| &generation.text[..at]);
+        let finished = restart.is_some() || matches!(generation.stop_reason, StopReason::StopString | StopReason::StopToken);
+        let rewritten = prompt.parse(answer);
         let outcome = match &rewritten {
             _ if !finished => Outcome::Unfinished,
             None => Outcome::Unreadable,

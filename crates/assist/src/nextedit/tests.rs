@@ -128,6 +128,12 @@ fn chat_prompt_renders_through_the_model_s_template() {
     // Markers the model repeats are not code.
     let echoed = "<|user_cursor_is_here|>\n<|editable_region_start|>\nimport os\n\n\ndef greet(name<|user_cursor_is_here|>):\n<|editable_region_end|>\n```";
     assert_eq!(prompt.parse(echoed).unwrap(), "import os\n\n\ndef greet(name):");
+    // A model that starts the region over has ended its rewrite there; a leading marker is not that.
+    let again = "<|editable_region_start|>\nimport os\n\n\ndef greet(name):\n<|editable_region_start|>\nimport os\n";
+    let at = prompt.restart_at(again).unwrap();
+    assert_eq!(prompt.parse(&again[..at]).unwrap(), "import os\n\n\ndef greet(name):");
+    assert_eq!(prompt.restart_at(echoed), None);
+    assert!(prompt.stop_strings.iter().any(|s| s == "<|editable_region_end|>"));
     assert!(build(NextEditFormat::Chat, &input, None).is_err());
 }
 
