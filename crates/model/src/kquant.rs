@@ -3,18 +3,15 @@
 //!
 //! The activations are quantized as ggml's Q8_K (one `f32` scale per 256 values), so the integer
 //! dot products are llama.cpp's. A super-block's scales (and Q4_K's and Q5_K's minimums) are
-//! decoded into one 512-bit register per weight row; each pair of 32-value blocks is unpacked in
-//! registers and multiplied with `vpdpbusd` against up to [`COLS`] activation rows. Every row
-//! count runs this kernel, so a verification window rounds as decode steps do.
+//! decoded once per weight row; each pair of 32-value blocks is unpacked in registers and
+//! multiplied against up to [`COLS`] activation rows (Q4_K/Q5_K through `maddubs` and `vpdpwssd`,
+//! Q6_K through `vpdpbusd`). Decode steps and every verification window (up to 31 rows) run this
+//! kernel, so a window rounds as decode steps do; longer prompts go to `kquant_wide.rs`.
 
 use crate::qgemm::{quantize_k, Format, Quantized, BLOCK, COLS, LANES, SUPER};
 
-/// Weight rows per tile: 2 rows × [`COLS`] activation rows of `i32` sums and their `f32` totals
-/// fill the 32 vector registers without spilling.
+/// Weight rows per tile: 2 rows × [`COLS`] activation rows of `i32` sums and their `f32` totals.
 const ROWS: usize = 2;
-/// Activation rows per pass over the weights: 64 rows of the widest input (Qwen2.5-Coder-7B's
-/// 18,944) take 1.2 MB, within a core's L2.
-const ACTIVATION_ROWS: usize = 64;
 
 /// `y = x · wᵀ` (`x` `[m, k]`, `w` `n` rows of `k / 256` super-blocks in a K-quant `format`,
 /// `y` `[m, n]`). The caller checked that the CPU has AVX-512 VNNI and that `k` is a multiple of 256.
@@ -27,33 +24,29 @@ pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, 
     let out = y.as_mut_ptr() as usize;
     let row_bytes = k / SUPER * format.block_bytes();
     let work = |range: std::ops::Range<usize>| {
-        // Activation rows a block at a time, so that they stay in cache while every tile passes.
-        for block in (0..m).step_by(ACTIVATION_ROWS) {
-            let end = (block + ACTIVATION_ROWS).min(m);
-            for tile in range.clone() {
-                let first = tile * ROWS;
-                let rows = ROWS.min(n - first);
-                // Rows past `n` in the last tile repeat its last row: their sums are dropped.
-                let ptrs: [*const u8; ROWS] = std::array::from_fn(|r| w[(first + r.min(rows - 1)) * row_bytes..].as_ptr());
-                let mut j = block;
-                while j < end {
-                    let cols = COLS.min(end - j);
-                    let mut sums = [[0f32; COLS]; ROWS];
-                    let tile = Tile { w: ptrs, format, k, blocks, a: &a, x_sums: &x_sums, j };
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: the caller checked AVX-512 VNNI; every pointer starts a row of `k / 256`
-                    // super-blocks in `format`, and `a` holds `m` rows of `k` values.
-                    unsafe {
-                        x86::tile(&tile, cols, &mut sums)
-                    };
-                    for (r, row_sums) in sums.iter().enumerate().take(rows) {
-                        for (c, &s) in row_sums.iter().enumerate().take(cols) {
-                            // SAFETY: inside `y`; the tiles of one call write disjoint columns.
-                            unsafe { *(out as *mut f32).add((j + c) * n + first + r) = s };
-                        }
+        for tile in range {
+            let first = tile * ROWS;
+            let rows = ROWS.min(n - first);
+            // Rows past `n` in the last tile repeat its last row: their sums are dropped.
+            let ptrs: [*const u8; ROWS] = std::array::from_fn(|r| w[(first + r.min(rows - 1)) * row_bytes..].as_ptr());
+            let mut j = 0;
+            while j < m {
+                let cols = COLS.min(m - j);
+                let mut sums = [[0f32; COLS]; ROWS];
+                let tile = Tile { w: ptrs, format, k, blocks, a: &a, x_sums: &x_sums, j };
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: the caller checked AVX-512 VNNI; every pointer starts a row of `k / 256`
+                // super-blocks in `format`, and `a` holds `m` rows of `k` values.
+                unsafe {
+                    x86::tile(&tile, cols, &mut sums)
+                };
+                for (r, row_sums) in sums.iter().enumerate().take(rows) {
+                    for (c, &s) in row_sums.iter().enumerate().take(cols) {
+                        // SAFETY: inside `y`; the tiles of one call write disjoint columns.
+                        unsafe { *(out as *mut f32).add((j + c) * n + first + r) = s };
                     }
-                    j += cols;
                 }
+                j += cols;
             }
         }
     };
@@ -78,7 +71,7 @@ pub(crate) use x86::{pair_values, scales_and_mins};
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Format, Tile, BLOCK, COLS, LANES, ROWS, SUPER};
-    use crate::qgemm::hsum;
+    use crate::qgemm::{f16_at, hsum};
     use std::arch::x86_64::*;
 
     /// Super-blocks of each weight row fetched ahead of the one being multiplied: a decode step
@@ -115,7 +108,7 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     unsafe fn q6_scales(sb: *const u8) -> __m512 {
-        let d = _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([*sb.add(208), *sb.add(209)]) as i32)));
+        let d = f16_at(sb.add(208));
         let sc = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(sb.add(192) as *const __m128i)));
         _mm512_mul_ps(sc, _mm512_set1_ps(d))
     }
@@ -190,7 +183,6 @@ mod x86 {
         let mut mins = [[_mm256_setzero_ps(); C]; ROWS];
         let (aq, ad) = (t.a.qs.as_ptr(), t.a.d.as_ptr());
         let bytes = t.format.block_bytes();
-        let half = |p: *const u8| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([*p, *p.add(1)]) as i32)));
         for s in 0..t.k / SUPER {
             let mut sc16 = [_mm512_setzero_si512(); ROWS];
             let mut d = [0f32; ROWS];
@@ -199,8 +191,8 @@ mod x86 {
                 prefetch(sb.wrapping_add(PREFETCH_SUPERS * bytes), bytes);
                 let (scales, m) = scales_and_mins(sb);
                 sc16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scales));
-                d[r] = half(sb);
-                let m = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m)), _mm256_set1_ps(half(sb.add(2))));
+                d[r] = f16_at(sb);
+                let m = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m)), _mm256_set1_ps(f16_at(sb.add(2))));
                 for c in 0..C {
                     let xs = _mm256_loadu_ps(t.x_sums.as_ptr().add((t.j + c) * t.blocks + 8 * s));
                     mins[r][c] = _mm256_fmadd_ps(m, xs, mins[r][c]);

@@ -1,4 +1,4 @@
-//! Prompts against K-quant weights (more than [`WIDE_FROM`] - 1 activation rows): a GEMM
+//! Prompts against K-quant weights (past the engine's verification windows): a GEMM
 //! whose vector lanes are 16 activation rows, so that one `vpdpbusd` of a broadcast group of 4
 //! weights against 16 rows' groups of 4 does 64 multiply-adds with no horizontal sum.
 //!
@@ -12,8 +12,6 @@
 
 use crate::qgemm::{quantize_k, Format, BLOCK, SUPER};
 
-/// Activation rows from which prompts take this kernel: past the engine's verification windows.
-pub(crate) const WIDE_FROM: usize = 32;
 /// Weight rows per tile.
 const MR: usize = 8;
 /// Activation rows per panel: one per 32-bit lane.
@@ -133,13 +131,13 @@ impl Unpacked {
 mod x86 {
     use super::{Format, Panels, Unpacked, MR, NR, SUPER};
     use crate::kquant::{pair_values, scales_and_mins};
+    use crate::qgemm::f16_at;
     use std::arch::x86_64::*;
 
     /// Weight row `r` of the tile from its super-blocks.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni,avx512bw")]
     pub(super) unsafe fn unpack(format: Format, row: &[u8], t: &mut Unpacked, r: usize) {
         let (k, blocks, supers) = (t.k, t.k / t.sub, t.k / SUPER);
-        let half = |p: *const u8| _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([*p, *p.add(1)]) as i32)));
         for (s, sb) in row.chunks_exact(format.block_bytes()).enumerate() {
             let b = sb.as_ptr();
             if format == Format::Q6K {
@@ -150,7 +148,7 @@ mod x86 {
                 }
                 let scales = _mm512_cvtepi8_epi32(_mm_loadu_si128(b.add(192) as *const __m128i));
                 _mm512_storeu_si512(t.scales.as_mut_ptr().add(r * blocks + 16 * s) as *mut _, scales);
-                t.d[r * supers + s] = half(b.add(208));
+                t.d[r * supers + s] = f16_at(b.add(208));
                 continue;
             }
             for p in 0..4 {
@@ -161,8 +159,8 @@ mod x86 {
             let at = r * blocks + 8 * s;
             _mm256_storeu_si256(t.scales.as_mut_ptr().add(at) as *mut __m256i, _mm256_cvtepu8_epi32(scales));
             _mm256_storeu_si256(t.mins.as_mut_ptr().add(at) as *mut __m256i, _mm256_cvtepu8_epi32(mins));
-            t.d[r * supers + s] = half(b);
-            t.dmin[r * supers + s] = half(b.add(2));
+            t.d[r * supers + s] = f16_at(b);
+            t.dmin[r * supers + s] = f16_at(b.add(2));
         }
     }
 

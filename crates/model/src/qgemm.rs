@@ -1,6 +1,6 @@
-//! `x · Wᵀ` on the CPU for block-quantized weights (Q8_0, Q5_0, Q4_0, and the K-quants Q4_K,
-//! Q5_K, Q6_K): the activations are quantized to Q8_0 once per call, then an integer GEMM runs
-//! over tiles of weight rows × activation rows, with AVX2 or AVX-512 VNNI kernels chosen at run time.
+//! `x · Wᵀ` on the CPU for weights in the 32-value block formats (Q8_0, Q5_0, Q4_0): the
+//! activations are quantized to Q8_0 once per call, then an integer GEMM runs over tiles of
+//! weight rows × activation rows, with AVX2 or AVX-512 VNNI kernels chosen at run time.
 //!
 //! candle multiplies these formats one activation row at a time (its tiled kernels need inputs
 //! that are a multiple of 256, which Gemma 3's width of 640 is not), and only with the SIMD
@@ -11,7 +11,8 @@
 //! per block, an exact `i32` dot of the quantized values times the product of the two `f16`
 //! scales. Every row count runs the same kernel, so a verification window rounds as decode steps do.
 //!
-//! The K-quants (AVX-512 VNNI only) have their own kernel, in `kquant.rs`.
+//! The K-quants (AVX-512 VNNI only) have their own kernels, in `kquant.rs` and `kquant_wide.rs`;
+//! this module gives them their format, the Q8_K quantizer and the CPU check.
 
 use half::f16;
 
@@ -45,16 +46,8 @@ impl Format {
         }
     }
 
-    /// Values per block.
-    pub fn block_values(self) -> usize {
-        if self.is_k_quant() {
-            SUPER
-        } else {
-            BLOCK
-        }
-    }
-
-    fn is_k_quant(self) -> bool {
+    /// Whether this is a K-quant (256-value super-blocks, `kquant.rs`).
+    pub(crate) fn is_k_quant(self) -> bool {
         matches!(self, Format::Q4K | Format::Q5K | Format::Q6K)
     }
 }
@@ -304,7 +297,7 @@ const Q8_BLOCK: usize = 34;
 /// Whether K-quant weights go through `kquant.rs`, read in place: where the CPU has its
 /// kernels, unless `HEARTH_KQUANT_REPACK` is set. That variable keeps candle's kernels, which hold
 /// repacked copies of the weights (about 3× the file's memory on a 1.5B Q4_K model) but process
-/// prompts up to 2× faster on CPUs with AMX (BENCHMARKS.md).
+/// prompts about 1.2× faster on CPUs with AMX (BENCHMARKS.md).
 pub fn k_quants_in_place() -> bool {
     use std::sync::OnceLock;
     static IN_PLACE: OnceLock<bool> = OnceLock::new();
@@ -323,28 +316,25 @@ pub fn k_quants_available() -> bool {
     }
 }
 
-/// `y = x · wᵀ`: `x` is `[m, k]` row-major F32, `w` is `n` rows of `k / format.block_values()`
-/// blocks in `format`, `y` is `[m, n]`. None when the CPU lacks the kernels for `format` or `k` is
-/// not a multiple of its block.
+/// `y = x · wᵀ`: `x` is `[m, k]` row-major F32, `w` is `n` rows of `k / 32` blocks in `format`,
+/// `y` is `[m, n]`. None for the K-quants, when the CPU lacks the kernels, or when `k` is not a
+/// multiple of 32.
 pub fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Option<Vec<f32>> {
     matmul_t_with(Kernel::best(), x, m, w, format, n, k)
 }
 
 fn matmul_t_with(kernel: Kernel, x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Option<Vec<f32>> {
-    if !available() || k == 0 || !k.is_multiple_of(format.block_values()) || (format.is_k_quant() && kernel != Kernel::Vnni) {
+    if format.is_k_quant() || !available() || k == 0 || !k.is_multiple_of(BLOCK) {
         return None;
     }
     let blocks = k / BLOCK;
     assert_eq!(x.len(), m * k, "x is not [m, k]");
-    assert_eq!(w.len(), n * (k / format.block_values()) * format.block_bytes(), "w is not [n, k] in {format:?}");
-    if format.is_k_quant() {
-        return None; // see `kquant.rs`
-    }
+    assert_eq!(w.len(), n * blocks * format.block_bytes(), "w is not [n, k] in {format:?}");
     let a = quantize(x);
     let mut y = vec![0f32; m * n];
     let tiles = n.div_ceil(ROWS);
     let out = y.as_mut_ptr() as usize;
-    let row_bytes = k / format.block_values() * format.block_bytes();
+    let row_bytes = blocks * format.block_bytes();
     // Against more than one group of activation rows, the VNNI kernel reads each tile repacked for it.
     let packed = kernel == Kernel::Vnni && m > COLS;
     let work = |range: std::ops::Range<usize>| {
@@ -429,7 +419,7 @@ impl Tile {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::hsum;
+pub(crate) use x86::{f16_at, hsum};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -603,7 +593,7 @@ mod x86 {
                     let high = _mm256_andnot_si256(bits(p.add(2)), _mm256_set1_epi8(0xF0u8 as i8));
                     _mm256_or_si256(nibbles(p.add(6)), high)
                 }
-                Format::Q4K | Format::Q5K | Format::Q6K => unreachable!("K-quants are decoded by decode_k_row"),
+                Format::Q4K | Format::Q5K | Format::Q6K => unreachable!("K-quants never reach this module's kernels"),
             };
             dst[..2].copy_from_slice(&block[..2]);
             _mm256_storeu_si256(dst.as_mut_ptr().add(2) as *mut __m256i, values);
@@ -627,6 +617,13 @@ mod x86 {
             _mm256_shuffle_epi8(_mm256_set1_epi32(word), _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
         let select = _mm256_set1_epi64x(0x8040201008040201u64 as i64);
         _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select)
+    }
+
+    /// A little-endian `f16` at `p`, as `f32`.
+    #[inline]
+    #[target_feature(enable = "avx2,f16c")]
+    pub(crate) unsafe fn f16_at(p: *const u8) -> f32 {
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([*p, *p.add(1)]) as i32)))
     }
 
     /// ggml's `hsum_float_8`: the same order of adds.

@@ -755,7 +755,7 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
         GgmlDType::Q6K => qgemm::Format::Q6K,
         _ => return Ok(None),
     };
-    if matches!(format, qgemm::Format::Q4K | qgemm::Format::Q5K | qgemm::Format::Q6K) && !qgemm::k_quants_in_place() {
+    if format.is_k_quant() && !qgemm::k_quants_in_place() {
         return Ok(None);
     }
     if !x.device().is_cpu() || x.dtype() != DType::F32 || !qgemm::available() {
@@ -769,10 +769,10 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
     }
     let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let data = w.data()?;
-    let k_quant = matches!(format, qgemm::Format::Q4K | qgemm::Format::Q5K | qgemm::Format::Q6K);
-    let y = if k_quant && m >= kquant_wide::WIDE_FROM {
+    // Past the verification windows, K-quant prompts take the wide GEMM.
+    let y = if format.is_k_quant() && m > SAME_KERNEL_ROWS {
         kquant_wide::matmul_t(&xs, m, &data, format, rows, cols)
-    } else if k_quant {
+    } else if format.is_k_quant() {
         kquant::matmul_t(&xs, m, &data, format, rows, cols)
     } else {
         let Some(y) = qgemm::matmul_t(&xs, m, &data, format, rows, cols) else { return Ok(None) };

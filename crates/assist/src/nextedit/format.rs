@@ -178,7 +178,6 @@ impl NextEditPrompt {
         Ok(ids)
     }
 
-    /// The window's new text from the model's answer (`None`: the answer has no region).
     /// Where the answer starts the editable region over, after some of its text: the rewrite ended
     /// there (Gemma 3 270M, on the chat format, goes on to repeat the region). None for formats
     /// without markers and answers that do not start over.
@@ -192,6 +191,7 @@ impl NextEditPrompt {
         })
     }
 
+    /// The window's new text from the model's answer (`None`: the answer has no region).
     pub fn parse(&self, answer: &str) -> Option<String> {
         match self.format {
             NextEditFormat::Sweep => {
