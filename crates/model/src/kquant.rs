@@ -1,12 +1,15 @@
-//! `x · Wᵀ` for the K-quant formats (Q4_K, Q5_K, Q6_K) on AVX-512 VNNI, reading the weights'
-//! 256-value super-blocks where they lie in the mapped file: no copy of the weights is kept.
+//! `x · Wᵀ` for the K-quant formats (Q4_K, Q5_K, Q6_K), reading the weights' 256-value
+//! super-blocks where they lie in the mapped file: no copy of the weights is kept.
 //!
 //! The activations are quantized as ggml's Q8_K (one `f32` scale per 256 values), so the integer
 //! dot products are llama.cpp's. A super-block's scales (and Q4_K's and Q5_K's minimums) are
 //! decoded once per weight row; each pair of 32-value blocks is unpacked in registers and
-//! multiplied against up to [`COLS`] activation rows (Q4_K/Q5_K through `maddubs` and `vpdpwssd`,
-//! Q6_K through `vpdpbusd`). Decode steps and every verification window (up to 31 rows) run this
-//! kernel, so a window rounds as decode steps do; longer prompts go to `kquant_wide.rs`.
+//! multiplied against up to [`COLS`] activation rows. Two forms, chosen at run time:
+//! - AVX-512 VNNI: Q4_K/Q5_K through `maddubs` and `vpdpwssd`, Q6_K through `vpdpbusd`. Decode
+//!   steps and every verification window (up to 31 rows) run it, so a window rounds as decode steps
+//!   do; longer prompts go to `kquant_wide.rs`.
+//! - AVX2 (as ggml's AVX2 dot products): `maddubs`, then `madd` by each block's scale, for every
+//!   row count.
 
 use crate::qgemm::{quantize_k, Format, Quantized, BLOCK, COLS, LANES, SUPER};
 
@@ -14,12 +17,23 @@ use crate::qgemm::{quantize_k, Format, Quantized, BLOCK, COLS, LANES, SUPER};
 const ROWS: usize = 2;
 
 /// `y = x · wᵀ` (`x` `[m, k]`, `w` `n` rows of `k / 256` super-blocks in a K-quant `format`,
-/// `y` `[m, n]`). The caller checked that the CPU has AVX-512 VNNI and that `k` is a multiple of 256.
+/// `y` `[m, n]`). The caller checked that the CPU has the kernels (`k_quants_available`) and that
+/// `k` is a multiple of 256.
 pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Vec<f32> {
+    matmul_t_on(crate::qgemm::k_quants_vnni(), x, m, w, format, n, k)
+}
+
+/// [`matmul_t`] in the AVX-512 VNNI form (`vnni`, which the CPU must have) or the AVX2 one.
+fn matmul_t_on(vnni: bool, x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Vec<f32> {
     let a = quantize_k(x);
     let blocks = k / BLOCK;
     // Per activation row and block, the sum of its values: what the minimums multiply.
     let x_sums: Vec<f32> = a.corr.chunks_exact(LANES).zip(&a.d).map(|(c, d)| c.iter().sum::<i32>() as f32 / -128.0 * d).collect();
+    let x_sums16: Vec<i16> = if format == Format::Q6K && !vnni {
+        a.corr.chunks_exact(4).map(|c| (c.iter().sum::<i32>() / -128) as i16).collect()
+    } else {
+        Vec::new()
+    };
     let mut y = vec![0f32; m * n];
     let out = y.as_mut_ptr() as usize;
     let row_bytes = k / SUPER * format.block_bytes();
@@ -33,12 +47,17 @@ pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, 
             while j < m {
                 let cols = COLS.min(m - j);
                 let mut sums = [[0f32; COLS]; ROWS];
-                let tile = Tile { w: ptrs, format, k, blocks, a: &a, x_sums: &x_sums, j };
+                let tile = Tile { w: ptrs, format, k, blocks, a: &a, x_sums: &x_sums, x_sums16: &x_sums16, j };
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: the caller checked AVX-512 VNNI; every pointer starts a row of `k / 256`
-                // super-blocks in `format`, and `a` holds `m` rows of `k` values.
+                // SAFETY: the caller checked AVX2 (and AVX-512 VNNI for `vnni`); every pointer
+                // starts a row of `k / 256` super-blocks in `format`, and `a` holds `m` rows of `k` values.
                 unsafe {
-                    x86::tile(&tile, cols, &mut sums)
+                    match cols {
+                        4 => run::<4>(vnni, &tile, &mut sums),
+                        3 => run::<3>(vnni, &tile, &mut sums),
+                        2 => run::<2>(vnni, &tile, &mut sums),
+                        _ => run::<1>(vnni, &tile, &mut sums),
+                    }
                 };
                 for (r, row_sums) in sums.iter().enumerate().take(rows) {
                     for (c, &s) in row_sums.iter().enumerate().take(cols) {
@@ -54,6 +73,19 @@ pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, 
     y
 }
 
+/// One tile against `C` activation rows, in the form and format asked for.
+#[cfg(target_arch = "x86_64")]
+unsafe fn run<const C: usize>(vnni: bool, t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
+    match (vnni, t.format) {
+        (true, Format::Q4K) => x86::run_with_mins::<C, 4>(t, sums),
+        (true, Format::Q5K) => x86::run_with_mins::<C, 5>(t, sums),
+        (true, _) => x86::run_q6k::<C>(t, sums),
+        (false, Format::Q4K) => avx2::run_with_mins::<C, 4>(t, sums),
+        (false, Format::Q5K) => avx2::run_with_mins::<C, 5>(t, sums),
+        (false, _) => avx2::run_q6k::<C>(t, sums),
+    }
+}
+
 /// A tile: [`ROWS`] weight rows against activation rows `j..`.
 struct Tile<'a> {
     w: [*const u8; ROWS],
@@ -62,11 +94,13 @@ struct Tile<'a> {
     blocks: usize,
     a: &'a Quantized,
     x_sums: &'a [f32],
+    /// Per activation row and 16 values, their sum (the AVX2 Q6_K form's `Σx`).
+    x_sums16: &'a [i16],
     j: usize,
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{pair_values, scales_and_mins};
+pub(crate) use x86::{halves, pair_values, scales_and_mins};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -76,31 +110,14 @@ mod x86 {
 
     /// Super-blocks of each weight row fetched ahead of the one being multiplied: a decode step
     /// streams the weights once, and the hardware prefetchers alone left it 27% slower (1.5B Q4_K).
-    const PREFETCH_SUPERS: usize = 4;
+    pub(super) const PREFETCH_SUPERS: usize = 4;
 
     /// Asks for the cache lines of `bytes` bytes at `at` (a hint: past the weights it reads nothing).
     #[inline]
     #[target_feature(enable = "avx2")]
-    unsafe fn prefetch(at: *const u8, bytes: usize) {
+    pub(super) unsafe fn prefetch(at: *const u8, bytes: usize) {
         for line in (0..bytes).step_by(64) {
             _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line) as *const i8);
-        }
-    }
-
-    pub(super) unsafe fn tile(t: &Tile, cols: usize, sums: &mut [[f32; COLS]; ROWS]) {
-        match (t.format, cols) {
-            (Format::Q4K, 4) => run_with_mins::<4, 4>(t, sums),
-            (Format::Q4K, 3) => run_with_mins::<3, 4>(t, sums),
-            (Format::Q4K, 2) => run_with_mins::<2, 4>(t, sums),
-            (Format::Q4K, _) => run_with_mins::<1, 4>(t, sums),
-            (Format::Q5K, 4) => run_with_mins::<4, 5>(t, sums),
-            (Format::Q5K, 3) => run_with_mins::<3, 5>(t, sums),
-            (Format::Q5K, 2) => run_with_mins::<2, 5>(t, sums),
-            (Format::Q5K, _) => run_with_mins::<1, 5>(t, sums),
-            (_, 4) => run_q6k::<4>(t, sums),
-            (_, 3) => run_q6k::<3>(t, sums),
-            (_, 2) => run_q6k::<2>(t, sums),
-            (_, _) => run_q6k::<1>(t, sums),
         }
     }
 
@@ -129,8 +146,21 @@ mod x86 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     unsafe fn pair<const BITS: u8>(sb: *const u8, p: usize) -> __m512i {
+        let (mut lo, mut hi) = halves::<BITS>(sb, p);
+        if BITS == 6 {
+            let bias = _mm256_set1_epi8(96);
+            (lo, hi) = (_mm256_add_epi8(lo, bias), _mm256_add_epi8(hi, bias));
+        }
+        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+    }
+
+    /// Blocks `2p` and `2p + 1` of a super-block, 32 unsigned values each as stored (Q6_K's
+    /// `0..64`, 32 more than the value they stand for).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn halves<const BITS: u8>(sb: *const u8, p: usize) -> (__m256i, __m256i) {
         let low = _mm256_set1_epi8(0x0F);
-        let (lo, hi) = match BITS {
+        match BITS {
             4 | 5 => {
                 let qs = sb.add(if BITS == 4 { 16 } else { 48 } + 32 * p);
                 let bytes = _mm256_loadu_si256(qs as *const __m256i);
@@ -155,8 +185,7 @@ mod x86 {
                 let ql1 = _mm256_loadu_si256(sb.add(64 * n + 32) as *const __m256i);
                 let qh = _mm256_loadu_si256(sb.add(128 + 32 * n) as *const __m256i);
                 let mask = _mm256_set1_epi8(0x30);
-                let bias = _mm256_set1_epi8(96);
-                let (q0, q1) = if upper {
+                if upper {
                     (
                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low), _mm256_and_si256(qh, mask)),
                         _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low), _mm256_and_si256(_mm256_srli_epi16(qh, 2), mask)),
@@ -166,11 +195,9 @@ mod x86 {
                         _mm256_or_si256(_mm256_and_si256(ql0, low), _mm256_and_si256(_mm256_slli_epi16(qh, 4), mask)),
                         _mm256_or_si256(_mm256_and_si256(ql1, low), _mm256_and_si256(_mm256_slli_epi16(qh, 2), mask)),
                     )
-                };
-                (_mm256_add_epi8(q0, bias), _mm256_add_epi8(q1, bias))
+                }
             }
-        };
-        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+        }
     }
 
     /// Q4_K and Q5_K, as ggml sums them: per super-block an exact `i32` sum of `sc · q · x`
@@ -178,7 +205,7 @@ mod x86 {
     /// 6-bit scale), times `d` and the activations' scale; less `dmin · Σ m · Σx`.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni,avx512bw")]
     #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
-    unsafe fn run_with_mins<const C: usize, const BITS: u8>(t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
+    pub(super) unsafe fn run_with_mins<const C: usize, const BITS: u8>(t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
         let mut acc = [[_mm512_setzero_ps(); C]; ROWS];
         let mut mins = [[_mm256_setzero_ps(); C]; ROWS];
         let (aq, ad) = (t.a.qs.as_ptr(), t.a.d.as_ptr());
@@ -268,7 +295,7 @@ mod x86 {
     /// each group of 4), times each 16-value group's `d · sc` and the activations' scale.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512vl,avx512vnni")]
     #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
-    unsafe fn run_q6k<const C: usize>(t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
+    pub(super) unsafe fn run_q6k<const C: usize>(t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
         let mut acc = [[_mm512_setzero_ps(); C]; ROWS];
         let (aq, ad, corr) = (t.a.qs.as_ptr(), t.a.d.as_ptr(), t.a.corr.as_ptr());
         let bytes = t.format.block_bytes();
@@ -301,6 +328,134 @@ mod x86 {
     }
 }
 
+/// The AVX2 forms: 256-bit `maddubs` of the unsigned weight values by the activations, `madd` by
+/// the block's scale, an exact `i32` sum per super-block (ggml's `vec_dot_q*_K_q8_K` for AVX2).
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::x86::{halves, prefetch, scales_and_mins, PREFETCH_SUPERS};
+    use super::{Tile, BLOCK, COLS, ROWS, SUPER};
+    use crate::qgemm::{f16_at, hsum};
+    use std::arch::x86_64::*;
+
+    /// `pshufb` control that spreads 16-bit lane `lo` of each 128-bit half over the low half and
+    /// lane `hi` over the high half.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn spread(lo: usize, hi: usize) -> __m256i {
+        let pick = |i: usize| (((2 * i + 1) << 8) | (2 * i)) as i16;
+        _mm256_setr_m128i(_mm_set1_epi16(pick(lo)), _mm_set1_epi16(pick(hi)))
+    }
+
+    /// The AVX-512 form's sums, in 256-bit registers.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
+    pub(super) unsafe fn run_with_mins<const C: usize, const BITS: u8>(t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
+        let mut acc = [[_mm256_setzero_ps(); C]; ROWS];
+        let mut mins = [[_mm256_setzero_ps(); C]; ROWS];
+        let x_row: [*const i8; C] = std::array::from_fn(|c| t.a.qs.as_ptr().add((t.j + c) * t.k));
+        let bytes = t.format.block_bytes();
+        for s in 0..t.k / SUPER {
+            // Each row's 8 scales as 16-bit lanes, in both 128-bit halves.
+            let mut sc = [_mm256_setzero_si256(); ROWS];
+            let mut d = [0f32; ROWS];
+            for r in 0..ROWS {
+                let sb = t.w[r].add(s * bytes);
+                prefetch(sb.wrapping_add(PREFETCH_SUPERS * bytes), bytes);
+                let (scales, m) = scales_and_mins(sb);
+                sc[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales));
+                d[r] = f16_at(sb);
+                let m = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m)), _mm256_set1_ps(f16_at(sb.add(2))));
+                for c in 0..C {
+                    let xs = _mm256_loadu_ps(t.x_sums.as_ptr().add((t.j + c) * t.blocks + 8 * s));
+                    mins[r][c] = _mm256_fmadd_ps(m, xs, mins[r][c]);
+                }
+            }
+            let mut dots = [[_mm256_setzero_si256(); C]; ROWS];
+            for p in 0..4 {
+                for r in 0..ROWS {
+                    let (lo, hi) = halves::<BITS>(t.w[r].add(s * bytes), p);
+                    for (h, w) in [lo, hi].into_iter().enumerate() {
+                        let b = 2 * p + h;
+                        let scale = _mm256_shuffle_epi8(sc[r], spread(b, b));
+                        for c in 0..C {
+                            let x = _mm256_loadu_si256(x_row[c].add((8 * s + b) * BLOCK) as *const __m256i);
+                            dots[r][c] = _mm256_add_epi32(dots[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), scale));
+                        }
+                    }
+                }
+            }
+            for r in 0..ROWS {
+                for c in 0..C {
+                    // Q8_K: one activation scale for the super-block.
+                    let xd = *t.a.d.as_ptr().add((t.j + c) * t.blocks + 8 * s);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d[r] * xd), _mm256_cvtepi32_ps(dots[r][c]), acc[r][c]);
+                }
+            }
+        }
+        for r in 0..ROWS {
+            for c in 0..C {
+                sums[r][c] = hsum(acc[r][c]) - hsum(mins[r][c]);
+            }
+        }
+    }
+
+    /// Q6_K: `maddubs` of the stored values (`q + 32`), `madd` by each 16-value group's scale;
+    /// the 32 comes off once per super-block, as `32 · Σ sc · Σx` over the groups.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
+    pub(super) unsafe fn run_q6k<const C: usize>(t: &Tile, sums: &mut [[f32; COLS]; ROWS]) {
+        let mut acc = [[_mm256_setzero_ps(); C]; ROWS];
+        let x_row: [*const i8; C] = std::array::from_fn(|c| t.a.qs.as_ptr().add((t.j + c) * t.k));
+        let ad = t.a.d.as_ptr();
+        let bytes = t.format.block_bytes();
+        for s in 0..t.k / SUPER {
+            // Each row's 16 scales as 16-bit lanes (`all`), and groups 0-7 in both 128-bit halves
+            // of one register, 8-15 of another.
+            let mut sc = [[_mm256_setzero_si256(); 2]; ROWS];
+            let mut d = [0f32; ROWS];
+            let mut dots = [[_mm256_setzero_si256(); C]; ROWS];
+            for r in 0..ROWS {
+                let sb = t.w[r].add(s * bytes);
+                prefetch(sb.wrapping_add(PREFETCH_SUPERS * bytes), bytes);
+                let raw = _mm_loadu_si128(sb.add(192) as *const __m128i);
+                let all = _mm256_cvtepi8_epi16(raw);
+                sc[r] = [_mm256_permute2x128_si256(all, all, 0x00), _mm256_permute2x128_si256(all, all, 0x11)];
+                d[r] = f16_at(sb.add(208));
+                for c in 0..C {
+                    let x16 = _mm256_loadu_si256(t.x_sums16.as_ptr().add((t.j + c) * (t.k / 16) + 16 * s) as *const __m256i);
+                    dots[r][c] = _mm256_slli_epi32(_mm256_madd_epi16(all, x16), 5);
+                    dots[r][c] = _mm256_sub_epi32(_mm256_setzero_si256(), dots[r][c]);
+                }
+            }
+            for p in 0..4 {
+                for r in 0..ROWS {
+                    let (lo, hi) = halves::<6>(t.w[r].add(s * bytes), p);
+                    for (h, w) in [lo, hi].into_iter().enumerate() {
+                        // Block b: groups 2b (its low 16 values) and 2b + 1.
+                        let b = 2 * p + h;
+                        let scale = _mm256_shuffle_epi8(sc[r][b / 4], spread(2 * b % 8, (2 * b + 1) % 8));
+                        for c in 0..C {
+                            let x = _mm256_loadu_si256(x_row[c].add((8 * s + b) * BLOCK) as *const __m256i);
+                            dots[r][c] = _mm256_add_epi32(dots[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), scale));
+                        }
+                    }
+                }
+            }
+            for r in 0..ROWS {
+                for c in 0..C {
+                    let xd = *ad.add((t.j + c) * t.blocks + 8 * s);
+                    acc[r][c] = _mm256_fmadd_ps(_mm256_set1_ps(d[r] * xd), _mm256_cvtepi32_ps(dots[r][c]), acc[r][c]);
+                }
+            }
+        }
+        for r in 0..ROWS {
+            for c in 0..C {
+                sums[r][c] = hsum(acc[r][c]);
+            }
+        }
+    }
+}
+
 /// Test data: `m` activation rows and `n` weight rows of width `k` in `dtype`, pseudo-random, rows
 /// of different magnitudes and offsets so that scales and minimums all vary.
 #[cfg(test)]
@@ -324,28 +479,50 @@ pub(crate) fn random_k_quant(
 #[cfg(test)]
 mod k_quants {
     use super::*;
-    use crate::qgemm::k_quants_available;
+    use crate::qgemm::{k_quants_available, k_quants_vnni};
     use candle_core::quantized::GgmlDType;
     use candle_core::Device;
 
     #[test]
     fn k_quants_match_candles_dequantized_weights() {
         if !k_quants_available() {
-            eprintln!("no AVX-512 VNNI here: K-quants go through candle, nothing to check");
+            eprintln!("no AVX2 here: K-quants go through candle, nothing to check");
+            return;
+        }
+        let forms: &[bool] = if k_quants_vnni() { &[false, true] } else { &[false] };
+        for &vnni in forms {
+            for (dtype, format) in [(GgmlDType::Q4K, Format::Q4K), (GgmlDType::Q5K, Format::Q5K), (GgmlDType::Q6K, Format::Q6K)] {
+                for (m, n, k) in [(1, 3, 256), (4, 4, 512), (5, 9, 512), (13, 6, 1536)] {
+                    let (x, q) = random_k_quant(dtype, m, n, k);
+                    let dense: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+                    let y = matmul_t_on(vnni, &x, m, &q.data().unwrap(), format, n, k);
+                    let a = quantize_k(&x);
+                    for (i, r) in (0..m).flat_map(|i| (0..n).map(move |r| (i, r))) {
+                        let want: f64 =
+                            (0..k).map(|c| a.qs[i * k + c] as f64 * a.d[i * k / BLOCK + c / BLOCK] as f64 * dense[r * k + c] as f64).sum();
+                        let got = y[i * n + r] as f64;
+                        assert!(
+                            (got - want).abs() <= 2e-4 * (1.0 + want.abs()),
+                            "{format:?} vnni={vnni} {m}x{n}x{k} at ({i}, {r}): {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn both_forms_give_the_same_sums() {
+        if !k_quants_vnni() {
+            eprintln!("no AVX-512 VNNI here: one form only");
             return;
         }
         for (dtype, format) in [(GgmlDType::Q4K, Format::Q4K), (GgmlDType::Q5K, Format::Q5K), (GgmlDType::Q6K, Format::Q6K)] {
-            for (m, n, k) in [(1, 3, 256), (4, 4, 512), (5, 9, 512), (13, 6, 1536)] {
-                let (x, q) = random_k_quant(dtype, m, n, k);
-                let dense: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
-                let y = matmul_t(&x, m, &q.data().unwrap(), format, n, k);
-                let a = quantize_k(&x);
-                for (i, r) in (0..m).flat_map(|i| (0..n).map(move |r| (i, r))) {
-                    let want: f64 =
-                        (0..k).map(|c| a.qs[i * k + c] as f64 * a.d[i * k / BLOCK + c / BLOCK] as f64 * dense[r * k + c] as f64).sum();
-                    let got = y[i * n + r] as f64;
-                    assert!((got - want).abs() <= 2e-4 * (1.0 + want.abs()), "{format:?} {m}x{n}x{k} at ({i}, {r}): {got} vs {want}");
-                }
+            let (x, q) = random_k_quant(dtype, 7, 10, 1024);
+            let data = q.data().unwrap();
+            let (a, b) = (matmul_t_on(false, &x, 7, &data, format, 10, 1024), matmul_t_on(true, &x, 7, &data, format, 10, 1024));
+            for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+                assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{format:?} at {i}: {a} vs {b}");
             }
         }
     }

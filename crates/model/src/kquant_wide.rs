@@ -130,7 +130,7 @@ impl Unpacked {
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Format, Panels, Unpacked, MR, NR, SUPER};
-    use crate::kquant::{pair_values, scales_and_mins};
+    use crate::kquant::{halves, pair_values, scales_and_mins};
     use crate::qgemm::f16_at;
     use std::arch::x86_64::*;
 
@@ -142,8 +142,9 @@ mod x86 {
             let b = sb.as_ptr();
             if format == Format::Q6K {
                 for p in 0..4 {
-                    // `pair_values` gives `q - 32 + 128`: back to `q`, the scale's sum takes the 32.
-                    let values = _mm512_sub_epi8(pair_values(format, b, p), _mm512_set1_epi8(96));
+                    // The stored `q + 32`: the scale's sum takes the 32.
+                    let (lo, hi) = halves::<6>(b, p);
+                    let values = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
                     _mm512_storeu_si512(t.q.as_mut_ptr().add(r * k + s * SUPER + 64 * p) as *mut _, values);
                 }
                 let scales = _mm512_cvtepi8_epi32(_mm_loadu_si128(b.add(192) as *const __m128i));
@@ -216,12 +217,12 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qgemm::k_quants_available;
+    use crate::qgemm::k_quants_vnni;
     use candle_core::quantized::GgmlDType;
 
     #[test]
     fn prompts_match_the_decode_kernel_within_float_rounding() {
-        if !k_quants_available() {
+        if !k_quants_vnni() {
             eprintln!("no AVX-512 VNNI here: K-quants go through candle, nothing to check");
             return;
         }

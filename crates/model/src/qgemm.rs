@@ -304,8 +304,14 @@ pub fn k_quants_in_place() -> bool {
     *IN_PLACE.get_or_init(|| k_quants_available() && std::env::var_os("HEARTH_KQUANT_REPACK").is_none())
 }
 
-/// Whether this CPU runs the K-quant formats here (AVX-512 VNNI and BW).
+/// Whether this CPU runs the K-quant formats here: AVX2, FMA and F16C ([`available`]).
 pub fn k_quants_available() -> bool {
+    available()
+}
+
+/// Whether the K-quant kernels take their AVX-512 forms (VNNI and BW, and `HEARTH_NO_AVX512`
+/// unset): `vpdpbusd` tiles, and the wide prompt GEMM of `kquant_wide.rs`.
+pub(crate) fn k_quants_vnni() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         available() && Kernel::best() == Kernel::Vnni && std::arch::is_x86_feature_detected!("avx512bw")
