@@ -109,7 +109,7 @@ fn real_models_end_with_a_reason_and_no_malformed_call() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     eprintln!("gemma: stop {}, {} step(s), {} call(s), {} tokens", json["stop"], json["steps"], json["calls"], json["generatedTokens"]);
-    assert_eq!(json["malformedCalls"], 0);
+    assert_eq!(json["malformedCalls"], 0, "{:#}", json["transcript"]);
     assert!(json["steps"].as_u64().unwrap() >= 1);
     assert!(["answered", "step_budget", "token_budget"].contains(&json["stop"].as_str().unwrap()), "{json}");
     assert_eq!(std::fs::read_to_string(root.join("config.py")).unwrap(), CONFIG);

@@ -238,39 +238,48 @@ fn string(c: &mut Cursor<'_>) -> Step {
     }
 }
 
-/// Digits, ended by a byte that is not one (left unconsumed). At least one.
-fn digits(c: &mut Cursor<'_>) -> Step {
+/// Digits, ended by a byte that is not one (left unconsumed): at least one, at most `max`.
+fn digits(c: &mut Cursor<'_>, max: usize) -> Step {
     if !c.next()?.is_ascii_digit() {
         return Err(Stop::Bad);
     }
+    let mut n = 1;
     while c.peek()?.is_ascii_digit() {
-        if c.closing() {
+        if c.closing() || n == max {
             return Err(Stop::Bad);
         }
+        n += 1;
         c.i += 1;
     }
     Ok(())
 }
 
+/// Digits of an integer argument: every integer of 18 digits fits the parser's `i64`, so the
+/// model cannot write one (`100000000000000000000`) that the call then refuses.
+const INTEGER_DIGITS: usize = 18;
+
 fn integer(c: &mut Cursor<'_>) -> Step {
     if c.peek()? == b'-' {
         c.i += 1;
     }
-    digits(c)
+    digits(c, INTEGER_DIGITS)
 }
 
 fn number(c: &mut Cursor<'_>) -> Step {
-    integer(c)?;
+    if c.peek()? == b'-' {
+        c.i += 1;
+    }
+    digits(c, usize::MAX)?;
     if c.peek()? == b'.' {
         c.i += 1;
-        digits(c)?;
+        digits(c, usize::MAX)?;
     }
     if matches!(c.peek()?, b'e' | b'E') {
         c.i += 1;
         if matches!(c.peek()?, b'+' | b'-') {
             c.i += 1;
         }
-        digits(c)?;
+        digits(c, usize::MAX)?;
     }
     Ok(())
 }
@@ -612,6 +621,19 @@ mod tests {
         for b in bad {
             assert_eq!(g.check(b), Prefix::Invalid, "{:?}", String::from_utf8_lossy(b));
         }
+    }
+
+    #[test]
+    fn an_integer_argument_has_no_more_digits_than_an_i64_holds() {
+        let call = |digits: &str| format!("\n{{\"name\": \"read_file\", \"arguments\": {{\"path\": \"a\", \"start_line\": {digits}");
+        let g = CallGrammar::new(ToolFormat::Hermes, tools());
+        assert_eq!(g.check(call(&"9".repeat(18)).as_bytes()), Prefix::Partial);
+        assert_eq!(g.check(call(&"1".repeat(19)).as_bytes()), Prefix::Invalid, "the parser would read 1e18 and more as a float");
+        assert_eq!(g.check(call("1e5").as_bytes()), Prefix::Invalid);
+        let x = CallGrammar::new(ToolFormat::QwenXml, tools());
+        let open = "\n<function=read_file>\n<parameter=start_line>\n";
+        assert_eq!(x.check(format!("{open}{}", "7".repeat(18)).as_bytes()), Prefix::Partial);
+        assert_eq!(x.check(format!("{open}{}", "7".repeat(19)).as_bytes()), Prefix::Invalid);
     }
 
     #[test]
