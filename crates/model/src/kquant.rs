@@ -108,14 +108,22 @@ mod x86 {
     use crate::qgemm::{f16_at, hsum};
     use std::arch::x86_64::*;
 
-    /// Super-blocks of each weight row fetched ahead of the one being multiplied: a decode step
-    /// streams the weights once, and the hardware prefetchers alone left it 27% slower (1.5B Q4_K).
-    pub(super) const PREFETCH_SUPERS: usize = 4;
+    /// How far ahead of the super-block being multiplied each weight row is fetched. A decode step
+    /// streams the weights once; rows are short (864 bytes at `k = 1536` in Q4_K) and the hardware
+    /// prefetchers alone left the kernels waiting on memory (1.5B Q4_K: 27% slower with none, and on
+    /// Zen 3 1.3-1.5× slower at 4 super-blocks than at about 2.5 KB).
+    const PREFETCH_BYTES: usize = 2560;
 
-    /// Asks for the cache lines of `bytes` bytes at `at` (a hint: past the weights it reads nothing).
+    /// Asks for the cache lines of the `bytes` bytes [`PREFETCH_BYTES`] past `at`, a super-block of
+    /// the tile, on its first pass (a hint: past the weights it reads nothing).
     #[inline]
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn prefetch(at: *const u8, bytes: usize) {
+    pub(super) unsafe fn prefetch(t: &Tile, at: *const u8, bytes: usize) {
+        // The first pass over the tile streams it; later ones find it in cache.
+        if t.j != 0 {
+            return;
+        }
+        let at = at.wrapping_add(PREFETCH_BYTES);
         for line in (0..bytes).step_by(64) {
             _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line) as *const i8);
         }
@@ -215,7 +223,7 @@ mod x86 {
             let mut d = [0f32; ROWS];
             for r in 0..ROWS {
                 let sb = t.w[r].add(s * bytes);
-                prefetch(sb.wrapping_add(PREFETCH_SUPERS * bytes), bytes);
+                prefetch(t, sb, bytes);
                 let (scales, m) = scales_and_mins(sb);
                 sc16[r] = _mm512_castsi128_si512(_mm_cvtepu8_epi16(scales));
                 d[r] = f16_at(sb);
@@ -302,7 +310,7 @@ mod x86 {
         for s in 0..t.k / SUPER {
             let sc: [__m512; ROWS] = std::array::from_fn(|r| q6_scales(t.w[r].add(s * bytes)));
             for r in 0..ROWS {
-                prefetch(t.w[r].wrapping_add((s + PREFETCH_SUPERS) * bytes), bytes);
+                prefetch(t, t.w[r].add(s * bytes), bytes);
             }
             // Q8_K: one activation scale for the super-block.
             let xd: [__m512; C] = std::array::from_fn(|c| _mm512_set1_ps(*ad.add((t.j + c) * t.blocks + 8 * s)));
@@ -332,7 +340,7 @@ mod x86 {
 /// the block's scale, an exact `i32` sum per super-block (ggml's `vec_dot_q*_K_q8_K` for AVX2).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::x86::{halves, prefetch, scales_and_mins, PREFETCH_SUPERS};
+    use super::x86::{halves, prefetch, scales_and_mins};
     use super::{Tile, BLOCK, COLS, ROWS, SUPER};
     use crate::qgemm::{f16_at, hsum};
     use std::arch::x86_64::*;
@@ -360,7 +368,7 @@ mod avx2 {
             let mut d = [0f32; ROWS];
             for r in 0..ROWS {
                 let sb = t.w[r].add(s * bytes);
-                prefetch(sb.wrapping_add(PREFETCH_SUPERS * bytes), bytes);
+                prefetch(t, sb, bytes);
                 let (scales, m) = scales_and_mins(sb);
                 sc[r] = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scales));
                 d[r] = f16_at(sb);
@@ -416,7 +424,7 @@ mod avx2 {
             let mut dots = [[_mm256_setzero_si256(); C]; ROWS];
             for r in 0..ROWS {
                 let sb = t.w[r].add(s * bytes);
-                prefetch(sb.wrapping_add(PREFETCH_SUPERS * bytes), bytes);
+                prefetch(t, sb, bytes);
                 let raw = _mm_loadu_si128(sb.add(192) as *const __m128i);
                 let all = _mm256_cvtepi8_epi16(raw);
                 sc[r] = [_mm256_permute2x128_si256(all, all, 0x00), _mm256_permute2x128_si256(all, all, 0x11)];

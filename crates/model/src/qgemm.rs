@@ -432,6 +432,12 @@ mod x86 {
     use super::{Format, Kernel, Quantized, Tile, BLOCK, COLS, LANES, PAIR_BYTES, Q8_BLOCK, ROWS};
     use std::arch::x86_64::*;
 
+    /// How far ahead of the block being read its row's bytes are fetched (a hint: past the weights
+    /// it reads nothing). A decode step streams the weights once, and a tile's rows are short (952
+    /// bytes at `k = 896`): with the hardware prefetchers alone the AVX2 kernel read 3 GB/s on one
+    /// Zen 3 core, 5.5 GB/s with this (13 against 6.5 on two).
+    const PREFETCH_BYTES: usize = 8192;
+
     /// A block's `f16` scale as `f32`, in every lane.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -475,6 +481,10 @@ mod x86 {
         for b in 0..t.blocks {
             for (r, acc_r) in acc.iter_mut().enumerate() {
                 let block = t.w[r].add(b * Q8_BLOCK);
+                if j == 0 {
+                    // The first pass over the tile streams it; later ones find it in cache.
+                    _mm_prefetch::<_MM_HINT_T0>(block.wrapping_add(PREFETCH_BYTES) as *const i8);
+                }
                 let w = _mm256_loadu_si256(block.add(2) as *const __m256i);
                 let w_abs = _mm256_sign_epi8(w, w);
                 let wd = scale(block);
@@ -591,6 +601,7 @@ mod x86 {
         debug_assert_eq!(row.len() / size, out.len() / Q8_BLOCK);
         for (block, dst) in row.chunks_exact(size).zip(out.chunks_exact_mut(Q8_BLOCK)) {
             let p = block.as_ptr();
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(PREFETCH_BYTES) as *const i8);
             let values = match format {
                 Format::Q8_0 => _mm256_loadu_si256(p.add(2) as *const __m256i),
                 Format::Q4_0 => _mm256_sub_epi8(nibbles(p.add(2)), _mm256_set1_epi8(8)),
