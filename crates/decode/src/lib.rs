@@ -17,7 +17,7 @@ use hearth_model::{LoadedModel, ModelError, ModelInfo, Tensor, Tokenizer};
 pub use constraint::{pick, Constraint};
 pub use proposer::{CopySource, DraftModel, ExternalText, Lookup, LookupThenDraft, Proposal, Proposer};
 pub use sampling::{argmax, Sampler, Sampling};
-pub use session::{common_prefix, Session};
+pub use session::{common_prefix, Pending, Session};
 pub use text::TextStream;
 
 /// The largest verification window (pending token + proposals); quantized GPU kernels stay on
@@ -437,17 +437,23 @@ impl Engine {
             let mut input = Vec::with_capacity(1 + proposal.tokens.len());
             input.push(pending);
             input.extend_from_slice(&proposal.tokens);
-            let logits = self.target.step(&input)?;
-            if first_token_at.is_none() {
-                check_finite(&logits)?;
-            }
+            let step = self.target.step_deferred(&input)?;
             let restricted = constraint.as_deref().filter(|c| c.active());
             let (accepted, next) = if let Some(c) = restricted {
-                let row: Vec<f32> = logits.get(0)?.to_vec1()?;
+                let row: Vec<f32> = first_row(&step, first_token_at.is_none())?.get(0)?.to_vec1()?;
                 (0, pick(&row, c, &self.tokenizer, &mut sampler)?)
             } else if forced.is_empty() {
-                verify(&logits, &proposal, &mut sampler)?
+                let first = first_token_at.is_none();
+                let rows = |r: std::ops::Range<usize>| -> Result<Tensor, DecodeError> {
+                    let logits = step.rows(r.clone())?;
+                    if first && r.start == 0 {
+                        check_finite(&logits)?;
+                    }
+                    Ok(logits)
+                };
+                verify(rows, FIRST_HEAD_CHUNK, &proposal, &mut sampler)?
             } else {
+                let logits = first_row(&step, first_token_at.is_none())?;
                 let next = self.constrained(&logits, forced, &mut sampler)?;
                 let bytes = self.tokenizer.token_bytes(next);
                 forced = if forced.starts_with(bytes) { &forced[bytes.len()..] } else { &[] };
@@ -581,17 +587,57 @@ fn check_finite(logits: &Tensor) -> Result<(), DecodeError> {
 /// Checks a proposal against the target's logits (`[1 + k, vocab]`). Returns how many proposed
 /// tokens are accepted and the token that follows them. Greedy: a proposal survives while it
 /// equals the argmax. Sampling: rejection sampling, so tokens follow the target's distribution.
-fn verify(logits: &Tensor, proposal: &Proposal, sampler: &mut Sampler) -> Result<(usize, u32), DecodeError> {
+/// The first row's logits `[1, vocab]` of a step, checked to be finite on the first step of a
+/// generation (a broken model file shows there).
+fn first_row(step: &Pending, first: bool) -> Result<Tensor, DecodeError> {
+    let logits = step.rows(0..1)?;
+    if first {
+        check_finite(&logits)?;
+    }
+    Ok(logits)
+}
+
+/// Rows of a verification step projected at once: its first chunk, doubled for each next one. The
+/// output head is the largest matmul of a small model and a window's rows past the first rejected
+/// proposal are thrown away, so rows are projected only as far as the proposal holds.
+const FIRST_HEAD_CHUNK: usize = 8;
+
+/// The proposal's accepted length and the token after it, reading a step's rows in order (`rows`
+/// gives the logits of a range of them) and asking for each chunk, `first_chunk` rows and then
+/// twice the last, only when every proposal before it was accepted.
+fn verify(
+    rows: impl Fn(std::ops::Range<usize>) -> Result<Tensor, DecodeError>,
+    first_chunk: usize,
+    proposal: &Proposal,
+    sampler: &mut Sampler,
+) -> Result<(usize, u32), DecodeError> {
     let k = proposal.tokens.len();
+    let (mut start, mut chunk) = (0, first_chunk.max(1));
+    loop {
+        let end = (start + chunk).min(k + 1);
+        let logits = rows(start..end)?;
+        if let Some(found) = verify_rows(&logits, start, proposal, sampler)? {
+            return Ok(found);
+        }
+        (start, chunk) = (end, 2 * chunk);
+    }
+}
+
+/// [`verify`] over the logits of rows `start..` of a step: the accepted length and the next token
+/// once a proposal is rejected or the last row is reached, `None` when every row here accepted.
+fn verify_rows(logits: &Tensor, start: usize, proposal: &Proposal, sampler: &mut Sampler) -> Result<Option<(usize, u32)>, DecodeError> {
+    let k = proposal.tokens.len();
+    let end = start + logits.dim(0)?;
     if sampler.is_greedy() {
         let best: Vec<u32> = logits.argmax(1)?.to_vec1()?;
-        let accepted = proposal.tokens.iter().zip(&best).take_while(|(p, b)| p == b).count();
-        return Ok((accepted, best[accepted]));
+        let held = proposal.tokens[start..].iter().zip(&best).take_while(|(p, b)| p == b).count();
+        let accepted = start + held;
+        return Ok((accepted < end).then(|| (accepted, best[held])));
     }
     let rows: Vec<Vec<f32>> = logits.to_vec2()?;
-    for i in 0..k {
+    for i in start..end.min(k) {
         let d = proposal.tokens[i] as usize;
-        let p = sampler.probs(&rows[i]);
+        let p = sampler.probs(&rows[i - start]);
         let q_d = proposal.dists.as_ref().map(|q| q[i][d]).unwrap_or(1.0);
         if q_d > 0.0 && sampler.uniform() < (p[d] / q_d).min(1.0) {
             continue;
@@ -609,10 +655,13 @@ fn verify(logits: &Tensor, proposal: &Proposal, sampler: &mut Sampler) -> Result
             residual = p;
         }
         sampling::normalize(&mut residual);
-        return Ok((i, sampler.draw(&residual)));
+        return Ok(Some((i, sampler.draw(&residual))));
     }
-    let p = sampler.probs(&rows[k]);
-    Ok((k, sampler.draw(&p)))
+    if end <= k {
+        return Ok(None);
+    }
+    let p = sampler.probs(&rows[k - start]);
+    Ok(Some((k, sampler.draw(&p))))
 }
 
 fn log_softmax_at(row: &[f32], i: usize) -> f32 {
@@ -662,5 +711,66 @@ impl Generator for Engine {
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<Generation, DecodeError> {
         Engine::generate_constrained(self, prompt, params, constraint, cancel, on_text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hearth_model::Device;
+    use std::cell::Cell;
+
+    /// Logits of `n` rows over 40 tokens, each row's best token `best[i]`.
+    fn logits(best: &[u32]) -> Tensor {
+        let vocab = 40;
+        let data: Vec<f32> = best
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &b)| (0..vocab).map(move |t| if t == b { 4.0 } else { ((i * 7 + t as usize * 13) % 11) as f32 / 5.0 }))
+            .collect();
+        Tensor::from_vec(data, (best.len(), vocab as usize), &Device::Cpu).unwrap()
+    }
+
+    /// Rows projected when verification asks for chunks from `first_chunk` on and ends at `row`.
+    fn chunk_end(first_chunk: usize, row: usize, n: usize) -> usize {
+        let (mut end, mut chunk) = (first_chunk, first_chunk);
+        while end <= row {
+            chunk *= 2;
+            end += chunk;
+        }
+        end.min(n)
+    }
+
+    #[test]
+    fn chunked_verification_equals_one_pass_and_stops_at_the_rejection() {
+        // The model's choices over a 20-row window; the proposal agrees up to row 5.
+        let best: Vec<u32> = (0..20).map(|i| (i * 3 % 40) as u32).collect();
+        let mut tokens: Vec<u32> = best[..19].to_vec();
+        tokens[5] = 39;
+        let all = logits(&best);
+        let proposal = Proposal { tokens, dists: None };
+        let samplings = [Sampling::Greedy, Sampling::Sample { temperature: 1.0, top_k: None, top_p: None, seed: 7 }];
+        for sampling in samplings {
+            let one_pass = verify(|r| Ok(all.narrow(0, r.start, r.len())?), 64, &proposal, &mut Sampler::new(sampling.clone())).unwrap();
+            assert!(one_pass.0 <= 5, "{sampling:?}: {one_pass:?}");
+            for first_chunk in [1, 3, 8] {
+                let projected = Cell::new(0);
+                let rows = |r: std::ops::Range<usize>| {
+                    projected.set(projected.get() + r.len());
+                    Ok(all.narrow(0, r.start, r.len())?)
+                };
+                let chunked = verify(rows, first_chunk, &proposal, &mut Sampler::new(sampling.clone())).unwrap();
+                assert_eq!(chunked, one_pass, "{sampling:?}, first chunk {first_chunk}");
+                assert_eq!(projected.get(), chunk_end(first_chunk, one_pass.0, 20), "{sampling:?}, first chunk {first_chunk}");
+                assert!(projected.get() < 20);
+            }
+        }
+        // Greedy: accepted up to the changed row, whose own choice comes next.
+        let greedy = verify(|r| Ok(all.narrow(0, r.start, r.len())?), 1, &proposal, &mut Sampler::new(Sampling::Greedy)).unwrap();
+        assert_eq!(greedy, (5, best[5]));
+        // A proposal the model agrees with throughout: every row read, the last one's choice next.
+        let full = Proposal { tokens: best[..19].to_vec(), dists: None };
+        let got = verify(|r| Ok(all.narrow(0, r.start, r.len())?), 3, &full, &mut Sampler::new(Sampling::Greedy)).unwrap();
+        assert_eq!(got, (19, best[19]));
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use hearth_model::fit::PREFILL_CHUNK;
-use hearth_model::{KvCache, Logits, ModelError, Tensor, Transformer};
+use hearth_model::{Deferred, KvCache, Logits, ModelError, Tensor, Transformer};
 
 pub struct Session {
     model: Arc<Transformer>,
@@ -47,6 +47,14 @@ impl Session {
         Ok(logits)
     }
 
+    /// Runs `tokens` after the cached ones, like [`Session::step`], and leaves their logits to be
+    /// asked for row by row ([`Pending::rows`]).
+    pub fn step_deferred(&mut self, tokens: &[u32]) -> Result<Pending, ModelError> {
+        let pass = self.model.forward_deferred(tokens, &mut self.cache)?;
+        self.tokens.extend_from_slice(tokens);
+        Ok(Pending { model: self.model.clone(), pass })
+    }
+
     /// Forgets every cached position from `len` on (O(1)).
     pub fn rollback(&mut self, len: usize) {
         self.cache.truncate(len);
@@ -56,4 +64,22 @@ impl Session {
 
 pub fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// A step whose logits are computed on demand, for the rows a caller reaches.
+pub struct Pending {
+    model: Arc<Transformer>,
+    pass: Deferred,
+}
+
+impl Pending {
+    /// Positions in the step.
+    pub fn positions(&self) -> usize {
+        self.pass.rows()
+    }
+
+    /// F32 logits `[rows.len(), vocab]` of those positions.
+    pub fn rows(&self, rows: std::ops::Range<usize>) -> Result<Tensor, ModelError> {
+        self.model.logits(&self.pass, rows)
+    }
 }

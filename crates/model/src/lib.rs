@@ -33,7 +33,7 @@ pub use kv_cache::KvCache;
 pub use resolve::{hf_cache_dir, hf_folder, list_local, ollama_dir, resolve, LocalModel, ModelFiles};
 pub use shared::load_shared;
 pub use tokenizer::{FimFormat, FimTokens, Tokenizer};
-pub use transformer::{Logits, Spec, Transformer};
+pub use transformer::{Deferred, Logits, Spec, Transformer};
 
 use error::InFile;
 

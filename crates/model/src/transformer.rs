@@ -551,6 +551,19 @@ pub enum Logits {
     Last,
 }
 
+/// The hidden states of one pass, before the final norm, whose logits are computed on demand.
+pub struct Deferred {
+    hidden: Tensor,
+    rows: usize,
+}
+
+impl Deferred {
+    /// New positions in the pass.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
 /// A loaded model. Its weights are read-only; all per-sequence state lives in a [`KvCache`],
 /// so one model can serve several caches.
 pub struct Transformer {
@@ -617,7 +630,28 @@ impl Transformer {
             Logits::All => x,
             Logits::Last => x.narrow(1, tokens.len() - 1, 1)?,
         };
-        let out = project(&self.lm_head, &self.norm.forward(&x)?)?.squeeze(0)?.to_dtype(DType::F32)?;
+        self.head(&x)
+    }
+
+    /// Runs `tokens` after the positions already in `cache` and appends them to it, like
+    /// [`Transformer::forward`], but leaves the output head to [`Transformer::logits`]: a caller
+    /// that reads the rows in order (verifying a speculative window) projects only those it reaches.
+    pub fn forward_deferred(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Deferred> {
+        Ok(Deferred { hidden: self.hidden(tokens, cache)?, rows: tokens.len() })
+    }
+
+    /// F32 logits `[rows.len(), vocab]` of some of a [`Deferred`] pass's positions. A row's
+    /// logits do not depend on which other rows are projected with it.
+    pub fn logits(&self, pass: &Deferred, rows: std::ops::Range<usize>) -> Result<Tensor> {
+        if rows.is_empty() {
+            return Err(ModelError::EmptyInput);
+        }
+        self.head(&pass.hidden.narrow(1, rows.start, rows.len())?)
+    }
+
+    /// The final norm, the output head and Gemma 2's soft cap over hidden states `[1, n, hidden]`.
+    fn head(&self, x: &Tensor) -> Result<Tensor> {
+        let out = project(&self.lm_head, &self.norm.forward(x)?)?.squeeze(0)?.to_dtype(DType::F32)?;
         Ok(match self.spec.features.final_logit_softcap {
             Some(cap) => ((out / cap)?.tanh()? * cap)?,
             None => out,
