@@ -8,8 +8,9 @@
 //! - AVX-512 VNNI: Q4_K/Q5_K through `maddubs` and `vpdpwssd`, Q6_K through `vpdpbusd`. Decode
 //!   steps and every verification window (up to 31 rows) run it, so a window rounds as decode steps
 //!   do; longer prompts go to `kquant_wide.rs`.
-//! - AVX2 (as ggml's AVX2 dot products): `maddubs`, then `madd` by each block's scale, for every
-//!   row count.
+//! - AVX2 (as ggml's AVX2 dot products): `maddubs`, then `madd` by each block's scale. Decode
+//!   steps and windows run it; longer prompts go to `kquant_wide.rs`'s AVX2 form, which sums
+//!   alike.
 
 use crate::qgemm::{quantize_k, Format, Quantized, BLOCK, COLS, LANES, SUPER};
 
@@ -27,13 +28,7 @@ pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, 
 fn matmul_t_on(vnni: bool, x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Vec<f32> {
     let a = quantize_k(x);
     let blocks = k / BLOCK;
-    // Per activation row and block, the sum of its values: what the minimums multiply.
-    let x_sums: Vec<f32> = a.corr.chunks_exact(LANES).zip(&a.d).map(|(c, d)| c.iter().sum::<i32>() as f32 / -128.0 * d).collect();
-    let x_sums16: Vec<i16> = if format == Format::Q6K && !vnni {
-        a.corr.chunks_exact(4).map(|c| (c.iter().sum::<i32>() / -128) as i16).collect()
-    } else {
-        Vec::new()
-    };
+    let (x_sums, x_sums16) = activation_sums(&a, format == Format::Q6K && !vnni);
     let mut y = vec![0f32; m * n];
     let out = y.as_mut_ptr() as usize;
     let row_bytes = k / SUPER * format.block_bytes();
@@ -71,6 +66,15 @@ fn matmul_t_on(vnni: bool, x: &[f32], m: usize, w: &[u8], format: Format, n: usi
     };
     candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(ROWS), work);
     y
+}
+
+/// Per activation row: per 32-value block the sum of its values times the row's scale (what
+/// Q4_K's and Q5_K's minimums multiply), and with `sixteens` per 16 values their `i16` sum (what
+/// the AVX2 form takes Q6_K's 32 off with).
+pub(crate) fn activation_sums(a: &Quantized, sixteens: bool) -> (Vec<f32>, Vec<i16>) {
+    let sums = a.corr.chunks_exact(LANES).zip(&a.d).map(|(c, d)| c.iter().sum::<i32>() as f32 / -128.0 * d).collect();
+    let sums16 = if sixteens { a.corr.chunks_exact(4).map(|c| (c.iter().sum::<i32>() / -128) as i16).collect() } else { Vec::new() };
+    (sums, sums16)
 }
 
 /// One tile against `C` activation rows, in the form and format asked for.
@@ -500,7 +504,7 @@ mod k_quants {
         let forms: &[bool] = if k_quants_vnni() { &[false, true] } else { &[false] };
         for &vnni in forms {
             for (dtype, format) in [(GgmlDType::Q4K, Format::Q4K), (GgmlDType::Q5K, Format::Q5K), (GgmlDType::Q6K, Format::Q6K)] {
-                for (m, n, k) in [(1, 3, 256), (4, 4, 512), (5, 9, 512), (13, 6, 1536)] {
+                for (m, n, k) in [(1, 3, 256), (4, 4, 512), (5, 9, 512), (13, 6, 1536), (6, 37, 512)] {
                     let (x, q) = random_k_quant(dtype, m, n, k);
                     let dense: Vec<f32> = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1().unwrap();
                     let y = matmul_t_on(vnni, &x, m, &q.data().unwrap(), format, n, k);

@@ -9,8 +9,14 @@
 //! super-block the sums become floats, times each row's activation scale: Q4_K and Q5_K give
 //! `d · Σ sc · dot - dmin · Σ m · Σx`, Q6_K `d · Σ sc · (dot - 32 · Σx)`.
 //! Decode steps and verification windows stay on `kquant.rs` (one kernel for those row counts).
+//!
+//! Without AVX-512 VNNI, the AVX2 form: a panel of [`PANEL`] weight rows is decoded once to a byte
+//! per value, each block's scale spread over 16-bit lanes, and each group of up to 4 activation
+//! rows runs against all of them while it is in cache (2 weight rows at a time, `maddubs`, then
+//! `madd` by the scale). Its sums are `kquant.rs`'s AVX2 form's, bit for bit.
 
-use crate::qgemm::{quantize_k, Format, BLOCK, SUPER};
+use crate::kquant::activation_sums;
+use crate::qgemm::{quantize_k, Format, Quantized, BLOCK, COLS, SUPER};
 
 /// Weight rows per tile.
 const MR: usize = 8;
@@ -26,9 +32,18 @@ fn sub_values(format: Format) -> usize {
     }
 }
 
-/// `y = x · wᵀ` for K-quant `w` (`n` rows of `k / 256` super-blocks), `x` `[m, k]`, on a CPU with
-/// AVX-512 VNNI and BW (checked by the caller).
+/// `y = x · wᵀ` for K-quant `w` (`n` rows of `k / 256` super-blocks), `x` `[m, k]`, in the AVX-512
+/// form where the CPU has VNNI and BW, else the AVX2 one (the caller checked AVX2).
 pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Vec<f32> {
+    if crate::qgemm::k_quants_vnni() {
+        matmul_t_vnni(x, m, w, format, n, k)
+    } else {
+        matmul_t_avx2(x, m, w, format, n, k)
+    }
+}
+
+/// The AVX-512 form.
+fn matmul_t_vnni(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Vec<f32> {
     debug_assert!(matches!(format, Format::Q4K | Format::Q5K | Format::Q6K));
     let a = quantize_k(x);
     let sub = sub_values(format);
@@ -214,27 +229,244 @@ mod x86 {
     }
 }
 
+/// Weight rows per tile of the AVX2 form: 2 rows × up to [`COLS`] activation rows of sums.
+const ROWS: usize = 2;
+/// Weight rows the AVX2 form decodes at a time: a group of activation rows runs against all of
+/// them while it is in cache, so a prompt reads its activations once per 16 weight rows, not 2.
+const PANEL: usize = 8 * ROWS;
+
+/// The AVX2 form: panels of [`PANEL`] weight rows decoded once, tiles of [`ROWS`] of them against
+/// groups of up to [`COLS`] activation rows.
+fn matmul_t_avx2(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Vec<f32> {
+    let a = quantize_k(x);
+    let (x_sums, x_sums16) = activation_sums(&a, format == Format::Q6K);
+    let mut y = vec![0f32; m * n];
+    let out = y.as_mut_ptr() as usize;
+    let row_bytes = k / SUPER * format.block_bytes();
+    // Rows past `n` repeat the last row: their sums are dropped.
+    let row_at = |row: usize| w[row.min(n - 1) * row_bytes..].as_ptr();
+    let work = |range: std::ops::Range<usize>| {
+        let mut decoded = Decoded::new(format, k);
+        for panel in range {
+            let first_row = panel * PANEL;
+            let ptrs: [*const u8; PANEL] = std::array::from_fn(|r| row_at(first_row + r));
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the caller checked AVX2; every pointer starts a row of `k / 256` super-blocks
+            // in `format`.
+            unsafe {
+                avx2::unpack(&ptrs, format, k, &mut decoded)
+            };
+            let tiles = PANEL.min(n - first_row).div_ceil(ROWS);
+            let mut j = 0;
+            while j < m {
+                let cols = COLS.min(m - j);
+                for tile in 0..tiles {
+                    let first = first_row + tile * ROWS;
+                    let mut sums = [[0f32; COLS]; ROWS];
+                    let t = Rows { a: &a, x_sums: &x_sums, x_sums16: &x_sums16, k, blocks: k / BLOCK, j, base: tile * ROWS };
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: as above; `a` holds `m` rows of `k` values.
+                    unsafe {
+                        match (cols, format) {
+                            (4, Format::Q6K) => avx2::run::<4, true>(&decoded, &t, &mut sums),
+                            (3, Format::Q6K) => avx2::run::<3, true>(&decoded, &t, &mut sums),
+                            (2, Format::Q6K) => avx2::run::<2, true>(&decoded, &t, &mut sums),
+                            (_, Format::Q6K) => avx2::run::<1, true>(&decoded, &t, &mut sums),
+                            (4, _) => avx2::run::<4, false>(&decoded, &t, &mut sums),
+                            (3, _) => avx2::run::<3, false>(&decoded, &t, &mut sums),
+                            (2, _) => avx2::run::<2, false>(&decoded, &t, &mut sums),
+                            _ => avx2::run::<1, false>(&decoded, &t, &mut sums),
+                        }
+                    };
+                    for (r, row_sums) in sums.iter().enumerate().take(ROWS.min(n - first)) {
+                        for (c, &s) in row_sums.iter().enumerate().take(cols) {
+                            // SAFETY: inside `y`; the panels of one call write disjoint columns.
+                            unsafe { *(out as *mut f32).add((j + c) * n + first + r) = s };
+                        }
+                    }
+                }
+                j += cols;
+            }
+        }
+    };
+    candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(PANEL), work);
+    y
+}
+
+/// A tile of the AVX2 form: activation rows `j..` against the panel's rows `base..base + ROWS`.
+struct Rows<'a> {
+    a: &'a Quantized,
+    x_sums: &'a [f32],
+    x_sums16: &'a [i16],
+    k: usize,
+    blocks: usize,
+    j: usize,
+    base: usize,
+}
+
+/// A panel's weight rows decoded once for the AVX2 form, which then runs them against every group
+/// of activation rows: one byte per value as stored (Q6_K's `q + 32`), each block's scale spread
+/// over the 16-bit lanes of its `maddubs` products, each super-block's `d`, and Q4_K's and Q5_K's
+/// `dmin · m` per block, or Q6_K's 16 scales.
+struct Decoded {
+    q: Vec<u8>,
+    scales: Vec<i16>,
+    d: Vec<f32>,
+    mins: Vec<f32>,
+    scales16: Vec<i16>,
+}
+
+impl Decoded {
+    fn new(format: Format, k: usize) -> Decoded {
+        let (blocks, supers, six) = (k / BLOCK, k / SUPER, format == Format::Q6K);
+        Decoded {
+            q: vec![0; PANEL * k],
+            scales: vec![0; PANEL * blocks * 16],
+            d: vec![0.0; PANEL * supers],
+            mins: vec![0.0; if six { 0 } else { PANEL * supers * 8 }],
+            scales16: vec![0; if six { PANEL * supers * 16 } else { 0 }],
+        }
+    }
+}
+
+/// The AVX2 form's kernels: `kquant.rs`'s AVX2 arithmetic over decoded panels.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{Decoded, Format, Rows, BLOCK, COLS, PANEL, ROWS, SUPER};
+    use crate::kquant::{halves, scales_and_mins};
+    use crate::qgemm::{f16_at, hsum};
+    use std::arch::x86_64::*;
+
+    /// How far ahead of the super-block being decoded each weight row is fetched: as in the
+    /// AVX-512 form, the rows are too short for the hardware prefetchers.
+    const PREFETCH_BYTES: usize = 2560;
+
+    /// Decodes a panel's rows (`w`, each `k / 256` super-blocks in `format`) into `u`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) unsafe fn unpack(w: &[*const u8; PANEL], format: Format, k: usize, u: &mut Decoded) {
+        let (blocks, supers, bytes) = (k / BLOCK, k / SUPER, format.block_bytes());
+        for (r, &row) in w.iter().enumerate() {
+            for s in 0..supers {
+                let sb = row.add(s * bytes);
+                for line in (0..bytes).step_by(64) {
+                    _mm_prefetch::<_MM_HINT_T0>(sb.wrapping_add(PREFETCH_BYTES + line) as *const i8);
+                }
+                let q = u.q.as_mut_ptr().add(r * k + s * SUPER);
+                for p in 0..4 {
+                    let (lo, hi) = match format {
+                        Format::Q4K => halves::<4>(sb, p),
+                        Format::Q5K => halves::<5>(sb, p),
+                        _ => halves::<6>(sb, p),
+                    };
+                    _mm256_storeu_si256(q.add(64 * p) as *mut __m256i, lo);
+                    _mm256_storeu_si256(q.add(64 * p + 32) as *mut __m256i, hi);
+                }
+                let spread = u.scales.as_mut_ptr().add((r * blocks + 8 * s) * 16);
+                let at = r * supers + s;
+                if format == Format::Q6K {
+                    // Block b: its low 16 values (the low 8 lanes) take group 2b's scale, the rest 2b + 1's.
+                    let groups = std::slice::from_raw_parts(sb.add(192) as *const i8, 16);
+                    for b in 0..8 {
+                        let lanes = _mm256_setr_m128i(_mm_set1_epi16(groups[2 * b] as i16), _mm_set1_epi16(groups[2 * b + 1] as i16));
+                        _mm256_storeu_si256(spread.add(16 * b) as *mut __m256i, lanes);
+                    }
+                    let all = _mm256_cvtepi8_epi16(_mm_loadu_si128(sb.add(192) as *const __m128i));
+                    _mm256_storeu_si256(u.scales16.as_mut_ptr().add(16 * at) as *mut __m256i, all);
+                    u.d[at] = f16_at(sb.add(208));
+                } else {
+                    let (scales, m) = scales_and_mins(sb);
+                    let mut each = [0u8; 16];
+                    _mm_storeu_si128(each.as_mut_ptr() as *mut __m128i, scales);
+                    for (b, &scale) in each.iter().take(8).enumerate() {
+                        _mm256_storeu_si256(spread.add(16 * b) as *mut __m256i, _mm256_set1_epi16(scale as i16));
+                    }
+                    let m = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(m)), _mm256_set1_ps(f16_at(sb.add(2))));
+                    _mm256_storeu_ps(u.mins.as_mut_ptr().add(8 * at), m);
+                    u.d[at] = f16_at(sb);
+                }
+            }
+        }
+    }
+
+    /// `sums[r][c]` = the tile's row `r` · activation row `t.j + c`. Q4_K and Q5_K: per
+    /// super-block `d · xd · Σ sc · q · x`, less `Σ dmin · m · Σx` over its blocks; Q6_K
+    /// (`SIX`): `d · xd · (Σ sc · (q + 32) · x - 32 · Σ sc · Σx)`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    #[allow(clippy::needless_range_loop)] // `acc[r][c]` reads as the tile it is
+    pub(super) unsafe fn run<const C: usize, const SIX: bool>(u: &Decoded, t: &Rows, sums: &mut [[f32; COLS]; ROWS]) {
+        let (k, supers) = (t.k, t.k / SUPER);
+        let mut acc = [[_mm256_setzero_ps(); C]; ROWS];
+        let mut mins = [[_mm256_setzero_ps(); C]; ROWS];
+        let x_row: [*const i8; C] = std::array::from_fn(|c| t.a.qs.as_ptr().add((t.j + c) * k));
+        for s in 0..supers {
+            let mut dots = [[_mm256_setzero_si256(); C]; ROWS];
+            for r in 0..ROWS {
+                let at = (t.base + r) * supers + s;
+                for c in 0..C {
+                    if SIX {
+                        let all = _mm256_loadu_si256(u.scales16.as_ptr().add(16 * at) as *const __m256i);
+                        let x16 = _mm256_loadu_si256(t.x_sums16.as_ptr().add((t.j + c) * (k / 16) + 16 * s) as *const __m256i);
+                        dots[r][c] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(all, x16), 5));
+                    } else {
+                        let m = _mm256_loadu_ps(u.mins.as_ptr().add(8 * at));
+                        let xs = _mm256_loadu_ps(t.x_sums.as_ptr().add((t.j + c) * t.blocks + 8 * s));
+                        mins[r][c] = _mm256_fmadd_ps(m, xs, mins[r][c]);
+                    }
+                }
+            }
+            for b in 8 * s..8 * s + 8 {
+                for r in 0..ROWS {
+                    let w = _mm256_loadu_si256(u.q.as_ptr().add((t.base + r) * k + b * BLOCK) as *const __m256i);
+                    let scale = _mm256_loadu_si256(u.scales.as_ptr().add(((t.base + r) * t.blocks + b) * 16) as *const __m256i);
+                    for c in 0..C {
+                        let x = _mm256_loadu_si256(x_row[c].add(b * BLOCK) as *const __m256i);
+                        dots[r][c] = _mm256_add_epi32(dots[r][c], _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), scale));
+                    }
+                }
+            }
+            for r in 0..ROWS {
+                for c in 0..C {
+                    // Q8_K: one activation scale for the super-block.
+                    let xd = *t.a.d.as_ptr().add((t.j + c) * t.blocks + 8 * s);
+                    acc[r][c] =
+                        _mm256_fmadd_ps(_mm256_set1_ps(u.d[(t.base + r) * supers + s] * xd), _mm256_cvtepi32_ps(dots[r][c]), acc[r][c]);
+                }
+            }
+        }
+        for r in 0..ROWS {
+            for c in 0..C {
+                sums[r][c] = if SIX { hsum(acc[r][c]) } else { hsum(acc[r][c]) - hsum(mins[r][c]) };
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qgemm::k_quants_vnni;
+    use crate::qgemm::{k_quants_available, k_quants_vnni};
     use candle_core::quantized::GgmlDType;
 
     #[test]
     fn prompts_match_the_decode_kernel_within_float_rounding() {
-        if !k_quants_vnni() {
-            eprintln!("no AVX-512 VNNI here: K-quants go through candle, nothing to check");
+        if !k_quants_available() {
+            eprintln!("no AVX2 here: K-quants go through candle, nothing to check");
             return;
         }
+        // The AVX2 forms sum alike, bit for bit; the AVX-512 ones in another order.
+        let exact = !k_quants_vnni();
         for (dtype, format) in [(GgmlDType::Q4K, Format::Q4K), (GgmlDType::Q5K, Format::Q5K), (GgmlDType::Q6K, Format::Q6K)] {
             // Ragged panels and tiles: rows past a panel of 16 and weight rows past a tile of 8.
-            for (m, n, k) in [(32, 8, 256), (37, 13, 512), (70, 9, 1536)] {
+            for (m, n, k) in [(32, 8, 256), (37, 13, 512), (70, 9, 1536), (33, 40, 512)] {
                 let (x, q) = crate::kquant::random_k_quant(dtype, m, n, k);
                 let data = q.data().unwrap();
                 let wide = matmul_t(&x, m, &data, format, n, k);
                 let narrow = crate::kquant::matmul_t(&x, m, &data, format, n, k);
                 for (i, (a, b)) in wide.iter().zip(&narrow).enumerate() {
-                    assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{format:?} {m}x{n}x{k} at {i}: {a} vs {b}");
+                    assert!(
+                        if exact { a == b } else { (a - b).abs() <= 1e-4 * (1.0 + b.abs()) },
+                        "{format:?} {m}x{n}x{k} at {i}: {a} vs {b}"
+                    );
                 }
             }
         }

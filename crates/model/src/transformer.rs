@@ -803,8 +803,8 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
     }
     let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let data = w.data()?;
-    // Past the verification windows, K-quant prompts take the wide GEMM where the CPU has it.
-    let y = if format.is_k_quant() && m > SAME_KERNEL_ROWS && qgemm::k_quants_vnni() {
+    // Past the verification windows, K-quant prompts take the wide GEMM.
+    let y = if format.is_k_quant() && m > SAME_KERNEL_ROWS {
         kquant_wide::matmul_t(&xs, m, &data, format, rows, cols)
     } else if format.is_k_quant() {
         kquant::matmul_t(&xs, m, &data, format, rows, cols)
