@@ -438,23 +438,23 @@ impl Engine {
             input.push(pending);
             input.extend_from_slice(&proposal.tokens);
             let step = self.target.step_deferred(&input)?;
+            // Logits of some of the step's rows; a broken model file shows in the first step's first row.
+            let first = first_token_at.is_none();
+            let rows = |r: std::ops::Range<usize>| -> Result<Tensor, DecodeError> {
+                let logits = step.rows(r.clone())?;
+                if first && r.start == 0 {
+                    check_finite(&logits)?;
+                }
+                Ok(logits)
+            };
             let restricted = constraint.as_deref().filter(|c| c.active());
             let (accepted, next) = if let Some(c) = restricted {
-                let row: Vec<f32> = first_row(&step, first_token_at.is_none())?.get(0)?.to_vec1()?;
+                let row: Vec<f32> = rows(0..1)?.get(0)?.to_vec1()?;
                 (0, pick(&row, c, &self.tokenizer, &mut sampler)?)
             } else if forced.is_empty() {
-                let first = first_token_at.is_none();
-                let rows = |r: std::ops::Range<usize>| -> Result<Tensor, DecodeError> {
-                    let logits = step.rows(r.clone())?;
-                    if first && r.start == 0 {
-                        check_finite(&logits)?;
-                    }
-                    Ok(logits)
-                };
                 verify(rows, FIRST_HEAD_CHUNK, &proposal, &mut sampler)?
             } else {
-                let logits = first_row(&step, first_token_at.is_none())?;
-                let next = self.constrained(&logits, forced, &mut sampler)?;
+                let next = self.constrained(&rows(0..1)?, forced, &mut sampler)?;
                 let bytes = self.tokenizer.token_bytes(next);
                 forced = if forced.starts_with(bytes) { &forced[bytes.len()..] } else { &[] };
                 (0, next)
@@ -584,27 +584,16 @@ fn check_finite(logits: &Tensor) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Checks a proposal against the target's logits (`[1 + k, vocab]`). Returns how many proposed
-/// tokens are accepted and the token that follows them. Greedy: a proposal survives while it
-/// equals the argmax. Sampling: rejection sampling, so tokens follow the target's distribution.
-/// The first row's logits `[1, vocab]` of a step, checked to be finite on the first step of a
-/// generation (a broken model file shows there).
-fn first_row(step: &Pending, first: bool) -> Result<Tensor, DecodeError> {
-    let logits = step.rows(0..1)?;
-    if first {
-        check_finite(&logits)?;
-    }
-    Ok(logits)
-}
-
 /// Rows of a verification step projected at once: its first chunk, doubled for each next one. The
 /// output head is the largest matmul of a small model and a window's rows past the first rejected
 /// proposal are thrown away, so rows are projected only as far as the proposal holds.
 const FIRST_HEAD_CHUNK: usize = 8;
 
-/// The proposal's accepted length and the token after it, reading a step's rows in order (`rows`
-/// gives the logits of a range of them) and asking for each chunk, `first_chunk` rows and then
-/// twice the last, only when every proposal before it was accepted.
+/// Checks a proposal against the target's logits (`[1 + k, vocab]`). Returns how many proposed
+/// tokens are accepted and the token that follows them. Greedy: a proposal survives while it
+/// equals the argmax. Sampling: rejection sampling, so tokens follow the target's distribution.
+/// The rows are read in order (`rows` gives the logits of a range of them), each chunk,
+/// `first_chunk` rows and then twice the last, asked for only when every proposal before it held.
 fn verify(
     rows: impl Fn(std::ops::Range<usize>) -> Result<Tensor, DecodeError>,
     first_chunk: usize,

@@ -73,12 +73,7 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// Positions in the step.
-    pub fn positions(&self) -> usize {
-        self.pass.rows()
-    }
-
-    /// F32 logits `[rows.len(), vocab]` of those positions.
+    /// F32 logits `[rows.len(), vocab]` of some of the step's positions.
     pub fn rows(&self, rows: std::ops::Range<usize>) -> Result<Tensor, ModelError> {
         self.model.logits(&self.pass, rows)
     }

@@ -104,7 +104,7 @@ struct Tile<'a> {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{halves, pair_values, scales_and_mins};
+pub(crate) use x86::{halves, pair_values, prefetch_ahead, scales_and_mins};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -119,14 +119,20 @@ mod x86 {
     const PREFETCH_BYTES: usize = 2560;
 
     /// Asks for the cache lines of the `bytes` bytes [`PREFETCH_BYTES`] past `at`, a super-block of
-    /// the tile, on its first pass (a hint: past the weights it reads nothing).
+    /// the tile, on its first pass: the first pass streams the tile, later ones find it in cache.
     #[inline]
     #[target_feature(enable = "avx2")]
     pub(super) unsafe fn prefetch(t: &Tile, at: *const u8, bytes: usize) {
-        // The first pass over the tile streams it; later ones find it in cache.
-        if t.j != 0 {
-            return;
+        if t.j == 0 {
+            prefetch_ahead(at, bytes);
         }
+    }
+
+    /// Asks for the cache lines of the `bytes` bytes [`PREFETCH_BYTES`] past `at` (a hint: past the
+    /// weights it reads nothing).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(crate) unsafe fn prefetch_ahead(at: *const u8, bytes: usize) {
         let at = at.wrapping_add(PREFETCH_BYTES);
         for line in (0..bytes).step_by(64) {
             _mm_prefetch::<_MM_HINT_T0>(at.wrapping_add(line) as *const i8);

@@ -333,13 +333,9 @@ impl Decoded {
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{Decoded, Format, Rows, BLOCK, COLS, PANEL, ROWS, SUPER};
-    use crate::kquant::{halves, scales_and_mins};
+    use crate::kquant::{halves, prefetch_ahead, scales_and_mins};
     use crate::qgemm::{f16_at, hsum};
     use std::arch::x86_64::*;
-
-    /// How far ahead of the super-block being decoded each weight row is fetched: as in the
-    /// AVX-512 form, the rows are too short for the hardware prefetchers.
-    const PREFETCH_BYTES: usize = 2560;
 
     /// Decodes a panel's rows (`w`, each `k / 256` super-blocks in `format`) into `u`.
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -348,9 +344,8 @@ mod avx2 {
         for (r, &row) in w.iter().enumerate() {
             for s in 0..supers {
                 let sb = row.add(s * bytes);
-                for line in (0..bytes).step_by(64) {
-                    _mm_prefetch::<_MM_HINT_T0>(sb.wrapping_add(PREFETCH_BYTES + line) as *const i8);
-                }
+                // The rows are too short for the hardware prefetchers, as in `kquant.rs`.
+                prefetch_ahead(sb, bytes);
                 let q = u.q.as_mut_ptr().add(r * k + s * SUPER);
                 for p in 0..4 {
                     let (lo, hi) = match format {

@@ -554,14 +554,6 @@ pub enum Logits {
 /// The hidden states of one pass, before the final norm, whose logits are computed on demand.
 pub struct Deferred {
     hidden: Tensor,
-    rows: usize,
-}
-
-impl Deferred {
-    /// New positions in the pass.
-    pub fn rows(&self) -> usize {
-        self.rows
-    }
 }
 
 /// A loaded model. Its weights are read-only; all per-sequence state lives in a [`KvCache`],
@@ -637,7 +629,7 @@ impl Transformer {
     /// [`Transformer::forward`], but leaves the output head to [`Transformer::logits`]: a caller
     /// that reads the rows in order (verifying a speculative window) projects only those it reaches.
     pub fn forward_deferred(&self, tokens: &[u32], cache: &mut KvCache) -> Result<Deferred> {
-        Ok(Deferred { hidden: self.hidden(tokens, cache)?, rows: tokens.len() })
+        Ok(Deferred { hidden: self.hidden(tokens, cache)? })
     }
 
     /// F32 logits `[rows.len(), vocab]` of some of a [`Deferred`] pass's positions. A row's

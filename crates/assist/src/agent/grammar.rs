@@ -258,17 +258,21 @@ fn digits(c: &mut Cursor<'_>, max: usize) -> Step {
 /// model cannot write one (`100000000000000000000`) that the call then refuses.
 const INTEGER_DIGITS: usize = 18;
 
-fn integer(c: &mut Cursor<'_>) -> Step {
+/// An optional leading `-`.
+fn minus(c: &mut Cursor<'_>) -> Step {
     if c.peek()? == b'-' {
         c.i += 1;
     }
+    Ok(())
+}
+
+fn integer(c: &mut Cursor<'_>) -> Step {
+    minus(c)?;
     digits(c, INTEGER_DIGITS)
 }
 
 fn number(c: &mut Cursor<'_>) -> Step {
-    if c.peek()? == b'-' {
-        c.i += 1;
-    }
+    minus(c)?;
     digits(c, usize::MAX)?;
     if c.peek()? == b'.' {
         c.i += 1;
