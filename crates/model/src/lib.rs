@@ -12,6 +12,7 @@ mod kv_cache;
 mod matvec;
 pub mod models;
 mod qgemm;
+mod qgemm_wide;
 mod resolve;
 mod shared;
 pub mod synthetic;

@@ -9,7 +9,8 @@
 //! Q8_0 once per tile of [`ROWS`] weight rows and used against every activation row, [`ROWS`] ×
 //! [`COLS`] dot products at a time. The arithmetic is ggml's up to the order of the float sums:
 //! per block, an exact `i32` dot of the quantized values times the product of the two `f16`
-//! scales. Every row count runs the same kernel, so a verification window rounds as decode steps do.
+//! scales. Every row count runs the same kernel, so a verification window rounds as decode steps do;
+//! prompts of 32 rows and more on CPUs without VNNI go to `qgemm_wide.rs` instead.
 //!
 //! The K-quants (AVX-512 VNNI only) have their own kernels, in `kquant.rs` and `kquant_wide.rs`;
 //! this module gives them their format, the Q8_K quantizer and the CPU check.
@@ -127,6 +128,12 @@ pub fn available() -> bool {
     }
 }
 
+/// Whether prompts against 32-value block weights with `k` inputs go to `qgemm_wide.rs`: on AVX2
+/// CPUs without VNNI (this module's VNNI tiles are that CPU's GEMM).
+pub(crate) fn wide_avx2(k: usize) -> bool {
+    available() && Kernel::best() == Kernel::Avx2 && k > 0 && k.is_multiple_of(BLOCK)
+}
+
 /// Rows quantized per 32 values as ggml's Q8_0 does it: scale `max |x| / 127` (rounded to `f16`),
 /// values rounded to the nearest integer. `corr` holds, per block and per group of 4 values,
 /// `-128 ×` their sum: the VNNI kernel multiplies `w + 128` (unsigned) by `x` and adds it back.
@@ -139,7 +146,7 @@ pub(crate) struct Quantized {
 /// Groups of 4 values in a block: the `i32` lanes of a 256-bit dot product.
 pub(crate) const LANES: usize = BLOCK / 4;
 
-fn quantize(x: &[f32]) -> Quantized {
+pub(crate) fn quantize(x: &[f32]) -> Quantized {
     #[cfg(target_arch = "x86_64")]
     {
         if available() {
@@ -425,7 +432,7 @@ impl Tile {
 }
 
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86::{f16_at, hsum};
+pub(crate) use x86::{f16_at, hsum, unpack_row};
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
@@ -596,7 +603,7 @@ mod x86 {
 
     /// One weight row's blocks as Q8_0 blocks (the same `f16` scales, values as `i8`).
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn unpack_row(format: Format, row: &[u8], out: &mut [u8]) {
+    pub(crate) unsafe fn unpack_row(format: Format, row: &[u8], out: &mut [u8]) {
         let size = format.block_bytes();
         debug_assert_eq!(row.len() / size, out.len() / Q8_BLOCK);
         for (block, dst) in row.chunks_exact(size).zip(out.chunks_exact_mut(Q8_BLOCK)) {
@@ -699,7 +706,8 @@ mod tests {
             return;
         }
         for format in [Format::Q8_0, Format::Q5_0, Format::Q4_0] {
-            for (m, n, k) in [(1, 1, 32), (7, 5, 64), (3, 9, 640), (12, 16, 96)] {
+            // Past 31 rows and with ragged panels, the prompt GEMM (`qgemm_wide.rs`) as well.
+            for (m, n, k) in [(1, 1, 32), (7, 5, 64), (3, 9, 640), (12, 16, 96), (37, 13, 96), (34, 9, 640)] {
                 let mut rand = noise(m as u64 * 31 + n as u64 * 7 + k as u64);
                 let (lo, hi) = range(format);
                 let mut w = Vec::new();
@@ -715,7 +723,10 @@ mod tests {
                     }
                 }
                 let x: Vec<f32> = (0..m * k).map(|_| rand() * 4.0 - 2.0).collect();
-                let mut ys = vec![matmul_t_with(Kernel::Avx2, &x, m, &w, format, n, k).expect("AVX2 is available")];
+                let mut ys = vec![
+                    matmul_t_with(Kernel::Avx2, &x, m, &w, format, n, k).expect("AVX2 is available"),
+                    crate::qgemm_wide::matmul_t(&x, m, &w, format, n, k),
+                ];
                 if Kernel::best() == Kernel::Vnni {
                     ys.push(matmul_t_with(Kernel::Vnni, &x, m, &w, format, n, k).unwrap());
                 }

@@ -11,6 +11,7 @@ use crate::kquant_wide;
 use crate::kv_cache::KvCache;
 use crate::matvec;
 use crate::qgemm;
+use crate::qgemm_wide;
 use crate::weights::WeightSource;
 use crate::{ModelError, Result};
 
@@ -795,11 +796,13 @@ fn project_blocks(w: &QTensor, x: &Tensor) -> Result<Option<Tensor>> {
     }
     let xs = x.flatten_all()?.to_vec1::<f32>()?;
     let data = w.data()?;
-    // Past the verification windows, K-quant prompts take the wide GEMM.
+    // Past the verification windows, prompts take the wide GEMMs.
     let y = if format.is_k_quant() && m > SAME_KERNEL_ROWS {
         kquant_wide::matmul_t(&xs, m, &data, format, rows, cols)
     } else if format.is_k_quant() {
         kquant::matmul_t(&xs, m, &data, format, rows, cols)
+    } else if m > SAME_KERNEL_ROWS && qgemm::wide_avx2(cols) {
+        qgemm_wide::matmul_t(&xs, m, &data, format, rows, cols)
     } else {
         let Some(y) = qgemm::matmul_t(&xs, m, &data, format, rows, cols) else { return Ok(None) };
         y
