@@ -173,7 +173,11 @@ impl WeightSource {
         let WeightSource::Gguf { content, file, device, .. } = self else { unreachable!("qtensor on safetensors") };
         let name = self.gguf_name(hf_name);
         let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-        content.tensor(&mut *file, &name, device).map_err(|e| self.missing(&name, e))
+        match content.tensor_infos.get(&name) {
+            Some(info) if device.is_cpu() => read_cpu_tensor(&mut file, info, content.tensor_data_offset),
+            _ => content.tensor(&mut *file, &name, device),
+        }
+        .map_err(|e| self.missing(&name, e))
     }
 
     fn missing(&self, name: &str, e: candle_core::Error) -> ModelError {
@@ -191,6 +195,52 @@ impl WeightSource {
         }
         Ok(())
     }
+}
+
+/// One GGUF tensor read from the file straight into its CPU storage. candle's `Content::tensor`
+/// reads into a byte buffer and then copies it, so loading held two copies of the largest tensor
+/// at once: the 0.5B shape's 145 MB embedding table, all of it in the peak RSS.
+fn read_cpu_tensor(file: &mut File, info: &gguf_file::TensorInfo, data_offset: u64) -> candle_core::Result<QTensor> {
+    use candle_core::quantized::k_quants::*;
+    use std::io::{Seek, SeekFrom};
+    let (elems, block) = (info.shape.elem_count(), info.ggml_dtype.block_size());
+    if !elems.is_multiple_of(block) {
+        candle_core::bail!("{elems} values are not a whole number of {block}-value blocks");
+    }
+    let blocks = elems / block;
+    file.seek(SeekFrom::Start(data_offset + info.offset))?;
+    let storage = match info.ggml_dtype {
+        GgmlDType::F32 => read_blocks::<f32>(file, blocks)?,
+        GgmlDType::F16 => read_blocks::<half::f16>(file, blocks)?,
+        GgmlDType::BF16 => read_blocks::<half::bf16>(file, blocks)?,
+        GgmlDType::Q4_0 => read_blocks::<BlockQ4_0>(file, blocks)?,
+        GgmlDType::Q4_1 => read_blocks::<BlockQ4_1>(file, blocks)?,
+        GgmlDType::Q5_0 => read_blocks::<BlockQ5_0>(file, blocks)?,
+        GgmlDType::Q5_1 => read_blocks::<BlockQ5_1>(file, blocks)?,
+        GgmlDType::Q8_0 => read_blocks::<BlockQ8_0>(file, blocks)?,
+        GgmlDType::Q8_1 => read_blocks::<BlockQ8_1>(file, blocks)?,
+        GgmlDType::Q2K => read_blocks::<BlockQ2K>(file, blocks)?,
+        GgmlDType::Q3K => read_blocks::<BlockQ3K>(file, blocks)?,
+        GgmlDType::Q4K => read_blocks::<BlockQ4K>(file, blocks)?,
+        GgmlDType::Q5K => read_blocks::<BlockQ5K>(file, blocks)?,
+        GgmlDType::Q6K => read_blocks::<BlockQ6K>(file, blocks)?,
+        GgmlDType::Q8K => read_blocks::<BlockQ8K>(file, blocks)?,
+    };
+    QTensor::new(candle_core::quantized::QStorage::Cpu(storage), info.shape.clone())
+}
+
+/// `blocks` blocks of `T`, read from where `file` stands.
+fn read_blocks<T: candle_core::quantized::k_quants::GgmlType + 'static>(
+    file: &mut File,
+    blocks: usize,
+) -> std::io::Result<Box<dyn candle_core::quantized::QuantizedType>> {
+    use std::io::Read;
+    let mut data = vec![T::zeros(); blocks];
+    // SAFETY: the GGML block types are `repr(C)` plain data, valid for any bytes (candle's own
+    // reader casts the file's bytes to them the same way).
+    let bytes = unsafe { std::slice::from_raw_parts_mut(data.as_mut_ptr() as *mut u8, std::mem::size_of_val(data.as_slice())) };
+    file.read_exact(bytes)?;
+    Ok(Box::new(data))
 }
 
 /// Reads a safetensors header eagerly so a truncated or corrupt file fails with a clear message
@@ -290,6 +340,25 @@ pub fn gguf_name(hf: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reads_every_tensor_as_candles_reader_does() {
+        // Gemma 3 adds Q4_K, Q5_0 and Q6_K to the tiny model's F32, F16 and Q8_0.
+        let gemma = crate::testing::assets_dir().join("gemma-3-270m-q4_k_m.gguf").display().to_string();
+        let tiny = ["tiny-coder-q8_0.gguf", "tiny-coder-f16.gguf", "tiny-coder-f32.gguf"]
+            .map(|n| crate::testing::model_path(&format!("gguf/{n}")));
+        for path in tiny.iter().chain([&gemma]) {
+            let name = path.rsplit('/').next().unwrap_or(path);
+            let mut file = std::fs::File::open(path).unwrap();
+            let content = super::gguf_file::Content::read(&mut file).unwrap();
+            for (tensor, info) in &content.tensor_infos {
+                let ours = super::read_cpu_tensor(&mut file, info, content.tensor_data_offset).unwrap();
+                let candles = content.tensor(&mut file, tensor, &candle_core::Device::Cpu).unwrap();
+                assert_eq!((ours.dtype(), ours.shape()), (candles.dtype(), candles.shape()), "{name}: {tensor}");
+                assert!(ours.data().unwrap() == candles.data().unwrap(), "{name}: {tensor} differs");
+            }
+        }
+    }
+
     #[test]
     fn maps_hf_names_to_gguf() {
         assert_eq!(super::gguf_name("model.layers.3.self_attn.q_proj.bias"), "blk.3.attn_q.bias");
