@@ -18,7 +18,8 @@
 //! becomes a float once, where `kquant.rs` converts 8 partial sums).
 
 use crate::kquant::activation_sums;
-use crate::qgemm::{quantize_k, Format, Quantized, BLOCK, COLS, SUPER};
+use crate::qgemm::{quantize_k, Format, Quantized, BLOCK, SUPER};
+use crate::qgemm_wide::{for_each_group, GROUP, PANEL};
 
 /// Weight rows per tile.
 const MR: usize = 8;
@@ -231,11 +232,8 @@ mod x86 {
     }
 }
 
-/// Weight rows per panel of the AVX2 form: one per 32-bit lane.
-const PANEL: usize = 8;
-
-/// The AVX2 form: panels of [`PANEL`] weight rows decoded once, each group of up to [`COLS`]
-/// activation rows run against the whole panel.
+/// The AVX2 form: panels of [`PANEL`] weight rows decoded once (one per 32-bit lane, as in
+/// `qgemm_wide.rs`), each group of up to [`GROUP`] activation rows run against the whole panel.
 fn matmul_t_avx2(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usize) -> Vec<f32> {
     let a = quantize_k(x);
     let (x_sums, x_sums16) = activation_sums(&a, format == Format::Q6K);
@@ -257,35 +255,26 @@ fn matmul_t_avx2(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, k: usi
             unsafe {
                 avx2::decode(&ptrs, format, k, &mut panel)
             };
-            let mut j = 0;
-            while j < m {
-                let cols = COLS.min(m - j);
-                let mut sums = [[0f32; PANEL]; COLS];
+            for_each_group(m, n, first, rows, out, |j, cols, sums| {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above; `a` holds `m` rows of `k` values.
                 unsafe {
                     match (cols, format) {
-                        (4, Format::Q4K) => avx2::run::<4, 4>(&panel, &acts, j, &mut sums),
-                        (3, Format::Q4K) => avx2::run::<3, 4>(&panel, &acts, j, &mut sums),
-                        (2, Format::Q4K) => avx2::run::<2, 4>(&panel, &acts, j, &mut sums),
-                        (_, Format::Q4K) => avx2::run::<1, 4>(&panel, &acts, j, &mut sums),
-                        (4, Format::Q5K) => avx2::run::<4, 5>(&panel, &acts, j, &mut sums),
-                        (3, Format::Q5K) => avx2::run::<3, 5>(&panel, &acts, j, &mut sums),
-                        (2, Format::Q5K) => avx2::run::<2, 5>(&panel, &acts, j, &mut sums),
-                        (_, Format::Q5K) => avx2::run::<1, 5>(&panel, &acts, j, &mut sums),
-                        (4, _) => avx2::run::<4, 6>(&panel, &acts, j, &mut sums),
-                        (3, _) => avx2::run::<3, 6>(&panel, &acts, j, &mut sums),
-                        (2, _) => avx2::run::<2, 6>(&panel, &acts, j, &mut sums),
-                        _ => avx2::run::<1, 6>(&panel, &acts, j, &mut sums),
+                        (4, Format::Q4K) => avx2::run::<4, 4>(&panel, &acts, j, sums),
+                        (3, Format::Q4K) => avx2::run::<3, 4>(&panel, &acts, j, sums),
+                        (2, Format::Q4K) => avx2::run::<2, 4>(&panel, &acts, j, sums),
+                        (_, Format::Q4K) => avx2::run::<1, 4>(&panel, &acts, j, sums),
+                        (4, Format::Q5K) => avx2::run::<4, 5>(&panel, &acts, j, sums),
+                        (3, Format::Q5K) => avx2::run::<3, 5>(&panel, &acts, j, sums),
+                        (2, Format::Q5K) => avx2::run::<2, 5>(&panel, &acts, j, sums),
+                        (_, Format::Q5K) => avx2::run::<1, 5>(&panel, &acts, j, sums),
+                        (4, _) => avx2::run::<4, 6>(&panel, &acts, j, sums),
+                        (3, _) => avx2::run::<3, 6>(&panel, &acts, j, sums),
+                        (2, _) => avx2::run::<2, 6>(&panel, &acts, j, sums),
+                        _ => avx2::run::<1, 6>(&panel, &acts, j, sums),
                     }
                 };
-                for (c, row_sums) in sums.iter().enumerate().take(cols) {
-                    // SAFETY: inside `y`; the panels of one call write disjoint columns.
-                    let dst = unsafe { std::slice::from_raw_parts_mut((out as *mut f32).add((j + c) * n + first), rows) };
-                    dst.copy_from_slice(&row_sums[..rows]);
-                }
-                j += cols;
-            }
+            });
         }
     };
     candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(PANEL), work);
@@ -330,7 +319,7 @@ impl Panel {
 /// The AVX2 form's kernels.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Acts, Format, Panel, BLOCK, COLS, PANEL, SUPER};
+    use super::{Acts, Format, Panel, BLOCK, GROUP, PANEL, SUPER};
     use crate::kquant::{halves, prefetch_ahead, scales_and_mins};
     use crate::qgemm::f16_at;
     use std::arch::x86_64::*;
@@ -385,7 +374,7 @@ mod avx2 {
     /// then one `madd` by the rows' scales. Q4_K and Q5_K: per super-block `d · xd · Σ sc · q · x`,
     /// less `Σ dmin · m · Σx` over its blocks; Q6_K: `d · xd · Σ sc · ((value + 32) · x - 32 · Σx)`.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) unsafe fn run<const C: usize, const BITS: u8>(u: &Panel, t: &Acts, j: usize, sums: &mut [[f32; PANEL]; COLS]) {
+    pub(super) unsafe fn run<const C: usize, const BITS: u8>(u: &Panel, t: &Acts, j: usize, sums: &mut [[f32; PANEL]; GROUP]) {
         let k = t.k;
         let (supers, blocks) = (k / SUPER, k / BLOCK);
         // Values per scale, and groups of 4 whose products an `i16` holds.

@@ -12,9 +12,9 @@
 use crate::qgemm::{quantize, Format, Quantized, BLOCK};
 
 /// Weight rows per panel: one per 32-bit lane.
-const PANEL: usize = 8;
+pub(crate) const PANEL: usize = 8;
 /// Activation rows run against a panel at a time.
-const GROUP: usize = 4;
+pub(crate) const GROUP: usize = 4;
 /// Groups of 4 values in a block.
 const GROUPS: usize = BLOCK / 4;
 /// Bytes of one block of a decoded panel: the values, then the rows' scales as `f32`.
@@ -52,31 +52,48 @@ pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, 
                 };
                 interleave(q8, r, &mut panel);
             }
-            let mut j = 0;
-            while j < m {
-                let cols = GROUP.min(m - j);
-                let mut sums = [[0f32; PANEL]; GROUP];
+            for_each_group(m, n, first, rows, out, |j, cols, sums| {
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above; `panel` holds `blocks` decoded blocks and `a` holds `m` rows.
                 unsafe {
                     match cols {
-                        4 => avx2::run::<4>(&panel, &a, j, k, &mut sums),
-                        3 => avx2::run::<3>(&panel, &a, j, k, &mut sums),
-                        2 => avx2::run::<2>(&panel, &a, j, k, &mut sums),
-                        _ => avx2::run::<1>(&panel, &a, j, k, &mut sums),
+                        4 => avx2::run::<4>(&panel, &a, j, k, sums),
+                        3 => avx2::run::<3>(&panel, &a, j, k, sums),
+                        2 => avx2::run::<2>(&panel, &a, j, k, sums),
+                        _ => avx2::run::<1>(&panel, &a, j, k, sums),
                     }
                 };
-                for (c, row_sums) in sums.iter().enumerate().take(cols) {
-                    // SAFETY: inside `y`; the panels of one call write disjoint columns.
-                    let dst = unsafe { std::slice::from_raw_parts_mut((out as *mut f32).add((j + c) * n + first), rows) };
-                    dst.copy_from_slice(&row_sums[..rows]);
-                }
-                j += cols;
-            }
+            });
         }
     };
     candle_core::utils::barrier_pool().execute_chunked(n.div_ceil(PANEL), work);
     y
+}
+
+/// Runs `kernel(j, cols, sums)` for each group of up to [`GROUP`] activation rows `j..j + cols`
+/// against a panel, then writes `sums[c][r]` (activation row `j + c` · the panel's row `r`) into
+/// columns `first..first + rows` of `y` (`[m, n]`, at `out`); the panels of one call write
+/// disjoint columns, so the pool's workers never write the same element.
+pub(crate) fn for_each_group(
+    m: usize,
+    n: usize,
+    first: usize,
+    rows: usize,
+    out: usize,
+    mut kernel: impl FnMut(usize, usize, &mut [[f32; PANEL]; GROUP]),
+) {
+    let mut j = 0;
+    while j < m {
+        let cols = GROUP.min(m - j);
+        let mut sums = [[0f32; PANEL]; GROUP];
+        kernel(j, cols, &mut sums);
+        for (c, row_sums) in sums.iter().enumerate().take(cols) {
+            // SAFETY: inside `y` (`j + c < m`, `first + rows <= n`), and no other panel writes these columns.
+            let dst = unsafe { std::slice::from_raw_parts_mut((out as *mut f32).add((j + c) * n + first), rows) };
+            dst.copy_from_slice(&row_sums[..rows]);
+        }
+        j += cols;
+    }
 }
 
 /// Bytes of a Q8_0 block: an `f16` scale, then 32 `i8` values.
