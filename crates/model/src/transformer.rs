@@ -347,7 +347,7 @@ impl Attention {
             shape: attend::Heads { heads: self.heads, kv_heads: self.kv_heads, head_dim: self.head_dim },
             keys: &kd[k_layout.start_offset()..],
             values: &vd[v_layout.start_offset()..],
-            capacity: cache.capacity(),
+            capacity: cache.allocated(),
             window: pass.window,
             scale: self.scale as f32,
         };
