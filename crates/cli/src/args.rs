@@ -42,6 +42,9 @@ pub struct ModelArgs {
     /// Run quantized GGUF weights as F32 (exact quantized weights, F32 activations).
     #[arg(long)]
     pub dequantize: bool,
+    /// How the CPU keeps the KV cache: f16 (half the memory, as llama.cpp's default) or f32 (exact).
+    #[arg(long, value_name = "f16|f32", default_value = "f16")]
+    pub kv_type: hearth_model::KvType,
 }
 
 /// A model resolved from the arguments and the config file.
@@ -98,7 +101,13 @@ impl ModelArgs {
             );
         }
         let device = spec.device.parse().map_err(|e| anyhow::anyhow!("--device: {e}"))?;
-        let load = hearth_model::LoadOptions { device, dequantize: self.dequantize, threads: self.threads, ..Default::default() };
+        let load = hearth_model::LoadOptions {
+            device,
+            dequantize: self.dequantize,
+            threads: self.threads,
+            kv_type: self.kv_type,
+            ..Default::default()
+        };
         let target = hearth_model::load_with(&spec.model, &load).with_context(|| format!("loading model `{}`", spec.model))?;
         if let Some(w) = &target.warning {
             eprintln!("warning: {w}");

@@ -171,6 +171,7 @@ pub fn bench_decode(args: BenchDecodeArgs) -> anyhow::Result<()> {
         "model": target.info.name,
         "format": target.info.format,
         "device": target.info.device,
+        "kv_cache": format!("{:?}", target.model.kv_dtype()).to_lowercase(),
         "prompt_tokens": prompt.len(),
         "prompt_tokens_per_second": median(&mut prefill),
         "decode_tokens_per_second": median(&mut decode),

@@ -7,7 +7,8 @@ use crate::{ModelError, Result};
 /// Positions allocated at first; the cache doubles from there, up to its capacity.
 const FIRST_ALLOCATION: usize = 256;
 
-/// Keys and values for every layer, stored as `[1, kv_heads, allocated, head_dim]`.
+/// Keys and values for every layer, stored as `[1, kv_heads, allocated, head_dim]` in the dtype the
+/// model asked for (F16 by default on the CPU, as llama.cpp does).
 /// Positions `0..len` are valid; writes past `len` overwrite stale entries. Memory follows the
 /// context actually used, not the capacity: a full-size cache that is only written at its start
 /// still costs a 2 MB huge page per layer and head (192 MB on the 0.5B shape).
@@ -76,11 +77,12 @@ impl KvCache {
 
     /// Writes `k`/`v` (`[1, kv_heads, n, head_dim]`) at the current end for `layer` and returns views
     /// over all valid positions including the new ones. Call [`KvCache::advance`] once per forward pass.
+    /// `k` and `v` are rounded to the cache's dtype when it is narrower (an F16 cache for F32 compute).
     pub(crate) fn append(&mut self, layer: usize, k: &Tensor, v: &Tensor) -> Result<(Tensor, Tensor)> {
         let n = k.dim(2)?;
         let (kc, vc) = &self.layers[layer];
-        kc.slice_set(&k.contiguous()?, 2, self.len)?;
-        vc.slice_set(&v.contiguous()?, 2, self.len)?;
+        kc.slice_set(&k.to_dtype(kc.dtype())?.contiguous()?, 2, self.len)?;
+        vc.slice_set(&v.to_dtype(vc.dtype())?.contiguous()?, 2, self.len)?;
         Ok((kc.narrow(2, 0, self.len + n)?, vc.narrow(2, 0, self.len + n)?))
     }
 
@@ -114,21 +116,26 @@ mod tests {
     #[test]
     fn grows_with_the_context_and_keeps_what_it_holds() {
         let (heads, dim) = (2, 4);
-        let mut cache = KvCache::new(1, heads, dim, 600, DType::F32, &Device::Cpu).unwrap();
-        assert_eq!(cache.allocated(), FIRST_ALLOCATION);
-        let mut written = Vec::new();
-        // 100 positions at a time: past the first allocation, then past its double.
-        for step in 0..6 {
-            cache.ensure_room(100).unwrap();
-            let values: Vec<f32> = (0..heads * 100 * dim).map(|i| (step * 1000 + i) as f32).collect();
-            let k = Tensor::from_vec(values.clone(), (1, heads, 100, dim), &Device::Cpu).unwrap();
-            let (keys, _) = cache.append(0, &k, &k.neg().unwrap()).unwrap();
-            cache.advance(100);
-            written.push(k);
-            let want = Tensor::cat(&written, 2).unwrap();
-            assert_eq!(keys.flatten_all().unwrap().to_vec1::<f32>().unwrap(), want.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        // F16 caches round what they store: these values are whole numbers F16 holds exactly.
+        for dtype in [DType::F32, DType::F16] {
+            let mut cache = KvCache::new(1, heads, dim, 600, dtype, &Device::Cpu).unwrap();
+            assert_eq!(cache.allocated(), FIRST_ALLOCATION);
+            let mut written = Vec::new();
+            // 100 positions at a time: past the first allocation, then past its double.
+            for step in 0..6 {
+                cache.ensure_room(100).unwrap();
+                let values: Vec<f32> = (0..heads * 100 * dim).map(|i| ((step * 1000 + i) % 2048) as f32).collect();
+                let k = Tensor::from_vec(values.clone(), (1, heads, 100, dim), &Device::Cpu).unwrap();
+                let (keys, _) = cache.append(0, &k, &k.neg().unwrap()).unwrap();
+                assert_eq!(keys.dtype(), dtype);
+                cache.advance(100);
+                written.push(k);
+                let want = Tensor::cat(&written, 2).unwrap();
+                let got = keys.to_dtype(DType::F32).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                assert_eq!(got, want.flatten_all().unwrap().to_vec1::<f32>().unwrap(), "{dtype:?}");
+            }
+            assert_eq!((cache.len(), cache.allocated()), (600, 600));
+            assert!(matches!(cache.ensure_room(1), Err(ModelError::ContextFull { needed: 601, capacity: 600 })));
         }
-        assert_eq!((cache.len(), cache.allocated()), (600, 600));
-        assert!(matches!(cache.ensure_room(1), Err(ModelError::ContextFull { needed: 601, capacity: 600 })));
     }
 }

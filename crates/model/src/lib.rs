@@ -34,7 +34,7 @@ pub use kv_cache::KvCache;
 pub use resolve::{hf_cache_dir, hf_folder, list_local, ollama_dir, resolve, LocalModel, ModelFiles};
 pub use shared::load_shared;
 pub use tokenizer::{FimFormat, FimTokens, Tokenizer};
-pub use transformer::{Deferred, Logits, Spec, Transformer};
+pub use transformer::{Deferred, KvType, Logits, Spec, Transformer};
 
 use error::InFile;
 
@@ -110,6 +110,8 @@ pub struct LoadOptions {
     /// Positions the caller's KV cache will hold, for the GPU memory estimate
     /// (default [`fit::DEFAULT_CACHE_POSITIONS`], clamped to the model's context).
     pub cache_positions: Option<usize>,
+    /// How the CPU keeps keys and values (default F16; GPUs keep the compute dtype).
+    pub kv_type: KvType,
 }
 
 /// A model ready to run: weights, tokenizer and facts. Cheap to share: the weights are read-only.
@@ -213,6 +215,9 @@ pub fn load_with(spec: &str, opts: &LoadOptions) -> Result<LoadedModel> {
         ModelFiles::HfFolder { dir, config, weights, tokenizer } => load_hf(dir, config, weights, tokenizer, &mut place, opts.dtype)?,
         ModelFiles::Gguf { path } => load_gguf(path, &mut place, opts.dequantize)?,
     };
+    if let Some(model) = Arc::get_mut(&mut loaded.model) {
+        model.set_kv_type(opts.kv_type);
+    }
     // Callers show `warning` to the user (the CLI on stderr, the server as a status message).
     if let Some(w) = &place.warning {
         tracing::debug!("{w}");
@@ -515,6 +520,12 @@ pub mod testing {
 
     pub fn model_path(name: &str) -> String {
         shared_dir().join("models").join(name).display().to_string()
+    }
+
+    /// `spec` on the CPU with an F32 KV cache, as the float64 and llama.cpp f32 references were
+    /// recorded (the default F16 cache rounds keys and values, as llama.cpp's default does).
+    pub fn load_f32_kv(spec: &str) -> crate::Result<crate::LoadedModel> {
+        crate::load_with(spec, &crate::LoadOptions { device: crate::DeviceChoice::Cpu, kv_type: crate::KvType::F32, ..Default::default() })
     }
 
     /// The assets `scripts/fetch-assets.sh` downloads and checks (`$HEARTH_ASSETS`, else

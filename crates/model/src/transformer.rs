@@ -296,6 +296,7 @@ impl Attention {
         if let Some(y) = self.attend_cpu(&q, cache, layer, pass, n)? {
             return self.o.forward(&y);
         }
+        let (k, v) = (k.to_dtype(q.dtype())?, v.to_dtype(q.dtype())?);
         // A local layer reads only the keys its window reaches.
         let (k, v) = if pass.start > 0 {
             let len = k.dim(2)? - pass.start;
@@ -327,7 +328,7 @@ impl Attention {
         self.o.forward(&y)
     }
 
-    /// Attention through [`attend`] over an F32 cache on the CPU (`[1, n, heads * head_dim]`), for
+    /// Attention through [`attend`] over an F32 or F16 cache on the CPU (`[1, n, heads * head_dim]`), for
     /// prompts, decode steps and verification windows alike; None elsewhere.
     fn attend_cpu(&self, q: &Tensor, cache: &KvCache, layer: usize, pass: &LayerPass, n: usize) -> Result<Option<Tensor>> {
         if !attends_in_kernel(q.device(), q.dtype()) {
@@ -338,15 +339,21 @@ impl Attention {
         let (q_storage, q_layout) = q.storage_and_layout();
         let (k_storage, k_layout) = keys.storage_and_layout();
         let (v_storage, v_layout) = values.storage_and_layout();
-        let (Storage::Cpu(CpuStorage::F32(qd)), Storage::Cpu(CpuStorage::F32(kd)), Storage::Cpu(CpuStorage::F32(vd))) =
-            (&*q_storage, &*k_storage, &*v_storage)
-        else {
+        let Storage::Cpu(CpuStorage::F32(qd)) = &*q_storage else { return Ok(None) };
+        fn rows(s: &Storage, at: usize) -> Option<attend::Rows<'_>> {
+            match s {
+                Storage::Cpu(CpuStorage::F32(d)) => Some(attend::Rows::F32(&d[at..])),
+                Storage::Cpu(CpuStorage::F16(d)) => Some(attend::Rows::F16(&d[at..])),
+                _ => None,
+            }
+        }
+        let (Some(keys), Some(values)) = (rows(&k_storage, k_layout.start_offset()), rows(&v_storage, v_layout.start_offset())) else {
             return Ok(None);
         };
         let layer = attend::Layer {
             shape: attend::Heads { heads: self.heads, kv_heads: self.kv_heads, head_dim: self.head_dim },
-            keys: &kd[k_layout.start_offset()..],
-            values: &vd[v_layout.start_offset()..],
+            keys,
+            values,
             capacity: cache.allocated(),
             window: pass.window,
             scale: self.scale as f32,
@@ -566,9 +573,33 @@ pub struct Transformer {
     norm: Norm,
     lm_head: QMatMul,
     dtype: DType,
+    /// The KV cache's dtype: [`KvType`] where attention runs in [`attend`], else `dtype`.
+    kv_dtype: DType,
     device: Device,
     rope: Rope,
     local_rope: Option<Rope>,
+}
+
+/// How the CPU keeps keys and values: F16 (the default, as llama.cpp's `--cache-type-k f16`:
+/// half the memory and the bandwidth of a long context) or F32 (exact, for comparing with
+/// references recorded that way).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KvType {
+    #[default]
+    F16,
+    F32,
+}
+
+impl std::str::FromStr for KvType {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "f16" => Ok(KvType::F16),
+            "f32" => Ok(KvType::F32),
+            other => Err(format!("unknown KV cache type `{other}` (f16 or f32)")),
+        }
+    }
 }
 
 impl Transformer {
@@ -598,7 +629,22 @@ impl Transformer {
         };
         let rope = Rope::new(spec.head_dim, spec.rope_theta, spec.rope_linear_factor, spec.rope_style);
         let local_rope = spec.features.sliding_window.as_ref().map(|sw| Rope::new(spec.head_dim, sw.rope_theta, 1.0, spec.rope_style));
-        Ok(Transformer { spec, embed, blocks, norm, lm_head, dtype, device, rope, local_rope })
+        let kv_dtype = dtype;
+        Ok(Transformer { spec, embed, blocks, norm, lm_head, dtype, kv_dtype, device, rope, local_rope })
+    }
+
+    /// Keeps keys and values as `kv` in caches made from now on, where attention runs on the CPU
+    /// in F32 (elsewhere the cache keeps the compute dtype).
+    pub fn set_kv_type(&mut self, kv: KvType) {
+        self.kv_dtype = match kv {
+            KvType::F16 if attends_in_kernel(&self.device, self.dtype) => DType::F16,
+            _ => self.dtype,
+        };
+    }
+
+    /// The dtype of this model's KV caches.
+    pub fn kv_dtype(&self) -> DType {
+        self.kv_dtype
     }
 
     pub fn spec(&self) -> &Spec {
@@ -612,7 +658,7 @@ impl Transformer {
     /// A cache for up to `capacity` positions (at most the model's context length).
     pub fn new_cache(&self, capacity: usize) -> Result<KvCache> {
         let capacity = capacity.min(self.spec.max_positions);
-        KvCache::new(self.spec.num_layers, self.spec.num_kv_heads, self.spec.head_dim, capacity, self.dtype, &self.device)
+        KvCache::new(self.spec.num_layers, self.spec.num_kv_heads, self.spec.head_dim, capacity, self.kv_dtype, &self.device)
     }
 
     /// Runs `tokens` after the positions already in `cache`, appends them to it, and returns

@@ -5,7 +5,7 @@
 //! on and off): that disagreement is the noise floor the comparison is measured against.
 
 use hearth_model::testing::gemma3_path;
-use hearth_model::{load, DeviceChoice, Family, LoadedModel, Logits};
+use hearth_model::{load, load_with, DeviceChoice, Family, KvType, LoadOptions, LoadedModel, Logits};
 
 fn fixture() -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gemma3-greedy.json");
@@ -49,80 +49,129 @@ const KERNELS: [&str; 3] = ["fa-f16", "f16", "f32"];
 
 #[test]
 fn gemma3_greedy_matches_llama_cpp() {
-    let m = load(&gemma3_path().display().to_string(), DeviceChoice::Cpu).unwrap();
-    assert_eq!(m.info.family, Family::Gemma3);
-    assert!(m.info.add_bos, "Gemma prompts start with <bos>");
-    assert!(m.info.fim.is_none(), "Gemma 3 is not a FIM model");
-    let fixture = fixture();
-    let mut report = Vec::new();
-    // Exact greedy agreement: Hearth with each kernel, and each pair of llama.cpp's kernels.
-    let mut hearth_exact = [0usize; 3];
-    let mut floor_exact = [0usize; 3];
-    let mut total = 0;
-    let (mut worst_hearth, mut worst_floor) = (0f32, 0f32);
-    let (mut sum_hearth, mut sum_floor) = (0f32, 0f32);
-    for case in fixture["cases"].as_array().unwrap() {
-        let name = case["name"].as_str().unwrap();
-        let text = case["text"].as_str().unwrap();
-        let mut prompt = vec![m.info.bos_id.unwrap()];
-        prompt.extend(m.tokenizer.encode(text));
-        assert_eq!(prompt, ids(&case["prompt_ids"]), "{name}: prompt ids differ from llama.cpp's");
-        let runs = case["runs"].as_array().unwrap();
-        let run = |kernel: &str, threads: u64| {
-            ids(&runs.iter().find(|r| r["kernel"] == kernel && r["threads"] == threads).expect("a recorded run")["generated_ids"])
-        };
-        let theirs: Vec<Vec<u32>> = KERNELS.iter().map(|k| run(k, 2)).collect();
-        let record = |kernel: &str| runs.iter().find(|r| r["kernel"] == kernel && r["threads"] == 2).unwrap();
-        let (f32_top, fa_top) = (top(record("f32")), top(record("fa-f16")));
-        for k in KERNELS {
-            assert_eq!(run(k, 1), run(k, 2), "{name}: llama.cpp's {k} kernel differs across thread counts");
-        }
-        let (ours, first) = greedy(&m, &prompt, 32);
-        total += 1;
-        // The prompt's last logits, on llama.cpp's f32 top ten: Hearth's distance, and fa-f16's.
-        let fa: std::collections::HashMap<usize, f32> = fa_top.iter().copied().collect();
-        let (mut prompt_hearth, mut prompt_floor) = (0f32, 0f32);
-        for &(id, want) in &f32_top {
-            prompt_hearth = prompt_hearth.max((first[id] - want).abs());
-            if let Some(&other) = fa.get(&id) {
-                prompt_floor = prompt_floor.max((other - want).abs());
-            }
-        }
-        (worst_hearth, worst_floor) = (worst_hearth.max(prompt_hearth), worst_floor.max(prompt_floor));
-        (sum_hearth, sum_floor) = (sum_hearth + prompt_hearth, sum_floor + prompt_floor);
-        for (i, t) in theirs.iter().enumerate() {
-            hearth_exact[i] += usize::from(&ours == t);
-        }
-        for (i, (a, b)) in [(0, 1), (1, 2), (0, 2)].into_iter().enumerate() {
-            floor_exact[i] += usize::from(theirs[a] == theirs[b]);
-        }
-        let prefix: Vec<String> = theirs.iter().map(|t| format!("{:>2}/{:<2}", common_prefix(&ours, t), t.len())).collect();
-        report.push(format!(
-            "{name:<16} hearth vs {} {} {}   llama.cpp fa-f16/f16 {:>2} f16/f32 {:>2}  {:?}",
-            prefix[0],
-            prefix[1],
-            prefix[2],
-            common_prefix(&theirs[0], &theirs[1]),
-            common_prefix(&theirs[1], &theirs[2]),
-            m.tokenizer.decode(&ours).chars().take(40).collect::<String>()
-        ));
-    }
-    let (mean_hearth, mean_floor) = (sum_hearth / total as f32, sum_floor / total as f32);
-    let summary = format!(
-        "exact greedy agreement over {total} prompts: hearth = llama.cpp {KERNELS:?}: {hearth_exact:?}; \
-         llama.cpp's own kernels pairwise (fa-f16/f16, f16/f32, fa-f16/f32): {floor_exact:?}\n\
-         the prompt's last logits, |difference| from llama.cpp f32 over its top ten, mean of each prompt's largest \
-         (largest of all): hearth {mean_hearth:.4} ({worst_hearth:.4}), llama.cpp fa-f16 {mean_floor:.4} ({worst_floor:.4})"
-    );
-    eprintln!("{}\n{summary}", report.join("\n"));
-    // Hearth computes attention in F32: against llama.cpp's f32 kernel it must agree at least as
-    // often as llama.cpp's kernels agree with each other.
-    let floor = *floor_exact.iter().min().unwrap();
-    assert!(hearth_exact[2] >= floor, "{summary}\n{}", report.join("\n"));
+    let opts = LoadOptions { device: DeviceChoice::Cpu, kv_type: KvType::F32, ..Default::default() };
+    let mut m = load_with(&gemma3_path().display().to_string(), &opts).unwrap();
+    let f32_kv = Agreement::measure(&m);
+    // Hearth computes attention in F32: with an F32 cache, against llama.cpp's f32 kernel, it must
+    // agree at least as often as llama.cpp's kernels agree with each other.
+    let (floor, summary, report) = (*f32_kv.floor_exact.iter().min().unwrap(), f32_kv.summary(), f32_kv.report.join("\n"));
+    eprintln!("F32 KV cache:\n{report}\n{summary}");
+    assert!(f32_kv.hearth_exact[2] >= floor, "{summary}\n{report}");
     // Quantized activations turn rounding-level changes of the attention (its order of sums, or
     // even f64 arithmetic) into logit changes of up to about 1 on single prompts, so the bound is
     // on the mean over prompts.
-    assert!(mean_hearth <= 1.25 * mean_floor, "Hearth's logits are further from llama.cpp's than its kernels from each other:\n{summary}");
+    assert!(
+        f32_kv.mean_hearth() <= 1.25 * f32_kv.mean_floor(),
+        "Hearth's logits are further from llama.cpp's than its kernels from each other:\n{summary}"
+    );
+    // The default F16 cache rounds keys and values as llama.cpp's default (flash attention, f16
+    // cache) does: against that, the same bar.
+    std::sync::Arc::get_mut(&mut m.model).unwrap().set_kv_type(KvType::F16);
+    let f16_kv = Agreement::measure(&m);
+    let (summary, report) = (f16_kv.summary(), f16_kv.report.join("\n"));
+    eprintln!("F16 KV cache:\n{report}\n{summary}");
+    assert!(f16_kv.hearth_exact[0] >= floor, "{summary}\n{report}");
+}
+
+/// Greedy agreement of one Hearth configuration with llama.cpp's recorded runs.
+struct Agreement {
+    /// Prompts where Hearth's greedy ids equal each llama.cpp kernel's ([`KERNELS`] order).
+    hearth_exact: [usize; 3],
+    /// Prompts where llama.cpp's kernels agree pairwise (fa-f16/f16, f16/f32, fa-f16/f32).
+    floor_exact: [usize; 3],
+    total: usize,
+    worst_hearth: f32,
+    worst_floor: f32,
+    sum_hearth: f32,
+    sum_floor: f32,
+    report: Vec<String>,
+}
+
+impl Agreement {
+    fn mean_hearth(&self) -> f32 {
+        self.sum_hearth / self.total as f32
+    }
+
+    fn mean_floor(&self) -> f32 {
+        self.sum_floor / self.total as f32
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "exact greedy agreement over {} prompts: hearth = llama.cpp {KERNELS:?}: {:?}; \
+             llama.cpp's own kernels pairwise (fa-f16/f16, f16/f32, fa-f16/f32): {:?}\n\
+             the prompt's last logits, |difference| from llama.cpp f32 over its top ten, mean of each prompt's largest \
+             (largest of all): hearth {:.4} ({:.4}), llama.cpp fa-f16 {:.4} ({:.4})",
+            self.total,
+            self.hearth_exact,
+            self.floor_exact,
+            self.mean_hearth(),
+            self.worst_hearth,
+            self.mean_floor(),
+            self.worst_floor
+        )
+    }
+
+    fn measure(m: &LoadedModel) -> Agreement {
+        assert_eq!(m.info.family, Family::Gemma3);
+        assert!(m.info.add_bos, "Gemma prompts start with <bos>");
+        assert!(m.info.fim.is_none(), "Gemma 3 is not a FIM model");
+        let fixture = fixture();
+        let mut report = Vec::new();
+        // Exact greedy agreement: Hearth with each kernel, and each pair of llama.cpp's kernels.
+        let mut hearth_exact = [0usize; 3];
+        let mut floor_exact = [0usize; 3];
+        let mut total = 0;
+        let (mut worst_hearth, mut worst_floor) = (0f32, 0f32);
+        let (mut sum_hearth, mut sum_floor) = (0f32, 0f32);
+        for case in fixture["cases"].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            let text = case["text"].as_str().unwrap();
+            let mut prompt = vec![m.info.bos_id.unwrap()];
+            prompt.extend(m.tokenizer.encode(text));
+            assert_eq!(prompt, ids(&case["prompt_ids"]), "{name}: prompt ids differ from llama.cpp's");
+            let runs = case["runs"].as_array().unwrap();
+            let run = |kernel: &str, threads: u64| {
+                ids(&runs.iter().find(|r| r["kernel"] == kernel && r["threads"] == threads).expect("a recorded run")["generated_ids"])
+            };
+            let theirs: Vec<Vec<u32>> = KERNELS.iter().map(|k| run(k, 2)).collect();
+            let record = |kernel: &str| runs.iter().find(|r| r["kernel"] == kernel && r["threads"] == 2).unwrap();
+            let (f32_top, fa_top) = (top(record("f32")), top(record("fa-f16")));
+            for k in KERNELS {
+                assert_eq!(run(k, 1), run(k, 2), "{name}: llama.cpp's {k} kernel differs across thread counts");
+            }
+            let (ours, first) = greedy(m, &prompt, 32);
+            total += 1;
+            // The prompt's last logits, on llama.cpp's f32 top ten: Hearth's distance, and fa-f16's.
+            let fa: std::collections::HashMap<usize, f32> = fa_top.iter().copied().collect();
+            let (mut prompt_hearth, mut prompt_floor) = (0f32, 0f32);
+            for &(id, want) in &f32_top {
+                prompt_hearth = prompt_hearth.max((first[id] - want).abs());
+                if let Some(&other) = fa.get(&id) {
+                    prompt_floor = prompt_floor.max((other - want).abs());
+                }
+            }
+            (worst_hearth, worst_floor) = (worst_hearth.max(prompt_hearth), worst_floor.max(prompt_floor));
+            (sum_hearth, sum_floor) = (sum_hearth + prompt_hearth, sum_floor + prompt_floor);
+            for (i, t) in theirs.iter().enumerate() {
+                hearth_exact[i] += usize::from(&ours == t);
+            }
+            for (i, (a, b)) in [(0, 1), (1, 2), (0, 2)].into_iter().enumerate() {
+                floor_exact[i] += usize::from(theirs[a] == theirs[b]);
+            }
+            let prefix: Vec<String> = theirs.iter().map(|t| format!("{:>2}/{:<2}", common_prefix(&ours, t), t.len())).collect();
+            report.push(format!(
+                "{name:<16} hearth vs {} {} {}   llama.cpp fa-f16/f16 {:>2} f16/f32 {:>2}  {:?}",
+                prefix[0],
+                prefix[1],
+                prefix[2],
+                common_prefix(&theirs[0], &theirs[1]),
+                common_prefix(&theirs[1], &theirs[2]),
+                m.tokenizer.decode(&ours).chars().take(40).collect::<String>()
+            ));
+        }
+        Agreement { hearth_exact, floor_exact, total, worst_hearth, worst_floor, sum_hearth, sum_floor, report }
+    }
 }
 
 /// Speculative verification feeds several rows at once; greedy output equals plain decoding only if

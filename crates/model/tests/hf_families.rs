@@ -5,14 +5,15 @@
 
 use std::path::PathBuf;
 
-use hearth_model::{load, DeviceChoice, Logits};
+use hearth_model::{testing, Logits};
 
 const TOLERANCE: f32 = 1e-4;
 
 fn check_family(name: &str) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
     let expected: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
-    let model = load(dir.to_str().unwrap(), DeviceChoice::Cpu).unwrap();
+    // float64 references: the cache keeps F32, not the default F16.
+    let model = testing::load_f32_kv(dir.to_str().unwrap()).unwrap();
     let cases = expected["cases"].as_array().unwrap();
     assert!(cases.len() >= 3);
     let mut worst = 0f32;

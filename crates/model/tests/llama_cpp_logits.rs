@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use hearth_model::synthetic::{synthesize, Format, Shape};
-use hearth_model::{load, testing, DeviceChoice, LoadedModel, Logits, Tensor};
+use hearth_model::{testing, LoadedModel, Logits, Tensor};
 
 fn fixture() -> serde_json::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/synthetic-logits.json");
@@ -67,7 +67,8 @@ fn synthetic_families_match_llama_cpp_logits() {
             model["xxh3"].as_str().unwrap(),
             "{shape_name} {format_name}: the synthesized file changed; re-record the fixture"
         );
-        let m = load(&path.display().to_string(), DeviceChoice::Cpu).unwrap_or_else(|e| panic!("{e}"));
+        // Recorded with llama.cpp's f32 KV cache.
+        let m = testing::load_f32_kv(&path.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
         // Quantized activations (Q8_0) round the same way in both, up to summation order. llama.cpp's
         // CPU GELU reads an f16 table (input and output rounded to f16; Hearth computes it in F32
         // as the reference implementations do): emulating that table in Hearth takes Gemma's error
@@ -111,8 +112,7 @@ fn hugging_face_folders_equal_their_gguf() {
         let shape = Shape::parse(shape_name).unwrap();
         let gguf = synthesize(&shape, Format::GgufF32, &dir.path().join(format!("{shape_name}-gguf")), 3, &tokenizer()).unwrap();
         let hf = synthesize(&shape, Format::F32, &dir.path().join(format!("{shape_name}-hf")), 3, &tokenizer()).unwrap();
-        let (a, b) =
-            (load(&gguf.display().to_string(), DeviceChoice::Cpu).unwrap(), load(&hf.display().to_string(), DeviceChoice::Cpu).unwrap());
+        let (a, b) = (testing::load_f32_kv(&gguf.display().to_string()).unwrap(), testing::load_f32_kv(&hf.display().to_string()).unwrap());
         assert_eq!(a.info.family, b.info.family);
         // The specs are the same but for the norm offset the safetensors weights need.
         let mut spec = b.model.spec().clone();

@@ -1,7 +1,7 @@
 //! The real loaders and forward pass against reference-dev.json (an independent float64
 //! implementation): last-position logits within 1e-3, greedy outputs token for token.
 
-use hearth_model::testing::{model_path, shared_dir};
+use hearth_model::testing::{load_f32_kv, model_path, shared_dir};
 use hearth_model::{load, load_with, DeviceChoice, KvCache, LoadOptions, LoadedModel, Logits};
 
 struct Case {
@@ -76,7 +76,7 @@ fn check_greedy(m: &LoadedModel, cases: &[Case]) -> usize {
 
 #[test]
 fn safetensors_f32_logits_match_reference_within_1e_3() {
-    let m = load(&model_path("tiny-coder"), DeviceChoice::Cpu).unwrap();
+    let m = load_f32_kv(&model_path("tiny-coder")).unwrap();
     assert_eq!(m.info.fim.as_ref().map(|f| (f.prefix, f.suffix, f.middle)), Some((1, 3, Some(2))));
     for c in cases("cases").iter().chain(&cases("plain")) {
         let mut cache = m.new_cache(512).unwrap();
@@ -134,7 +134,9 @@ fn gguf_tokenizer_encodes_like_tokenizer_json() {
 
 #[test]
 fn one_pass_equals_incremental_and_truncate_rolls_back() {
-    let m = load(&model_path("tiny-coder"), DeviceChoice::Cpu).unwrap();
+    // An F16 cache rounds a pass's keys and values after matmuls over other row counts, which
+    // round apart: F32 keeps this about the cache's positions, not about that rounding.
+    let m = load_f32_kv(&model_path("tiny-coder")).unwrap();
     let c = &cases("cases")[3];
     let ids = &c.prompt_ids;
     let mut whole = m.new_cache(512).unwrap();
