@@ -33,7 +33,8 @@ pub(crate) fn matmul_t(x: &[f32], m: usize, w: &[u8], format: Format, n: usize, 
     let out = y.as_mut_ptr() as usize;
     let work = |range: std::ops::Range<usize>| {
         let mut panel = vec![0u8; blocks * PANEL_BLOCK];
-        let mut unpacked = vec![0u8; blocks * Q8_BLOCK];
+        // Q8_0 rows are read where they lie; Q5_0 and Q4_0 rows are unpacked to Q8_0 blocks first.
+        let mut unpacked = if format == Format::Q8_0 { Vec::new() } else { vec![0u8; blocks * Q8_BLOCK] };
         for p in range {
             let first = p * PANEL;
             let rows = PANEL.min(n - first);

@@ -91,7 +91,24 @@ pub struct Tokenizer {
     /// Finds special tokens' spellings for [`Tokenizer::encode_special`], with their ids.
     matcher: Option<(aho_corasick::AhoCorasick, Vec<u32>)>,
     /// The bytes each token stands for, built on first use (token healing).
-    bytes: OnceLock<Vec<Vec<u8>>>,
+    bytes: OnceLock<ByteTable>,
+}
+
+/// Every token's bytes end to end, and where each ends: two allocations for a whole vocabulary
+/// (about 3 MB for Gemma's 262,144 pieces), where a vector per token costs a 24-byte header and an
+/// allocation each.
+struct ByteTable {
+    bytes: Vec<u8>,
+    ends: Vec<u32>,
+}
+
+impl ByteTable {
+    fn get(&self, id: u32) -> &[u8] {
+        let i = id as usize;
+        let Some(&end) = self.ends.get(i) else { return &[] };
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.bytes[start as usize..end as usize]
+    }
 }
 
 impl Tokenizer {
@@ -255,39 +272,40 @@ impl Tokenizer {
     /// The bytes of text token `id` stands for (its piece with byte-level BPE's or SentencePiece's
     /// spelling undone); empty for unknown ids. Special tokens give their spelling.
     pub fn token_bytes(&self, id: u32) -> &[u8] {
-        let table = self.bytes.get_or_init(|| self.byte_table());
-        table.get(id as usize).map_or(&[][..], |b| b.as_slice())
+        self.bytes.get_or_init(|| self.byte_table()).get(id)
     }
 
     pub fn is_special(&self, id: u32) -> bool {
         self.special.binary_search(&id).is_ok()
     }
 
-    fn byte_table(&self) -> Vec<Vec<u8>> {
+    fn byte_table(&self) -> ByteTable {
         let n = self.vocab_size();
         // SentencePiece vocabularies have `▁` (a space) as a piece; byte-level ones spell it `Ġ`.
         let byte_level = self.token_id("▁").is_none();
         let unicode_to_byte: std::collections::HashMap<char, u8> = gpt2_bytes().into_iter().map(|(b, c)| (c, b)).collect();
-        (0..n as u32)
-            .map(|id| {
-                let Some(piece) = self.token(id) else { return Vec::new() };
+        let mut table = ByteTable { bytes: Vec::new(), ends: Vec::with_capacity(n) };
+        for id in 0..n as u32 {
+            if let Some(piece) = self.token(id) {
+                let out = &mut table.bytes;
+                let hex = piece.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')).and_then(|h| u8::from_str_radix(h, 16).ok());
                 if self.is_special(id) {
-                    return piece.into_bytes();
-                }
-                if byte_level {
-                    return match piece.chars().map(|c| unicode_to_byte.get(&c).copied()).collect::<Option<Vec<u8>>>() {
-                        Some(bytes) => bytes,
-                        None => piece.into_bytes(), // an added token spelled as plain text
-                    };
-                }
-                if let Some(hex) = piece.strip_prefix("<0x").and_then(|h| h.strip_suffix('>')) {
-                    if let Ok(b) = u8::from_str_radix(hex, 16) {
-                        return vec![b];
+                    out.extend_from_slice(piece.as_bytes());
+                } else if byte_level {
+                    match piece.chars().map(|c| unicode_to_byte.get(&c).copied()).collect::<Option<Vec<u8>>>() {
+                        Some(bytes) => out.extend_from_slice(&bytes),
+                        None => out.extend_from_slice(piece.as_bytes()), // an added token spelled as plain text
                     }
+                } else if let Some(b) = hex {
+                    out.push(b);
+                } else {
+                    out.extend_from_slice(piece.replace('▁', " ").as_bytes());
                 }
-                piece.replace('▁', " ").into_bytes()
-            })
-            .collect()
+            }
+            table.ends.push(table.bytes.len() as u32);
+        }
+        table.bytes.shrink_to_fit();
+        table
     }
 
     /// Vocabulary size including added tokens.
