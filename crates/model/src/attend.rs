@@ -1,7 +1,8 @@
 //! Attention of new positions over the key/value cache on the CPU (prompts, decode steps and
 //! verification windows), each position computed alone over exactly the keys it sees, so that a
 //! window rounds as one-token steps do and a causal prompt computes no masked scores. The cache
-//! holds F32 or F16 rows (llama.cpp's default, half the memory); F16 rows are widened one at a time.
+//! holds F32 or F16 rows (llama.cpp's default, half the memory); F16 rows are widened as they are
+//! read, or once ahead for a prompt chunk.
 //!
 //! candle's path runs half a dozen tensor ops per position and layer (views, a packed matmul, the
 //! scale, a softmax, a second matmul, a concatenation), which cost more than the arithmetic on a
@@ -212,7 +213,6 @@ impl Group<'_> {
                 scores[h * len + j] = dot(q, key) * self.scale;
             }
         }
-        y.fill(0.0);
         // Each head's softmax, its sum kept after the scores; then each value row, read once, is
         // added to every head in position order.
         scores.resize(rep * len + rep, 0.0);
